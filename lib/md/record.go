@@ -1,0 +1,110 @@
+package md
+
+import "encoding/json"
+
+// Record is one managed domain on the JSON Lines stream between the md-*
+// commands: the md.json fields, where the MD was defined, and one section
+// per stage that touched it. Unknown top-level fields are kept in MD.Extra
+// and passed on.
+type Record struct {
+	MD
+	Source  *Source        `json:"source,omitempty"`
+	Order   *OrderResult   `json:"order,omitempty"`
+	Install *InstallResult `json:"install,omitempty"`
+	Staple  *StapleResult  `json:"staple,omitempty"`
+	Error   *StageError    `json:"error,omitempty"`
+}
+
+// Source is where an MD was defined.
+type Source struct {
+	File string `json:"file"`
+	Line int    `json:"line,omitempty"`
+}
+
+// StageError is what went wrong for this record in a stage. Problem is an
+// ACME problem URN verbatim or one of mod_md's own problem names
+// ("challenge-mismatch", "challenge-setup-failure", ...).
+type StageError struct {
+	Stage       string       `json:"stage"`
+	Problem     string       `json:"problem,omitempty"`
+	Detail      string       `json:"detail"`
+	Subproblems []Subproblem `json:"subproblems,omitempty"`
+	RetryAfter  Time         `json:"retry-after,omitzero"`
+}
+
+func (e *StageError) Error() string {
+	if e.Problem != "" {
+		return e.Stage + ": " + e.Detail + " (" + e.Problem + ")"
+	}
+	return e.Stage + ": " + e.Detail
+}
+
+// Subproblem is an ACME subproblem (RFC 8555 §6.7.1).
+type Subproblem struct {
+	Type       string      `json:"type"`
+	Detail     string      `json:"detail,omitempty"`
+	Identifier *Identifier `json:"identifier,omitempty"`
+}
+
+// Identifier is an ACME identifier.
+type Identifier struct {
+	Type  string `json:"type"`
+	Value string `json:"value"`
+}
+
+// recordFields has Record's fields without its methods, for encoding/json.
+type recordFields struct {
+	mdFields
+	Source  *Source        `json:"source,omitempty"`
+	Order   *OrderResult   `json:"order,omitempty"`
+	Install *InstallResult `json:"install,omitempty"`
+	Staple  *StapleResult  `json:"staple,omitempty"`
+	Error   *StageError    `json:"error,omitempty"`
+}
+
+// MarshalJSON encodes the md.json fields in mod_md's order, then the stage
+// sections, then unknown fields. It does not redact: use Redacted for output.
+func (r Record) MarshalJSON() ([]byte, error) {
+	b, err := marshalNoEscape(recordFields{
+		mdFields: r.MD.normalized(),
+		Source:   r.Source, Order: r.Order, Install: r.Install, Staple: r.Staple, Error: r.Error,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return appendExtra(b, r.Extra)
+}
+
+// UnmarshalJSON decodes a record, naming the bad field in errors.
+func (r *Record) UnmarshalJSON(b []byte) error {
+	var f recordFields
+	extra, err := decodeObject(b, &f)
+	if err != nil {
+		return err
+	}
+	*r = Record{MD: MD(f.mdFields), Source: f.Source, Order: f.Order, Install: f.Install, Staple: f.Staple, Error: f.Error}
+	r.Extra = extra
+	return nil
+}
+
+// Redacted returns a copy safe to print (see MD.Redacted).
+func (r Record) Redacted() Record {
+	r.MD = r.MD.Redacted()
+	return r
+}
+
+// Fail records a stage failure on the record.
+func (r *Record) Fail(stage string, err error) {
+	if se, ok := err.(*StageError); ok {
+		c := *se
+		if c.Stage == "" {
+			c.Stage = stage
+		}
+		r.Error = &c
+		return
+	}
+	r.Error = &StageError{Stage: stage, Detail: err.Error()}
+}
+
+var _ json.Marshaler = Record{}
+var _ json.Unmarshaler = (*Record)(nil)
