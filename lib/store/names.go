@@ -1,0 +1,79 @@
+package store
+
+import (
+	"fmt"
+	"strings"
+)
+
+// checkName validates a set name before it becomes a path component: an MD
+// name or DNS name (optionally "*."-prefixed), an account id such as
+// "ACME-localhost-0000", an archive name "a.org.3", or "other". Only
+// letters, digits, '.', '-', '_' and a leading "*." are allowed; no '/',
+// NUL, "..", or leading '.'.
+func checkName(name string) error {
+	if name == "" {
+		return fmt.Errorf("%w: empty name", ErrBadName)
+	}
+	if len(name) > 255 {
+		return fmt.Errorf("%w: name longer than 255 characters", ErrBadName)
+	}
+	rest := strings.TrimPrefix(name, "*.")
+	if rest == "" || rest[0] == '.' || strings.Contains(rest, "..") {
+		return fmt.Errorf("%w: %q", ErrBadName, name)
+	}
+	for i := 0; i < len(rest); i++ {
+		if !safeByte(rest[i]) {
+			return fmt.Errorf("%w: %q has character %q", ErrBadName, name, rest[i])
+		}
+	}
+	return nil
+}
+
+// checkFile validates a file name within a set.
+func checkFile(file string) error {
+	if file == "" || file[0] == '.' && file != fileSuperseded || strings.Contains(file, "..") || len(file) > 255 {
+		return fmt.Errorf("%w: file %q", ErrBadName, file)
+	}
+	for i := 0; i < len(file); i++ {
+		if !safeByte(file[i]) {
+			return fmt.Errorf("%w: file %q has character %q", ErrBadName, file, file[i])
+		}
+	}
+	return nil
+}
+
+func safeByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_'
+}
+
+func checkGroup(g Group) error {
+	if g == GroupRoot {
+		return nil
+	}
+	for _, known := range Groups {
+		if g == known {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: unknown group %q", ErrBadName, g)
+}
+
+// checkNames validates a (group, name, file) triple; name and file may be
+// empty where the operation allows it.
+func checkNames(g Group, name, file string) error {
+	if err := checkGroup(g); err != nil {
+		return err
+	}
+	if g == GroupRoot && name != "" {
+		return fmt.Errorf("%w: root files have no set name", ErrBadName)
+	}
+	if name != "" {
+		if err := checkName(name); err != nil {
+			return err
+		}
+	}
+	if file != "" {
+		return checkFile(file)
+	}
+	return nil
+}

@@ -1,0 +1,4 @@
+package store
+
+// sysRenameat2 is renameat2(2) on linux/amd64.
+const sysRenameat2 = 316
