@@ -7,7 +7,7 @@ package md
 // CertInfo identifies one certificate of a key spec.
 type CertInfo struct {
 	Spec   string `json:"spec"`
-	Serial string `json:"serial,omitempty"`            // uppercase hex, as mod_md
+	Serial string `json:"serial,omitempty"`             // uppercase hex, as mod_md
 	SHA256 string `json:"sha256-fingerprint,omitempty"` // lowercase hex of the DER
 	Valid  Period `json:"valid,omitzero"`
 }

@@ -193,4 +193,3 @@ func aesKeyLen(oid asn1.ObjectIdentifier) (int, error) {
 	}
 	return 0, fmt.Errorf("unsupported key cipher %v (want AES-CBC)", oid)
 }
-

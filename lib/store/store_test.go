@@ -77,7 +77,7 @@ func TestLayoutAndPermissions(t *testing.T) {
 		"domains/a.org": 0o700, "domains/a.org/md.json": 0o600,
 		"domains/a.org/privkey.secp256r1.pem": 0o600, "domains/a.org/pubcert.secp256r1.pem": 0o600,
 		"staging/a.org": 0o755, "staging/a.org/privkey.secp256r1.pem": 0o600,
-		"staging/a.org/md.json": 0o600, // holds the EAB HMAC
+		"staging/a.org/md.json":               0o600, // holds the EAB HMAC
 		"staging/a.org/pubcert.secp256r1.pem": 0o644,
 	}
 	for p, m := range want {
