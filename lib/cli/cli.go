@@ -1,0 +1,160 @@
+// Package cli is the stdio contract shared by every md-* binary: how a
+// command is wired (urfave/cli), where its input comes from, how records are
+// read and written, how it logs, and which exit code it returns.
+//
+//   - stdout carries only the JSON Lines record stream;
+//   - logs, warnings and errors go to stderr as "md-x: error: ...";
+//   - exit 0 all good, 1 some record failed, 2 usage or input error
+//     (nothing processed), 3 store locked by another run.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/mdtools/mdtools/lib/store"
+	ucli "github.com/urfave/cli/v2"
+)
+
+// Exit codes, the same in every binary and documented in every man page.
+const (
+	ExitOK     = 0
+	ExitFailed = 1
+	ExitUsage  = 2
+	ExitLocked = 3
+)
+
+// Version is stamped at build time with -ldflags "-X ...cli.Version=v1.2.3".
+var Version = "dev"
+
+// ErrRecordsFailed is returned by an action when at least one record
+// failed; the records carry the details and were already reported.
+var ErrRecordsFailed = errors.New("some records failed")
+
+// UsageError is a usage or input problem: exit 2, nothing processed.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// Usagef returns a UsageError.
+func Usagef(format string, args ...any) error {
+	return &UsageError{Err: fmt.Errorf(format, args...)}
+}
+
+// Hinted is an error with a hint line for the operator.
+type Hinted struct {
+	Err  error
+	Hint string
+}
+
+func (e *Hinted) Error() string { return e.Err.Error() }
+func (e *Hinted) Unwrap() error { return e.Err }
+
+// ExitCode maps an error returned by an action to the process exit code.
+func ExitCode(err error) int {
+	var ue *UsageError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.Is(err, store.ErrLocked):
+		return ExitLocked
+	case errors.As(err, &ue):
+		return ExitUsage
+	default:
+		return ExitFailed
+	}
+}
+
+// Env is what a command gets from its process, injected so tests run
+// commands in-process with buffers.
+type Env struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+// OSEnv is the real process environment.
+func OSEnv() Env { return Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr} }
+
+// Tool describes one md-* binary.
+type Tool struct {
+	Name        string
+	Usage       string // one line
+	ArgsUsage   string
+	Description string // what it does, input/output, examples
+	Flags       []ucli.Flag
+	// Action does the work. It returns nil, ErrRecordsFailed, a
+	// UsageError, an error wrapping store.ErrLocked, or another error
+	// (exit 1).
+	Action func(ctx context.Context, c *ucli.Context, env Env, log *Logger) error
+}
+
+// Main runs a tool as the process and exits with its code; only main calls it.
+func Main(t Tool) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := Run(ctx, t, os.Args, OSEnv())
+	stop()
+	os.Exit(code)
+}
+
+// Run runs a tool with the given arguments and environment and returns the
+// exit code.
+func Run(ctx context.Context, t Tool, args []string, env Env) int {
+	log := NewLogger(t.Name, env.Stderr)
+	var usageErr error
+	app := &ucli.App{
+		Name:            t.Name,
+		Usage:           t.Usage,
+		ArgsUsage:       t.ArgsUsage,
+		Description:     t.Description,
+		Version:         Version,
+		Flags:           append(append([]ucli.Flag{}, t.Flags...), verboseFlag()),
+		HideHelpCommand: true,
+		Writer:          env.Stdout, // only --help and --version, asked for explicitly
+		ErrWriter:       env.Stderr,
+		ExitErrHandler:  func(*ucli.Context, error) {}, // never os.Exit from cli
+		OnUsageError: func(_ *ucli.Context, err error, _ bool) error {
+			usageErr = &UsageError{Err: err}
+			return usageErr
+		},
+		Action: func(c *ucli.Context) error {
+			log.Verbose = c.Count("verbose")
+			return t.Action(c.Context, c, env, log)
+		},
+	}
+	err := app.RunContext(ctx, args)
+	if err == nil {
+		return ExitOK
+	}
+	if usageErr == nil && isFlagError(err) {
+		err = &UsageError{Err: err}
+	}
+	if !errors.Is(err, ErrRecordsFailed) {
+		log.Error(err)
+	}
+	return ExitCode(err)
+}
+
+// isFlagError recognises urfave/cli's own flag-parsing errors, which it
+// returns without calling OnUsageError.
+func isFlagError(err error) bool {
+	msg := err.Error()
+	return strings.HasPrefix(msg, "flag provided but not defined") ||
+		strings.HasPrefix(msg, "invalid value") || strings.Contains(msg, "Required flag")
+}
+
+func verboseFlag() ucli.Flag {
+	return &ucli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log what is done to stderr (repeat for more)", Count: new(int)}
+}
+
+func init() {
+	// urfave/cli gives -v to --version; -v is verbose here, as in most tools.
+	ucli.VersionFlag = &ucli.BoolFlag{Name: "version", Aliases: []string{"V"}, Usage: "print the version"}
+}

@@ -1,0 +1,108 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/store"
+	ucli "github.com/urfave/cli/v2"
+)
+
+func testTool(action func(ctx context.Context, c *ucli.Context, env Env, log *Logger) error) Tool {
+	return Tool{Name: "md-test", Usage: "test tool", Flags: StoreFlags(), Action: action}
+}
+
+func run(t *testing.T, tool Tool, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := Run(context.Background(), tool, append([]string{"md-test"}, args...),
+		Env{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errOut})
+	return code, out.String(), errOut.String()
+}
+
+func TestExitCodes(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		args []string
+		want int
+	}{
+		{"ok", nil, nil, ExitOK},
+		{"failed records", ErrRecordsFailed, nil, ExitFailed},
+		{"other error", errors.New("boom"), nil, ExitFailed},
+		{"usage", Usagef("bad"), nil, ExitUsage},
+		{"unknown flag", nil, []string{"--nope"}, ExitUsage},
+		{"bad flag value", nil, []string{"--wait", "soon"}, ExitUsage},
+		{"locked", fmt.Errorf("x: %w", store.ErrLocked), nil, ExitLocked},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tool := testTool(func(context.Context, *ucli.Context, Env, *Logger) error { return tc.err })
+			code, stdout, _ := run(t, tool, "", tc.args...)
+			if code != tc.want {
+				t.Errorf("exit = %d; want %d", code, tc.want)
+			}
+			if stdout != "" {
+				t.Errorf("stdout = %q; want nothing", stdout)
+			}
+		})
+	}
+}
+
+func TestHelpAndVersion(t *testing.T) {
+	tool := testTool(func(context.Context, *ucli.Context, Env, *Logger) error { return errors.New("must not run") })
+	for _, arg := range []string{"--help", "--version", "-V"} {
+		code, stdout, _ := run(t, tool, "", arg)
+		if code != 0 || !strings.Contains(stdout, "md-test") {
+			t.Errorf("%s: exit %d, stdout %q", arg, code, stdout)
+		}
+	}
+}
+
+func TestReadRecordsReportsLineAndField(t *testing.T) {
+	in := `{"name":"a.org","domains":["a.org"]}` + "\n\n" + `{"name":"b.org","domains":"b.org"}` + "\n"
+	_, err := ReadRecords(strings.NewReader(in), "stdin", false)
+	if ExitCode(err) != ExitUsage {
+		t.Fatalf("exit code %d for %v", ExitCode(err), err)
+	}
+	if got := err.Error(); !strings.Contains(got, "stdin: line 3: field \"domains\"") {
+		t.Errorf("err = %q", got)
+	}
+	_, err = ReadRecords(strings.NewReader(`{"name":"../x","domains":["../x"]}`), "in.jsonl", true)
+	if err == nil || !strings.Contains(err.Error(), "in.jsonl: line 1: field \"name\"") {
+		t.Errorf("validation err = %v", err)
+	}
+	_, err = ReadRecords(strings.NewReader("not json\n"), "stdin", false)
+	if err == nil || !strings.Contains(err.Error(), "line 1") {
+		t.Errorf("garbage err = %v", err)
+	}
+}
+
+func TestRecordWriterRedactsAndFinishReports(t *testing.T) {
+	var out bytes.Buffer
+	w := NewRecordWriter(&out)
+	recs := []*md.Record{
+		{MD: md.MD{Name: "a.org", Domains: []string{"a.org"}, EAB: &md.EAB{KID: "k", HMAC: "topsecret"}}},
+		{MD: md.MD{Name: "b.org", Domains: []string{"b.org"}}, Error: &md.StageError{Stage: "order", Detail: "CA said no"}},
+	}
+	for _, r := range recs {
+		if err := w.Write(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if strings.Contains(out.String(), "topsecret") || strings.Count(out.String(), "\n") != 2 {
+		t.Errorf("output = %s", out.String())
+	}
+	var logBuf bytes.Buffer
+	if err := Finish(NewLogger("md-test", &logBuf), recs); !errors.Is(err, ErrRecordsFailed) {
+		t.Errorf("Finish = %v", err)
+	}
+	if !strings.Contains(logBuf.String(), "md-test: error: b.org: order: CA said no") {
+		t.Errorf("log = %q", logBuf.String())
+	}
+}

@@ -1,0 +1,156 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/mdtools/mdtools/lib/md"
+)
+
+// MaxLineBytes bounds one JSON line, so that junk input cannot exhaust
+// memory.
+const MaxLineBytes = 16 << 20
+
+// InputError names the input, line and field of a bad record.
+type InputError struct {
+	Input string
+	Line  int
+	Err   error
+}
+
+func (e *InputError) Error() string {
+	return fmt.Sprintf("%s: line %d: %v", e.Input, e.Line, e.Err)
+}
+func (e *InputError) Unwrap() error { return e.Err }
+
+// ReadRecords reads JSON Lines records from r. Every line is read and
+// checked before anything is processed: the first bad line is returned as a
+// UsageError wrapping an InputError ("stdin: line 3: field "ca.urls": ...").
+// Blank lines are skipped. If validate is true each record must also pass
+// md.MD.Validate.
+func ReadRecords(r io.Reader, input string, validate bool) ([]*md.Record, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), MaxLineBytes)
+	var recs []*md.Record
+	line := 0
+	for sc.Scan() {
+		line++
+		b := bytes.TrimSpace(sc.Bytes())
+		if len(b) == 0 {
+			continue
+		}
+		rec := &md.Record{}
+		if err := json.Unmarshal(b, rec); err != nil {
+			return nil, &UsageError{Err: &InputError{Input: input, Line: line, Err: err}}
+		}
+		if validate {
+			if err := rec.Validate(); err != nil {
+				return nil, &UsageError{Err: &InputError{Input: input, Line: line, Err: err}}
+			}
+		}
+		recs = append(recs, rec)
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			err = fmt.Errorf("a line is longer than %d bytes", MaxLineBytes)
+		}
+		return nil, &UsageError{Err: &InputError{Input: input, Line: line + 1, Err: err}}
+	}
+	return recs, nil
+}
+
+// OpenInputs reads records from the named files ("-" is stdin), or from
+// stdin when none are named. With no files and a terminal on stdin it
+// returns a UsageError instead of waiting for typing.
+func OpenInputs(files []string, stdin io.Reader, validate bool) ([]*md.Record, error) {
+	if len(files) == 0 {
+		if isTerminal(stdin) {
+			return nil, Usagef("no input: pipe records in (e.g. md-parse httpd.conf | ...) or name a file; see --help")
+		}
+		return ReadRecords(stdin, "stdin", validate)
+	}
+	var all []*md.Record
+	for _, f := range files {
+		var recs []*md.Record
+		var err error
+		if f == "-" {
+			recs, err = ReadRecords(stdin, "stdin", validate)
+		} else {
+			fh, oerr := os.Open(f)
+			if oerr != nil {
+				return nil, &UsageError{Err: oerr}
+			}
+			recs, err = ReadRecords(fh, f, validate)
+			fh.Close()
+		}
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, recs...)
+	}
+	return all, nil
+}
+
+// isTerminal reports whether r is a character device (a TTY).
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// IsTerminal reports whether w is a terminal (for choosing table output).
+func IsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// RecordWriter writes records as JSON Lines, always redacted. It is safe
+// for concurrent use.
+type RecordWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+// NewRecordWriter writes to w (stdout).
+func NewRecordWriter(w io.Writer) *RecordWriter { return &RecordWriter{w: w} }
+
+// Write emits one record line.
+func (rw *RecordWriter) Write(r *md.Record) error {
+	b, err := json.Marshal(r.Redacted())
+	if err != nil {
+		return fmt.Errorf("encoding record %s: %w", r.Name, err)
+	}
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	_, err = rw.w.Write(append(b, '\n'))
+	return err
+}
+
+// Finish reports failed records on stderr and returns ErrRecordsFailed if
+// any record carries an error.
+func Finish(log *Logger, recs []*md.Record) error {
+	failed := 0
+	for _, r := range recs {
+		if r.Error != nil {
+			failed++
+			log.Errorf("%s: %s", r.Name, r.Error.Error())
+		}
+	}
+	if failed > 0 {
+		return ErrRecordsFailed
+	}
+	return nil
+}
