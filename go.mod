@@ -2,7 +2,10 @@ module github.com/mdtools/mdtools
 
 go 1.26.8
 
-require github.com/urfave/cli/v2 v2.27.7
+require (
+	github.com/urfave/cli/v2 v2.27.7
+	golang.org/x/crypto v0.59.0
+)
 
 require (
 	github.com/BurntSushi/toml v1.6.0 // indirect

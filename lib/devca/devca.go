@@ -1,0 +1,402 @@
+// Package devca runs a local ACME CA for tests, the demo and benchmarks:
+// Pebble and pebble-challtestsrv (Go tools pinned in go.mod), started on free
+// loopback ports and stopped by PID. challtestsrv answers DNS for every name
+// with 127.0.0.1, so Pebble validates challenges against responders on this
+// machine; nothing leaves loopback.
+package devca
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Profile is a Pebble certificate profile.
+type Profile struct {
+	Description    string `json:"description"`
+	ValidityPeriod int64  `json:"validityPeriod"` // seconds
+}
+
+// Options configure a Pebble instance. Zero values give a CA that validates
+// http-01 on HTTPPort and tls-alpn-01 on TLSPort (free ports chosen when 0),
+// issues ECDSA-signed 90-day certs, and answers without artificial delays.
+type Options struct {
+	HTTPPort         int               // where Pebble's VA connects for http-01
+	TLSPort          int               // where Pebble's VA connects for tls-alpn-01
+	OCSPResponderURL string            // put into issued certs' AIA
+	EABKeys          map[string]string // kid -> base64url HMAC; makes EAB required
+	KeyAlgorithm     string            // "ecdsa" (default) or "rsa"
+	Profiles         map[string]Profile
+	RetryAfterAuthz  int
+	RetryAfterOrder  int
+	// Env adds to Pebble's environment; defaults are PEBBLE_VA_NOSLEEP=1,
+	// PEBBLE_WFE_NONCEREJECT=0 and PEBBLE_AUTHZREUSE=0 (every order gets
+	// fresh authorizations, so challenge tests are deterministic).
+	Env map[string]string
+	// Dir holds config, certs and logs; a temp dir when empty.
+	Dir string
+}
+
+// DefaultProfiles are Pebble's own: "default" (90 days) and "shortlived" (6 days).
+var DefaultProfiles = map[string]Profile{
+	"default":    {Description: "The profile you know and love", ValidityPeriod: 7776000},
+	"shortlived": {Description: "A short-lived cert profile", ValidityPeriod: 518400},
+}
+
+// CA is a running Pebble plus challtestsrv.
+type CA struct {
+	DirectoryURL string // the ACME directory
+	MgmtURL      string // Pebble's management API (roots, intermediate keys, ARI)
+	DNSAddr      string // challtestsrv DNS (host:port)
+	ChallSrvURL  string // challtestsrv management API (TXT records)
+	HTTPPort     int
+	TLSPort      int
+	// RootsPEM is the self-signed certificate Pebble's HTTPS listeners use;
+	// ACME clients must trust it (MDCACertificateFile / --ca-file).
+	RootsPEM  []byte
+	RootsFile string
+	Dir       string
+	client    *http.Client
+	procs     []*exec.Cmd
+	logs      []string
+	stopOnce  sync.Once
+}
+
+// Start builds (once per process) and starts Pebble and challtestsrv.
+func Start(ctx context.Context, opts Options) (ca *CA, err error) {
+	dir := opts.Dir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "devca-"); err != nil {
+			return nil, err
+		}
+	}
+	bins, err := buildTools()
+	if err != nil {
+		return nil, err
+	}
+	ports, err := FreePorts(5)
+	if err != nil {
+		return nil, err
+	}
+	ca = &CA{Dir: dir, HTTPPort: opts.HTTPPort, TLSPort: opts.TLSPort}
+	if ca.HTTPPort == 0 {
+		ca.HTTPPort = ports[3]
+	}
+	if ca.TLSPort == 0 {
+		ca.TLSPort = ports[4]
+	}
+	defer func() {
+		if err != nil {
+			ca.Stop()
+		}
+	}()
+	if err := ca.writeTLS(); err != nil {
+		return nil, err
+	}
+	acmeAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
+	mgmtAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1]))
+	ca.DNSAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[2]))
+	chall, err := FreePorts(1)
+	if err != nil {
+		return nil, err
+	}
+	challMgmt := net.JoinHostPort("127.0.0.1", strconv.Itoa(chall[0]))
+	ca.DirectoryURL = "https://" + acmeAddr + "/dir"
+	ca.MgmtURL = "https://" + mgmtAddr
+	ca.ChallSrvURL = "http://" + challMgmt
+
+	if err := ca.spawn(bins.challtestsrv, nil, "challtestsrv.log",
+		"-dnsserver", ca.DNSAddr, "-management", challMgmt,
+		"-http01", "", "-https01", "", "-tlsalpn01", "", "-doh", "",
+		"-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""); err != nil {
+		return nil, err
+	}
+	cfgPath := filepath.Join(dir, "pebble.json")
+	if err := writePebbleConfig(cfgPath, ca, acmeAddr, mgmtAddr, opts); err != nil {
+		return nil, err
+	}
+	env := map[string]string{"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0", "PEBBLE_AUTHZREUSE": "0"}
+	for k, v := range opts.Env {
+		env[k] = v
+	}
+	if err := ca.spawn(bins.pebble, env, "pebble.log", "-config", cfgPath, "-dnsserver", ca.DNSAddr); err != nil {
+		return nil, err
+	}
+	if err := ca.waitReady(ctx); err != nil {
+		return nil, err
+	}
+	return ca, nil
+}
+
+func writePebbleConfig(path string, ca *CA, acmeAddr, mgmtAddr string, opts Options) error {
+	profiles := opts.Profiles
+	if profiles == nil {
+		profiles = DefaultProfiles
+	}
+	keyAlg := opts.KeyAlgorithm
+	if keyAlg == "" {
+		keyAlg = "ecdsa"
+	}
+	cfg := map[string]any{"pebble": map[string]any{
+		"listenAddress":                  acmeAddr,
+		"managementListenAddress":        mgmtAddr,
+		"certificate":                    filepath.Join(ca.Dir, "tls-cert.pem"),
+		"privateKey":                     filepath.Join(ca.Dir, "tls-key.pem"),
+		"httpPort":                       ca.HTTPPort,
+		"tlsPort":                        ca.TLSPort,
+		"ocspResponderURL":               opts.OCSPResponderURL,
+		"externalAccountBindingRequired": len(opts.EABKeys) > 0,
+		"externalAccountMACKeys":         opts.EABKeys,
+		"domainBlocklist":                []string{"blocked-domain.example"},
+		"retryAfter":                     map[string]int{"authz": opts.RetryAfterAuthz, "order": opts.RetryAfterOrder},
+		"keyAlgorithm":                   keyAlg,
+		"profiles":                       profiles,
+	}}
+	b, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o600)
+}
+
+// writeTLS creates the self-signed certificate for Pebble's listeners.
+func (ca *CA) writeTLS() error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: "devca local Pebble listener"},
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(30 * 24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		return err
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return err
+	}
+	ca.RootsPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	ca.RootsFile = filepath.Join(ca.Dir, "tls-cert.pem")
+	if err := os.WriteFile(ca.RootsFile, ca.RootsPEM, 0o644); err != nil {
+		return err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca.RootsPEM)
+	ca.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	return os.WriteFile(filepath.Join(ca.Dir, "tls-key.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600)
+}
+
+func (ca *CA) spawn(bin string, env map[string]string, logName string, args ...string) error {
+	logPath := filepath.Join(ca.Dir, logName)
+	lf, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = ca.Dir
+	cmd.Stdout, cmd.Stderr = lf, lf
+	cmd.Env = os.Environ()
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	// Own process group, and killed if we die, so no server outlives a test.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		lf.Close()
+		return fmt.Errorf("starting %s: %w", filepath.Base(bin), err)
+	}
+	lf.Close()
+	ca.procs = append(ca.procs, cmd)
+	ca.logs = append(ca.logs, logPath)
+	return nil
+}
+
+func (ca *CA) waitReady(ctx context.Context) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := ca.client.Get(ca.DirectoryURL)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK && ca.challReady() {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("pebble did not come up at %s within 60s; logs:\n%s", ca.DirectoryURL, ca.LogTail())
+}
+
+func (ca *CA) challReady() bool {
+	resp, err := http.Post(ca.ChallSrvURL+"/clear-txt", "application/json", bytes.NewReader([]byte(`{"host":"ready.test."}`)))
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// LogTail returns the end of each server's log, for failure messages.
+func (ca *CA) LogTail() string {
+	var b bytes.Buffer
+	for _, p := range ca.logs {
+		data, _ := os.ReadFile(p)
+		if len(data) > 4000 {
+			data = data[len(data)-4000:]
+		}
+		fmt.Fprintf(&b, "== %s\n%s\n", filepath.Base(p), data)
+	}
+	return b.String()
+}
+
+// Stop kills the servers by PID and waits for them.
+func (ca *CA) Stop() {
+	ca.stopOnce.Do(func() {
+		for _, p := range ca.procs {
+			_ = syscall.Kill(-p.Process.Pid, syscall.SIGTERM)
+		}
+		for _, p := range ca.procs {
+			done := make(chan struct{})
+			go func() { _ = p.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				_ = syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
+				<-done
+			}
+		}
+	})
+}
+
+// HTTPClient trusts Pebble's listeners.
+func (ca *CA) HTTPClient() *http.Client { return ca.client }
+
+// IssuerRoots returns Pebble's issuing root certificates (GET /roots/0).
+func (ca *CA) IssuerRoots() (*x509.CertPool, error) {
+	data, err := ca.mgmtGet("/roots/0")
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, errors.New("pebble /roots/0 returned no certificate")
+	}
+	return pool, nil
+}
+
+// IntermediateKeyPEM returns the private key of Pebble's intermediate
+// (GET /intermediate-keys/0), for signing OCSP responses in tests.
+func (ca *CA) IntermediateKeyPEM() ([]byte, error) { return ca.mgmtGet("/intermediate-keys/0") }
+
+// IntermediatePEM returns Pebble's intermediate certificate.
+func (ca *CA) IntermediatePEM() ([]byte, error) { return ca.mgmtGet("/intermediates/0") }
+
+func (ca *CA) mgmtGet(path string) ([]byte, error) {
+	resp, err := ca.client.Get(ca.MgmtURL + path)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("pebble %s: %s: %s", path, resp.Status, data)
+	}
+	return data, nil
+}
+
+// SetRenewalInfo sets Pebble's ARI answer for a certificate
+// (POST /set-renewal-info/ with its ARI cert ID).
+func (ca *CA) SetRenewalInfo(certID string, start, end time.Time) error {
+	body, _ := json.Marshal(map[string]any{"certID": certID, "suggestedWindow": map[string]string{
+		"start": start.UTC().Format(time.RFC3339), "end": end.UTC().Format(time.RFC3339)}})
+	resp, err := ca.client.Post(ca.MgmtURL+"/set-renewal-info/", "application/json", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("pebble set-renewal-info: %s: %s", resp.Status, msg)
+	}
+	return nil
+}
+
+// SetTXT publishes a TXT record through challtestsrv (host is an FQDN such
+// as "_acme-challenge.a.test.").
+func (ca *CA) SetTXT(host, value string) error {
+	return ca.challPost("/set-txt", map[string]string{"host": host, "value": value})
+}
+
+// ClearTXT removes TXT records of host.
+func (ca *CA) ClearTXT(host string) error {
+	return ca.challPost("/clear-txt", map[string]string{"host": host})
+}
+
+func (ca *CA) challPost(path string, v any) error {
+	body, _ := json.Marshal(v)
+	resp, err := http.Post(ca.ChallSrvURL+path, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("challtestsrv %s: %s", path, resp.Status)
+	}
+	return nil
+}
+
+// FreePorts returns n distinct free TCP ports on 127.0.0.1.
+func FreePorts(n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	ports := make([]int, 0, n)
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}

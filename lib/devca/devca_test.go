@@ -1,0 +1,107 @@
+package devca
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/acme"
+)
+
+// TestPebbleIssuesCertificate is the smoke test of the test environment: a
+// real ACME account registration and a real http-01 issuance on loopback.
+func TestPebbleIssuesCertificate(t *testing.T) {
+	ca := StartT(t, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	var mu sync.Mutex
+	answers := map[string]string{}
+	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(ca.HTTPPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		token := strings.TrimPrefix(r.URL.Path, "/.well-known/acme-challenge/")
+		if a, ok := answers[token]; ok {
+			w.Write([]byte(a))
+			return
+		}
+		http.NotFound(w, r)
+	})}
+	go srv.Serve(l)
+	defer srv.Close()
+
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	client := &acme.Client{Key: key, DirectoryURL: ca.DirectoryURL, HTTPClient: ca.HTTPClient(), UserAgent: "mdtools-test"}
+	acct, err := client.Register(ctx, &acme.Account{Contact: []string{"mailto:admin@example.org"}}, acme.AcceptTOS)
+	if err != nil {
+		t.Fatalf("registering account: %v", err)
+	}
+	if acct.Status != acme.StatusValid || acct.URI == "" {
+		t.Fatalf("account = %+v", acct)
+	}
+
+	order, err := client.AuthorizeOrder(ctx, acme.DomainIDs("smoke.test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range order.AuthzURLs {
+		z, err := client.GetAuthorization(ctx, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ch := range z.Challenges {
+			if ch.Type != "http-01" {
+				continue
+			}
+			ka, _ := client.HTTP01ChallengeResponse(ch.Token)
+			mu.Lock()
+			answers[ch.Token] = ka
+			mu.Unlock()
+			if _, err := client.Accept(ctx, ch); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := client.WaitAuthorization(ctx, u); err != nil {
+			t.Fatalf("authorization: %v", err)
+		}
+	}
+	order, err = client.WaitOrder(ctx, order.URI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	csr, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{"smoke.test"}}, certKey)
+	ders, _, err := client.CreateCertFromOrder(ctx, order, csr, true)
+	if err != nil {
+		t.Fatalf("finalize: %v", err)
+	}
+	leaf, err := x509.ParseCertificate(ders[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	inter := x509.NewCertPool()
+	for _, d := range ders[1:] {
+		c, _ := x509.ParseCertificate(d)
+		inter.AddCert(c)
+	}
+	roots, err := ca.IssuerRoots()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{DNSName: "smoke.test", Roots: roots, Intermediates: inter}); err != nil {
+		t.Errorf("issued certificate does not verify against Pebble's root: %v", err)
+	}
+}
