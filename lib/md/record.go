@@ -3,16 +3,20 @@ package md
 import "encoding/json"
 
 // Record is one managed domain on the JSON Lines stream between the md-*
-// commands: the md.json fields, where the MD was defined, and one section
-// per stage that touched it. Unknown top-level fields are kept in MD.Extra
+// commands: the md.json fields, where the MD was defined, the server-wide
+// settings and vhosts that apply to it (md-parse), what a non-Apache host
+// configured (host), and one section per stage that touched it. Unknown top-level fields are kept in MD.Extra
 // and passed on.
 type Record struct {
 	MD
-	Source  *Source        `json:"source,omitempty"`
-	Order   *OrderResult   `json:"order,omitempty"`
-	Install *InstallResult `json:"install,omitempty"`
-	Staple  *StapleResult  `json:"staple,omitempty"`
-	Error   *StageError    `json:"error,omitempty"`
+	Source   *Source        `json:"source,omitempty"`
+	Settings *Settings      `json:"settings,omitempty"`
+	Vhosts   []Vhost        `json:"vhosts,omitempty"`
+	Host     *HostConfig    `json:"host,omitempty"`
+	Order    *OrderResult   `json:"order,omitempty"`
+	Install  *InstallResult `json:"install,omitempty"`
+	Staple   *StapleResult  `json:"staple,omitempty"`
+	Error    *StageError    `json:"error,omitempty"`
 }
 
 // Source is where an MD was defined.
@@ -55,11 +59,14 @@ type Identifier struct {
 // recordFields has Record's fields without its methods, for encoding/json.
 type recordFields struct {
 	mdFields
-	Source  *Source        `json:"source,omitempty"`
-	Order   *OrderResult   `json:"order,omitempty"`
-	Install *InstallResult `json:"install,omitempty"`
-	Staple  *StapleResult  `json:"staple,omitempty"`
-	Error   *StageError    `json:"error,omitempty"`
+	Source   *Source        `json:"source,omitempty"`
+	Settings *Settings      `json:"settings,omitempty"`
+	Vhosts   []Vhost        `json:"vhosts,omitempty"`
+	Host     *HostConfig    `json:"host,omitempty"`
+	Order    *OrderResult   `json:"order,omitempty"`
+	Install  *InstallResult `json:"install,omitempty"`
+	Staple   *StapleResult  `json:"staple,omitempty"`
+	Error    *StageError    `json:"error,omitempty"`
 }
 
 // MarshalJSON encodes the md.json fields in mod_md's order, then the stage
@@ -67,7 +74,8 @@ type recordFields struct {
 func (r Record) MarshalJSON() ([]byte, error) {
 	b, err := marshalNoEscape(recordFields{
 		mdFields: r.MD.normalized(),
-		Source:   r.Source, Order: r.Order, Install: r.Install, Staple: r.Staple, Error: r.Error,
+		Source:   r.Source, Settings: r.Settings, Vhosts: r.Vhosts, Host: r.Host,
+		Order: r.Order, Install: r.Install, Staple: r.Staple, Error: r.Error,
 	})
 	if err != nil {
 		return nil, err
@@ -82,7 +90,8 @@ func (r *Record) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		return err
 	}
-	*r = Record{MD: MD(f.mdFields), Source: f.Source, Order: f.Order, Install: f.Install, Staple: f.Staple, Error: f.Error}
+	*r = Record{MD: MD(f.mdFields), Source: f.Source, Settings: f.Settings, Vhosts: f.Vhosts, Host: f.Host,
+		Order: f.Order, Install: f.Install, Staple: f.Staple, Error: f.Error}
 	r.Extra = extra
 	return nil
 }

@@ -82,8 +82,6 @@ type Timeslice struct {
 }
 
 // ErrWindowTooLarge is mod_md's rejection of windows of 100% or more.
-//
-//lint:ignore ST1005 mod_md's exact error text, which operators search for
 var ErrWindowTooLarge = errors.New("a length of 100% or more is not allowed.")
 
 // ParseTimeslice parses a window; bare numbers take defUnit.
