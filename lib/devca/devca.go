@@ -29,6 +29,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/crypto/acme"
 )
 
 // Profile is a Pebble certificate profile.
@@ -80,6 +82,9 @@ type CA struct {
 	procs     []*exec.Cmd
 	logs      []string
 	stopOnce  sync.Once
+	issueMu   sync.Mutex
+	issuer    *acme.Client
+	responder http01Responder
 }
 
 // Start builds (once per process) and starts Pebble and challtestsrv.
@@ -285,6 +290,7 @@ func (ca *CA) LogTail() string {
 // Stop kills the servers by PID and waits for them.
 func (ca *CA) Stop() {
 	ca.stopOnce.Do(func() {
+		ca.responder.stop()
 		for _, p := range ca.procs {
 			_ = syscall.Kill(-p.Process.Pid, syscall.SIGTERM)
 		}

@@ -105,3 +105,34 @@ func TestPebbleIssuesCertificate(t *testing.T) {
 		t.Errorf("issued certificate does not verify against Pebble's root: %v", err)
 	}
 }
+
+func TestIssueHelperConcurrent(t *testing.T) {
+	ca := StartT(t, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	roots, err := ca.IssuerRoots()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for _, name := range []string{"one.test", "two.test", "three.test"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			chain, err := ca.Issue(ctx, []string{name, "www." + name}, key)
+			if err != nil {
+				t.Errorf("%s: %v", name, err)
+				return
+			}
+			inter := x509.NewCertPool()
+			for _, c := range chain[1:] {
+				inter.AddCert(c)
+			}
+			if _, err := chain[0].Verify(x509.VerifyOptions{DNSName: "www." + name, Roots: roots, Intermediates: inter}); err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		}()
+	}
+	wg.Wait()
+}
