@@ -13,6 +13,7 @@ type Settings struct {
 	NotifyCmd            []string   `json:"notify-cmd,omitempty"`             // MDNotifyCmd argv
 	DNS01Version         int        `json:"dns01-version,omitempty"`          // MDChallengeDns01Version
 	PortMap              *PortMap   `json:"port-map,omitempty"`               // MDPortMap
+	Reachable            *Reachable `json:"reachable,omitempty"`              // from Listen + MDPortMap
 	ActivationDelay      string     `json:"activation-delay,omitempty"`       // MDActivationDelay
 	RetryDelay           string     `json:"retry-delay,omitempty"`            // MDRetryDelay
 	RetryFailover        int        `json:"retry-failover,omitempty"`         // MDRetryFailover
@@ -45,6 +46,14 @@ const (
 type PortMap struct {
 	HTTP  int `json:"http"`
 	HTTPS int `json:"https"`
+}
+
+// Reachable says whether the CA can reach this host on the public http
+// (80) and https (443) ports, as mod_md computes it from Listen and
+// MDPortMap (and persists in httpd.json).
+type Reachable struct {
+	HTTP  bool `json:"http"`
+	HTTPS bool `json:"https"`
 }
 
 // DefaultPortMap is mod_md's default: http:80 https:443.

@@ -6,8 +6,11 @@ package tomlconf
 import (
 	"errors"
 
+	"github.com/BurntSushi/toml"
 	"github.com/mdtools/mdtools/lib/md"
 )
+
+var _ toml.Primitive // the reader is built on BurntSushi/toml
 
 // Load reads md.toml at path. Problems come back as md.ConfigErrors.
 func Load(path string) (*md.ParsedConfig, error) {

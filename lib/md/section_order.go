@@ -1,0 +1,22 @@
+package md
+
+// CertInfo identifies one certificate of a key spec.
+type CertInfo struct {
+	Spec   string `json:"spec"`
+	Serial string `json:"serial,omitempty"`             // uppercase hex, as mod_md
+	SHA256 string `json:"sha256-fingerprint,omitempty"` // lowercase hex of the DER
+	Valid  Period `json:"valid,omitzero"`
+}
+
+// OrderResult is md-order's section of a Record; md-order owns it.
+type OrderResult struct {
+	// Action is what md-order did: "none" (nothing due), "ordered",
+	// "resumed", "staged" (already staged earlier), "dry-run", "vetoed",
+	// "failed".
+	Action  string     `json:"action"`
+	Reason  string     `json:"reason,omitempty"`
+	At      Time       `json:"at,omitzero"`
+	RenewAt Time       `json:"renew-at,omitzero"`
+	CA      string     `json:"ca,omitempty"`
+	Certs   []CertInfo `json:"certs,omitempty"`
+}
