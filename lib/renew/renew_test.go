@@ -1,0 +1,296 @@
+package renew
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mdtools/mdtools/lib/md"
+)
+
+var t0 = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+
+func cert(t *testing.T, from, until time.Time, staple bool, names ...string) *x509.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: names[0]},
+		DNSNames: names, NotBefore: from, NotAfter: until}
+	if staple {
+		tmpl.ExtraExtensions = []pkix.Extension{{Id: OIDTLSFeature, Value: MustStapleValue}}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+var rsa = md.KeySpec{Type: md.KeyRSA, Bits: 2048}
+var p256 = md.KeySpec{Type: md.KeyEC, Curve: "secp256r1"}
+
+func TestState(t *testing.T) {
+	d90 := 90 * md.Day
+	ok := cert(t, t0.Add(-d90/2), t0.Add(d90/2), false, "a.org", "www.a.org")
+	wild := cert(t, t0, t0.Add(d90), false, "a.org", "*.a.org")
+	other := cert(t, t0, t0.Add(d90), false, "a.org")
+	staple := cert(t, t0, t0.Add(d90), true, "a.org", "www.a.org")
+	expired := cert(t, t0.Add(-2*d90), t0.Add(-d90), false, "a.org", "www.a.org")
+	tests := []struct {
+		name       string
+		domains    []string
+		mustStaple bool
+		certs      []Cert
+		want       int
+		descr      string
+	}{
+		{"complete", []string{"a.org", "www.a.org"}, false, []Cert{{rsa, ok}}, md.StateComplete, ""},
+		{"missing", []string{"a.org"}, false, []Cert{{rsa, nil}}, md.StateIncomplete, "certificate(rsa) is missing"},
+		{"second spec missing", []string{"a.org", "www.a.org"}, false, []Cert{{rsa, ok}, {p256, nil}}, md.StateIncomplete, "certificate(secp256r1) is missing"},
+		{"not covering", []string{"a.org", "www.a.org"}, false, []Cert{{rsa, other}}, md.StateIncomplete, "certificate(rsa) does not cover all domains."},
+		{"wildcard covers", []string{"a.org", "*.a.org", "www.a.org"}, false, []Cert{{rsa, wild}}, md.StateComplete, ""},
+		{"staple requested", []string{"a.org", "www.a.org"}, true, []Cert{{rsa, ok}}, md.StateIncomplete, "'must-staple' is requested, but certificate(rsa) has it not enabled."},
+		{"staple present", []string{"a.org", "www.a.org"}, true, []Cert{{rsa, staple}}, md.StateComplete, ""},
+		{"staple no longer wanted", []string{"a.org", "www.a.org"}, false, []Cert{{rsa, staple}}, md.StateIncomplete, "'must-staple' is not requested, but certificate(rsa) has it enabled."},
+		{"expired is still complete", []string{"a.org", "www.a.org"}, false, []Cert{{rsa, expired}}, md.StateComplete, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := &md.MD{Name: tc.domains[0], Domains: tc.domains, MustStaple: tc.mustStaple}
+			got, descr := State(m, tc.certs)
+			if got != tc.want || descr != tc.descr {
+				t.Errorf("got %d %q; want %d %q", got, descr, tc.want, tc.descr)
+			}
+		})
+	}
+}
+
+func TestRenewAtUsesRealLifetime(t *testing.T) {
+	tests := []struct {
+		name    string
+		window  string
+		from    time.Time
+		until   time.Time
+		renewAt time.Time
+	}{
+		{"33% of 90 days", "33%", t0, t0.Add(90 * md.Day), t0.Add(90*md.Day - 2566080*time.Second)},
+		{"33% of 6 days", "33%", t0, t0.Add(6 * md.Day), t0.Add(6*md.Day - 171072*time.Second)},
+		{"14 days absolute", "14d", t0, t0.Add(90 * md.Day), t0.Add(76 * md.Day)},
+		{"0% is at expiry", "0%", t0, t0.Add(90 * md.Day), t0.Add(90 * md.Day)},
+		{"window longer than life", "100d", t0, t0.Add(90 * md.Day), t0.Add(-10 * md.Day)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := cert(t, tc.from, tc.until, false, "a.org")
+			got := RenewAt(md.MustTimeslice(tc.window), []Cert{{rsa, c}})
+			if !got.Equal(tc.renewAt) {
+				t.Errorf("got %v; want %v", got, tc.renewAt)
+			}
+		})
+	}
+	// The earliest of several certificates wins.
+	short := cert(t, t0, t0.Add(6*md.Day), false, "a.org")
+	long := cert(t, t0, t0.Add(90*md.Day), false, "a.org")
+	if got := RenewAt(md.MustTimeslice("1d"), []Cert{{rsa, long}, {p256, short}}); !got.Equal(t0.Add(5 * md.Day)) {
+		t.Errorf("two certs: got %v", got)
+	}
+	if got := RenewAt(md.MustTimeslice("1d"), []Cert{{rsa, long}, {p256, nil}}); !got.IsZero() {
+		t.Errorf("missing cert: got %v; want zero", got)
+	}
+}
+
+func TestDecide(t *testing.T) {
+	life := 90 * md.Day
+	fresh := cert(t, t0.Add(-md.Day), t0.Add(life-md.Day), false, "a.org")
+	old := cert(t, t0.Add(-80*md.Day), t0.Add(10*md.Day), false, "a.org")
+	ts := func(s string) *md.Timeslice { v := md.MustTimeslice(s); return &v }
+	job := func(next time.Time, errs int) *md.Job {
+		return &md.Job{Name: "a.org", NextRun: md.NewTime(next), Errors: errs}
+	}
+	tests := []struct {
+		name   string
+		mode   int
+		files  []string
+		window *md.Timeslice
+		certs  []Cert
+		job    *md.Job
+		staged bool
+		force  bool
+		ari    *Window
+		rnd    byte
+		action string
+		reason string
+		next   time.Time
+		viaARI bool
+	}{
+		{name: "missing cert", mode: md.RenewAuto, certs: []Cert{{rsa, nil}}, action: Renew, reason: "certificate(rsa) is missing"},
+		{name: "fresh cert", mode: md.RenewAuto, certs: []Cert{{rsa, fresh}}, action: None, reason: "not due before"},
+		{name: "window reached", mode: md.RenewAuto, certs: []Cert{{rsa, old}}, action: Renew, reason: "renew window reached"},
+		{name: "absolute window not reached", mode: md.RenewAuto, window: ts("5d"), certs: []Cert{{rsa, old}}, action: None},
+		{name: "manual never", mode: md.RenewManual, certs: []Cert{{rsa, nil}}, action: None, reason: "manual"},
+		{name: "manual forced", mode: md.RenewManual, certs: []Cert{{rsa, fresh}}, force: true, action: Renew, reason: "forced"},
+		{name: "static files auto", mode: md.RenewAuto, files: []string{"/c.pem"}, certs: []Cert{{rsa, nil}}, action: None, reason: "static"},
+		{name: "static files always", mode: md.RenewAlways, files: []string{"/c.pem"}, certs: []Cert{{rsa, nil}}, action: Renew},
+		{name: "always but fresh", mode: md.RenewAlways, certs: []Cert{{rsa, fresh}}, action: None},
+		{name: "already staged", mode: md.RenewAuto, certs: []Cert{{rsa, nil}}, staged: true, action: Staged},
+		{name: "staged but forced", mode: md.RenewAuto, certs: []Cert{{rsa, nil}}, staged: true, force: true, action: Renew},
+		{name: "backoff", mode: md.RenewAuto, certs: []Cert{{rsa, nil}}, job: job(t0.Add(time.Minute), 2), action: None, reason: "backoff after 2 errors", next: t0.Add(time.Minute)},
+		{name: "backoff over", mode: md.RenewAuto, certs: []Cert{{rsa, nil}}, job: job(t0.Add(-time.Second), 2), action: Renew},
+		{name: "backoff forced", mode: md.RenewAuto, certs: []Cert{{rsa, nil}}, job: job(t0.Add(time.Hour), 2), force: true, action: Renew},
+		{name: "ari past", mode: md.RenewAuto, certs: []Cert{{rsa, fresh}}, ari: &Window{Start: t0.Add(-2 * time.Hour), End: t0.Add(-time.Hour), ExplanationURL: "https://ca/why"}, action: Renew, reason: "via ARI, explanation at https://ca/why", viaARI: true},
+		{name: "ari within window picks point", mode: md.RenewAuto, certs: []Cert{{rsa, fresh}}, ari: &Window{Start: t0.Add(-time.Hour), End: t0.Add(time.Hour)}, rnd: 0, action: Renew, viaARI: true},
+		{name: "ari within window later point", mode: md.RenewAuto, certs: []Cert{{rsa, fresh}}, ari: &Window{Start: t0.Add(-time.Hour), End: t0.Add(time.Hour)}, rnd: 255, action: None, next: t0.Add(-time.Hour).Add(2 * time.Hour / 256 * 255)},
+		{name: "ari far future", mode: md.RenewAuto, certs: []Cert{{rsa, fresh}}, ari: &Window{Start: t0.Add(48 * time.Hour), End: t0.Add(50 * time.Hour)}, action: None},
+		{name: "ari later than window ignored", mode: md.RenewAuto, certs: []Cert{{rsa, old}}, ari: &Window{Start: t0.Add(20 * md.Day), End: t0.Add(21 * md.Day)}, action: Renew, reason: "renew window"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := &md.MD{Name: "a.org", Domains: []string{"a.org"}, RenewMode: tc.mode, CertFiles: tc.files, RenewWindow: tc.window}
+			d := Decide(Input{Now: t0, MD: m, Certs: tc.certs, Job: tc.job, Staged: tc.staged, Force: tc.force, ARI: tc.ari, Rand: tc.rnd})
+			if d.Action != tc.action || !strings.Contains(d.Reason, tc.reason) || !d.NextRun.Equal(tc.next) || d.ViaARI != tc.viaARI {
+				t.Errorf("got %+v; want action %q reason ~%q next %v viaARI %v", d, tc.action, tc.reason, tc.next, tc.viaARI)
+			}
+		})
+	}
+}
+
+func TestRetryDelay(t *testing.T) {
+	tests := []struct {
+		name    string
+		base    time.Duration
+		errors  int
+		problem string
+		c       byte
+		want    time.Duration
+	}{
+		{"no errors", 30 * time.Second, 0, "", 128, 0},
+		{"first", 30 * time.Second, 1, "", 128, 30 * time.Second},
+		{"second doubles", 30 * time.Second, 2, "", 128, time.Minute},
+		{"fifth", 30 * time.Second, 5, "", 128, 8 * time.Minute},
+		{"capped", 30 * time.Second, 40, "", 128, 24 * time.Hour},
+		{"jitter low", 30 * time.Second, 1, "", 0, 15 * time.Second},
+		{"jitter high", 256 * time.Second, 1, "", 255, 256*time.Second + 127*time.Second},
+		{"input problem", 30 * time.Second, 1, "urn:ietf:params:acme:error:malformed", 0, 24 * time.Hour},
+		{"input problem short form", time.Second, 3, "acme:error:rejectedIdentifier", 200, 24 * time.Hour},
+		{"rate limited is not input", 30 * time.Second, 1, "urn:ietf:params:acme:error:rateLimited", 128, 30 * time.Second},
+		{"default base", 0, 1, "", 128, 30 * time.Second},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := RetryDelay(tc.base, tc.errors, tc.problem, tc.c); got != tc.want {
+				t.Errorf("got %v; want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestNextRunRespectsRetryAfter(t *testing.T) {
+	if got := NextRun(t0, time.Second, 1, "urn:ietf:params:acme:error:rateLimited", t0.Add(time.Hour), 128); !got.Equal(t0.Add(time.Hour)) {
+		t.Errorf("got %v; want Retry-After", got)
+	}
+	if got := NextRun(t0, time.Minute, 1, "", t0.Add(time.Second), 128); !got.Equal(t0.Add(time.Minute)) {
+		t.Errorf("got %v; want backoff", got)
+	}
+}
+
+func TestARIPick(t *testing.T) {
+	s, e := t0, t0.Add(256*time.Second)
+	for _, tc := range []struct {
+		c    byte
+		want time.Time
+	}{{0, s}, {128, s.Add(128 * time.Second)}, {255, s.Add(255 * time.Second)}} {
+		if got := ARIPick(s, e, tc.c); !got.Equal(tc.want) {
+			t.Errorf("c=%d: got %v; want %v", tc.c, got, tc.want)
+		}
+	}
+	if got := ARIPick(e, s, 200); !got.Equal(e) {
+		t.Errorf("inverted window: got %v", got)
+	}
+}
+
+func TestReadyAt(t *testing.T) {
+	tests := []struct {
+		name     string
+		nb       time.Time
+		complete bool
+		oldEnd   time.Time
+		delay    time.Duration
+		want     time.Time
+	}{
+		{"new MD no delay", t0.Add(-time.Minute), false, time.Time{}, 0, t0},
+		{"future notBefore", t0.Add(time.Hour), false, time.Time{}, 0, t0.Add(time.Hour)},
+		{"delay applies to renewal", t0, true, t0.Add(10 * md.Day), md.Day, t0.Add(md.Day)},
+		{"delay capped by old expiry", t0, true, t0.Add(time.Hour), md.Day, t0.Add(time.Hour)},
+		{"delay not for new MD", t0, false, time.Time{}, md.Day, t0},
+		{"old expired", t0, true, t0.Add(-time.Hour), md.Day, t0},
+		{"negative test hook", t0, true, t0.Add(md.Day), -time.Second, t0.Add(time.Second)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := ReadyAt(t0, tc.nb, tc.complete, tc.oldEnd, tc.delay); !got.Equal(tc.want) {
+				t.Errorf("got %v; want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestShouldWarn(t *testing.T) {
+	near := cert(t, t0.Add(-85*md.Day), t0.Add(5*md.Day), false, "a.org")
+	far := cert(t, t0.Add(-70*md.Day), t0.Add(20*md.Day), false, "a.org")
+	tests := []struct {
+		name     string
+		certs    []Cert
+		finished bool
+		want     bool
+	}{
+		{"5 days left of 90", []Cert{{rsa, near}}, false, true},
+		{"20 days left", []Cert{{rsa, far}}, false, false},
+		{"finished renewal waits", []Cert{{rsa, near}}, true, false},
+		{"missing cert", []Cert{{rsa, nil}}, false, false},
+		{"any cert", []Cert{{rsa, far}, {p256, near}}, false, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := ShouldWarn(t0, nil, tc.certs, tc.finished); got != tc.want {
+				t.Errorf("got %v; want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestFailoverIndex(t *testing.T) {
+	tests := []struct{ n, errors, failover, want int }{
+		{1, 50, 2, 0}, {2, 0, 2, 0}, {2, 1, 2, 0}, {2, 2, 2, 1}, {2, 3, 2, 0}, {3, 13, 13, 1}, {3, 14, 13, 2}, {3, 15, 13, 0}, {2, 1, 1, 1},
+	}
+	for _, tc := range tests {
+		if got := FailoverIndex(tc.n, tc.errors, tc.failover); got != tc.want {
+			t.Errorf("FailoverIndex(%d, %d, %d) = %d; want %d", tc.n, tc.errors, tc.failover, got, tc.want)
+		}
+	}
+}
+
+func TestIsInputProblem(t *testing.T) {
+	for p, want := range map[string]bool{
+		"urn:ietf:params:acme:error:badCSR":             true,
+		"urn:ietf:params:acme:error:badNonce":           false,
+		"urn:ietf:params:acme:error:caa":                false,
+		"challenge-mismatch":                            false,
+		"urn:ietf:params:acme:error:userActionRequired": true,
+	} {
+		if got := IsInputProblem(p); got != want {
+			t.Errorf("%s: got %v", p, got)
+		}
+	}
+}
