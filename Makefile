@@ -43,9 +43,12 @@ man: ## check the man pages and compress them into bin/man
 	  gzip -9nc "$$f" > bin/man/$$(basename $$f).gz; \
 	done; echo "man pages in bin/man"
 
-install: build man ## install commands and man pages (PREFIX, DESTDIR, MANDIR)
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
-	install -m 0755 $(addprefix bin/,$(CMDS)) $(DESTDIR)$(BINDIR)/
+install: build man ## install commands, md-renew, man pages, completions (PREFIX, DESTDIR, MANDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions
+	install -m 0755 $(addprefix bin/,$(CMDS)) scripts/md-renew $(DESTDIR)$(BINDIR)/
+	for c in $(CMDS); do install -m 0644 scripts/completion/mdtools.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/$$c; done
+	install -m 0644 scripts/completion/_mdtools $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_mdtools
 	@for f in bin/man/*.gz; do \
 	  [ -e "$$f" ] || continue; \
 	  sec=$$(basename $$f .gz); sec=$${sec##*.}; \

@@ -117,9 +117,12 @@ func Run(ctx context.Context, t Tool, args []string, env Env) int {
 		Version:         Version,
 		Flags:           append(append([]ucli.Flag{}, t.Flags...), verboseFlag()),
 		HideHelpCommand: true,
-		Writer:          env.Stdout, // only --help and --version, asked for explicitly
-		ErrWriter:       env.Stderr,
-		ExitErrHandler:  func(*ucli.Context, error) {}, // never os.Exit from cli
+		// `md-x --generate-bash-completion` lists flags for the bash and
+		// zsh completion scripts in scripts/completion.
+		EnableBashCompletion: true,
+		Writer:               env.Stdout, // only --help and --version, asked for explicitly
+		ErrWriter:            env.Stderr,
+		ExitErrHandler:       func(*ucli.Context, error) {}, // never os.Exit from cli
 		OnUsageError: func(_ *ucli.Context, err error, _ bool) error {
 			usageErr = &UsageError{Err: err}
 			return usageErr

@@ -106,3 +106,12 @@ func TestRecordWriterRedactsAndFinishReports(t *testing.T) {
 		t.Errorf("log = %q", logBuf.String())
 	}
 }
+
+// The completion scripts in scripts/completion ask the command for its flags.
+func TestCompletionListsFlags(t *testing.T) {
+	tool := testTool(func(context.Context, *ucli.Context, Env, *Logger) error { return errors.New("must not run") })
+	code, stdout, _ := run(t, tool, "", "-", "--generate-bash-completion")
+	if code != 0 || !strings.Contains(stdout, "--store") || !strings.Contains(stdout, "--verbose") {
+		t.Errorf("exit %d, completion output %q", code, stdout)
+	}
+}
