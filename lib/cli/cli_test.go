@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -110,6 +111,10 @@ func TestRecordWriterRedactsAndFinishReports(t *testing.T) {
 // The completion scripts in scripts/completion ask the command for its flags.
 func TestCompletionListsFlags(t *testing.T) {
 	tool := testTool(func(context.Context, *ucli.Context, Env, *Logger) error { return errors.New("must not run") })
+	// urfave/cli reads the word before the completion flag from os.Args.
+	saved := os.Args
+	os.Args = []string{"md-test", "-", "--generate-bash-completion"}
+	defer func() { os.Args = saved }()
 	code, stdout, _ := run(t, tool, "", "-", "--generate-bash-completion")
 	if code != 0 || !strings.Contains(stdout, "--store") || !strings.Contains(stdout, "--verbose") {
 		t.Errorf("exit %d, completion output %q", code, stdout)
