@@ -2,11 +2,30 @@
 // for md-order and md-challenge: it selects the challenge types an MD can
 // use (mod_md's rules), puts the challenge data in place (store files,
 // webroot, standalone listeners, the dns-01 command) and removes it.
+//
+// Where the data goes, as mod_md keeps it:
+//
+//	http-01      challenges/<dns>/acme-http-01.txt (the key authorization),
+//	             <host.webroot>/.well-known/acme-challenge/<token> if configured,
+//	             served by Options.HTTPListen / md-challenge serve.
+//	tls-alpn-01  challenges/<dns>/acme-tls-alpn-01-{privkey,pubcert}[.<spec>].pem,
+//	             one per key spec, served by Options.TLSListen / md-challenge serve.
+//	dns-01       the MD's cmd-dns-01 command: "<cmd> setup <dns> <token>" and
+//	             "<cmd> teardown <dns> [<token>]".
+//
+// The dns-01 command of an MD is its md.json "cmd-dns-01" (a raw command
+// line, tokenized as Apache's apr_tokenize_to_argv does). md-parse writes the
+// MD's own MDChallengeDns01 there, or the global one when the MD has none, so
+// every record carries the command that applies to it.
 package challenge
 
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/store"
@@ -19,6 +38,19 @@ const (
 	DNS01     = "dns-01"
 )
 
+// mod_md's problem names for challenge failures (md.StageError.Problem).
+const (
+	ProblemMismatch     = "challenge-mismatch"
+	ProblemSetupFailure = "challenge-setup-failure"
+)
+
+// ErrNotApplicable is wrapped by Setup errors that mean "this type cannot
+// work for this domain here" (mod_md's ENOTIMPL: no acme-tls/1 domain, no
+// dns-01 command, a type this package does not implement). When every
+// attempt fails this way, the authorization's problem is challenge-mismatch
+// rather than challenge-setup-failure.
+var ErrNotApplicable = errors.New("challenge: type not applicable")
+
 // Task is one challenge of one authorization.
 type Task struct {
 	Type    string // HTTP01, TLSALPN01 or DNS01
@@ -26,6 +58,9 @@ type Task struct {
 	Token   string // from the CA; validated before it touches a path
 	KeyAuth string // token "." base64url(account key thumbprint)
 }
+
+// String names a task for logs, as mod_md's setup tokens ("http-01:a.org").
+func (t Task) String() string { return t.Type + ":" + t.Domain }
 
 // Responder puts challenge data in place and removes it again.
 type Responder interface {
@@ -35,39 +70,230 @@ type Responder interface {
 
 // Candidates returns the challenge types to try for rec, in preference
 // order, as mod_md selects them (spec §5.1), or an error saying why none is
-// suitable.
+// suitable. An explicit ca.challenges list (MDCAChallenges) is used
+// verbatim. Otherwise tls-alpn-01, http-01 and dns-01 are filtered:
+// http-01 needs public port 80 reachable, tls-alpn-01 needs port 443 and at
+// least one acme-tls/1 domain, dns-01 needs a cmd-dns-01 command. A record
+// without settings.reachable counts as reachable on both ports.
 func Candidates(rec *md.Record) ([]string, error) {
-	return nil, errors.New("challenge: not implemented yet")
+	if rec.CA != nil && len(rec.CA.Challenges) > 0 {
+		return append([]string(nil), rec.CA.Challenges...), nil
+	}
+	canHTTP, canHTTPS := true, true
+	if rec.Settings != nil && rec.Settings.Reachable != nil {
+		canHTTP, canHTTPS = rec.Settings.Reachable.HTTP, rec.Settings.Reachable.HTTPS
+	}
+	list := []string{TLSALPN01, HTTP01, DNS01}
+	var why strings.Builder
+	if !canHTTP {
+		list = remove(list, HTTP01)
+		why.WriteString(" The http: challenge 'http-01' is disabled because the server seems not reachable on public port 80.")
+	}
+	if !canHTTPS {
+		list = remove(list, TLSALPN01)
+		why.WriteString(" The https: challenge 'tls-alpn-01' is disabled because the server seems not reachable on public port 443.")
+	} else if len(rec.Proto.ACMETLS1) == 0 {
+		list = remove(list, TLSALPN01)
+		why.WriteString(" The https: challenge 'tls-alpn-01' is disabled because the Protocols configuration does not include the 'acme-tls/1' protocol.")
+	}
+	if strings.TrimSpace(rec.CmdDNS01) == "" {
+		list = remove(list, DNS01)
+		why.WriteString(" The DNS challenge 'dns-01' is disabled because the directive 'MDChallengeDns01' is not configured.")
+	}
+	if len(list) == 0 {
+		return nil, &md.StageError{Detail: "None of the ACME challenge methods configured for this domain are suitable." + why.String()}
+	}
+	return list, nil
 }
+
+func remove(list []string, s string) []string {
+	out := list[:0:0]
+	for _, x := range list {
+		if x != s {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// Logger receives what the Manager does; *cli.Logger satisfies it.
+type Logger interface {
+	Infof(format string, args ...any)
+	Warnf(format string, args ...any)
+}
+
+type nopLogger struct{}
+
+func (nopLogger) Infof(string, ...any) {}
+func (nopLogger) Warnf(string, ...any) {}
+
+// DefaultCommandTimeout bounds one run of a dns-01 command.
+const DefaultCommandTimeout = 5 * time.Minute
 
 // Options configure a Manager.
 type Options struct {
 	HTTPListen string // serve http-01 on this address while set up ("" = don't)
 	TLSListen  string // serve tls-alpn-01 on this address ("" = don't)
+
+	// Announce, when set, runs after a challenge's data is in place and
+	// before Setup returns: mod_md raises the "challenge-setup:<type>:<dns>"
+	// event here, so that clusters can distribute the data. An error fails
+	// the setup (the data is removed again).
+	Announce func(ctx context.Context, rec *md.Record, t Task) error
+
+	// CommandTimeout bounds each dns-01 command run (DefaultCommandTimeout
+	// when 0).
+	CommandTimeout time.Duration
+
+	// Log receives progress and command stderr; nil is silent.
+	Log Logger
+
+	// Now is the clock for challenge certificates (time.Now when nil).
+	Now func() time.Time
 }
 
-// Manager is the store-backed Responder md-order and md-challenge use.
+// Manager is the store-backed Responder md-order and md-challenge use. It
+// is safe for concurrent use; work on one DNS name is serialised.
 type Manager struct {
 	st   *store.Store
 	opts Options
+	log  Logger
+
+	domains sync.Map // dns name -> *sync.Mutex
+
+	mu       sync.Mutex // guards the listeners
+	servers  *Servers
+	closed   bool
+	httpDone bool
+	tlsDone  bool
 }
 
 var _ Responder = (*Manager)(nil)
 
-// New returns a Manager over the store.
+// New returns a Manager over the store. Listeners in opts start on the
+// first Setup that needs them and stop on Close.
 func New(st *store.Store, opts Options) (*Manager, error) {
-	return &Manager{st: st, opts: opts}, nil
+	if st == nil {
+		return nil, errors.New("challenge: no store")
+	}
+	if opts.CommandTimeout <= 0 {
+		opts.CommandTimeout = DefaultCommandTimeout
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	log := opts.Log
+	if log == nil {
+		log = nopLogger{}
+	}
+	return &Manager{st: st, opts: opts, log: log}, nil
 }
 
-// Setup implements Responder.
+func (m *Manager) lockDomain(dns string) func() {
+	v, _ := m.domains.LoadOrStore(dns, &sync.Mutex{})
+	mu := v.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
+}
+
+// Setup implements Responder: it validates the task, puts its data in
+// place, starts a configured listener for it and announces it.
 func (m *Manager) Setup(ctx context.Context, rec *md.Record, t Task) error {
-	return errors.New("challenge: not implemented yet")
+	if err := t.Validate(true); err != nil {
+		return err
+	}
+	unlock := m.lockDomain(t.Domain)
+	defer unlock()
+	var err error
+	switch t.Type {
+	case HTTP01:
+		if err = m.setupHTTP01(rec, t); err == nil && m.opts.HTTPListen != "" {
+			err = m.startHTTP()
+		}
+	case TLSALPN01:
+		if err = m.setupTLSALPN01(rec, t); err == nil && m.opts.TLSListen != "" {
+			err = m.startTLS()
+		}
+	case DNS01:
+		err = m.setupDNS01(ctx, rec, t)
+	default:
+		return fmt.Errorf("%w: %q is not a challenge type mdtools can answer", ErrNotApplicable, t.Type)
+	}
+	if err != nil {
+		return fmt.Errorf("setting up %s: %w", t, err)
+	}
+	if m.opts.Announce != nil {
+		if err := m.opts.Announce(ctx, rec, t); err != nil {
+			if terr := m.teardown(ctx, rec, t); terr != nil {
+				m.log.Warnf("%s: removing challenge data after a failed announcement: %v", t, terr)
+			}
+			return fmt.Errorf("announcing %s: %w", t, err)
+		}
+	}
+	m.log.Infof("%s: challenge %s set up", rec.Name, t)
+	return nil
 }
 
-// Teardown implements Responder.
+// Teardown implements Responder: http-01 and tls-alpn-01 remove
+// challenges/<dns>/ (and the webroot file), dns-01 runs the teardown
+// command. Token and KeyAuth may be empty here except for dns-01 with
+// MDChallengeDns01Version 2, which needs the key authorization.
 func (m *Manager) Teardown(ctx context.Context, rec *md.Record, t Task) error {
-	return errors.New("challenge: not implemented yet")
+	if err := t.Validate(false); err != nil {
+		return err
+	}
+	unlock := m.lockDomain(t.Domain)
+	defer unlock()
+	if err := m.teardown(ctx, rec, t); err != nil {
+		return fmt.Errorf("tearing down %s: %w", t, err)
+	}
+	return nil
+}
+
+func (m *Manager) teardown(ctx context.Context, rec *md.Record, t Task) error {
+	switch t.Type {
+	case HTTP01, TLSALPN01:
+		return m.teardownDir(rec, t)
+	case DNS01:
+		return m.teardownDNS01(ctx, rec, t)
+	}
+	return fmt.Errorf("%w: %q is not a challenge type mdtools can answer", ErrNotApplicable, t.Type)
+}
+
+// teardownDir removes challenges/<dns>/ as mod_md does for http-01 and
+// tls-alpn-01, and the webroot token file.
+func (m *Manager) teardownDir(rec *md.Record, t Task) error {
+	var errs []error
+	if webroot := hostWebroot(rec); webroot != "" {
+		token := t.Token
+		if token == "" { // learn it from the stored key authorization
+			if b, err := m.st.Read(store.GroupChallenges, t.Domain, store.FileHTTP01); err == nil {
+				if tok, _, ok := strings.Cut(string(b), "."); ok && ValidateToken(tok) == nil {
+					token = tok
+				}
+			}
+		}
+		if token != "" {
+			if err := removeWebrootToken(webroot, token); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if err := m.st.Purge(store.GroupChallenges, t.Domain); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
 
 // Close stops any listeners.
-func (m *Manager) Close() error { return nil }
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	if m.servers == nil {
+		return nil
+	}
+	err := m.servers.Close()
+	m.servers = nil
+	return err
+}

@@ -1,0 +1,216 @@
+package challenge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/mdtools/mdtools/lib/store"
+)
+
+// Responder timeouts: the CA's validation connections are short.
+const (
+	readHeaderTimeout = 10 * time.Second
+	handshakeTimeout  = 10 * time.Second
+)
+
+// Servers are standalone challenge responders answering from the store for
+// every MD: http-01 on an HTTP listener, tls-alpn-01 on a TLS listener.
+type Servers struct {
+	st  *store.Store
+	log Logger
+
+	mu      sync.Mutex
+	httpSrv *http.Server
+	httpL   net.Listener
+	tlsL    net.Listener
+	wg      sync.WaitGroup
+}
+
+// NewServers returns responders over the store; start them with StartHTTP
+// and StartTLS. log may be nil.
+func NewServers(st *store.Store, log Logger) *Servers {
+	if log == nil {
+		log = nopLogger{}
+	}
+	return &Servers{st: st, log: log}
+}
+
+// StartHTTP serves http-01 on addr ("host:port").
+func (s *Servers) StartHTTP(addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("http-01 responder: %w", err)
+	}
+	srv := &http.Server{Handler: HTTPHandler(s.st, s.log), ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout: readHeaderTimeout, WriteTimeout: readHeaderTimeout, ErrorLog: nil}
+	s.mu.Lock()
+	s.httpSrv, s.httpL = srv, l
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Warnf("http-01 responder on %s stopped: %v", l.Addr(), err)
+		}
+	}()
+	s.log.Infof("http-01 responder listening on %s", l.Addr())
+	return nil
+}
+
+// StartTLS serves tls-alpn-01 (ALPN "acme-tls/1") on addr.
+func (s *Servers) StartTLS(addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("tls-alpn-01 responder: %w", err)
+	}
+	s.mu.Lock()
+	s.tlsL = l
+	s.mu.Unlock()
+	cfg := TLSALPNConfig(s.st, s.log)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		var conns sync.WaitGroup
+		defer conns.Wait()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				if !errors.Is(err, net.ErrClosed) {
+					s.log.Warnf("tls-alpn-01 responder on %s stopped: %v", l.Addr(), err)
+				}
+				return
+			}
+			conns.Add(1)
+			go func() {
+				defer conns.Done()
+				answerTLSALPN(c, cfg, s.log)
+			}()
+		}
+	}()
+	s.log.Infof("tls-alpn-01 responder listening on %s", l.Addr())
+	return nil
+}
+
+// HTTPAddr is where the http-01 responder listens (nil if not started).
+func (s *Servers) HTTPAddr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.httpL == nil {
+		return nil
+	}
+	return s.httpL.Addr()
+}
+
+// TLSAddr is where the tls-alpn-01 responder listens (nil if not started).
+func (s *Servers) TLSAddr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tlsL == nil {
+		return nil
+	}
+	return s.tlsL.Addr()
+}
+
+// Close stops both responders and waits for them.
+func (s *Servers) Close() error {
+	s.mu.Lock()
+	var errs []error
+	if s.httpSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := s.httpSrv.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		cancel()
+		s.httpSrv, s.httpL = nil, nil
+	}
+	if s.tlsL != nil {
+		if err := s.tlsL.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		s.tlsL = nil
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Serve runs the responders on the given addresses ("" = not that one)
+// until ctx is done, then stops them cleanly. ready, if not nil, is called
+// once both listen.
+func Serve(ctx context.Context, st *store.Store, httpAddr, tlsAddr string, log Logger, ready func(*Servers)) error {
+	if httpAddr == "" && tlsAddr == "" {
+		return errors.New("challenge: nothing to serve: give an http-01 or a tls-alpn-01 address")
+	}
+	s := NewServers(st, log)
+	if httpAddr != "" {
+		if err := s.StartHTTP(httpAddr); err != nil {
+			return err
+		}
+	}
+	if tlsAddr != "" {
+		if err := s.StartTLS(tlsAddr); err != nil {
+			s.Close()
+			return err
+		}
+	}
+	if ready != nil {
+		ready(s)
+	}
+	<-ctx.Done()
+	return s.Close()
+}
+
+// startHTTP starts the Manager's http-01 listener once.
+func (m *Manager) startHTTP() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.httpDone {
+		return nil
+	}
+	if m.closed {
+		return errors.New("challenge: manager closed")
+	}
+	if m.servers == nil {
+		m.servers = NewServers(m.st, m.log)
+	}
+	if err := m.servers.StartHTTP(m.opts.HTTPListen); err != nil {
+		return err
+	}
+	m.httpDone = true
+	return nil
+}
+
+// startTLS starts the Manager's tls-alpn-01 listener once.
+func (m *Manager) startTLS() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.tlsDone {
+		return nil
+	}
+	if m.closed {
+		return errors.New("challenge: manager closed")
+	}
+	if m.servers == nil {
+		m.servers = NewServers(m.st, m.log)
+	}
+	if err := m.servers.StartTLS(m.opts.TLSListen); err != nil {
+		return err
+	}
+	m.tlsDone = true
+	return nil
+}
+
+// Listening reports the addresses of the Manager's started listeners.
+func (m *Manager) Listening() (httpAddr, tlsAddr net.Addr) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.servers == nil {
+		return nil, nil
+	}
+	return m.servers.HTTPAddr(), m.servers.TLSAddr()
+}
