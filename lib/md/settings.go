@@ -29,6 +29,10 @@ type Settings struct {
 	BaseServer           bool       `json:"base-server,omitempty"`            // MDBaseServer
 	StoreLocks           string     `json:"store-locks,omitempty"`            // MDStoreLocks
 	ReloadCmd            []string   `json:"reload-cmd,omitempty"`             // md.toml: run after activation
+	DNS01Cmd             []string   `json:"cmd-dns-01,omitempty"`             // global MDChallengeDns01 argv (an MD's own is md.json cmd-dns-01)
+	CACerts              string     `json:"ca-certs,omitempty"`               // global MDCACertificateFile
+	ProxyCACerts         string     `json:"proxy-ca-certs,omitempty"`         // global MDHttpProxyCACertificateFile
+	InitialDelay         string     `json:"initial-delay,omitempty"`          // MDInitialDelay
 }
 
 // mod_md's defaults for the settings above.

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/mdtools/mdtools/lib/apacheconf"
+	"github.com/mdtools/mdtools/lib/cli"
+	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/registry"
+	"github.com/mdtools/mdtools/lib/store"
+	"github.com/mdtools/mdtools/lib/tomlconf"
+	ucli "github.com/urfave/cli/v2"
+)
+
+const description = `Reads an Apache httpd configuration (as httpd and mod_md read it: Include,
+Define, <IfModule>, <VirtualHost>, every MD* directive) or an md.toml file, and
+prints one JSON record per managed domain (mod_md's md.json fields plus
+"source", "settings" and "vhosts"), sorted by name. By default the MD
+definitions are also synced into the store as mod_md does at startup:
+domains/<md>/md.json is written when it changed, ca.account and other stored
+values are kept, and renamed MDs are moved instead of ordered again.
+
+A CONFIG ending in .toml is read as md.toml (see md.toml(5)); anything else as
+Apache httpd configuration. Configuration errors are printed as
+"file:line: message", all of them, and md-parse exits 2.
+
+Store: MDStoreDir from the config, else --store, else $MD_STORE, else
+/var/lib/mdtools (root) or $XDG_STATE_HOME/mdtools.
+
+Examples:
+   # what would mod_md manage on this Debian host?
+   md-parse --dry-run /etc/apache2/apache2.conf | jq -r .name
+
+   # validate only (exit 0 = fine, 2 = errors listed on stderr)
+   md-parse --check -D SSL /etc/apache2/apache2.conf
+
+   # the whole renewal line, from cron
+   md-parse /etc/apache2/apache2.conf | md-order | md-install | md-staple
+
+   # a host without Apache
+   md-parse --store /var/lib/mdtools /etc/mdtools/md.toml | md-order
+
+   # which vhosts serve each MD
+   md-parse --dry-run httpd.conf | jq -c '{name, vhosts: [.vhosts[].server-name]}'`
+
+func tool() cli.Tool {
+	flags := []ucli.Flag{
+		&ucli.StringSliceFlag{Name: "define", Aliases: []string{"D"}, Usage: "define `NAME` for <IfDefine> (as httpd -D; NAME=VALUE also sets ${NAME}); repeatable"},
+		&ucli.StringSliceFlag{Name: "module", Usage: "treat module `NAME` (ssl, mod_ssl.c, ssl_module) as loaded for <IfModule>; repeatable; default: md, ssl, watchdog (plus LoadModule lines)"},
+		&ucli.StringFlag{Name: "httpd-version", Value: apacheconf.DefaultVersion, Usage: "httpd `VERSION` that <IfVersion> compares against"},
+		&ucli.StringFlag{Name: "server-root", Usage: "ServerRoot `DIR` (overrides the config's ServerRoot; default: the config file's directory)"},
+		&ucli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "print the records, write nothing to the store"},
+		&ucli.BoolFlag{Name: "check", Usage: "validate only: no records, no store; exit 0 if fine, 2 on errors"},
+	}
+	flags = append(flags, cli.StoreFlags()...)
+	return cli.Tool{
+		Name:        "md-parse",
+		Usage:       "read Apache httpd or TOML config and print one MD record per managed domain",
+		ArgsUsage:   "CONFIG",
+		Description: description,
+		Flags:       flags,
+		Action:      run,
+	}
+}
+
+func run(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) error {
+	if c.NArg() != 1 {
+		return cli.Usagef("need exactly one CONFIG file (httpd.conf or md.toml), got %d arguments", c.NArg())
+	}
+	path := c.Args().First()
+	var pc *md.ParsedConfig
+	var err error
+	if strings.HasSuffix(strings.ToLower(path), ".toml") {
+		pc, err = tomlconf.Load(path)
+	} else {
+		opts := apacheconf.Options{
+			Defines:    c.StringSlice("define"),
+			Version:    c.String("httpd-version"),
+			ServerRoot: c.String("server-root"),
+		}
+		if c.IsSet("module") {
+			opts.Modules = c.StringSlice("module")
+		}
+		pc, err = apacheconf.Load(path, opts)
+	}
+	if pc != nil {
+		for _, w := range pc.Warnings {
+			log.Warnf("%s", w.Error())
+		}
+	}
+	var ces md.ConfigErrors
+	if errors.As(err, &ces) {
+		for _, e := range ces {
+			fmt.Fprintln(env.Stderr, e.Error())
+		}
+		return cli.Usagef("%d configuration error(s) in %s", len(ces), path)
+	}
+	if err != nil {
+		return &cli.UsageError{Err: err}
+	}
+	recs := pc.Records
+	if c.Bool("check") {
+		log.Infof("%s: %d managed domain(s), configuration OK", path, len(recs))
+		return nil
+	}
+	dir := pc.StoreDir
+	if dir == "" {
+		dir = c.String("store")
+	}
+	if dir == "" {
+		dir = store.DefaultDir()
+	}
+	dry := c.Bool("dry-run")
+	if !dry || dirExists(dir) {
+		st, err := openStore(dir, dry)
+		if err != nil {
+			return err
+		}
+		if st != nil {
+			res, err := registry.Sync(ctx, st, recs, registry.Options{DryRun: dry})
+			if err != nil {
+				return fmt.Errorf("syncing MD definitions into %s: %w", dir, err)
+			}
+			if res != nil {
+				for old, nw := range res.Renamed {
+					log.Infof("MD %s was renamed to %s", old, nw)
+				}
+				for _, n := range res.Written {
+					log.Debugf("wrote domains/%s/md.json", n)
+				}
+			}
+		}
+	}
+	w := cli.NewRecordWriter(env.Stdout)
+	for _, r := range recs {
+		if err := w.Write(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// openStore opens the store; a dry run never creates one.
+func openStore(dir string, dry bool) (*store.Store, error) {
+	if dry && !fileExists(filepath.Join(dir, "md_store.json")) {
+		return nil, nil
+	}
+	st, err := store.Open(dir)
+	if err != nil {
+		return nil, &cli.Hinted{Err: err, Hint: "check MDStoreDir / --store / $MD_STORE and that this user may write there"}
+	}
+	return st, nil
+}
+
+func dirExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}

@@ -1,0 +1,594 @@
+package apacheconf
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/mdtools/mdtools/lib/md"
+)
+
+// built is one MD while mod_md's post-config steps run on it.
+type built struct {
+	def      *mdDef
+	m        md.MD
+	contacts []string
+	servers  []*server // matched servers, in httpd's order
+}
+
+// model derives the MD records from the config as mod_md's
+// md_post_config_before_ssl / after_ssl do.
+func (r *reader) model(cfg *config) []*md.Record {
+	mc := &cfg.mc
+	base := cfg.base
+
+	// httpd links <VirtualHost>s in front of the base server's list, so it
+	// walks them last-defined first.
+	servers := []*server{base}
+	for i := len(cfg.vhosts) - 1; i >= 0; i-- {
+		servers = append(servers, cfg.vhosts[i])
+	}
+	r.fixupServers(cfg)
+
+	// 1. reachability (detect_supported_protocols)
+	canHTTP, canHTTPS := false, false
+	for _, l := range cfg.listeners {
+		if !strings.HasPrefix(l.protocol, "http") {
+			continue
+		}
+		if l.port == mc.local80 {
+			canHTTP = true
+		} else if l.port == mc.local443 {
+			canHTTPS = true
+		}
+	}
+
+	// 2. complete the MDs from the base server (merge_mds_with_conf)
+	var mds []*built
+	failed := map[*mdDef]bool{}
+	for i, def := range cfg.mds {
+		b := &built{def: def}
+		r.merge(b, base, mc)
+		if !mc.matchServerNames {
+			for j := 0; j < i; j++ {
+				o := mds[j]
+				if name := commonName(b.m.Domains, o.m.Domains); name != "" {
+					r.errorf(def.file, def.line, "two Managed Domains have an overlap in domain '%s', first definition in %s(line %d), second in %s(line %d)",
+						name, def.file, def.line, o.def.file, o.def.line)
+					failed[def] = true
+					break
+				}
+			}
+		}
+		if len(def.certFiles) > 0 {
+			if len(def.keyFiles) != len(def.certFiles) {
+				r.errorf(def.file, def.line, "The Managed Domain '%s' needs one MDCertificateKeyFile for each MDCertificateFile.", b.m.Name)
+			}
+		} else if len(def.keyFiles) > 0 {
+			r.errorf(def.file, def.line, "The Managed Domain '%s' has MDCertificateKeyFile(s) but no MDCertificateFile.", b.m.Name)
+		}
+		if !strings.EqualFold(b.m.CA.Proto, md.ProtoACME) {
+			r.errorf(def.file, def.line, "[%s] uses unknown CA protocol '%s'", b.m.Name, b.m.CA.Proto)
+		}
+		for _, d := range b.m.Domains {
+			if err := md.ValidateDomain(d); err != nil {
+				r.errorf(def.file, def.line, "%v", err)
+			}
+		}
+		mds = append(mds, b)
+	}
+
+	// 3. link MDs to servers (link_md_to_servers)
+	for _, b := range mds {
+		r.link(b, servers, mc)
+	}
+
+	// 4. more than one MD on an SSL vhost (check_invalid_duplicates)
+	for _, s := range servers {
+		if s.ssl && len(s.assigned) > 1 {
+			r.errorf(s.file, s.line, "conflict: %d MDs match to SSL VirtualHost %s, there can at most be one.", len(s.assigned), s.hostname)
+		}
+	}
+
+	// 5. auto-add names, acme-tls/1 domains, usage (md_post_config_after_ssl)
+	var recs []*md.Record
+	for _, b := range mds {
+		r.autoAdd(b, servers)
+		tls1 := r.acmeTLS1Domains(b, servers, mc, canHTTPS)
+		b.m.Proto.ACMETLS1 = tls1
+		used, hasSSL := false, false
+		for _, s := range servers {
+			if slices.Contains(s.assigned, b.def) {
+				used = true
+				hasSSL = hasSSL || s.ssl
+			}
+		}
+		if !hasSSL && b.m.RequireHTTPS != "" {
+			r.warnf(b.def.file, b.def.line, "MD %s does not match any VirtualHost with 'SSLEngine on', but is configured to require https. This cannot work.", b.m.Name)
+		}
+		if !used && b.m.RenewMode != md.RenewAlways {
+			r.warnf(b.def.file, b.def.line, "No VirtualHost matches Managed Domain %s", b.m.Name)
+		}
+		if b.m.RenewMode != md.RenewManual && (used || b.m.RenewMode == md.RenewAlways) {
+			r.checkChallenges(b, mc, canHTTP, canHTTPS)
+		}
+		if failed[b.def] {
+			continue
+		}
+		recs = append(recs, r.record(b, cfg, canHTTP, canHTTPS))
+	}
+	sort.Slice(recs, func(i, j int) bool { return recs[i].Name < recs[j].Name })
+	return recs
+}
+
+// fixupServers completes vhosts as httpd does: inherited ServerAdmin and
+// Protocols, and a ServerName from the address or the base server.
+func (r *reader) fixupServers(cfg *config) {
+	base := cfg.base
+	if !base.hostnameSet {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			h = "localhost"
+		}
+		base.hostname = strings.ToLower(h)
+	}
+	if !base.adminSet {
+		base.admin = defaultAdmin
+	}
+	for _, v := range cfg.vhosts {
+		if !v.hostnameSet {
+			if len(v.addrs) > 0 && v.addrs[0].host != "*" && v.addrs[0].host != "_default_" {
+				v.hostname = v.addrs[0].host
+			} else {
+				v.hostname = base.hostname
+			}
+		}
+		if !v.adminSet {
+			v.admin = base.admin
+		}
+		if !v.protoSet {
+			v.protocols = base.protocols
+		}
+	}
+}
+
+func commonName(a, b []string) string {
+	for _, x := range a {
+		for _, y := range b {
+			if strings.EqualFold(x, y) {
+				return x
+			}
+		}
+	}
+	return ""
+}
+
+// schemify is md_util_schemify: prefix "mailto:" unless a scheme is given.
+func schemify(s, scheme string) string {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == ':' {
+			return s
+		}
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			break
+		}
+	}
+	return scheme + ":" + s
+}
+
+// merge is md_create + srv_conf_props_apply (section) + merge_srv_config
+// (base server) + acme_complete_md + state_init's defaults.
+func (r *reader) merge(b *built, base *server, mc *modConf) {
+	def := b.def
+	sp, bp := &def.props, &base.props
+	m := &b.m
+	m.Domains = append([]string{}, def.domains...)
+	m.Name = m.Domains[0]
+
+	m.Transitive = 1
+	switch {
+	case def.transitive >= 0:
+		m.Transitive = def.transitive
+	case bp.transitive != nil:
+		m.Transitive = *bp.transitive
+	}
+	ca := &md.CA{}
+	m.CA = ca
+	switch {
+	case sp.caURLsSet:
+		ca.URLs = append([]string{}, sp.caURLs...)
+	case bp.caURLsSet:
+		ca.URLs = append([]string{}, bp.caURLs...)
+	}
+	if len(ca.URLs) == 0 {
+		ca.URLs = []string{md.DefaultCA}
+	}
+	ca.URL = ca.URLs[0]
+	ca.Proto = firstNonEmpty(sp.caProto, bp.caProto, md.ProtoACME)
+	ca.Agreement = firstNonEmpty(sp.caAgreement, bp.caAgreement)
+	switch {
+	case sp.caChallengesSet:
+		ca.Challenges = append([]string{}, sp.caChallenges...)
+	case bp.caChallengesSet:
+		ca.Challenges = append([]string{}, bp.caChallenges...)
+	}
+	if len(ca.Challenges) == 0 {
+		ca.Challenges = nil
+	}
+
+	switch {
+	case sp.contact != "":
+		b.contacts = []string{schemify(sp.contact, "mailto")}
+	case bp.contact != "":
+		b.contacts = []string{schemify(bp.contact, "mailto")}
+	case base.adminSet && base.admin != defaultAdmin && base.admin != "":
+		b.contacts = []string{schemify(base.admin, "mailto")}
+	}
+
+	m.RenewMode = md.RenewAuto
+	if v := firstInt(sp.renewMode, bp.renewMode); v != nil {
+		m.RenewMode = *v
+	}
+	if len(def.certFiles) > 0 && m.RenewMode == md.RenewAuto {
+		m.RenewMode = md.RenewManual // state_init: static files are not renewed in auto mode
+	}
+	rw := md.MustTimeslice(md.DefaultRenewWindow)
+	if sp.renewWindow != nil {
+		rw = *sp.renewWindow
+	} else if bp.renewWindow != nil {
+		rw = *bp.renewWindow
+	}
+	ww := md.MustTimeslice(md.DefaultWarnWindow)
+	if sp.warnWindow != nil {
+		ww = *sp.warnWindow
+	} else if bp.warnWindow != nil {
+		ww = *bp.warnWindow
+	}
+	m.RenewWindow, m.WarnWindow = &rw, &ww
+	if sp.pks != nil {
+		m.PrivKey = sp.pks
+	} else if bp.pks != nil {
+		m.PrivKey = bp.pks
+	}
+	if v := firstString(sp.requireHTTPS, bp.requireHTTPS); v != nil {
+		m.RequireHTTPS = *v
+	}
+	m.MustStaple = boolOr(false, sp.mustStaple, bp.mustStaple)
+	m.Stapling = boolOr(false, sp.stapling, bp.stapling)
+	m.ProfileMandatory = boolOr(false, sp.profileMandatory, bp.profileMandatory)
+	m.ARIRenewals = boolOr(true, sp.ariRenewals, bp.ariRenewals)
+	m.Profile = firstNonEmpty(sp.profile, bp.profile)
+	kid, hmac := sp.eabKID, sp.eabHMAC
+	if kid == "" {
+		kid, hmac = bp.eabKID, bp.eabHMAC
+	}
+	if kid != "" && kid != "none" {
+		m.EAB = &md.EAB{KID: kid, HMAC: hmac}
+	}
+	m.CmdDNS01 = sp.dns01Cmd
+	m.ProxyURL = sp.proxyURL
+	m.CACerts = sp.caCerts
+	m.ProxyCACerts = sp.proxyCACerts
+	m.CertFiles = def.certFiles
+	m.PKeyFiles = def.keyFiles
+	m.Proto.ACMETLS1 = []string{}
+}
+
+func firstNonEmpty(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func firstInt(vs ...*int) *int {
+	for _, v := range vs {
+		if v != nil {
+			return v
+		}
+	}
+	return nil
+}
+
+func firstString(vs ...*string) *string {
+	for _, v := range vs {
+		if v != nil {
+			return v
+		}
+	}
+	return nil
+}
+
+func boolOr(def bool, vs ...*bool) bool {
+	for _, v := range vs {
+		if v != nil {
+			return *v
+		}
+	}
+	return def
+}
+
+// matchesVhost is httpd's ap_matches_request_vhost(r, host, s->port).
+func matchesVhost(s *server, host string) bool {
+	for _, a := range s.addrs {
+		if strings.EqualFold(host, a.host) {
+			return true
+		}
+	}
+	if strings.EqualFold(host, s.hostname) {
+		return true
+	}
+	for _, n := range s.names {
+		if strings.EqualFold(host, n) {
+			return true
+		}
+	}
+	for _, n := range s.wildNames {
+		if matchPattern(n, host, true) {
+			return true
+		}
+	}
+	return false
+}
+
+// isWildMatch is md_is_wild_match: a wildcard in domains matches name.
+func isWildMatch(domains []string, name string) bool {
+	for _, d := range domains {
+		if md.IsWildcard(d) && md.DomainMatches(d, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// link is link_md_to_servers.
+func (r *reader) link(b *built, servers []*server, mc *modConf) {
+	for _, s := range servers {
+		if s.base && !mc.baseServer {
+			continue
+		}
+		for _, domain := range b.m.Domains {
+			wild := md.IsWildcard(domain)
+			if !((!mc.matchServerNames && matchesVhost(s, domain)) ||
+				((mc.matchServerNames || wild) && md.DomainMatches(domain, s.hostname))) {
+				continue
+			}
+			if len(s.assigned) == 1 && mc.matchServerNames {
+				existingWild := isWildMatch(s.assigned[0].domains, s.hostname)
+				if !existingWild && wild {
+					continue
+				}
+				if existingWild && !wild {
+					s.assigned = s.assigned[:0]
+				}
+			}
+			s.assigned = append(s.assigned, b.def)
+			b.servers = append(b.servers, s)
+			if len(b.contacts) == 0 {
+				if c := s.props.contact; c != "" {
+					b.contacts = append(b.contacts, schemify(c, "mailto"))
+				} else if s.admin != "" && s.admin != defaultAdmin {
+					b.contacts = append(b.contacts, schemify(s.admin, "mailto"))
+				}
+			}
+			break
+		}
+	}
+	b.m.Contacts = b.contacts
+}
+
+// autoAdd is auto_add_domains / md_cover_server.
+func (r *reader) autoAdd(b *built, servers []*server) {
+	for _, s := range servers {
+		if !s.ssl || len(s.assigned) != 1 || s.assigned[0] != b.def {
+			continue
+		}
+		for _, name := range append([]string{s.hostname}, s.names...) {
+			if containsFold(b.m.Domains, name) {
+				continue
+			}
+			if b.m.Transitive != 0 {
+				b.m.Domains = append(b.m.Domains, strings.ToLower(name))
+			} else {
+				r.warnf(s.file, s.line, "Virtual Host %s:%d matches Managed Domain '%s', but the name/alias %s itself is not managed. A requested MD certificate will not match ServerName.",
+					s.hostname, s.port, b.m.Name, name)
+			}
+		}
+	}
+}
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// usesPort is uses_port: every address of s is on port.
+func usesPort(s *server, port int) bool {
+	match := false
+	for _, a := range s.addrs {
+		if a.port != port {
+			return false
+		}
+		match = true
+	}
+	return match
+}
+
+func allowsProtocol(s *server, proto string) bool {
+	if len(s.protocols) == 0 {
+		return proto == "http/1.1"
+	}
+	return slices.Contains(s.protocols, proto)
+}
+
+// acmeTLS1Domains is init_acme_tls_1_domains with get_public_https_server.
+func (r *reader) acmeTLS1Domains(b *built, servers []*server, mc *modConf, canHTTPS bool) []string {
+	out := []string{}
+	checkPort := true
+	if len(b.m.CA.Challenges) > 0 {
+		checkPort = !slices.Contains(b.m.CA.Challenges, "tls-alpn-01")
+	}
+	for _, domain := range b.m.Domains {
+		var found *server
+		if !checkPort || canHTTPS {
+			for _, s := range servers {
+				if !s.ssl || len(s.assigned) == 0 {
+					continue
+				}
+				if s.base && !mc.baseServer {
+					continue
+				}
+				if !s.base && checkPort && mc.local443 > 0 && !usesPort(s, mc.local443) {
+					continue
+				}
+				if !slices.Contains(s.assigned, b.def) || !matchesVhost(s, domain) {
+					continue
+				}
+				if checkPort || allowsProtocol(s, "acme-tls/1") {
+					found = s
+					break
+				}
+				found = s
+			}
+		}
+		if found == nil && mc.baseServer {
+			found = servers[0]
+		}
+		if found == nil || !allowsProtocol(found, "acme-tls/1") {
+			continue
+		}
+		out = append(out, domain)
+	}
+	return out
+}
+
+// checkChallenges warns as mod_md's test init (AH10173) when no challenge
+// type can work for an MD that will be renewed.
+func (r *reader) checkChallenges(b *built, mc *modConf, canHTTP, canHTTPS bool) {
+	if len(b.m.CA.Challenges) > 0 || len(b.m.CertFiles) > 0 && b.m.RenewMode != md.RenewAlways {
+		return
+	}
+	hasDNS := b.m.CmdDNS01 != "" || mc.envDNS01Cmd != ""
+	if !canHTTP && !canHTTPS && !hasDNS {
+		r.warnf(b.def.file, b.def.line, "md[%s]: the server seems neither reachable via http (port 80) nor https (port 443). Please look at the MDPortMap configuration directive on how to correct this. The ACME protocol needs at least one of those so the CA can talk to the server and verify a domain ownership. Alternatively, you may configure support for the dns-01 challenge directive.", b.m.Name)
+		return
+	}
+	left := 3
+	var why strings.Builder
+	if !canHTTP {
+		left--
+		why.WriteString(" The http: challenge 'http-01' is disabled because the server seems not reachable on public port 80.")
+	}
+	if !canHTTPS {
+		left--
+		why.WriteString(" The https: challenge 'tls-alpn-01' is disabled because the server seems not reachable on public port 443.")
+	} else if len(b.m.Proto.ACMETLS1) == 0 {
+		left--
+		why.WriteString(" The https: challenge 'tls-alpn-01' is disabled because the Protocols configuration does not include the 'acme-tls/1' protocol.")
+	}
+	if !hasDNS {
+		left--
+		why.WriteString(" The DNS challenge 'dns-01' is disabled because the directive 'MDChallengeDns01' is not configured.")
+	}
+	if left == 0 {
+		r.warnf(b.def.file, b.def.line, "md[%s]: None of the ACME challenge methods configured for this domain are suitable.%s", b.m.Name, why.String())
+	}
+}
+
+// record builds the output record of one MD.
+func (r *reader) record(b *built, cfg *config, canHTTP, canHTTPS bool) *md.Record {
+	m := b.m
+	if len(m.CertFiles) > 0 {
+		m.State = md.StateComplete
+		for _, f := range m.CertFiles {
+			if _, err := os.Stat(f); err != nil {
+				m.State = md.StateIncomplete
+				m.StateDescr = fmt.Sprintf("certificate(%s) is missing", m.PrivKey.Effective()[0].Name())
+				break
+			}
+		}
+	} else {
+		m.State = md.StateIncomplete
+		m.StateDescr = fmt.Sprintf("certificate(%s) is missing", m.PrivKey.Effective()[0].Name())
+	}
+	rec := &md.Record{MD: m, Source: &md.Source{File: b.def.file, Line: b.def.line}}
+	rec.Settings = r.settings(cfg, canHTTP, canHTTPS)
+	// matched servers in config order
+	var vs []md.Vhost
+	for _, s := range append([]*server{cfg.base}, cfg.vhosts...) {
+		if !slices.Contains(b.servers, s) {
+			continue
+		}
+		v := md.Vhost{ServerName: s.hostname, SSL: s.ssl, Protocols: s.protocols,
+			Source: &md.Source{File: s.file, Line: s.line}}
+		v.Aliases = append(append(v.Aliases, s.names...), s.wildNames...)
+		for _, a := range s.addrs {
+			p := "*"
+			if a.port != 0 {
+				p = strconv.Itoa(a.port)
+			}
+			v.Addresses = append(v.Addresses, a.host+":"+p)
+		}
+		if s.base {
+			v.Source = nil
+		}
+		vs = append(vs, v)
+	}
+	rec.Vhosts = vs
+	return rec
+}
+
+// settings are the server-wide MD settings every record carries.
+func (r *reader) settings(cfg *config, canHTTP, canHTTPS bool) *md.Settings {
+	if r.settingsCache != nil {
+		c := *r.settingsCache
+		return &c
+	}
+	mc := &cfg.mc
+	s := &md.Settings{
+		PortMap:              &md.PortMap{HTTP: mc.local80, HTTPS: mc.local443},
+		Reachable:            &md.Reachable{HTTP: canHTTP, HTTPS: canHTTPS},
+		MessageCmd:           TokenizeArgv(mc.messageCmd),
+		NotifyCmd:            TokenizeArgv(mc.notifyCmd),
+		DNS01Version:         mc.dns01Version,
+		ActivationDelay:      mc.activationDelay,
+		RetryDelay:           mc.retryDelay,
+		RetryFailover:        mc.retryFailover,
+		CheckInterval:        mc.checkInterval,
+		HTTPProxy:            mc.envProxyURL,
+		StaplingRenewWindow:  mc.ocspRenew,
+		StaplingKeepResponse: mc.ocspKeep,
+		StapleOthers:         cfg.base.props.stapleOthers,
+		CertificateStatus:    mc.certStatus,
+		ServerStatus:         mc.serverStatus,
+		BaseServer:           mc.baseServer,
+		StoreLocks:           mc.storeLocks,
+		MatchNames:           "all",
+		DNS01Cmd:             TokenizeArgv(mc.envDNS01Cmd),
+		CACerts:              mc.envCACerts,
+		ProxyCACerts:         mc.envProxyCACerts,
+		InitialDelay:         mc.initialDelay,
+	}
+	if mc.matchServerNames {
+		s.MatchNames = "servernames"
+	}
+	if mc.certCheckName != "" {
+		s.CertificateCheck = &md.CertCheck{Name: mc.certCheckName, URL: mc.certCheckURL}
+	}
+	if mc.storeDir != "" {
+		s.StoreDir = r.relative(mc.storeDir)
+	}
+	r.settingsCache = s
+	c := *s
+	return &c
+}
