@@ -125,11 +125,11 @@ func knownSection(name string) bool {
 
 // walker applies directives to the config, tracking the context.
 type walker struct {
-	r    *reader
-	cfg  *config
-	srv  *server // base or current vhost
-	md   *mdDef  // current <MDomain> section
-	dir  string  // innermost directory-like section ("directory", "location", "if", ...)
+	r   *reader
+	cfg *config
+	srv *server // base or current vhost
+	md  *mdDef  // current <MDomain> section
+	dir string  // innermost directory-like section ("directory", "location", "if", ...)
 }
 
 func (w *walker) errorf(n *node, format string, args ...any) {
