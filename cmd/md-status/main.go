@@ -4,19 +4,195 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
 
 	"github.com/mdtools/mdtools/lib/cli"
+	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/status"
+	"github.com/mdtools/mdtools/lib/store"
 	ucli "github.com/urfave/cli/v2"
 )
 
 func main() { cli.Main(tool()) }
 
+const description = `md-status reads the store (never writes it) and reports every managed domain
+(MD): its certificates, when they expire and renew, the renewal in progress,
+OCSP stapling, and what went wrong. The JSON is exactly mod_md's md-status
+handler output, so scripts written against Apache's /md-status keep working.
+
+Output is JSON when stdout is not a terminal, a table when it is. NAME (an MD
+name or any of its domains) selects one MD, shown with its job log.
+
+Exit status: 0 all readable; 1 an MD has unreadable store files (it is shown
+with state 4 and a state-descr naming the file) or NAME is unknown; 2 usage.
+
+Examples:
+   md-status -d /var/lib/mdtools                  # table on a terminal, JSON in a pipe
+   md-status example.org | jq '.cert.rsa.valid.until'
+   md-status --json | jq -r '."managed-domains"[] | select(.renew) | .name'
+   md-status --certificate-status www.example.org
+   md-status --plan                               # what md-order/md-install/md-staple will do
+   md-status --plan | jq '."sleep-seconds"'       # how long a scheduler may sleep
+   md-status --metrics > /var/lib/node_exporter/textfile/md.prom
+   md-status --server-status                      # mod_md's server-status?auto lines
+   md-status --html > /var/www/html/md-status.html
+   md-status --serve 127.0.0.1:8405               # /md-status, /md-status/NAME, /metrics, /`
+
 func tool() cli.Tool {
 	return cli.Tool{
-		Name:  "md-status",
-		Usage: "report every managed domain: JSON, table, HTML, metrics",
-		Action: func(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) error {
-			return errors.New("not implemented yet (tracked in issue #7)")
+		Name:        "md-status",
+		Usage:       "report every managed domain: JSON, table, HTML, metrics",
+		ArgsUsage:   "[NAME]",
+		Description: description,
+		Flags: []ucli.Flag{
+			cli.StoreFlags()[0],
+			&ucli.BoolFlag{Name: "json", Usage: "mod_md's md-status JSON (default when stdout is not a terminal)"},
+			&ucli.BoolFlag{Name: "table", Usage: "one line per MD (default on a terminal); with --plan: the plan as text"},
+			&ucli.BoolFlag{Name: "plan", Usage: "what the next md-order, md-install and md-staple runs will do, why, and when"},
+			&ucli.BoolFlag{Name: "metrics", Usage: "Prometheus text format (node_exporter textfile collector)"},
+			&ucli.BoolFlag{Name: "server-status", Usage: "mod_md's server-status?auto lines"},
+			&ucli.BoolFlag{Name: "html", Usage: "a self-contained HTML page: table and details"},
+			&ucli.StringFlag{Name: "certificate-status", Usage: "mod_md's /.httpd/certificate-status document for `HOST`"},
+			&ucli.StringFlag{Name: "serve", Usage: "serve the views read-only over HTTP on `ADDR` (host:port)"},
+			&ucli.StringFlag{Name: "now", Usage: "evaluate as if it were `TIME` (RFC 3339 or RFC 822), e.g. to see what is due next week"},
+			&ucli.StringFlag{Name: "certificate-check", Value: "crt.sh https://crt.sh?q=", Usage: "MDCertificateCheck: `\"NAME URL\"`, the fingerprint is appended to URL"},
+			&ucli.StringFlag{Name: "stapling-renew-window", Value: md.DefaultStaplingRenewWindow, Usage: "MDStaplingRenewWindow for --plan and --server-status"},
+			&ucli.StringFlag{Name: "color", Value: "auto", Usage: "colour the table: auto (on a terminal, unless $NO_COLOR), always, never"},
 		},
+		Action: run,
 	}
+}
+
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+func run(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) error {
+	status.Version = cli.Version
+	if c.NArg() > 1 {
+		return cli.Usagef("at most one NAME, got %d", c.NArg())
+	}
+	opts := status.DefaultOptions()
+	if s := c.String("certificate-check"); s != "" {
+		name, url, ok := strings.Cut(strings.TrimSpace(s), " ")
+		if !ok || name == "" || strings.TrimSpace(url) == "" {
+			return cli.Usagef("--certificate-check wants \"NAME URL\", got %q", s)
+		}
+		opts.Check = status.CertCheck{Name: name, URL: strings.TrimSpace(url)}
+	}
+	w, err := md.ParseTimeslice(c.String("stapling-renew-window"), md.Day)
+	if err != nil {
+		return cli.Usagef("--stapling-renew-window: %v", err)
+	}
+	opts.StaplingWindow = w
+	tty := isTerminal(env.Stdout)
+	switch c.String("color") {
+	case "auto":
+		opts.Color = tty && os.Getenv("NO_COLOR") == ""
+	case "always":
+		opts.Color = true
+	case "never":
+	default:
+		return cli.Usagef("--color wants auto, always or never, got %q", c.String("color"))
+	}
+
+	views := 0
+	view := status.ViewJSON
+	if tty {
+		view = status.ViewTable
+	}
+	for _, f := range []struct {
+		flag string
+		v    status.View
+	}{{"json", status.ViewJSON}, {"plan", status.ViewPlan}, {"metrics", status.ViewMetrics},
+		{"server-status", status.ViewServerStatus}, {"html", status.ViewHTML}} {
+		if c.Bool(f.flag) {
+			views++
+			view = f.v
+		}
+	}
+	if c.Bool("table") {
+		if view == status.ViewPlan {
+			view = status.ViewPlanText
+		} else {
+			views++
+			view = status.ViewTable
+		}
+	} else if view == status.ViewPlan && tty {
+		view = status.ViewPlanText
+	}
+	name := c.Args().First()
+	if host := c.String("certificate-status"); host != "" {
+		views++
+		view, name = status.ViewCertStatus, host
+		if c.NArg() > 0 {
+			return cli.Usagef("--certificate-status takes the name itself; no NAME argument")
+		}
+	}
+	if views > 1 {
+		return cli.Usagef("choose one of --json, --table, --plan, --metrics, --server-status, --html, --certificate-status")
+	}
+
+	dir := c.String("store")
+	if dir == "" {
+		dir = store.DefaultDir()
+	}
+	st, err := store.OpenReadOnly(dir)
+	if err != nil {
+		return &cli.Hinted{Err: err, Hint: "check --store / $MD_STORE"}
+	}
+	r := &status.Reader{Store: st}
+	if s := c.String("now"); s != "" {
+		now, err := parseTime(s)
+		if err != nil {
+			return cli.Usagef("--now: %v", err)
+		}
+		r.Now = func() time.Time { return now }
+	}
+
+	if addr := c.String("serve"); addr != "" {
+		if views > 0 || name != "" {
+			return cli.Usagef("--serve serves every view; it takes no other view flag or NAME")
+		}
+		h := &status.Handler{Reader: r, Opts: opts}
+		return status.Serve(ctx, addr, h, func(a net.Addr) { log.Warnf("serving the store %s read-only on http://%s/", st, a) })
+	}
+
+	var names []string
+	if name != "" {
+		mdName, err := r.Find(name)
+		if err != nil {
+			if errors.Is(err, status.ErrUnknown) {
+				return &cli.Hinted{Err: fmt.Errorf("%w (store %s)", err, st), Hint: "md-status with no NAME lists the managed domains"}
+			}
+			return err
+		}
+		names = []string{mdName}
+	}
+	err = r.Render(env.Stdout, view, names, opts)
+	var bad *status.BadStoreError
+	if errors.As(err, &bad) {
+		log.Errorf("%v", err)
+		return cli.ErrRecordsFailed
+	}
+	return err
+}
+
+func parseTime(s string) (time.Time, error) {
+	for _, layout := range []string{time.RFC3339, http.TimeFormat, "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not a time like 2026-11-28T14:00:00Z", s)
 }

@@ -1,0 +1,380 @@
+package status
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/store"
+)
+
+// ErrUnknown is returned when no managed domain has the name asked for.
+var ErrUnknown = errors.New("status: no such managed domain")
+
+// UnknownError names the MD or domain that is not in the store.
+type UnknownError struct{ Name string }
+
+func (e *UnknownError) Error() string {
+	return fmt.Sprintf("no managed domain is named %q or contains it", e.Name)
+}
+
+// Is makes errors.Is(err, ErrUnknown) true.
+func (e *UnknownError) Is(target error) bool { return target == ErrUnknown }
+
+// Report is everything md-status knows about one managed domain, read
+// from the store at one moment (Now). Its JSON form is mod_md's md-status
+// object; the other views render the same data.
+type Report struct {
+	Name     string
+	MD       *md.MD // effective values (defaults, computed state); nil if md.json is unreadable
+	Certs    []Cert // installed: one per key spec, or per static certificate file
+	Staged   []Cert // staging/: the renewal's certificates (present ones only)
+	Job      *Job   // staging/<md>/job.json: the renewal in progress or done
+	History  *Job   // domains/<md>/job.json: the renewal that produced the installed set
+	OCSPJob  *Job   // ocsp/<md>/job.json when the MD staples
+	RenewAt  time.Time
+	WarnAt   time.Time
+	Renew    bool
+	Watched  bool
+	Problems []string // unreadable store files, each "path: what is wrong"
+	Now      time.Time
+}
+
+// Cert is one certificate slot of an MD.
+type Cert struct {
+	Key  string // JSON key: key spec name ("rsa", "secp384r1") or static index ("0")
+	Spec md.KeySpec
+	File string    // where it is (store path or static file)
+	Info *CertInfo // nil when missing or unreadable
+	Bad  bool      // the file exists but cannot be read
+	OCSP *OCSP     // set when the MD staples and the certificate names a responder
+}
+
+// OCSP is the stored OCSP state of one certificate.
+type OCSP struct {
+	ID        string // sha1 hex of the certificate: ocsp-<ID>.json
+	Responder string
+	Status    string // good, revoked, unknown
+	Valid     md.Period
+}
+
+// Job is a job.json: parsed, and raw with mod_md's key order for output.
+type Job struct {
+	md.Job
+	Raw *Object
+}
+
+// Reader reads reports from a store; it never writes.
+type Reader struct {
+	Store *store.Store
+	Now   func() time.Time
+}
+
+func (r *Reader) now() time.Time {
+	if r.Now != nil {
+		return r.Now().UTC().Truncate(time.Second)
+	}
+	return time.Now().UTC().Truncate(time.Second)
+}
+
+// path names a store file in messages.
+func (r *Reader) path(g store.Group, name, file string) string {
+	return r.Store.String() + "/" + string(g) + "/" + name + "/" + file
+}
+
+// Names lists the managed domains in the store (domains/<md>/md.json),
+// sorted by name as mod_md sorts them.
+func (r *Reader) Names() ([]string, error) {
+	sets, err := r.Store.List(store.GroupDomains)
+	if err != nil {
+		return nil, fmt.Errorf("listing %s/domains: %w", r.Store, err)
+	}
+	var names []string
+	for _, s := range sets {
+		if r.Store.Exists(store.GroupDomains, s, store.FileMD) {
+			names = append(names, s)
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// Find returns the MD for name: an MD of that name, else the MD that
+// contains it as a domain (mod_md's md_get_by_name, md_get_by_domain). A
+// direct hit reads nothing else; a domain lookup reads every md.json.
+func (r *Reader) Find(name string) (string, error) {
+	name = strings.ToLower(strings.TrimSpace(name))
+	if md.ValidateDomain(name) != nil {
+		return "", &UnknownError{Name: name}
+	}
+	if r.Store.Exists(store.GroupDomains, name, store.FileMD) {
+		return name, nil
+	}
+	names, err := r.Names()
+	if err != nil {
+		return "", err
+	}
+	for _, n := range names {
+		m, err := r.Store.LoadMD(store.GroupDomains, n)
+		if err != nil {
+			continue
+		}
+		for _, d := range m.Domains {
+			if strings.EqualFold(d, name) {
+				return n, nil
+			}
+		}
+	}
+	return "", &UnknownError{Name: name}
+}
+
+// Load reads one MD. It fails only if the MD does not exist; unreadable
+// files are reported in Problems, and the MD gets state error.
+func (r *Reader) Load(name string) (*Report, error) {
+	rep := &Report{Name: name, Now: r.now()}
+	m, err := r.Store.LoadMD(store.GroupDomains, name)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, &UnknownError{Name: name}
+	case err != nil:
+		rep.problem(r.path(store.GroupDomains, name, store.FileMD), err)
+		rep.MD = &md.MD{Name: name, State: md.StateError}
+		rep.MD.StateDescr = strings.Join(rep.Problems, "; ")
+		return rep, nil
+	}
+	eff := m.Redacted()
+	if eff.RenewWindow == nil {
+		w := md.MustTimeslice(md.DefaultRenewWindow)
+		eff.RenewWindow = &w
+	}
+	if eff.WarnWindow == nil {
+		w := md.MustTimeslice(md.DefaultWarnWindow)
+		eff.WarnWindow = &w
+	}
+	static := len(eff.CertFiles) > 0
+	if static && eff.RenewMode == md.RenewAuto {
+		eff.RenewMode = md.RenewManual
+	}
+	rep.MD = &eff
+	specs := eff.PrivKey.Effective()
+
+	// Installed certificates.
+	if static {
+		for i, f := range eff.CertFiles {
+			c := Cert{Key: strconv.Itoa(i), File: f}
+			if i < len(specs) {
+				c.Spec = specs[i]
+			}
+			data, err := os.ReadFile(f)
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				rep.problem(f, err)
+				c.Bad = true
+			} else if err != nil {
+				// missing: the MD is incomplete
+			} else if chain, err := store.ParseChainPEM(data); err != nil {
+				rep.problem(f, err)
+				c.Bad = true
+			} else {
+				c.Info = NewCertInfo(chain)
+			}
+			rep.Certs = append(rep.Certs, c)
+		}
+	} else {
+		for _, spec := range specs {
+			rep.Certs = append(rep.Certs, r.loadCert(rep, store.GroupDomains, name, spec))
+		}
+	}
+	rep.initState(specs)
+
+	// OCSP for installed certificates.
+	if eff.Stapling {
+		for i := range rep.Certs {
+			c := &rep.Certs[i]
+			if c.Info != nil && c.Info.OCSPURL != "" && c.Info.HasIssuer {
+				c.OCSP = r.loadOCSP(name, c.Info)
+			}
+		}
+		rep.OCSPJob = r.loadJob(rep, store.GroupOCSP, name)
+	}
+
+	// The renewal: a staging job that looks valid (md_job_json_seems_valid).
+	rep.History = r.loadJob(rep, store.GroupDomains, name)
+	if j := r.loadJob(rep, store.GroupStaging, name); j != nil && r.stagingJobValid(j, name, specs) {
+		rep.Job = j
+		for _, spec := range specs {
+			c := r.loadCert(rep, store.GroupStaging, name, spec)
+			if c.Info != nil {
+				rep.Staged = append(rep.Staged, c)
+			}
+		}
+	}
+
+	rep.RenewAt, rep.WarnAt = renewTimes(rep.MD, rep.Certs, rep.Now)
+	if rep.Job != nil {
+		rep.Renew = true
+	} else {
+		rep.Renew = !rep.RenewAt.IsZero() && !rep.RenewAt.After(rep.Now)
+	}
+	if len(rep.Problems) > 0 {
+		rep.MD.State = md.StateError
+		rep.MD.StateDescr = strings.Join(rep.Problems, "; ")
+	}
+	rep.Watched = rep.MD.State != md.StateError
+	return rep, nil
+}
+
+func (rep *Report) problem(path string, err error) {
+	var ce *store.CorruptError
+	if errors.As(err, &ce) {
+		rep.Problems = append(rep.Problems, ce.Error())
+		return
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		rep.Problems = append(rep.Problems, path+": "+pe.Err.Error())
+		return
+	}
+	rep.Problems = append(rep.Problems, path+": "+err.Error())
+}
+
+func (r *Reader) loadCert(rep *Report, g store.Group, name string, spec md.KeySpec) Cert {
+	file := spec.FileName("pubcert")
+	c := Cert{Key: spec.Name(), Spec: spec, File: r.path(g, name, file)}
+	chain, err := r.Store.LoadChain(g, name, file)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		rep.problem(c.File, err)
+		c.Bad = true
+	default:
+		c.Info = NewCertInfo(chain)
+	}
+	return c
+}
+
+func (r *Reader) loadJob(rep *Report, g store.Group, name string) *Job {
+	data, err := r.Store.Read(g, name, store.FileJob)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	path := r.path(g, name, store.FileJob)
+	if err != nil {
+		rep.problem(path, err)
+		return nil
+	}
+	j := &Job{}
+	if err := json.Unmarshal(data, &j.Job); err != nil {
+		rep.problem(path, err)
+		return nil
+	}
+	raw, err := ParseObject(data)
+	if err != nil {
+		rep.problem(path, err)
+		return nil
+	}
+	j.Raw = raw
+	return j
+}
+
+// stagingJobValid is mod_md's md_job_json_seems_valid: a staging job that
+// claims a finished, notified renewal must have produced its results.
+func (r *Reader) stagingJobValid(j *Job, name string, specs md.KeySpecs) bool {
+	if !j.Finished || !j.NotifiedRenewed {
+		return true
+	}
+	if !r.Store.Exists(store.GroupStaging, name, store.FileMD) {
+		return false
+	}
+	for _, spec := range specs {
+		if !r.Store.Exists(store.GroupStaging, name, spec.FileName("pubcert")) {
+			return false
+		}
+	}
+	return true
+}
+
+// ocspFile is mod_md's stored OCSP response.
+type ocspFile struct {
+	Response string    `json:"response"`
+	Status   string    `json:"status"`
+	Valid    md.Period `json:"valid"`
+}
+
+func (r *Reader) loadOCSP(name string, ci *CertInfo) *OCSP {
+	o := &OCSP{ID: ci.SHA1, Responder: ci.OCSPURL, Status: "unknown"}
+	var f ocspFile
+	if err := r.Store.LoadJSON(store.GroupOCSP, name, "ocsp-"+ci.SHA1+".json", &f); err != nil || f.Response == "" {
+		return o // no (usable) response yet: mod_md reports "unknown"
+	}
+	switch f.Status {
+	case "good", "revoked":
+		o.Status = f.Status
+	}
+	o.Valid = f.Valid
+	return o
+}
+
+// initState computes state and state-descr as mod_md's state_init does at
+// startup: the first missing, non-covering or must-staple-mismatching
+// certificate makes the MD incomplete.
+func (rep *Report) initState(specs md.KeySpecs) {
+	m := rep.MD
+	m.State, m.StateDescr = md.StateComplete, ""
+	for i, c := range rep.Certs {
+		spec := "rsa"
+		if i < len(specs) {
+			spec = specs[i].Name()
+		}
+		switch {
+		case c.Bad:
+			m.State, m.StateDescr = md.StateError, "error initializing"
+			return
+		case c.Info == nil:
+			m.State, m.StateDescr = md.StateIncomplete, fmt.Sprintf("certificate(%s) is missing", spec)
+			return
+		case !c.Info.Covers(m.Domains):
+			m.State, m.StateDescr = md.StateIncomplete, fmt.Sprintf("certificate(%s) does not cover all domains.", spec)
+			return
+		case m.MustStaple != c.Info.MustStaple:
+			not1, not2 := "", " not"
+			if !m.MustStaple {
+				not1, not2 = " not", ""
+			}
+			m.State, m.StateDescr = md.StateIncomplete, fmt.Sprintf("'must-staple' is%s requested, but certificate(%s) has it%s enabled.", not1, spec, not2)
+			return
+		}
+	}
+}
+
+// renewTimes is mod_md's md_reg_renew_at (and the warn window's start):
+// now when the MD is incomplete or a certificate is missing, else the
+// earliest start of the renew window over all certificates.
+func renewTimes(m *md.MD, certs []Cert, now time.Time) (renewAt, warnAt time.Time) {
+	if m.State == md.StateIncomplete {
+		return now, time.Time{}
+	}
+	for _, c := range certs {
+		if c.Info == nil {
+			if m.State != md.StateError {
+				return now, time.Time{}
+			}
+			continue
+		}
+		r := m.RenewWindow.Start(c.Info.NotBefore, c.Info.NotAfter)
+		if renewAt.IsZero() || r.Before(renewAt) {
+			renewAt = r
+		}
+		w := m.WarnWindow.Start(c.Info.NotBefore, c.Info.NotAfter)
+		if warnAt.IsZero() || w.Before(warnAt) {
+			warnAt = w
+		}
+	}
+	return renewAt, warnAt
+}

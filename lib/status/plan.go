@@ -1,0 +1,293 @@
+package status
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/renew"
+)
+
+// Step is what one stage will do with an MD on its next run, and when.
+type Step struct {
+	Action string    `json:"action"`        // renew, none, staged, blocked, activate, wait, fetch, refresh
+	Reason string    `json:"reason"`        // why, in words
+	Due    time.Time `json:"-"`             // when the stage has work (zero: nothing scheduled)
+	DueStr string    `json:"due,omitempty"` // Due as RFC 822, or absent
+}
+
+// Plan is the next runs' view of one MD.
+type Plan struct {
+	Name    string `json:"name"`
+	Order   Step   `json:"md-order"`
+	Install Step   `json:"md-install"`
+	Staple  Step   `json:"md-staple"`
+	// Window explains the renew window: "33% of 90d lifetime = 29d 16h before expiry".
+	Window  string    `json:"renew-window"`
+	ARI     string    `json:"ari,omitempty"`
+	Warn    string    `json:"warn,omitempty"`
+	Next    time.Time `json:"-"`
+	NextStr string    `json:"next-due,omitempty"`
+}
+
+// ariWindow reads an ARI window a stage left in a job.json ("ari":
+// {"start", "end", "explanation-url"}), if any. mod_md keeps none.
+func ariWindow(jobs ...*Job) *renew.Window {
+	for _, j := range jobs {
+		if j == nil || j.Extra == nil {
+			continue
+		}
+		raw, ok := j.Extra["ari"]
+		if !ok {
+			continue
+		}
+		var v struct {
+			Start       md.Time `json:"start"`
+			End         md.Time `json:"end"`
+			Explanation string  `json:"explanation-url"`
+		}
+		if json.Unmarshal(raw, &v) == nil && !v.Start.IsZero() && !v.End.Before(v.Start.Time) {
+			return &renew.Window{Start: v.Start.Time, End: v.End.Time, ExplanationURL: v.Explanation}
+		}
+	}
+	return nil
+}
+
+// fmtDur prints a duration in days and hours: "29d 16h".
+func fmtDur(d time.Duration) string {
+	days := int(d / md.Day)
+	hours := int((d % md.Day) / time.Hour)
+	switch {
+	case days > 0 && hours > 0:
+		return fmt.Sprintf("%dd %dh", days, hours)
+	case days > 0:
+		return fmt.Sprintf("%dd", days)
+	case hours > 0:
+		return fmt.Sprintf("%dh", hours)
+	}
+	return d.Round(time.Second).String()
+}
+
+func (s *Step) due(t time.Time) {
+	s.Due = t
+	if !t.IsZero() {
+		s.DueStr = httpDate(t)
+	}
+}
+
+// Plan decides, without touching anything, what md-order, md-install and
+// md-staple will do with this MD on their next run. staplingWindow is
+// MDStaplingRenewWindow (default 33%).
+func (rep *Report) Plan(staplingWindow md.Timeslice) Plan {
+	now := rep.Now
+	m := rep.MD
+	p := Plan{Name: rep.Name}
+
+	// md-order.
+	var certs []renew.Cert
+	for _, c := range rep.Certs {
+		rc := renew.Cert{Spec: c.Spec}
+		if c.Info != nil {
+			rc.Leaf = c.Info.Cert
+		}
+		certs = append(certs, rc)
+	}
+	staged := rep.Job != nil && rep.Job.Finished && len(rep.Staged) == len(m.PrivKey.Effective())
+	var job *md.Job
+	if rep.Job != nil {
+		job = &rep.Job.Job
+	}
+	ari := ariWindow(rep.Job, rep.History)
+	switch {
+	case len(rep.Problems) > 0:
+		p.Order = Step{Action: "blocked", Reason: "unreadable store files: " + strings.Join(rep.Problems, "; ")}
+	default:
+		d := renew.Decide(renew.Input{Now: now, MD: m, Certs: certs, Job: job, Staged: staged, ARI: ari, Rand: 128})
+		p.Order = Step{Action: d.Action, Reason: d.Reason}
+		switch {
+		case d.Action == renew.Renew:
+			p.Order.due(now)
+		case !d.NextRun.IsZero():
+			p.Order.due(d.NextRun)
+		case d.Action == renew.None && m.RenewMode != md.RenewManual && !(len(m.CertFiles) > 0 && m.RenewMode != md.RenewAlways) && !d.RenewAt.IsZero():
+			p.Order.due(d.RenewAt)
+		}
+		if job != nil && job.Errors > 0 && job.Last != nil && (job.Last.Problem != "" || job.Last.Detail != "") {
+			p.Order.Reason += "; last error: " + strings.TrimPrefix(strings.Join(nonEmpty(job.Last.Problem, job.Last.Detail), ": "), ": ")
+		}
+	}
+	if from, until := rep.Valid(); !until.IsZero() && m.RenewWindow != nil {
+		life := until.Sub(from)
+		p.Window = fmt.Sprintf("%s of %s lifetime = %s before expiry", m.RenewWindow, fmtDur(life), fmtDur(m.RenewWindow.Length(life)))
+		if !rep.RenewAt.IsZero() {
+			p.Window += ", from " + httpDate(rep.RenewAt)
+		}
+	} else if m.RenewWindow != nil {
+		p.Window = m.RenewWindow.String() + " (no certificate yet)"
+	}
+	if ari != nil {
+		p.ARI = fmt.Sprintf("suggested window %s - %s", httpDate(ari.Start), httpDate(ari.End))
+	} else if m.ARIRenewals {
+		p.ARI = "on; no ARI window recorded in the store"
+	} else {
+		p.ARI = "off"
+	}
+	if !rep.WarnAt.IsZero() {
+		if rep.WarnAt.After(now) {
+			p.Warn = "expiring warning from " + httpDate(rep.WarnAt)
+		} else if rep.Job == nil || !rep.Job.Finished {
+			p.Warn = "in the warn window since " + httpDate(rep.WarnAt)
+		}
+	}
+
+	// md-install.
+	switch {
+	case staged:
+		ready := now
+		if !rep.Job.ValidFrom.IsZero() && rep.Job.ValidFrom.After(now) {
+			ready = rep.Job.ValidFrom.Time
+		}
+		p.Install = Step{Action: "activate", Reason: fmt.Sprintf("%d new certificate%s staged", len(rep.Staged), plural(len(rep.Staged)))}
+		if ready.After(now) {
+			p.Install.Action = "wait"
+			p.Install.Reason += ", ready from " + httpDate(ready)
+		}
+		p.Install.due(ready)
+	case rep.Job != nil && rep.Job.Finished:
+		p.Install = Step{Action: "none", Reason: "staged set is incomplete"}
+	default:
+		p.Install = Step{Action: "none", Reason: "nothing staged"}
+	}
+
+	// md-staple.
+	switch {
+	case !m.Stapling:
+		p.Staple = Step{Action: "none", Reason: "stapling off"}
+	default:
+		p.Staple = rep.stapleStep(staplingWindow)
+	}
+
+	for _, s := range []Step{p.Order, p.Install, p.Staple} {
+		if !s.Due.IsZero() && (p.Next.IsZero() || s.Due.Before(p.Next)) {
+			p.Next = s.Due
+		}
+	}
+	if !p.Next.IsZero() {
+		p.NextStr = httpDate(p.Next)
+	}
+	return p
+}
+
+func nonEmpty(s ...string) []string {
+	var out []string
+	for _, x := range s {
+		if x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func (rep *Report) stapleStep(window md.Timeslice) Step {
+	now := rep.Now
+	var st Step
+	n := 0
+	for _, c := range rep.Certs {
+		if c.OCSP == nil {
+			continue
+		}
+		n++
+		var at time.Time
+		reason := ""
+		if c.OCSP.Status == "unknown" || c.OCSP.Valid.Until.IsZero() {
+			at, reason = now, fmt.Sprintf("no OCSP response for %s yet", c.Key)
+		} else {
+			at = window.Start(c.OCSP.Valid.From.Time, c.OCSP.Valid.Until.Time)
+			reason = fmt.Sprintf("%s response (%s) valid until %s, refresh %s before", c.Key, c.OCSP.Status, httpDate(c.OCSP.Valid.Until.Time), window)
+		}
+		if j := rep.OCSPJob; j != nil && j.Errors > 0 && j.NextRun.After(at) {
+			at = j.NextRun.Time
+			reason += fmt.Sprintf("; backoff after %d errors", j.Errors)
+		}
+		if st.Due.IsZero() || at.Before(st.Due) {
+			st.Action, st.Reason = "refresh", reason
+			if !at.After(now) {
+				st.Action = "fetch"
+			}
+			st.due(at)
+		}
+	}
+	if n == 0 {
+		return Step{Action: "none", Reason: "no certificate names an OCSP responder"}
+	}
+	return st
+}
+
+// PlanDoc is the --plan document.
+type PlanDoc struct {
+	Now     string `json:"now"`
+	NextDue string `json:"next-due,omitempty"`
+	// SleepSeconds is how long a scheduler may sleep before anything is due.
+	SleepSeconds int64  `json:"sleep-seconds"`
+	Plans        []Plan `json:"managed-domains"`
+}
+
+// NewPlanDoc sums up plans: the earliest due time over all MDs.
+func NewPlanDoc(now time.Time, plans []Plan) PlanDoc {
+	doc := PlanDoc{Now: httpDate(now), Plans: plans}
+	if doc.Plans == nil {
+		doc.Plans = []Plan{}
+	}
+	var next time.Time
+	for _, p := range plans {
+		if !p.Next.IsZero() && (next.IsZero() || p.Next.Before(next)) {
+			next = p.Next
+		}
+	}
+	if !next.IsZero() {
+		doc.NextDue = httpDate(next)
+		if next.After(now) {
+			doc.SleepSeconds = int64(next.Sub(now) / time.Second)
+		}
+	} else {
+		doc.SleepSeconds = -1
+	}
+	return doc
+}
+
+// WritePlanText prints the plan for people.
+func WritePlanText(w io.Writer, doc PlanDoc) error {
+	var b strings.Builder
+	for _, p := range doc.Plans {
+		fmt.Fprintf(&b, "%s\n", p.Name)
+		for _, s := range []struct {
+			name string
+			st   Step
+		}{{"md-order", p.Order}, {"md-install", p.Install}, {"md-staple", p.Staple}} {
+			due := ""
+			if s.st.DueStr != "" {
+				due = " [due " + s.st.DueStr + "]"
+			}
+			fmt.Fprintf(&b, "  %-11s %-8s %s%s\n", s.name, s.st.Action, s.st.Reason, due)
+		}
+		if p.Window != "" {
+			fmt.Fprintf(&b, "  %-11s %s\n", "window", p.Window)
+		}
+		if p.ARI != "" {
+			fmt.Fprintf(&b, "  %-11s %s\n", "ari", p.ARI)
+		}
+		if p.Warn != "" {
+			fmt.Fprintf(&b, "  %-11s %s\n", "warn", p.Warn)
+		}
+	}
+	if doc.NextDue != "" {
+		fmt.Fprintf(&b, "next due: %s (sleep %ds)\n", doc.NextDue, doc.SleepSeconds)
+	} else {
+		fmt.Fprintf(&b, "next due: nothing scheduled\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

@@ -1,0 +1,152 @@
+package status
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/mdtools/mdtools/lib/md"
+)
+
+// View is one rendering of the store.
+type View int
+
+// The views.
+const (
+	ViewJSON         View = iota // mod_md's md-status document
+	ViewTable                    // one line per MD, for people
+	ViewPlan                     // what the next runs will do (JSON)
+	ViewPlanText                 // the same, for people
+	ViewMetrics                  // Prometheus text format
+	ViewServerStatus             // server-status?auto lines
+	ViewHTML                     // self-contained HTML page
+	ViewCertStatus               // /.httpd/certificate-status of one MD
+)
+
+// Options steer the renderings.
+type Options struct {
+	Color          bool         // ANSI colour in the table
+	Check          CertCheck    // MDCertificateCheck
+	StaplingWindow md.Timeslice // MDStaplingRenewWindow, for plan and server-status
+}
+
+// DefaultOptions are mod_md's defaults.
+func DefaultOptions() Options {
+	return Options{Check: DefaultCertCheck, StaplingWindow: md.MustTimeslice(md.DefaultStaplingRenewWindow)}
+}
+
+// BadStoreError says how many MDs had unreadable files; the output was
+// still written in full (exit 1).
+type BadStoreError struct{ N int }
+
+func (e *BadStoreError) Error() string {
+	return fmt.Sprintf("%d managed domain%s with unreadable store files (state 4, see state-descr)", e.N, plural(e.N))
+}
+
+// Render writes a view of the named MDs (all of them when names is nil).
+// One named MD in the JSON view gives mod_md's single-MD document with its
+// job log. It returns a *BadStoreError when some MD had unreadable files.
+func (r *Reader) Render(w io.Writer, view View, names []string, opt Options) error {
+	single := names != nil
+	if names == nil {
+		var err error
+		if names, err = r.Names(); err != nil {
+			return err
+		}
+	}
+	bad := 0
+	count := func(rep *Report) {
+		if len(rep.Problems) > 0 {
+			bad++
+		}
+	}
+	var err error
+	switch view {
+	case ViewJSON, ViewCertStatus:
+		if single && len(names) == 1 {
+			var rep *Report
+			if rep, err = r.Load(names[0]); err != nil {
+				return err
+			}
+			count(rep)
+			doc := rep.JSON(true)
+			if view == ViewCertStatus {
+				doc = rep.CertificateStatusJSON()
+			}
+			var b []byte
+			if b, err = Indent(doc); err == nil {
+				_, err = w.Write(append(b, '\n'))
+			}
+			break
+		}
+		bad, err = r.WriteList(w, names)
+	case ViewTable:
+		var rows []TableRow
+		err = r.Each(names, func(rep *Report) error {
+			count(rep)
+			rows = append(rows, rep.Row())
+			return nil
+		})
+		if err == nil {
+			err = WriteTable(w, rows, opt.Color)
+		}
+	case ViewPlan, ViewPlanText:
+		var plans []Plan
+		err = r.Each(names, func(rep *Report) error {
+			count(rep)
+			plans = append(plans, rep.Plan(opt.StaplingWindow))
+			return nil
+		})
+		if err != nil {
+			break
+		}
+		doc := NewPlanDoc(r.now(), plans)
+		if view == ViewPlanText {
+			err = WritePlanText(w, doc)
+			break
+		}
+		var b []byte
+		if b, err = json.MarshalIndent(doc, "", "  "); err == nil {
+			_, err = w.Write(append(b, '\n'))
+		}
+	case ViewMetrics:
+		mw := NewMetricsWriter()
+		err = r.Each(names, func(rep *Report) error {
+			count(rep)
+			mw.Add(rep)
+			return nil
+		})
+		if err == nil {
+			_, err = mw.WriteTo(w)
+		}
+	case ViewServerStatus:
+		ss := &ServerStatus{Check: opt.Check, Window: opt.StaplingWindow}
+		err = r.Each(names, func(rep *Report) error {
+			count(rep)
+			ss.Add(rep)
+			return nil
+		})
+		if err == nil {
+			_, err = ss.WriteTo(w)
+		}
+	case ViewHTML:
+		page := &HTMLPage{Check: opt.Check, Now: r.now(), Version: Version}
+		err = r.Each(names, func(rep *Report) error {
+			count(rep)
+			page.Add(rep)
+			return nil
+		})
+		if err == nil {
+			_, err = page.WriteTo(w)
+		}
+	default:
+		return fmt.Errorf("unknown view %d", view)
+	}
+	if err != nil {
+		return err
+	}
+	if bad > 0 {
+		return &BadStoreError{N: bad}
+	}
+	return nil
+}

@@ -1,0 +1,121 @@
+package status
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Handler serves the status views over HTTP, read-only, reading the store
+// on every request (only the MD asked for, where one is named):
+//
+//	/md-status                    mod_md's md-status list (JSON)
+//	/md-status/<name>             one MD with its job log (by MD name or domain)
+//	/.httpd/certificate-status    mod_md's certificate-status for the Host header
+//	/metrics                      Prometheus text format
+//	/server-status?auto           mod_md's server-status lines
+//	/                             the HTML page
+//
+// Like mod_md it answers 501 to anything but GET (and HEAD).
+type Handler struct {
+	Reader *Reader
+	Opts   Options
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if req.Method != http.MethodGet && req.Method != http.MethodHead {
+		http.Error(w, "md-status supports only GET", http.StatusNotImplemented)
+		return
+	}
+	p := req.URL.Path
+	var (
+		buf   bytes.Buffer
+		ctype = "application/json"
+		err   error
+	)
+	switch {
+	case p == "/md-status" || p == "/md-status/":
+		err = h.Reader.Render(&buf, ViewJSON, nil, h.Opts)
+	case strings.HasPrefix(p, "/md-status/"):
+		name := p[strings.LastIndexByte(p, '/')+1:]
+		err = h.one(&buf, name, false)
+	case p == "/.httpd/certificate-status":
+		host := req.Host
+		if hh, _, e := net.SplitHostPort(host); e == nil {
+			host = hh
+		}
+		err = h.one(&buf, host, true)
+	case p == "/metrics":
+		ctype = "text/plain; version=0.0.4; charset=utf-8"
+		err = h.Reader.Render(&buf, ViewMetrics, nil, h.Opts)
+	case p == "/server-status":
+		ctype = "text/plain; charset=utf-8"
+		err = h.Reader.Render(&buf, ViewServerStatus, nil, h.Opts)
+	case p == "/" || p == "/index.html":
+		ctype = "text/html; charset=utf-8"
+		err = h.Reader.Render(&buf, ViewHTML, nil, h.Opts)
+	default:
+		http.NotFound(w, req)
+		return
+	}
+	var bad *BadStoreError
+	switch {
+	case errors.Is(err, ErrUnknown):
+		http.Error(w, err.Error(), http.StatusNotFound)
+		return
+	case err != nil && !errors.As(err, &bad):
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", ctype)
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(buf.Bytes())
+}
+
+func (h *Handler) one(buf *bytes.Buffer, name string, certStatus bool) error {
+	mdName, err := h.Reader.Find(name)
+	if err != nil {
+		return err
+	}
+	rep, err := h.Reader.Load(mdName)
+	if err != nil {
+		return err
+	}
+	doc := rep.JSON(true)
+	if certStatus {
+		doc = rep.CertificateStatusJSON()
+	}
+	b, err := Indent(doc)
+	if err != nil {
+		return err
+	}
+	buf.Write(b)
+	return nil
+}
+
+// Serve answers on addr until ctx ends.
+func Serve(ctx context.Context, addr string, h *Handler, ready func(net.Addr)) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 60 * time.Second}
+	if ready != nil {
+		ready(ln.Addr())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		return nil
+	case err := <-errc:
+		return err
+	}
+}

@@ -1,0 +1,58 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// ErrReadOnly is returned by every mutating call on a store opened with
+// OpenReadOnly.
+var ErrReadOnly = errors.New("store: opened read-only")
+
+// readOnlyFS is the filesystem backend without any write: it creates no
+// directory, no md_store.json and no lock file, so that a reporting
+// command (md-status) can run as a user who may only read the store.
+type readOnlyFS struct{ fs FS }
+
+var _ Backend = readOnlyFS{}
+
+func (r readOnlyFS) Read(g Group, name, file string) ([]byte, error) {
+	return r.fs.Read(g, name, file)
+}
+func (r readOnlyFS) ModTime(g Group, name, file string) (time.Time, error) {
+	return r.fs.ModTime(g, name, file)
+}
+func (r readOnlyFS) List(g Group) ([]string, error) { return r.fs.List(g) }
+func (r readOnlyFS) ListFiles(g Group, name string) ([]string, error) {
+	return r.fs.ListFiles(g, name)
+}
+func (readOnlyFS) Write(Group, string, string, []byte) error   { return ErrReadOnly }
+func (readOnlyFS) Remove(Group, string, string) error          { return ErrReadOnly }
+func (readOnlyFS) Purge(Group, string) error                   { return ErrReadOnly }
+func (readOnlyFS) Move(Group, string, Group, string) error     { return ErrReadOnly }
+func (readOnlyFS) Exchange(Group, string, Group, string) error { return ErrReadOnly }
+func (readOnlyFS) Lock(context.Context, string, time.Duration) (func(), error) {
+	return nil, ErrReadOnly
+}
+
+// OpenReadOnly opens an existing filesystem store for reading only. It
+// neither creates nor changes anything (not even md_store.json), and does
+// not load the store key, so encrypted keys cannot be read through it.
+func OpenReadOnly(dir string) (*Store, error) {
+	if dir == "" {
+		return nil, errors.New("store: no store directory given")
+	}
+	dir = filepath.Clean(dir)
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("opening store: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("opening store: %s is not a directory", dir)
+	}
+	return &Store{b: readOnlyFS{fs: FS{dir: dir}}, dir: dir}, nil
+}
