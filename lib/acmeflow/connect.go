@@ -1,0 +1,252 @@
+package acmeflow
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/renew"
+	"github.com/mdtools/mdtools/lib/store"
+	"golang.org/x/crypto/acme"
+)
+
+// httpOptions are the connection settings of a record for one CA.
+func (r *Runner) httpOptions(rec *md.Record) HTTPOptions {
+	o := HTTPOptions{ProxyURL: rec.ProxyURL, CAFiles: append([]string{}, r.CAFiles...)}
+	if rec.CACerts != "" {
+		o.CAFiles = append(o.CAFiles, rec.CACerts)
+	}
+	return o
+}
+
+// caFor returns the shared client and directory of a CA for a record's
+// HTTP settings, discovering the directory once per run.
+func (r *Runner) caFor(ctx context.Context, rec *md.Record, caURL string) (*caEntry, error) {
+	o := r.httpOptions(rec)
+	key := caURL + "\x00" + o.ProxyURL + "\x00" + strings.Join(o.CAFiles, "\x00")
+	r.mu.Lock()
+	if r.cas == nil {
+		r.cas = map[string]*caEntry{}
+	}
+	e := r.cas[key]
+	if e == nil {
+		e = &caEntry{}
+		r.cas[key] = e
+	}
+	r.mu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.dir != nil {
+		return e, nil
+	}
+	if e.hc == nil {
+		hc, err := HTTPClient(o)
+		if err != nil {
+			return nil, err
+		}
+		e.hc = hc
+	}
+	dir, err := Discover(ctx, e.hc, caURL, r.ua())
+	if err != nil {
+		return nil, err
+	}
+	e.dir = dir
+	return e, nil
+}
+
+// eabFor returns the MD's EAB with its real HMAC: the record shows it as
+// "***", so it is read from domains/<md>/md.json, where md-parse synced it.
+func (r *Runner) eabFor(rec *md.Record) (*md.EAB, error) {
+	if rec.EAB == nil || rec.EAB.KID == "" {
+		return nil, nil
+	}
+	e := *rec.EAB
+	if e.HMAC == md.RedactedSecret || e.HMAC == "" {
+		m, err := r.Store.LoadMD(store.GroupDomains, rec.Name)
+		if err != nil || m.EAB == nil || m.EAB.KID != e.KID || m.EAB.HMAC == "" || m.EAB.HMAC == md.RedactedSecret {
+			return nil, &Problem{Type: ProblemEABInvalid, Detail: fmt.Sprintf(
+				"the external account binding HMAC for kid %q is not in domains/%s/md.json (run md-parse to sync the configuration into the store)", e.KID, rec.Name)}
+		}
+		e.HMAC = m.EAB.HMAC
+	}
+	return &e, nil
+}
+
+// connect sets up the CA, the account and the signer for an attempt.
+func (a *attempt) connect(ctx context.Context) error {
+	r := a.r
+	ca, err := r.caFor(ctx, a.rec, a.caURL)
+	if err != nil {
+		return err
+	}
+	a.ca = ca
+	eab, err := r.eabFor(a.rec)
+	if err != nil {
+		return err
+	}
+	akey := a.caURL + "\x00" + ca.dir.URL
+	if eab != nil {
+		sum := sha256.Sum256([]byte(eab.KID + "\x00" + eab.HMAC))
+		akey += "\x00" + hex.EncodeToString(sum[:])
+	}
+	r.mu.Lock()
+	if r.accts == nil {
+		r.accts = map[string]*acctEntry{}
+	}
+	e := r.accts[akey]
+	if e == nil {
+		e = &acctEntry{}
+		r.accts[akey] = e
+	}
+	r.mu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.acct == nil {
+		a.progress("Selecting account to use for %s", a.name)
+		acct, sig, err := a.chooseAccount(ctx, eab)
+		if err != nil {
+			return err
+		}
+		e.acct, e.sig = acct, sig
+	}
+	a.acct, a.sig = e.acct, e.sig
+	return nil
+}
+
+func (a *attempt) newSigner(acct *Account) *signer {
+	return &signer{hc: a.ca.hc, key: acct.Key, kid: acct.File.URL, nonceURL: a.ca.dir.NewNonce, ua: a.r.ua()}
+}
+
+// chooseAccount reuses a stored account the CA still knows, or registers
+// a new one.
+func (a *attempt) chooseAccount(ctx context.Context, eab *md.EAB) (*Account, *signer, error) {
+	acct, err := findStoredAccount(a.r.Store, &a.rec.MD, a.caURL, eab)
+	if err != nil {
+		return nil, nil, err
+	}
+	if acct != nil {
+		sig := a.newSigner(acct)
+		// Validate it (mod_md: POST-as-GET to the account URL).
+		if _, _, err := sig.post(ctx, acct.File.URL, nil); err == nil {
+			return acct, sig, nil
+		} else {
+			var ae *acme.Error
+			if !errors.As(err, &ae) || ae.StatusCode < 400 || ae.StatusCode >= 500 {
+				return nil, nil, fmt.Errorf("validating account %s: %w", acct.File.URL, err)
+			}
+			a.r.log().Warnf("%s: account %s was rejected by the CA (%v); registering a new one", a.name, acct.File.URL, err)
+		}
+	}
+	a.progress("Creating new ACME account for %s", a.name)
+	c := &acme.Client{DirectoryURL: a.caURL, HTTPClient: a.ca.hc, UserAgent: a.r.ua(), RetryBackoff: retryBackoff}
+	acct, err = register(ctx, c, a.ca.dir, &a.rec.MD, eab)
+	if err != nil {
+		return nil, nil, err
+	}
+	return acct, a.newSigner(acct), nil
+}
+
+// ARI cache: root file ari-<md>.json keeps each certificate's last answer
+// until its Retry-After, so that a run with nothing due sends nothing.
+type ariCache struct {
+	Entries map[string]ariEntry `json:"entries"`
+}
+
+type ariEntry struct {
+	Start       md.Time `json:"start"`
+	End         md.Time `json:"end"`
+	Explanation string  `json:"explanation-url,omitempty"`
+	RetryAfter  md.Time `json:"retry-after"`
+}
+
+func ariFile(name string) string {
+	return "ari-" + strings.ReplaceAll(name, "*", "_") + ".json"
+}
+
+// ariApplies: ARI is on, no static files, and every cert is there.
+func (r *Runner) ariApplies(rec *md.Record, live []renew.Cert) bool {
+	if !rec.ARIRenewals || len(rec.CertFiles) > 0 {
+		return false
+	}
+	for _, c := range live {
+		if c.Leaf == nil {
+			return false
+		}
+	}
+	return len(live) > 0
+}
+
+// ariWindow returns the earliest ARI window of the live certificates,
+// asking the first CA only for those whose cached answer is stale (never
+// in a dry run).
+func (r *Runner) ariWindow(ctx context.Context, rec *md.Record, live []renew.Cert, now time.Time) *renew.Window {
+	var cache ariCache
+	_ = r.Store.LoadJSON(store.GroupRoot, "", ariFile(rec.Name), &cache)
+	if cache.Entries == nil {
+		cache.Entries = map[string]ariEntry{}
+	}
+	changed := false
+	var best *renew.Window
+	var ca *caEntry
+	for _, c := range live {
+		id, err := CertID(c.Leaf)
+		if err != nil {
+			continue
+		}
+		e, ok := cache.Entries[id]
+		if (!ok || now.After(e.RetryAfter.Time)) && !r.DryRun {
+			if ca == nil {
+				cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				ca, err = r.caFor(cctx, rec, rec.EffectiveCAURLs()[0])
+				cancel()
+				if err != nil || ca.dir.RenewalInfo == "" {
+					if err != nil {
+						r.log().Warnf("%s: ARI: %v", rec.Name, err)
+					}
+					return nil
+				}
+			}
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			info, err := FetchARI(cctx, ca.hc, ca.dir.RenewalInfo, id, r.ua(), now)
+			cancel()
+			if err != nil {
+				r.log().Warnf("%s: ARI for %s: %v", rec.Name, id, err)
+				continue
+			}
+			e = ariEntry{Start: md.NewTime(info.Window.Start), End: md.NewTime(info.Window.End),
+				Explanation: info.Window.ExplanationURL, RetryAfter: md.NewTime(info.RetryAfter)}
+			cache.Entries[id] = e
+			changed, ok = true, true
+		}
+		if !ok {
+			continue
+		}
+		w := &renew.Window{Start: e.Start.Time, End: e.End.Time, ExplanationURL: e.Explanation}
+		if best == nil || w.Start.Before(best.Start) {
+			best = w
+		}
+	}
+	if changed {
+		for id := range cache.Entries {
+			keep := false
+			for _, c := range live {
+				if cid, _ := CertID(c.Leaf); cid == id {
+					keep = true
+				}
+			}
+			if !keep {
+				delete(cache.Entries, id)
+			}
+		}
+		if err := r.Store.SaveJSON(store.GroupRoot, "", ariFile(rec.Name), &cache); err != nil {
+			r.log().Warnf("%s: saving ARI answer: %v", rec.Name, err)
+		}
+	}
+	return best
+}
+

@@ -1,0 +1,625 @@
+package acmeflow
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/mdtools/mdtools/lib/challenge"
+	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/renew"
+	"github.com/mdtools/mdtools/lib/store"
+	"golang.org/x/crypto/acme"
+)
+
+var errNotExist = fs.ErrNotExist
+
+// CertInfo describes a certificate for the record.
+func CertInfo(s md.KeySpec, c *x509.Certificate) md.CertInfo {
+	sum := sha256.Sum256(c.Raw)
+	return md.CertInfo{Spec: s.Name(), Serial: strings.ToUpper(c.SerialNumber.Text(16)), SHA256: hex.EncodeToString(sum[:]),
+		Valid: md.Period{From: md.NewTime(c.NotBefore), Until: md.NewTime(c.NotAfter)}}
+}
+
+// orderFile is mod_md's order.json (spec §2.5), plus the full challenge
+// tasks so that teardown gets exactly what setup got.
+type orderFile struct {
+	URL             string           `json:"url"`
+	Status          string           `json:"status,omitempty"`
+	Authorizations  []string         `json:"authorizations,omitempty"`
+	ChallengeSetups []string         `json:"challenge-setups,omitempty"`
+	Finalize        string           `json:"finalize,omitempty"`
+	Certificate     string           `json:"certificate,omitempty"`
+	Spec            string           `json:"key-spec,omitempty"`
+	Tasks           []challenge.Task `json:"tasks,omitempty"`
+}
+
+// attempt is the work on one MD in one run.
+type attempt struct {
+	r       *Runner
+	rec     *md.Record
+	name    string
+	job     *md.Job
+	now     time.Time
+	caURL   string
+	ca      *caEntry
+	acct    *Account
+	sig     *signer
+	live    []renew.Cert
+	viaARI  bool
+	resumed bool
+}
+
+func (a *attempt) progress(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	a.job.AddLog(a.r.now(), "progress", "", msg)
+	a.r.log().Infof("%s: %s", a.name, msg)
+}
+
+func (a *attempt) saveJob() {
+	if err := a.r.Store.SaveJob(store.GroupStaging, a.name, a.job); err != nil {
+		a.r.log().Warnf("%s: saving job: %v", a.name, err)
+	}
+}
+
+// renew runs the renewal of one MD and records the outcome.
+func (r *Runner) renew(ctx context.Context, rec *md.Record, job *md.Job, live []renew.Cert, d renew.Decision, now time.Time) {
+	name := rec.Name
+	res := rec.Order
+	if err := r.notifier(rec).Raise(ctx, job, "renewing", name, now); err != nil {
+		res.Action, res.Reason = ActionVetoed, "the renewing event command vetoed this run: "+err.Error()
+		if err := r.Store.SaveJob(store.GroupStaging, name, job); err != nil {
+			r.log().Warnf("%s: saving job: %v", name, err)
+		}
+		return
+	}
+	a := &attempt{r: r, rec: rec, name: name, job: job, now: now, live: live, viaARI: d.ViaARI}
+	job.AddLog(now, "starting", "", "")
+	job.Finished, job.Notified, job.NotifiedRenewed = false, false, false
+	job.LastRun = md.NewTime(now)
+	urls := rec.EffectiveCAURLs()
+	a.caURL = urls[renew.FailoverIndex(len(urls), job.Errors, failover(rec))]
+	if d.ViaARI {
+		a.progress("%s", d.Reason)
+	}
+	a.checkStaging(urls)
+	a.saveJob()
+
+	timeout := r.Timeout
+	if timeout <= 0 {
+		timeout = 5 * time.Minute
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	chains, err := a.drive(cctx)
+	if err != nil {
+		if cctx.Err() != nil && ctx.Err() == nil {
+			err = fmt.Errorf("%w (no answer from the CA within %s)", err, timeout)
+		}
+		a.fail(ctx, err)
+		return
+	}
+	a.finish(ctx, chains)
+}
+
+// checkStaging resets a staged attempt made for another CA or CA list
+// (mod_md's acme_renew rule) or left half-done by a forced run.
+func (a *attempt) checkStaging(urls []string) {
+	st := a.r.Store
+	sm, err := st.LoadMD(store.GroupStaging, a.name)
+	if err != nil {
+		if !errors.Is(err, errNotExist) {
+			a.progress("Resetting staging for %s: %v", a.name, err)
+			a.purgeStaging(context.Background(), false)
+		}
+		return
+	}
+	reset := sm.CA == nil || sm.CA.URL != a.caURL || strings.Join(sm.CA.URLs, " ") != strings.Join(urls, " ")
+	if !reset && a.r.Force && a.job.Errors == 0 && a.r.stagedCompleteFiles(a.name, a.rec.PrivKey.Effective()) {
+		reset = true // --force on a finished set: order anew
+	}
+	if reset {
+		a.progress("Resetting staging for %s", a.name)
+		a.purgeStaging(context.Background(), true)
+	} else {
+		a.resumed = true
+	}
+}
+
+func (r *Runner) stagedCompleteFiles(name string, specs md.KeySpecs) bool {
+	for _, s := range specs {
+		if !r.Store.Exists(store.GroupStaging, name, s.FileName("pubcert")) {
+			return false
+		}
+	}
+	return true
+}
+
+// purgeStaging tears down an order in flight and removes staged files,
+// keeping job.json (the job log and backoff) and a staged account (a
+// registered account is worth keeping).
+func (a *attempt) purgeStaging(ctx context.Context, keepAccount bool) {
+	st := a.r.Store
+	var of orderFile
+	if err := st.LoadJSON(store.GroupStaging, a.name, store.FileOrder, &of); err == nil {
+		a.teardown(ctx, of.Tasks)
+	}
+	files, err := st.ListFiles(store.GroupStaging, a.name)
+	if err != nil {
+		return
+	}
+	for _, f := range files {
+		if f == store.FileJob || keepAccount && (f == store.FileAccount || f == store.FileAccountKey) {
+			continue
+		}
+		if err := st.Remove(store.GroupStaging, a.name, f); err != nil {
+			a.r.log().Warnf("%s: removing staging/%s/%s: %v", a.name, a.name, f, err)
+		}
+	}
+}
+
+func (a *attempt) teardown(ctx context.Context, tasks []challenge.Task) {
+	if a.r.Challenges == nil {
+		return
+	}
+	for _, t := range tasks {
+		if err := a.r.Challenges.Teardown(ctx, a.rec, t); err != nil {
+			a.r.log().Warnf("%s: tearing down %s for %s: %v", a.name, t.Type, t.Domain, err)
+		}
+	}
+}
+
+// drive talks to the CA: account, then one order per key spec.
+func (a *attempt) drive(ctx context.Context) ([]([]*x509.Certificate), error) {
+	a.progress("Contacting ACME server for %s at %s", a.name, a.caURL)
+	if err := a.connect(ctx); err != nil {
+		return nil, err
+	}
+	if err := a.stageMD(); err != nil {
+		return nil, err
+	}
+	specs := a.rec.PrivKey.Effective()
+	chains := make([][]*x509.Certificate, len(specs))
+	for i, spec := range specs {
+		if chain := a.stagedChain(spec); chain != nil {
+			chains[i] = chain
+			continue
+		}
+		a.progress("Driving ACME to renew %s certificate for %s", spec.Name(), a.name)
+		chain, err := a.orderSpec(ctx, spec, a.live[i].Leaf)
+		if err != nil {
+			return nil, fmt.Errorf("%s certificate: %w", spec.Name(), err)
+		}
+		chains[i] = chain
+	}
+	return chains, nil
+}
+
+// stagedChain returns a certificate staged by an earlier, interrupted run
+// when it still verifies against its staged key.
+func (a *attempt) stagedChain(spec md.KeySpec) []*x509.Certificate {
+	st := a.r.Store
+	chain, err := st.LoadChain(store.GroupStaging, a.name, spec.FileName("pubcert"))
+	if err != nil {
+		return nil
+	}
+	key, err := st.LoadKey(store.GroupStaging, a.name, spec.FileName("privkey"))
+	if err != nil {
+		return nil
+	}
+	if err := Verify(chain, key, a.rec.Domains, a.rec.MustStaple, a.r.now()); err != nil {
+		return nil
+	}
+	a.resumed = true
+	return chain
+}
+
+// stageMD writes staging/<md>/md.json: the MD with the effective CA.
+func (a *attempt) stageMD() error {
+	m := a.rec.MD
+	ca := md.CA{}
+	if m.CA != nil {
+		ca = *m.CA
+	}
+	ca.URL = a.caURL
+	if len(ca.URLs) == 0 {
+		ca.URLs = a.rec.EffectiveCAURLs()
+	}
+	if ca.Proto == "" {
+		ca.Proto = md.ProtoACME
+	}
+	ca.Account = a.acct.ID
+	m.CA = &ca
+	if err := a.r.Store.SaveMD(store.GroupStaging, &m); err != nil {
+		return fmt.Errorf("staging md.json: %w", err)
+	}
+	if a.acct.ID == "" {
+		if err := a.r.Store.SaveJSON(store.GroupStaging, a.name, store.FileAccount, &a.acct.File); err != nil {
+			return err
+		}
+		if err := a.r.Store.SaveKey(store.GroupStaging, a.name, store.FileAccountKey, a.acct.Key); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// newKey makes a private key for a spec.
+func newKey(s md.KeySpec) (crypto.Signer, error) {
+	switch s.Type {
+	case md.KeyEC:
+		name, ok := md.CurveName(s.Curve)
+		if !ok {
+			return nil, fmt.Errorf("key spec %s: curve %q is not supported (use P-256, P-384 or P-521)", s, s.Curve)
+		}
+		c := map[string]elliptic.Curve{"P-256": elliptic.P256(), "P-384": elliptic.P384(), "P-521": elliptic.P521()}[name]
+		return ecdsa.GenerateKey(c, rand.Reader)
+	default:
+		bits := s.Bits
+		if bits == 0 {
+			bits = 2048
+		}
+		if bits < 2048 || bits > 8192 {
+			return nil, fmt.Errorf("key spec %s: RSA keys must have 2048 to 8192 bits", s)
+		}
+		return rsa.GenerateKey(rand.Reader, bits)
+	}
+}
+
+// pickProfile matches MDProfile case-insensitively against the CA's
+// profiles (spec §5.5).
+func pickProfile(rec *md.Record, dir *Directory) (string, error) {
+	if rec.Profile == "" {
+		return "", nil
+	}
+	names := make([]string, 0, len(dir.Profiles))
+	for p := range dir.Profiles {
+		if strings.EqualFold(p, rec.Profile) {
+			return p, nil
+		}
+		names = append(names, p)
+	}
+	sort.Strings(names)
+	if rec.ProfileMandatory {
+		return "", &Problem{Type: "urn:ietf:params:acme:error:invalidProfile", Detail: fmt.Sprintf(
+			"the CA does not offer profile %q (it offers: %s) and MDProfileMandatory is on", rec.Profile, strings.Join(names, ", "))}
+	}
+	return "", nil
+}
+
+// orderSpec obtains the certificate for one key spec, resuming a staged
+// order when there is one.
+func (a *attempt) orderSpec(ctx context.Context, spec md.KeySpec, liveLeaf *x509.Certificate) ([]*x509.Certificate, error) {
+	st := a.r.Store
+	var of orderFile
+	var o *acme.Order
+	if err := st.LoadJSON(store.GroupStaging, a.name, store.FileOrder, &of); err == nil && of.URL != "" && (of.Spec == "" || of.Spec == spec.Name()) {
+		got, _, err := a.sig.getOrder(ctx, of.URL)
+		switch {
+		case err != nil:
+			a.progress("Staged order %s is not usable (%v), creating a new one", of.URL, err)
+		case got.Status == acme.StatusInvalid:
+			a.progress("Staged order %s is invalid, creating a new one", of.URL)
+		default:
+			o = got
+			a.resumed = true
+			a.progress("Resuming staged order %s (status %s)", of.URL, o.Status)
+		}
+		if o == nil {
+			a.teardown(ctx, of.Tasks)
+			_ = st.Remove(store.GroupStaging, a.name, store.FileOrder)
+			of = orderFile{}
+		}
+	}
+	ids := md.MinimalDomains(a.rec.Domains)
+	if o == nil {
+		profile, err := pickProfile(a.rec, a.ca.dir)
+		if err != nil {
+			return nil, err
+		}
+		if a.rec.Profile != "" && profile == "" {
+			a.r.log().Warnf("%s: the CA does not offer profile %q; ordering without a profile", a.name, a.rec.Profile)
+		}
+		replaces := ""
+		if a.rec.ARIRenewals && a.ca.dir.RenewalInfo != "" && liveLeaf != nil {
+			replaces, _ = CertID(liveLeaf)
+		}
+		a.progress("Creating new order, key-spec=%s, profile=%s, replacing-cert=%s", spec, orNone(profile), orNone(replaces))
+		o, err = a.sig.newOrder(ctx, a.ca.dir.NewOrder, ids, profile, replaces)
+		if err != nil {
+			return nil, fmt.Errorf("creating order: %w", err)
+		}
+		of = orderFile{URL: o.URI, Status: o.Status, Authorizations: o.AuthzURLs, Finalize: o.FinalizeURL, Spec: spec.Name()}
+		if err := st.SaveJSON(store.GroupStaging, a.name, store.FileOrder, &of); err != nil {
+			return nil, err
+		}
+	}
+	if o.Status == acme.StatusPending {
+		if err := a.authorize(ctx, o, &of); err != nil {
+			return nil, err
+		}
+		a.progress("Waiting for order to become ready")
+		var err error
+		if o, err = a.sig.waitOrder(ctx, o.URI, acme.StatusReady, acme.StatusProcessing, acme.StatusValid); err != nil {
+			return nil, fmt.Errorf("waiting for the order: %w", err)
+		}
+	}
+	key, err := st.LoadKey(store.GroupStaging, a.name, spec.FileName("privkey"))
+	if err != nil {
+		if key, err = newKey(spec); err != nil {
+			return nil, err
+		}
+		if err := st.SaveKey(store.GroupStaging, a.name, spec.FileName("privkey"), key); err != nil {
+			return nil, err
+		}
+	}
+	switch o.Status {
+	case acme.StatusReady:
+		a.progress("Submitting %s CSR to CA", spec.Name())
+		csr, err := CSR(ids, key, a.rec.MustStaple)
+		if err != nil {
+			return nil, err
+		}
+		if o, err = a.sig.finalize(ctx, o, csr); err != nil {
+			return nil, fmt.Errorf("finalizing the order: %w", err)
+		}
+	case acme.StatusProcessing:
+		if o, err = a.sig.waitOrder(ctx, o.URI, acme.StatusValid); err != nil {
+			return nil, fmt.Errorf("waiting for the certificate: %w", err)
+		}
+	}
+	of.Status, of.Certificate = o.Status, o.CertURL
+	_ = st.SaveJSON(store.GroupStaging, a.name, store.FileOrder, &of)
+	a.progress("Retrieving %s certificate chain for %s", spec.Name(), a.name)
+	chain, err := a.sig.fetchChain(ctx, o.CertURL)
+	if err != nil {
+		return nil, fmt.Errorf("retrieving the certificate: %w", err)
+	}
+	if err := Verify(chain, key, a.rec.Domains, a.rec.MustStaple, a.r.now()); err != nil {
+		return nil, err
+	}
+	if err := st.SaveChain(store.GroupStaging, a.name, spec.FileName("pubcert"), chain); err != nil {
+		return nil, err
+	}
+	a.teardown(ctx, of.Tasks)
+	if err := st.Remove(store.GroupStaging, a.name, store.FileOrder); err != nil {
+		return nil, err
+	}
+	return chain, nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// authorize answers the pending authorizations of an order (spec §5.1):
+// per authorization the first candidate type the CA offers whose setup
+// succeeds.
+func (a *attempt) authorize(ctx context.Context, o *acme.Order, of *orderFile) error {
+	cands := a.r.Candidates
+	if cands == nil {
+		cands = challenge.Candidates
+	}
+	types, err := cands(a.rec)
+	if err != nil {
+		var se *md.StageError
+		if errors.As(err, &se) && se.Problem == "" {
+			return &Problem{Type: ProblemChallengeMismatch, Detail: se.Detail}
+		}
+		return err
+	}
+	if a.r.Challenges == nil {
+		return errors.New("no challenge responder configured")
+	}
+	thumb, err := acme.JWKThumbprint(a.acct.Key.Public())
+	if err != nil {
+		return err
+	}
+	var pending []string
+	for _, u := range o.AuthzURLs {
+		z, _, err := a.sig.getAuthz(ctx, u)
+		if err != nil {
+			return fmt.Errorf("getting authorization: %w", err)
+		}
+		if z.Status == acme.StatusValid {
+			continue
+		}
+		if z.Status != acme.StatusPending {
+			return authzError(z)
+		}
+		if err := a.setupOne(ctx, z, types, thumb, of); err != nil {
+			return err
+		}
+		pending = append(pending, u)
+	}
+	for _, u := range pending {
+		z, err := a.sig.waitAuthz(ctx, u)
+		if err != nil {
+			return err
+		}
+		a.progress("Monitoring challenge status for %s: domain authorization for %s is valid", a.name, z.Identifier.Value)
+	}
+	return nil
+}
+
+func (a *attempt) setupOne(ctx context.Context, z *authz, types []string, thumb string, of *orderFile) error {
+	offers := make([]challenge.Offer, len(z.Challenges))
+	for i, c := range z.Challenges {
+		if c.Status == acme.StatusValid {
+			return nil
+		}
+		offers[i] = challenge.Offer{Type: c.Type, Token: c.Token}
+	}
+	ev := &announcer{a: a}
+	t, idx, err := challenge.Respond(ctx, ev, a.rec, z.Identifier.Value, types, offers,
+		func(token string) (string, error) { return token + "." + thumb, nil })
+	if err != nil {
+		return err
+	}
+	of.Tasks = append(of.Tasks, t)
+	setup := t.Type + ":" + t.Domain
+	if t.Type == challenge.DNS01 {
+		setup += " " + challenge.DNS01Value(t.KeyAuth)
+	}
+	of.ChallengeSetups = append(of.ChallengeSetups, setup)
+	if err := a.r.Store.SaveJSON(store.GroupStaging, a.name, store.FileOrder, of); err != nil {
+		return err
+	}
+	if err := a.sig.accept(ctx, z.Challenges[idx].URL); err != nil {
+		return fmt.Errorf("answering the %s challenge for %s: %w", t.Type, t.Domain, err)
+	}
+	return nil
+}
+
+// announcer sets a challenge up through the runner's responder, then
+// raises mod_md's "challenge-setup:<type>:<dns>" event; a failing event
+// command fails that setup (mod_md then tries the next type).
+type announcer struct{ a *attempt }
+
+func (n *announcer) Setup(ctx context.Context, rec *md.Record, t challenge.Task) error {
+	a := n.a
+	a.progress("Setting up challenge '%s' for domain %s", t.Type, t.Domain)
+	if err := a.r.Challenges.Setup(ctx, rec, t); err != nil {
+		return err
+	}
+	if err := a.r.notifier(rec).Raise(ctx, a.job, "challenge-setup:"+t.Type+":"+t.Domain, a.name, a.r.now()); err != nil {
+		_ = a.r.Challenges.Teardown(ctx, rec, t)
+		return fmt.Errorf("challenge-setup event: %w", err)
+	}
+	return nil
+}
+
+func (n *announcer) Teardown(ctx context.Context, rec *md.Record, t challenge.Task) error {
+	return n.a.r.Challenges.Teardown(ctx, rec, t)
+}
+
+// finish records success: the staged set is complete.
+func (a *attempt) finish(ctx context.Context, chains [][]*x509.Certificate) {
+	now := a.r.now()
+	specs := a.rec.PrivKey.Effective()
+	res := a.rec.Order
+	res.CA = a.caURL
+	res.Action = ActionOrdered
+	if a.resumed {
+		res.Action = ActionResumed
+	}
+	var nb time.Time
+	res.Certs = nil
+	for i, c := range chains {
+		res.Certs = append(res.Certs, CertInfo(specs[i], c[0]))
+		if c[0].NotBefore.After(nb) {
+			nb = c[0].NotBefore
+		}
+	}
+	wasComplete, _ := renew.State(&a.rec.MD, a.live)
+	var oldEnd time.Time
+	for _, l := range a.live {
+		if l.Leaf != nil && (oldEnd.IsZero() || l.Leaf.NotAfter.Before(oldEnd)) {
+			oldEnd = l.Leaf.NotAfter
+		}
+	}
+	ready := renew.ReadyAt(now, nb, wasComplete == md.StateComplete, oldEnd, activationDelay(a.rec))
+	j := a.job
+	j.Finished = true
+	j.Errors = 0
+	j.ValidFrom = md.NewTime(ready)
+	j.Last = &md.JobResult{Status: 0, ValidFrom: md.NewTime(ready)}
+	j.NextRun = md.Time{}
+	if ready.After(now) {
+		j.NextRun = md.NewTime(ready)
+		a.progress("The certificate for the managed domain has been renewed successfully and can be used from %s on.", ready.UTC().Format(http.TimeFormat))
+	} else {
+		a.progress("The certificate for the managed domain has been renewed successfully and can be used (valid since %s). A graceful server restart now is recommended.", nb.UTC().Format(http.TimeFormat))
+	}
+	j.AddLog(now, "finished", "", "")
+	res.Reason = "new certificates staged for md-install"
+	if !ready.After(now) {
+		a.r.notifyRenewed(ctx, a.rec, j, now)
+	}
+	a.saveJob()
+}
+
+// fail records a failed attempt (spec §3.6): the problem in the record
+// and the job, errors++, next-run by backoff, partial results removed.
+func (a *attempt) fail(ctx context.Context, err error) {
+	now := a.r.now()
+	se := StageError(err, now)
+	a.purgeStaging(ctx, true)
+	j := a.job
+	j.Errors++
+	j.Finished = false
+	j.Last = &md.JobResult{Status: 1, StatusDescription: "error", Problem: se.Problem, Detail: se.Detail, Subproblems: se.Subproblems}
+	next := renew.NextRun(now, retryDelay(a.rec), j.Errors, se.Problem, se.RetryAfter.Time, a.r.randByte())
+	j.NextRun = md.NewTime(next)
+	j.AddLog(now, "renewal-error", se.Problem, se.Detail)
+	_ = a.r.notifier(a.rec).Raise(ctx, j, "errored", a.name, now)
+	a.saveJob()
+	res := a.rec.Order
+	res.Action = ActionFailed
+	res.CA = a.caURL
+	res.Reason = fmt.Sprintf("attempt %d failed; next attempt not before %s", j.Errors, next.UTC().Format(http.TimeFormat))
+	a.rec.Error = se
+	a.r.log().Infof("%s: %v", a.name, err)
+}
+
+// CSR builds the certificate request (spec §5.5): CN = the first
+// identifier when shorter than 64 characters, SANs = the identifiers, and
+// the TLS Feature status_request extension for must-staple.
+func CSR(ids []string, key crypto.Signer, mustStaple bool) ([]byte, error) {
+	tmpl := &x509.CertificateRequest{DNSNames: ids}
+	if len(ids) > 0 && len(ids[0]) < 64 {
+		tmpl.Subject = pkix.Name{CommonName: ids[0]}
+	}
+	if mustStaple {
+		tmpl.ExtraExtensions = []pkix.Extension{{Id: renew.OIDTLSFeature, Value: renew.MustStapleValue}}
+	}
+	return x509.CreateCertificateRequest(rand.Reader, tmpl, key)
+}
+
+// Verify checks an issued chain before it is staged: the leaf's key is
+// ours, it covers every domain, must-staple is as requested, it is
+// currently valid, and each certificate is signed by the next one.
+func Verify(chain []*x509.Certificate, key crypto.Signer, domains []string, mustStaple bool, now time.Time) error {
+	if len(chain) == 0 {
+		return errors.New("verifying certificate: empty chain")
+	}
+	leaf := chain[0]
+	pub, ok := leaf.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
+	if !ok || !pub.Equal(key.Public()) {
+		return &Problem{Type: "urn:org:mdtools:cert-key-mismatch", Detail: "the certificate from the CA does not match the private key it was ordered for"}
+	}
+	if !renew.Covers(leaf, domains) {
+		return &Problem{Type: "urn:org:mdtools:cert-names-mismatch", Detail: fmt.Sprintf(
+			"the certificate from the CA is for %s, not for all of %s", strings.Join(leaf.DNSNames, ", "), strings.Join(domains, ", "))}
+	}
+	if mustStaple && !renew.HasMustStaple(leaf) {
+		return &Problem{Type: "urn:org:mdtools:cert-must-staple-missing", Detail: "the certificate from the CA lacks the requested must-staple extension"}
+	}
+	if now.After(leaf.NotAfter) {
+		return &Problem{Type: "urn:org:mdtools:cert-expired", Detail: "the certificate from the CA has already expired (" + leaf.NotAfter.UTC().Format(http.TimeFormat) + ")"}
+	}
+	for i := 0; i+1 < len(chain); i++ {
+		if err := chain[i].CheckSignatureFrom(chain[i+1]); err != nil {
+			return &Problem{Type: "urn:org:mdtools:cert-chain-invalid", Detail: fmt.Sprintf(
+				"certificate %d of the CA's chain (%s) is not signed by the next one (%s): %v", i+1, chain[i].Subject, chain[i+1].Subject, err)}
+		}
+	}
+	return nil
+}

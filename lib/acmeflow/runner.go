@@ -1,0 +1,307 @@
+// Package acmeflow drives an ACME CA for md-order: it decides with
+// lib/renew whether an MD needs new certificates, picks or registers the
+// account (mod_md's naming and matching rules, EAB), orders one certificate
+// per key spec (profiles, ARI "replaces"), answers the challenges through
+// lib/challenge, finalizes, fetches and verifies the chain, and writes the
+// result into the store's staging area exactly as mod_md does. It never
+// writes domains/: md-install activates what is staged.
+//
+// Work on one MD is resumable: order.json and the new keys are written
+// before each network step, so a run killed at any point is picked up by
+// the next one. A failed attempt is recorded in the MD's job.json (errors,
+// backoff, the ACME problem) and its partial results are removed.
+package acmeflow
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/mdtools/mdtools/lib/challenge"
+	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/renew"
+	"github.com/mdtools/mdtools/lib/store"
+)
+
+// Notifier raises mod_md's events (lib/event.Notifier satisfies it).
+type Notifier interface {
+	Raise(ctx context.Context, job *md.Job, reason, name string, now time.Time) error
+}
+
+// Logger is where progress goes (lib/cli.Logger satisfies it).
+type Logger interface {
+	Infof(format string, args ...any)
+	Debugf(format string, args ...any)
+	Warnf(format string, args ...any)
+}
+
+// Order actions, in md.OrderResult.Action.
+const (
+	ActionNone    = "none"
+	ActionOrdered = "ordered"
+	ActionResumed = "resumed"
+	ActionStaged  = "staged"
+	ActionDryRun  = "dry-run"
+	ActionVetoed  = "vetoed"
+	ActionFailed  = "failed"
+	ActionLocked  = "locked"
+)
+
+// Runner orders certificates for records. Set the exported fields, then
+// call Process for each record, concurrently if wanted: clients, CA
+// directories and accounts are shared between the MDs of one run.
+type Runner struct {
+	Store      *store.Store
+	Challenges challenge.Responder
+	// Candidates lists the challenge types for a record (default
+	// challenge.Candidates).
+	Candidates func(*md.Record) ([]string, error)
+	// Events returns the notifier for a record's settings (nil: none).
+	Events func(*md.Record) Notifier
+	Log    Logger
+	// Now and Rand are the clock and randomness (defaults time.Now and
+	// crypto/rand); tests inject them.
+	Now  func() time.Time
+	Rand io.Reader
+	// CAFiles are extra PEM root files trusted for every CA (--ca-file).
+	CAFiles []string
+	Force   bool
+	DryRun  bool
+	// LockWait bounds the wait for another run's lock on an MD.
+	LockWait time.Duration
+	// Timeout bounds the work on one MD (default 5 minutes).
+	Timeout   time.Duration
+	UserAgent string
+
+	mu    sync.Mutex
+	cas   map[string]*caEntry
+	accts map[string]*acctEntry
+}
+
+// caEntry is one CA as reached through one HTTP configuration.
+type caEntry struct {
+	mu  sync.Mutex
+	hc  *http.Client
+	dir *Directory
+}
+
+// acctEntry is one account on one CA, shared by the MDs of a run.
+type acctEntry struct {
+	mu   sync.Mutex
+	acct *Account
+	sig  *signer
+}
+
+func (r *Runner) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func (r *Runner) randByte() byte {
+	var b [1]byte
+	src := r.Rand
+	if src == nil {
+		src = rand.Reader
+	}
+	if _, err := io.ReadFull(src, b[:]); err != nil {
+		return 128
+	}
+	return b[0]
+}
+
+func (r *Runner) ua() string {
+	if r.UserAgent != "" {
+		return r.UserAgent
+	}
+	return "mdtools-md-order"
+}
+
+type nopLogger struct{}
+
+func (nopLogger) Infof(string, ...any)  {}
+func (nopLogger) Debugf(string, ...any) {}
+func (nopLogger) Warnf(string, ...any)  {}
+
+func (r *Runner) log() Logger {
+	if r.Log == nil {
+		return nopLogger{}
+	}
+	return r.Log
+}
+
+type nopNotifier struct{}
+
+func (nopNotifier) Raise(context.Context, *md.Job, string, string, time.Time) error { return nil }
+
+func (r *Runner) notifier(rec *md.Record) Notifier {
+	if r.Events == nil {
+		return nopNotifier{}
+	}
+	if n := r.Events(rec); n != nil {
+		return n
+	}
+	return nopNotifier{}
+}
+
+// Process decides and, when due, orders the certificates of one record. It
+// sets rec.Order, and rec.Error when the attempt failed. It returns an
+// error wrapping store.ErrLocked when another run holds the MD's lock;
+// every other outcome is in the record.
+func (r *Runner) Process(ctx context.Context, rec *md.Record) error {
+	name := rec.Name
+	if !r.DryRun {
+		unlock, err := r.Store.Lock(ctx, name, r.LockWait)
+		if err != nil {
+			if errors.Is(err, store.ErrLocked) {
+				rec.Order = &md.OrderResult{Action: ActionLocked, Reason: "another run is working on this MD", At: md.NewTime(r.now())}
+				return err
+			}
+			rec.Order = &md.OrderResult{Action: ActionFailed, At: md.NewTime(r.now())}
+			rec.Fail("order", fmt.Errorf("locking %s: %w", name, err))
+			return nil
+		}
+		defer unlock()
+	}
+	now := r.now()
+	specs := rec.PrivKey.Effective()
+	live := r.liveCerts(name, specs)
+	job, err := r.Store.LoadJob(store.GroupStaging, name)
+	if err != nil {
+		r.log().Warnf("%s: %v; starting a new job", name, err)
+		job = &md.Job{Name: name}
+	}
+	staged := r.stagedComplete(name, specs, job)
+	in := renew.Input{Now: now, MD: &rec.MD, Certs: live, Job: job, Staged: staged, Force: r.Force, Rand: r.randByte()}
+	d := renew.Decide(in)
+	if d.Action == renew.None && !r.Force && r.ariApplies(rec, live) {
+		if w := r.ariWindow(ctx, rec, live, now); w != nil {
+			in.ARI = w
+			d = renew.Decide(in)
+		}
+	}
+	res := &md.OrderResult{Action: d.Action, Reason: d.Reason, At: md.NewTime(now)}
+	if !d.RenewAt.IsZero() {
+		res.RenewAt = md.NewTime(d.RenewAt)
+	}
+	rec.Order = res
+	switch d.Action {
+	case renew.Staged:
+		res.Action = ActionStaged
+		res.Certs = r.stagedInfos(name, specs)
+		if st, err := r.Store.LoadMD(store.GroupStaging, name); err == nil && st.CA != nil {
+			res.CA = st.CA.URL
+		}
+		if !r.DryRun {
+			r.notifyLate(ctx, rec, job, now)
+		}
+		return nil
+	case renew.None:
+		return nil
+	}
+	if r.DryRun {
+		res.Action = ActionDryRun
+		res.Reason = "would order: " + d.Reason
+		urls := rec.EffectiveCAURLs()
+		res.CA = urls[renew.FailoverIndex(len(urls), job.Errors, failover(rec))]
+		return nil
+	}
+	r.renew(ctx, rec, job, live, d, now)
+	return nil
+}
+
+func failover(rec *md.Record) int {
+	if rec.Settings != nil && rec.Settings.RetryFailover > 0 {
+		return rec.Settings.RetryFailover
+	}
+	return md.DefaultRetryFailover
+}
+
+func retryDelay(rec *md.Record) time.Duration {
+	if rec.Settings != nil && rec.Settings.RetryDelay != "" {
+		if d, err := md.ParseDuration(rec.Settings.RetryDelay, time.Second); err == nil && d > 0 {
+			return d
+		}
+	}
+	d, _ := md.ParseDuration(md.DefaultRetryDelay, time.Second)
+	return d
+}
+
+func activationDelay(rec *md.Record) time.Duration {
+	if rec.Settings != nil && rec.Settings.ActivationDelay != "" {
+		if d, err := md.ParseDuration(rec.Settings.ActivationDelay, md.Day); err == nil {
+			return d
+		}
+	}
+	return 0
+}
+
+// liveCerts loads domains/<md>/pubcert*.pem per key spec (nil: missing or
+// unreadable).
+func (r *Runner) liveCerts(name string, specs md.KeySpecs) []renew.Cert {
+	out := make([]renew.Cert, len(specs))
+	for i, s := range specs {
+		out[i].Spec = s
+		chain, err := r.Store.LoadChain(store.GroupDomains, name, s.FileName("pubcert"))
+		if err == nil {
+			out[i].Leaf = chain[0]
+		} else if !errors.Is(err, errNotExist) {
+			r.log().Warnf("%s: %v", name, err)
+		}
+	}
+	return out
+}
+
+// stagedComplete reports whether staging/<md> holds a finished set: the
+// job says finished, md.json is there and every key spec has its
+// certificate (mod_md's md_job_json_seems_valid).
+func (r *Runner) stagedComplete(name string, specs md.KeySpecs, job *md.Job) bool {
+	if !job.Finished || !r.Store.Exists(store.GroupStaging, name, store.FileMD) {
+		return false
+	}
+	for _, s := range specs {
+		if !r.Store.Exists(store.GroupStaging, name, s.FileName("pubcert")) ||
+			!r.Store.Exists(store.GroupStaging, name, s.FileName("privkey")) {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *Runner) stagedInfos(name string, specs md.KeySpecs) []md.CertInfo {
+	var out []md.CertInfo
+	for _, s := range specs {
+		if chain, err := r.Store.LoadChain(store.GroupStaging, name, s.FileName("pubcert")); err == nil {
+			out = append(out, CertInfo(s, chain[0]))
+		}
+	}
+	return out
+}
+
+// notifyLate raises "renewed" for a staged set whose notification is
+// still due: its ready time (MDActivationDelay) was in the future, or the
+// notify command failed last time.
+func (r *Runner) notifyLate(ctx context.Context, rec *md.Record, job *md.Job, now time.Time) {
+	if job.NotifiedRenewed || now.Before(job.ValidFrom.Time) {
+		return
+	}
+	r.notifyRenewed(ctx, rec, job, now)
+	if err := r.Store.SaveJob(store.GroupStaging, rec.Name, job); err != nil {
+		r.log().Warnf("%s: saving job: %v", rec.Name, err)
+	}
+}
+
+func (r *Runner) notifyRenewed(ctx context.Context, rec *md.Record, job *md.Job, now time.Time) {
+	if err := r.notifier(rec).Raise(ctx, job, "renewed", rec.Name, now); err != nil {
+		r.log().Warnf("%s: renewed event: %v (retried on the next run)", rec.Name, err)
+		return
+	}
+	job.Notified, job.NotifiedRenewed = true, true
+}
+

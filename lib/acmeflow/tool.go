@@ -1,0 +1,114 @@
+package acmeflow
+
+import (
+	"context"
+	"time"
+
+	"github.com/mdtools/mdtools/lib/challenge"
+	"github.com/mdtools/mdtools/lib/cli"
+	"github.com/mdtools/mdtools/lib/event"
+	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/store"
+	ucli "github.com/urfave/cli/v2"
+)
+
+const description = `For every MD record on stdin (from md-parse) md-order decides whether new
+certificates are due and, when they are, obtains them from the MD's ACME CA
+into the store's staging area (staging/<md>/), where md-install picks them up.
+Every record is passed on to stdout with an "order" section saying what was
+done ("none", "ordered", "resumed", "staged", "dry-run", "vetoed", "failed",
+"locked") and why; a failure also sets the record's "error" (the ACME problem
+type, detail and subproblems). Nothing due means no network traffic.
+
+Renewal is due when a key spec has no certificate, the certificate does not
+cover every domain or differs in must-staple, the renew window (renew-window,
+default 33% of the certificate's lifetime) has started, or the CA's ARI
+window says so. Renew mode manual and static certificate files are left
+alone. A failed attempt is retried after MDRetryDelay, doubling up to 24 h.
+
+md-order never touches domains/ (the live certificates). A run killed at any
+point is resumed by the next one; a set already staged is not ordered again.
+Two runs never work on the same MD: an MD locked by another run is skipped
+(action "locked") and the exit status is 3 unless a record failed.
+
+Examples:
+  md-parse /etc/apache2/apache2.conf | md-order | md-install
+  md-parse md.toml | md-order --dry-run | jq -c '{name, order}'
+  md-order --force -j 4 records.jsonl > ordered.jsonl
+  md-parse md.toml | md-order --http-listen :80   # no web server on port 80
+  md-order --ca-file /etc/ssl/my-acme-root.pem < records.jsonl`
+
+// Tool is the md-order command.
+func Tool() cli.Tool {
+	flags := append(cli.StoreFlags(),
+		&ucli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "order new certificates even if none is due (ignores renew window, backoff and a staged set)"},
+		&ucli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "say what would be done; no network, no store changes"},
+		&ucli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: 8, Usage: "work on at most `N` MDs at once"},
+		&ucli.StringFlag{Name: "http-listen", Usage: "answer http-01 challenges on `ADDR` (e.g. :80) while ordering"},
+		&ucli.StringFlag{Name: "tls-listen", Usage: "answer tls-alpn-01 challenges on `ADDR` (e.g. :443) while ordering"},
+		&ucli.StringSliceFlag{Name: "ca-file", Usage: "also trust the PEM roots in `FILE` for the ACME HTTPS connection (repeatable)"},
+		&ucli.DurationFlag{Name: "timeout", Value: 5 * time.Minute, Usage: "give up on one MD after `DURATION`"},
+	)
+	return cli.Tool{
+		Name:        "md-order",
+		Usage:       "obtain or renew certificates from an ACME CA into the store's staging area",
+		ArgsUsage:   "[RECORDS.jsonl ...]",
+		Description: description,
+		Flags:       flags,
+		Action:      run,
+	}
+}
+
+func run(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) error {
+	if c.Int("jobs") < 1 {
+		return cli.Usagef("--jobs must be at least 1")
+	}
+	recs, err := cli.OpenInputs(c.Args().Slice(), env.Stdin, true)
+	if err != nil {
+		return err
+	}
+	st, err := cli.OpenStore(c)
+	if err != nil {
+		return err
+	}
+	mgr, err := challenge.New(st, challenge.Options{HTTPListen: c.String("http-listen"), TLSListen: c.String("tls-listen"), Log: log})
+	if err != nil {
+		return err
+	}
+	defer mgr.Close()
+	r := &Runner{
+		Store:      st,
+		Challenges: mgr,
+		Events: func(rec *md.Record) Notifier {
+			s := rec.Settings
+			if s == nil || len(s.MessageCmd) == 0 && len(s.NotifyCmd) == 0 {
+				return nil // no commands configured: nothing to run or log
+			}
+			return event.New(s)
+		},
+		Log:       log,
+		CAFiles:   c.StringSlice("ca-file"),
+		Force:     c.Bool("force"),
+		DryRun:    c.Bool("dry-run"),
+		LockWait:  c.Duration("wait"),
+		Timeout:   c.Duration("timeout"),
+		UserAgent: "mdtools-md-order/" + cli.Version,
+	}
+	w := cli.NewRecordWriter(env.Stdout)
+	var werr error
+	locked := r.RunAll(ctx, recs, c.Int("jobs"), func(rec *md.Record) {
+		if err := w.Write(rec); err != nil && werr == nil {
+			werr = err
+		}
+	})
+	if werr != nil {
+		return werr
+	}
+	if err := cli.Finish(log, recs); err != nil {
+		return err
+	}
+	if locked > 0 {
+		return &cli.Hinted{Err: store.ErrLocked, Hint: "another md-order run is working on some MDs; they were skipped, run again later"}
+	}
+	return nil
+}
