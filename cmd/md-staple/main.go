@@ -3,20 +3,79 @@ package main
 
 import (
 	"context"
-	"errors"
 
 	"github.com/mdtools/mdtools/lib/cli"
+	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/staple"
 	ucli "github.com/urfave/cli/v2"
 )
 
 func main() { cli.Main(tool()) }
 
 func tool() cli.Tool {
+	flags := append(cli.StoreFlags(),
+		&ucli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "staple every MD installed in the store instead of reading records"},
+		&ucli.StringSliceFlag{Name: "cert", Usage: "also keep a response for this PEM chain `FILE` (leaf, then issuer), stored under ocsp/other/; repeatable"},
+		&ucli.BoolFlag{Name: "cert-ocsp-file", Usage: "write the DER response to FILE.ocsp next to each --cert FILE (HAProxy's convention)"},
+		&ucli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "fetch now, ignoring renew windows and backoff"},
+		&ucli.DurationFlag{Name: "timeout", Value: staple.DefaultTimeout, Usage: "time limit of one request to a responder or CRL server"},
+		&ucli.IntFlag{Name: "parallel", Value: staple.DefaultParallel, Usage: "requests in flight at most"},
+		&ucli.StringFlag{Name: "http-proxy", Usage: "proxy `URL` for responders (MDHttpProxy; overrides the records')"},
+		&ucli.StringFlag{Name: "renew-window", Usage: "fetch when this much of a response's validity is left (MDStaplingRenewWindow: `33%` or 2d)"},
+		&ucli.StringFlag{Name: "keep-response", Usage: "remove responses of certificates no longer installed after this long (MDStaplingKeepResponse, `7d`)"},
+		&ucli.StringFlag{Name: "retry-delay", Usage: "first delay after a failed request, doubled per failure up to a day (MDRetryDelay, `30s`)"},
+	)
 	return cli.Tool{
-		Name:  "md-staple",
-		Usage: "fetch and persist OCSP responses for installed certificates",
+		Name:        "md-staple",
+		Usage:       "fetch and persist OCSP responses for installed certificates",
+		ArgsUsage:   "[RECORDS.jsonl ...]",
+		Description: description,
+		Flags:       flags,
 		Action: func(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) error {
-			return errors.New("not implemented yet (tracked in issue #6)")
+			opts := &staple.Options{
+				All: c.Bool("all"), CertFiles: c.StringSlice("cert"), CertOCSPOut: c.Bool("cert-ocsp-file"),
+				HTTPProxy: c.String("http-proxy"), RenewWindow: c.String("renew-window"),
+				KeepResponse: c.String("keep-response"), RetryDelay: c.String("retry-delay"),
+			}
+			if err := opts.Validate(); err != nil {
+				return cli.Usagef("%v", err)
+			}
+			if opts.All && c.NArg() > 0 {
+				return cli.Usagef("--all reads the MDs from the store; give no record files with it")
+			}
+			if c.Int("parallel") < 1 {
+				return cli.Usagef("--parallel must be at least 1")
+			}
+			st, err := cli.OpenStore(c)
+			if err != nil {
+				return err
+			}
+			var recs []*md.Record
+			switch {
+			case opts.All:
+				recs, err = staple.StoreRecords(st)
+			case c.NArg() == 0 && len(opts.CertFiles) > 0:
+				// only the --cert files
+			default:
+				recs, err = cli.OpenInputs(c.Args().Slice(), env.Stdin, true)
+			}
+			if err != nil {
+				return err
+			}
+			staple.SetUserAgent("md-staple/" + cli.Version)
+			r := &staple.Runner{Store: st, Log: log, Timeout: c.Duration("timeout"), Parallel: c.Int("parallel"),
+				Force: c.Bool("force"), LockWait: c.Duration("wait")}
+			out, err := r.RunRecords(ctx, recs, opts)
+			if err != nil {
+				return err
+			}
+			w := cli.NewRecordWriter(env.Stdout)
+			for _, rec := range out {
+				if err := w.Write(rec); err != nil {
+					return err
+				}
+			}
+			return cli.Finish(log, out)
 		},
 	}
 }

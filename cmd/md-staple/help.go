@@ -1,0 +1,45 @@
+package main
+
+const description = `md-staple keeps a valid OCSP response on disk for every installed
+certificate of the MDs it reads (JSON Lines records from md-parse/md-order/
+md-install on stdin or in files, or --all MDs of the store), and for extra
+certificate chains given with --cert. For each key spec's certificate it
+POSTs an OCSP request for the leaf to the responder in its AIA extension,
+verifies the answer (successful, for this certificate, signed by the
+issuer or a delegated OCSP responder, thisUpdate/nextUpdate sane) and
+stores it as mod_md does:
+
+   <store>/ocsp/<md>/ocsp-<sha1 of cert DER>.json   response, status, valid
+   <store>/ocsp/<md>/job.json                       OCSP job log, backoff
+   <deploy-dir>/<md>/fullchain[.<spec>].pem.ocsp    DER for nginx/HAProxy
+                                                    (when the record has
+                                                    host.deploy)
+
+A request is made only when no response is stored or the stored one is in
+its renew window (MDStaplingRenewWindow, default 33% of its validity);
+otherwise nothing goes over the network. A failing responder keeps the last
+good response and is retried after MDRetryDelay, doubled per failure up to a
+day. Certificates whose CA runs no OCSP responder (Let's Encrypt since 2025)
+are checked against their CRL instead (verified, cached in ocsp/<md>/). A
+revoked certificate is recorded, and md-order renews its MD on its next run.
+
+Records pass through with a "staple" section added; stdout is only the
+JSON stream. Exit 0 all fine, 1 a record failed (e.g. responder down),
+2 usage or input error, 3 store locked by another run.
+
+Examples:
+   # the whole cycle, from cron
+   md-parse /etc/apache2/apache2.conf | md-order | md-install | md-staple
+
+   # refresh the responses of every installed MD, verbosely
+   md-staple --all -v
+
+   # a certificate outside any MD, e.g. for HAProxy (writes site.pem.ocsp)
+   md-staple --cert /etc/haproxy/certs/site.pem --cert-ocsp-file
+
+   # what is stapled and until when
+   md-staple --all | jq -c '.name as $n | .staple.responses[] | [$n, .spec, .status, .valid.until]'
+
+   # fetch now, through a proxy
+   md-staple --all --force --http-proxy http://proxy.example:3128
+`

@@ -1,0 +1,74 @@
+package staple
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// DefaultCRLLifetime is the validity assumed for a CRL without nextUpdate.
+const DefaultCRLLifetime = 24 * time.Hour
+
+// ParseCRL parses a DER (or PEM) CRL and accepts it only if issuer signed
+// it, names issuer as its issuer, has a thisUpdate not in the future and a
+// nextUpdate (if any) after now.
+func ParseCRL(data []byte, issuer *x509.Certificate, now time.Time) (*x509.RevocationList, error) {
+	if block, _ := pem.Decode(data); block != nil && block.Type == "X509 CRL" {
+		data = block.Bytes
+	}
+	crl, err := x509.ParseRevocationList(data)
+	if err != nil {
+		return nil, fmt.Errorf("CRL does not parse: %w", err)
+	}
+	if !bytes.Equal(crl.RawIssuer, issuer.RawSubject) {
+		return nil, fmt.Errorf("CRL is issued by %q, not by the certificate's issuer %q", crl.Issuer, issuer.Subject)
+	}
+	if err := crl.CheckSignatureFrom(issuer); err != nil {
+		return nil, fmt.Errorf("CRL signature does not verify against the issuer %q: %w", issuer.Subject, err)
+	}
+	if crl.ThisUpdate.After(now.Add(MaxClockSkew)) {
+		return nil, fmt.Errorf("CRL thisUpdate %s is in the future", crl.ThisUpdate.UTC().Format(time.RFC3339))
+	}
+	if _, until := crlValid(crl); !until.After(now) {
+		return nil, fmt.Errorf("CRL is stale: nextUpdate %s has passed", until.UTC().Format(time.RFC3339))
+	}
+	return crl, nil
+}
+
+// crlValid is a CRL's validity: thisUpdate to nextUpdate (or + 24 h).
+func crlValid(crl *x509.RevocationList) (from, until time.Time) {
+	until = crl.NextUpdate
+	if until.IsZero() {
+		until = crl.ThisUpdate.Add(DefaultCRLLifetime)
+	}
+	return crl.ThisUpdate, until
+}
+
+// CheckCRL reports the status of leaf in a verified CRL.
+func CheckCRL(crl *x509.RevocationList, leaf *x509.Certificate) (status string, revokedAt time.Time) {
+	for _, e := range crl.RevokedCertificateEntries {
+		if e.SerialNumber != nil && e.SerialNumber.Cmp(leaf.SerialNumber) == 0 {
+			return StatusRevoked, e.RevocationTime
+		}
+	}
+	return StatusGood, time.Time{}
+}
+
+// errNoRevocationSource is a certificate with neither OCSP nor CRL URL.
+var errNoRevocationSource = errors.New("certificate names neither an OCSP responder nor a CRL distribution point")
+
+// mustStapleOID is the TLS Feature extension (RFC 7633).
+var mustStapleOID = []int{1, 3, 6, 1, 5, 5, 7, 1, 24}
+
+// HasMustStaple reports whether c carries the TLS Feature extension.
+func HasMustStaple(c *x509.Certificate) bool {
+	for _, e := range c.Extensions {
+		if e.Id.Equal(mustStapleOID) {
+			return true
+		}
+	}
+	return false
+}

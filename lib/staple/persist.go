@@ -1,0 +1,166 @@
+package staple
+
+import (
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/store"
+)
+
+// GroupOther is the ocsp/ set for certificates that belong to no MD
+// (MDStapleOthers, --cert).
+const GroupOther = "other"
+
+// File name prefixes in ocsp/<md>/.
+const (
+	ocspPrefix      = "ocsp-"       // ocsp-<id>.json, mod_md's response file
+	crlStatusPrefix = "crl-status-" // crl-status-<id>.json, revocation from a CRL
+	crlCachePrefix  = "crl-"        // crl-<sha1 of URL>.der, the cached CRL
+)
+
+// CertID is mod_md's OCSP id of a certificate: the lowercase hex SHA-1 of
+// its DER.
+func CertID(der []byte) string {
+	sum := sha1.Sum(der)
+	return hex.EncodeToString(sum[:])
+}
+
+// leafID returns the id of the first certificate in a PEM chain without
+// parsing it as X.509 (the cheap path for runs with nothing due).
+func leafID(chainPEM []byte) (string, error) {
+	block, _ := pem.Decode(chainPEM)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return "", errors.New("no PEM certificate found")
+	}
+	return CertID(block.Bytes), nil
+}
+
+// ResponseFile is ocsp/<md>/ocsp-<id>.json.
+func ResponseFile(id string) string { return ocspPrefix + id + ".json" }
+
+// CRLStatusFile is ocsp/<md>/crl-status-<id>.json.
+func CRLStatusFile(id string) string { return crlStatusPrefix + id + ".json" }
+
+// CRLCacheFile is ocsp/<md>/crl-<sha1 of url>.der.
+func CRLCacheFile(url string) string {
+	sum := sha1.Sum([]byte(url))
+	return crlCachePrefix + hex.EncodeToString(sum[:]) + ".der"
+}
+
+// Stored is mod_md's OCSP response file (md_ocsp.c ostat_to_json): the
+// DER response base64url-encoded, its status and validity.
+type Stored struct {
+	Response string    `json:"response"`
+	Status   string    `json:"status"`
+	Valid    md.Period `json:"valid"`
+}
+
+// DER decodes the response (base64url, with or without padding).
+func (s *Stored) DER() ([]byte, error) {
+	r := strings.TrimRight(s.Response, "=")
+	b, err := base64.RawURLEncoding.DecodeString(r)
+	if err != nil {
+		b, err = base64.RawStdEncoding.DecodeString(r)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("field \"response\" is not base64url: %w", err)
+	}
+	return b, nil
+}
+
+func storedFrom(r *Response) *Stored {
+	from, until := r.Valid()
+	return &Stored{
+		Response: base64.RawURLEncoding.EncodeToString(r.DER),
+		Status:   r.Status,
+		Valid:    md.Period{From: md.NewTime(from), Until: md.NewTime(until)},
+	}
+}
+
+// CRLStatus is the revocation state of a certificate read from its CRL,
+// for certificates whose CA runs no OCSP responder. It is ours; mod_md has
+// no such file.
+type CRLStatus struct {
+	Status    string    `json:"status"`
+	CRL       string    `json:"crl"`
+	Valid     md.Period `json:"valid"`
+	RevokedAt md.Time   `json:"revoked-at,omitzero"`
+}
+
+// LoadResponse reads a stored response; ok is false when there is none.
+func LoadResponse(st *store.Store, group, id string) (s *Stored, ok bool, err error) {
+	s = &Stored{}
+	err = st.LoadJSON(store.GroupOCSP, group, ResponseFile(id), s)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if s.Response == "" {
+		return nil, false, nil // mod_md treats this as no response
+	}
+	return s, true, nil
+}
+
+// LoadCRLStatus reads a stored CRL status; ok is false when there is none.
+func LoadCRLStatus(st *store.Store, group, id string) (s *CRLStatus, ok bool, err error) {
+	s = &CRLStatus{}
+	err = st.LoadJSON(store.GroupOCSP, group, CRLStatusFile(id), s)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return s, true, nil
+}
+
+// certState is the per-certificate retry state kept in ocsp/<md>/job.json
+// under "certs" (mod_md keeps it in memory; a cron tool must persist it).
+type certState struct {
+	Spec      string  `json:"spec,omitempty"`
+	Errors    int     `json:"errors"`
+	NextRun   md.Time `json:"next-run,omitzero"`
+	LastError string  `json:"last-error,omitempty"`
+}
+
+const jobCertsKey = "certs"
+
+func jobCerts(j *md.Job) map[string]certState {
+	m := map[string]certState{}
+	if raw, ok := j.Extra[jobCertsKey]; ok {
+		_ = json.Unmarshal(raw, &m) // a damaged entry only loses backoff state
+	}
+	return m
+}
+
+func setJobCerts(j *md.Job, m map[string]certState) {
+	if j.Extra == nil {
+		j.Extra = map[string]json.RawMessage{}
+	}
+	if len(m) == 0 {
+		delete(j.Extra, jobCertsKey)
+		return
+	}
+	b, err := json.Marshal(m)
+	if err == nil {
+		j.Extra[jobCertsKey] = b
+	}
+}
+
+// formatPeriod prints a validity as mod_md's md_timeperiod_print does.
+func formatPeriod(from, until time.Time) string {
+	return md.NewTime(from).UTC().Format(httpTime) + " - " + md.NewTime(until).UTC().Format(httpTime)
+}
+
+const httpTime = "Mon, 02 Jan 2006 15:04:05 GMT"
