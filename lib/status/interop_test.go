@@ -1,0 +1,328 @@
+package status
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mdtools/mdtools/lib/devca"
+	"github.com/mdtools/mdtools/lib/store"
+)
+
+// apache is a Debian apache2 with mod_md in its own ServerRoot.
+type apache struct {
+	t        *testing.T
+	root     string
+	conf     string
+	httpPort int
+}
+
+const apacheBin = "/usr/sbin/apache2"
+
+func (a *apache) ctl(args ...string) {
+	a.t.Helper()
+	cmd := exec.Command(apacheBin, append([]string{"-d", a.root, "-f", a.conf}, args...)...)
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		a.t.Fatalf("apache2 %v: %v\n%s\nerror_log:\n%s", args, err, out, a.errorLog())
+	}
+}
+
+func (a *apache) errorLog() string {
+	b, _ := os.ReadFile(filepath.Join(a.root, "logs", "error_log"))
+	if len(b) > 6000 {
+		b = b[len(b)-6000:]
+	}
+	return string(b)
+}
+
+func (a *apache) get(path, host string) ([]byte, error) {
+	req, err := http.NewRequest("GET", "http://127.0.0.1:"+strconv.Itoa(a.httpPort)+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if host != "" {
+		req.Host = host
+	}
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != 200 {
+		return nil, fmt.Errorf("GET %s: %s: %s", path, resp.Status, b)
+	}
+	return b, nil
+}
+
+// startApache writes a config with two MDs (one with two key specs) that
+// get their certificates from ca, and starts Apache.
+func startApache(t *testing.T, ca *devca.CA, httpPort, httpsPort int) *apache {
+	root := t.TempDir()
+	// The worker user (www-data) runs mod_md's watchdog: it must reach the
+	// ServerRoot, the store and the CA roots.
+	for d := root; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+		_ = os.Chmod(d, 0o755)
+	}
+	for _, d := range []string{"logs", "run"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	caFile := filepath.Join(root, "acme-ca.pem")
+	if err := os.WriteFile(caFile, ca.RootsPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "User www-data\nGroup www-data\n"
+	}
+	mods := "/usr/lib/apache2/modules/"
+	conf := fmt.Sprintf(`ServerRoot "%[1]s"
+DefaultRuntimeDir "%[1]s/run"
+PidFile "%[1]s/run/httpd.pid"
+Mutex file:%[1]s/run default
+ErrorLog "%[1]s/logs/error_log"
+LogLevel warn md:debug
+ServerName localhost
+ServerAdmin mailto:admin@example.org
+%[2]sLoadModule mpm_event_module %[3]smod_mpm_event.so
+LoadModule authz_core_module %[3]smod_authz_core.so
+LoadModule socache_shmcb_module %[3]smod_socache_shmcb.so
+LoadModule ssl_module %[3]smod_ssl.so
+LoadModule md_module %[3]smod_md.so
+Listen 127.0.0.1:%[4]d
+Listen 127.0.0.1:%[5]d https
+SSLSessionCache shmcb:%[1]s/run/ssl_scache(512000)
+
+MDCertificateAuthority %[6]s
+MDCACertificateFile %[7]s
+MDCertificateAgreement accepted
+MDContactEmail admin@example.org
+MDPortMap http:%[4]d https:%[5]d
+MDCAChallenges http-01
+MDRetryDelay 1s
+MDStapling on
+
+<Location /md-status>
+    SetHandler md-status
+</Location>
+
+MDomain a1.test
+<VirtualHost 127.0.0.1:%[5]d>
+    ServerName a1.test
+    SSLEngine on
+</VirtualHost>
+
+<MDomain a2.test www.a2.test>
+    MDPrivateKeys secp256r1 RSA 2048
+    MDStapling off
+</MDomain>
+<VirtualHost 127.0.0.1:%[5]d>
+    ServerName a2.test
+    ServerAlias www.a2.test
+    SSLEngine on
+</VirtualHost>
+`, root, user, mods, httpPort, httpsPort, ca.DirectoryURL, caFile)
+	a := &apache{t: t, root: root, conf: filepath.Join(root, "httpd.conf"), httpPort: httpPort}
+	if err := os.WriteFile(a.conf, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a.ctl("-k", "start")
+	t.Cleanup(func() {
+		pidFile := filepath.Join(root, "run", "httpd.pid")
+		cmd := exec.Command(apacheBin, "-d", root, "-f", a.conf, "-k", "stop")
+		_ = cmd.Run()
+		for i := 0; i < 100; i++ {
+			if _, err := os.Stat(pidFile); err != nil {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if b, err := os.ReadFile(pidFile); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				if p, err := os.FindProcess(pid); err == nil {
+					_ = p.Kill()
+				}
+			}
+		}
+	})
+	return a
+}
+
+// list is Apache's /md-status parsed enough to poll it.
+type apacheList struct {
+	MDs []struct {
+		Name    string `json:"name"`
+		State   int    `json:"state"`
+		Renewal *struct {
+			Finished bool `json:"finished"`
+			Errors   int  `json:"errors"`
+		} `json:"renewal"`
+	} `json:"managed-domains"`
+}
+
+func (a *apache) waitFor(what string, timeout time.Duration, cond func(apacheList) bool) {
+	a.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last []byte
+	for time.Now().Before(deadline) {
+		b, err := a.get("/md-status", "")
+		if err == nil {
+			last = b
+			var l apacheList
+			if json.Unmarshal(b, &l) == nil && cond(l) {
+				return
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	a.t.Fatalf("Apache: timed out waiting for %s; last /md-status:\n%s\nerror_log:\n%s", what, last, a.errorLog())
+}
+
+// withoutKeys re-encodes a JSON document without the named top-level keys,
+// in mod_md's indented form, so that two documents compare byte for byte
+// (key order included).
+func withoutKeys(t *testing.T, doc []byte, keys ...string) string {
+	t.Helper()
+	o, err := ParseObject(doc)
+	if err != nil {
+		t.Fatalf("parsing %s: %v", doc, err)
+	}
+	for _, k := range keys {
+		o.Del(k)
+	}
+	b, err := Indent(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// compareWithApache fetches path from Apache, renders ours with render,
+// and fetches Apache again: the two Apache answers must agree (no change
+// in between) and ours must equal them without the excluded keys.
+func compareWithApache(t *testing.T, a *apache, path, host string, render func() []byte, exclude ...string) {
+	t.Helper()
+	var want, got string
+	for try := 0; try < 5; try++ {
+		b1, err := a.get(path, host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ours := render()
+		b2, err := a.get(path, host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(b1, b2) {
+			continue // Apache's watchdog wrote in between
+		}
+		want, got = withoutKeys(t, b1, exclude...), withoutKeys(t, ours, exclude...)
+		if want == got {
+			if testing.Verbose() {
+				t.Logf("%s (Host %q) equal to Apache's:\n%s", path, host, got)
+			}
+			return
+		}
+	}
+	t.Errorf("%s (Host %q): md-status differs from Apache's mod_md\n--- Apache\n%s\n--- md-status\n%s", path, host, want, got)
+}
+
+// TestInteropWithApacheModMD runs Debian's Apache httpd with mod_md against
+// a local Pebble until its MDs are renewed (staged) and then activated
+// (graceful restart), and compares md-status over Apache's store with
+// Apache's own md-status and certificate-status handlers at both points.
+//
+// Excluded, because they depend on the moment of the call: "renew-at" of
+// an MD that is incomplete (mod_md reports the current time) and the
+// list's "version" (mod_md's version vs mdtools'). Nothing else is
+// excluded.
+func TestInteropWithApacheModMD(t *testing.T) {
+	if _, err := os.Stat(apacheBin); err != nil {
+		t.Fatalf("Debian apache2 is needed (scripts/test-deps installs it): %v", err)
+	}
+	ports, err := devca.FreePorts(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := devca.StartT(t, devca.Options{HTTPPort: ports[0], TLSPort: ports[1]})
+	a := startApache(t, ca, ports[0], ports[1])
+
+	st, err := store.OpenReadOnly(filepath.Join(a.root, "md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Reader{Store: st}
+	one := func(name string, certStatus bool) func() []byte {
+		return func() []byte {
+			rep, err := r.Load(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			doc := rep.JSON(true)
+			if certStatus {
+				doc = rep.CertificateStatusJSON()
+			}
+			b, err := Indent(doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}
+	}
+	list := func() []byte {
+		var buf bytes.Buffer
+		if err := r.Render(&buf, ViewJSON, nil, DefaultOptions()); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+
+	// 1. Renewed into staging, not yet active: state 1, renew, renewal with
+	// staged certificates and the job log.
+	a.waitFor("both MDs renewed into staging", 45*time.Second, func(l apacheList) bool {
+		n := 0
+		for _, m := range l.MDs {
+			if m.Renewal != nil && m.Renewal.Finished {
+				n++
+			}
+		}
+		return n == 2
+	})
+	for _, name := range []string{"a1.test", "a2.test"} {
+		compareWithApache(t, a, "/md-status/"+name, "", one(name, false), "renew-at")
+	}
+	compareWithApache(t, a, "/.httpd/certificate-status", "www.a2.test", one("a2.test", true))
+
+	// 2. Activated by a graceful restart: state 2, certificates, no renewal.
+	a.ctl("-k", "graceful")
+	a.waitFor("both MDs complete after the graceful restart", 20*time.Second, func(l apacheList) bool {
+		n := 0
+		for _, m := range l.MDs {
+			if m.State == 2 && m.Renewal == nil {
+				n++
+			}
+		}
+		return n == 2
+	})
+	for _, name := range []string{"a1.test", "a2.test"} {
+		compareWithApache(t, a, "/md-status/"+name, "", one(name, false))
+	}
+	compareWithApache(t, a, "/md-status/www.a2.test", "", one("a2.test", false))
+	compareWithApache(t, a, "/md-status", "", list, "version")
+	compareWithApache(t, a, "/.httpd/certificate-status", "a1.test", one("a1.test", true))
+}
