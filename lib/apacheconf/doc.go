@@ -16,6 +16,8 @@
 package apacheconf
 
 import (
+	"sort"
+
 	"github.com/mdtools/mdtools/lib/md"
 )
 
@@ -52,6 +54,10 @@ func load(path string, opts Options) (*md.ParsedConfig, md.ConfigErrors) {
 	if !r.aborted {
 		recs = r.model(cfg)
 	}
+	sort.SliceStable(r.errs, func(i, j int) bool {
+		a, b := r.errs[i], r.errs[j]
+		return a.File < b.File || a.File == b.File && a.Line < b.Line
+	})
 	pc := &md.ParsedConfig{Records: recs, Warnings: r.warns}
 	if cfg.mc.storeDir != "" {
 		pc.StoreDir = r.relative(cfg.mc.storeDir)

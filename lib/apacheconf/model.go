@@ -155,15 +155,27 @@ func (r *reader) fixupServers(cfg *config) {
 	}
 }
 
+// commonName is md_common_name: the first name of a that b contains.
 func commonName(a, b []string) string {
 	for _, x := range a {
-		for _, y := range b {
-			if strings.EqualFold(x, y) {
-				return x
-			}
+		if mdContains(b, x) {
+			return x
 		}
 	}
 	return ""
+}
+
+// mdContains is md_contains: listed, or covered by a wildcard in the list.
+func mdContains(domains []string, name string) bool {
+	if containsFold(domains, name) {
+		return true
+	}
+	for _, d := range domains {
+		if md.DomainMatches(d, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // schemify is md_util_schemify: prefix "mailto:" unless a scheme is given.
@@ -390,7 +402,7 @@ func (r *reader) autoAdd(b *built, servers []*server) {
 			continue
 		}
 		for _, name := range append([]string{s.hostname}, s.names...) {
-			if containsFold(b.m.Domains, name) {
+			if mdContains(b.m.Domains, name) {
 				continue
 			}
 			if b.m.Transitive != 0 {
