@@ -3,6 +3,7 @@ package challenge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
@@ -304,5 +305,47 @@ func TestHTTP01ListenerBusy(t *testing.T) {
 	err := m.Setup(context.Background(), testRecord("a.test"), Task{HTTP01, "a.test", testToken, testKeyAuth})
 	if err == nil || !strings.Contains(err.Error(), "address already in use") {
 		t.Fatalf("got %v; want address already in use", err)
+	}
+}
+
+// TestManagerConcurrent: md-order's worker pool sets up and tears down
+// many challenges at once through one Manager and one listener.
+func TestManagerConcurrent(t *testing.T) {
+	st, _ := openStore(t)
+	m := newManager(t, st, Options{HTTPListen: "127.0.0.1:0"})
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for i := range 24 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dns := fmt.Sprintf("m%d.test", i%12) // pairs share a name: serialised
+			tok := fmt.Sprintf("%s%02d", strings.Repeat("T", 41), i)
+			task := Task{Type: HTTP01, Domain: dns, Token: tok, KeyAuth: tok + "." + testThumb}
+			rec := testRecord(dns)
+			if err := m.Setup(ctx, rec, task); err != nil {
+				t.Error(err)
+				return
+			}
+			h, _ := m.Listening()
+			req, _ := http.NewRequest("GET", "http://"+h.String()+WellKnownPrefix+tok, nil)
+			req.Host = dns
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 && resp.StatusCode != 404 { // 404: the pair's teardown ran first
+				t.Errorf("%s: status %d", dns, resp.StatusCode)
+			}
+			if err := m.Teardown(ctx, rec, task); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if names, _ := st.List(store.GroupChallenges); len(names) != 0 {
+		t.Errorf("left over: %v", names)
 	}
 }
