@@ -1,0 +1,456 @@
+// Package tomlconf reads md.toml, the configuration file for hosts without
+// Apache: global defaults plus one [[domain]] table per MD, with the same
+// settings and semantics as mod_md's MD* directives.
+//
+// The file is decoded with BurntSushi/toml into plain values and then
+// checked key by key against a table of known keys (keyDefs), so that every
+// problem, unknown keys and wrong types included, is reported at once with
+// the line it is on (see lineIndex for why the lines come from a scan of
+// our own). The result is the same md.Record shape md-parse produces for an
+// Apache config: mod_md's md.json fields with mod_md's defaults, plus
+// source, settings and host.
+package tomlconf
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+	"github.com/mdtools/mdtools/lib/md"
+)
+
+// MaxFileSize bounds md.toml: larger files are refused before parsing.
+const MaxFileSize = 4 << 20
+
+// MaxDomains bounds the number of [[domain]] tables.
+const MaxDomains = 100000
+
+// Load reads md.toml at path. Problems come back as md.ConfigErrors, all
+// of them, each "file:line: message".
+func Load(path string) (*md.ParsedConfig, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, md.ConfigErrors{{File: path, Msg: fmt.Sprintf("reading config: %v", unwrapPath(err))}}
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && !fi.Mode().IsRegular() {
+		return nil, md.ConfigErrors{{File: path, Msg: "not a regular file"}}
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, md.ConfigErrors{{File: path, Msg: fmt.Sprintf("reading config: %v", unwrapPath(err))}}
+	}
+	if len(data) > MaxFileSize {
+		return nil, md.ConfigErrors{{File: path, Msg: fmt.Sprintf("file is larger than %d bytes", MaxFileSize)}}
+	}
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, md.ConfigErrors{{File: path, Msg: err.Error()}}
+	}
+	return parse(path, dir, data)
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// parser carries the state of one Load.
+type parser struct {
+	file  string // as given, for messages and record sources
+	dir   string // absolute directory of the file, for relative paths
+	lines lineIndex
+	errs  md.ConfigErrors
+	warns md.ConfigErrors
+}
+
+// parse reads md.toml content; dir resolves relative paths.
+func parse(file, dir string, data []byte) (*md.ParsedConfig, error) {
+	p := &parser{file: file, dir: dir}
+	var raw map[string]any
+	if _, err := toml.Decode(string(data), &raw); err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, md.ConfigErrors{{File: file, Line: pe.Position.Line, Msg: pe.Message}}
+		}
+		return nil, md.ConfigErrors{{File: file, Msg: err.Error()}}
+	}
+	p.lines = indexLines(string(data))
+
+	var global conf
+	var domains []*conf
+	var domainTables []*table
+	top := &table{ctx: "", m: raw}
+	for _, k := range p.sortedKeys(top) {
+		v := raw[k]
+		switch k {
+		case "global":
+			m, ok := v.(map[string]any)
+			if !ok {
+				p.errorf(top, k, "want a table: write [global], got %s", typeName(v))
+				continue
+			}
+			p.readTable(&table{ctx: "global", m: m}, inGlobal, &global)
+		case "domain":
+			var list []map[string]any
+			switch x := v.(type) {
+			case []map[string]any:
+				list = x
+			case []any:
+				for i, e := range x {
+					m, ok := e.(map[string]any)
+					if !ok {
+						p.errorf(top, k, "element %d: want a table, got %s", i+1, typeName(e))
+						continue
+					}
+					list = append(list, m)
+				}
+			case map[string]any:
+				p.errorf(top, k, "want an array of tables: write [[domain]], not [domain]")
+				continue
+			default:
+				p.errorf(top, k, "want an array of tables [[domain]], got %s", typeName(v))
+				continue
+			}
+			if len(list) > MaxDomains {
+				p.errorf(top, k, "more than %d [[domain]] tables", MaxDomains)
+				continue
+			}
+			for i, m := range list {
+				t := &table{ctx: "domain." + strconv.Itoa(i), m: m}
+				c := &conf{}
+				p.readTable(t, inDomain, c)
+				domains = append(domains, c)
+				domainTables = append(domainTables, t)
+			}
+		default:
+			if def := keyByName[k]; def != nil {
+				p.errorf(top, k, "must be inside [global] or a [[domain]] table")
+			} else {
+				p.errorf(top, k, "unknown key%s", hint(k))
+			}
+		}
+	}
+
+	pc := p.build(&global, domains, domainTables)
+	if len(p.errs) > 0 {
+		sortErrs(p.errs)
+		return nil, p.errs
+	}
+	sortErrs(p.warns)
+	pc.Warnings = []md.ConfigError(p.warns)
+	return pc, nil
+}
+
+// sortedKeys returns a table's keys in file order.
+func (p *parser) sortedKeys(t *table) []string {
+	keys := make([]string, 0, len(t.m))
+	for k := range t.m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		li, lj := p.lines.line(t.ctx, keys[i]), p.lines.line(t.ctx, keys[j])
+		if li != lj {
+			return li < lj
+		}
+		return keys[i] < keys[j]
+	})
+	return keys
+}
+
+func sortErrs(es md.ConfigErrors) {
+	sort.SliceStable(es, func(i, j int) bool { return es[i].Line < es[j].Line })
+}
+
+// readTable checks and reads the keys of one table into c.
+func (p *parser) readTable(t *table, sc scope, c *conf) {
+	for _, k := range p.sortedKeys(t) {
+		def := keyByName[k]
+		switch {
+		case def == nil:
+			p.errorf(t, k, "unknown key%s", hint(k))
+		case def.scope&sc == 0 && sc == inDomain:
+			p.errorf(t, k, "only allowed in [global] (it applies to all domains)")
+		case def.scope&sc == 0:
+			p.errorf(t, k, "only allowed in a [[domain]] table")
+		default:
+			def.set(p, t, k, t.m[k], c)
+		}
+	}
+}
+
+// hint suggests the key meant by a near miss: underscores, upper case, or
+// the Apache directive name.
+func hint(k string) string {
+	cand := strings.ToLower(strings.ReplaceAll(k, "_", "-"))
+	if keyByName[cand] != nil {
+		return fmt.Sprintf(" (did you mean %q?)", cand)
+	}
+	for _, d := range keyDefs {
+		if d.directive != "" && strings.EqualFold(d.directive, k) {
+			return fmt.Sprintf(" (md.toml spells %s as %q)", d.directive, d.name)
+		}
+	}
+	return ""
+}
+
+// build merges [global] into each [[domain]] and makes the records.
+func (p *parser) build(g *conf, domains []*conf, tables []*table) *md.ParsedConfig {
+	pm := md.DefaultPortMap
+	if g.portMap != nil {
+		pm = *g.portMap
+	}
+	settings := g.settings
+	if g.portMap != nil {
+		settings.PortMap = g.portMap
+	}
+	if g.proxy != nil {
+		settings.HTTPProxy = *g.proxy
+	}
+	reach := &md.Reachable{}
+	settings.Reachable = reach
+
+	p.checkGlobalHost(g, &pm)
+
+	pc := &md.ParsedConfig{StoreDir: settings.StoreDir}
+	seen := map[string]int{} // domain name -> index into recs
+	var recs []*md.Record
+	for i, d := range domains {
+		t := tables[i]
+		if d.domains == nil {
+			if _, present := t.m["domains"]; !present {
+				p.errorf(t, "", "[[domain]] needs domains = [\"example.org\", ...]")
+			}
+			continue
+		}
+		p.checkHostKeys(t, d)
+		rec := p.record(g, d, t, &pm, reach)
+		line := rec.Source.Line
+		for _, name := range rec.Domains {
+			if j, dup := seen[name]; dup {
+				o := recs[j]
+				p.errorf(t, "domains", "two Managed Domains have an overlap in domain '%s', first definition in %s(line %d), second in %s(line %d)",
+					name, p.file, o.Source.Line, p.file, line)
+				continue
+			}
+			seen[name] = len(recs)
+		}
+		recs = append(recs, rec)
+	}
+	for _, r := range recs {
+		s := settings
+		r.Settings = &s
+	}
+	sort.SliceStable(recs, func(i, j int) bool { return recs[i].Name < recs[j].Name })
+	pc.Records = recs
+	return pc
+}
+
+// checkHostKeys complains about deploy ownership set without a deploy
+// directory in the same table.
+func (p *parser) checkHostKeys(t *table, c *conf) {
+	if c.deployDir != nil {
+		return
+	}
+	for _, k := range []struct {
+		name string
+		v    *string
+	}{{"owner", c.owner}, {"group", c.group}, {"mode", c.mode}, {"key-mode", c.keyMode}} {
+		if k.v != nil {
+			p.errorf(t, k.name, "needs deploy-dir (here or in [global])")
+		}
+	}
+}
+
+// checkGlobalHost warns once about [global] host settings that cannot work.
+func (p *parser) checkGlobalHost(g *conf, pm *md.PortMap) {
+	t := &table{ctx: "global"}
+	p.checkListeners(t, g, pm)
+	if g.keyMode != nil {
+		p.checkKeyMode(t, *g.keyMode)
+	}
+}
+
+// checkListeners warns about listeners on ports the CA does not connect to.
+func (p *parser) checkListeners(t *table, c *conf, pm *md.PortMap) {
+	if c.httpListen != nil {
+		if port := addrPort(*c.httpListen); pm.HTTP == 0 || port != pm.HTTP {
+			p.warnf(t, "http-listen", "port %d is not where the CA connects for http-01 (port-map http:%s); set port-map = \"http:%d\" if port 80 is forwarded there",
+				port, portText(pm.HTTP), port)
+		}
+	}
+	if c.tlsListen != nil {
+		if port := addrPort(*c.tlsListen); pm.HTTPS == 0 || port != pm.HTTPS {
+			p.warnf(t, "tls-listen", "port %d is not where the CA connects for tls-alpn-01 (port-map https:%s); set port-map = \"https:%d\" if port 443 is forwarded there",
+				port, portText(pm.HTTPS), port)
+		}
+	}
+}
+
+func (p *parser) checkKeyMode(t *table, km string) {
+	if n, err := strconv.ParseUint(km, 8, 32); err == nil && n&0o007 != 0 {
+		p.warnf(t, "key-mode", "%s makes private keys readable by every user", km)
+	}
+}
+
+func pick[T any](d, g *T) *T {
+	if d != nil {
+		return d
+	}
+	return g
+}
+
+func pickList[T any](d, g []T) []T {
+	if d != nil {
+		return d
+	}
+	return g
+}
+
+func deref[T any](v *T, def T) T {
+	if v != nil {
+		return *v
+	}
+	return def
+}
+
+// record makes one MD record from a [[domain]] table over [global].
+func (p *parser) record(g, d *conf, t *table, pm *md.PortMap, reach *md.Reachable) *md.Record {
+	domains := d.domains
+	m := md.MD{
+		Name:             domains[0],
+		Domains:          domains,
+		Contacts:         pickList(d.contacts, g.contacts),
+		Transitive:       deref(pick(d.transitive, g.transitive), 1),
+		CA:               &md.CA{Proto: deref(pick(d.caProto, g.caProto), md.ProtoACME)},
+		PrivKey:          pickList(d.privKeys, g.privKeys),
+		RenewMode:        deref(pick(d.renewMode, g.renewMode), md.RenewAuto),
+		RenewWindow:      pick(d.renewWindow, g.renewWindow),
+		WarnWindow:       pick(d.warnWindow, g.warnWindow),
+		RequireHTTPS:     deref(pick(d.requireHTTPS, g.requireHTTPS), ""),
+		MustStaple:       deref(pick(d.mustStaple, g.mustStaple), false),
+		Stapling:         deref(pick(d.stapling, g.stapling), false),
+		Profile:          deref(pick(d.profile, g.profile), ""),
+		ProfileMandatory: deref(pick(d.profileMandatory, g.profileMandatory), false),
+		ARIRenewals:      deref(pick(d.ari, g.ari), true),
+		CACerts:          deref(pick(d.caCerts, g.caCerts), ""),
+		ProxyCACerts:     deref(pick(d.proxyCACerts, g.proxyCACerts), ""),
+		CertFiles:        d.certFiles,
+		PKeyFiles:        d.keyFiles,
+	}
+	if m.Contacts == nil {
+		m.Contacts = []string{}
+	}
+	m.CA.URLs = pickList(d.caURLs, g.caURLs)
+	if len(m.CA.URLs) == 0 {
+		m.CA.URLs = []string{md.DefaultCA}
+	}
+	m.CA.Agreement = deref(pick(d.agreement, g.agreement), "")
+	m.CA.Challenges = pickList(d.challenges, g.challenges)
+	if m.RenewWindow == nil {
+		ts := md.MustTimeslice(md.DefaultRenewWindow)
+		m.RenewWindow = &ts
+	}
+	if m.WarnWindow == nil {
+		ts := md.MustTimeslice(md.DefaultWarnWindow)
+		m.WarnWindow = &ts
+	}
+	if d.proxy != nil { // a global proxy is a server-wide setting, as in mod_md
+		m.ProxyURL = *d.proxy
+	}
+	if cmd := pickList(d.dns01, g.dns01); len(cmd) > 0 {
+		m.CmdDNS01 = quoteArgv(cmd)
+	}
+	if e := pick(d.eab, g.eab); e != nil && e.KID != "none" {
+		c := *e
+		m.EAB = &c
+	}
+
+	// static certificate files (MDCertificateFile / MDCertificateKeyFile)
+	if len(m.CertFiles) > 0 {
+		if len(m.PKeyFiles) != len(m.CertFiles) {
+			p.errorf(t, "certificate-key-file", "The Managed Domain '%s' needs one MDCertificateKeyFile for each MDCertificateFile.", m.Name)
+		}
+		if m.RenewMode == md.RenewAuto { // mod_md's state_init: static files are not renewed in auto mode
+			m.RenewMode = md.RenewManual
+		}
+	} else if len(m.PKeyFiles) > 0 {
+		p.errorf(t, "certificate-key-file", "The Managed Domain '%s' has MDCertificateKeyFile(s) but no MDCertificateFile.", m.Name)
+	}
+
+	// host settings
+	h := &md.HostConfig{
+		Webroot:    deref(pick(d.webroot, g.webroot), ""),
+		HTTPListen: deref(pick(d.httpListen, g.httpListen), ""),
+		TLSListen:  deref(pick(d.tlsListen, g.tlsListen), ""),
+		HTTPSAddr:  deref(pick(d.httpsAddr, g.httpsAddr), ""),
+	}
+	switch {
+	case d.deployDir != nil:
+		h.Deploy = &md.Deploy{Dir: *d.deployDir}
+	case g.deployDir != nil:
+		h.Deploy = &md.Deploy{Dir: filepath.Join(*g.deployDir, m.Name)}
+	}
+	if h.Deploy != nil {
+		h.Deploy.Owner = deref(pick(d.owner, g.owner), "")
+		h.Deploy.Group = deref(pick(d.group, g.group), "")
+		h.Deploy.Mode = deref(pick(d.mode, g.mode), "")
+		h.Deploy.KeyMode = deref(pick(d.keyMode, g.keyMode), "")
+		if d.keyMode != nil {
+			p.checkKeyMode(t, *d.keyMode)
+		}
+	}
+	if *h == (md.HostConfig{}) {
+		h = nil
+	}
+	p.checkListeners(t, d, pm)
+
+	m.Proto.ACMETLS1 = []string{}
+	if h != nil {
+		if h.Webroot != "" && pm.HTTP != 0 {
+			reach.HTTP = true
+		}
+		if h.HTTPListen != "" && pm.HTTP != 0 && addrPort(h.HTTPListen) == pm.HTTP {
+			reach.HTTP = true
+		}
+		if h.TLSListen != "" {
+			m.Proto.ACMETLS1 = append([]string(nil), domains...)
+			if pm.HTTPS != 0 && addrPort(h.TLSListen) == pm.HTTPS {
+				reach.HTTPS = true
+			}
+		}
+	}
+	answers := h != nil && (h.Webroot != "" || h.HTTPListen != "" || h.TLSListen != "")
+	if !answers && m.CmdDNS01 == "" && len(m.CA.Challenges) == 0 && len(m.CertFiles) == 0 {
+		p.warnf(t, "", "%s has no way to answer an ACME challenge: set webroot, http-listen, tls-listen or challenge-dns01", m.Name)
+	}
+	if m.CmdDNS01 == "" && len(m.CertFiles) == 0 {
+		for _, n := range domains {
+			if md.IsWildcard(n) {
+				p.warnf(t, "domains", "%s is a wildcard name: CAs validate it only with dns-01, which needs challenge-dns01", n)
+				break
+			}
+		}
+	}
+	return &md.Record{
+		MD:     m,
+		Source: &md.Source{File: p.file, Line: p.lines.line(t.ctx, "")},
+		Host:   h,
+	}
+}
+
+func portText(n int) string {
+	if n == 0 {
+		return "-"
+	}
+	return strconv.Itoa(n)
+}

@@ -1,0 +1,249 @@
+package tomlconf
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/mdtools/mdtools/lib/md"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/tomlconf")
+
+const goldenDir = "../../testdata/tomlconf"
+
+// golden runs one case directory: md.toml in, want.jsonl (+ want.warn) or
+// want.err out. Absolute paths of the case directory show as $DIR.
+func golden(t *testing.T, dir string) {
+	t.Helper()
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "md.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := parse("md.toml", abs, data)
+	files := map[string][]byte{}
+	if err != nil {
+		var ce md.ConfigErrors
+		if !errors.As(err, &ce) {
+			t.Fatalf("error is %T, not md.ConfigErrors: %v", err, err)
+		}
+		files["want.err"] = []byte(err.Error() + "\n")
+	} else {
+		var out bytes.Buffer
+		for _, r := range pc.Records {
+			b, err := json.Marshal(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out.Write(b)
+			out.WriteByte('\n')
+		}
+		files["want.jsonl"] = out.Bytes()
+		if len(pc.Warnings) > 0 {
+			files["want.warn"] = []byte(md.ConfigErrors(pc.Warnings).Error() + "\n")
+		}
+		// every record must pass the checks later stages rely on
+		for _, r := range pc.Records {
+			if err := r.Validate(); err != nil {
+				t.Errorf("record %s does not validate: %v", r.Name, err)
+			}
+		}
+	}
+	for name, got := range files {
+		files[name] = bytes.ReplaceAll(got, []byte(abs), []byte("$DIR"))
+	}
+	for _, name := range []string{"want.jsonl", "want.warn", "want.err"} {
+		path := filepath.Join(dir, name)
+		got, produced := files[name]
+		if *update {
+			if produced {
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				os.Remove(path)
+			}
+			continue
+		}
+		want, err := os.ReadFile(path)
+		switch {
+		case produced && err != nil:
+			t.Errorf("%s: got output but no golden file (run with -update):\n%s", name, got)
+		case !produced && err == nil:
+			t.Errorf("%s: golden file exists but nothing was produced; want:\n%s", name, want)
+		case produced && !bytes.Equal(got, want):
+			t.Errorf("%s differs:\ngot:\n%s\nwant:\n%s", name, got, want)
+		}
+	}
+}
+
+func TestGolden(t *testing.T) {
+	dirs, err := filepath.Glob(filepath.Join(goldenDir, "*", "md.toml"))
+	if err != nil || len(dirs) < 10 {
+		t.Fatalf("golden cases missing: %d found, %v", len(dirs), err)
+	}
+	for _, f := range dirs {
+		dir := filepath.Dir(f)
+		t.Run(filepath.Base(dir), func(t *testing.T) { golden(t, dir) })
+	}
+}
+
+// TestLoadFile goes through Load (file reading, relative paths) rather
+// than parse.
+func TestLoadFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "md.toml")
+	conf := "[global]\nstore-dir = \"store\"\n\n[[domain]]\ndomains = [\"a.example\"]\nwebroot = \"www\"\n"
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pc, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "store"); pc.StoreDir != want {
+		t.Errorf("StoreDir = %q; want %q", pc.StoreDir, want)
+	}
+	r := pc.Records[0]
+	if r.Host == nil || r.Host.Webroot != filepath.Join(dir, "www") {
+		t.Errorf("host = %+v; want webroot under %s", r.Host, dir)
+	}
+	if r.Source == nil || r.Source.File != path || r.Source.Line != 4 {
+		t.Errorf("source = %+v; want %s:4", r.Source, path)
+	}
+	if r.Settings == nil || r.Settings.StoreDir != pc.StoreDir || !r.Settings.Reachable.HTTP {
+		t.Errorf("settings = %+v", r.Settings)
+	}
+}
+
+func TestLoadLimits(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.toml")
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(MaxFileSize + 1); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	tests := []struct {
+		name, path, want string
+	}{
+		{"missing", filepath.Join(dir, "nope.toml"), "nope.toml: reading config: no such file or directory"},
+		{"directory", dir, "not a regular file"},
+		{"too large", big, "big.toml: file is larger than"},
+		{"device", "/dev/zero", "not a regular file"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(tc.path)
+			var ce md.ConfigErrors
+			if !errors.As(err, &ce) {
+				t.Fatalf("err = %v (%T); want md.ConfigErrors", err, err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %q; want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestManPageExample checks that the example in man/md.toml.5 is the one
+// in testdata (which TestGolden parses) and that every key is documented.
+func TestManPageExample(t *testing.T) {
+	man, err := os.ReadFile("../../man/md.toml.5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	example, err := os.ReadFile(filepath.Join(goldenDir, "example", "md.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(man)
+	start := strings.Index(text, ".\\\" BEGIN EXAMPLE\n")
+	end := strings.Index(text, ".\\\" END EXAMPLE\n")
+	if start < 0 || end < start {
+		t.Fatal("man page lacks the BEGIN/END EXAMPLE markers")
+	}
+	block := text[start:end]
+	block = block[strings.Index(block, ".nf\n")+len(".nf\n") : strings.LastIndex(block, ".fi\n")]
+	block = strings.ReplaceAll(block, "\\e", "\\")
+	block = strings.ReplaceAll(block, "\\(dq", "\"")
+	block = strings.ReplaceAll(block, "\\-", "-")
+	block = strings.ReplaceAll(block, "\\&", "")
+	if block != string(example) {
+		t.Errorf("man page example differs from %s/example/md.toml:\n--- man:\n%s\n--- testdata:\n%s", goldenDir, block, example)
+	}
+	for _, k := range keyDefs {
+		if !strings.Contains(text, ".B "+strings.ReplaceAll(k.name, "-", "\\-")) {
+			t.Errorf("key %q is not documented (no \".B %s\" line)", k.name, k.name)
+		}
+	}
+}
+
+func TestQuoteArgvRoundTrip(t *testing.T) {
+	tests := [][]string{
+		{"/usr/bin/hook"},
+		{"/usr/bin/hook", "a b", ""},
+		{"/opt/my hook/x", `say "hi"`, `back\slash`, "it's", "\ttab"},
+	}
+	for _, argv := range tests {
+		s := quoteArgv(argv)
+		if got := splitArgv(s); !reflect.DeepEqual(got, argv) {
+			t.Errorf("splitArgv(quoteArgv(%q)) = %q via %q", argv, got, s)
+		}
+	}
+}
+
+func TestLineIndex(t *testing.T) {
+	src := `# comment
+[global]
+a = 1
+b = """
+x = 2
+"""
+c = [
+  "d = 3",
+]
+
+[[domain]]
+domains = ["x.org"]   # d = 4
+'quoted key' = 1
+e.f = 2
+
+[[domain]]
+domains = ['y.org']
+[domain.sub]
+g = 1
+`
+	ix := indexLines(src)
+	want := map[string]int{
+		"global": 2, "global.a": 3, "global.b": 4, "global.c": 7,
+		"domain.0": 11, "domain.0.domains": 12, "domain.0.quoted key": 13, "domain.0.e": 14,
+		"domain.1": 16, "domain.1.domains": 17, "domain.1.sub": 18, "domain.1.sub.g": 19,
+	}
+	for k, n := range want {
+		if ix[k] != n {
+			t.Errorf("line of %q = %d; want %d", k, ix[k], n)
+		}
+	}
+	for _, k := range []string{"global.x", "global.d", "domain.0.d"} {
+		if _, ok := ix[k]; ok {
+			t.Errorf("%q found inside a string or comment", k)
+		}
+	}
+	if got := ix.line("domain.1", "nokey"); got != 16 {
+		t.Errorf("fallback line = %d; want the header's 16", got)
+	}
+}
