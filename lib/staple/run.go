@@ -165,6 +165,9 @@ func (r *Runner) SetFromFiles(files []string, settings *md.Settings, nextTo bool
 // whole run (a store lock held elsewhere: errors.Is(err, store.ErrLocked)).
 func (r *Runner) Run(ctx context.Context, sets []*Set) error {
 	now := r.now()
+	r.crlMu.Lock()
+	r.crls = nil // CRLs are shared within a run, not across runs
+	r.crlMu.Unlock()
 	for _, s := range sets {
 		if err := r.prepare(s); err != nil {
 			failRecord(s.Record, err)

@@ -1,0 +1,226 @@
+package staple
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/store"
+	"golang.org/x/crypto/ocsp"
+)
+
+// TestResponderFaults: a fake responder (reached through MDHttpProxy)
+// answers wrongly in each case. Every time the attempt fails with a clear
+// error, the last good response stays, the job log has an ocsp-error and
+// the backoff is recorded.
+func TestResponderFaults(t *testing.T) {
+	fx := pebble(t)
+	leaf := fx.chains["good.test"][0]
+	other := fx.chains["revoked.test"][0]
+	otherKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	otherCA := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "Not The Issuer"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
+	otherCADER, _ := x509.CreateCertificate(rand.Reader, otherCA, otherCA, &otherKey.PublicKey, otherKey)
+	otherCA, _ = x509.ParseCertificate(otherCADER)
+	// A delegated responder certificate issued by the real issuer but
+	// without id-kp-OCSPSigning.
+	delegKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	delegTmpl := &x509.Certificate{SerialNumber: big.NewInt(99), Subject: pkix.Name{CommonName: "delegate"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(48 * time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	delegDER, err := x509.CreateCertificate(rand.Reader, delegTmpl, fx.issuer, &delegKey.PublicKey, fx.issuerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deleg, _ := x509.ParseCertificate(delegDER)
+	now := time.Now()
+	create := func(tmpl ocsp.Response, issuer, responder *x509.Certificate, signer interface{}) []byte {
+		t.Helper()
+		if tmpl.SerialNumber == nil {
+			tmpl.SerialNumber = leaf.SerialNumber
+		}
+		if tmpl.ThisUpdate.IsZero() {
+			tmpl.ThisUpdate = now.Add(-time.Minute)
+		}
+		var b []byte
+		var err error
+		switch k := signer.(type) {
+		case *ecdsa.PrivateKey:
+			b, err = ocsp.CreateResponse(issuer, responder, tmpl, k)
+		default:
+			b, err = ocsp.CreateResponse(issuer, responder, tmpl, fx.issuerKey)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	tests := []struct {
+		name    string
+		body    func() []byte
+		status  int
+		hang    bool
+		wantErr string
+	}{
+		{"garbage", func() []byte { return []byte("<html>this is not OCSP</html>") }, 200, false, "does not parse as OCSP"},
+		{"http error", func() []byte { return []byte("oops") }, 500, false, "answered HTTP 500"},
+		{"try later", func() []byte { return ocsp.TryLaterErrorResponse }, 200, false, "try later"},
+		{"wrong signer", func() []byte {
+			return create(ocsp.Response{Status: ocsp.Good, NextUpdate: now.Add(24 * time.Hour)}, fx.issuer, otherCA, otherKey)
+		}, 200, false, "not signed by the issuer"},
+		{"delegate without OCSPSigning", func() []byte {
+			return create(ocsp.Response{Status: ocsp.Good, NextUpdate: now.Add(24 * time.Hour), Certificate: deleg}, fx.issuer, deleg, delegKey)
+		}, 200, false, "lacks id-kp-OCSPSigning"},
+		{"wrong cert ID (serial)", func() []byte {
+			return create(ocsp.Response{Status: ocsp.Good, SerialNumber: other.SerialNumber, NextUpdate: now.Add(24 * time.Hour)}, fx.issuer, fx.issuer, nil)
+		}, 200, false, "no status for certid"},
+		{"wrong cert ID (issuer)", func() []byte {
+			return create(ocsp.Response{Status: ocsp.Good, NextUpdate: now.Add(24 * time.Hour)}, otherCA, fx.issuer, nil)
+		}, 200, false, "no status for certid"},
+		{"stale nextUpdate", func() []byte {
+			return create(ocsp.Response{Status: ocsp.Good, ThisUpdate: now.Add(-48 * time.Hour), NextUpdate: now.Add(-time.Hour)}, fx.issuer, fx.issuer, nil)
+		}, 200, false, "stale"},
+		{"thisUpdate in the future", func() []byte {
+			return create(ocsp.Response{Status: ocsp.Good, ThisUpdate: now.Add(23 * time.Hour), NextUpdate: now.Add(48 * time.Hour)}, fx.issuer, fx.issuer, nil)
+		}, 200, false, "in the future"},
+		{"unknown", func() []byte {
+			return create(ocsp.Response{Status: ocsp.Unknown, NextUpdate: now.Add(24 * time.Hour)}, fx.issuer, fx.issuer, nil)
+		}, 200, false, "unknown"},
+		{"5 MB body", func() []byte { return bytes.Repeat([]byte{0x30}, 5<<20) }, 200, false, "more than the limit"},
+		{"hang", nil, 200, true, "no answer"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st := newStore(t)
+			rec := fx.install(t, st, "good.test", "good.test")
+			clk := &clock{t: now}
+			ev := &events{}
+			r := &Runner{Store: st, Now: clk.Now, Notifier: ev.notifier, Timeout: 500 * time.Millisecond, Jitter: func() byte { return 128 }}
+			// First a good response from the real responder.
+			if err := r.Run(context.Background(), r.SetsFromRecords([]*md.Record{rec})); err != nil || rec.Error != nil {
+				t.Fatalf("first run: %v %v", err, rec.Error)
+			}
+			id := entry(t, rec, "rsa").ID
+			before, _ := st.Read(store.GroupOCSP, "good.test", ResponseFile(id))
+
+			var hits atomic.Int32
+			stop := make(chan struct{})
+			fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+				hits.Add(1)
+				if tc.hang {
+					select {
+					case <-stop:
+					case <-req.Context().Done():
+					}
+					return
+				}
+				w.WriteHeader(tc.status)
+				_, _ = w.Write(tc.body())
+			}))
+			defer fake.Close()
+			defer close(stop)
+			// Into the renew window, through the fake as proxy.
+			clk.Add(20 * time.Hour)
+			rec.Settings = &md.Settings{HTTPProxy: fake.URL, RetryDelay: "10mi"}
+			rec.Staple, rec.Error = nil, nil
+			if err := r.Run(context.Background(), r.SetsFromRecords([]*md.Record{rec})); err != nil {
+				t.Fatal(err)
+			}
+			if hits.Load() != 1 {
+				t.Fatalf("fake responder hits = %d; want 1", hits.Load())
+			}
+			if rec.Error == nil || rec.Error.Stage != "staple" || !strings.Contains(rec.Error.Detail, tc.wantErr) {
+				t.Fatalf("error = %v; want one containing %q", rec.Error, tc.wantErr)
+			}
+			if !strings.Contains(rec.Error.Detail, "last good response is kept") {
+				t.Errorf("error does not say the response is kept: %s", rec.Error.Detail)
+			}
+			e := entry(t, rec, "rsa")
+			if e.Action != "failed" || e.Status != StatusGood || e.Errors != 1 || !e.NextRun.Equal(clk.Now().Add(10*time.Minute).Truncate(time.Second)) {
+				t.Errorf("entry: %+v", e)
+			}
+			after, _ := st.Read(store.GroupOCSP, "good.test", ResponseFile(id))
+			if !bytes.Equal(before, after) {
+				t.Errorf("stored response changed after a failed attempt")
+			}
+			job, _ := st.LoadJob(store.GroupOCSP, "good.test")
+			le, ok := job.LastEntry("ocsp-error")
+			if !ok || !strings.Contains(le.Detail, tc.wantErr) || job.Errors != 1 {
+				t.Errorf("job: errors %d, ocsp-error entry %+v", job.Errors, le)
+			}
+			if got := ev.list(); len(got) != 2 || got[1] != "ocsp-errored good.test" {
+				t.Errorf("events = %v", got)
+			}
+			// Backoff: no request before next-run; the second failure doubles it.
+			rec.Staple, rec.Error = nil, nil
+			clk.Add(5 * time.Minute)
+			_ = r.Run(context.Background(), r.SetsFromRecords([]*md.Record{rec}))
+			if hits.Load() != 1 || rec.Error != nil || entry(t, rec, "rsa").Action != "kept" {
+				t.Fatalf("within backoff: hits %d, error %v, entry %+v", hits.Load(), rec.Error, entry(t, rec, "rsa"))
+			}
+			if tc.hang {
+				return // one slow case is enough
+			}
+			clk.Add(6 * time.Minute)
+			rec.Staple, rec.Error = nil, nil
+			_ = r.Run(context.Background(), r.SetsFromRecords([]*md.Record{rec}))
+			e = entry(t, rec, "rsa")
+			if hits.Load() != 2 || e.Errors != 2 || !e.NextRun.Equal(clk.Now().Add(20*time.Minute).Truncate(time.Second)) {
+				t.Errorf("second failure: hits %d, entry %+v", hits.Load(), e)
+			}
+			if got := ev.list(); len(got) != 2 {
+				t.Errorf("ocsp-errored raised again within the hour: %v", got)
+			}
+		})
+	}
+}
+
+// TestOutageAndRecovery: with the real responder down the response is
+// kept; when it is back the errors are cleared.
+func TestOutageAndRecovery(t *testing.T) {
+	fx := pebble(t)
+	st := newStore(t)
+	rec := fx.install(t, st, "ec.good.test", "ec.good.test")
+	clk := &clock{t: time.Now()}
+	r := &Runner{Store: st, Now: clk.Now, Notifier: (&events{}).notifier, Jitter: func() byte { return 0 }}
+	run := func() md.StapledStatus {
+		t.Helper()
+		rec.Staple, rec.Error = nil, nil
+		if err := r.Run(context.Background(), r.SetsFromRecords([]*md.Record{rec})); err != nil {
+			t.Fatal(err)
+		}
+		return entry(t, rec, "secp256r1")
+	}
+	if e := run(); e.Action != "fetched" {
+		t.Fatalf("first: %+v %v", e, rec.Error)
+	}
+	fx.responder.SetDown(true)
+	defer fx.responder.SetDown(false)
+	clk.Add(20 * time.Hour)
+	e := run()
+	// jitter 0 halves the delay: 30s default -> 15s.
+	if e.Action != "failed" || e.Status != StatusGood || !strings.Contains(e.Detail, "HTTP 503") || !e.NextRun.Equal(clk.Now().Add(15*time.Second).Truncate(time.Second)) {
+		t.Fatalf("down: %+v", e)
+	}
+	fx.responder.SetDown(false)
+	clk.Add(time.Minute)
+	if e := run(); e.Action != "fetched" || e.Errors != 0 || rec.Error != nil {
+		t.Fatalf("recovered: %+v %v", e, rec.Error)
+	}
+	job, _ := st.LoadJob(store.GroupOCSP, "ec.good.test")
+	if job.Errors != 0 || len(jobCerts(job)) != 0 {
+		t.Errorf("job after recovery: errors %d, certs %v", job.Errors, jobCerts(job))
+	}
+}

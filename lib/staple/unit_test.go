@@ -1,0 +1,214 @@
+package staple
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/staple/internal/ocsptest"
+	"github.com/mdtools/mdtools/lib/store"
+	"golang.org/x/crypto/ocsp"
+)
+
+func TestDue(t *testing.T) {
+	t0 := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	valid := md.Period{From: md.NewTime(t0), Until: md.NewTime(t0.Add(24 * time.Hour))}
+	pct := md.MustTimeslice("33%")
+	abs := md.MustTimeslice("2h")
+	tests := []struct {
+		name    string
+		now     time.Time
+		st      State
+		window  md.Timeslice
+		due     bool
+		renewAt time.Time
+	}{
+		{"no response", t0, State{}, pct, true, time.Time{}},
+		{"no response, backing off", t0, State{Errors: 1, NextRun: t0.Add(time.Minute)}, pct, false, time.Time{}},
+		{"no response, backoff over", t0.Add(time.Minute), State{Errors: 1, NextRun: t0.Add(time.Minute)}, pct, true, time.Time{}},
+		{"fresh", t0.Add(time.Hour), State{HasResponse: true, Valid: valid}, pct, false, t0.Add(24*time.Hour - 28512*time.Second)},
+		{"window starts", t0.Add(24*time.Hour - 28512*time.Second), State{HasResponse: true, Valid: valid}, pct, true, t0.Add(24*time.Hour - 28512*time.Second)},
+		{"absolute window", t0.Add(21 * time.Hour), State{HasResponse: true, Valid: valid}, abs, false, t0.Add(22 * time.Hour)},
+		{"absolute window, in", t0.Add(22 * time.Hour), State{HasResponse: true, Valid: valid}, abs, true, t0.Add(22 * time.Hour)},
+		{"in window, backing off", t0.Add(23 * time.Hour), State{HasResponse: true, Valid: valid, Errors: 3, NextRun: t0.Add(25 * time.Hour)}, pct, false, t0.Add(24*time.Hour - 28512*time.Second)},
+		{"expired, retry due", t0.Add(26 * time.Hour), State{HasResponse: true, Valid: valid, Errors: 3, NextRun: t0.Add(25 * time.Hour)}, pct, true, t0.Add(24*time.Hour - 28512*time.Second)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			due, at := Due(tc.now, tc.st, tc.window)
+			if due != tc.due || !at.Equal(tc.renewAt) {
+				t.Errorf("Due = %v, %v; want %v, %v", due, at, tc.due, tc.renewAt)
+			}
+		})
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	tests := []struct {
+		min    time.Duration
+		errors int
+		jitter byte
+		want   time.Duration
+	}{
+		{30 * time.Second, 0, 128, 0},
+		{30 * time.Second, 1, 128, 30 * time.Second},
+		{30 * time.Second, 2, 128, time.Minute},
+		{30 * time.Second, 5, 128, 8 * time.Minute},
+		{30 * time.Second, 30, 128, 24 * time.Hour},
+		{time.Hour, 1000, 128, 24 * time.Hour},
+		{30 * time.Second, 1, 0, 15 * time.Second},                     // -50%
+		{30 * time.Second, 1, 255, 30*time.Second + 14*time.Second},    // +49.6%
+		{24 * time.Hour, 1, 255, 24*time.Hour + 42862*time.Second + 0}, // capped before jitter
+	}
+	for _, tc := range tests {
+		if got := Backoff(tc.min, tc.errors, tc.jitter); got != tc.want {
+			t.Errorf("Backoff(%s, %d, %d) = %s; want %s", tc.min, tc.errors, tc.jitter, got, tc.want)
+		}
+	}
+}
+
+// TestReadsModMDFiles: a response file written by Apache's mod_md 2.6.10
+// reads back, and ours is written in the same shape.
+func TestReadsModMDFiles(t *testing.T) {
+	st := newStore(t)
+	id := "a202d7ef1a68880427ca3c9159fab60e4ed19ba2"
+	data, err := os.ReadFile(filepath.Join("..", "..", "testdata", "staple", "modmd-ocsp-"+id+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Write(store.GroupOCSP, "a1.test", ResponseFile(id), data); err != nil {
+		t.Fatal(err)
+	}
+	s, ok, err := LoadResponse(st, "a1.test", id)
+	if !ok || err != nil {
+		t.Fatalf("LoadResponse: %v %v", ok, err)
+	}
+	der, err := s.DER()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := ocsp.ParseResponse(der, nil)
+	if err != nil || r.Status != ocsp.Good || s.Status != StatusGood || s.Valid.Until.IsZero() {
+		t.Fatalf("mod_md response: %v %+v", err, s)
+	}
+	// Re-encode as we write it: byte-identical to mod_md's file.
+	ours, err := md.StoreJSON(&Stored{Response: base64.RawURLEncoding.EncodeToString(der), Status: s.Status, Valid: s.Valid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(string(ours)) != strings.TrimSpace(string(data)) {
+		t.Errorf("our encoding differs from mod_md's:\n%s\nwant:\n%s", ours, data)
+	}
+	// mod_md's OCSP job.json reads as an md.Job.
+	jb, _ := os.ReadFile(filepath.Join("..", "..", "testdata", "staple", "modmd-ocsp-job.json"))
+	var job md.Job
+	if err := json.Unmarshal(jb, &job); err != nil || job.Name != "a1.test" || len(jobCerts(&job)) != 0 {
+		t.Errorf("mod_md job: %v %+v", err, job)
+	}
+}
+
+// TestParallelBoundAndOthers: --cert chains (the "other" set) are fetched
+// with at most Parallel requests in flight.
+func TestParallelBoundAndOthers(t *testing.T) {
+	resp, err := ocsptest.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Close()
+	ca, err := ocsptest.NewCA("Parallel Test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := resp.SetIssuer(ca.Cert, ca.Key); err != nil {
+		t.Fatal(err)
+	}
+	var inFlight, maxInFlight atomic.Int32
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for {
+			m := maxInFlight.Load()
+			if n <= m || maxInFlight.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+		resp.ServeHTTP(w, r)
+	}))
+	defer proxy.Close()
+	dir := t.TempDir()
+	var files []string
+	for i := 0; i < 20; i++ {
+		_, _, chain, err := ca.Leaf(ocsptest.LeafOptions{OCSP: resp.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := filepath.Join(dir, "cert"+string(rune('a'+i))+".pem")
+		if err := os.WriteFile(f, chain, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	st := newStore(t)
+	r := &Runner{Store: st, Parallel: 3, Notifier: (&events{}).notifier}
+	out, err := r.RunRecords(context.Background(), nil, &Options{CertFiles: files, CertOCSPOut: true, HTTPProxy: proxy.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 1 || out[0].Name != GroupOther || out[0].Error != nil {
+		t.Fatalf("records: %+v", out)
+	}
+	if got := maxInFlight.Load(); got < 2 || got > 3 {
+		t.Errorf("max in flight = %d; want 2..3", got)
+	}
+	for _, e := range out[0].Staple.Responses {
+		if e.Action != "fetched" || e.Status != StatusGood || e.File != e.Cert+".ocsp" {
+			t.Errorf("entry %+v", e)
+		}
+		if _, err := os.Stat(e.File); err != nil {
+			t.Error(err)
+		}
+		if !st.Exists(store.GroupOCSP, GroupOther, ResponseFile(e.ID)) {
+			t.Errorf("no ocsp/other/%s", ResponseFile(e.ID))
+		}
+	}
+	// A missing file is that entry's failure, not the run's.
+	out, err = r.RunRecords(context.Background(), nil, &Options{CertFiles: []string{filepath.Join(dir, "nope.pem")}})
+	if err != nil || out[0].Error == nil || !strings.Contains(out[0].Error.Detail, "nope.pem") {
+		t.Errorf("missing cert file: %v %+v", err, out[0].Error)
+	}
+}
+
+// TestPrune: responses of certificates no longer installed go after the
+// keep time; those of installed certificates stay however old.
+func TestPrune(t *testing.T) {
+	st := newStore(t)
+	ca, _ := ocsptest.NewCA("Prune CA")
+	_, _, chain, _ := ca.Leaf(ocsptest.LeafOptions{OCSP: "http://127.0.0.1:1/"})
+	rec := installPEM(t, st, "prune.test", chain)
+	id, _ := leafID(chain)
+	old := "0123456789012345678901234567890123456789"
+	for _, f := range []string{ResponseFile(id), ResponseFile(old), CRLStatusFile(old), "crl-aaaa.der", "job.json"} {
+		if err := st.Write(store.GroupOCSP, "prune.test", f, []byte(`{"response":"AA","status":"good","valid":{"from":"Sat, 28 Nov 2026 14:42:34 GMT","until":"Sat, 28 Nov 2099 14:42:34 GMT"}}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk := &clock{t: time.Now().Add(8 * 24 * time.Hour)}
+	r := &Runner{Store: st, Now: clk.Now, Notifier: (&events{}).notifier}
+	if err := r.Run(context.Background(), r.SetsFromRecords([]*md.Record{rec})); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := st.ListFiles(store.GroupOCSP, "prune.test")
+	if strings.Join(files, ",") != "job.json,"+ResponseFile(id) {
+		t.Errorf("after prune: %v", files)
+	}
+}
