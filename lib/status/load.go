@@ -145,7 +145,7 @@ func (r *Reader) Load(name string) (*Report, error) {
 		return nil, &UnknownError{Name: name}
 	case err != nil:
 		rep.problem(r.path(store.GroupDomains, name, store.FileMD), err)
-		rep.MD = &md.MD{Name: name, State: md.StateError}
+		rep.MD = &md.MD{Name: name, State: md.StateError, RenewMode: md.RenewAuto}
 		rep.MD.StateDescr = strings.Join(rep.Problems, "; ")
 		return rep, nil
 	}

@@ -16,8 +16,12 @@ type TableRow struct {
 }
 
 // Row summarises a report for the table.
-func (rep *Report) Row() TableRow {
-	r := TableRow{Name: rep.Name, State: rep.StatusWord()}
+func (rep *Report) Row() (r TableRow) {
+	r = TableRow{Name: rep.Name, State: rep.StatusWord()}
+	if word, descr, ok := strings.Cut(r.State, ": "); ok {
+		r.State = word // the why goes to the activity column
+		defer func() { r.Activity = strings.TrimSuffix(descr, ".") + "; " + r.Activity }()
+	}
 	if rep.MD != nil {
 		r.Names = strings.Join(rep.MD.Domains, ",")
 	}
