@@ -1,0 +1,90 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mdtools/mdtools/lib/cli"
+)
+
+// sampleStore is the store Apache's mod_md wrote for the reference samples
+// (a1.test, installed and stapled), plus broken.test whose md.json is cut.
+func sampleStore(t *testing.T, broken bool) string {
+	dir := t.TempDir()
+	S := "../../testdata/status/samples"
+	for src, dst := range map[string]string{
+		"domains-a1.test-md.json":     "domains/a1.test/md.json",
+		"domains-a1.test-pubcert.pem": "domains/a1.test/pubcert.pem",
+		"domains-a1.test-job.json":    "domains/a1.test/job.json",
+	} {
+		b, err := os.ReadFile(filepath.Join(S, src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, dst)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, dst), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if broken {
+		if err := os.MkdirAll(filepath.Join(dir, "domains", "broken.test"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "domains", "broken.test", "md.json"), []byte(`{"name": "broken.te`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func runTool(args ...string) (int, string, string) {
+	var out, errOut bytes.Buffer
+	code := cli.Run(context.Background(), tool(), append([]string{"md-status"}, args...), cli.Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errOut})
+	return code, out.String(), errOut.String()
+}
+
+func TestExitCodesAndMessages(t *testing.T) {
+	good, broken := sampleStore(t, false), sampleStore(t, true)
+	now := "--now=2026-11-28T14:43:36Z"
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		stdout   string // substring
+		stderr   string // substring
+		noStdout bool
+	}{
+		{"json list", []string{"-d", good, now}, 0, `"managed-domains": [`, "", false},
+		{"one by domain", []string{"-d", good, now, "A1.test"}, 0, `"log": {`, "", false},
+		{"certificate-status", []string{"-d", good, now, "--certificate-status", "a1.test"}, 0, `"sha256-fingerprint": "82133d98`, "", false},
+		{"table", []string{"-d", good, now, "--table"}, 0, "a1.test  a1.test  good", "", false},
+		{"plan", []string{"-d", good, now, "--plan"}, 0, `"action": "fetch"`, "", false},
+		{"metrics", []string{"-d", good, now, "--metrics"}, 0, `md_state{md="a1.test"} 2`, "", false},
+		{"server-status", []string{"-d", good, now, "--server-status"}, 0, "ManagedDomain[0]ActivityRenew: 5209917", "", false},
+		{"html", []string{"-d", good, now, "--html"}, 0, "https://crt.sh?q=82133d98", "", false},
+		{"unknown name", []string{"-d", good, "nosuch.test"}, 1, "", `no managed domain is named "nosuch.test"`, true},
+		{"broken md.json", []string{"-d", broken, now}, 1, `"state-descr": "` + broken + `/domains/broken.test/md.json: unexpected end of JSON input"`, "1 managed domain with unreadable store files", false},
+		{"broken, other MD fine", []string{"-d", broken, now, "a1.test"}, 0, `"state": 2`, "", false},
+		{"two views", []string{"-d", good, "--json", "--metrics"}, 2, "", "choose one of", true},
+		{"bad now", []string{"-d", good, "--now", "yesterday"}, 2, "", "--now", true},
+		{"no store", []string{"-d", filepath.Join(good, "nope")}, 1, "", "no such file", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := runTool(tc.args...)
+			if code != tc.code || !strings.Contains(out, tc.stdout) || !strings.Contains(errOut, tc.stderr) || (tc.noStdout && out != "") {
+				t.Errorf("exit %d; want %d\nstdout:\n%.1500s\nstderr:\n%s", code, tc.code, out, errOut)
+			}
+		})
+	}
+	// md-status never writes: the store is unchanged (no md_store.json, no locks).
+	if _, err := os.Stat(filepath.Join(good, "md_store.json")); err == nil {
+		t.Errorf("md-status created md_store.json")
+	}
+}
