@@ -61,7 +61,7 @@ func TestExitCodesAndMessages(t *testing.T) {
 		noStdout bool
 	}{
 		{"json list", []string{"-d", good, now}, 0, `"managed-domains": [`, "", false},
-		{"one by domain", []string{"-d", good, now, "A1.test"}, 0, `"log": {`, "", false},
+		{"one by domain", []string{"-d", good, now, "A1.test"}, 0, "{\n  \"name\": \"a1.test\"", "", false},
 		{"certificate-status", []string{"-d", good, now, "--certificate-status", "a1.test"}, 0, `"sha256-fingerprint": "82133d98`, "", false},
 		{"table", []string{"-d", good, now, "--table"}, 0, "a1.test  a1.test  good", "", false},
 		{"plan", []string{"-d", good, now, "--plan"}, 0, `"action": "fetch"`, "", false},

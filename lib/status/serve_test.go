@@ -52,7 +52,9 @@ func TestServe(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	addrc := make(chan net.Addr, 1)
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, "127.0.0.1:0", &Handler{Reader: r, Opts: DefaultOptions()}, func(a net.Addr) { addrc <- a }) }()
+	go func() {
+		done <- Serve(ctx, "127.0.0.1:0", &Handler{Reader: r, Opts: DefaultOptions()}, func(a net.Addr) { addrc <- a })
+	}()
 	base := "http://" + (<-addrc).String()
 	defer func() {
 		cancel()
