@@ -2,6 +2,8 @@ package staple
 
 import (
 	"bytes"
+	"errors"
+	"io/fs"
 	"fmt"
 	"os"
 	"os/user"
@@ -13,15 +15,23 @@ import (
 )
 
 // DeployFile is where the DER OCSP response for an MD's key spec goes when
-// the host deploys PEM files for other servers: next to md-install's
-// fullchain file, with ".ocsp" appended (HAProxy's <crt>.ocsp convention;
-// nginx reads it with ssl_stapling_file):
+// the host deploys PEM files for other servers (md-install's deploy set,
+// <deploy-dir>/<md>/ -> .<md>.<random>/): next to the combined key+chain
+// file, with ".ocsp" appended, which is HAProxy's convention for
+// "crt <deploy-dir>/<md>/combined.pem"; nginx reads the same file with
+// "ssl_stapling_file":
 //
-//	<deploy-dir>/<md>/fullchain.pem.ocsp            (rsa / default key)
-//	<deploy-dir>/<md>/fullchain.<spec>.pem.ocsp     (other key specs)
+//	<deploy-dir>/<md>/combined.pem.ocsp            (rsa / default key)
+//	<deploy-dir>/<md>/combined.<spec>.pem.ocsp     (other key specs)
+//
+// The file lives in the deploy set of the certificate it belongs to: when
+// md-install switches to a new set, the old response goes with the old set.
 func DeployFile(dir, mdName string, ks md.KeySpec) string {
-	return filepath.Join(dir, mdName, ks.FileName("fullchain")+".ocsp")
+	return filepath.Join(dir, mdName, ks.FileName("combined")+".ocsp")
 }
+
+// errNotDeployed is a deploy directory md-install has not made yet.
+var errNotDeployed = errors.New("not deployed yet")
 
 // writeDeploy writes the DER response atomically, unless the file already
 // holds exactly these bytes. Mode and ownership follow the deploy config
@@ -38,8 +48,10 @@ func writeDeploy(path string, der []byte, d *md.Deploy) (bool, error) {
 		}
 		mode = os.FileMode(m)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return false, err
+	// Never create the directory: it is md-install's symlink to the
+	// current deploy set.
+	if _, err := os.Stat(filepath.Dir(path)); errors.Is(err, fs.ErrNotExist) {
+		return false, fmt.Errorf("%s: %w", filepath.Dir(path), errNotDeployed)
 	}
 	if err := store.WriteFileAtomic(path, der, mode); err != nil {
 		return false, err

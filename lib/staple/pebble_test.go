@@ -26,6 +26,9 @@ func TestStapleWithRealCA(t *testing.T) {
 	deploy := t.TempDir()
 	good := fx.install(t, st, "good.test", "good.test", "ec.good.test")
 	good.Host = &md.HostConfig{Deploy: &md.Deploy{Dir: deploy}}
+	if err := os.Mkdir(filepath.Join(deploy, "good.test"), 0o755); err != nil { // as md-install leaves it
+		t.Fatal(err)
+	}
 	revoked := fx.install(t, st, "revoked.test", "revoked.test")
 	off := fx.install(t, st, "unknown.test", "unknown.test")
 	off.Stapling = false
@@ -92,7 +95,7 @@ func TestStapleWithRealCA(t *testing.T) {
 			t.Errorf("stored response does not verify: %v", err)
 		}
 		// The deploy file holds the same DER, and openssl reads it.
-		dep := filepath.Join(deploy, "good.test", map[string]string{"rsa": "fullchain.pem.ocsp", "secp256r1": "fullchain.secp256r1.pem.ocsp"}[spec])
+		dep := filepath.Join(deploy, "good.test", map[string]string{"rsa": "combined.pem.ocsp", "secp256r1": "combined.secp256r1.pem.ocsp"}[spec])
 		if e.File != dep {
 			t.Errorf("file = %q; want %q", e.File, dep)
 		}
@@ -181,5 +184,42 @@ func TestUnknownIsAnError(t *testing.T) {
 	}
 	if files, _ := st.ListFiles(store.GroupOCSP, "unknown.test"); len(files) != 1 || files[0] != "job.json" {
 		t.Errorf("ocsp files = %v; want only job.json", files)
+	}
+}
+
+// TestEventsRunMessageCmd: with lib/event, ocsp-renewed and ocsp-errored
+// run MDMessageCmd with mod_md's argv (reason, MD name) and are logged in
+// the OCSP job; ocsp-errored at most hourly.
+func TestEventsRunMessageCmd(t *testing.T) {
+	fx := pebble(t)
+	st := newStore(t)
+	rec := fx.install(t, st, "good.test", "good.test")
+	out := filepath.Join(t.TempDir(), "events.txt")
+	rec.Settings = &md.Settings{MessageCmd: []string{"/bin/sh", "-c", `printf '%s %s\n' "$0" "$1" >> "` + out + `"`}}
+	clk := &clock{t: time.Now()}
+	r := &Runner{Store: st, Now: clk.Now}
+	run := func() {
+		t.Helper()
+		rec.Staple, rec.Error = nil, nil
+		if err := r.Run(context.Background(), r.SetsFromRecords([]*md.Record{rec})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run()
+	fx.responder.SetDown(true)
+	defer fx.responder.SetDown(false)
+	clk.Add(20 * time.Hour)
+	run()
+	clk.Add(10 * time.Minute) // past the 30s backoff, within the hour
+	run()
+	got, _ := os.ReadFile(out)
+	if string(got) != "ocsp-renewed good.test\nocsp-errored good.test\n" {
+		t.Errorf("MDMessageCmd runs:\n%s", got)
+	}
+	job, _ := st.LoadJob(store.GroupOCSP, "good.test")
+	for _, typ := range []string{"message-ocsp-renewed", "message-ocsp-errored", "ocsp-error"} {
+		if _, ok := job.LastEntry(typ); !ok {
+			t.Errorf("job log has no %s entry", typ)
+		}
 	}
 }

@@ -313,9 +313,10 @@ func (r *Runner) scan(s *Set, now time.Time) {
 			if t.Deploy != "" && st.HasResponse && e.Source == "ocsp" {
 				if der, err := stored.DER(); err == nil {
 					if _, err := writeDeploy(t.Deploy, der, t.Mode); err != nil {
-						r.logf("warn", "%s: writing %s: %v", s.Group, t.Deploy, err)
+						r.deployFailed(s, t, err)
+					} else {
+						e.File = t.Deploy
 					}
-					e.File = t.Deploy
 				}
 			}
 			s.entries = append(s.entries, e)
@@ -616,6 +617,17 @@ func (s *Set) mustStaple(id string) bool {
 	return false
 }
 
+// deployFailed reports a DER file that could not be written: a deploy set
+// md-install has not made yet is normal (noted), anything else fails the
+// record (the response itself is stored).
+func (r *Runner) deployFailed(s *Set, t *Target, err error) {
+	if errors.Is(err, errNotDeployed) {
+		r.logf("info", "%s: %v: no OCSP file for nginx/HAProxy until md-install deploys", s.Group, err)
+		return
+	}
+	failRecord(s.Record, fmt.Errorf("writing %s: %w", t.Deploy, err))
+}
+
 // store persists a verified response or CRL verdict and writes the
 // deploy file.
 func (r *Runner) store(s *Set, w *work, now time.Time) error {
@@ -626,9 +638,10 @@ func (r *Runner) store(s *Set, w *work, now time.Time) error {
 		}
 		if t.Deploy != "" {
 			if _, err := writeDeploy(t.Deploy, w.resp.DER, t.Mode); err != nil {
-				return fmt.Errorf("writing %s: %w", t.Deploy, err)
+				r.deployFailed(s, t, err)
+			} else {
+				w.entry.File = t.Deploy
 			}
-			w.entry.File = t.Deploy
 		}
 		return nil
 	}
@@ -655,7 +668,17 @@ func (r *Runner) raise(ctx context.Context, s *Set, reason string, now time.Time
 	}
 	newNotifier := r.Notifier
 	if newNotifier == nil {
-		newNotifier = func(cfg *md.Settings) Notifier { return event.New(cfg) }
+		newNotifier = func(cfg *md.Settings) Notifier {
+			n := event.New(cfg)
+			if r.Log != nil {
+				n.Log = r.Log
+			}
+			return n
+		}
+	}
+	if md.ValidateDomain(s.Group) != nil {
+		r.logf("debug", "%s: no %s event for a set that is not an MD", s.Group, reason)
+		return
 	}
 	cfg := s.Settings
 	if cfg == nil {
