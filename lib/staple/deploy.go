@@ -3,8 +3,8 @@ package staple
 import (
 	"bytes"
 	"errors"
-	"io/fs"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/user"
 	"path/filepath"
