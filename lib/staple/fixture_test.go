@@ -18,7 +18,7 @@ import (
 
 	"github.com/mdtools/mdtools/lib/devca"
 	"github.com/mdtools/mdtools/lib/md"
-	"github.com/mdtools/mdtools/lib/staple/internal/ocsptest"
+	"github.com/mdtools/mdtools/lib/staple/ocsptest"
 	"github.com/mdtools/mdtools/lib/store"
 )
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mdtools/mdtools/lib/staple/internal/ocsptest"
+	"github.com/mdtools/mdtools/lib/staple/ocsptest"
 )
 
 // FuzzVerify: no input makes the OCSP response checks panic, and nothing

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/mdtools/mdtools/lib/md"
-	"github.com/mdtools/mdtools/lib/staple/internal/ocsptest"
+	"github.com/mdtools/mdtools/lib/staple/ocsptest"
 	"github.com/mdtools/mdtools/lib/store"
 	"golang.org/x/crypto/ocsp"
 )
