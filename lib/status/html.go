@@ -2,6 +2,7 @@ package status
 
 import (
 	"fmt"
+	"strings"
 	"html/template"
 	"io"
 	"time"
@@ -69,8 +70,8 @@ func (p *HTMLPage) Add(rep *Report) {
 				break
 			}
 			text := e.Detail
-			if e.Status != "" {
-				text = e.Status + " " + text
+			if e.Status != "" && e.Status != e.Detail {
+				text = strings.TrimSuffix(e.Status+": "+e.Detail, ": ")
 			}
 			h.Log = append(h.Log, htmlLog{When: e.When.Format("2006-01-02 15:04:05"), Type: e.Type, Text: text})
 		}
@@ -80,6 +81,16 @@ func (p *HTMLPage) Add(rep *Report) {
 
 var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 	"level": func(l int) string { return [...]string{"ok", "warn", "bad"}[l] },
+	"stateClass": func(s string) string {
+		switch s {
+		case "good":
+			return "ok"
+		case "error", "expired":
+			return "bad"
+		}
+		return "warn"
+	},
+	"split": func(s string) []string { return strings.Split(s, ",") },
 	"ago":   func(t, now time.Time) string { return Roughly(t, now) },
 }).Parse(`<!DOCTYPE html>
 <html lang="en">
@@ -103,7 +114,10 @@ table { border-collapse: collapse; width: 100%; background: #fff; border: 1px so
 th, td { text-align: left; padding: 7px 10px; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { background: #f6f8fa; font-size: 12px; text-transform: uppercase; letter-spacing: .03em; color: var(--muted); }
 tr:last-child td { border-bottom: 0; }
-td.names { max-width: 260px; word-break: break-all; color: var(--muted); }
+td.names { color: var(--muted); white-space: nowrap; }
+tr.warn td:first-child { box-shadow: inset 4px 0 0 var(--warn); }
+tr.bad td:first-child { box-shadow: inset 4px 0 0 var(--bad); }
+summary .act { font-weight: normal; color: var(--muted); margin-left: 8px; }
 .pill { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; font-weight: 600; color: #fff; white-space: nowrap; }
 .pill.ok { background: var(--ok); } .pill.warn { background: var(--warn); } .pill.bad { background: var(--bad); }
 .nowrap { white-space: nowrap; }
@@ -111,6 +125,7 @@ h2 { font-size: 16px; margin: 28px 0 10px; }
 details { background: #fff; border: 1px solid var(--line); border-radius: 6px; margin-bottom: 10px; }
 details summary { cursor: pointer; padding: 9px 14px; font-weight: 600; }
 details .body { padding: 0 14px 12px; }
+details.json { border: 0; margin: 10px 0 0; } details.json summary { padding: 4px 0; font-size: 13px; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: 3px 14px; margin: 6px 0 12px; }
 dt { color: var(--muted); } dd { margin: 0; font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12.5px; word-break: break-all; }
 h3 { font-size: 13px; margin: 14px 0 4px; }
@@ -132,10 +147,10 @@ a { color: #0969da; }
 <table>
 <thead><tr><th>Name</th><th>Names</th><th>State</th><th>Valid until</th><th>Renew at</th><th>CA</th><th>Stapling</th><th>Activity</th></tr></thead>
 <tbody>
-{{range .MDs}}<tr>
+{{range .MDs}}<tr class="{{level .Row.Level}}">
 <td class="nowrap"><a href="#md-{{.Row.Name}}">{{.Row.Name}}</a></td>
-<td class="names">{{.Row.Names}}</td>
-<td><span class="pill {{level .Row.Level}}">{{.Row.State}}</span></td>
+<td class="names">{{range split .Row.Names}}<div>{{.}}</div>{{end}}</td>
+<td><span class="pill {{stateClass .Row.State}}">{{.Row.State}}</span></td>
 <td class="nowrap">{{.Row.ValidUntil}}</td>
 <td class="nowrap">{{.Row.RenewAt}}</td>
 <td>{{.Row.CA}}</td>
@@ -147,7 +162,7 @@ a { color: #0969da; }
 </table>
 {{if .MDs}}<h2>Details</h2>{{end}}
 {{range .MDs}}<details id="md-{{.Row.Name}}"{{if .Row.Level}} open{{end}}>
-<summary>{{.Row.Name}} <span class="pill {{level .Row.Level}}">{{.Row.State}}</span></summary>
+<summary>{{.Row.Name}} <span class="pill {{stateClass .Row.State}}">{{.Row.State}}</span> <span class="act">{{.Row.Activity}}</span></summary>
 <div class="body">
 {{range .Problems}}<p class="problem">{{.}}</p>{{end}}
 {{range .Certs}}<h3>Certificate {{.Key}}</h3>
@@ -170,8 +185,7 @@ a { color: #0969da; }
 {{if .Log}}<h3>Job log (newest first)</h3>
 <table class="log">{{range .Log}}<tr><td>{{.When}}</td><td>{{.Type}}</td><td>{{.Text}}</td></tr>{{end}}</table>
 {{end}}
-<h3>md-status JSON</h3>
-<pre>{{.JSON}}</pre>
+<details class="json"><summary>md-status JSON</summary><pre>{{.JSON}}</pre></details>
 </div>
 </details>
 {{end}}
