@@ -2,9 +2,9 @@ package status
 
 import (
 	"fmt"
-	"strings"
 	"html/template"
 	"io"
+	"strings"
 	"time"
 )
 
