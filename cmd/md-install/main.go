@@ -4,19 +4,116 @@ package main
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/mdtools/mdtools/lib/cli"
+	"github.com/mdtools/mdtools/lib/install"
+	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/store"
 	ucli "github.com/urfave/cli/v2"
 )
 
 func main() { cli.Main(tool()) }
 
+const description = `Reads MD records (JSON Lines, from md-order or md-parse) and, for every MD
+whose staged certificate set is complete and ready, makes it the live set in
+the store (staging -> tmp -> domains/<md>, the old set to archive/<md>.N)
+in one atomic exchange. Then it writes what the web server needs, runs one
+reload command and checks over TLS that the new certificate is served.
+Records go out on stdout with an "install" section.
+
+Outputs:
+  --apache-dir DIR   one snippet per MD, DIR/<md>.conf, to Include inside each
+                     <VirtualHost> of the MD: SSLCertificateFile/KeyFile per key
+                     spec, MDRequireHttps as mod_rewrite/mod_headers rules
+  host.deploy        (md.toml) PEM files per MD: <dir>/<md>/{cert,chain,
+                     fullchain,privkey,combined}.pem, switched atomically
+  --reload-cmd CMD   run once after changes (no shell), then verify
+
+Examples:
+  md-parse /etc/apache2/apache2.conf | md-order | \
+      md-install --apache-dir /etc/apache2/md --reload-cmd 'apache2ctl graceful'
+  md-parse /etc/mdtools/md.toml | md-order | md-install --reload-cmd 'systemctl reload nginx'
+  md-install --all --no-verify          # activate whatever is staged in the store
+  md-install --all -v < /dev/null | jq -c '{name, install}'
+
+Exit status: 0 all fine, 1 some record failed, 2 usage or input error,
+3 the store (or an MD) is locked by another run.`
+
 func tool() cli.Tool {
+	flags := append(cli.StoreFlags(),
+		&ucli.BoolFlag{Name: "all", Usage: "process every MD in the store instead of records on stdin"},
+		&ucli.StringFlag{Name: "apache-dir", Usage: "write one Apache snippet per MD into `DIR` (<md>.conf)"},
+		&ucli.StringFlag{Name: "reload-cmd", Usage: "`COMMAND` run once after changes, no shell (default: the records' settings.reload-cmd)"},
+		&ucli.DurationFlag{Name: "reload-timeout", Value: time.Minute, Usage: "how long the reload command may take"},
+		&ucli.BoolFlag{Name: "no-verify", Usage: "do not check over TLS that the server serves the new certificate"},
+		&ucli.DurationFlag{Name: "verify-timeout", Value: 30 * time.Second, Usage: "how long to retry the served-certificate check"},
+		&ucli.StringFlag{Name: "verify-addr", Usage: "`HOST:PORT` to check MDs whose record names no https address"},
+		&ucli.StringFlag{Name: "apache-store-dir", Usage: "the store directory as Apache sees it, for the snippets (`DIR`; default --store)"},
+	)
 	return cli.Tool{
-		Name:  "md-install",
-		Usage: "activate staged certificates, write web-server files, reload and verify",
-		Action: func(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) error {
-			return errors.New("not implemented yet (tracked in issue #5)")
-		},
+		Name:        "md-install",
+		Usage:       "activate staged certificates, write web-server files, reload and verify",
+		ArgsUsage:   "[RECORDS.jsonl ...]",
+		Description: description,
+		Flags:       flags,
+		Action:      action,
 	}
+}
+
+func action(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) error {
+	var reload []string
+	if s := c.String("reload-cmd"); s != "" {
+		argv, err := install.Tokenize(s)
+		if err != nil || len(argv) == 0 {
+			return cli.Usagef("--reload-cmd: %v", err)
+		}
+		reload = argv
+	}
+	if c.Bool("all") && c.Args().Len() > 0 {
+		return cli.Usagef("--all reads the store; do not name input files")
+	}
+	var recs []*md.Record
+	var err error
+	if !c.Bool("all") {
+		if recs, err = cli.OpenInputs(c.Args().Slice(), env.Stdin, true); err != nil {
+			return err
+		}
+	}
+	st, err := cli.OpenStore(c)
+	if err != nil {
+		return err
+	}
+	if c.Bool("all") {
+		if recs, err = install.StoreRecords(st); err != nil {
+			return err
+		}
+	}
+	opts := install.Options{
+		Store:         st,
+		StoreDir:      c.String("apache-store-dir"),
+		LockWait:      c.Duration("wait"),
+		ApacheDir:     c.String("apache-dir"),
+		ReloadCmd:     reload,
+		ReloadTimeout: c.Duration("reload-timeout"),
+		NoVerify:      c.Bool("no-verify"),
+		VerifyTimeout: c.Duration("verify-timeout"),
+		VerifyAddr:    c.String("verify-addr"),
+		Log:           log,
+	}
+	runErr := install.Run(ctx, opts, recs)
+	w := cli.NewRecordWriter(env.Stdout)
+	for _, r := range recs {
+		if err := w.Write(r); err != nil {
+			return err
+		}
+	}
+	finErr := cli.Finish(log, recs)
+	if runErr != nil {
+		if errors.Is(runErr, store.ErrLocked) {
+			return &cli.Hinted{Err: runErr, Hint: "another md-order or md-install is working on them; run again later or raise --wait"}
+		}
+		return runErr
+	}
+	return finErr
 }

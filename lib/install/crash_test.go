@@ -1,0 +1,268 @@
+package install
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/store"
+)
+
+// The crash tests re-execute the test binary as a child that runs an
+// activation and SIGKILLs itself right after a given step; the parent then
+// checks the store and finishes with a normal run.
+const childEnv = "MDTOOLS_INSTALL_TEST_CHILD"
+
+func runChild() int {
+	dir, recFile, step := os.Getenv("CHILD_STORE"), os.Getenv("CHILD_RECORDS"), os.Getenv("CHILD_CRASH_AT")
+	testHook = func(s, name string) {
+		if s == step {
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			time.Sleep(time.Minute)
+		}
+	}
+	st, err := store.Open(dir)
+	if err != nil {
+		return 10
+	}
+	data, err := os.ReadFile(recFile)
+	if err != nil {
+		return 11
+	}
+	var recs []*md.Record
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		r := &md.Record{}
+		if err := json.Unmarshal([]byte(line), r); err != nil {
+			return 12
+		}
+		recs = append(recs, r)
+	}
+	if err := Run(context.Background(), Options{Store: st, NoVerify: true, LockWait: 10 * time.Second}, recs); err != nil {
+		return 13
+	}
+	return 0
+}
+
+// crashSteps are the points after which the child dies.
+var crashSteps = []string{"checked", "tmp-written", "account-saved", "before-promote", "promoted", "deployed", "job-saved", "purged"}
+
+func TestCrashAtEveryStepThenRerun(t *testing.T) {
+	rec := testRecord("c.test", md.KeySpecs{ecSpec}, "c.test", "www.c.test")
+	oldCreds := freshCreds(t, rec)
+	newCreds := freshCreds(t, rec)
+	oldFP, newFP := Fingerprint(oldCreds[0].chain[0]), Fingerprint(newCreds[0].chain[0])
+	acctKey := newKey(t, ecSpec)
+
+	setup := func(t *testing.T) (*store.Store, string, *md.Record) {
+		st, dir := openStore(t)
+		r := testRecord("c.test", md.KeySpecs{ecSpec}, "c.test", "www.c.test")
+		r.Host = &md.HostConfig{Deploy: &md.Deploy{Dir: filepath.Join(t.TempDir(), "deploy")}}
+		stageSet(t, st, r, oldCreds)
+		if err := run(t, st, time.Now(), r); err != nil || r.Error != nil {
+			t.Fatalf("first activation: %v %+v", err, r.Error)
+		}
+		r.Install = nil
+		stageSet(t, st, r, newCreds)
+		acct := `{"status":"valid","url":"https://127.0.0.1:14000/my-account/7","ca-url":"https://127.0.0.1:14000/dir"}`
+		if err := st.Write(store.GroupStaging, r.Name, store.FileAccount, []byte(acct)); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.SaveKey(store.GroupStaging, r.Name, store.FileAccountKey, acctKey); err != nil {
+			t.Fatal(err)
+		}
+		return st, dir, r
+	}
+	crash := func(t *testing.T, dir string, r *md.Record, step string) {
+		b, _ := json.Marshal(r)
+		recFile := filepath.Join(t.TempDir(), "recs.jsonl")
+		if err := os.WriteFile(recFile, append(b, '\n'), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), childEnv+"=1", "CHILD_STORE="+dir, "CHILD_RECORDS="+recFile, "CHILD_CRASH_AT="+step)
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+			t.Fatalf("child did not die at %s: %v\n%s", step, err, out)
+		}
+	}
+	// liveComplete checks domains/c.test is one whole set, old or new.
+	liveComplete := func(t *testing.T, st *store.Store) string {
+		m, err := st.LoadMD(store.GroupDomains, "c.test")
+		if err != nil {
+			t.Fatalf("live md.json: %v", err)
+		}
+		key, err := st.LoadKey(store.GroupDomains, "c.test", ecSpec.FileName("privkey"))
+		if err != nil {
+			t.Fatalf("live key: %v", err)
+		}
+		chain, err := st.LoadChain(store.GroupDomains, "c.test", ecSpec.FileName("pubcert"))
+		if err != nil {
+			t.Fatalf("live cert: %v", err)
+		}
+		if !publicKeysEqual(key.Public(), chain[0].PublicKey) {
+			t.Fatalf("live key and cert do not match: a mixed set")
+		}
+		fp := Fingerprint(chain[0])
+		if fp != oldFP && fp != newFP {
+			t.Fatalf("live cert is neither the old nor the new one")
+		}
+		if m.State != md.StateComplete {
+			t.Fatalf("live md.json state %d", m.State)
+		}
+		return fp
+	}
+	finish := func(t *testing.T, st *store.Store, r *md.Record) {
+		r.Install, r.Error = nil, nil
+		if err := run(t, st, time.Now(), r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Error != nil {
+			t.Fatalf("rerun error: %+v", r.Error)
+		}
+		if fp := liveComplete(t, st); fp != newFP {
+			t.Fatalf("after the rerun the live cert is still the old one (action %q)", r.Install.Action)
+		}
+		for _, g := range []store.Group{store.GroupStaging, store.GroupTmp} {
+			if names, _ := st.List(g); len(names) != 0 {
+				t.Errorf("%s not empty after rerun: %v", g, names)
+			}
+		}
+		archives, _ := st.List(store.GroupArchive)
+		foundOld := false
+		for _, a := range archives {
+			if chain, err := st.LoadChain(store.GroupArchive, a, ecSpec.FileName("pubcert")); err == nil && Fingerprint(chain[0]) == oldFP {
+				foundOld = true
+			}
+			if st.Exists(store.GroupArchive, a, ".superseded") {
+				t.Errorf("archive/%s keeps the superseded marker", a)
+			}
+		}
+		if !foundOld {
+			t.Errorf("old set not archived: %v", archives)
+		}
+		if st.Exists(store.GroupDomains, "c.test", ".superseded") {
+			t.Errorf("live set carries a superseded marker")
+		}
+		m, _ := st.LoadMD(store.GroupDomains, "c.test")
+		if m.CA.Account != "ACME-127.0.0.1-0000" {
+			t.Errorf("ca.account = %q", m.CA.Account)
+		}
+		if ids, _ := st.List(store.GroupAccounts); len(ids) != 1 {
+			t.Errorf("accounts: %v (the staged account saved more than once)", ids)
+		}
+		d := r.Host.Deploy
+		live, _ := loadLive(st, "c.test", md.KeySpecs{ecSpec})
+		if !deployCurrent(d, "c.test", live) {
+			t.Errorf("deploy set is not the live cert")
+		}
+		entries, _ := os.ReadDir(d.Dir)
+		if len(entries) != 2 {
+			var names []string
+			for _, e := range entries {
+				names = append(names, e.Name())
+			}
+			t.Errorf("deploy dir has stale sets: %v", names)
+		}
+		job, _ := st.LoadJob(store.GroupDomains, "c.test")
+		if _, ok := job.LastEntry("message-installed"); !ok {
+			t.Errorf("no installed event in the job log")
+		}
+	}
+
+	for _, step := range crashSteps {
+		t.Run("kill after "+step, func(t *testing.T) {
+			st, dir, r := setup(t)
+			crash(t, dir, r, step)
+			liveComplete(t, st)
+			finish(t, st, r)
+		})
+	}
+	// Inside store.Promote: the marker is written but the exchange did
+	// not happen, and the exchange happened but the old set is not archived.
+	for _, inside := range []string{"marker written", "exchanged"} {
+		t.Run("kill inside promote: "+inside, func(t *testing.T) {
+			st, dir, r := setup(t)
+			crash(t, dir, r, "before-promote")
+			b := st.Backend()
+			if err := b.Write(store.GroupDomains, "c.test", ".superseded", []byte("x")); err != nil {
+				t.Fatal(err)
+			}
+			if inside == "exchanged" {
+				if err := b.Exchange(store.GroupTmp, "c.test", store.GroupDomains, "c.test"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			liveComplete(t, st)
+			finish(t, st, r)
+		})
+	}
+}
+
+func TestConcurrentRuns(t *testing.T) {
+	rec := testRecord("p.test", md.KeySpecs{ecSpec})
+	creds := freshCreds(t, rec)
+	for _, tc := range []struct {
+		name string
+		wait time.Duration
+	}{{"second waits", 10 * time.Second}, {"second gives up", -1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, _ := openStore(t)
+			stageSet(t, st, rec, creds)
+			// hold the MD lock as a first run would, then start two runs
+			unlock, err := st.Lock(context.Background(), "p.test", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			recs := []*md.Record{testRecord("p.test", md.KeySpecs{ecSpec}), testRecord("p.test", md.KeySpecs{ecSpec})}
+			errs := make([]error, 2)
+			for i := range recs {
+				wg.Add(1)
+				go func(i int) {
+					defer wg.Done()
+					errs[i] = Run(context.Background(), Options{Store: st, NoVerify: true, LockWait: tc.wait}, recs[i:i+1])
+				}(i)
+			}
+			time.Sleep(300 * time.Millisecond)
+			unlock()
+			wg.Wait()
+			actions := map[string]int{}
+			for i, r := range recs {
+				actions[r.Install.Action]++
+				if errs[i] != nil && !errors.Is(errs[i], store.ErrLocked) {
+					t.Errorf("run %d: %v", i, errs[i])
+				}
+			}
+			if tc.wait > 0 {
+				if actions["activated"] != 1 || actions["none"] != 1 || errs[0] != nil || errs[1] != nil {
+					t.Errorf("actions %v errors %v; want one activation and one no-op", actions, errs)
+				}
+			} else if actions["failed"] != 2 || !errors.Is(errs[0], store.ErrLocked) {
+				t.Errorf("actions %v errors %v; want both locked out", actions, errs)
+			}
+			if tc.wait < 0 {
+				// nothing happened; a normal run activates it
+				r := testRecord("p.test", md.KeySpecs{ecSpec})
+				if err := run(t, st, time.Now(), r); err != nil || r.Install.Action != "activated" {
+					t.Fatalf("%v %+v", err, r.Install)
+				}
+			}
+			if got := liveFingerprint(t, st, "p.test", ecSpec); got != Fingerprint(creds[0].chain[0]) {
+				t.Errorf("live cert wrong")
+			}
+			if names, _ := st.List(store.GroupArchive); len(names) > 1 {
+				t.Errorf("activated more than once: %v", names)
+			}
+		})
+	}
+}

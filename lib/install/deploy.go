@@ -1,0 +1,246 @@
+package install
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/mdtools/mdtools/lib/md"
+)
+
+// Deploy layout. For an MD a.org with deploy dir D:
+//
+//	D/a.org -> .a.org.<random>     symlink, flipped atomically by rename(2)
+//	D/.a.org.<random>/
+//	    cert.pem        the leaf certificate                     (mode)
+//	    chain.pem       the intermediates                        (mode)
+//	    fullchain.pem   leaf + intermediates (nginx, Postfix)    (mode)
+//	    privkey.pem     the private key, PKCS#8, unencrypted     (key-mode)
+//	    combined.pem    fullchain + key in one file (HAProxy)    (key-mode)
+//
+// for the first RSA key spec; other key specs use the store's naming:
+// cert.secp384r1.pem, fullchain.secp384r1.pem, ... A new set is written to a
+// new hidden directory and becomes current by replacing the symlink in one
+// rename, so a reader that resolves D/a.org once (or reads combined.pem)
+// never sees a new certificate beside an old key.
+const (
+	defaultCertMode = 0o644
+	defaultKeyMode  = 0o600
+	defaultDirMode  = 0o755
+)
+
+// deployFileBases are the per-spec files of a deploy set.
+var deployFileBases = []string{"cert", "chain", "fullchain", "privkey", "combined"}
+
+// deployPlan is a deploy set written but not yet made current.
+type deployPlan struct {
+	dir, name string
+	newDir    string // absolute path of the new hidden directory
+}
+
+type deployPerms struct {
+	uid, gid      int
+	mode, keyMode os.FileMode
+}
+
+func parseDeployPerms(d *md.Deploy) (deployPerms, error) {
+	p := deployPerms{uid: -1, gid: -1, mode: defaultCertMode, keyMode: defaultKeyMode}
+	if d.Owner != "" {
+		u, err := user.Lookup(d.Owner)
+		if err != nil {
+			return p, fmt.Errorf("deploy owner %q: %w", d.Owner, err)
+		}
+		p.uid, _ = strconv.Atoi(u.Uid)
+	}
+	if d.Group != "" {
+		g, err := user.LookupGroup(d.Group)
+		if err != nil {
+			return p, fmt.Errorf("deploy group %q: %w", d.Group, err)
+		}
+		p.gid, _ = strconv.Atoi(g.Gid)
+	}
+	for _, m := range []struct {
+		text string
+		dst  *os.FileMode
+		what string
+	}{{d.Mode, &p.mode, "mode"}, {d.KeyMode, &p.keyMode, "key-mode"}} {
+		if m.text == "" {
+			continue
+		}
+		v, err := strconv.ParseUint(m.text, 8, 32)
+		if err != nil || v > 0o777 {
+			return p, fmt.Errorf("deploy %s %q is not an octal file mode like 0640", m.what, m.text)
+		}
+		*m.dst = os.FileMode(v)
+	}
+	return p, nil
+}
+
+// deployPath is the current (symlink) path of an MD's deploy set.
+func deployPath(d *md.Deploy, name string) string { return filepath.Join(d.Dir, name) }
+
+// prepareDeploy writes a new deploy set for the credentials into a new
+// hidden directory, without syncing; commit makes it current.
+func prepareDeploy(d *md.Deploy, name string, creds []credential) (*deployPlan, error) {
+	if !filepath.IsAbs(d.Dir) {
+		return nil, fmt.Errorf("deploy dir %q is not an absolute path", d.Dir)
+	}
+	perms, err := parseDeployPerms(d)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(d.Dir, defaultDirMode); err != nil {
+		return nil, fmt.Errorf("creating deploy dir: %w", err)
+	}
+	cur := deployPath(d, name)
+	if fi, err := os.Lstat(cur); err == nil && fi.Mode()&fs.ModeSymlink == 0 {
+		return nil, fmt.Errorf("%s exists and is not a symlink made by md-install; move it away", cur)
+	}
+	cleanStaleDeploys(d, name)
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	p := &deployPlan{dir: d.Dir, name: name, newDir: filepath.Join(d.Dir, "."+name+"."+hex.EncodeToString(rnd[:]))}
+	if err := os.Mkdir(p.newDir, defaultDirMode); err != nil {
+		return nil, fmt.Errorf("creating deploy set: %w", err)
+	}
+	if err := p.write(creds, perms); err != nil {
+		p.abort()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *deployPlan) write(creds []credential, perms deployPerms) error {
+	if err := os.Chmod(p.newDir, defaultDirMode); err != nil {
+		return err
+	}
+	if perms.uid >= 0 || perms.gid >= 0 {
+		if err := os.Lchown(p.newDir, perms.uid, perms.gid); err != nil {
+			return fmt.Errorf("deploy set: %w", err)
+		}
+	}
+	for _, c := range creds {
+		keyDER, err := x509.MarshalPKCS8PrivateKey(c.key)
+		if err != nil {
+			return fmt.Errorf("encoding %s key: %w", c.spec.Name(), err)
+		}
+		keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+		leaf := pemCerts(c.chain[:1])
+		chain := pemCerts(c.chain[1:])
+		full := append(append([]byte{}, leaf...), chain...)
+		combined := append(append([]byte{}, full...), keyPEM...)
+		files := map[string][]byte{"cert": leaf, "chain": chain, "fullchain": full, "privkey": keyPEM, "combined": combined}
+		for _, base := range deployFileBases {
+			mode := perms.mode
+			if base == "privkey" || base == "combined" {
+				mode = perms.keyMode
+			}
+			path := filepath.Join(p.newDir, c.spec.FileName(base))
+			if err := writeNew(path, files[base], mode, perms.uid, perms.gid); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func writeNew(path string, data []byte, mode os.FileMode, uid, gid int) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && (uid >= 0 || gid >= 0) {
+		err = os.Lchown(path, uid, gid)
+	}
+	if err == nil {
+		err = os.Chmod(path, mode) // after chown, which may clear mode bits
+	}
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+func pemCerts(certs []*x509.Certificate) []byte {
+	var b bytes.Buffer
+	for _, c := range certs {
+		_ = pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+	}
+	return b.Bytes()
+}
+
+// commit makes the prepared set current: a new symlink is renamed over the
+// old one (atomic), then the previous set is removed.
+func (p *deployPlan) commit() error {
+	cur := filepath.Join(p.dir, p.name)
+	old, _ := os.Readlink(cur)
+	tmpLink := p.newDir + ".link"
+	_ = os.Remove(tmpLink)
+	if err := os.Symlink(filepath.Base(p.newDir), tmpLink); err != nil {
+		return fmt.Errorf("deploying %s: %w", cur, err)
+	}
+	if err := os.Rename(tmpLink, cur); err != nil {
+		os.Remove(tmpLink)
+		return fmt.Errorf("deploying %s: %w", cur, err)
+	}
+	if old != "" && !strings.Contains(old, "/") && strings.HasPrefix(old, "."+p.name+".") && old != filepath.Base(p.newDir) {
+		_ = os.RemoveAll(filepath.Join(p.dir, old))
+	}
+	return nil
+}
+
+// abort removes a prepared set that will not be used.
+func (p *deployPlan) abort() { _ = os.RemoveAll(p.newDir) }
+
+// deployCurrent reports whether the deploy set of an MD holds the given
+// live certificates, with its files in place.
+func deployCurrent(d *md.Deploy, name string, live []credential) bool {
+	for _, c := range live {
+		data, err := os.ReadFile(filepath.Join(deployPath(d, name), c.spec.FileName("cert")))
+		if err != nil {
+			return false
+		}
+		block, _ := pem.Decode(data)
+		if block == nil || !bytes.Equal(block.Bytes, c.chain[0].Raw) {
+			return false
+		}
+	}
+	return len(live) > 0
+}
+
+// cleanStaleDeploys removes hidden sets of name that are not current (left
+// by a run that died between prepare and commit).
+func cleanStaleDeploys(d *md.Deploy, name string) {
+	cur, _ := os.Readlink(deployPath(d, name))
+	matches, _ := filepath.Glob(filepath.Join(d.Dir, "."+name+".*"))
+	for _, m := range matches {
+		base := filepath.Base(m)
+		if base == cur {
+			continue
+		}
+		// only md-install's names: .<name>.<12 hex> and .<name>.<12 hex>.link
+		rest := strings.TrimPrefix(base, "."+name+".")
+		rest = strings.TrimSuffix(rest, ".link")
+		if len(rest) == 12 && isHex(rest) {
+			_ = os.RemoveAll(m)
+		}
+	}
+}
+
+func isHex(s string) bool {
+	_, err := hex.DecodeString(s)
+	return err == nil
+}

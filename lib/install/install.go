@@ -1,0 +1,817 @@
+// Package install is md-install's logic: it activates staged certificate
+// sets the way mod_md does at a restart (staging -> tmp -> domains, the old
+// set to archive/, a staged account to accounts/), writes what web servers
+// need (Apache snippets, PEM files for nginx/HAProxy/Postfix), runs one
+// reload command, and checks over TLS that the server now serves the new
+// certificate. It raises the installed, expiring and errored events.
+//
+// Activation is crash-safe: the new set is written complete into tmp/<md>,
+// made durable, and then swapped with domains/<md> in one exchange
+// (store.Promote); a run killed at any point leaves the old or the new set
+// live, and the next run finishes the job. A staged set that is invalid is
+// rejected: the live set is not touched, the error goes into the record and
+// the MD's job log, and the staged set is purged (as mod_md does) so that
+// md-order orders a fresh one.
+package install
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mdtools/mdtools/lib/event"
+	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/store"
+)
+
+// Logger is where progress goes (stderr in the command).
+type Logger interface {
+	Infof(format string, args ...any)
+	Debugf(format string, args ...any)
+	Warnf(format string, args ...any)
+}
+
+type nopLogger struct{}
+
+func (nopLogger) Infof(string, ...any)  {}
+func (nopLogger) Debugf(string, ...any) {}
+func (nopLogger) Warnf(string, ...any)  {}
+
+// Options configure a run.
+type Options struct {
+	Store *store.Store
+	// StoreDir is the store's directory as the web server sees it (for
+	// Apache snippets); empty means the store's own path.
+	StoreDir string
+	// LockWait bounds the wait for an MD lock or the store lock.
+	LockWait time.Duration
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+	// ApacheDir, when set, receives one snippet per MD (<md>.conf).
+	ApacheDir string
+	// ReloadCmd overrides the records' settings.reload-cmd.
+	ReloadCmd     []string
+	ReloadTimeout time.Duration
+	// Verify after a reload that the new certificates are served.
+	NoVerify       bool
+	VerifyTimeout  time.Duration
+	VerifyInterval time.Duration
+	// VerifyAddr is where to check MDs that name no address (host:port).
+	VerifyAddr string
+	Log        Logger
+	// Workers bounds parallel activation work (default 2×CPUs, at least 4).
+	Workers int
+}
+
+// ErrLocked is returned (wrapping store.ErrLocked) when some MD could not
+// be locked within the wait; the other records were processed.
+var errSomeLocked = fmt.Errorf("%w: some managed domains are being changed by another run; they were skipped", store.ErrLocked)
+
+// testHook, when set by tests, is called after each activation step.
+var testHook func(step, name string)
+
+func hook(step, name string) {
+	if testHook != nil {
+		testHook(step, name)
+	}
+}
+
+// item is one record's work in a run.
+type item struct {
+	rec     *md.Record
+	name    string
+	specs   md.KeySpecs
+	staged  bool // staging/<name> exists
+	locked  bool
+	unlock  func()
+	live    []credential // live certificates before the run (no keys)
+	liveOK  bool
+	set     *staged
+	action  string // none, waiting, activate, finish, rejected, failed
+	reason  string
+	readyAt time.Time
+	tmpJob  *md.Job
+	deploy  *deployPlan
+	changed bool // the server should reload for this MD
+	archive string
+	account string
+	err     *md.StageError
+}
+
+// Run processes the records: activation, outputs, reload, verification,
+// warnings. Per-record outcomes go into rec.Install and rec.Error; the
+// returned error is nil, or wraps store.ErrLocked when some MD was locked
+// by another run, or is a store-wide failure.
+func Run(ctx context.Context, opts Options, recs []*md.Record) error {
+	if opts.Log == nil {
+		opts.Log = nopLogger{}
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = max(4, 2*runtime.GOMAXPROCS(0))
+	}
+	if opts.ReloadTimeout <= 0 {
+		opts.ReloadTimeout = time.Minute
+	}
+	if opts.VerifyTimeout <= 0 {
+		opts.VerifyTimeout = 30 * time.Second
+	}
+	if opts.VerifyInterval <= 0 {
+		opts.VerifyInterval = 250 * time.Millisecond
+	}
+	if opts.StoreDir == "" {
+		if f, ok := opts.Store.Backend().(*store.FS); ok {
+			opts.StoreDir = f.Dir()
+		}
+	}
+	r := &runner{opts: opts, st: opts.Store, now: opts.Now().UTC()}
+	r.dst, r.sync = opts.Store.Deferred()
+	defer r.unlockAll()
+	return r.run(ctx, recs)
+}
+
+type runner struct {
+	opts     Options
+	st       *store.Store // synced writes
+	dst      *store.Store // deferred writes, made durable by sync
+	sync     func() error
+	now      time.Time
+	items    []*item
+	accounts accountIndex
+	locked   bool
+	deploys  map[string]bool // deploy dirs written to, to sync
+	mu       sync.Mutex
+}
+
+func (r *runner) unlockAll() {
+	for _, it := range r.items {
+		if it.unlock != nil {
+			it.unlock()
+			it.unlock = nil
+		}
+	}
+}
+
+func (r *runner) run(ctx context.Context, recs []*md.Record) error {
+	stagedNames, err := r.st.List(store.GroupStaging)
+	if err != nil {
+		return fmt.Errorf("listing staging: %w", err)
+	}
+	inStaging := make(map[string]bool, len(stagedNames))
+	for _, n := range stagedNames {
+		inStaging[n] = true
+	}
+	r.items = make([]*item, len(recs))
+	for i, rec := range recs {
+		r.items[i] = &item{rec: rec, name: rec.Name, specs: rec.PrivKey.Effective(), staged: inStaging[rec.Name], action: "none"}
+	}
+
+	// Lock the MDs with something staged, in name order (two runs never
+	// wait for each other in a cycle).
+	var toLock []*item
+	for _, it := range r.items {
+		if it.staged {
+			toLock = append(toLock, it)
+		}
+	}
+	sort.Slice(toLock, func(i, j int) bool { return toLock[i].name < toLock[j].name })
+	for _, it := range toLock {
+		if err := r.lock(ctx, it); err != nil {
+			return err
+		}
+	}
+
+	// Phase 1: check staged sets, write tmp sets and deploy sets.
+	r.parallel(func(it *item) { r.prepare(ctx, it) })
+	if err := r.syncAll(); err != nil {
+		return err
+	}
+	// Phase 2: under the store lock, accounts, md.json, promote.
+	if err := r.promoteAll(ctx); err != nil {
+		return err
+	}
+	// Phase 3: deploy flip, purge staging, job logs and events.
+	r.parallel(func(it *item) { r.finish(ctx, it) })
+	r.parallel(func(it *item) { r.refreshDeploy(ctx, it) })
+	if err := r.syncAll(); err != nil {
+		return err
+	}
+	r.writeApache()
+	r.reloadAndVerify(ctx)
+	r.parallel(func(it *item) { r.warn(ctx, it) })
+	r.unlockAll()
+	if err := r.sync(); err != nil {
+		return err
+	}
+	for _, it := range r.items {
+		r.report(it)
+	}
+	if r.locked {
+		return errSomeLocked
+	}
+	return nil
+}
+
+// lock takes the MD lock of an item; a lock held elsewhere beyond the wait
+// fails only this item.
+func (r *runner) lock(ctx context.Context, it *item) error {
+	unlock, err := r.st.Lock(ctx, it.name, r.opts.LockWait)
+	if err != nil {
+		if errors.Is(err, store.ErrLocked) {
+			r.locked = true
+			it.action, it.reason = "failed", "locked by another run"
+			it.err = &md.StageError{Stage: "install", Problem: "install-locked", Detail: err.Error()}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		it.action = "failed"
+		it.err = &md.StageError{Stage: "install", Problem: ProblemStore, Detail: err.Error()}
+		return nil
+	}
+	it.unlock, it.locked = unlock, true
+	return nil
+}
+
+func (r *runner) parallel(f func(*item)) {
+	work := make(chan *item)
+	var wg sync.WaitGroup
+	for w := 0; w < r.opts.Workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for it := range work {
+				f(it)
+			}
+		}()
+	}
+	for _, it := range r.items {
+		work <- it
+	}
+	close(work)
+	wg.Wait()
+}
+
+func (r *runner) syncAll() error {
+	if err := r.sync(); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for d := range r.deploys {
+		if err := store.SyncFS(d); err != nil {
+			return err
+		}
+	}
+	r.deploys = nil
+	return nil
+}
+
+func (r *runner) noteDeployDir(d string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.deploys == nil {
+		r.deploys = map[string]bool{}
+	}
+	r.deploys[d] = true
+}
+
+func (it *item) fail(problem string, err error) {
+	if it.action != "activated" {
+		it.action = "failed"
+	}
+	it.err = &md.StageError{Stage: "install", Problem: problem, Detail: err.Error()}
+}
+
+func (it *item) reject(err error) {
+	it.action = "rejected"
+	it.reason = err.Error()
+	it.err = &md.StageError{Stage: "install", Problem: ProblemInvalidStaging,
+		Detail: "staged certificate set for " + it.name + " rejected: " + err.Error() + "; it was purged so that md-order orders a new one"}
+}
+
+// prepare checks the staged set of a locked item and writes its tmp set.
+func (r *runner) prepare(_ context.Context, it *item) {
+	it.live, it.liveOK = loadLive(r.st, it.name, it.specs)
+	if !it.locked {
+		return
+	}
+	if _, err := r.st.RecoverPromote(store.GroupTmp, it.name); err != nil {
+		it.fail(ProblemStore, fmt.Errorf("finishing an interrupted activation: %w", err))
+		return
+	}
+	if !r.stagedFinished(it) {
+		return
+	}
+	set, err := loadStaged(r.st, it.name, it.specs)
+	if err == nil {
+		err = check(set.creds, it.rec.Domains, r.now)
+	}
+	if err != nil {
+		if isInvalid(err) {
+			it.reject(err)
+		} else {
+			it.fail(ProblemStore, err)
+		}
+		return
+	}
+	it.set = set
+	hook("checked", it.name)
+	if it.liveOK && sameCerts(set.creds, it.live) {
+		it.action, it.reason = "finish", "finished an activation that was interrupted"
+		return
+	}
+	var delay time.Duration
+	if it.rec.Settings != nil && it.rec.Settings.ActivationDelay != "" {
+		delay, _ = md.ParseDuration(it.rec.Settings.ActivationDelay, md.Day)
+	}
+	var liveValid []credential
+	if it.liveOK {
+		liveValid = it.live
+	}
+	if at := readyAt(set.creds, liveValid, delay, r.now); r.now.Before(at) {
+		it.action, it.readyAt = "waiting", at
+		it.reason = "staged certificate is ready at " + at.UTC().Format(time.RFC1123)
+		return
+	}
+	// tmp/<md>: plain keys, certificates, job; md.json follows in phase 2.
+	if err := r.dst.Purge(store.GroupTmp, it.name); err != nil {
+		it.fail(ProblemStore, err)
+		return
+	}
+	for _, c := range set.creds {
+		if err := r.dst.SaveKey(store.GroupTmp, it.name, c.spec.FileName("privkey"), c.key); err != nil {
+			it.fail(ProblemStore, err)
+			return
+		}
+		if err := r.dst.SaveChain(store.GroupTmp, it.name, c.spec.FileName("pubcert"), c.chain); err != nil {
+			it.fail(ProblemStore, err)
+			return
+		}
+	}
+	job := set.job
+	job.Name = it.name
+	job.Last = &md.JobResult{Status: 0, Detail: "new certificate successfully saved in domains", Activity: "moving tmp to become new domains"}
+	job.AddLog(r.now, "progress", "", "md-install: activating the staged certificate set (valid since "+md.NewTime(set.creds[0].chain[0].NotBefore).Format(timeFormat)+")")
+	if err := r.dst.SaveJob(store.GroupTmp, it.name, job); err != nil {
+		it.fail(ProblemStore, err)
+		return
+	}
+	it.tmpJob = job
+	hook("tmp-written", it.name)
+	if d := deployOf(it.rec); d != nil {
+		plan, err := prepareDeploy(d, it.name, set.creds)
+		if err != nil {
+			it.fail(ProblemDeploy, err)
+			_ = r.dst.Purge(store.GroupTmp, it.name)
+			return
+		}
+		it.deploy = plan
+		r.noteDeployDir(d.Dir)
+	}
+	it.action = "activate"
+}
+
+// stagedFinished tells whether staging/<md> holds a set md-order finished:
+// its job.json says finished, or (a set staged by hand) there is no job.json
+// but md.json and every certificate. A set md-order is still working on
+// (an order, some keys) is left alone: md-order resumes it.
+func (r *runner) stagedFinished(it *item) bool {
+	if r.st.Exists(store.GroupStaging, it.name, store.FileJob) {
+		job, err := r.st.LoadJob(store.GroupStaging, it.name)
+		if err != nil {
+			it.reject(err)
+			return false
+		}
+		if !job.Finished {
+			it.reason = "md-order has not finished the staged set"
+		}
+		return job.Finished
+	}
+	if !r.st.Exists(store.GroupStaging, it.name, store.FileMD) {
+		return false // another run activated it while we waited
+	}
+	for _, spec := range it.specs {
+		if !r.st.Exists(store.GroupStaging, it.name, spec.FileName("pubcert")) {
+			it.reason = "md-order has not finished the staged set"
+			return false
+		}
+	}
+	return true
+}
+
+const timeFormat = "Mon, 02 Jan 2006 15:04:05 GMT"
+
+func deployOf(rec *md.Record) *md.Deploy {
+	if rec.Host != nil && rec.Host.Deploy != nil && rec.Host.Deploy.Dir != "" {
+		return rec.Host.Deploy
+	}
+	return nil
+}
+
+// promoteAll saves staged accounts and md.json, then swaps the tmp sets
+// in, all under the store-wide lock.
+func (r *runner) promoteAll(ctx context.Context) error {
+	var act []*item
+	for _, it := range r.items {
+		if it.action == "activate" {
+			act = append(act, it)
+		}
+	}
+	if len(act) == 0 {
+		return nil
+	}
+	unlock, err := r.st.Lock(ctx, "", r.opts.LockWait)
+	if err != nil {
+		for _, it := range act {
+			it.fail(ProblemStore, fmt.Errorf("taking the store lock: %w", err))
+			r.abortTmp(it)
+		}
+		if errors.Is(err, store.ErrLocked) {
+			r.locked = true
+			return nil
+		}
+		return nil
+	}
+	defer unlock()
+	for _, it := range act {
+		m := r.liveMD(it)
+		if it.set.accountJSON != nil {
+			id, err := r.accounts.save(r.dst, it.set.accountJSON, it.set.accountKey, it.set.md.CA.URL)
+			if err != nil {
+				if isInvalid(err) {
+					it.reject(err)
+				} else {
+					it.fail(ProblemStore, err)
+				}
+				r.abortTmp(it)
+				continue
+			}
+			m.CA.Account, it.account = id, id
+			hook("account-saved", it.name)
+		} else if m.CA.Account == "" {
+			m.CA.Account = r.accounts.forCA(r.st, m.CA.URL)
+		}
+		if err := r.dst.SaveMD(store.GroupTmp, m); err != nil {
+			it.fail(ProblemStore, err)
+			r.abortTmp(it)
+			continue
+		}
+	}
+	if err := r.syncAll(); err != nil {
+		return err
+	}
+	for _, it := range act {
+		if it.action != "activate" {
+			continue
+		}
+		hook("before-promote", it.name)
+		arch, err := r.dst.Promote(store.GroupTmp, it.name)
+		if err != nil {
+			it.fail(ProblemStore, fmt.Errorf("activating: %w", err))
+			r.abortTmp(it)
+			continue
+		}
+		it.archive = arch
+		hook("promoted", it.name)
+	}
+	return r.syncAll()
+}
+
+// liveMD builds the md.json of the new live set: the MD as configured (the
+// record), with the effective CA of the staged set, state complete.
+func (r *runner) liveMD(it *item) *md.MD {
+	m := it.rec.MD
+	m.Extra = it.rec.MD.Extra
+	ca := md.CA{}
+	if m.CA != nil {
+		ca = *m.CA
+	}
+	if ca.Account == "" && it.set.md.CA != nil {
+		ca.Account = it.set.md.CA.Account
+	}
+	ca.URL = it.set.md.CA.URL
+	if ca.Proto == "" {
+		ca.Proto = md.ProtoACME
+	}
+	m.CA = &ca
+	m.State, m.StateDescr = md.StateComplete, ""
+	return &m
+}
+
+func (r *runner) abortTmp(it *item) {
+	_ = r.st.Purge(store.GroupTmp, it.name)
+	if it.deploy != nil {
+		it.deploy.abort()
+		it.deploy = nil
+	}
+}
+
+// finish completes an activation (deploy flip, purge, job log, event) or a
+// rejection (purge, job log, event).
+func (r *runner) finish(ctx context.Context, it *item) {
+	switch it.action {
+	case "activate", "finish":
+	case "rejected":
+		r.purgeStaging(it)
+		job, err := r.st.LoadJob(store.GroupDomains, it.name)
+		if err != nil {
+			job = &md.Job{Name: it.name}
+		}
+		job.AddLog(r.now, "install-error", ProblemInvalidStaging, it.err.Detail)
+		r.raise(ctx, it, job, "errored")
+		if err := r.dst.SaveJob(store.GroupDomains, it.name, job); err != nil {
+			r.opts.Log.Warnf("%s: writing job log: %v", it.name, err)
+		}
+		return
+	default:
+		return
+	}
+	if it.deploy != nil {
+		if err := it.deploy.commit(); err != nil {
+			it.fail(ProblemDeploy, err)
+		} else {
+			it.rec.Install = ensureInstall(it.rec)
+		}
+		hook("deployed", it.name)
+	}
+	job := it.tmpJob
+	if job == nil {
+		var err error
+		if job, err = r.st.LoadJob(store.GroupDomains, it.name); err != nil {
+			job = &md.Job{Name: it.name}
+		}
+	}
+	detail := "The new certificate set for " + it.name + " is live in domains/" + it.name
+	if it.archive != "" {
+		detail += "; the previous set is in archive/" + it.archive
+	}
+	job.AddLog(r.now, "progress", "", "md-install: "+detail)
+	r.raise(ctx, it, job, "installed")
+	if err := r.dst.SaveJob(store.GroupDomains, it.name, job); err != nil {
+		r.opts.Log.Warnf("%s: writing job log: %v", it.name, err)
+	}
+	hook("job-saved", it.name)
+	r.purgeStaging(it)
+	hook("purged", it.name)
+	it.live, it.liveOK = loadLive(r.st, it.name, it.specs)
+	it.changed = true
+	r.opts.Log.Infof("%s: activated%s", it.name, archiveNote(it.archive))
+	if it.action == "finish" {
+		it.action = "activated"
+	} else {
+		it.action, it.reason = "activated", ""
+	}
+}
+
+func archiveNote(a string) string {
+	if a == "" {
+		return ""
+	}
+	return " (previous set archived as archive/" + a + ")"
+}
+
+func ensureInstall(rec *md.Record) *md.InstallResult {
+	if rec.Install == nil {
+		rec.Install = &md.InstallResult{}
+	}
+	return rec.Install
+}
+
+// purgeStaging removes the staged set and the MD's challenge data.
+func (r *runner) purgeStaging(it *item) {
+	if err := r.dst.Purge(store.GroupStaging, it.name); err != nil {
+		r.opts.Log.Warnf("%s: purging staging: %v", it.name, err)
+	}
+	for _, d := range it.rec.Domains {
+		if err := r.dst.Purge(store.GroupChallenges, d); err != nil && !errors.Is(err, store.ErrBadName) {
+			r.opts.Log.Warnf("%s: purging challenges/%s: %v", it.name, d, err)
+		}
+	}
+}
+
+// raise signals an event and tolerates a notifier not there yet.
+func (r *runner) raise(ctx context.Context, it *item, job *md.Job, reason string) {
+	settings := it.rec.Settings
+	if settings == nil {
+		settings = &md.Settings{}
+	}
+	err := event.New(settings).Raise(ctx, job, reason, it.name, r.now)
+	if err == nil {
+		return
+	}
+	if strings.Contains(err.Error(), "not implemented") {
+		// lib/event not there yet: log the event as mod_md does without
+		// a command, so rate limits and md-status see it.
+		r.opts.Log.Debugf("%s: event %s: %v", it.name, reason, err)
+		job.AddLog(r.now, "message-"+reason, "", "")
+		return
+	}
+	r.opts.Log.Warnf("%s: event %s: %v", it.name, reason, err)
+}
+
+// refreshDeploy rewrites the deploy set of an MD whose deployed files are
+// not the live certificate (first deploy, a run killed before the flip, a
+// changed deploy config).
+func (r *runner) refreshDeploy(ctx context.Context, it *item) {
+	d := deployOf(it.rec)
+	if d == nil || !it.liveOK || it.action == "failed" || it.action == "rejected" {
+		return
+	}
+	if it.rec.Install == nil {
+		it.rec.Install = &md.InstallResult{}
+	}
+	it.rec.Install.Deploy = deployPath(d, it.name)
+	if deployCurrent(d, it.name, it.live) {
+		return
+	}
+	if !it.locked {
+		if err := r.lock(ctx, it); err != nil || !it.locked {
+			return
+		}
+		if it.err != nil {
+			return
+		}
+	}
+	cleanStaleDeploys(d, it.name)
+	creds := make([]credential, 0, len(it.live))
+	for _, c := range it.live {
+		key, err := r.st.LoadKey(store.GroupDomains, it.name, c.spec.FileName("privkey"))
+		if err != nil {
+			it.fail(ProblemDeploy, fmt.Errorf("reading the live key: %w", err))
+			return
+		}
+		creds = append(creds, credential{spec: c.spec, key: key, chain: c.chain})
+	}
+	plan, err := prepareDeploy(d, it.name, creds)
+	if err == nil {
+		if err = store.SyncFS(d.Dir); err == nil {
+			err = plan.commit()
+		}
+		if err != nil {
+			plan.abort()
+		}
+	}
+	if err != nil {
+		it.fail(ProblemDeploy, err)
+		return
+	}
+	r.noteDeployDir(d.Dir)
+	it.changed = true
+	r.opts.Log.Infof("%s: deployed to %s", it.name, deployPath(d, it.name))
+}
+
+// writeApache writes the snippet of every MD when --apache-dir is set.
+func (r *runner) writeApache() {
+	if r.opts.ApacheDir == "" {
+		return
+	}
+	for _, it := range r.items {
+		path := apacheSnippetPath(r.opts.ApacheDir, it.name)
+		changed, err := writeIfChanged(path, ApacheSnippet(&it.rec.MD, r.opts.StoreDir, it.liveOK), 0o644)
+		if err != nil {
+			it.fail(ProblemDeploy, fmt.Errorf("writing Apache snippet: %w", err))
+			continue
+		}
+		ensureInstall(it.rec).Apache = path
+		if changed {
+			it.changed = true
+		}
+	}
+}
+
+// reloadAndVerify runs the reload command once if anything changed, then
+// checks what the server serves.
+func (r *runner) reloadAndVerify(ctx context.Context) {
+	var changed []*item
+	argv := r.opts.ReloadCmd
+	for _, it := range r.items {
+		if !it.changed {
+			continue
+		}
+		changed = append(changed, it)
+		if len(argv) == 0 && it.rec.Settings != nil && len(it.rec.Settings.ReloadCmd) > 0 {
+			argv = it.rec.Settings.ReloadCmd
+		}
+	}
+	if len(changed) == 0 {
+		return
+	}
+	if len(argv) == 0 {
+		r.opts.Log.Infof("no reload command: the server picks up the new certificates at its next reload")
+		return
+	}
+	r.opts.Log.Infof("reloading: %s", strings.Join(argv, " "))
+	if err := runReload(ctx, argv, r.opts.ReloadTimeout); err != nil {
+		for _, it := range changed {
+			it.fail(ProblemReload, fmt.Errorf("%w; the new certificate is live in the store but the server was not reloaded", err))
+		}
+		return
+	}
+	for _, it := range changed {
+		ensureInstall(it.rec).Reloaded = true
+	}
+	if r.opts.NoVerify {
+		return
+	}
+	var wg sync.WaitGroup
+	for _, it := range changed {
+		if !it.liveOK {
+			continue
+		}
+		wg.Add(1)
+		go func(it *item) {
+			defer wg.Done()
+			r.verify(ctx, it)
+		}(it)
+	}
+	wg.Wait()
+}
+
+func (r *runner) verify(ctx context.Context, it *item) {
+	ts := verifyTargets(it.rec, r.opts.VerifyAddr)
+	if len(ts) == 0 {
+		return
+	}
+	want, old := map[string]bool{}, map[string]bool{}
+	for _, c := range it.live {
+		want[Fingerprint(c.chain[0])] = true
+	}
+	if it.set != nil {
+		// the previous live set is what a server that did not reload serves
+		if prev, ok := r.previous(it); ok {
+			for _, fp := range prev {
+				if !want[fp] {
+					old[fp] = true
+				}
+			}
+		}
+	}
+	err := verifyServed(ctx, ts, want, old, r.opts.VerifyTimeout, r.opts.VerifyInterval)
+	served := err == nil
+	ensureInstall(it.rec).Served = &served
+	if served {
+		return
+	}
+	it.fail(ProblemNotServed, fmt.Errorf("the server does not serve the new certificate after the reload: %v; check that the vhost includes the md-install snippet / uses the deploy files, and that the reload command reloads this server", err))
+	if it.locked {
+		job, jerr := r.st.LoadJob(store.GroupDomains, it.name)
+		if jerr == nil {
+			job.AddLog(r.now, "install-error", ProblemNotServed, it.err.Detail)
+			r.raise(ctx, it, job, "errored")
+			if err := r.st.SaveJob(store.GroupDomains, it.name, job); err != nil {
+				r.opts.Log.Warnf("%s: writing job log: %v", it.name, err)
+			}
+		}
+	}
+}
+
+// previous returns the fingerprints of the set that was live before this
+// run's activation.
+func (r *runner) previous(it *item) ([]string, bool) {
+	if it.archive == "" {
+		return nil, false
+	}
+	var fps []string
+	for _, spec := range it.specs {
+		chain, err := r.st.LoadChain(store.GroupArchive, it.archive, spec.FileName("pubcert"))
+		if err != nil {
+			continue
+		}
+		fps = append(fps, Fingerprint(chain[0]))
+	}
+	return fps, len(fps) > 0
+}
+
+// report fills the record's install section and error.
+func (r *runner) report(it *item) {
+	in := ensureInstall(it.rec)
+	in.Action, in.Reason = it.action, it.reason
+	if it.action == "activated" {
+		in.At = md.NewTime(r.now)
+		in.Archive = it.archive
+		in.Account = it.account
+	}
+	if !it.readyAt.IsZero() {
+		in.ReadyAt = md.NewTime(it.readyAt)
+	}
+	in.Certs = nil
+	for _, c := range it.live {
+		in.Certs = append(in.Certs, certInfo(c.spec, c.chain[0]))
+	}
+	if it.err != nil {
+		if it.rec.Error == nil || it.rec.Error.Stage == "install" {
+			it.rec.Error = it.err
+		} else {
+			in.Reason = strings.TrimPrefix(in.Reason+"; "+it.err.Detail, "; ")
+		}
+	}
+}

@@ -1,0 +1,133 @@
+package install
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"unicode"
+
+	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/store"
+)
+
+// StoreRecords builds one record per MD in the store (domains/ and
+// staging/), for md-install --all: the MD is domains/<md>/md.json, or the
+// staged md.json for an MD not yet live. An unreadable md.json gives a
+// record carrying the error.
+func StoreRecords(st *store.Store) ([]*md.Record, error) {
+	live, err := st.List(store.GroupDomains)
+	if err != nil {
+		return nil, fmt.Errorf("listing domains: %w", err)
+	}
+	staged, err := st.List(store.GroupStaging)
+	if err != nil {
+		return nil, fmt.Errorf("listing staging: %w", err)
+	}
+	isLive := make(map[string]bool, len(live))
+	names := append([]string{}, live...)
+	for _, n := range live {
+		isLive[n] = true
+	}
+	for _, n := range staged {
+		if !isLive[n] {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	recs := make([]*md.Record, len(names))
+	var wg sync.WaitGroup
+	work := make(chan int)
+	for w := 0; w < max(2, runtime.GOMAXPROCS(0)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				recs[i] = storeRecord(st, names[i], isLive[names[i]])
+			}
+		}()
+	}
+	for i := range names {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	out := recs[:0]
+	for _, r := range recs {
+		if r != nil {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func storeRecord(st *store.Store, name string, live bool) *md.Record {
+	g := store.GroupStaging
+	if live {
+		g = store.GroupDomains
+	}
+	m, err := st.LoadMD(g, name)
+	if errors.Is(err, fs.ErrNotExist) {
+		if !live {
+			return nil // a staging dir without md.json: md-order at work
+		}
+		if m, err = st.LoadMD(store.GroupStaging, name); errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+	}
+	if err == nil && m.Name != name {
+		err = fmt.Errorf("%s/%s/md.json names %q", g, name, m.Name)
+	}
+	if err == nil {
+		err = m.Validate()
+	}
+	if err != nil {
+		return &md.Record{MD: md.MD{Name: name, Domains: []string{name}},
+			Error: &md.StageError{Stage: "install", Problem: ProblemStore, Detail: err.Error()}}
+	}
+	return &md.Record{MD: *m}
+}
+
+// Tokenize splits a command line into argv the way Apache's
+// apr_tokenize_to_argv does for MDMessageCmd: whitespace separates, single
+// and double quotes group, a backslash escapes the next character. No shell
+// is involved.
+func Tokenize(s string) ([]string, error) {
+	var argv []string
+	var cur strings.Builder
+	inArg, quote, esc := false, rune(0), false
+	for _, c := range s {
+		switch {
+		case esc:
+			cur.WriteRune(c)
+			esc = false
+		case c == '\\':
+			esc, inArg = true, true
+		case quote != 0 && c == quote:
+			quote = 0
+		case quote != 0:
+			cur.WriteRune(c)
+		case c == '"' || c == '\'':
+			quote, inArg = c, true
+		case unicode.IsSpace(c):
+			if inArg {
+				argv = append(argv, cur.String())
+				cur.Reset()
+				inArg = false
+			}
+		default:
+			cur.WriteRune(c)
+			inArg = true
+		}
+	}
+	if quote != 0 {
+		return nil, fmt.Errorf("unterminated quote in %q", s)
+	}
+	if inArg {
+		argv = append(argv, cur.String())
+	}
+	return argv, nil
+}

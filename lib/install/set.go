@@ -1,0 +1,225 @@
+package install
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/store"
+)
+
+// Problem names md-install puts into a record's error and the job log.
+const (
+	ProblemInvalidStaging = "install-invalid-staging"
+	ProblemNotServed      = "install-not-served"
+	ProblemReload         = "install-reload-failed"
+	ProblemDeploy         = "install-deploy-failed"
+	ProblemStore          = "install-store-error"
+)
+
+// credential is one key spec's key and chain (leaf first).
+type credential struct {
+	spec  md.KeySpec
+	key   crypto.Signer
+	chain []*x509.Certificate
+}
+
+// Fingerprint is the lowercase hex SHA-256 of a certificate's DER, as
+// mod_md's sha256-fingerprint.
+func Fingerprint(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.Raw)
+	return hex.EncodeToString(sum[:])
+}
+
+func certInfo(spec md.KeySpec, c *x509.Certificate) md.CertInfo {
+	return md.CertInfo{
+		Spec:   spec.Name(),
+		Serial: strings.ToUpper(c.SerialNumber.Text(16)),
+		SHA256: Fingerprint(c),
+		Valid:  md.Period{From: md.NewTime(c.NotBefore), Until: md.NewTime(c.NotAfter)},
+	}
+}
+
+// invalid is a problem with the content of a staged set: it is rejected.
+type invalid struct{ msg string }
+
+func (e *invalid) Error() string { return e.msg }
+
+func invalidf(format string, args ...any) error { return &invalid{fmt.Sprintf(format, args...)} }
+
+// isInvalid tells a content problem (reject) from an I/O problem (retry).
+func isInvalid(err error) bool {
+	var iv *invalid
+	var ce *store.CorruptError
+	return errors.As(err, &iv) || errors.As(err, &ce)
+}
+
+// staged is a staged set as loaded from staging/<md>/.
+type staged struct {
+	md    *md.MD
+	creds []credential
+	job   *md.Job
+	// account is the raw account.json and its key, when md-order staged a
+	// new account.
+	accountJSON []byte
+	accountKey  crypto.Signer
+}
+
+// loadStaged reads staging/<name>/ for the given key specs. Content
+// problems (missing or unparsable files, wrong key, bad chain) are returned
+// as *invalid or *store.CorruptError; everything is checked again by
+// check.
+func loadStaged(st *store.Store, name string, specs md.KeySpecs) (*staged, error) {
+	m, err := st.LoadMD(store.GroupStaging, name)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, invalidf("staging/%s/md.json is missing", name)
+		}
+		return nil, err
+	}
+	if m.CA == nil || m.CA.URL == "" {
+		return nil, invalidf("staging/%s/md.json has no effective CA (ca.url)", name)
+	}
+	s := &staged{md: m}
+	for _, spec := range specs {
+		kf, cf := spec.FileName("privkey"), spec.FileName("pubcert")
+		chain, err := st.LoadChain(store.GroupStaging, name, cf)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, invalidf("staged set has no %s certificate (staging/%s/%s is missing)", spec.Name(), name, cf)
+		}
+		if err != nil {
+			return nil, err
+		}
+		key, err := st.LoadKey(store.GroupStaging, name, kf)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, invalidf("staged set has no %s private key (staging/%s/%s is missing)", spec.Name(), name, kf)
+		}
+		if err != nil {
+			return nil, err
+		}
+		s.creds = append(s.creds, credential{spec: spec, key: key, chain: chain})
+	}
+	if s.job, err = st.LoadJob(store.GroupStaging, name); err != nil {
+		return nil, err
+	}
+	acct, err := st.Read(store.GroupStaging, name, store.FileAccount)
+	switch {
+	case err == nil:
+		s.accountJSON = acct
+		if s.accountKey, err = st.LoadKey(store.GroupStaging, name, store.FileAccountKey); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, invalidf("staging/%s/account.json has no account.pem beside it", name)
+			}
+			return nil, err
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, err
+	}
+	return s, nil
+}
+
+// check verifies that a set of credentials is complete and valid for the
+// MD's domains at time now: every key matches its certificate, the
+// certificate covers every domain, the chain is present and signs the
+// leaf, and the certificate has not expired.
+func check(creds []credential, domains []string, now time.Time) error {
+	for _, c := range creds {
+		leaf := c.chain[0]
+		if !publicKeysEqual(c.key.Public(), leaf.PublicKey) {
+			return invalidf("certificate(%s) and private key do not match", c.spec.Name())
+		}
+		for _, d := range domains {
+			if !covers(leaf, d) {
+				return invalidf("certificate(%s) does not cover %s (it is for %s)", c.spec.Name(), d, strings.Join(leaf.DNSNames, ", "))
+			}
+		}
+		if len(c.chain) < 2 {
+			return invalidf("certificate(%s) comes without its issuer chain", c.spec.Name())
+		}
+		if err := leaf.CheckSignatureFrom(c.chain[1]); err != nil {
+			return invalidf("certificate(%s) is not signed by the next certificate in its chain: %v", c.spec.Name(), err)
+		}
+		if now.After(leaf.NotAfter) {
+			return invalidf("certificate(%s) expired on %s", c.spec.Name(), leaf.NotAfter.UTC().Format(time.RFC3339))
+		}
+	}
+	return nil
+}
+
+// covers reports whether the certificate's SANs cover domain d.
+func covers(c *x509.Certificate, d string) bool {
+	for _, san := range c.DNSNames {
+		if md.DomainMatches(san, d) {
+			return true
+		}
+	}
+	return false
+}
+
+func publicKeysEqual(a, b crypto.PublicKey) bool {
+	ea, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && ea.Equal(b)
+}
+
+// readyAt is when a staged set may become live (spec §3.7): not before the
+// newest notBefore of its certificates, plus MDActivationDelay when a live
+// certificate is still valid, but never after the live certificate expires.
+func readyAt(creds []credential, live []credential, delay time.Duration, now time.Time) time.Time {
+	var at time.Time
+	for _, c := range creds {
+		if c.chain[0].NotBefore.After(at) {
+			at = c.chain[0].NotBefore
+		}
+	}
+	if delay <= 0 || len(live) == 0 {
+		return at
+	}
+	liveEnd := time.Time{}
+	for _, c := range live {
+		if liveEnd.IsZero() || c.chain[0].NotAfter.Before(liveEnd) {
+			liveEnd = c.chain[0].NotAfter
+		}
+	}
+	if !liveEnd.After(now) {
+		return at
+	}
+	at = at.Add(delay)
+	if at.After(liveEnd) {
+		at = liveEnd
+	}
+	return at
+}
+
+// loadLive reads the live certificates (no keys) of domains/<name>/; a
+// missing or unreadable one ends the list early and ok is false.
+func loadLive(st *store.Store, name string, specs md.KeySpecs) (live []credential, ok bool) {
+	for _, spec := range specs {
+		chain, err := st.LoadChain(store.GroupDomains, name, spec.FileName("pubcert"))
+		if err != nil {
+			return live, false
+		}
+		live = append(live, credential{spec: spec, chain: chain})
+	}
+	return live, true
+}
+
+// sameCerts reports whether two credential lists have the same leaves.
+func sameCerts(a, b []credential) bool {
+	if len(a) != len(b) || len(a) == 0 {
+		return false
+	}
+	for i := range a {
+		if !bytes.Equal(a[i].chain[0].Raw, b[i].chain[0].Raw) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,4 @@
+package store
+
+// sysSyncfs is syncfs(2) on linux/amd64.
+const sysSyncfs = 306
