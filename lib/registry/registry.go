@@ -3,11 +3,20 @@
 // when the definition changed, keeps what the store knows and the config
 // does not (ca.account, ...), and detects renamed MDs so that their
 // directories move instead of being ordered again (spec §2.2, §2.6).
+//
+// A sync plans first and writes afterwards: every file it needs is read
+// and checked before the first write, so a corrupt md.json stops it with
+// nothing changed.
 package registry
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
 
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/store"
@@ -15,7 +24,8 @@ import (
 
 // Options steer a sync.
 type Options struct {
-	DryRun bool // compute, write nothing
+	DryRun bool          // compute, write nothing (and take no lock)
+	Wait   time.Duration // how long to wait for the store-wide lock; 0: the store's default, <0: try once
 }
 
 // Result says what a sync did (or would do).
@@ -23,10 +33,440 @@ type Result struct {
 	Written   []string          // MD names whose md.json was (re)written
 	Unchanged []string          // MD names already in step
 	Renamed   map[string]string // old name -> new name
+	HTTPD     bool              // httpd.json was (re)written
+	Warnings  []string          // stored sets that were skipped, and why
 }
 
 // Sync brings the store's definitions in step with recs, and fills recs
 // with the stored values the config lacks. It takes the store-wide lock.
+// Records that carry an error are left alone.
 func Sync(ctx context.Context, st *store.Store, recs []*md.Record, opts Options) (*Result, error) {
-	return nil, errors.New("registry: not implemented yet")
+	if !opts.DryRun {
+		unlock, err := st.Lock(ctx, "", opts.Wait)
+		if err != nil {
+			return nil, fmt.Errorf("syncing MDs into %s: %w", st, err)
+		}
+		defer unlock()
+	}
+	p, err := plan(st, recs)
+	if err != nil {
+		return nil, err
+	}
+	if !opts.DryRun {
+		if err := p.apply(st); err != nil {
+			return nil, err
+		}
+	}
+	return &p.result, nil
+}
+
+// syncPlan is what a sync will do, computed without writing.
+type syncPlan struct {
+	renames []rename
+	writes  []*md.MD
+	httpd   *httpdFile
+	result  Result
+}
+
+type rename struct{ from, to string }
+
+// plan reads the store and decides, for every record, what to write.
+func plan(st *store.Store, recs []*md.Record) (*syncPlan, error) {
+	p := &syncPlan{result: Result{Renamed: map[string]string{}}}
+	var active []*md.Record
+	names := map[string]bool{}
+	for _, r := range recs {
+		if r == nil || r.Error != nil {
+			continue
+		}
+		if err := r.Validate(); err != nil {
+			return nil, fmt.Errorf("MD %q: %w", r.Name, err)
+		}
+		if names[r.Name] {
+			return nil, fmt.Errorf("MD %q is defined twice", r.Name)
+		}
+		names[r.Name] = true
+		active = append(active, r)
+	}
+
+	stored, err := st.List(store.GroupDomains)
+	if err != nil {
+		return nil, fmt.Errorf("listing %s/domains: %w", st, err)
+	}
+	storedSet := map[string]bool{}
+	for _, n := range stored {
+		storedSet[n] = true
+	}
+
+	// md_reg_sync_start: configured names missing from domains/ may be
+	// renames of stored MDs that no configured name claims.
+	from := map[string]string{} // record name -> stored set to read
+	var maybeNew []*md.Record
+	for _, r := range active {
+		if storedSet[r.Name] {
+			from[r.Name] = r.Name
+		} else {
+			maybeNew = append(maybeNew, r)
+		}
+	}
+	if len(maybeNew) > 0 {
+		var unassigned []*md.MD
+		for _, n := range stored {
+			if names[n] {
+				continue
+			}
+			old, err := st.LoadMD(store.GroupDomains, n)
+			if err != nil {
+				if !errors.Is(err, fs.ErrNotExist) {
+					p.result.Warnings = append(p.result.Warnings,
+						fmt.Sprintf("domains/%s not considered for renames: %v", n, err))
+				}
+				continue
+			}
+			old.Name = n // the directory is what moves
+			unassigned = append(unassigned, old)
+		}
+		for _, r := range maybeNew {
+			old := closestMatch(unassigned, &r.MD)
+			if old == nil {
+				continue
+			}
+			p.renames = append(p.renames, rename{from: old.Name, to: r.Name})
+			p.result.Renamed[old.Name] = r.Name
+			from[r.Name] = old.Name
+			unassigned = removeMD(unassigned, old)
+		}
+	}
+
+	// md_reg_sync_finish for each record
+	for _, r := range active {
+		if err := complete(r); err != nil {
+			return nil, err
+		}
+		src, hasOld := from[r.Name]
+		r.State, r.StateDescr = certState(st, src, &r.MD)
+		var old *md.MD
+		if hasOld {
+			old, err = st.LoadMD(store.GroupDomains, src)
+			switch {
+			case errors.Is(err, fs.ErrNotExist):
+				old = nil
+			case err != nil:
+				return nil, fmt.Errorf("reading the stored definition of MD %q: %w", r.Name, err)
+			}
+		}
+		changed := true
+		if old != nil {
+			keepStored(&r.MD, old)
+			changed = !sameDefinition(&r.MD, old)
+		}
+		if changed {
+			m := r.MD
+			if old != nil && len(m.Extra) == 0 {
+				m.Extra = old.Extra // fields of a newer mod_md survive the rewrite
+			}
+			p.writes = append(p.writes, &m)
+			p.result.Written = append(p.result.Written, r.Name)
+		} else {
+			p.result.Unchanged = append(p.result.Unchanged, r.Name)
+		}
+	}
+
+	// httpd.json: the reachability of ports 80 and 443
+	for _, r := range active {
+		if r.Settings != nil && r.Settings.Reachable != nil {
+			want := httpdFile{Proto: httpdProto{HTTP: r.Settings.Reachable.HTTP, HTTPS: r.Settings.Reachable.HTTPS}}
+			if cur, ok := loadHTTPD(st); !ok || cur != want {
+				p.httpd = &want
+				p.result.HTTPD = true
+			}
+			break
+		}
+	}
+	return p, nil
+}
+
+// apply carries out a plan.
+func (p *syncPlan) apply(st *store.Store) error {
+	for _, rn := range p.renames {
+		if err := st.Move(store.GroupDomains, rn.from, store.GroupDomains, rn.to); err != nil {
+			return fmt.Errorf("renaming MD %s to %s: %w", rn.from, rn.to, err)
+		}
+		if st.Exists(store.GroupStaging, rn.from, "") {
+			if err := st.Move(store.GroupStaging, rn.from, store.GroupStaging, rn.to); err != nil {
+				return fmt.Errorf("renaming staged MD %s to %s: %w", rn.from, rn.to, err)
+			}
+		}
+	}
+	for _, m := range p.writes {
+		if err := st.SaveMD(store.GroupDomains, m); err != nil {
+			return fmt.Errorf("writing the definition of MD %q: %w", m.Name, err)
+		}
+	}
+	if p.httpd != nil {
+		if err := st.SaveJSON(store.GroupRoot, "", store.FileHTTPD, p.httpd); err != nil {
+			return fmt.Errorf("writing %s: %w", store.FileHTTPD, err)
+		}
+	}
+	return nil
+}
+
+// complete fills what mod_md's protocol driver and state_init fill before
+// comparing: the protocol, the default CA, the default windows, and manual
+// renewal for static certificate files in auto mode.
+func complete(r *md.Record) error {
+	if r.CA == nil {
+		r.CA = &md.CA{}
+	}
+	if r.CA.Proto == "" {
+		r.CA.Proto = md.ProtoACME
+	}
+	if r.CA.Proto != md.ProtoACME {
+		return fmt.Errorf("[%s] uses unknown CA protocol '%s'", r.Name, r.CA.Proto)
+	}
+	if len(r.CA.URLs) == 0 {
+		r.CA.URLs = []string{md.DefaultCA}
+	}
+	if r.RenewWindow == nil {
+		ts := md.MustTimeslice(md.DefaultRenewWindow)
+		r.RenewWindow = &ts
+	}
+	if r.WarnWindow == nil {
+		ts := md.MustTimeslice(md.DefaultWarnWindow)
+		r.WarnWindow = &ts
+	}
+	if len(r.CertFiles) > 0 && r.RenewMode == md.RenewAuto {
+		r.RenewMode = md.RenewManual
+	}
+	if r.Contacts == nil {
+		r.Contacts = []string{}
+	}
+	return nil
+}
+
+// keepStored copies what the config lacks from the stored definition, as
+// md_reg_sync_finish: contacts, the effective CA URL and the account.
+func keepStored(m, old *md.MD) {
+	if len(m.Contacts) == 0 && len(old.Contacts) > 0 {
+		m.Contacts = append([]string(nil), old.Contacts...)
+	}
+	if old.CA != nil {
+		if m.CA.URL == "" && old.CA.URL != "" {
+			m.CA.URL = old.CA.URL
+		}
+		if m.CA.Account == "" && old.CA.Account != "" {
+			m.CA.Account = old.CA.Account
+		}
+	}
+}
+
+// sameDefinition is md_reg_sync_finish's test for "nothing changed", over
+// the fields mod_md compares (plus the name, which mod_md leaves out so a
+// renamed MD whose domains stayed the same would keep its old name inside
+// md.json). Fields mod_md does not compare (cmd-dns-01, proxy-url,
+// ca-certs, proxy-ca-certs, eab, profile, ca.url, ca.account) do not cause
+// a rewrite on their own.
+func sameDefinition(m, old *md.MD) bool {
+	oldURLs := old.EffectiveCAURLs()
+	if old.CA == nil || (len(old.CA.URLs) == 0 && old.CA.URL == "") {
+		oldURLs = nil
+	}
+	var oldCA md.CA
+	if old.CA != nil {
+		oldCA = *old.CA
+	}
+	oldState := old.State
+	if oldState == md.StateExpired {
+		oldState = md.StateComplete
+	}
+	return m.Name == old.Name &&
+		m.State == oldState &&
+		strEq(m.CA.URLs, oldURLs) &&
+		m.CA.Proto == oldCA.Proto &&
+		m.CA.Agreement == oldCA.Agreement &&
+		m.Transitive == old.Transitive &&
+		sameDomains(m.Domains, old.Domains) &&
+		m.RenewMode == old.RenewMode &&
+		sliceEq(m.RenewWindow, old.RenewWindow) &&
+		sliceEq(m.WarnWindow, old.WarnWindow) &&
+		keysEq(m.PrivKey, old.PrivKey) &&
+		m.RequireHTTPS == old.RequireHTTPS &&
+		m.MustStaple == old.MustStaple &&
+		strEq(m.Proto.ACMETLS1, old.Proto.ACMETLS1) &&
+		m.Stapling == old.Stapling &&
+		m.ProfileMandatory == old.ProfileMandatory &&
+		m.ARIRenewals == old.ARIRenewals &&
+		strEq(m.Contacts, old.Contacts) &&
+		strEq(m.CertFiles, old.CertFiles) &&
+		strEq(m.PKeyFiles, old.PKeyFiles) &&
+		strEq(dedupe(m.CA.Challenges), dedupe(oldCA.Challenges))
+}
+
+// strEq compares string lists in order; nil equals empty.
+func strEq(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// sameDomains is md_equal_domains(case-sensitive): same count, and every
+// name of a in b, in any order.
+func sameDomains(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, d := range a {
+		if !containsName(b, d, true) {
+			return false
+		}
+	}
+	return true
+}
+
+func containsName(list []string, name string, caseSensitive bool) bool {
+	for _, d := range list {
+		if d == name || (!caseSensitive && strings.EqualFold(d, name)) {
+			return true
+		}
+	}
+	return false
+}
+
+func dedupe(list []string) []string {
+	var out []string
+	for _, s := range list {
+		if !containsName(out, s, true) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func sliceEq(a, b *md.Timeslice) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.IsPercent == b.IsPercent && (a.IsPercent && a.Percent == b.Percent || !a.IsPercent && a.Duration == b.Duration)
+}
+
+// keysEq is md_pkeys_spec_eq: equal lists of specs; no specs on both
+// sides counts as equal.
+func keysEq(a, b md.KeySpecs) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if x.Type != y.Type {
+			return false
+		}
+		switch x.Type {
+		case md.KeyRSA:
+			if x.Bits != y.Bits {
+				return false
+			}
+		case md.KeyEC:
+			if x.Curve != y.Curve {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// closestMatch is mod_md's find_closest_match: the first stored MD that
+// contains all of m's names, else the one sharing the most names with m
+// (the first of equals), else nil.
+func closestMatch(stored []*md.MD, m *md.MD) *md.MD {
+	for _, o := range stored {
+		if containsDomains(o, m) {
+			return o
+		}
+	}
+	var best *md.MD
+	bestN := 0
+	for _, o := range stored {
+		if n := commonNames(m, o); n > bestN {
+			best, bestN = o, n
+		}
+	}
+	return best
+}
+
+// containsDomains is md_contains_domains: every name of m is in o.
+func containsDomains(o, m *md.MD) bool {
+	if len(o.Domains) < len(m.Domains) {
+		return false
+	}
+	for _, d := range m.Domains {
+		if !containsName(o.Domains, d, false) {
+			return false
+		}
+	}
+	return true
+}
+
+func commonNames(a, b *md.MD) int {
+	n := 0
+	for _, d := range a.Domains {
+		if containsName(b.Domains, d, false) {
+			n++
+		}
+	}
+	return n
+}
+
+func removeMD(list []*md.MD, m *md.MD) []*md.MD {
+	out := list[:0]
+	for _, o := range list {
+		if o != m {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// httpdFile is the store's httpd.json.
+type httpdFile struct {
+	Proto httpdProto `json:"proto"`
+}
+
+type httpdProto struct {
+	HTTP  bool `json:"http"`
+	HTTPS bool `json:"https"`
+}
+
+// loadHTTPD reads httpd.json as mod_md's load_props: a missing file or key
+// means reachable; an unreadable file counts as missing (mod_md deletes it).
+func loadHTTPD(st *store.Store) (httpdFile, bool) {
+	cur := httpdFile{Proto: httpdProto{HTTP: true, HTTPS: true}}
+	data, err := st.Read(store.GroupRoot, "", store.FileHTTPD)
+	if errors.Is(err, fs.ErrNotExist) {
+		return cur, true
+	}
+	if err != nil {
+		return cur, false
+	}
+	var raw struct {
+		Proto struct {
+			HTTP  *bool `json:"http"`
+			HTTPS *bool `json:"https"`
+		} `json:"proto"`
+	}
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return cur, false // rewritten
+	}
+	if raw.Proto.HTTP != nil {
+		cur.Proto.HTTP = *raw.Proto.HTTP
+	}
+	if raw.Proto.HTTPS != nil {
+		cur.Proto.HTTPS = *raw.Proto.HTTPS
+	}
+	return cur, true
 }

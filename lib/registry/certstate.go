@@ -1,0 +1,101 @@
+package registry
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/asn1"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+
+	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/store"
+)
+
+// maxStaticCert bounds a static certificate file read for the state check.
+const maxStaticCert = 1 << 20
+
+// oidTLSFeature is the TLS Feature extension (RFC 7633) that carries
+// must-staple.
+var oidTLSFeature = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 1, 24}
+
+// certState is mod_md's state_init: an MD is complete when, for each of
+// its key specs (or static files), a certificate exists that covers all its
+// domains and has must-staple exactly when configured; else incomplete
+// with mod_md's description, or error when a certificate is unreadable.
+// set is the domains/ directory holding the MD's certificates ("" if none).
+func certState(st *store.Store, set string, m *md.MD) (int, string) {
+	specs := m.PrivKey.Effective()
+	n := len(specs)
+	if len(m.CertFiles) > 0 {
+		n = len(m.CertFiles)
+	}
+	for i := 0; i < n; i++ {
+		spec := md.DefaultKeySpecs[0]
+		if i < len(specs) {
+			spec = specs[i]
+		}
+		name := spec.Name()
+		chain, err := loadCert(st, set, m, i, spec)
+		switch {
+		case errors.Is(err, fs.ErrNotExist) || (err == nil && len(chain) == 0):
+			return md.StateIncomplete, fmt.Sprintf("certificate(%s) is missing", name)
+		case err != nil:
+			return md.StateError, "error initializing"
+		}
+		leaf := chain[0]
+		for _, d := range m.Domains {
+			if !covered(leaf.DNSNames, d) {
+				return md.StateIncomplete, fmt.Sprintf("certificate(%s) does not cover all domains.", name)
+			}
+		}
+		if has := mustStaple(leaf); has != m.MustStaple {
+			not, hasNot := " not", ""
+			if m.MustStaple {
+				not, hasNot = "", " not"
+			}
+			return md.StateIncomplete, fmt.Sprintf("'must-staple' is%s requested, but certificate(%s) has it%s enabled.", not, name, hasNot)
+		}
+	}
+	return md.StateComplete, ""
+}
+
+func loadCert(st *store.Store, set string, m *md.MD, i int, spec md.KeySpec) ([]*x509.Certificate, error) {
+	if len(m.CertFiles) > 0 {
+		f, err := os.Open(m.CertFiles[i])
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		data, err := io.ReadAll(io.LimitReader(f, maxStaticCert))
+		if err != nil {
+			return nil, err
+		}
+		return store.ParseChainPEM(data)
+	}
+	if set == "" {
+		return nil, fs.ErrNotExist
+	}
+	return st.LoadChain(store.GroupDomains, set, spec.FileName("pubcert"))
+}
+
+func covered(sans []string, domain string) bool {
+	for _, s := range sans {
+		if md.DomainMatches(s, domain) {
+			return true
+		}
+	}
+	return false
+}
+
+func mustStaple(c *x509.Certificate) bool {
+	for _, e := range c.Extensions {
+		if e.Id.Equal(oidTLSFeature) {
+			// SEQUENCE { INTEGER 5 } is status_request
+			return bytes.Contains(e.Value, []byte{0x02, 0x01, 0x05})
+		}
+	}
+	return false
+}
