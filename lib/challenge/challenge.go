@@ -52,11 +52,12 @@ const (
 var ErrNotApplicable = errors.New("challenge: type not applicable")
 
 // Task is one challenge of one authorization.
+// Its JSON form is the task line md-challenge reads.
 type Task struct {
-	Type    string // HTTP01, TLSALPN01 or DNS01
-	Domain  string // the authorization's identifier ("*." stripped)
-	Token   string // from the CA; validated before it touches a path
-	KeyAuth string // token "." base64url(account key thumbprint)
+	Type    string `json:"type"`                        // HTTP01, TLSALPN01 or DNS01
+	Domain  string `json:"domain"`                      // the authorization's identifier ("*." stripped)
+	Token   string `json:"token,omitempty"`             // from the CA; validated before it touches a path
+	KeyAuth string `json:"key-authorization,omitempty"` // token "." base64url(account key thumbprint)
 }
 
 // String names a task for logs, as mod_md's setup tokens ("http-01:a.org").
