@@ -213,9 +213,12 @@ func (p *parser) build(g *conf, domains []*conf, tables []*table) *md.ParsedConf
 	if g.portMap != nil {
 		settings.PortMap = g.portMap
 	}
-	if g.proxy != nil {
-		settings.HTTPProxy = *g.proxy
-	}
+	// the global values of settings mod_md keeps server-wide; each record's
+	// md.json fields below carry the value in effect for that MD
+	settings.HTTPProxy = deref(g.proxy, "")
+	settings.DNS01Cmd = g.dns01
+	settings.CACerts = deref(g.caCerts, "")
+	settings.ProxyCACerts = deref(g.proxyCACerts, "")
 	reach := &md.Reachable{}
 	settings.Reachable = reach
 
@@ -364,9 +367,7 @@ func (p *parser) record(g, d *conf, t *table, pm *md.PortMap, reach *md.Reachabl
 		ts := md.MustTimeslice(md.DefaultWarnWindow)
 		m.WarnWindow = &ts
 	}
-	if d.proxy != nil { // a global proxy is a server-wide setting, as in mod_md
-		m.ProxyURL = *d.proxy
-	}
+	m.ProxyURL = deref(pick(d.proxy, g.proxy), "")
 	if cmd := pickList(d.dns01, g.dns01); len(cmd) > 0 {
 		m.CmdDNS01 = quoteArgv(cmd)
 	}
