@@ -34,15 +34,16 @@ type Options struct {
 // Warnings (unused MDs, undefined variables, ...) are in the result even
 // when there are errors.
 func Load(path string, opts Options) (*md.ParsedConfig, error) {
-	pc, errs := load(path, opts)
+	pc, errs := load(path, opts, "")
 	if len(errs) > 0 {
 		return pc, errs
 	}
 	return pc, nil
 }
 
-func load(path string, opts Options) (*md.ParsedConfig, md.ConfigErrors) {
+func load(path string, opts Options, jail string) (*md.ParsedConfig, md.ConfigErrors) {
 	r := newReader(opts, path)
+	r.jail = jail
 	nodes := r.readTop(path)
 	cfg := &config{base: &server{base: true}}
 	cfg.mc.local80, cfg.mc.local443 = 80, 443

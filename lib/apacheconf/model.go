@@ -406,6 +406,10 @@ func (r *reader) autoAdd(b *built, servers []*server) {
 				continue
 			}
 			if b.m.Transitive != 0 {
+				if err := md.ValidateDomain(name); err != nil {
+					r.errorf(s.file, s.line, "name %q of this VirtualHost would be added to Managed Domain '%s' (MDMembers auto): %v", name, b.m.Name, err)
+					continue
+				}
 				b.m.Domains = append(b.m.Domains, strings.ToLower(name))
 			} else {
 				r.warnf(s.file, s.line, "Virtual Host %s:%d matches Managed Domain '%s', but the name/alias %s itself is not managed. A requested MD certificate will not match ServerName.",

@@ -67,6 +67,8 @@ type reader struct {
 	aborted   bool
 
 	settingsCache *md.Settings
+	jail          string // tests: no file outside this directory is read
+	listed        int    // directories listed for wildcards
 }
 
 func newReader(opts Options, configPath string) *reader {
@@ -179,6 +181,10 @@ func (r *reader) enter(path, fromFile string, fromLine int) (string, bool) {
 	real, err := filepath.EvalSymlinks(path)
 	if err != nil {
 		r.errorf(fromFile, fromLine, "could not open %s: %v", path, unwrapPath(err))
+		return "", false
+	}
+	if r.jail != "" && real != r.jail && !strings.HasPrefix(real, r.jail+"/") {
+		r.errorf(fromFile, fromLine, "%s is outside %s", path, r.jail)
 		return "", false
 	}
 	for _, c := range r.chain {
@@ -532,8 +538,11 @@ func (r *reader) ifVersion(words []string) (bool, string) {
 	switch len(words) {
 	case 1:
 		op, ver = "=", words[0]
+		if v, ok := strings.CutPrefix(ver, "!"); ok {
+			op, ver = "!=", v
+		}
 		if strings.HasPrefix(ver, "/") {
-			op = "~"
+			op = strings.TrimSuffix(op, "=") + "~"
 		}
 	case 2:
 		op, ver = words[0], words[1]
@@ -667,6 +676,16 @@ func (r *reader) globWalk(dir string, rest []string, optional bool, pattern, fil
 			return true
 		}
 		return r.globWalk(next, rest[1:], optional, pattern, file, line, out)
+	}
+	if r.jail != "" && dir != r.jail && !strings.HasPrefix(dir, r.jail+"/") {
+		r.errorf(file, line, "%s is outside %s", dir, r.jail)
+		return false
+	}
+	r.listed++
+	if r.listed > MaxFiles {
+		r.errorf(file, line, "wildcard %s: more than %d directories searched, giving up", pattern, MaxFiles)
+		r.aborted = true
+		return false
 	}
 	names, err := readDirNames(dir)
 	if err != nil {
