@@ -221,6 +221,11 @@ func (m *Manager) Setup(ctx context.Context, rec *md.Record, t Task) error {
 		return fmt.Errorf("%w: %q is not a challenge type mdtools can answer", ErrNotApplicable, t.Type)
 	}
 	if err != nil {
+		if t.Type != DNS01 && !errors.Is(err, ErrNotApplicable) { // no half-written data stays behind
+			if terr := m.teardownDir(rec, t); terr != nil {
+				m.log.Warnf("%s: removing challenge data after a failed setup: %v", t, terr)
+			}
+		}
 		return fmt.Errorf("setting up %s: %w", t, err)
 	}
 	if m.opts.Announce != nil {

@@ -14,8 +14,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mdtools/mdtools/lib/devca"
+	"github.com/mdtools/mdtools/lib/event"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/store"
 )
@@ -306,6 +308,9 @@ func TestHTTP01ListenerBusy(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "address already in use") {
 		t.Fatalf("got %v; want address already in use", err)
 	}
+	if names, _ := st.List(store.GroupChallenges); len(names) != 0 {
+		t.Errorf("challenge data kept after the failed setup: %v", names)
+	}
 }
 
 // TestManagerConcurrent: md-order's worker pool sets up and tears down
@@ -347,5 +352,54 @@ func TestManagerConcurrent(t *testing.T) {
 	wg.Wait()
 	if names, _ := st.List(store.GroupChallenges); len(names) != 0 {
 		t.Errorf("left over: %v", names)
+	}
+}
+
+// TestAnnounceRaisesEvent: the Announce hook is where md-order raises
+// challenge-setup:<type>:<dns>; a failing command fails the setup and the
+// data is removed, as mod_md aborts the challenge.
+func TestAnnounceRaisesEvent(t *testing.T) {
+	st, dir := openStore(t)
+	logf := filepath.Join(t.TempDir(), "events")
+	record, _ := filepath.Abs("../../testdata/event/record-argv")
+	fail, _ := filepath.Abs("../../testdata/event/fail")
+	rec := testRecord("a.test")
+	for _, tc := range []struct {
+		name string
+		cmd  []string
+		ok   bool
+	}{{"command succeeds", []string{record, logf}, true}, {"command fails", []string{fail, "1"}, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := event.New(&md.Settings{MessageCmd: tc.cmd})
+			job := &md.Job{Name: "a.test"}
+			m := newManager(t, st, Options{Announce: func(ctx context.Context, rec *md.Record, task Task) error {
+				return n.Raise(ctx, job, "challenge-setup:"+task.Type+":"+task.Domain, rec.Name, time.Now())
+			}})
+			err := m.Setup(context.Background(), rec, Task{HTTP01, "a.test", testToken, testKeyAuth})
+			stored := filepath.Join(dir, "challenges", "a.test", "acme-http-01.txt")
+			if tc.ok {
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := fmt.Sprintf("[%s][%s][challenge-setup:http-01:a.test][a.test] stdin-eof", record, logf)
+				if b, _ := os.ReadFile(logf); strings.TrimSpace(string(b)) != want {
+					t.Errorf("event argv %q; want %q", b, want)
+				}
+				if e, ok := job.LastEntry("message-challenge-setup:http-01:a.test"); !ok || e.Type == "" {
+					t.Errorf("job log %+v", job.Log.Entries)
+				}
+				if _, err := os.Stat(stored); err != nil {
+					t.Error(err)
+				}
+				return
+			}
+			var se *md.StageError
+			if !errors.As(err, &se) || se.Problem != event.ProblemMessageCmd {
+				t.Fatalf("got %v; want the message command's failure", err)
+			}
+			if _, err := os.Stat(stored); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("challenge data kept after a failed announcement: %v", err)
+			}
+		})
 	}
 }
