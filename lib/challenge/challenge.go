@@ -13,10 +13,11 @@
 //	dns-01       the MD's cmd-dns-01 command: "<cmd> setup <dns> <token>" and
 //	             "<cmd> teardown <dns> [<token>]".
 //
-// The dns-01 command of an MD is its md.json "cmd-dns-01" (a raw command
-// line, tokenized as Apache's apr_tokenize_to_argv does). md-parse writes the
-// MD's own MDChallengeDns01 there, or the global one when the MD has none, so
-// every record carries the command that applies to it.
+// The dns-01 command of an MD is, as in mod_md, the MD's own
+// MDChallengeDns01, in md.json "cmd-dns-01" (a raw command line, tokenized
+// as Apache's apr_tokenize_to_argv does), else the global one, which
+// md-parse puts into every record's settings."cmd-dns-01" (argv). md.toml
+// readers may also write the effective command into "cmd-dns-01" directly.
 package challenge
 
 import (
@@ -74,7 +75,8 @@ type Responder interface {
 // suitable. An explicit ca.challenges list (MDCAChallenges) is used
 // verbatim. Otherwise tls-alpn-01, http-01 and dns-01 are filtered:
 // http-01 needs public port 80 reachable, tls-alpn-01 needs port 443 and at
-// least one acme-tls/1 domain, dns-01 needs a cmd-dns-01 command. A record
+// least one acme-tls/1 domain, dns-01 needs a dns-01 command (the MD's
+// cmd-dns-01 or the global settings."cmd-dns-01", see DNS01Command). A record
 // without settings.reachable counts as reachable on both ports.
 func Candidates(rec *md.Record) ([]string, error) {
 	if rec.CA != nil && len(rec.CA.Challenges) > 0 {
@@ -97,7 +99,7 @@ func Candidates(rec *md.Record) ([]string, error) {
 		list = remove(list, TLSALPN01)
 		why.WriteString(" The https: challenge 'tls-alpn-01' is disabled because the Protocols configuration does not include the 'acme-tls/1' protocol.")
 	}
-	if strings.TrimSpace(rec.CmdDNS01) == "" {
+	if len(DNS01Command(rec)) == 0 {
 		list = remove(list, DNS01)
 		why.WriteString(" The DNS challenge 'dns-01' is disabled because the directive 'MDChallengeDns01' is not configured.")
 	}

@@ -10,13 +10,21 @@ import (
 	"github.com/mdtools/mdtools/lib/md"
 )
 
-// DNS01Command is the MD's dns-01 command line split into argv as Apache
-// splits MDChallengeDns01 (apr_tokenize_to_argv); nil when none is set.
+// DNS01Command is the dns-01 command of an MD, as mod_md picks it: the
+// MD's own md.json "cmd-dns-01" (a command line, split as Apache splits
+// MDChallengeDns01 with apr_tokenize_to_argv), else the global
+// MDChallengeDns01 in settings."cmd-dns-01" (argv); nil when neither is set.
 func DNS01Command(rec *md.Record) []string {
 	if rec == nil {
 		return nil
 	}
-	return event.Tokenize(strings.TrimSpace(rec.CmdDNS01))
+	if argv := event.Tokenize(strings.TrimSpace(rec.CmdDNS01)); len(argv) > 0 {
+		return argv
+	}
+	if rec.Settings != nil && len(rec.Settings.DNS01Cmd) > 0 && rec.Settings.DNS01Cmd[0] != "" {
+		return append([]string(nil), rec.Settings.DNS01Cmd...)
+	}
+	return nil
 }
 
 // DNS01Version is the MD's MDChallengeDns01Version (1 unless 2 is set).

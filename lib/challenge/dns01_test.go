@@ -62,9 +62,19 @@ func TestDNS01Command(t *testing.T) {
 	if got := DNS01Command(rec); strings.Join(got, "|") != "/opt/my hooks/dns|--zone|a test" {
 		t.Fatalf("got %q", got)
 	}
-	rec.Settings = &md.Settings{DNS01Version: 2}
+	rec.Settings = &md.Settings{DNS01Version: 2, DNS01Cmd: []string{"/global/hook", "x y"}}
 	if DNS01Version(rec) != 2 {
 		t.Fatal("version 2 not seen")
+	}
+	if got := DNS01Command(rec); got[0] != "/opt/my hooks/dns" {
+		t.Fatalf("the MD's own command must win over the global one: %q", got)
+	}
+	rec.CmdDNS01 = ""
+	if got := DNS01Command(rec); strings.Join(got, "|") != "/global/hook|x y" {
+		t.Fatalf("global command: got %q", got)
+	}
+	if c, _ := Candidates(rec); strings.Join(c, " ") != "http-01 dns-01" {
+		t.Fatalf("candidates with a global dns-01 command: %v", c)
 	}
 }
 
