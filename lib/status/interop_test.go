@@ -103,6 +103,7 @@ ServerAdmin mailto:admin@example.org
 LoadModule authz_core_module %[3]smod_authz_core.so
 LoadModule socache_shmcb_module %[3]smod_socache_shmcb.so
 LoadModule ssl_module %[3]smod_ssl.so
+LoadModule status_module %[3]smod_status.so
 LoadModule md_module %[3]smod_md.so
 Listen 127.0.0.1:%[4]d
 Listen 127.0.0.1:%[5]d https
@@ -115,13 +116,18 @@ MDContactEmail admin@example.org
 MDPortMap http:%[4]d https:%[5]d
 MDCAChallenges http-01
 MDRetryDelay 1s
-MDStapling on
+MDServerStatus on
 
 <Location /md-status>
     SetHandler md-status
 </Location>
+<Location /server-status>
+    SetHandler server-status
+</Location>
 
-MDomain a1.test
+<MDomain a1.test>
+    MDStapling on
+</MDomain>
 <VirtualHost 127.0.0.1:%[5]d>
     ServerName a1.test
     SSLEngine on
@@ -129,7 +135,6 @@ MDomain a1.test
 
 <MDomain a2.test www.a2.test>
     MDPrivateKeys secp256r1 RSA 2048
-    MDStapling off
 </MDomain>
 <VirtualHost 127.0.0.1:%[5]d>
     ServerName a2.test
@@ -247,19 +252,26 @@ func compareWithApache(t *testing.T, a *apache, path, host string, render func()
 // (graceful restart), and compares md-status over Apache's store with
 // Apache's own md-status and certificate-status handlers at both points.
 //
+// It also compares mod_md's lines of server-status?auto (mod_status).
+//
 // Excluded, because they depend on the moment of the call: "renew-at" of
-// an MD that is incomplete (mod_md reports the current time) and the
-// list's "version" (mod_md's version vs mdtools'). Nothing else is
-// excluded.
+// an MD that is incomplete (mod_md reports the current time), the list's
+// "version" (mod_md's version vs mdtools'), and in server-status the
+// seconds-from-now values (ActivityRenew, ActivityNextRun,
+// ActivityRefresh), which are compared rounded to the minute. Nothing else
+// is excluded.
 func TestInteropWithApacheModMD(t *testing.T) {
 	if _, err := os.Stat(apacheBin); err != nil {
 		t.Fatalf("Debian apache2 is needed (scripts/test-deps installs it): %v", err)
 	}
-	ports, err := devca.FreePorts(2)
+	ports, err := devca.FreePorts(3)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca := devca.StartT(t, devca.Options{HTTPPort: ports[0], TLSPort: ports[1]})
+	// Certificates name an OCSP responder that does not answer: mod_md
+	// primes stapling for a1.test and records its failing OCSP job.
+	ca := devca.StartT(t, devca.Options{HTTPPort: ports[0], TLSPort: ports[1],
+		OCSPResponderURL: "http://127.0.0.1:" + strconv.Itoa(ports[2])})
 	a := startApache(t, ca, ports[0], ports[1])
 
 	st, err := store.OpenReadOnly(filepath.Join(a.root, "md"))
@@ -307,6 +319,7 @@ func TestInteropWithApacheModMD(t *testing.T) {
 		compareWithApache(t, a, "/md-status/"+name, "", one(name, false), "renew-at")
 	}
 	compareWithApache(t, a, "/.httpd/certificate-status", "www.a2.test", one("a2.test", true))
+	compareServerStatus(t, a, r)
 
 	// 2. Activated by a graceful restart: state 2, certificates, no renewal.
 	a.ctl("-k", "graceful")
@@ -325,4 +338,61 @@ func TestInteropWithApacheModMD(t *testing.T) {
 	compareWithApache(t, a, "/md-status/www.a2.test", "", one("a2.test", false))
 	compareWithApache(t, a, "/md-status", "", list, "version")
 	compareWithApache(t, a, "/.httpd/certificate-status", "a1.test", one("a1.test", true))
+	compareServerStatus(t, a, r)
+}
+
+// managedLines are mod_md's lines of server-status?auto. Seconds-from-now
+// values (ActivityRenew, ...NextRun, ...Refresh) are rounded to a minute:
+// they depend on the moment of the call.
+func managedLines(b []byte) string {
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(l, "Managed") {
+			continue
+		}
+		for _, k := range []string{"ActivityRenew: ", "ActivityNextRun: ", "ActivityRefresh: "} {
+			if i := strings.Index(l, k); i >= 0 {
+				if n, err := strconv.Atoi(l[i+len(k):]); err == nil {
+					l = l[:i+len(k)] + strconv.Itoa((n+30)/60) + "min"
+				}
+			}
+		}
+		out = append(out, l)
+	}
+	return strings.Join(out, "\n")
+}
+
+func compareServerStatus(t *testing.T, a *apache, r *Reader) {
+	t.Helper()
+	var want, got string
+	var raw []byte
+	for try := 0; try < 5; try++ {
+		b1, err := a.get("/server-status?auto", "")
+		raw = b1
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if err := r.Render(&buf, ViewServerStatus, nil, DefaultOptions()); err != nil {
+			t.Fatal(err)
+		}
+		b2, err := a.get("/server-status?auto", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want, got = managedLines(b1), managedLines(buf.Bytes()); want == got && want == managedLines(b2) {
+			if testing.Verbose() {
+				t.Logf("server-status?auto equal to Apache's:\n%s", got)
+			}
+			return
+		}
+	}
+	var files []string
+	_ = filepath.Walk(r.Store.String(), func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			files = append(files, p)
+		}
+		return nil
+	})
+	t.Errorf("server-status?auto differs from Apache's mod_md\n--- Apache\n%s\n--- md-status\n%s\n--- Apache's whole answer\n%s\nstore: %v", want, got, raw, files)
 }

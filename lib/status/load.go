@@ -193,14 +193,19 @@ func (r *Reader) Load(name string) (*Report, error) {
 	}
 	rep.initState(specs)
 
-	// OCSP for installed certificates.
-	if eff.Stapling {
-		for i := range rep.Certs {
-			c := &rep.Certs[i]
-			if c.Info != nil && c.Info.OCSPURL != "" && c.Info.HasIssuer {
-				c.OCSP = r.loadOCSP(name, c.Info)
-			}
+	// OCSP for installed certificates: when the MD staples, and when a
+	// server stapled them anyway (vhost-level MDStapling/MDStapleOthers),
+	// which only the stored response tells.
+	for i := range rep.Certs {
+		c := &rep.Certs[i]
+		if c.Info == nil || c.Info.OCSPURL == "" || !c.Info.HasIssuer {
+			continue
 		}
+		if eff.Stapling || r.Store.Exists(store.GroupOCSP, name, "ocsp-"+c.Info.SHA1+".json") {
+			c.OCSP = r.loadOCSP(name, c.Info)
+		}
+	}
+	if eff.Stapling {
 		rep.OCSPJob = r.loadJob(rep, store.GroupOCSP, name)
 	}
 

@@ -116,21 +116,20 @@ func (ss *ServerStatus) Add(rep *Report) {
 	case rep.MD.RenewMode == md.RenewManual:
 		fmt.Fprintf(b, "%s: Manual renew\n", a)
 	}
-	if rep.MD.Stapling {
-		for _, c := range rep.Certs {
-			if c.OCSP == nil {
-				continue
-			}
-			s := stapling{domain: rep.Name, id: c.OCSP.ID, status: c.OCSP.Status, url: c.OCSP.Responder, valid: c.OCSP.Valid, now: rep.Now}
-			if !s.valid.Until.IsZero() {
-				s.renewAt = ss.Window.Start(s.valid.From.Time, s.valid.Until.Time)
-			}
-			if s.status == "unknown" || s.renewAt.Before(rep.Now) {
-				s.job = rep.OCSPJob
-			}
-			ss.staplings = append(ss.staplings, s)
+	for _, c := range rep.Certs {
+		if c.OCSP == nil {
+			continue
 		}
+		s := stapling{domain: rep.Name, id: c.OCSP.ID, status: c.OCSP.Status, url: c.OCSP.Responder, valid: c.OCSP.Valid, now: rep.Now}
+		if !s.valid.Until.IsZero() {
+			s.renewAt = ss.Window.Start(s.valid.From.Time, s.valid.Until.Time)
+		}
+		if s.status == "unknown" || s.renewAt.Before(rep.Now) {
+			s.job = rep.OCSPJob
+		}
+		ss.staplings = append(ss.staplings, s)
 	}
+
 }
 
 func statusText(r *md.JobResult) string {
