@@ -68,7 +68,10 @@ type syncPlan struct {
 	result  Result
 }
 
-type rename struct{ from, to string }
+type rename struct {
+	from, to string
+	staging  bool // staging/<from> moves too
+}
 
 // plan reads the store and decides, for every record, what to write.
 func plan(st *store.Store, recs []*md.Record) (*syncPlan, error) {
@@ -131,7 +134,14 @@ func plan(st *store.Store, recs []*md.Record) (*syncPlan, error) {
 			if old == nil {
 				continue
 			}
-			p.renames = append(p.renames, rename{from: old.Name, to: r.Name})
+			rn := rename{from: old.Name, to: r.Name, staging: st.Exists(store.GroupStaging, old.Name, "")}
+			if rn.staging && st.Exists(store.GroupStaging, r.Name, "") {
+				// mod_md ignores a failed staging rename; the stale set stays
+				rn.staging = false
+				p.result.Warnings = append(p.result.Warnings,
+					fmt.Sprintf("staging/%s not moved to staging/%s, which exists", old.Name, r.Name))
+			}
+			p.renames = append(p.renames, rn)
 			p.result.Renamed[old.Name] = r.Name
 			from[r.Name] = old.Name
 			unassigned = removeMD(unassigned, old)
@@ -192,7 +202,7 @@ func (p *syncPlan) apply(st *store.Store) error {
 		if err := st.Move(store.GroupDomains, rn.from, store.GroupDomains, rn.to); err != nil {
 			return fmt.Errorf("renaming MD %s to %s: %w", rn.from, rn.to, err)
 		}
-		if st.Exists(store.GroupStaging, rn.from, "") {
+		if rn.staging {
 			if err := st.Move(store.GroupStaging, rn.from, store.GroupStaging, rn.to); err != nil {
 				return fmt.Errorf("renaming staged MD %s to %s: %w", rn.from, rn.to, err)
 			}

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -617,5 +618,133 @@ func TestUnknownProtocolAndInvalidRecords(t *testing.T) {
 	res := sync(t, st, recs, Options{})
 	if !reflect.DeepEqual(res.Written, []string{"a.example"}) {
 		t.Errorf("written = %v", res.Written)
+	}
+}
+
+// TestStoreOddities: sets mod_md would also meet in a store it did not
+// write cleanly.
+func TestStoreOddities(t *testing.T) {
+	t.Run("set without md.json", func(t *testing.T) {
+		st, dir := openStore(t)
+		writeFile(t, filepath.Join(dir, "domains", "a.example", "job.json"), []byte(`{"name":"a.example"}`))
+		res := sync(t, st, parseTOML(t, twoDomains), Options{})
+		if len(res.Written) != 2 {
+			t.Errorf("written = %v; want both", res.Written)
+		}
+		if _, err := st.LoadMD(store.GroupDomains, "a.example"); err != nil {
+			t.Error(err)
+		}
+	})
+	t.Run("corrupt unassigned set is no rename candidate", func(t *testing.T) {
+		st, dir := openStore(t)
+		writeFile(t, filepath.Join(dir, "domains", "old.example", "md.json"), []byte("{"))
+		res := sync(t, st, parseTOML(t, twoDomains), Options{})
+		if len(res.Renamed) != 0 || len(res.Written) != 2 || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "domains/old.example") {
+			t.Errorf("result %+v", res)
+		}
+		if got, _ := os.ReadFile(filepath.Join(dir, "domains", "old.example", "md.json")); string(got) != "{" {
+			t.Errorf("unassigned set touched: %q", got)
+		}
+	})
+	t.Run("staging target exists", func(t *testing.T) {
+		st, dir := openStore(t)
+		old := &md.MD{Name: "a.example", Domains: []string{"a.example", "www.a.example"}, CA: &md.CA{Proto: "ACME"}}
+		if err := st.SaveMD(store.GroupDomains, old); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(dir, "staging", "a.example", "job.json"), []byte(`{"name":"a.example"}`))
+		writeFile(t, filepath.Join(dir, "staging", "www.a.example", "job.json"), []byte(`{"name":"www.a.example"}`))
+		res := sync(t, st, parseTOML(t, "[[domain]]\ndomains = [\"www.a.example\"]\nwebroot = \"/srv\"\n"), Options{})
+		if res.Renamed["a.example"] != "www.a.example" || len(res.Warnings) != 1 {
+			t.Errorf("result %+v", res)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "domains", "www.a.example", "md.json")); err != nil {
+			t.Error(err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "staging", "a.example", "job.json")); err != nil {
+			t.Errorf("old staging set lost: %v", err)
+		}
+	})
+	t.Run("renamed set also configured under old name", func(t *testing.T) {
+		// a.example stays configured: it is assigned, so the new MD is new
+		st, _ := openStore(t)
+		sync(t, st, parseTOML(t, "[[domain]]\ndomains = [\"a.example\", \"b.example\"]\nwebroot = \"/srv\"\n"), Options{})
+		res := sync(t, st, parseTOML(t, "[[domain]]\ndomains = [\"a.example\"]\nwebroot = \"/srv\"\n[[domain]]\ndomains = [\"b.example\"]\nwebroot = \"/srv\"\n"), Options{})
+		if len(res.Renamed) != 0 || !reflect.DeepEqual(sorted(res.Written), []string{"a.example", "b.example"}) {
+			t.Errorf("result %+v", res)
+		}
+	})
+}
+
+// TestConcurrentSyncs: runs that wait for the lock sync one after the
+// other, so exactly one of them writes each definition.
+func TestConcurrentSyncs(t *testing.T) {
+	_, dir := openStore(t)
+	const n = 4
+	results := make(chan *Result, n)
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			st, err := store.Open(dir)
+			if err != nil {
+				errs <- err
+				return
+			}
+			res, err := Sync(context.Background(), st, parseTOML(t, twoDomains), Options{Wait: 30 * time.Second})
+			if err != nil {
+				errs <- err
+				return
+			}
+			results <- res
+		}()
+	}
+	written := 0
+	for i := 0; i < n; i++ {
+		select {
+		case err := <-errs:
+			t.Fatal(err)
+		case res := <-results:
+			written += len(res.Written)
+		}
+	}
+	if written != 2 {
+		t.Errorf("%d definitions written by %d concurrent syncs; want 2", written, n)
+	}
+}
+
+func BenchmarkSync(b *testing.B) {
+	var conf strings.Builder
+	conf.WriteString("[global]\nwebroot = \"/srv\"\ncontact-email = \"a@example.org\"\n")
+	for i := 0; i < 5000; i++ {
+		fmt.Fprintf(&conf, "[[domain]]\ndomains = [\"d%d.example\", \"www.d%d.example\"]\n", i, i)
+	}
+	dir := b.TempDir()
+	path := filepath.Join(dir, "md.toml")
+	if err := os.WriteFile(path, []byte(conf.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	st, err := store.Open(filepath.Join(dir, "store"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	load := func() []*md.Record {
+		pc, err := tomlconf.Load(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return pc.Records
+	}
+	start := time.Now()
+	if _, err := Sync(context.Background(), st, load(), Options{}); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("first sync of 5000 MDs (writes all): %v", time.Since(start))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		recs := load()
+		res, err := Sync(context.Background(), st, recs, Options{})
+		if err != nil || len(res.Written) != 0 {
+			b.Fatalf("%v %+v", err, res)
+		}
 	}
 }

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/mdtools/mdtools/lib/event"
 	"github.com/mdtools/mdtools/lib/md"
 )
 
@@ -196,12 +198,13 @@ func TestQuoteArgvRoundTrip(t *testing.T) {
 	tests := [][]string{
 		{"/usr/bin/hook"},
 		{"/usr/bin/hook", "a b", ""},
-		{"/opt/my hook/x", `say "hi"`, `back\slash`, "it's", "\ttab"},
+		{"/opt/my hook/x", `say "hi"`, `back\slash`, "it's", "\ttab", `\`, `'`, `a\ b`},
 	}
 	for _, argv := range tests {
 		s := quoteArgv(argv)
-		if got := splitArgv(s); !reflect.DeepEqual(got, argv) {
-			t.Errorf("splitArgv(quoteArgv(%q)) = %q via %q", argv, got, s)
+		// event.Tokenize is apr_tokenize_to_argv, what lib/challenge runs
+		if got := event.Tokenize(s); !reflect.DeepEqual(got, argv) {
+			t.Errorf("Tokenize(quoteArgv(%q)) = %q via %q", argv, got, s)
 		}
 	}
 }
@@ -245,5 +248,26 @@ g = 1
 	}
 	if got := ix.line("domain.1", "nokey"); got != 16 {
 		t.Errorf("fallback line = %d; want the header's 16", got)
+	}
+}
+
+// BenchmarkLoad reads an md.toml of 5000 domains.
+func BenchmarkLoad(b *testing.B) {
+	var conf strings.Builder
+	conf.WriteString("[global]\nwebroot = \"/srv\"\ncontact-email = \"a@example.org\"\nprivate-keys = [\"secp256r1\", \"RSA 3072\"]\n")
+	for i := 0; i < 5000; i++ {
+		fmt.Fprintf(&conf, "\n[[domain]]\ndomains = [\"d%d.example\", \"www.d%d.example\"]\nrenew-window = \"14d\"\n", i, i)
+	}
+	path := filepath.Join(b.TempDir(), "md.toml")
+	if err := os.WriteFile(path, []byte(conf.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(conf.Len()))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		pc, err := Load(path)
+		if err != nil || len(pc.Records) != 5000 {
+			b.Fatal(err)
+		}
 	}
 }
