@@ -24,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -135,8 +136,13 @@ const DefaultCommandTimeout = 5 * time.Minute
 
 // Options configure a Manager.
 type Options struct {
-	HTTPListen string // serve http-01 on this address while set up ("" = don't)
-	TLSListen  string // serve tls-alpn-01 on this address ("" = don't)
+	// HTTPListen and TLSListen are where the Manager serves http-01 and
+	// tls-alpn-01 (started on the first Setup that needs them, stopped by
+	// Close). When empty, a record's host."http-listen"/"tls-listen" is
+	// used; when that is empty too, nothing listens (a web server answers
+	// from the store or the webroot).
+	HTTPListen string
+	TLSListen  string
 
 	// Announce, when set, runs after a challenge's data is in place and
 	// before Setup returns: mod_md raises the "challenge-setup:<type>:<dns>"
@@ -164,11 +170,11 @@ type Manager struct {
 
 	domains sync.Map // dns name -> *sync.Mutex
 
-	mu       sync.Mutex // guards the listeners
-	servers  *Servers
-	closed   bool
-	httpDone bool
-	tlsDone  bool
+	mu        sync.Mutex          // guards the listeners
+	listeners map[string]*Servers // "http <addr>" / "tls <addr>"
+	firstHTTP net.Addr
+	firstTLS  net.Addr
+	closed    bool
 }
 
 var _ Responder = (*Manager)(nil)
@@ -210,12 +216,16 @@ func (m *Manager) Setup(ctx context.Context, rec *md.Record, t Task) error {
 	var err error
 	switch t.Type {
 	case HTTP01:
-		if err = m.setupHTTP01(rec, t); err == nil && m.opts.HTTPListen != "" {
-			err = m.startHTTP()
+		if err = m.setupHTTP01(rec, t); err == nil {
+			if addr, _ := m.listenAddrs(rec); addr != "" {
+				err = m.startListener("http", addr)
+			}
 		}
 	case TLSALPN01:
-		if err = m.setupTLSALPN01(rec, t); err == nil && m.opts.TLSListen != "" {
-			err = m.startTLS()
+		if err = m.setupTLSALPN01(rec, t); err == nil {
+			if _, addr := m.listenAddrs(rec); addr != "" {
+				err = m.startListener("tls", addr)
+			}
 		}
 	case DNS01:
 		err = m.setupDNS01(ctx, rec, t)
@@ -298,10 +308,12 @@ func (m *Manager) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.closed = true
-	if m.servers == nil {
-		return nil
+	var errs []error
+	for key, s := range m.listeners {
+		if err := s.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+		}
 	}
-	err := m.servers.Close()
-	m.servers = nil
-	return err
+	m.listeners = nil
+	return errors.Join(errs...)
 }

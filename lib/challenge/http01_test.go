@@ -403,3 +403,56 @@ func TestAnnounceRaisesEvent(t *testing.T) {
 		})
 	}
 }
+
+// TestListenerFromHostSection: without Options.HTTPListen the record's
+// host."http-listen" (md.toml) is used, one listener per address; Close
+// stops them all.
+func TestListenerFromHostSection(t *testing.T) {
+	ports, err := devca.FreePorts(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := openStore(t)
+	m, err := New(st, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var addrs []string
+	for i, dns := range []string{"a.test", "b.test", "c.test"} {
+		addr := fmt.Sprintf("127.0.0.1:%d", ports[i%2])
+		addrs = append(addrs, addr)
+		rec := testRecord(dns)
+		rec.Host = &md.HostConfig{HTTPListen: addr}
+		if err := m.Setup(ctx, rec, Task{HTTP01, dns, testToken, testKeyAuth}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	get := func(addr, host string) (int, error) {
+		req, _ := http.NewRequest("GET", "http://"+addr+WellKnownPrefix+testToken, nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	for i, dns := range []string{"a.test", "b.test", "c.test"} {
+		if code, err := get(addrs[i], dns); err != nil || code != 200 {
+			t.Errorf("%s on %s: %d %v", dns, addrs[i], code, err)
+		}
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs[:2] {
+		if _, err := get(a, "a.test"); err == nil {
+			t.Errorf("%s still answers after Close", a)
+		}
+	}
+	if err := m.Setup(ctx, &md.Record{MD: md.MD{Name: "a.test"}, Host: &md.HostConfig{HTTPListen: addrs[0]}},
+		Task{HTTP01, "a.test", testToken, testKeyAuth}); err == nil {
+		t.Error("a closed Manager started a listener")
+	}
+}

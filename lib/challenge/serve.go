@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/store"
 )
 
@@ -165,52 +166,60 @@ func Serve(ctx context.Context, st *store.Store, httpAddr, tlsAddr string, log L
 	return s.Close()
 }
 
-// startHTTP starts the Manager's http-01 listener once.
-func (m *Manager) startHTTP() error {
+// listenAddrs are where a record's challenges are served: the Manager's
+// options, else the record's host section (md.toml http-listen/tls-listen).
+func (m *Manager) listenAddrs(rec *md.Record) (httpAddr, tlsAddr string) {
+	httpAddr, tlsAddr = m.opts.HTTPListen, m.opts.TLSListen
+	if rec != nil && rec.Host != nil {
+		if httpAddr == "" {
+			httpAddr = rec.Host.HTTPListen
+		}
+		if tlsAddr == "" {
+			tlsAddr = rec.Host.TLSListen
+		}
+	}
+	return httpAddr, tlsAddr
+}
+
+// startListener starts the Manager's responder of a kind ("http" or
+// "tls") on addr once; it keeps running until Close.
+func (m *Manager) startListener(kind, addr string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.httpDone {
+	key := kind + " " + addr
+	if m.listeners[key] != nil {
 		return nil
 	}
 	if m.closed {
 		return errors.New("challenge: manager closed")
 	}
-	if m.servers == nil {
-		m.servers = NewServers(m.st, m.log)
+	s := NewServers(m.st, m.log)
+	var err error
+	if kind == "http" {
+		err = s.StartHTTP(addr)
+	} else {
+		err = s.StartTLS(addr)
 	}
-	if err := m.servers.StartHTTP(m.opts.HTTPListen); err != nil {
+	if err != nil {
 		return err
 	}
-	m.httpDone = true
+	if m.listeners == nil {
+		m.listeners = map[string]*Servers{}
+	}
+	m.listeners[key] = s
+	if kind == "http" && m.firstHTTP == nil {
+		m.firstHTTP = s.HTTPAddr()
+	}
+	if kind == "tls" && m.firstTLS == nil {
+		m.firstTLS = s.TLSAddr()
+	}
 	return nil
 }
 
-// startTLS starts the Manager's tls-alpn-01 listener once.
-func (m *Manager) startTLS() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.tlsDone {
-		return nil
-	}
-	if m.closed {
-		return errors.New("challenge: manager closed")
-	}
-	if m.servers == nil {
-		m.servers = NewServers(m.st, m.log)
-	}
-	if err := m.servers.StartTLS(m.opts.TLSListen); err != nil {
-		return err
-	}
-	m.tlsDone = true
-	return nil
-}
-
-// Listening reports the addresses of the Manager's started listeners.
+// Listening reports the addresses of the first http-01 and tls-alpn-01
+// listeners the Manager started (nil when none).
 func (m *Manager) Listening() (httpAddr, tlsAddr net.Addr) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.servers == nil {
-		return nil, nil
-	}
-	return m.servers.HTTPAddr(), m.servers.TLSAddr()
+	return m.firstHTTP, m.firstTLS
 }
