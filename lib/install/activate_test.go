@@ -17,6 +17,7 @@ import (
 )
 
 func TestActivateFirstThenRenewal(t *testing.T) {
+	t.Parallel()
 	st, dir := openStore(t)
 	rec := testRecord("a.test", md.KeySpecs{ecSpec}, "a.test", "www.a.test")
 	// md-parse synced the MD: domains/a.test/md.json, no certificate yet.
@@ -102,6 +103,7 @@ func TestActivateFirstThenRenewal(t *testing.T) {
 }
 
 func TestNothingStagedWritesNothing(t *testing.T) {
+	t.Parallel()
 	st, dir := openStore(t)
 	rec := testRecord("n.test", md.KeySpecs{ecSpec})
 	creds := freshCreds(t, rec)
@@ -126,6 +128,7 @@ func TestNothingStagedWritesNothing(t *testing.T) {
 }
 
 func TestMultipleKeySpecsAndAccount(t *testing.T) {
+	t.Parallel()
 	st, _ := openStore(t)
 	rsaSpec := md.KeySpec{Type: md.KeyRSA, Bits: 2048}
 	recs := []*md.Record{
@@ -201,9 +204,10 @@ type badSet struct {
 }
 
 func TestBadStagedSetsRejected(t *testing.T) {
+	t.Parallel()
 	rec0 := testRecord("bad.test", md.KeySpecs{ecSpec})
-	good := freshCreds(t, rec0)         // the live set
-	staged := freshCreds(t, rec0)       // a valid renewal, to be damaged
+	good := freshCreds(t, rec0)   // the live set
+	staged := freshCreds(t, rec0) // a valid renewal, to be damaged
 	other := freshCreds(t, testRecord("other.test", md.KeySpecs{ecSpec}))
 	cases := []badSet{
 		{name: "wrong key", want: "do not match", build: func(t *testing.T, st *store.Store, rec *md.Record) {
@@ -296,6 +300,7 @@ func dropLine(s, sub string) string {
 }
 
 func TestNotReadyIsKept(t *testing.T) {
+	t.Parallel()
 	rec := testRecord("w.test", md.KeySpecs{ecSpec})
 	live := freshCreds(t, rec)
 	next := freshCreds(t, rec)
@@ -340,6 +345,7 @@ func TestNotReadyIsKept(t *testing.T) {
 }
 
 func TestUnfinishedStagingLeftToMdOrder(t *testing.T) {
+	t.Parallel()
 	st, dir := openStore(t)
 	rec := testRecord("u.test", md.KeySpecs{ecSpec})
 	stageSet(t, st, rec, freshCreds(t, rec))
@@ -360,6 +366,7 @@ func TestUnfinishedStagingLeftToMdOrder(t *testing.T) {
 }
 
 func TestAllFromStore(t *testing.T) {
+	t.Parallel()
 	st, _ := openStore(t)
 	a := testRecord("all-a.test", md.KeySpecs{ecSpec})
 	b := testRecord("all-b.test", md.KeySpecs{ecSpec})
@@ -392,6 +399,7 @@ func TestAllFromStore(t *testing.T) {
 }
 
 func TestDeployFiles(t *testing.T) {
+	t.Parallel()
 	st, _ := openStore(t)
 	deployDir := filepath.Join(t.TempDir(), "certs")
 	rsaSpec := md.KeySpec{Type: md.KeyRSA, Bits: 2048}

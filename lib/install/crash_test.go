@@ -56,6 +56,7 @@ func runChild() int {
 var crashSteps = []string{"checked", "tmp-written", "account-saved", "before-promote", "promoted", "deployed", "job-saved", "purged"}
 
 func TestCrashAtEveryStepThenRerun(t *testing.T) {
+	t.Parallel()
 	rec := testRecord("c.test", md.KeySpecs{ecSpec}, "c.test", "www.c.test")
 	oldCreds := freshCreds(t, rec)
 	newCreds := freshCreds(t, rec)
@@ -209,6 +210,7 @@ func TestCrashAtEveryStepThenRerun(t *testing.T) {
 }
 
 func TestConcurrentRuns(t *testing.T) {
+	t.Parallel()
 	rec := testRecord("p.test", md.KeySpecs{ecSpec})
 	creds := freshCreds(t, rec)
 	for _, tc := range []struct {

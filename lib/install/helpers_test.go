@@ -138,10 +138,28 @@ func stageSet(t testing.TB, st *store.Store, rec *md.Record, creds []stagedCred)
 // freshCreds issues a new certificate for every key spec of rec.
 func freshCreds(t testing.TB, rec *md.Record) []stagedCred {
 	t.Helper()
-	var out []stagedCred
-	for _, spec := range rec.PrivKey.Effective() {
+	specs := rec.PrivKey.Effective()
+	out := make([]stagedCred, len(specs))
+	var wg sync.WaitGroup
+	for i, spec := range specs {
 		k := newKey(t, spec)
-		out = append(out, stagedCred{spec: spec, key: k, chain: issue(t, rec.Domains, k)})
+		out[i] = stagedCred{spec: spec, key: k}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			chain, err := testCA(t).Issue(ctx, rec.Domains, out[i].key)
+			if err != nil {
+				t.Errorf("issuing %v: %v", rec.Domains, err)
+				return
+			}
+			out[i].chain = chain
+		}(i)
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
 	}
 	return out
 }

@@ -98,6 +98,10 @@ type item struct {
 	tmpJob  *md.Job
 	deploy  *deployPlan
 	changed bool // the server should reload for this MD
+	pending bool // an earlier run could not confirm the reload
+	// confirmed: the reload ran (and the check passed); unconfirmed: it
+	// failed or the server serves another certificate.
+	confirmed, unconfirmed bool
 	archive string
 	account string
 	err     *md.StageError
@@ -204,7 +208,14 @@ func (r *runner) run(ctx context.Context, recs []*md.Record) error {
 		return err
 	}
 	r.writeApache()
+	pending := readPending(r.st)
+	for _, it := range r.items {
+		if pending[it.name] && it.liveOK {
+			it.changed, it.pending = true, true
+		}
+	}
 	r.reloadAndVerify(ctx)
+	r.notePending(ctx)
 	r.parallel(func(it *item) { r.warn(ctx, it) })
 	r.unlockAll()
 	if err := r.sync(); err != nil {
@@ -712,7 +723,9 @@ func (r *runner) reloadAndVerify(ctx context.Context) {
 	r.opts.Log.Infof("reloading: %s", strings.Join(argv, " "))
 	if err := runReload(ctx, argv, r.opts.ReloadTimeout); err != nil {
 		for _, it := range changed {
-			it.fail(ProblemReload, fmt.Errorf("%w; the new certificate is live in the store but the server was not reloaded", err))
+			it.unconfirmed = true
+			it.fail(ProblemReload, fmt.Errorf("%w; the new certificate is live in the store but the server was not reloaded (the next run tries again)", err))
+			r.logInstallError(ctx, it)
 		}
 		return
 	}
@@ -720,6 +733,9 @@ func (r *runner) reloadAndVerify(ctx context.Context) {
 		ensureInstall(it.rec).Reloaded = true
 	}
 	if r.opts.NoVerify {
+		for _, it := range changed {
+			it.confirmed = true
+		}
 		return
 	}
 	var wg sync.WaitGroup
@@ -759,18 +775,48 @@ func (r *runner) verify(ctx context.Context, it *item) {
 	served := err == nil
 	ensureInstall(it.rec).Served = &served
 	if served {
+		it.confirmed = true
 		return
 	}
-	it.fail(ProblemNotServed, fmt.Errorf("the server does not serve the new certificate after the reload: %v; check that the vhost includes the md-install snippet / uses the deploy files, and that the reload command reloads this server", err))
-	if it.locked {
-		job, jerr := r.st.LoadJob(store.GroupDomains, it.name)
-		if jerr == nil {
-			job.AddLog(r.now, "install-error", ProblemNotServed, it.err.Detail)
-			r.raise(ctx, it, job, "errored")
-			if err := r.st.SaveJob(store.GroupDomains, it.name, job); err != nil {
-				r.opts.Log.Warnf("%s: writing job log: %v", it.name, err)
-			}
+	it.unconfirmed = true
+	it.fail(ProblemNotServed, fmt.Errorf("the server does not serve the new certificate after the reload: %v; check that the vhost includes the md-install snippet or uses the deploy files, and that the reload command reloads this server (the next run reloads and checks again)", err))
+	r.logInstallError(ctx, it)
+}
+
+// logInstallError puts the item's error into the MD's job log and raises
+// "errored".
+func (r *runner) logInstallError(ctx context.Context, it *item) {
+	if !it.locked {
+		unlock, err := r.st.Lock(ctx, it.name, r.opts.LockWait)
+		if err != nil {
+			return
 		}
+		it.unlock, it.locked = unlock, true
+	}
+	job, err := r.st.LoadJob(store.GroupDomains, it.name)
+	if err != nil {
+		return
+	}
+	job.AddLog(r.now, "install-error", it.err.Problem, it.err.Detail)
+	r.raise(ctx, it, job, "errored")
+	if err := r.st.SaveJob(store.GroupDomains, it.name, job); err != nil {
+		r.opts.Log.Warnf("%s: writing job log: %v", it.name, err)
+	}
+}
+
+// notePending records which MDs still wait for a confirmed reload.
+func (r *runner) notePending(ctx context.Context) {
+	add, remove := map[string]bool{}, map[string]bool{}
+	for _, it := range r.items {
+		switch {
+		case it.unconfirmed:
+			add[it.name] = true
+		case it.confirmed:
+			remove[it.name] = true
+		}
+	}
+	if err := updatePending(ctx, r.st, add, remove); err != nil {
+		r.opts.Log.Warnf("recording MDs that wait for a reload: %v", err)
 	}
 }
 

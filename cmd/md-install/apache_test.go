@@ -1,0 +1,357 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mdtools/mdtools/lib/cli"
+	"github.com/mdtools/mdtools/lib/devca"
+	"github.com/mdtools/mdtools/lib/install"
+	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/store"
+)
+
+const (
+	apacheBin  = "/usr/sbin/apache2"
+	apacheMods = "/usr/lib/apache2/modules"
+)
+
+// apacheServer is a real Apache httpd started by a test on loopback ports
+// with its own ServerRoot and config; no system file is touched.
+type apacheServer struct {
+	root, conf          string
+	httpPort, httpsPort int
+}
+
+func (a *apacheServer) args(extra ...string) []string {
+	return append([]string{apacheBin, "-d", a.root, "-f", a.conf}, extra...)
+}
+
+// newApache writes the config: two MDs, each with a plain-HTTP and an SSL
+// vhost that include md-install's snippet for it.
+func newApache(t *testing.T, snippets string) *apacheServer {
+	t.Helper()
+	if _, err := os.Stat(apacheBin); err != nil {
+		t.Fatalf("Apache httpd is needed (apt-get install apache2): %v", err)
+	}
+	root := t.TempDir()
+	// the workers run as nobody and must read the document root
+	for _, d := range []string{root, filepath.Dir(root)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ports, err := devca.FreePorts(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &apacheServer{root: root, conf: filepath.Join(root, "httpd.conf"), httpPort: ports[0], httpsPort: ports[1]}
+	htdocs := filepath.Join(root, "htdocs")
+	if err := os.MkdirAll(htdocs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(htdocs, "name.txt"), []byte("hello\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "ServerRoot %q\nPidFile %q\nErrorLog %q\nLogLevel warn\nDefaultRuntimeDir %q\nMutex file:%s\n",
+		root, filepath.Join(root, "httpd.pid"), filepath.Join(root, "error.log"), root, root)
+	for _, m := range []string{"mpm_event", "authz_core", "ssl", "rewrite", "headers"} {
+		fmt.Fprintf(&b, "LoadModule %s_module %s/mod_%s.so\n", m, apacheMods, m)
+	}
+	if os.Geteuid() == 0 {
+		b.WriteString("User nobody\nGroup nogroup\n")
+	}
+	fmt.Fprintf(&b, "ServerName localhost\nListen 127.0.0.1:%d\nListen 127.0.0.1:%d\nDocumentRoot %q\n", a.httpPort, a.httpsPort, htdocs)
+	b.WriteString("<Directory />\n  Require all granted\n</Directory>\n")
+	for _, name := range []string{"a.test", "b.test"} {
+		fmt.Fprintf(&b, "<VirtualHost 127.0.0.1:%d>\n  ServerName %s\n  ServerAlias www.%s\n  Include %s/%s.conf\n</VirtualHost>\n", a.httpPort, name, name, snippets, name)
+		fmt.Fprintf(&b, "<VirtualHost 127.0.0.1:%d>\n  ServerName %s\n  ServerAlias www.%s\n  SSLEngine on\n  Include %s/%s.conf\n</VirtualHost>\n", a.httpsPort, name, name, snippets, name)
+	}
+	if err := os.WriteFile(a.conf, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.stop(t) })
+	return a
+}
+
+// stop ends the server by the pid in its PidFile.
+func (a *apacheServer) stop(t *testing.T) {
+	if t.Failed() {
+		log, _ := os.ReadFile(filepath.Join(a.root, "error.log"))
+		t.Logf("apache error.log:\n%s", log)
+	}
+	data, err := os.ReadFile(filepath.Join(a.root, "httpd.pid"))
+	if err != nil {
+		return
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || pid <= 1 {
+		return
+	}
+	_ = syscall.Kill(pid, syscall.SIGTERM)
+	for i := 0; i < 100; i++ {
+		if syscall.Kill(pid, 0) != nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+}
+
+// served returns the fingerprint of the leaf Apache serves for name.
+func (a *apacheServer) served(t *testing.T, name string) string {
+	t.Helper()
+	conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", a.httpsPort), &tls.Config{ServerName: name, InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatalf("TLS to %s: %v", name, err)
+	}
+	defer conn.Close()
+	return install.Fingerprint(conn.ConnectionState().PeerCertificates[0])
+}
+
+type testCred struct {
+	spec  md.KeySpec
+	key   crypto.Signer
+	chain []*x509.Certificate
+}
+
+func stage(t *testing.T, ca *devca.CA, st *store.Store, rec *md.Record) []testCred {
+	t.Helper()
+	m := rec.MD
+	m.CA = &md.CA{Proto: md.ProtoACME, URL: ca.DirectoryURL, URLs: []string{ca.DirectoryURL}}
+	if err := st.SaveMD(store.GroupStaging, &m); err != nil {
+		t.Fatal(err)
+	}
+	var creds []testCred
+	for _, spec := range rec.PrivKey.Effective() {
+		var key crypto.Signer
+		var err error
+		if spec.Type == md.KeyEC {
+			key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		} else {
+			key, err = rsa.GenerateKey(rand.Reader, 2048)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		chain, err := ca.Issue(ctx, rec.Domains, key)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.SaveKey(store.GroupStaging, rec.Name, spec.FileName("privkey"), key); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.SaveChain(store.GroupStaging, rec.Name, spec.FileName("pubcert"), chain); err != nil {
+			t.Fatal(err)
+		}
+		creds = append(creds, testCred{spec, key, chain})
+	}
+	if err := st.SaveJob(store.GroupStaging, rec.Name, &md.Job{Name: rec.Name, Finished: true}); err != nil {
+		t.Fatal(err)
+	}
+	return creds
+}
+
+func fingerprints(creds []testCred) map[string]bool {
+	out := map[string]bool{}
+	for _, c := range creds {
+		out[install.Fingerprint(c.chain[0])] = true
+	}
+	return out
+}
+
+// runInstall runs md-install in-process with records on stdin.
+func runInstall(t *testing.T, recs []*md.Record, args ...string) (int, []*md.Record, string) {
+	t.Helper()
+	var in bytes.Buffer
+	for _, r := range recs {
+		b, _ := json.Marshal(r)
+		in.Write(append(b, '\n'))
+	}
+	var out, errOut bytes.Buffer
+	code := cli.Run(context.Background(), tool(), append([]string{"md-install"}, args...), cli.Env{Stdin: &in, Stdout: &out, Stderr: &errOut})
+	got, err := cli.ReadRecords(&out, "stdout", false)
+	if err != nil {
+		t.Fatalf("md-install stdout: %v\n%s", err, out.String())
+	}
+	return code, got, errOut.String()
+}
+
+func apacheRecords(a *apacheServer) []*md.Record {
+	mk := func(name, requireHTTPS string, specs md.KeySpecs) *md.Record {
+		return &md.Record{
+			MD: md.MD{Name: name, Domains: []string{name, "www." + name}, PrivKey: specs, RenewMode: md.RenewAuto, RequireHTTPS: requireHTTPS},
+			Vhosts: []md.Vhost{
+				{ServerName: name, Aliases: []string{"www." + name}, Addresses: []string{fmt.Sprintf("127.0.0.1:%d", a.httpPort)}},
+				{ServerName: name, Aliases: []string{"www." + name}, Addresses: []string{fmt.Sprintf("127.0.0.1:%d", a.httpsPort)}, SSL: true},
+			},
+			Settings: &md.Settings{ReloadCmd: a.args("-k", "graceful")},
+		}
+	}
+	return []*md.Record{
+		mk("a.test", "temporary", md.KeySpecs{{Type: md.KeyRSA, Bits: 2048}, {Type: md.KeyEC, Curve: "P-256"}}),
+		mk("b.test", "permanent", md.KeySpecs{{Type: md.KeyEC, Curve: "P-256"}}),
+	}
+}
+
+func TestApacheServesInstalledCertificates(t *testing.T) {
+	ca := devca.StartT(t, devca.Options{})
+	storeDir := t.TempDir()
+	snippets := filepath.Join(t.TempDir(), "apache")
+	st, err := store.Open(storeDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newApache(t, snippets)
+	recs := apacheRecords(a)
+	staged := map[string][]testCred{}
+	for _, r := range recs {
+		staged[r.Name] = stage(t, ca, st, r)
+	}
+	args := []string{"--store", storeDir, "--apache-dir", snippets, "--verify-timeout", "20s"}
+
+	// First run: activation, snippets, Apache started by "-k graceful".
+	code, out, stderr := runInstall(t, recs, args...)
+	if code != cli.ExitOK {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	if msg, err := exec.Command(a.args("-t")[0], a.args("-t")[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("apache2 -t: %v\n%s", err, msg)
+	}
+	for _, r := range out {
+		in := r.Install
+		if in == nil || in.Action != "activated" || in.Served == nil || !*in.Served || !in.Reloaded {
+			t.Fatalf("%s: install %+v error %+v", r.Name, in, r.Error)
+		}
+		if in.Apache != filepath.Join(snippets, r.Name+".conf") {
+			t.Errorf("%s: apache %q", r.Name, in.Apache)
+		}
+		for _, name := range r.Domains {
+			if fp := a.served(t, name); !fingerprints(staged[r.Name])[fp] {
+				t.Errorf("%s: Apache serves %s, not a staged certificate", name, fp)
+			}
+		}
+	}
+
+	t.Run("MDRequireHttps", func(t *testing.T) {
+		client := &http.Client{
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+			Transport: &http.Transport{
+				TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
+				DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+					_, port, _ := net.SplitHostPort(addr)
+					return (&net.Dialer{}).DialContext(ctx, network, "127.0.0.1:"+port)
+				},
+			},
+		}
+		tests := []struct {
+			name, method, url string
+			status            int
+			location, hsts    string
+		}{
+			{"temporary GET", "GET", "http://a.test:%[1]d/name.txt", 302, "https://a.test/name.txt", ""},
+			{"temporary alias keeps query", "GET", "http://www.a.test:%[1]d/name.txt?x=1&y=2", 302, "https://www.a.test/name.txt?x=1&y=2", ""},
+			{"temporary POST", "POST", "http://a.test:%[1]d/form", 307, "https://a.test/form", ""},
+			{"temporary HEAD", "HEAD", "http://a.test:%[1]d/name.txt", 302, "https://a.test/name.txt", ""},
+			{"temporary well-known", "GET", "http://a.test:%[1]d/.well-known/acme-challenge/x", 404, "", ""},
+			{"temporary https no HSTS", "GET", "https://a.test:%[2]d/name.txt", 200, "", ""},
+			{"permanent GET", "GET", "http://b.test:%[1]d/name.txt", 301, "https://b.test/name.txt", ""},
+			{"permanent PUT", "PUT", "http://b.test:%[1]d/name.txt", 308, "https://b.test/name.txt", ""},
+			{"permanent well-known", "GET", "http://b.test:%[1]d/.well-known/x", 404, "", ""},
+			{"permanent https HSTS", "GET", "https://b.test:%[2]d/name.txt", 200, "", install.HSTSHeader},
+			{"permanent https alias HSTS", "GET", "https://www.b.test:%[2]d/name.txt", 200, "", install.HSTSHeader},
+			{"permanent https well-known no HSTS", "GET", "https://b.test:%[2]d/.well-known/x", 404, "", ""},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				req, _ := http.NewRequest(tc.method, fmt.Sprintf(tc.url, a.httpPort, a.httpsPort), nil)
+				resp, err := client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != tc.status || resp.Header.Get("Location") != tc.location || resp.Header.Get("Strict-Transport-Security") != tc.hsts {
+					t.Errorf("got %d Location %q HSTS %q; want %d %q %q", resp.StatusCode, resp.Header.Get("Location"),
+						resp.Header.Get("Strict-Transport-Security"), tc.status, tc.location, tc.hsts)
+				}
+			})
+		}
+	})
+
+	t.Run("second renewal swaps again", func(t *testing.T) {
+		before := a.served(t, "a.test")
+		next := stage(t, ca, st, recs[0])
+		code, out, stderr := runInstall(t, recs, args...)
+		if code != cli.ExitOK {
+			t.Fatalf("exit %d\n%s", code, stderr)
+		}
+		if out[0].Install.Action != "activated" || out[1].Install.Action != "none" || !*out[0].Install.Served {
+			t.Fatalf("install: %+v / %+v", out[0].Install, out[1].Install)
+		}
+		if fp := a.served(t, "a.test"); fp == before || !fingerprints(next)[fp] {
+			t.Errorf("Apache still serves the previous certificate")
+		}
+	})
+
+	t.Run("server not reloaded", func(t *testing.T) {
+		before := a.served(t, "b.test")
+		stage(t, ca, st, recs[1])
+		code, out, stderr := runInstall(t, recs, append(args, "--reload-cmd", "/bin/true", "--verify-timeout", "1s")...)
+		if code != cli.ExitFailed {
+			t.Fatalf("exit %d; want 1\n%s", code, stderr)
+		}
+		b := out[1]
+		if b.Error == nil || b.Error.Problem != install.ProblemNotServed || !strings.Contains(b.Error.Detail, "still serves the previous certificate") ||
+			b.Install.Served == nil || *b.Install.Served || b.Install.Action != "activated" {
+			t.Fatalf("b.test: install %+v error %+v", b.Install, b.Error)
+		}
+		if a.served(t, "b.test") != before {
+			t.Fatalf("Apache changed without a reload?")
+		}
+		job, _ := st.LoadJob(store.GroupDomains, "b.test")
+		if e, ok := job.LastEntry("install-error"); !ok || e.Status != install.ProblemNotServed {
+			t.Errorf("job log: %+v", job.Log.Entries[:3])
+		}
+		// the next run reloads and verifies again, although nothing is staged
+		code, out, stderr = runInstall(t, recs, args...)
+		if code != cli.ExitOK || out[1].Install.Served == nil || !*out[1].Install.Served {
+			t.Fatalf("rerun: exit %d install %+v error %+v\n%s", code, out[1].Install, out[1].Error, stderr)
+		}
+	})
+
+	t.Run("reload fails", func(t *testing.T) {
+		stage(t, ca, st, recs[0])
+		code, out, stderr := runInstall(t, recs, append(args, "--reload-cmd", "/bin/sh -c 'echo broken config >&2; exit 3'")...)
+		if code != cli.ExitFailed {
+			t.Fatalf("exit %d; want 1\n%s", code, stderr)
+		}
+		if e := out[0].Error; e == nil || e.Problem != install.ProblemReload || !strings.Contains(e.Detail, "broken config") {
+			t.Fatalf("a.test error %+v", e)
+		}
+		if out[1].Error != nil {
+			t.Errorf("b.test was not affected but has error %+v", out[1].Error)
+		}
+	})
+}
