@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mdtools/mdtools/lib/apacheconf"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/store"
 	"github.com/mdtools/mdtools/lib/tomlconf"
@@ -745,6 +746,29 @@ func BenchmarkSync(b *testing.B) {
 		res, err := Sync(context.Background(), st, recs, Options{})
 		if err != nil || len(res.Written) != 0 {
 			b.Fatalf("%v %+v", err, res)
+		}
+	}
+}
+
+// TestApacheConfigInterop: the Apache config that produced the store, read
+// by lib/apacheconf as md-parse does, syncs without a rewrite too.
+func TestApacheConfigInterop(t *testing.T) {
+	st, dir := apacheStore(t)
+	before := stat(t, filepath.Join(dir, "domains/a1.test/md.json"))
+	pc, err := apacheconf.Load(filepath.Join(testdata, "apache-httpd.conf"), apacheconf.Options{ServerRoot: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := sync(t, st, pc.Records, Options{})
+	if len(res.Written) != 0 || res.HTTPD || len(res.Renamed) != 0 || len(res.Unchanged) != 2 {
+		t.Errorf("result %+v; want both unchanged", res)
+	}
+	if !stat(t, filepath.Join(dir, "domains/a1.test/md.json")).same(before) {
+		t.Error("a1.test/md.json rewritten")
+	}
+	for _, r := range pc.Records {
+		if r.CA.Account != "ACME-127.0.0.1-0000" || r.State != md.StateComplete {
+			t.Errorf("%s: ca %+v state %d %q", r.Name, r.CA, r.State, r.StateDescr)
 		}
 	}
 }
