@@ -148,7 +148,7 @@ func runTasks(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger
 	if err != nil {
 		return err
 	}
-	m, err := challenge.New(st, challenge.Options{CommandTimeout: c.Duration("timeout"), Log: log})
+	m, err := challenge.New(st, challenge.Options{NoListen: true, CommandTimeout: c.Duration("timeout"), Log: log})
 	if err != nil {
 		return err
 	}

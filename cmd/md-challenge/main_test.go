@@ -106,7 +106,8 @@ func newFixture(t *testing.T) fixture {
 	recs := []md.Record{
 		{MD: md.MD{Name: "a.test", Domains: []string{"a.test", "www.a.test"}, RenewMode: 1, Proto: md.Proto{ACMETLS1: []string{"a.test"}},
 			CmdDNS01: hook + " " + f.hookLog, PrivKey: md.KeySpecs{{Type: md.KeyEC, Curve: "P-256"}}},
-			Host: &md.HostConfig{Webroot: f.webroot}},
+			// a listener address in the record is for md-order; setup must not bind it
+			Host: &md.HostConfig{Webroot: f.webroot, HTTPListen: "192.0.2.1:80"}},
 		{MD: md.MD{Name: "b.test", Domains: []string{"b.test", "*.b.test"}, RenewMode: 1}},
 	}
 	var buf bytes.Buffer

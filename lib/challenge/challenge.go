@@ -143,6 +143,9 @@ type Options struct {
 	// from the store or the webroot).
 	HTTPListen string
 	TLSListen  string
+	// NoListen starts no listener at all, whatever the options or records
+	// say (md-challenge setup: another process serves the store).
+	NoListen bool
 
 	// Announce, when set, runs after a challenge's data is in place and
 	// before Setup returns: mod_md raises the "challenge-setup:<type>:<dns>"

@@ -169,6 +169,9 @@ func Serve(ctx context.Context, st *store.Store, httpAddr, tlsAddr string, log L
 // listenAddrs are where a record's challenges are served: the Manager's
 // options, else the record's host section (md.toml http-listen/tls-listen).
 func (m *Manager) listenAddrs(rec *md.Record) (httpAddr, tlsAddr string) {
+	if m.opts.NoListen {
+		return "", ""
+	}
 	httpAddr, tlsAddr = m.opts.HTTPListen, m.opts.TLSListen
 	if rec != nil && rec.Host != nil {
 		if httpAddr == "" {
