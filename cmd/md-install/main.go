@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mdtools/mdtools/lib/cli"
+	"github.com/mdtools/mdtools/lib/event"
 	"github.com/mdtools/mdtools/lib/install"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/store"
@@ -64,9 +65,9 @@ func tool() cli.Tool {
 func action(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) error {
 	var reload []string
 	if s := c.String("reload-cmd"); s != "" {
-		argv, err := install.Tokenize(s)
-		if err != nil || len(argv) == 0 {
-			return cli.Usagef("--reload-cmd: %v", err)
+		argv := event.Tokenize(s)
+		if len(argv) == 0 {
+			return cli.Usagef("--reload-cmd: no command in %q", s)
 		}
 		reload = argv
 	}

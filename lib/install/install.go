@@ -102,9 +102,9 @@ type item struct {
 	// confirmed: the reload ran (and the check passed); unconfirmed: it
 	// failed or the server serves another certificate.
 	confirmed, unconfirmed bool
-	archive string
-	account string
-	err     *md.StageError
+	archive                string
+	account                string
+	err                    *md.StageError
 }
 
 // Run processes the records: activation, outputs, reload, verification,
@@ -609,24 +609,16 @@ func (r *runner) purgeStaging(it *item) {
 	}
 }
 
-// raise signals an event and tolerates a notifier not there yet.
+// raise signals an event through lib/event (MDMessageCmd, rate limits,
+// job-log entry). A failing command is logged, never fatal: mod_md ignores
+// the exit code of installed and errored, and an expiring warning must not
+// stop an installation.
 func (r *runner) raise(ctx context.Context, it *item, job *md.Job, reason string) {
-	settings := it.rec.Settings
-	if settings == nil {
-		settings = &md.Settings{}
+	n := event.New(it.rec.Settings)
+	n.Log = eventLog{r.opts.Log}
+	if err := n.Raise(ctx, job, reason, it.name, r.now); err != nil {
+		r.opts.Log.Warnf("%s: event %s: %v", it.name, reason, err)
 	}
-	err := event.New(settings).Raise(ctx, job, reason, it.name, r.now)
-	if err == nil {
-		return
-	}
-	if strings.Contains(err.Error(), "not implemented") {
-		// lib/event not there yet: log the event as mod_md does without
-		// a command, so rate limits and md-status see it.
-		r.opts.Log.Debugf("%s: event %s: %v", it.name, reason, err)
-		job.AddLog(r.now, "message-"+reason, "", "")
-		return
-	}
-	r.opts.Log.Warnf("%s: event %s: %v", it.name, reason, err)
 }
 
 // refreshDeploy rewrites the deploy set of an MD whose deployed files are
@@ -721,7 +713,7 @@ func (r *runner) reloadAndVerify(ctx context.Context) {
 		return
 	}
 	r.opts.Log.Infof("reloading: %s", strings.Join(argv, " "))
-	if err := runReload(ctx, argv, r.opts.ReloadTimeout); err != nil {
+	if err := runReload(ctx, argv, r.opts.ReloadTimeout, r.opts.Log); err != nil {
 		for _, it := range changed {
 			it.unconfirmed = true
 			it.fail(ProblemReload, fmt.Errorf("%w; the new certificate is live in the store but the server was not reloaded (the next run tries again)", err))

@@ -6,9 +6,7 @@ import (
 	"io/fs"
 	"runtime"
 	"sort"
-	"strings"
 	"sync"
-	"unicode"
 
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/store"
@@ -89,45 +87,4 @@ func storeRecord(st *store.Store, name string, live bool) *md.Record {
 			Error: &md.StageError{Stage: "install", Problem: ProblemStore, Detail: err.Error()}}
 	}
 	return &md.Record{MD: *m}
-}
-
-// Tokenize splits a command line into argv the way Apache's
-// apr_tokenize_to_argv does for MDMessageCmd: whitespace separates, single
-// and double quotes group, a backslash escapes the next character. No shell
-// is involved.
-func Tokenize(s string) ([]string, error) {
-	var argv []string
-	var cur strings.Builder
-	inArg, quote, esc := false, rune(0), false
-	for _, c := range s {
-		switch {
-		case esc:
-			cur.WriteRune(c)
-			esc = false
-		case c == '\\':
-			esc, inArg = true, true
-		case quote != 0 && c == quote:
-			quote = 0
-		case quote != 0:
-			cur.WriteRune(c)
-		case c == '"' || c == '\'':
-			quote, inArg = c, true
-		case unicode.IsSpace(c):
-			if inArg {
-				argv = append(argv, cur.String())
-				cur.Reset()
-				inArg = false
-			}
-		default:
-			cur.WriteRune(c)
-			inArg = true
-		}
-	}
-	if quote != 0 {
-		return nil, fmt.Errorf("unterminated quote in %q", s)
-	}
-	if inArg {
-		argv = append(argv, cur.String())
-	}
-	return argv, nil
 }

@@ -1,7 +1,6 @@
 package install
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -12,49 +11,50 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mdtools/mdtools/lib/event"
 	"github.com/mdtools/mdtools/lib/md"
 )
 
-// runReload runs the reload command once, without a shell, stdin closed,
-// with a timeout. Its stderr (bounded) is part of the error.
-func runReload(ctx context.Context, argv []string, timeout time.Duration) error {
+// runReload runs the reload command once, as lib/event runs commands: no
+// shell, stdin closed, output captured, the process group killed after the
+// timeout. A program name without '/' is looked up in $PATH (unlike
+// MDMessageCmd), so "systemctl reload nginx" works.
+func runReload(ctx context.Context, argv []string, timeout time.Duration, log Logger) error {
 	if len(argv) == 0 || argv[0] == "" {
 		return errors.New("empty reload command")
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	var out limitedBuffer
-	cmd.Stdout = &out
-	cmd.Stderr = &out
-	cmd.WaitDelay = 2 * time.Second
-	err := cmd.Run()
-	if ctx.Err() == context.DeadlineExceeded {
-		return fmt.Errorf("reload command %s timed out after %s", argv[0], timeout)
-	}
-	if err != nil {
-		msg := strings.TrimSpace(out.String())
-		if msg != "" {
-			return fmt.Errorf("reload command %s failed: %v: %s", argv[0], err, msg)
+	argv = append([]string(nil), argv...)
+	if !strings.Contains(argv[0], "/") {
+		p, err := exec.LookPath(argv[0])
+		if err != nil {
+			return fmt.Errorf("reload command: %w", err)
 		}
-		return fmt.Errorf("reload command %s failed: %w", argv[0], err)
+		argv[0] = p
 	}
-	return nil
+	res := event.Run(ctx, argv, timeout)
+	event.LogOutput(eventLog{log}, argv[0], res)
+	if !res.Failed() {
+		return nil
+	}
+	msg := strings.TrimSpace(string(res.Stderr))
+	if msg == "" {
+		msg = strings.TrimSpace(string(res.Stdout))
+	}
+	if len(msg) > 512 {
+		msg = msg[:512] + "..."
+	}
+	why := fmt.Sprintf("exit code %d", res.ExitCode)
+	if res.Err != nil {
+		why = res.Err.Error()
+	}
+	if msg != "" {
+		return fmt.Errorf("reload command %s failed (%s): %s", strings.Join(argv, " "), why, msg)
+	}
+	return fmt.Errorf("reload command %s failed (%s)", strings.Join(argv, " "), why)
 }
 
-// limitedBuffer keeps the first 4 KiB written to it.
-type limitedBuffer struct{ bytes.Buffer }
-
-func (b *limitedBuffer) Write(p []byte) (int, error) {
-	if room := 4096 - b.Len(); room > 0 {
-		if len(p) > room {
-			b.Buffer.Write(p[:room])
-		} else {
-			b.Buffer.Write(p)
-		}
-	}
-	return len(p), nil
-}
+// eventLog adapts Logger to lib/event's.
+type eventLog struct{ Logger }
 
 // target is one place where a name's certificate is checked.
 type target struct {

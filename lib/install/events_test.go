@@ -1,0 +1,144 @@
+package install
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/store"
+)
+
+// messageCmd writes a script that appends its argv to a log file, as the
+// MDMessageCmd of mod_md's test suite does.
+func messageCmd(t *testing.T) (argv []string, log string) {
+	t.Helper()
+	dir := t.TempDir()
+	log = filepath.Join(dir, "events.log")
+	script := filepath.Join(dir, "msg.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho \"$@\" >> "+log+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return []string{script, "LOG"}, log
+}
+
+func events(t *testing.T, log string) []string {
+	t.Helper()
+	data, err := os.ReadFile(log)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimSpace(string(data)), "\n")
+}
+
+func TestEventsInstalledAndErrored(t *testing.T) {
+	t.Parallel()
+	st, _ := openStore(t)
+	cmd, log := messageCmd(t)
+	rec := testRecord("e.test", md.KeySpecs{ecSpec})
+	creds := freshCreds(t, rec)
+	stageSet(t, st, rec, creds)
+	rec.Settings = &md.Settings{MessageCmd: cmd}
+	if err := run(t, st, time.Now(), rec); err != nil {
+		t.Fatal(err)
+	}
+	// a bad staged set: errored
+	bad := testRecord("e.test", md.KeySpecs{ecSpec})
+	bad.Settings = rec.Settings
+	stageSet(t, st, bad, []stagedCred{{spec: ecSpec, key: newKey(t, ecSpec), chain: creds[0].chain}})
+	if err := run(t, st, time.Now(), bad); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(events(t, log), "|")
+	if got != "LOG installed e.test|LOG errored e.test" {
+		t.Errorf("events %q", got)
+	}
+	job, _ := st.LoadJob(store.GroupDomains, "e.test")
+	for _, typ := range []string{"message-installed", "message-errored", "install-error"} {
+		if _, ok := job.LastEntry(typ); !ok {
+			t.Errorf("job log lacks %s", typ)
+		}
+	}
+}
+
+func TestExpiringOncePerDay(t *testing.T) {
+	t.Parallel()
+	rec := testRecord("x.test", md.KeySpecs{ecSpec})
+	creds := freshCreds(t, rec)
+	leaf := creds[0].chain[0]
+	life := leaf.NotAfter.Sub(leaf.NotBefore)
+	half := md.MustTimeslice("50%")
+	tests := []struct {
+		name      string
+		mode      int
+		settings  bool // from md-parse: settings present, no vhost
+		vhost     bool
+		wantWatch bool
+	}{
+		{"auto with vhost", md.RenewAuto, true, true, true},
+		{"manual without vhost", md.RenewManual, true, false, true},
+		{"auto unused", md.RenewAuto, true, false, false},
+		{"from the store", md.RenewAuto, false, false, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st, _ := openStore(t)
+			cmd, log := messageCmd(t)
+			stageSet(t, st, rec, creds)
+			if err := run(t, st, time.Now(), testRecord("x.test", md.KeySpecs{ecSpec})); err != nil {
+				t.Fatal(err)
+			}
+			mk := func() *md.Record {
+				r := testRecord("x.test", md.KeySpecs{ecSpec})
+				r.RenewMode, r.WarnWindow = tc.mode, &half
+				if tc.settings {
+					r.Settings = &md.Settings{MessageCmd: cmd}
+				}
+				if tc.vhost {
+					r.Vhosts = []md.Vhost{{ServerName: "x.test", SSL: true}}
+				}
+				return r
+			}
+			t0 := leaf.NotBefore.Add(life * 55 / 100)
+			if !tc.settings {
+				// a store-only record carries no settings: no command, the job log still shows it
+				cmd = nil
+			}
+			var flags []bool
+			for _, now := range []time.Time{leaf.NotBefore.Add(life / 4), t0, t0.Add(time.Hour), t0.Add(25 * time.Hour)} {
+				r := mk()
+				if err := run(t, st, now, r); err != nil {
+					t.Fatal(err)
+				}
+				flags = append(flags, r.Install.Expiring)
+			}
+			job, _ := st.LoadJob(store.GroupDomains, "x.test")
+			n := 0
+			for _, e := range job.Log.Entries {
+				if e.Type == "message-expiring" {
+					n++
+				}
+			}
+			want := 0
+			if tc.wantWatch {
+				want = 2 // at t0 and a day later, not an hour later
+			}
+			if n != want {
+				t.Errorf("%d expiring entries in the job log; want %d", n, want)
+			}
+			if tc.wantWatch && flags[0] || tc.wantWatch && !flags[1] {
+				t.Errorf("install.expiring over time: %v", flags)
+			}
+			if tc.settings && tc.wantWatch {
+				if got := strings.Join(events(t, log), "|"); got != "LOG expiring x.test|LOG expiring x.test" {
+					t.Errorf("message command calls %q", got)
+				}
+			}
+		})
+	}
+}
