@@ -192,3 +192,19 @@ func TestWildcardWithoutDNSCommandIsMismatch(t *testing.T) {
 		t.Errorf("detail %q", se.Detail)
 	}
 }
+
+// TestDNS01CommandMissingIsSetupFailure: a dns-01 command that cannot run
+// is challenge-setup-failure (test_720: nonexistent command).
+func TestDNS01CommandMissingIsSetupFailure(t *testing.T) {
+	env := newACME(t, devca.Options{})
+	st, _ := openStore(t)
+	m := newManager(t, st, Options{})
+	rec := testRecord("baddns.test", "*.baddns.test")
+	rec.CmdDNS01 = "/nonexistent/dns01.py"
+	rec.Settings = &md.Settings{Reachable: &md.Reachable{}} // dns-01 is the only candidate
+	_, err := env.issue(t, m, rec, nil)
+	var se *md.StageError
+	if !errors.As(err, &se) || se.Problem != ProblemSetupFailure || !strings.Contains(se.Detail, "/nonexistent/dns01.py") {
+		t.Fatalf("got %v; want challenge-setup-failure naming the command", err)
+	}
+}

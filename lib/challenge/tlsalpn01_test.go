@@ -255,3 +255,25 @@ func TestTLSALPN01WithPebble(t *testing.T) {
 		t.Errorf("challenge data left after teardown: %v", names)
 	}
 }
+
+// TestTLSALPN01ExpiredCertRegenerated: a stored challenge certificate past
+// its 7 days is replaced even for the same key authorization.
+func TestTLSALPN01ExpiredCertRegenerated(t *testing.T) {
+	st, dir := openStore(t)
+	now := time.Now()
+	m := newManager(t, st, Options{Now: func() time.Time { return now }})
+	rec := tlsRecord(md.KeySpecs{{Type: md.KeyEC, Curve: "P-256"}}, "a.test")
+	task := Task{TLSALPN01, "a.test", testToken, testKeyAuth}
+	if err := m.Setup(context.Background(), rec, task); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "challenges", "a.test", "acme-tls-alpn-01-pubcert.p-256.pem")
+	before, _ := os.ReadFile(p)
+	now = now.Add(8 * 24 * time.Hour)
+	if err := m.Setup(context.Background(), rec, task); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := os.ReadFile(p); bytes.Equal(before, after) {
+		t.Fatal("expired challenge certificate kept")
+	}
+}
