@@ -172,7 +172,7 @@ func register(ctx context.Context, c *acme.Client, dir *Directory, m *md.MD, eab
 	}
 	f := AccountFile{Status: got.Status, URL: got.URI, CAURL: dir.URL, Contact: got.Contact,
 		Registration: map[string]any{"status": got.Status, "contact": got.Contact, "orders": got.OrdersURL},
-		Agreement: agreement, Orders: got.OrdersURL}
+		Agreement:    agreement, Orders: got.OrdersURL}
 	if f.Status == "" {
 		f.Status = acme.StatusValid
 	}

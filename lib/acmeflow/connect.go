@@ -249,4 +249,3 @@ func (r *Runner) ariWindow(ctx context.Context, rec *md.Record, live []renew.Cer
 	}
 	return best
 }
-

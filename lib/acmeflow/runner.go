@@ -304,4 +304,3 @@ func (r *Runner) notifyRenewed(ctx context.Context, rec *md.Record, job *md.Job,
 	}
 	job.Notified, job.NotifiedRenewed = true, true
 }
-

@@ -1,0 +1,293 @@
+package acmeflow_test
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/store"
+)
+
+// fakeCA is an ACME server for fault injection only: it accepts any
+// signature, answers orders as ready (no challenges) and issues what the
+// fault asks for.
+type fakeCA struct {
+	t     *testing.T
+	srv   *httptest.Server
+	fault string
+	caKey *ecdsa.PrivateKey
+	ca    *x509.Certificate
+	csr   *x509.CertificateRequest
+	stop  chan struct{}
+}
+
+func newFakeCA(t *testing.T, fault string) *fakeCA {
+	f := &fakeCA{t: t, fault: fault}
+	f.caKey, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "fake CA"}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(48 * time.Hour), SubjectKeyId: []byte{1, 2, 3}}
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, f.caKey.Public(), f.caKey)
+	f.ca, _ = x509.ParseCertificate(der)
+	f.stop = make(chan struct{})
+	f.srv = httptest.NewTLSServer(http.HandlerFunc(f.serve))
+	t.Cleanup(func() { close(f.stop); f.srv.Close() })
+	return f
+}
+
+func (f *fakeCA) url() string { return f.srv.URL + "/dir" }
+
+// rootsFile writes the httptest server's certificate for --ca-file.
+func (f *fakeCA) rootsFile(dir string) string {
+	p := filepath.Join(dir, "fake-roots.pem")
+	_ = os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.srv.Certificate().Raw}), 0o644)
+	return p
+}
+
+func payload(r *http.Request) []byte {
+	var jws struct{ Payload string }
+	body, _ := io.ReadAll(r.Body)
+	_ = json.Unmarshal(body, &jws)
+	b, _ := base64.RawURLEncoding.DecodeString(jws.Payload)
+	return b
+}
+
+func (f *fakeCA) serve(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Replay-Nonce", "nonce-"+time.Now().Format("150405.000000000"))
+	base := f.srv.URL
+	switch r.URL.Path {
+	case "/dir":
+		if f.fault == "garbage-directory" {
+			w.Write([]byte("{\"newNonce\": <html>garbage"))
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"newNonce": base + "/nonce", "newAccount": base + "/acct", "newOrder": base + "/order",
+			"meta": map[string]any{"termsOfService": base + "/tos"}})
+	case "/nonce":
+		w.WriteHeader(http.StatusOK)
+	case "/acct":
+		w.Header().Set("Location", base+"/acct/1")
+		w.WriteHeader(http.StatusCreated)
+		w.Write([]byte(`{"status":"valid","contact":["mailto:admin@example.org"],"orders":"` + base + `/orders/1"}`))
+	case "/order":
+		switch f.fault {
+		case "garbage-order":
+			w.Header().Set("Location", base+"/o/1")
+			w.WriteHeader(http.StatusCreated)
+			w.Write([]byte("\x00\x01 not json at all"))
+			return
+		case "rate-limited":
+			w.Header().Set("Retry-After", "3600")
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(http.StatusTooManyRequests)
+			w.Write([]byte(`{"type":"urn:ietf:params:acme:error:rateLimited","detail":"too many new orders recently"}`))
+			return
+		case "malformed":
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(http.StatusBadRequest)
+			w.Write([]byte(`{"type":"urn:ietf:params:acme:error:malformed","detail":"Error creating new order",
+				"subproblems":[{"type":"urn:ietf:params:acme:error:rejectedIdentifier","detail":"name is blocked","identifier":{"type":"dns","value":"f.test"}}]}`))
+			return
+		case "hang":
+			select {
+			case <-r.Context().Done():
+			case <-f.stop:
+			}
+			return
+		}
+		w.Header().Set("Location", base+"/o/1")
+		w.WriteHeader(http.StatusCreated)
+		w.Write([]byte(`{"status":"ready","identifiers":[{"type":"dns","value":"f.test"}],"authorizations":[],"finalize":"` + base + `/fin/1"}`))
+	case "/fin/1":
+		csr, err := x509.ParseCertificateRequest(mustB64(payloadCSR(payload(r))))
+		if err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		f.csr = csr
+		w.Write([]byte(`{"status":"valid","identifiers":[],"authorizations":[],"finalize":"` + base + `/fin/1","certificate":"` + base + `/cert/1"}`))
+	case "/o/1":
+		w.Write([]byte(`{"status":"valid","identifiers":[],"authorizations":[],"finalize":"` + base + `/fin/1","certificate":"` + base + `/cert/1"}`))
+	case "/cert/1":
+		w.Header().Set("Content-Type", "application/pem-certificate-chain")
+		w.Write(f.issue())
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func payloadCSR(p []byte) string {
+	var v struct{ CSR string }
+	_ = json.Unmarshal(p, &v)
+	return v.CSR
+}
+
+func mustB64(s string) []byte {
+	b, _ := base64.RawURLEncoding.DecodeString(s)
+	return b
+}
+
+func (f *fakeCA) issue() []byte {
+	names, pub := f.csr.DNSNames, f.csr.PublicKey
+	signer, parent := f.caKey, f.ca
+	switch f.fault {
+	case "other-names":
+		names = []string{"other.test"}
+	case "key-mismatch":
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		pub = k.Public()
+	case "bad-chain": // signed by another CA than the one in the chain
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		other := *f.ca
+		other.PublicKey = k.Public()
+		signer, parent = k, &other
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
+		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(24 * time.Hour), AuthorityKeyId: parent.SubjectKeyId}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, signer)
+	if err != nil {
+		f.t.Errorf("fake CA issuing: %v", err)
+	}
+	var b bytes.Buffer
+	pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: der})
+	pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: f.ca.Raw})
+	return b.Bytes()
+}
+
+// liveSet puts a current, expiring certificate set into domains/<name> so
+// that renewal is due, and returns the files' contents.
+func liveSet(t *testing.T, dir, name string) map[string][]byte {
+	t.Helper()
+	st, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+		NotBefore: time.Now().Add(-80 * 24 * time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, k.Public(), k)
+	c, _ := x509.ParseCertificate(der)
+	if err := st.SaveChain(store.GroupDomains, name, "pubcert.pem", []*x509.Certificate{c}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SaveKey(store.GroupDomains, name, "privkey.pem", k); err != nil {
+		t.Fatal(err)
+	}
+	return snapshot(t, filepath.Join(dir, "domains", name))
+}
+
+func snapshot(t *testing.T, d string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	ents, _ := os.ReadDir(d)
+	for _, e := range ents {
+		b, _ := os.ReadFile(filepath.Join(d, e.Name()))
+		out[e.Name()] = b
+	}
+	return out
+}
+
+func TestFaultsStageNothing(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		fault   string
+		args    []string
+		problem string
+		detail  string
+		next    time.Duration // minimum next-run distance
+	}{
+		{fault: "garbage-directory", detail: "not valid JSON"},
+		{fault: "garbage-order", detail: "decoding order"},
+		{fault: "other-names", problem: "urn:org:mdtools:cert-names-mismatch", detail: "is for other.test"},
+		{fault: "key-mismatch", problem: "urn:org:mdtools:cert-key-mismatch", detail: "does not match the private key"},
+		{fault: "bad-chain", problem: "urn:org:mdtools:cert-chain-invalid", detail: "is not signed by the next one"},
+		{fault: "rate-limited", problem: "urn:ietf:params:acme:error:rateLimited", detail: "too many new orders", next: 59 * time.Minute},
+		{fault: "malformed", problem: "urn:ietf:params:acme:error:malformed", detail: "Error creating new order", next: 23 * time.Hour},
+		{fault: "hang", args: []string{"--timeout", "1500ms"}, detail: "no answer from the CA within 1.5s"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.fault, func(t *testing.T) {
+			t.Parallel()
+			f := newFakeCA(t, tc.fault)
+			dir := t.TempDir()
+			before := liveSet(t, dir, "f.test")
+			rec := record([]string{f.url()}, "f.test")
+			rec.Settings.RetryDelay = "1h"
+			start := time.Now()
+			res := runOrder(t, jsonl(t, rec), append([]string{"--store", dir, "--ca-file", f.rootsFile(t.TempDir())}, tc.args...)...)
+			if res.code != 1 || len(res.recs) != 1 {
+				t.Fatalf("exit %d, %d records; want 1, 1\n%s", res.code, len(res.recs), res.stderr)
+			}
+			got := res.recs[0]
+			if got.Error == nil || got.Error.Stage != "order" || got.Error.Problem != tc.problem || !strings.Contains(got.Error.Detail, tc.detail) {
+				t.Errorf("error = %+v; want problem %q detail ~%q", got.Error, tc.problem, tc.detail)
+			}
+			if got.Order == nil || got.Order.Action != "failed" {
+				t.Errorf("order = %+v", got.Order)
+			}
+			if !strings.Contains(res.stderr, "f.test") {
+				t.Errorf("stderr does not name the MD:\n%s", res.stderr)
+			}
+			if tc.fault == "malformed" && (len(got.Error.Subproblems) != 1 || got.Error.Subproblems[0].Identifier == nil || got.Error.Subproblems[0].Identifier.Value != "f.test") {
+				t.Errorf("subproblems = %+v", got.Error.Subproblems)
+			}
+			if tc.fault == "rate-limited" && got.Error.RetryAfter.Before(start.Add(59*time.Minute)) {
+				t.Errorf("retry-after = %v", got.Error.RetryAfter)
+			}
+			// Nothing staged but the job log; nothing live touched.
+			files, _ := os.ReadDir(filepath.Join(dir, "staging", "f.test"))
+			for _, e := range files {
+				switch e.Name() {
+				case "job.json", "account.json", "account.pem":
+				default:
+					t.Errorf("staged after failure: %s", e.Name())
+				}
+			}
+			after := snapshot(t, filepath.Join(dir, "domains", "f.test"))
+			if len(after) != len(before) {
+				t.Errorf("domains changed: %v", after)
+			}
+			for k, v := range before {
+				if !bytes.Equal(after[k], v) {
+					t.Errorf("domains/f.test/%s changed", k)
+				}
+			}
+			st, _ := store.Open(dir)
+			job, err := st.LoadJob(store.GroupStaging, "f.test")
+			if err != nil || job.Errors != 1 || job.Last == nil || job.Last.Problem != tc.problem {
+				t.Fatalf("job = %+v, %v", job, err)
+			}
+			if e, ok := job.LastEntry("renewal-error"); !ok || e.Status != tc.problem {
+				t.Errorf("no renewal-error entry: %+v", job.Log.Entries)
+			}
+			if tc.next > 0 && job.NextRun.Before(start.Add(tc.next)) {
+				t.Errorf("next-run %v is earlier than %v from now", job.NextRun, tc.next)
+			}
+			if job.NextRun.IsZero() {
+				t.Errorf("no next-run")
+			}
+			// The next run respects the backoff: no attempt, no error.
+			res = runOrder(t, jsonl(t, rec), "--store", dir, "--ca-file", f.rootsFile(t.TempDir()))
+			if res.code != 0 || res.recs[0].Order.Action != "none" || !strings.Contains(res.recs[0].Order.Reason, "backoff after 1 errors") {
+				t.Errorf("run in backoff: exit %d order %+v\n%s", res.code, res.recs[0].Order, res.stderr)
+			}
+		})
+	}
+}
+
+var _ = md.Day
