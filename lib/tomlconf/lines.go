@@ -44,7 +44,7 @@ func (ix lineIndex) line(ctx, key string) int {
 
 func indexLines(src string) lineIndex {
 	ix := lineIndex{}
-	s := &scanner{src: src, line: 1}
+	s := &scanner{src: strings.TrimPrefix(src, "\ufeff"), line: 1}
 	ctx := ""
 	domains := -1
 	for s.i < len(s.src) {

@@ -249,6 +249,12 @@ g = 1
 	if got := ix.line("domain.1", "nokey"); got != 16 {
 		t.Errorf("fallback line = %d; want the header's 16", got)
 	}
+
+	// a byte order mark and CRLF line ends
+	ix = indexLines("\ufeff[global]\r\n\r\nrenew-window = \"1y\"\r\n")
+	if ix["global"] != 1 || ix["global.renew-window"] != 3 {
+		t.Errorf("BOM/CRLF: %v", ix)
+	}
 }
 
 // BenchmarkLoad reads an md.toml of 5000 domains.
