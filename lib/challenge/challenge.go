@@ -220,12 +220,14 @@ func (m *Manager) Setup(ctx context.Context, rec *md.Record, t Task) error {
 	switch t.Type {
 	case HTTP01:
 		if err = m.setupHTTP01(rec, t); err == nil {
+			m.handOver(t.Domain)
 			if addr, _ := m.listenAddrs(rec); addr != "" {
 				err = m.startListener("http", addr)
 			}
 		}
 	case TLSALPN01:
 		if err = m.setupTLSALPN01(rec, t); err == nil {
+			m.handOver(t.Domain)
 			if _, addr := m.listenAddrs(rec); addr != "" {
 				err = m.startListener("tls", addr)
 			}
