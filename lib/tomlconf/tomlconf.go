@@ -388,6 +388,21 @@ func (p *parser) record(g, d *conf, t *table, pm *md.PortMap, reach *md.Reachabl
 		p.errorf(t, "certificate-key-file", "The Managed Domain '%s' has MDCertificateKeyFile(s) but no MDCertificateFile.", m.Name)
 	}
 
+	// provisional state, as apacheconf gives it; the store sync replaces it
+	// with mod_md's state_init result from the stored certificates
+	m.State = md.StateIncomplete
+	m.StateDescr = fmt.Sprintf("certificate(%s) is missing", m.PrivKey.Effective()[0].Name())
+	if len(m.CertFiles) > 0 {
+		m.State, m.StateDescr = md.StateComplete, ""
+		for _, f := range m.CertFiles {
+			if _, err := os.Stat(f); err != nil {
+				m.State = md.StateIncomplete
+				m.StateDescr = fmt.Sprintf("certificate(%s) is missing", m.PrivKey.Effective()[0].Name())
+				break
+			}
+		}
+	}
+
 	// host settings
 	h := &md.HostConfig{
 		Webroot:    deref(pick(d.webroot, g.webroot), ""),
