@@ -26,16 +26,23 @@ func StoreRecords(st *store.Store) ([]*md.Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing installed MDs: %w", err)
 	}
-	recs := make([]*md.Record, 0, len(names))
-	for _, n := range names {
-		m, err := st.LoadMD(store.GroupDomains, n)
+	recs := make([]*md.Record, len(names))
+	errs := make([]error, len(names))
+	forEach(len(names), scanParallel, func(i int) {
+		m, err := st.LoadMD(store.GroupDomains, names[i])
+		if err != nil {
+			errs[i] = err
+			return
+		}
+		if m.Name == "" {
+			m.Name = names[i]
+		}
+		recs[i] = &md.Record{MD: *m}
+	})
+	for _, err := range errs {
 		if err != nil {
 			return nil, err
 		}
-		if m.Name == "" {
-			m.Name = n
-		}
-		recs = append(recs, &md.Record{MD: *m})
 	}
 	return recs, nil
 }

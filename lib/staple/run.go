@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mdtools/mdtools/lib/event"
@@ -110,25 +111,30 @@ func (r *Runner) logf(level, format string, args ...any) {
 // installed certificates from domains/<md>/. Records with stapling off get
 // no staple section (a must-staple one gets a warning).
 func (r *Runner) SetsFromRecords(recs []*md.Record) []*Set {
-	var sets []*Set
-	for _, rec := range recs {
+	all := make([]*Set, len(recs))
+	forEach(len(recs), scanParallel, func(i int) {
+		rec := recs[i]
 		if !rec.Stapling {
 			if rec.MustStaple {
 				msg := "must-staple is on but stapling is off: clients will refuse this certificate unless the server staples (set MDStapling on)"
 				rec.Staple = &md.StapleResult{Warnings: []string{msg}}
 				r.logf("warn", "%s: %s", rec.Name, msg)
 			}
-			continue
+			return
 		}
-		set := &Set{Group: rec.Name, Record: rec, Settings: rec.Settings}
 		targets, err := targetsOf(r.Store, rec)
 		if err != nil {
 			rec.Staple = &md.StapleResult{At: md.NewTime(r.now())}
 			failRecord(rec, err)
-			continue
+			return
 		}
-		set.Targets = targets
-		sets = append(sets, set)
+		all[i] = &Set{Group: rec.Name, Record: rec, Settings: rec.Settings, Targets: targets}
+	})
+	var sets []*Set
+	for _, s := range all {
+		if s != nil {
+			sets = append(sets, s)
+		}
 	}
 	return sets
 }
@@ -168,14 +174,15 @@ func (r *Runner) Run(ctx context.Context, sets []*Set) error {
 	r.crlMu.Lock()
 	r.crls = nil // CRLs are shared within a run, not across runs
 	r.crlMu.Unlock()
-	for _, s := range sets {
+	forEach(len(sets), scanParallel, func(i int) {
+		s := sets[i]
 		if err := r.prepare(s); err != nil {
 			failRecord(s.Record, err)
 			s.Targets = nil
-			continue
+			return
 		}
 		r.scan(s, now)
-	}
+	})
 	// Lock the sets with work, in name order, then re-check what is due:
 	// another run may have fetched meanwhile.
 	locked := make([]*Set, 0)
@@ -210,10 +217,42 @@ func (r *Runner) Run(ctx context.Context, sets []*Set) error {
 		all = append(all, s.due...)
 	}
 	r.fetchAll(ctx, all)
-	for _, s := range sets {
-		r.finish(ctx, s)
-	}
+	// Storing is mostly waiting for fsync: overlap the sets' writes.
+	forEach(len(sets), finishParallel, func(i int) { r.finish(ctx, sets[i]) })
 	return nil
+}
+
+// Bounds of the store work done at once: reading is syscall-bound,
+// storing mostly waits for fsync.
+const (
+	scanParallel   = 8
+	finishParallel = 16
+)
+
+// forEach calls f(0..n-1) on at most par goroutines.
+func forEach(n, par int, f func(i int)) {
+	if n <= 1 || par <= 1 {
+		for i := 0; i < n; i++ {
+			f(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < min(par, n); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				f(i)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func lockName(group string) string { return "_ocsp." + group }
@@ -597,7 +636,12 @@ func (r *Runner) finish(ctx context.Context, s *Set) {
 			failRecord(rec, err)
 		}
 	}
-	r.prune(s, now)
+	if len(s.due) > 0 {
+		// Only where something changed: a new certificate (new id) is
+		// always due, so that is when old files start to age out. A run
+		// with nothing due does not even list the directory.
+		r.prune(s, now)
+	}
 	rec.Staple.Responses = append(rec.Staple.Responses, s.entries...)
 }
 

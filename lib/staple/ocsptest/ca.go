@@ -8,6 +8,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"sync/atomic"
 	"time"
 )
 
@@ -16,7 +17,7 @@ import (
 type CA struct {
 	Cert *x509.Certificate
 	Key  *ecdsa.PrivateKey
-	next int64
+	next atomic.Int64
 }
 
 // NewCA makes a CA certificate valid around now.
@@ -39,7 +40,9 @@ func NewCA(name string) (*CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &CA{Cert: cert, Key: key, next: 1000}, nil
+	ca := &CA{Cert: cert, Key: key}
+	ca.next.Store(1000)
+	return ca, nil
 }
 
 // LeafOptions shape a leaf certificate.
@@ -50,20 +53,20 @@ type LeafOptions struct {
 	Name       string
 }
 
-// Leaf issues a certificate; it returns the cert, its key, and the PEM
+// Leaf issues a certificate (safe for concurrent use); it returns the cert, its key, and the PEM
 // chain leaf + CA.
 func (ca *CA) Leaf(o LeafOptions) (*x509.Certificate, *ecdsa.PrivateKey, []byte, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	ca.next++
+	serial := ca.next.Add(1)
 	name := o.Name
 	if name == "" {
 		name = "leaf.test"
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(ca.next), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(90 * 24 * time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}

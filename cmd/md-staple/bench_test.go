@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/mdtools/mdtools/lib/cli"
+	"github.com/mdtools/mdtools/lib/staple/ocsptest"
+)
+
+// BenchmarkNothingDue10000 runs the whole command, md-staple --all, over a
+// store with 10,000 installed MDs whose responses are all fresh: no
+// request is made (checked), every record is printed.
+//
+//	go test -run '^$' -bench NothingDue -benchtime 5x ./cmd/md-staple/
+func BenchmarkNothingDue10000(b *testing.B) {
+	resp, err := ocsptest.Listen()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Close()
+	ca, err := ocsptest.NewCA("Bench CA")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := resp.SetIssuer(ca.Cert, ca.Key); err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	if err := ocsptest.BuildStore(dir, 10000, ca, resp, true); err != nil {
+		b.Fatal(err)
+	}
+	var errOut strings.Builder
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		code := cli.Run(context.Background(), tool(), []string{"md-staple", "--store", dir, "--all"},
+			cli.Env{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: &errOut})
+		if code != cli.ExitOK {
+			b.Fatalf("exit %d: %s", code, errOut.String())
+		}
+	}
+	b.StopTimer()
+	if n := resp.Requests.Load(); n != 0 {
+		b.Fatalf("%d requests with nothing due", n)
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/10000-certs")
+}

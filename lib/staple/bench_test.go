@@ -1,0 +1,53 @@
+package staple
+
+import (
+	"context"
+	"testing"
+
+	"github.com/mdtools/mdtools/lib/staple/ocsptest"
+	"github.com/mdtools/mdtools/lib/store"
+)
+
+// BenchmarkRefresh1000 fetches, verifies and stores fresh responses for
+// 1,000 installed MDs from a local responder on loopback (6 in flight).
+//
+//	go test -run '^$' -bench Refresh1000 -benchtime 3x ./lib/staple/
+func BenchmarkRefresh1000(b *testing.B) {
+	resp, err := ocsptest.Listen()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Close()
+	ca, err := ocsptest.NewCA("Bench CA")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := resp.SetIssuer(ca.Cert, ca.Key); err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	if err := ocsptest.BuildStore(dir, 1000, ca, resp, false); err != nil {
+		b.Fatal(err)
+	}
+	st, err := store.Open(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := &Runner{Store: st, Force: true, Notifier: (&events{}).notifier}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		recs, err := StoreRecords(st)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := r.Run(context.Background(), r.SetsFromRecords(recs)); err != nil {
+			b.Fatal(err)
+		}
+		for _, rec := range recs {
+			if rec.Error != nil || rec.Staple.Responses[0].Action != "fetched" {
+				b.Fatalf("%s: %v %+v", rec.Name, rec.Error, rec.Staple.Responses)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/1000-certs")
+}
