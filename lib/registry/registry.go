@@ -325,8 +325,10 @@ func strEq(a, b []string) bool {
 	return true
 }
 
-// sameDomains is md_equal_domains(case-sensitive): same count, and every
-// name of a in b, in any order.
+// sameDomains is md_equal_domains: same count, and every name of a in b,
+// in any order. Unlike mod_md's md_contains it does not let a wildcard of b
+// stand for a name of a: replacing "*.x.org" by "www.x.org" in the config
+// must reach the stored definition.
 func sameDomains(a, b []string) bool {
 	if len(a) != len(b) {
 		return false
@@ -415,21 +417,33 @@ func containsDomains(o, m *md.MD) bool {
 		return false
 	}
 	for _, d := range m.Domains {
-		if !containsName(o.Domains, d, false) {
+		if !mdContains(o.Domains, d) {
 			return false
 		}
 	}
 	return true
 }
 
+// commonNames is md_common_name_count: names of a that b contains.
 func commonNames(a, b *md.MD) int {
 	n := 0
 	for _, d := range a.Domains {
-		if containsName(b.Domains, d, false) {
+		if mdContains(b.Domains, d) {
 			n++
 		}
 	}
 	return n
+}
+
+// mdContains is mod_md's md_contains: name is in list, or one of list's
+// wildcards matches it.
+func mdContains(list []string, name string) bool {
+	for _, p := range list {
+		if md.DomainMatches(p, name) {
+			return true
+		}
+	}
+	return false
 }
 
 func removeMD(list []*md.MD, m *md.MD) []*md.MD {

@@ -163,6 +163,7 @@ func TestFirstSyncWritesSecondWritesNothing(t *testing.T) {
 // md_reg_sync_finish compares, not the others.
 func TestChanges(t *testing.T) {
 	base := "[global]\nwebroot = \"/srv\"\ncontact-email = \"a@a.example\"\n\n[[domain]]\ndomains = [\"a.example\", \"www.a.example\"]\n"
+	wild := strings.Replace(base, `"www.a.example"]`, `"*.a.example"]`, 1)
 	tests := []struct {
 		name    string
 		extra   string
@@ -205,6 +206,15 @@ func TestChanges(t *testing.T) {
 			}
 		})
 	}
+	t.Run("wildcard replaced by a name it covers", func(t *testing.T) {
+		st, _ := openStore(t)
+		sync(t, st, parseTOML(t, wild), Options{})
+		res := sync(t, st, parseTOML(t, base), Options{})
+		m, _ := st.LoadMD(store.GroupDomains, "a.example")
+		if len(res.Written) != 1 || m == nil || !reflect.DeepEqual(m.Domains, []string{"a.example", "www.a.example"}) {
+			t.Errorf("result %+v, stored %+v", res, m)
+		}
+	})
 }
 
 // TestKeepsStoredValues: ca.account, the effective CA URL and contacts the
@@ -336,6 +346,8 @@ func TestRename(t *testing.T) {
 			`["new.example", "c.example", "d.example"]`, map[string]string{"y.example": "new.example"}},
 		{"containing wins over overlap", map[string][]string{"x.example": {"x.example", "c.example", "d.example", "e.example"}, "y.example": {"y.example", "c.example", "d.example"}},
 			`["new.example", "c.example"]`, map[string]string{"x.example": "new.example"}},
+		{"wildcard contains the new names", map[string][]string{"w.example": {"w.example", "*.w.example"}},
+			`["www.w.example", "mail.w.example"]`, map[string]string{"w.example": "www.w.example"}},
 		{"no overlap: new", map[string][]string{"x.example": {"x.example"}},
 			`["new.example"]`, map[string]string{}},
 	}

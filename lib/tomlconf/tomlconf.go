@@ -225,7 +225,7 @@ func (p *parser) build(g *conf, domains []*conf, tables []*table) *md.ParsedConf
 	p.checkGlobalHost(g, &pm)
 
 	pc := &md.ParsedConfig{StoreDir: settings.StoreDir}
-	seen := map[string]int{} // domain name -> index into recs
+	seen := map[string]int{} // names of the MDs so far -> index into recs
 	var recs []*md.Record
 	for i, d := range domains {
 		t := tables[i]
@@ -238,14 +238,27 @@ func (p *parser) build(g *conf, domains []*conf, tables []*table) *md.ParsedConf
 		p.checkHostKeys(t, d)
 		rec := p.record(g, d, t, &pm, reach)
 		line := rec.Source.Line
+		// mod_md's merge_mds_with_conf: a name of this MD that an earlier
+		// MD contains (md_contains: equal, or matched by its wildcard)
+		reported := map[int]bool{}
 		for _, name := range rec.Domains {
-			if j, dup := seen[name]; dup {
+			j, dup := seen[name]
+			if !dup {
+				if k := strings.IndexByte(name, '.'); k > 0 {
+					j, dup = seen["*"+name[k:]]
+				}
+			}
+			if dup && !reported[j] {
+				reported[j] = true
 				o := recs[j]
 				p.errorf(t, "domains", "two Managed Domains have an overlap in domain '%s', first definition in %s(line %d), second in %s(line %d)",
 					name, p.file, o.Source.Line, p.file, line)
-				continue
 			}
-			seen[name] = len(recs)
+		}
+		for _, name := range rec.Domains {
+			if _, ok := seen[name]; !ok {
+				seen[name] = len(recs)
+			}
 		}
 		recs = append(recs, rec)
 	}
