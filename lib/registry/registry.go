@@ -52,6 +52,9 @@ func Sync(ctx context.Context, st *store.Store, recs []*md.Record, opts Options)
 	if err != nil {
 		return nil, err
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if !opts.DryRun {
 		if err := p.apply(st); err != nil {
 			return nil, err
