@@ -34,7 +34,7 @@ func (c *opensslCA) run(t *testing.T, args ...string) {
 
 func newOpensslCA(t *testing.T, crlURL string) *opensslCA {
 	t.Helper()
-	c := &opensslCA{dir: t.TempDir(), env: append(os.Environ(), "CRL_URL="+crlURL)}
+	c := &opensslCA{dir: t.TempDir(), env: append(os.Environ(), "CRL_URL="+crlURL, "OCSP_URL="+crlURL)}
 	cnf, err := os.ReadFile("../../testdata/staple/openssl-ca.cnf")
 	if err != nil {
 		t.Fatal(err)

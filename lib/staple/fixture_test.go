@@ -41,6 +41,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if dir := os.Getenv(opensslChildEnv); dir != "" {
+		os.Exit(opensslChild(dir))
+	}
 	code := m.Run()
 	if pebbleFx != nil {
 		pebbleFx.ca.Stop()
