@@ -100,6 +100,7 @@ type server struct {
 	props       props
 	file        string
 	line        int
+	seq         int // position among the vhosts
 	assigned    []*mdDef
 }
 

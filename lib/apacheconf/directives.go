@@ -171,7 +171,7 @@ func (w *walker) section(n *node) {
 			w.errorf(n, "<VirtualHost> cannot occur within <%s> section", w.enclosing())
 			return
 		}
-		v := &server{file: n.file, line: n.line, port: 0}
+		v := &server{file: n.file, line: n.line, seq: len(w.cfg.vhosts)}
 		words := splitArgs(n.args)
 		if len(words) == 0 {
 			w.errorf(n, "<VirtualHost> must specify at least one address")

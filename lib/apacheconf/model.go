@@ -49,18 +49,33 @@ func (r *reader) model(cfg *config) []*md.Record {
 	// 2. complete the MDs from the base server (merge_mds_with_conf)
 	var mds []*built
 	failed := map[*mdDef]bool{}
+	first := map[string]int{} // domain -> index of the first MD listing it
 	for i, def := range cfg.mds {
 		b := &built{def: def}
 		r.merge(b, base, mc)
 		if !mc.matchServerNames {
-			for j := 0; j < i; j++ {
-				o := mds[j]
-				if name := commonName(b.m.Domains, o.m.Domains); name != "" {
-					r.errorf(def.file, def.line, "two Managed Domains have an overlap in domain '%s', first definition in %s(line %d), second in %s(line %d)",
-						name, def.file, def.line, o.def.file, o.def.line)
-					failed[def] = true
+			j := -1
+			name := ""
+			for _, x := range b.m.Domains {
+				for _, key := range []string{x, wildParent(x)} {
+					if k, ok := first[key]; ok && key != "" && (j < 0 || k < j) && mdContains(mds[k].m.Domains, x) {
+						j, name = k, x
+					}
+				}
+				if j >= 0 {
 					break
 				}
+			}
+			if j >= 0 {
+				o := mds[j]
+				r.errorf(def.file, def.line, "two Managed Domains have an overlap in domain '%s', first definition in %s(line %d), second in %s(line %d)",
+					name, def.file, def.line, o.def.file, o.def.line)
+				failed[def] = true
+			}
+		}
+		for _, x := range b.m.Domains {
+			if _, ok := first[x]; !ok {
+				first[x] = i
 			}
 		}
 		if len(def.certFiles) > 0 {
@@ -82,8 +97,9 @@ func (r *reader) model(cfg *config) []*md.Record {
 	}
 
 	// 3. link MDs to servers (link_md_to_servers)
+	ix := newServerIndex(servers)
 	for _, b := range mds {
-		r.link(b, servers, mc)
+		r.link(b, ix, mc)
 	}
 
 	// 4. more than one MD on an SSL vhost (check_invalid_duplicates)
@@ -96,11 +112,11 @@ func (r *reader) model(cfg *config) []*md.Record {
 	// 5. auto-add names, acme-tls/1 domains, usage (md_post_config_after_ssl)
 	var recs []*md.Record
 	for _, b := range mds {
-		r.autoAdd(b, servers)
+		r.autoAdd(b)
 		tls1 := r.acmeTLS1Domains(b, servers, mc, canHTTPS)
 		b.m.Proto.ACMETLS1 = tls1
 		used, hasSSL := false, false
-		for _, s := range servers {
+		for _, s := range b.servers {
 			if slices.Contains(s.assigned, b.def) {
 				used = true
 				hasSSL = hasSSL || s.ssl
@@ -153,16 +169,6 @@ func (r *reader) fixupServers(cfg *config) {
 			v.protocols = base.protocols
 		}
 	}
-}
-
-// commonName is md_common_name: the first name of a that b contains.
-func commonName(a, b []string) string {
-	for _, x := range a {
-		if mdContains(b, x) {
-			return x
-		}
-	}
-	return ""
 }
 
 // mdContains is md_contains: listed, or covered by a wildcard in the list.
@@ -359,9 +365,74 @@ func isWildMatch(domains []string, name string) bool {
 	return false
 }
 
+// serverIndex finds the servers a name can match without scanning all.
+type serverIndex struct {
+	order  map[*server]int
+	byName map[string][]*server // hostname, ServerAlias and address, lower-cased
+	byHost map[string][]*server // hostname only
+	wild   []*server            // servers with wildcard ServerAlias
+}
+
+func newServerIndex(servers []*server) *serverIndex {
+	ix := &serverIndex{order: map[*server]int{}, byName: map[string][]*server{}, byHost: map[string][]*server{}}
+	for i, s := range servers {
+		ix.order[s] = i
+		seen := map[string]bool{}
+		add := func(n string) {
+			n = strings.ToLower(n)
+			if !seen[n] {
+				seen[n] = true
+				ix.byName[n] = append(ix.byName[n], s)
+			}
+		}
+		add(s.hostname)
+		for _, n := range s.names {
+			add(n)
+		}
+		for _, a := range s.addrs {
+			add(a.host)
+		}
+		h := strings.ToLower(s.hostname)
+		ix.byHost[h] = append(ix.byHost[h], s)
+		if len(s.wildNames) > 0 {
+			ix.wild = append(ix.wild, s)
+		}
+	}
+	return ix
+}
+
+// candidates are the servers that may match one of domains, in order.
+func (ix *serverIndex) candidates(domains []string) []*server {
+	set := map[*server]bool{}
+	var out []*server
+	add := func(ss []*server) {
+		for _, s := range ss {
+			if !set[s] {
+				set[s] = true
+				out = append(out, s)
+			}
+		}
+	}
+	for _, d := range domains {
+		d = strings.ToLower(d)
+		add(ix.byName[d])
+		if md.IsWildcard(d) {
+			// a wildcard matches hostnames one label below its parent
+			for h, ss := range ix.byHost {
+				if md.DomainMatches(d, h) {
+					add(ss)
+				}
+			}
+		}
+	}
+	add(ix.wild)
+	sort.Slice(out, func(i, j int) bool { return ix.order[out[i]] < ix.order[out[j]] })
+	return out
+}
+
 // link is link_md_to_servers.
-func (r *reader) link(b *built, servers []*server, mc *modConf) {
-	for _, s := range servers {
+func (r *reader) link(b *built, ix *serverIndex, mc *modConf) {
+	for _, s := range ix.candidates(b.m.Domains) {
 		if s.base && !mc.baseServer {
 			continue
 		}
@@ -396,8 +467,8 @@ func (r *reader) link(b *built, servers []*server, mc *modConf) {
 }
 
 // autoAdd is auto_add_domains / md_cover_server.
-func (r *reader) autoAdd(b *built, servers []*server) {
-	for _, s := range servers {
+func (r *reader) autoAdd(b *built) {
+	for _, s := range b.servers {
 		if !s.ssl || len(s.assigned) != 1 || s.assigned[0] != b.def {
 			continue
 		}
@@ -457,7 +528,7 @@ func (r *reader) acmeTLS1Domains(b *built, servers []*server, mc *modConf, canHT
 	for _, domain := range b.m.Domains {
 		var found *server
 		if !checkPort || canHTTPS {
-			for _, s := range servers {
+			for _, s := range b.servers {
 				if !s.ssl || len(s.assigned) == 0 {
 					continue
 				}
@@ -541,10 +612,14 @@ func (r *reader) record(b *built, cfg *config, canHTTP, canHTTPS bool) *md.Recor
 	rec.Settings = r.settings(cfg, canHTTP, canHTTPS)
 	// matched servers in config order
 	var vs []md.Vhost
-	for _, s := range append([]*server{cfg.base}, cfg.vhosts...) {
-		if !slices.Contains(b.servers, s) {
-			continue
+	matched := make([]*server, 0, len(b.servers))
+	for _, s := range b.servers {
+		if slices.Contains(s.assigned, b.def) {
+			matched = append(matched, s)
 		}
+	}
+	sort.SliceStable(matched, func(i, j int) bool { return configOrder(matched[i]) < configOrder(matched[j]) })
+	for _, s := range matched {
 		v := md.Vhost{ServerName: s.hostname, SSL: s.ssl, Protocols: s.protocols,
 			Source: &md.Source{File: s.file, Line: s.line}}
 		v.Aliases = append(append(v.Aliases, s.names...), s.wildNames...)
@@ -607,4 +682,20 @@ func (r *reader) settings(cfg *config, canHTTP, canHTTPS bool) *md.Settings {
 	r.settingsCache = s
 	c := *s
 	return &c
+}
+
+// configOrder sorts the base server first, then vhosts by position.
+func configOrder(s *server) int {
+	if s.base {
+		return -1
+	}
+	return s.seq
+}
+
+// wildParent is "*.parent" for a name, the wildcard that would cover it.
+func wildParent(name string) string {
+	if i := strings.IndexByte(name, '.'); i > 0 {
+		return "*" + name[i:]
+	}
+	return ""
 }
