@@ -80,7 +80,9 @@ func (a *attempt) saveJob() {
 func (r *Runner) renew(ctx context.Context, rec *md.Record, job *md.Job, live []renew.Cert, d renew.Decision, now time.Time) {
 	name := rec.Name
 	res := rec.Order
-	if err := r.notifier(rec).Raise(ctx, job, "renewing", name, now); err != nil {
+	if err := r.notifier(rec).Raise(ctx, job, "renewing", name, now); err != nil && !isCommandFailure(err) {
+		r.log().Warnf("%s: renewing event: %v", name, err)
+	} else if err != nil {
 		res.Action, res.Reason = ActionVetoed, "the renewing event command vetoed this run: "+err.Error()
 		if err := r.Store.SaveJob(store.GroupStaging, name, job); err != nil {
 			r.log().Warnf("%s: saving job: %v", name, err)
@@ -114,6 +116,13 @@ func (r *Runner) renew(ctx context.Context, rec *md.Record, job *md.Job, live []
 		return
 	}
 	a.finish(ctx, chains)
+}
+
+// isCommandFailure tells an event command's failure (a veto) from an
+// event that could not be raised at all (logged, not a veto).
+func isCommandFailure(err error) bool {
+	var se *md.StageError
+	return err != nil && errors.As(err, &se)
 }
 
 // checkStaging resets a staged attempt made for another CA or CA list
@@ -432,12 +441,28 @@ func (a *attempt) authorize(ctx context.Context, o *acme.Order, of *orderFile) e
 	if err != nil {
 		return err
 	}
-	var pending []string
+	var zs []*authz
 	for _, u := range o.AuthzURLs {
 		z, _, err := a.sig.getAuthz(ctx, u)
 		if err != nil {
 			return fmt.Errorf("getting authorization: %w", err)
 		}
+		zs = append(zs, z)
+	}
+	// In the MD's domain order (CAs list authorizations in any order), so
+	// that challenge-setup events come as mod_md raises them.
+	pos := func(z *authz) int {
+		for i, d := range a.rec.Domains {
+			if strings.EqualFold(strings.TrimPrefix(d, "*."), z.Identifier.Value) && md.IsWildcard(d) == z.Wildcard {
+				return i
+			}
+		}
+		return len(a.rec.Domains)
+	}
+	sort.SliceStable(zs, func(i, j int) bool { return pos(zs[i]) < pos(zs[j]) })
+	var pending []string
+	for _, z := range zs {
+		u := z.URL
 		if z.Status == acme.StatusValid {
 			continue
 		}

@@ -81,10 +81,12 @@ func run(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) err
 		Challenges: mgr,
 		Events: func(rec *md.Record) Notifier {
 			s := rec.Settings
-			if s == nil || len(s.MessageCmd) == 0 && len(s.NotifyCmd) == 0 {
-				return nil // no commands configured: nothing to run or log
+			if s == nil {
+				s = &md.Settings{}
 			}
-			return event.New(s)
+			n := event.New(s)
+			n.Log = log
+			return n
 		},
 		Log:       log,
 		CAFiles:   c.StringSlice("ca-file"),

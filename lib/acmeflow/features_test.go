@@ -1,0 +1,384 @@
+package acmeflow_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mdtools/mdtools/lib/acmeflow"
+	"github.com/mdtools/mdtools/lib/devca"
+	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/store"
+)
+
+// deadURL is a CA URL where nothing listens.
+func deadURL(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return "https://" + addr + "/dir"
+}
+
+func mustStore(t *testing.T, dir string) *store.Store {
+	t.Helper()
+	st, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// install moves a staged set live, as md-install does.
+func install(t *testing.T, dir, name string) {
+	t.Helper()
+	st := mustStore(t, dir)
+	var f acmeflow.AccountFile
+	if err := st.LoadJSON(store.GroupStaging, name, store.FileAccount, &f); err == nil {
+		key, err := st.LoadKey(store.GroupStaging, name, store.FileAccountKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := acmeflow.AccountIDPrefix(f.CAURL) + "0000"
+		if err := st.SaveJSON(store.GroupAccounts, id, store.FileAccount, &f); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.SaveKey(store.GroupAccounts, id, store.FileAccountKey, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{store.FileOrder, store.FileAccount, store.FileAccountKey} {
+		_ = st.Remove(store.GroupStaging, name, f)
+	}
+	if _, err := st.Promote(store.GroupStaging, name); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// One Pebble serves the tests that need no special CA options.
+func TestWithPebble(t *testing.T) {
+	ca := devca.StartT(t, devca.Options{})
+	// The dns-01 hook finds challtestsrv through the environment.
+	old, had := os.LookupEnv("MD_CHALLTESTSRV")
+	os.Setenv("MD_CHALLTESTSRV", strings.TrimPrefix(ca.ChallSrvURL, "http://"))
+	t.Cleanup(func() {
+		if had {
+			os.Setenv("MD_CHALLTESTSRV", old)
+		} else {
+			os.Unsetenv("MD_CHALLTESTSRV")
+		}
+	})
+
+	t.Run("wildcard via dns-01", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		tmp := t.TempDir()
+		hookLog := filepath.Join(tmp, "hook.log")
+		real, _ := filepath.Abs("../../testdata/challenge/dns01-hook")
+		hook := filepath.Join(tmp, "hook")
+		os.WriteFile(hook, []byte("#!/bin/sh\nMD_DNS01_HOOK_LOG="+hookLog+" exec "+real+" \"$@\"\n"), 0o755)
+		rec := record([]string{ca.DirectoryURL}, "w.test", "*.w.test", "www.w.test")
+		rec.CmdDNS01 = hook
+		rec.CA.Challenges = []string{"dns-01"}
+		res := runOrder(t, jsonl(t, rec), caArgs(ca, dir)...)
+		if res.code != 0 || res.recs[0].Order.Action != acmeflow.ActionOrdered {
+			t.Fatalf("exit %d order %+v error %+v\n%s", res.code, res.recs[0].Order, res.recs[0].Error, res.stderr)
+		}
+		checkStaged(t, ca, dir, rec)
+		chain, _ := mustStore(t, dir).LoadChain(store.GroupStaging, "w.test", "pubcert.pem")
+		if got := strings.Join(chain[0].DNSNames, " "); got != "w.test *.w.test" {
+			t.Errorf("SANs %q; want the minimal set \"w.test *.w.test\"", got)
+		}
+		calls, _ := os.ReadFile(hookLog)
+		if n := strings.Count(string(calls), "setup w.test "); n != 2 {
+			t.Errorf("hook calls:\n%s", calls)
+		}
+		if !strings.Contains(string(calls), "teardown w.test") {
+			t.Errorf("no teardown:\n%s", calls)
+		}
+	})
+
+	t.Run("profile shortlived", func(t *testing.T) {
+		dir := t.TempDir()
+		rec := record([]string{ca.DirectoryURL}, "p.test")
+		rec.Profile = "ShortLived" // matched case-insensitively
+		res := runOrder(t, jsonl(t, rec), caArgs(ca, dir)...)
+		if res.code != 0 {
+			t.Fatalf("exit %d %+v\n%s", res.code, res.recs[0].Error, res.stderr)
+		}
+		c := res.recs[0].Order.Certs[0]
+		if life := c.Valid.Until.Sub(c.Valid.From.Time); life > 7*24*time.Hour {
+			t.Errorf("lifetime %v; want the shortlived profile's 6 days", life)
+		}
+		bad := record([]string{ca.DirectoryURL}, "p2.test")
+		bad.Profile, bad.ProfileMandatory = "nonexistent", true
+		res = runOrder(t, jsonl(t, bad), caArgs(ca, t.TempDir())...)
+		if res.code != 1 || res.recs[0].Error == nil || !strings.Contains(res.recs[0].Error.Detail, "MDProfileMandatory") {
+			t.Errorf("mandatory unknown profile: exit %d error %+v", res.code, res.recs[0].Error)
+		}
+	})
+
+	t.Run("ARI renewal with replaces", func(t *testing.T) {
+		dir := t.TempDir()
+		rec := record([]string{ca.DirectoryURL}, "ari.test")
+		if res := runOrder(t, jsonl(t, rec), caArgs(ca, dir)...); res.code != 0 {
+			t.Fatalf("first order: exit %d\n%s", res.code, res.stderr)
+		}
+		install(t, dir, "ari.test")
+		// Fresh certificate, CA says nothing yet: not due.
+		res := runOrder(t, jsonl(t, rec), caArgs(ca, dir)...)
+		if res.code != 0 || res.recs[0].Order.Action != acmeflow.ActionNone {
+			t.Fatalf("fresh cert: %+v\n%s", res.recs[0].Order, res.stderr)
+		}
+		chain, err := mustStore(t, dir).LoadChain(store.GroupDomains, "ari.test", "pubcert.pem")
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := acmeflow.CertID(chain[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := setRenewalInfo(ca, chain[0], time.Now().Add(-2*time.Hour), time.Now().Add(-time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		_ = os.Remove(filepath.Join(dir, "ari-ari.test.json")) // the cached answer is still fresh
+		res = runOrder(t, jsonl(t, rec), caArgs(ca, dir)...)
+		o := res.recs[0].Order
+		if res.code != 0 || o.Action != acmeflow.ActionOrdered || !strings.Contains(o.Reason, "new certificates staged") {
+			t.Fatalf("ARI run: exit %d order %+v error %+v\n%s", res.code, o, res.recs[0].Error, res.stderr)
+		}
+		job, _ := mustStore(t, dir).LoadJob(store.GroupStaging, "ari.test")
+		var sawARI, sawReplaces bool
+		for _, e := range job.Log.Entries {
+			sawARI = sawARI || strings.Contains(e.Detail, "triggered by CA via ARI")
+			sawReplaces = sawReplaces || strings.Contains(e.Detail, "replacing-cert="+id)
+		}
+		if !sawARI || !sawReplaces {
+			t.Errorf("job log lacks the ARI trigger or replaces=%s: %+v", id, job.Log.Entries)
+		}
+	})
+
+	t.Run("failover from a dead CA", func(t *testing.T) {
+		dir := t.TempDir()
+		rec := record([]string{deadURL(t), ca.DirectoryURL}, "fo.test")
+		rec.Settings.RetryFailover = 1
+		res := runOrder(t, jsonl(t, rec), caArgs(ca, dir)...)
+		if res.code != 1 || res.recs[0].Error == nil || !strings.Contains(res.recs[0].Error.Detail, "contacting ACME server") {
+			t.Fatalf("first attempt: exit %d error %+v", res.code, res.recs[0].Error)
+		}
+		res = runOrder(t, jsonl(t, rec), append(caArgs(ca, dir), "--force")...)
+		if res.code != 0 || res.recs[0].Order.CA != ca.DirectoryURL {
+			t.Fatalf("second attempt: exit %d order %+v error %+v", res.code, res.recs[0].Order, res.recs[0].Error)
+		}
+		checkStaged(t, ca, dir, rec)
+	})
+
+	t.Run("terms of service required", func(t *testing.T) {
+		rec := record([]string{ca.DirectoryURL}, "tos.test")
+		rec.CA.Agreement = ""
+		res := runOrder(t, jsonl(t, rec), caArgs(ca, t.TempDir())...)
+		if res.code != 1 || res.recs[0].Error == nil || !strings.Contains(res.recs[0].Error.Detail, "MDCertificateAgreement") {
+			t.Errorf("exit %d error %+v", res.code, res.recs[0].Error)
+		}
+		rec = record([]string{ca.DirectoryURL}, "nocontact.test")
+		rec.Contacts = nil
+		res = runOrder(t, jsonl(t, rec), caArgs(ca, t.TempDir())...)
+		if res.code != 1 || res.recs[0].Error == nil || !strings.Contains(res.recs[0].Error.Detail, "MDContactEmail") {
+			t.Errorf("exit %d error %+v", res.code, res.recs[0].Error)
+		}
+	})
+
+	t.Run("account reused from accounts", func(t *testing.T) {
+		dir := t.TempDir()
+		if res := runOrder(t, jsonl(t, record([]string{ca.DirectoryURL}, "acc1.test")), caArgs(ca, dir)...); res.code != 0 {
+			t.Fatal(res.stderr)
+		}
+		// md-install moves the staged account to accounts/ACME-127.0.0.1-0000.
+		st := mustStore(t, dir)
+		var f acmeflow.AccountFile
+		if err := st.LoadJSON(store.GroupStaging, "acc1.test", store.FileAccount, &f); err != nil {
+			t.Fatal(err)
+		}
+		key, _ := st.LoadKey(store.GroupStaging, "acc1.test", store.FileAccountKey)
+		id := acmeflow.AccountIDPrefix(ca.DirectoryURL) + "0000"
+		if id != "ACME-127.0.0.1-0000" {
+			t.Errorf("account id %q", id)
+		}
+		if err := st.SaveJSON(store.GroupAccounts, id, store.FileAccount, &f); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.SaveKey(store.GroupAccounts, id, store.FileAccountKey, key); err != nil {
+			t.Fatal(err)
+		}
+		install(t, dir, "acc1.test")
+		res := runOrder(t, jsonl(t, record([]string{ca.DirectoryURL}, "acc2.test")), caArgs(ca, dir)...)
+		if res.code != 0 {
+			t.Fatal(res.stderr)
+		}
+		sm, _ := st.LoadMD(store.GroupStaging, "acc2.test")
+		if sm.CA.Account != id || st.Exists(store.GroupStaging, "acc2.test", store.FileAccount) {
+			t.Errorf("staged ca.account %q, staged account file %v; want %s reused", sm.CA.Account, st.Exists(store.GroupStaging, "acc2.test", store.FileAccount), id)
+		}
+	})
+
+	t.Run("kill -9 mid-order then resume", func(t *testing.T) {
+		t.Parallel()
+		testKillResume(t, ca)
+	})
+
+	t.Run("events in order exactly once", func(t *testing.T) {
+		dir := t.TempDir()
+		logf := filepath.Join(t.TempDir(), "events.log")
+		script := filepath.Join(t.TempDir(), "msg.sh")
+		os.WriteFile(script, []byte("#!/bin/sh\necho \"$@\" >> "+logf+"\n"), 0o755)
+		rec := record([]string{ca.DirectoryURL}, "ev.test", "www.ev.test")
+		rec.Settings.MessageCmd = []string{script, "LOG"}
+		rec.Settings.NotifyCmd = []string{script, "NOTIFY"}
+		res := runOrder(t, jsonl(t, rec), caArgs(ca, dir)...)
+		if res.code != 0 {
+			t.Fatalf("exit %d\n%s", res.code, res.stderr)
+		}
+		runOrder(t, jsonl(t, rec), caArgs(ca, dir)...) // staged: no new events
+		got, _ := os.ReadFile(logf)
+		want := "LOG renewing ev.test\nLOG challenge-setup:http-01:ev.test ev.test\nLOG challenge-setup:http-01:www.ev.test ev.test\nNOTIFY ev.test\nLOG renewed ev.test\n"
+		if string(got) != want {
+			t.Errorf("events:\n%s\nwant:\n%s", got, want)
+		}
+		// A vetoing renewing command stops the run without an error.
+		veto := filepath.Join(t.TempDir(), "veto.sh")
+		os.WriteFile(veto, []byte("#!/bin/sh\n[ \"$1\" = renewing ] && exit 1\nexit 0\n"), 0o755)
+		rec2 := record([]string{ca.DirectoryURL}, "veto.test")
+		rec2.Settings.MessageCmd = []string{veto}
+		res = runOrder(t, jsonl(t, rec2), caArgs(ca, t.TempDir())...)
+		if res.code != 0 || res.recs[0].Order.Action != acmeflow.ActionVetoed {
+			t.Errorf("veto: exit %d order %+v", res.code, res.recs[0].Order)
+		}
+	})
+}
+
+func TestNothingDueNoNetwork(t *testing.T) {
+	dir := t.TempDir()
+	st := mustStore(t, dir)
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	_ = k
+	liveSet(t, dir, "due.test") // expires in a day: due
+	fresh := liveFresh(t, st, "fresh.test")
+	_ = fresh
+	dead := deadURL(t)
+	recs := []*md.Record{record([]string{dead}, "fresh.test"), record([]string{dead}, "manual.test"), record([]string{dead}, "due.test")}
+	recs[0].ARIRenewals = false
+	recs[1].RenewMode = md.RenewManual
+	// Nothing due for the first two: no network, exit 0.
+	res := runOrder(t, jsonl(t, recs[0], recs[1]), "--store", dir)
+	if res.code != 0 || res.recs[0].Order.Action != "none" || res.recs[1].Order.Action != "none" {
+		t.Fatalf("exit %d: %+v %+v\n%s", res.code, res.recs[0].Order, res.recs[1].Order, res.stderr)
+	}
+	if !strings.Contains(res.recs[1].Order.Reason, "manual") || res.recs[0].Order.RenewAt.IsZero() {
+		t.Errorf("reasons: %+v %+v", res.recs[0].Order, res.recs[1].Order)
+	}
+	// --dry-run says what it would do, without network or store changes.
+	res = runOrder(t, jsonl(t, recs[2]), "--store", dir, "--dry-run")
+	if res.code != 0 || res.recs[0].Order.Action != "dry-run" || !strings.Contains(res.recs[0].Order.Reason, "renew window reached") || res.recs[0].Order.CA != dead {
+		t.Errorf("dry-run: exit %d %+v\n%s", res.code, res.recs[0].Order, res.stderr)
+	}
+	if names, _ := st.List(store.GroupStaging); len(names) != 0 {
+		t.Errorf("dry-run staged %v", names)
+	}
+}
+
+// liveFresh installs a fresh 90-day certificate for name.
+func liveFresh(t *testing.T, st *store.Store, name string) string {
+	t.Helper()
+	c := selfSigned(t, name, time.Now().Add(-time.Hour), time.Now().Add(90*24*time.Hour))
+	if err := st.SaveChain(store.GroupDomains, name, "pubcert.pem", c); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+func TestLockedMDIsSkipped(t *testing.T) {
+	dir := t.TempDir()
+	st := mustStore(t, dir)
+	unlock, err := st.Lock(context.Background(), "lk.test", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	res := runOrder(t, jsonl(t, record([]string{deadURL(t)}, "lk.test")), "--store", dir, "--wait", "100ms")
+	if res.code != 3 || res.recs[0].Order.Action != acmeflow.ActionLocked || !strings.Contains(res.stderr, "another") {
+		t.Errorf("exit %d order %+v\n%s", res.code, res.recs[0].Order, res.stderr)
+	}
+}
+
+func TestEAB(t *testing.T) {
+	hmac := base64.RawURLEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+	ca := devca.StartT(t, devca.Options{EABKeys: map[string]string{"kid-1": hmac}})
+	dir := t.TempDir()
+	st := mustStore(t, dir)
+	rec := record([]string{ca.DirectoryURL}, "eab.test")
+	rec.EAB = &md.EAB{KID: "kid-1", HMAC: md.RedactedSecret} // as the stream shows it
+	// Without the real HMAC in the store: a clear error.
+	res := runOrder(t, jsonl(t, rec), caArgs(ca, dir)...)
+	if res.code != 1 || res.recs[0].Error == nil || res.recs[0].Error.Problem != "apache:eab-hmac-invalid" {
+		t.Fatalf("no hmac: exit %d error %+v", res.code, res.recs[0].Error)
+	}
+	// md-parse synced the MD with its HMAC into domains/.
+	synced := rec.MD
+	synced.EAB = &md.EAB{KID: "kid-1", HMAC: hmac}
+	if err := st.SaveMD(store.GroupDomains, &synced); err != nil {
+		t.Fatal(err)
+	}
+	res = runOrder(t, jsonl(t, rec), append(caArgs(ca, dir), "--force")...)
+	if res.code != 0 {
+		t.Fatalf("exit %d error %+v\n%s", res.code, res.recs[0].Error, res.stderr)
+	}
+	if strings.Contains(res.stderr, hmac) {
+		t.Errorf("HMAC in stderr")
+	}
+	var f acmeflow.AccountFile
+	if err := st.LoadJSON(store.GroupStaging, "eab.test", store.FileAccount, &f); err != nil || f.EAB == nil || f.EAB.KID != "kid-1" {
+		t.Errorf("staged account %+v %v", f, err)
+	}
+	// No EAB: the CA requires it.
+	res = runOrder(t, jsonl(t, record([]string{ca.DirectoryURL}, "noeab.test")), caArgs(ca, dir)...)
+	if res.code != 1 || res.recs[0].Error == nil || res.recs[0].Error.Problem != "urn:ietf:params:acme:error:externalAccountRequired" {
+		t.Errorf("no eab: exit %d error %+v", res.code, res.recs[0].Error)
+	}
+}
+
+// setRenewalInfo sets Pebble's ARI answer for a certificate. (Pebble
+// 2.10's /set-renewal-info/ takes the certificate PEM and the raw answer;
+// devca.CA.SetRenewalInfo sends a cert ID, which this Pebble rejects.)
+func setRenewalInfo(ca *devca.CA, cert *x509.Certificate, start, end time.Time) error {
+	ari, _ := json.Marshal(map[string]any{"suggestedWindow": map[string]string{
+		"start": start.UTC().Format(time.RFC3339), "end": end.UTC().Format(time.RFC3339)}})
+	body, _ := json.Marshal(map[string]string{"certificate": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})),
+		"ARIResponse": string(ari)})
+	resp, err := ca.HTTPClient().Post(ca.MgmtURL+"/set-renewal-info/", "application/json", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("pebble set-renewal-info: %s: %s", resp.Status, msg)
+	}
+	return nil
+}

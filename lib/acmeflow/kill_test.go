@@ -1,0 +1,90 @@
+package acmeflow_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mdtools/mdtools/lib/acmeflow"
+	"github.com/mdtools/mdtools/lib/cli"
+	"github.com/mdtools/mdtools/lib/devca"
+)
+
+// TestMain lets a test re-exec this binary as md-order, to kill it.
+func TestMain(m *testing.M) {
+	if os.Getenv("MDORDER_TEST_AS_MAIN") == "1" {
+		cli.Main(acmeflow.Tool())
+	}
+	os.Exit(m.Run())
+}
+
+func selfSigned(t *testing.T, name string, from, until time.Time) []*x509.Certificate {
+	t.Helper()
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(9), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name}, NotBefore: from, NotAfter: until}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, k.Public(), k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := x509.ParseCertificate(der)
+	return []*x509.Certificate{c}
+}
+
+// testKillResume kills md-order with SIGKILL while its order is in flight
+// (order.json staged, the dns-01 hook still sleeping), then runs it again:
+// the staged order is resumed and completed.
+func testKillResume(t *testing.T, ca *devca.CA) {
+	dir := t.TempDir()
+	tmp := t.TempDir()
+	hook, _ := filepath.Abs("../../testdata/challenge/dns01-hook")
+	slow := filepath.Join(tmp, "slow-hook")
+	mark := filepath.Join(tmp, "slept")
+	os.WriteFile(slow, []byte("#!/bin/sh\nif [ \"$1\" = setup ] && [ ! -e "+mark+" ]; then touch "+mark+"; sleep 60; fi\nexec "+hook+" \"$@\"\n"), 0o755)
+	rec := record([]string{ca.DirectoryURL}, "kill.test")
+	rec.CmdDNS01 = slow
+	rec.CA.Challenges = []string{"dns-01"}
+	in := jsonl(t, rec)
+
+	cmd := exec.Command(os.Args[0], append([]string{"--store", dir, "--ca-file", ca.RootsFile}, "-")...)
+	cmd.Env = append(os.Environ(), "MDORDER_TEST_AS_MAIN=1", "MD_CHALLTESTSRV="+strings.TrimPrefix(ca.ChallSrvURL, "http://"))
+	cmd.Stdin = strings.NewReader(in)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	order := filepath.Join(dir, "staging", "kill.test", "order.json")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(mark); err == nil {
+			if _, err := os.Stat(order); err == nil {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			t.Fatal("order.json did not appear")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	_ = cmd.Wait()
+	if st := cmd.ProcessState; st == nil || st.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("md-order was not killed: %v", cmd.ProcessState)
+	}
+
+	res := runOrder(t, in, "--store", dir, "--ca-file", ca.RootsFile)
+	if res.code != 0 || res.recs[0].Order.Action != acmeflow.ActionResumed {
+		t.Fatalf("after kill: exit %d order %+v error %+v\n%s", res.code, res.recs[0].Order, res.recs[0].Error, res.stderr)
+	}
+	checkStaged(t, ca, dir, rec)
+}
