@@ -3,16 +3,169 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/mdtools/mdtools/lib/cli"
+	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/store"
 )
 
-func TestHelpNamesTheJob(t *testing.T) {
+func run(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
 	var out, errOut bytes.Buffer
-	code := cli.Run(context.Background(), tool(), []string{"md-parse", "--help"}, cli.Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errOut})
-	if code != cli.ExitOK || !strings.Contains(out.String(), tool().Usage) || !strings.Contains(out.String(), "--version") {
-		t.Errorf("exit %d, help:\n%s%s", code, out.String(), errOut.String())
+	code := cli.Run(context.Background(), tool(), append([]string{"md-parse"}, args...), cli.Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errOut})
+	return code, out.String(), errOut.String()
+}
+
+func TestHelpNamesTheJob(t *testing.T) {
+	code, out, errOut := run(t, "--help")
+	if code != cli.ExitOK || !strings.Contains(out, tool().Usage) || !strings.Contains(out, "--version") ||
+		!strings.Contains(out, "md-parse --dry-run /etc/apache2/apache2.conf") || !strings.Contains(out, "--httpd-version") {
+		t.Errorf("exit %d, help:\n%s%s", code, out, errOut)
+	}
+}
+
+const sample = "../../testdata/apacheconf/sample-apache-httpd.conf"
+
+func records(t *testing.T, out string) []md.Record {
+	t.Helper()
+	var recs []md.Record
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var r md.Record
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("bad output line %q: %v", l, err)
+		}
+		recs = append(recs, r)
+	}
+	return recs
+}
+
+func TestDryRunWritesNothing(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "store")
+	code, out, errOut := run(t, "--dry-run", "--store", dir, sample)
+	if code != cli.ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	recs := records(t, out)
+	if len(recs) != 2 || recs[0].Name != "a1.test" || recs[1].Name != "a2.test" || recs[0].Source == nil || recs[0].Source.Line != 42 {
+		t.Errorf("records %+v", recs)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("dry run created the store: %v", err)
+	}
+}
+
+func TestSyncWritesStore(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "store")
+	code, out, errOut := run(t, "--store", dir, sample)
+	if code != cli.ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if n := len(records(t, out)); n != 2 {
+		t.Fatalf("%d records", n)
+	}
+	st, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := st.LoadMD(store.GroupDomains, "a2.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(m.Domains, " ") != "a2.test www.a2.test" || m.CA == nil || m.CA.URL != "https://127.0.0.1:14000/dir" {
+		t.Errorf("stored md.json %+v", m)
+	}
+	// a second run changes nothing and keeps ca.account set by a later stage
+	m.CA.Account = "ACME-127.0.0.1-0000"
+	if err := st.SaveMD(store.GroupDomains, m); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = run(t, "--store", dir, sample)
+	if code != cli.ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if recs := records(t, out); recs[1].CA.Account != "ACME-127.0.0.1-0000" {
+		t.Errorf("account not kept: %+v", recs[1].CA)
+	}
+}
+
+func TestConfigErrorsExit2(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "httpd.conf")
+	os.WriteFile(conf, []byte("MDomain a.org\nMDMustStaple yes\nMDRenewWindow 1y\n"), 0o644)
+	code, out, errOut := run(t, "--store", filepath.Join(dir, "store"), conf)
+	if code != cli.ExitUsage || out != "" {
+		t.Fatalf("exit %d, stdout %q", code, out)
+	}
+	for _, want := range []string{conf + ":2: unknown 'yes', supported parameter values are 'on' and 'off'", conf + ":3: MDRenewWindow has unrecognized format"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr %q lacks %q", errOut, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "store")); !os.IsNotExist(err) {
+		t.Errorf("store touched on config errors")
+	}
+}
+
+func TestCheck(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errOut := run(t, "--check", "--store", filepath.Join(dir, "store"), sample)
+	if code != cli.ExitOK || out != "" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "store")); !os.IsNotExist(err) {
+		t.Errorf("--check touched the store")
+	}
+}
+
+func TestFlags(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "httpd.conf")
+	os.WriteFile(conf, []byte("<IfDefine PROD>\nMDomain prod.org\n</IfDefine>\n<IfModule !ssl_module>\nMDomain nossl.org\n</IfModule>\n<IfVersion >= 2.5>\nMDomain trunk.org\n</IfVersion>\nIncludeOptional extra.conf\n"), 0o644)
+	os.MkdirAll(filepath.Join(dir, "root"), 0o755)
+	os.WriteFile(filepath.Join(dir, "root", "extra.conf"), []byte("MDomain extra.org\n"), 0o644)
+	code, out, errOut := run(t, "--dry-run", "--store", filepath.Join(dir, "store"), "-D", "PROD", "--module", "md",
+		"--httpd-version", "2.5.0", "--server-root", filepath.Join(dir, "root"), conf)
+	if code != cli.ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var got []string
+	for _, r := range records(t, out) {
+		got = append(got, r.Name)
+	}
+	if strings.Join(got, " ") != "extra.org nossl.org prod.org trunk.org" {
+		t.Errorf("MDs %v", got)
+	}
+	if !strings.Contains(errOut, "No VirtualHost matches Managed Domain prod.org") {
+		t.Errorf("warnings missing: %s", errOut)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	if code, _, _ := run(t); code != cli.ExitUsage {
+		t.Errorf("no args: exit %d", code)
+	}
+	if code, _, errOut := run(t, "--dry-run", "/nonexistent/httpd.conf"); code != cli.ExitUsage || !strings.Contains(errOut, "could not open configuration file") {
+		t.Errorf("missing file: exit %d %s", code, errOut)
+	}
+}
+
+func TestTOMLGoesToTomlconf(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "md.toml")
+	os.WriteFile(conf, []byte("[[domain]]\nnames = [\"toml.example\"]\n"), 0o644)
+	code, out, errOut := run(t, "--dry-run", "--store", filepath.Join(dir, "store"), conf)
+	if code != cli.ExitOK && code != cli.ExitUsage {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if code == cli.ExitOK && !strings.Contains(out, `"toml.example"`) {
+		t.Errorf("stdout %q", out)
+	}
+	if code == cli.ExitUsage && !strings.Contains(errOut, "md.toml") {
+		t.Errorf("a .toml file must be read by tomlconf: %s", errOut)
 	}
 }

@@ -64,11 +64,11 @@ func tool() cli.Tool {
 		ArgsUsage:   "CONFIG",
 		Description: description,
 		Flags:       flags,
-		Action:      run,
+		Action:      parse,
 	}
 }
 
-func run(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) error {
+func parse(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) error {
 	if c.NArg() != 1 {
 		return cli.Usagef("need exactly one CONFIG file (httpd.conf or md.toml), got %d arguments", c.NArg())
 	}
@@ -122,11 +122,14 @@ func run(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) err
 			return err
 		}
 		if st != nil {
-			res, err := registry.Sync(ctx, st, recs, registry.Options{DryRun: dry})
+			res, err := registry.Sync(ctx, st, recs, registry.Options{DryRun: dry, Wait: c.Duration("wait")})
 			if err != nil {
-				return fmt.Errorf("syncing MD definitions into %s: %w", dir, err)
+				return err
 			}
 			if res != nil {
+				for _, w := range res.Warnings {
+					log.Warnf("%s", w)
+				}
 				for old, nw := range res.Renamed {
 					log.Infof("MD %s was renamed to %s", old, nw)
 				}
