@@ -349,6 +349,10 @@ func (r *Runner) scan(s *Set, now time.Time) {
 		}
 		if !due {
 			e.Action = "kept"
+			if st.HasResponse && !now.Before(st.Valid.Until.Time) {
+				e.Detail = "the stored response expired at " + st.Valid.Until.UTC().Format(httpTime) +
+					"; it is still served (clients decide) until a new one arrives"
+			}
 			if t.Deploy != "" && st.HasResponse && e.Source == "ocsp" {
 				if der, err := stored.DER(); err == nil {
 					if _, err := writeDeploy(t.Deploy, der, t.Mode); err != nil {
