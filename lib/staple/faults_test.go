@@ -95,6 +95,9 @@ func TestResponderFaults(t *testing.T) {
 		{"thisUpdate in the future", func() []byte {
 			return create(ocsp.Response{Status: ocsp.Good, ThisUpdate: now.Add(23 * time.Hour), NextUpdate: now.Add(48 * time.Hour)}, fx.issuer, fx.issuer, nil)
 		}, 200, false, "in the future"},
+		{"older than the stored one", func() []byte {
+			return create(ocsp.Response{Status: ocsp.Good, ThisUpdate: now.Add(-2 * time.Hour), NextUpdate: now.Add(48 * time.Hour)}, fx.issuer, fx.issuer, nil)
+		}, 200, false, "older than the stored one"},
 		{"unknown", func() []byte {
 			return create(ocsp.Response{Status: ocsp.Unknown, NextUpdate: now.Add(24 * time.Hour)}, fx.issuer, fx.issuer, nil)
 		}, 200, false, "unknown"},

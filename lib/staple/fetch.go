@@ -69,10 +69,13 @@ func do(c *http.Client, hr *http.Request, limit int64) ([]byte, error) {
 	resp, err := c.Do(hr)
 	if err != nil {
 		var ue *url.Error
-		if errors.As(err, &ue) && ue.Timeout() {
-			return nil, fmt.Errorf("no answer from %s within %s", hr.URL.Redacted(), c.Timeout)
+		if errors.As(err, &ue) {
+			if ue.Timeout() {
+				return nil, fmt.Errorf("no answer from %s within %s", hr.URL.Redacted(), c.Timeout)
+			}
+			err = ue.Err
 		}
-		return nil, err
+		return nil, fmt.Errorf("contacting %s: %w", hr.URL.Redacted(), err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

@@ -435,6 +435,10 @@ func (r *Runner) fetch(ctx context.Context, w *work) {
 		return
 	}
 	w.resp, w.err = Verify(body, t.leaf, t.issuer, r.now())
+	if w.err == nil && w.stored != nil && w.resp.ThisUpdate.Truncate(time.Second).Before(w.stored.Valid.From.Time) {
+		w.resp, w.err = nil, fmt.Errorf("response (thisUpdate %s) is older than the stored one (%s): a stale cache or a replay",
+			w.resp.ThisUpdate.UTC().Format(time.RFC3339), w.stored.Valid.From.UTC().Format(time.RFC3339))
+	}
 }
 
 func (r *Runner) client(proxy string) (*http.Client, error) {
@@ -566,7 +570,11 @@ func (r *Runner) finish(ctx context.Context, s *Set) {
 				continue
 			}
 			s.job.AddLog(now, "ocsp-error", "", activity+": "+w.err.Error())
-			failRecord(rec, fmt.Errorf("certificate %s (%s): %w; the last good response is kept", t.ID, specLabel(t), w.err))
+			kept := "; the last good response is kept"
+			if w.stored == nil {
+				kept = "; there is no response to staple yet"
+			}
+			failRecord(rec, fmt.Errorf("certificate %s (%s): %w%s", t.ID, specLabel(t), w.err, kept))
 			if w.stored != nil && t.Deploy != "" {
 				if der, err := w.stored.DER(); err == nil {
 					if _, err := writeDeploy(t.Deploy, der, t.Mode); err == nil {
