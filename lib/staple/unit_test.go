@@ -215,3 +215,84 @@ func TestPrune(t *testing.T) {
 		t.Errorf("after prune: %v", files)
 	}
 }
+
+// TestModMDStoreIDs: the OCSP id md-staple computes for a certificate
+// mod_md installed is the name mod_md gave its response file, so
+// HasRevoked and the not-due check read mod_md's files.
+func TestModMDStoreIDs(t *testing.T) {
+	st := newStore(t)
+	td := filepath.Join("..", "..", "testdata", "staple")
+	pub, err := os.ReadFile(filepath.Join(td, "modmd-a1.test-pubcert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, _ := os.ReadFile(filepath.Join(td, "modmd-ocsp-a202d7ef1a68880427ca3c9159fab60e4ed19ba2.json"))
+	rec := installPEM(t, st, "a1.test", pub)
+	id, _ := leafID(pub)
+	if id != "a202d7ef1a68880427ca3c9159fab60e4ed19ba2" {
+		t.Fatalf("id = %s; mod_md named the file ocsp-a202d7ef1a68880427ca3c9159fab60e4ed19ba2.json", id)
+	}
+	if err := st.Write(store.GroupOCSP, "a1.test", ResponseFile(id), resp); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := HasRevoked(st, "a1.test"); got || err != nil {
+		t.Errorf("HasRevoked = %v, %v", got, err)
+	}
+	// mod_md's response was valid for a day from 28 Nov 2026 14:42:34 GMT.
+	clk := &clock{t: time.Date(2026, 11, 28, 15, 0, 0, 0, time.UTC)}
+	r := &Runner{Store: st, Now: clk.Now, Notifier: (&events{}).notifier}
+	if err := r.Run(context.Background(), r.SetsFromRecords([]*md.Record{rec})); err != nil {
+		t.Fatal(err)
+	}
+	if e := entry(t, rec, "rsa"); e.Action != "kept" || e.Status != StatusGood || e.Valid.Until.IsZero() {
+		t.Errorf("mod_md's response not used: %+v", e)
+	}
+	revoked := strings.Replace(string(resp), `"status": "good"`, `"status": "revoked"`, 1)
+	if err := st.Write(store.GroupOCSP, "a1.test", ResponseFile(id), []byte(revoked)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := HasRevoked(st, "a1.test"); !got || err != nil {
+		t.Errorf("HasRevoked after revocation = %v, %v", got, err)
+	}
+}
+
+// TestConcurrentRuns: two runs at once fetch each response once: the
+// second waits for the first's lock, re-reads and finds nothing due.
+func TestConcurrentRuns(t *testing.T) {
+	resp, err := ocsptest.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Close()
+	ca, _ := ocsptest.NewCA("Concurrency CA")
+	_ = resp.SetIssuer(ca.Cert, ca.Key)
+	st := newStore(t)
+	var recs [2][]*md.Record
+	for i := 0; i < 5; i++ {
+		_, _, chain, _ := ca.Leaf(ocsptest.LeafOptions{OCSP: resp.URL})
+		name := "c" + string(rune('a'+i)) + ".test"
+		recs[0] = append(recs[0], installPEM(t, st, name, chain))
+		recs[1] = append(recs[1], &md.Record{MD: md.MD{Name: name, Domains: []string{name}, Stapling: true}})
+	}
+	errs := make(chan error, 2)
+	for i := 0; i < 2; i++ {
+		go func(i int) {
+			r := &Runner{Store: st, Notifier: (&events{}).notifier, LockWait: 10 * time.Second}
+			errs <- r.Run(context.Background(), r.SetsFromRecords(recs[i]))
+		}(i)
+	}
+	for i := 0; i < 2; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := resp.Requests.Load(); n != 5 {
+		t.Errorf("requests = %d; want 5 (one per certificate)", n)
+	}
+	for i := range recs[0] {
+		a, b := entry(t, recs[0][i], "rsa").Action, entry(t, recs[1][i], "rsa").Action
+		if !(a == "fetched" && b == "kept" || a == "kept" && b == "fetched") {
+			t.Errorf("%s: actions %s and %s", recs[0][i].Name, a, b)
+		}
+	}
+}
