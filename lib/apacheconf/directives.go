@@ -3,6 +3,7 @@ package apacheconf
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"strconv"
@@ -1000,10 +1001,15 @@ func setEAB(w *walker, n *node, argv []string, _ string) string {
 		if err != nil || fi.IsDir() {
 			return name + ": file not found: " + path
 		}
-		if fi.Size() > 1<<20 {
+		if !fi.Mode().IsRegular() || fi.Size() > 1<<20 {
 			return name + ": error reading JSON file " + path
 		}
-		data, err := os.ReadFile(path)
+		f, err := os.Open(path)
+		if err != nil {
+			return name + ": error reading JSON file " + path
+		}
+		data, err := io.ReadAll(io.LimitReader(f, 1<<20))
+		f.Close()
 		if err != nil {
 			return name + ": error reading JSON file " + path
 		}

@@ -221,6 +221,15 @@ func (r *reader) readFile(path, fromFile string, fromLine, _ int) []*node {
 		r.aborted = true
 		return nil
 	}
+	// Check the type before opening: opening a FIFO would block.
+	if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
+		if err != nil {
+			r.errorf(fromFile, fromLine, "could not open configuration file %s: %v", path, unwrapPath(err))
+		} else {
+			r.errorf(fromFile, fromLine, "%s is not a regular file", path)
+		}
+		return nil
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		r.errorf(fromFile, fromLine, "could not open configuration file %s: %v", path, unwrapPath(err))
@@ -228,11 +237,7 @@ func (r *reader) readFile(path, fromFile string, fromLine, _ int) []*node {
 	}
 	defer f.Close()
 	fi, err := f.Stat()
-	if err != nil {
-		r.errorf(fromFile, fromLine, "could not stat %s: %v", path, unwrapPath(err))
-		return nil
-	}
-	if !fi.Mode().IsRegular() {
+	if err != nil || !fi.Mode().IsRegular() {
 		r.errorf(fromFile, fromLine, "%s is not a regular file", path)
 		return nil
 	}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -162,6 +163,18 @@ func TestBadInput(t *testing.T) {
 		_, err := names(t, map[string]string{"main.conf": strings.Repeat("MDFoo\n", 5000)}, Options{})
 		if n := strings.Count(err, "\n") + 1; n > MaxErrors+1 || !strings.Contains(err, "too many errors") {
 			t.Errorf("%d errors", n)
+		}
+	})
+	t.Run("device and fifo", func(t *testing.T) {
+		dir := t.TempDir()
+		fifo := filepath.Join(dir, "fifo.conf")
+		if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, "main.conf"), []byte("Include fifo.conf\nInclude /dev/zero\nMDExternalAccountBinding /dev/zero\nMDExternalAccountBinding fifo.conf\n"), 0o644)
+		_, err := Load(filepath.Join(dir, "main.conf"), Options{})
+		if err == nil || strings.Count(err.Error(), "is not a regular file") != 2 || strings.Count(err.Error(), "error reading JSON file") != 2 {
+			t.Errorf("err %v", err)
 		}
 	})
 	t.Run("not a file", func(t *testing.T) {
