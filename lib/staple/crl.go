@@ -58,7 +58,7 @@ func CheckCRL(crl *x509.RevocationList, leaf *x509.Certificate) (status string, 
 }
 
 // errNoRevocationSource is a certificate with neither OCSP nor CRL URL.
-var errNoRevocationSource = errors.New("certificate names neither an OCSP responder nor a CRL distribution point")
+var errNoRevocationSource = errors.New("the certificate names neither an OCSP responder nor a CRL distribution point: its revocation cannot be checked")
 
 // mustStapleOID is the TLS Feature extension (RFC 7633).
 var mustStapleOID = []int{1, 3, 6, 1, 5, 5, 7, 1, 24}

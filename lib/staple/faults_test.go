@@ -170,7 +170,7 @@ func TestResponderFaults(t *testing.T) {
 			rec.Staple, rec.Error = nil, nil
 			clk.Add(5 * time.Minute)
 			_ = r.Run(context.Background(), r.SetsFromRecords([]*md.Record{rec}))
-			if hits.Load() != 1 || rec.Error != nil || entry(t, rec, "rsa").Action != "kept" {
+			if hits.Load() != 1 || rec.Error != nil || entry(t, rec, "rsa").Action != "waiting" || !strings.Contains(entry(t, rec, "rsa").Detail, tc.wantErr) {
 				t.Fatalf("within backoff: hits %d, error %v, entry %+v", hits.Load(), rec.Error, entry(t, rec, "rsa"))
 			}
 			if tc.hang {

@@ -341,6 +341,9 @@ func (r *Runner) scan(s *Set, now time.Time) {
 			if cs, ok := s.certs[t.ID]; ok {
 				st.Errors, st.NextRun = cs.Errors, cs.NextRun.Time
 				e.Errors, e.NextRun = cs.Errors, cs.NextRun
+				if cs.LastError != "" {
+					e.Detail = cs.LastError
+				}
 			}
 		}
 		due, _ := Due(now, st, s.window)
@@ -349,6 +352,9 @@ func (r *Runner) scan(s *Set, now time.Time) {
 		}
 		if !due {
 			e.Action = "kept"
+			if st.Errors > 0 && now.Before(st.NextRun) {
+				e.Action = "waiting" // backoff after a failure, detail says which
+			}
 			if st.HasResponse && !now.Before(st.Valid.Until.Time) {
 				e.Detail = "the stored response expired at " + st.Valid.Until.UTC().Format(httpTime) +
 					"; it is still served (clients decide) until a new one arrives"
@@ -373,6 +379,15 @@ func (r *Runner) scan(s *Set, now time.Time) {
 		w.entry = &s.entries[w.idx]
 	}
 }
+
+// skipError is a certificate md-staple cannot check: no issuer in its
+// chain, no OCSP responder nor CRL, or expired. It is a warning, not a
+// failed attempt, and is looked at again after skipRecheck.
+type skipError struct{ error }
+
+func (e *skipError) Unwrap() error { return e.error }
+
+const skipRecheck = 24 * time.Hour
 
 const noOCSPDetail = "the certificate names no OCSP responder; revocation is checked with its CRL"
 
@@ -400,7 +415,14 @@ func (r *Runner) fetchAll(ctx context.Context, all []*work) {
 func (r *Runner) fetch(ctx context.Context, w *work) {
 	t, e := w.t, w.entry
 	if err := t.parse(); err != nil {
+		if t.leaf != nil { // a chain without issuer: nothing to ask
+			err = &skipError{err}
+		}
 		w.err = err
+		return
+	}
+	if now := r.now(); now.After(t.leaf.NotAfter) {
+		w.err = &skipError{fmt.Errorf("the certificate expired at %s: no OCSP for it", t.leaf.NotAfter.UTC().Format(httpTime))}
 		return
 	}
 	proxy := ""
@@ -415,7 +437,7 @@ func (r *Runner) fetch(ctx context.Context, w *work) {
 	if t.ocspURL == "" {
 		e.Source, e.Responder, e.CRL = "crl", "", t.crlURL
 		if t.crlURL == "" {
-			w.err = errNoRevocationSource
+			w.err = &skipError{errNoRevocationSource}
 			return
 		}
 		e.Detail = noOCSPDetail
@@ -552,6 +574,19 @@ func (r *Runner) finish(ctx context.Context, s *Set) {
 		if w.err == nil {
 			w.err = r.store(s, w, now)
 		}
+		var skip *skipError
+		if errors.As(w.err, &skip) {
+			// Not the responder's fault and not fixed by retrying soon:
+			// look again in a day, without error events.
+			s.certs[t.ID] = certState{Spec: t.Spec, Errors: 1, NextRun: md.NewTime(now.Add(skipRecheck)), LastError: w.err.Error()}
+			e.Action, e.Status, e.Source, e.Detail = "skipped", StatusNone, "", w.err.Error()
+			e.NextRun = md.NewTime(now.Add(skipRecheck))
+			if w.stored != nil {
+				e.Status = w.stored.Status
+			}
+			warn(r, rec, fmt.Sprintf("certificate %s (%s): %v", t.ID, specLabel(t), w.err))
+			continue
+		}
 		if w.err != nil {
 			errored = true
 			lastErr = w.err
@@ -564,11 +599,6 @@ func (r *Runner) finish(ctx context.Context, s *Set) {
 			e.Action, e.Detail = "failed", w.err.Error()
 			e.Errors, e.NextRun = cs.Errors, cs.NextRun
 			lastActivity, lastDetail = activity, w.err.Error()
-			if errors.Is(w.err, errNoRevocationSource) {
-				e.Action, e.Status, e.Source = "skipped", StatusNone, ""
-				warn(r, rec, fmt.Sprintf("certificate %s (%s): %v; its revocation cannot be checked", t.ID, specLabel(t), w.err))
-				continue
-			}
 			s.job.AddLog(now, "ocsp-error", "", activity+": "+w.err.Error())
 			kept := "; the last good response is kept"
 			if w.stored == nil {

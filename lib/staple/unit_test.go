@@ -296,3 +296,52 @@ func TestConcurrentRuns(t *testing.T) {
 		}
 	}
 }
+
+// TestUncheckable: a chain without issuer, a certificate without any
+// revocation source and an expired one are warnings (skipped, looked at
+// again in a day), not failures.
+func TestUncheckable(t *testing.T) {
+	ca, _ := ocsptest.NewCA("Skip CA")
+	leaf, _, chain, _ := ca.Leaf(ocsptest.LeafOptions{OCSP: "http://127.0.0.1:1/"})
+	_, _, noSource, _ := ca.Leaf(ocsptest.LeafOptions{})
+	leafOnly := chain[:strings.Index(string(chain), "-----END CERTIFICATE-----")+len("-----END CERTIFICATE-----\n")]
+	tests := []struct {
+		name  string
+		chain []byte
+		now   time.Time
+		want  string
+	}{
+		{"no issuer", leafOnly, time.Now(), "no issuer certificate"},
+		{"no source", noSource, time.Now(), "neither an OCSP responder nor a CRL"},
+		{"expired", chain, leaf.NotAfter.Add(time.Hour), "expired"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st := newStore(t)
+			rec := installPEM(t, st, "skip.test", tc.chain)
+			clk := &clock{t: tc.now}
+			ev := &events{}
+			r := &Runner{Store: st, Now: clk.Now, Notifier: ev.notifier}
+			run := func() md.StapledStatus {
+				rec.Staple, rec.Error = nil, nil
+				if err := r.Run(context.Background(), r.SetsFromRecords([]*md.Record{rec})); err != nil {
+					t.Fatal(err)
+				}
+				return entry(t, rec, "rsa")
+			}
+			e := run()
+			if rec.Error != nil || e.Action != "skipped" || !strings.Contains(e.Detail, tc.want) ||
+				len(rec.Staple.Warnings) != 1 || len(ev.list()) != 0 {
+				t.Fatalf("error %v, entry %+v, warnings %v, events %v", rec.Error, e, rec.Staple.Warnings, ev.list())
+			}
+			clk.Add(time.Hour)
+			if e := run(); e.Action != "waiting" || !strings.Contains(e.Detail, tc.want) {
+				t.Errorf("within a day: %+v", e)
+			}
+			clk.Add(24 * time.Hour)
+			if e := run(); e.Action != "skipped" {
+				t.Errorf("a day later: %+v", e)
+			}
+		})
+	}
+}
