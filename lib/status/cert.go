@@ -36,7 +36,7 @@ var oidTLSFeature = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 1, 24}
 
 // NewCertInfo describes the leaf of a chain (leaf first).
 func NewCertInfo(chain []*x509.Certificate) *CertInfo {
-	c := chain[0]
+	c := chain[0] // entries after the leaf may be nil (see parseChain)
 	ci := &CertInfo{
 		Cert:       c,
 		HasIssuer:  len(chain) > 1,

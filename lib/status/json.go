@@ -1,7 +1,6 @@
 package status
 
 import (
-	"encoding/json"
 	"net/http"
 	"time"
 
@@ -112,25 +111,25 @@ func jobJSON(j *Job, withLog bool) *Object {
 // JSON is the MD in mod_md's md-status shape (status_get_md_json). withLog
 // adds the job logs, as mod_md does for /md-status/<name>.
 func (rep *Report) JSON(withLog bool) *Object {
-	b, err := json.Marshal(rep.MD)
-	if err != nil {
-		// md.MD always encodes; keep a minimal object if it ever does not.
-		return NewObject().Set("name", rep.Name).Set("state", md.StateError).Set("state-descr", err.Error())
-	}
-	o, err := ParseObject(b)
-	if err != nil {
-		return NewObject().Set("name", rep.Name).Set("state", md.StateError).Set("state-descr", err.Error())
-	}
 	if rep.MD.State == md.StateError && len(rep.Certs) == 0 && len(rep.Problems) > 0 {
 		// md.json itself is unreadable: only what is known.
 		return NewObject().Set("name", rep.Name).Set("domains", []string{}).
 			Set("state", md.StateError).Set("state-descr", rep.MD.StateDescr)
 	}
+	m := *rep.MD
+	m.Extra = nil // mod_md shows the fields it knows
+	b, err := m.MarshalJSON()
+	if err != nil {
+		// md.MD always encodes; keep a minimal object if it ever does not.
+		return NewObject().Set("name", rep.Name).Set("state", md.StateError).Set("state-descr", err.Error())
+	}
+	// The md.json members, then what status_get_md_json adds. ("stapling"
+	// is set again by mod_md to the same value, in place.)
+	o := ObjectFrom(b)
 	o.Set("cert", certsJSON(rep.Certs, rep.OCSPJob, rep.MD.Stapling, withLog))
 	if !rep.RenewAt.IsZero() {
 		o.Set("renew-at", httpDate(rep.RenewAt))
 	}
-	o.Set("stapling", rep.MD.Stapling)
 	o.Set("watched", rep.Watched)
 	if rep.Renew {
 		o.Set("renew", true)

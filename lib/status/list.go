@@ -17,6 +17,9 @@ func (r *Reader) Each(names []string, fn func(*Report) error) error {
 		workers = 8
 	}
 	const chunk = 64
+	if len(names) > 1 {
+		r = r.withPresence()
+	}
 	for start := 0; start < len(names); start += chunk {
 		end := min(start+chunk, len(names))
 		reps := make([]*Report, end-start)
@@ -65,7 +68,7 @@ func (r *Reader) WriteList(w io.Writer, names []string) (bad int, err error) {
 		if len(rep.Problems) > 0 {
 			bad++
 		}
-		b, err := marshal(rep.JSON(false))
+		b, err := rep.JSON(false).MarshalJSON()
 		if err != nil {
 			return err
 		}

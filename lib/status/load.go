@@ -1,7 +1,7 @@
 package status
 
 import (
-	"encoding/json"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -75,6 +75,41 @@ type Job struct {
 type Reader struct {
 	Store *store.Store
 	Now   func() time.Time
+	// History also loads domains/<md>/job.json (Report.History), which
+	// mod_md's JSON does not show; the table, plan, metrics and HTML use it.
+	History bool
+
+	// present, when set, lists the sets of staging/ and ocsp/: Load then
+	// skips reading what cannot exist (Each fills it for whole stores).
+	present map[store.Group]map[string]bool
+}
+
+// has reports whether the set may exist in g.
+func (r *Reader) has(g store.Group, name string) bool {
+	if r.present == nil {
+		return true
+	}
+	set, ok := r.present[g]
+	return !ok || set[name]
+}
+
+// withPresence returns a reader that knows which sets exist in staging/
+// and ocsp/, listing each group once.
+func (r *Reader) withPresence() *Reader {
+	rp := *r
+	rp.present = map[store.Group]map[string]bool{}
+	for _, g := range []store.Group{store.GroupStaging, store.GroupOCSP} {
+		names, err := r.Store.List(g)
+		if err != nil {
+			continue // unknown: read as usual
+		}
+		set := make(map[string]bool, len(names))
+		for _, n := range names {
+			set[n] = true
+		}
+		rp.present[g] = set
+	}
+	return &rp
 }
 
 func (r *Reader) now() time.Time {
@@ -89,19 +124,15 @@ func (r *Reader) path(g store.Group, name, file string) string {
 	return r.Store.String() + "/" + string(g) + "/" + name + "/" + file
 }
 
-// Names lists the managed domains in the store (domains/<md>/md.json),
-// sorted by name as mod_md sorts them.
+// Names lists the candidate managed domains in the store (the sets in
+// domains/), sorted by name as mod_md sorts them.
 func (r *Reader) Names() ([]string, error) {
 	sets, err := r.Store.List(store.GroupDomains)
 	if err != nil {
 		return nil, fmt.Errorf("listing %s/domains: %w", r.Store, err)
 	}
-	var names []string
-	for _, s := range sets {
-		if r.Store.Exists(store.GroupDomains, s, store.FileMD) {
-			names = append(names, s)
-		}
-	}
+	// A set without md.json is no MD; Load says so and the views skip it.
+	names := append([]string(nil), sets...)
 	sort.Strings(names)
 	return names, nil
 }
@@ -122,7 +153,7 @@ func (r *Reader) Find(name string) (string, error) {
 		return "", err
 	}
 	for _, n := range names {
-		m, err := r.Store.LoadMD(store.GroupDomains, n)
+		m, err := r.loadMD(n)
 		if err != nil {
 			continue
 		}
@@ -139,7 +170,7 @@ func (r *Reader) Find(name string) (string, error) {
 // files are reported in Problems, and the MD gets state error.
 func (r *Reader) Load(name string) (*Report, error) {
 	rep := &Report{Name: name, Now: r.now()}
-	m, err := r.Store.LoadMD(store.GroupDomains, name)
+	m, err := r.loadMD(name)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, &UnknownError{Name: name}
@@ -201,6 +232,12 @@ func (r *Reader) Load(name string) (*Report, error) {
 		if c.Info == nil || c.Info.OCSPURL == "" || !c.Info.HasIssuer {
 			continue
 		}
+		if !r.has(store.GroupOCSP, name) {
+			if eff.Stapling {
+				c.OCSP = &OCSP{ID: c.Info.SHA1, Responder: c.Info.OCSPURL, Status: "unknown"}
+			}
+			continue
+		}
 		if eff.Stapling || r.Store.Exists(store.GroupOCSP, name, "ocsp-"+c.Info.SHA1+".json") {
 			c.OCSP = r.loadOCSP(name, c.Info)
 		}
@@ -210,7 +247,9 @@ func (r *Reader) Load(name string) (*Report, error) {
 	}
 
 	// The renewal: a staging job that looks valid (md_job_json_seems_valid).
-	rep.History = r.loadJob(rep, store.GroupDomains, name)
+	if r.History {
+		rep.History = r.loadJob(rep, store.GroupDomains, name)
+	}
 	if j := r.loadJob(rep, store.GroupStaging, name); j != nil && r.stagingJobValid(j, name, specs) {
 		rep.Job = j
 		for _, spec := range specs {
@@ -252,7 +291,11 @@ func (rep *Report) problem(path string, err error) {
 func (r *Reader) loadCert(rep *Report, g store.Group, name string, spec md.KeySpec) Cert {
 	file := spec.FileName("pubcert")
 	c := Cert{Key: spec.Name(), Spec: spec, File: r.path(g, name, file)}
-	chain, err := r.Store.LoadChain(g, name, file)
+	data, err := r.Store.Read(g, name, file)
+	var chain []*x509.Certificate
+	if err == nil {
+		chain, err = parseChain(data)
+	}
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
@@ -265,6 +308,9 @@ func (r *Reader) loadCert(rep *Report, g store.Group, name string, spec md.KeySp
 }
 
 func (r *Reader) loadJob(rep *Report, g store.Group, name string) *Job {
+	if !r.has(g, name) {
+		return nil
+	}
 	data, err := r.Store.Read(g, name, store.FileJob)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -274,17 +320,11 @@ func (r *Reader) loadJob(rep *Report, g store.Group, name string) *Job {
 		rep.problem(path, err)
 		return nil
 	}
-	j := &Job{}
-	if err := json.Unmarshal(data, &j.Job); err != nil {
-		rep.problem(path, err)
-		return nil
-	}
-	raw, err := ParseObject(data)
+	j, err := decodeJob(data, r.History)
 	if err != nil {
 		rep.problem(path, err)
 		return nil
 	}
-	j.Raw = raw
 	return j
 }
 

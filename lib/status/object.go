@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"strconv"
 )
 
 // Object is a JSON object that keeps its keys in insertion order, as
@@ -13,9 +13,14 @@ import (
 // in place; Del removes it. Values are anything encoding/json encodes
 // (strings, bools, ints, *Object, []any, json.RawMessage, ...).
 type Object struct {
+	base []byte // a compact JSON object whose members come first (see ObjectFrom)
 	keys []string
 	vals map[string]any
 }
+
+// ObjectFrom starts an object with the members of a compact JSON object,
+// kept as they are; Set must only add keys that raw does not have.
+func ObjectFrom(raw []byte) *Object { return &Object{base: raw, vals: map[string]any{}} }
 
 // NewObject returns an empty object.
 func NewObject() *Object { return &Object{vals: map[string]any{}} }
@@ -61,62 +66,159 @@ func (o *Object) Len() int { return len(o.keys) }
 // MarshalJSON writes the object compactly, keys in order, without HTML
 // escaping (as jansson).
 func (o *Object) MarshalJSON() ([]byte, error) {
-	var buf bytes.Buffer
-	buf.WriteByte('{')
-	for i, k := range o.keys {
-		if i > 0 {
-			buf.WriteByte(',')
+	return o.appendTo(make([]byte, 0, 1024))
+}
+
+func (o *Object) appendTo(buf []byte) ([]byte, error) {
+	n := 0
+	if len(o.base) >= 2 {
+		buf = append(buf, o.base[:len(o.base)-1]...) // without its '}'
+		if len(bytes.TrimSpace(o.base[1:len(o.base)-1])) > 0 {
+			n++
 		}
-		kb, err := marshal(k)
-		if err != nil {
-			return nil, err
+	} else {
+		buf = append(buf, '{')
+	}
+	for _, k := range o.keys {
+		if n > 0 {
+			buf = append(buf, ',')
 		}
-		buf.Write(kb)
-		buf.WriteByte(':')
-		vb, err := marshal(o.vals[k])
-		if err != nil {
+		n++
+		buf = appendString(buf, k)
+		buf = append(buf, ':')
+		var err error
+		if buf, err = appendValue(buf, o.vals[k]); err != nil {
 			return nil, fmt.Errorf("field %q: %w", k, err)
 		}
-		buf.Write(vb)
 	}
-	buf.WriteByte('}')
-	return buf.Bytes(), nil
+	return append(buf, '}'), nil
+}
+
+// appendValue writes the value types status documents use directly, and
+// anything else through encoding/json.
+func appendValue(buf []byte, v any) ([]byte, error) {
+	switch x := v.(type) {
+	case *Object:
+		return x.appendTo(buf)
+	case json.RawMessage:
+		return append(buf, x...), nil // from a file that passed json.Valid
+	case string:
+		return appendString(buf, x), nil
+	case bool:
+		return strconv.AppendBool(buf, x), nil
+	case int:
+		return strconv.AppendInt(buf, int64(x), 10), nil
+	case []any:
+		buf = append(buf, '[')
+		for i, e := range x {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			var err error
+			if buf, err = appendValue(buf, e); err != nil {
+				return nil, err
+			}
+		}
+		return append(buf, ']'), nil
+	}
+	b, err := marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return append(buf, b...), nil
+}
+
+// appendString writes a JSON string as encoding/json does without HTML
+// escaping.
+func appendString(buf []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			b, _ := marshal(s) // rare: escapes or non-ASCII (U+2028...)
+			return append(buf, b...)
+		}
+	}
+	buf = append(buf, '"')
+	buf = append(buf, s...)
+	return append(buf, '"')
 }
 
 // ParseObject reads a JSON object keeping its top-level key order; nested
 // values stay raw (their own order is kept byte for byte).
 func ParseObject(data []byte) (*Object, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	tok, err := dec.Token()
-	if err != nil {
+	if !json.Valid(data) {
+		var v any
+		err := json.Unmarshal(data, &v) // for its error message
+		if err == nil {
+			err = errors.New("invalid JSON")
+		}
 		return nil, err
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
+	// data is valid JSON: a small scanner finds the top-level members.
+	p := skipSpace(data, 0)
+	if p >= len(data) || data[p] != '{' {
 		return nil, errors.New("want a JSON object")
 	}
 	o := NewObject()
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
+	p = skipSpace(data, p+1)
+	for p < len(data) && data[p] != '}' {
+		kEnd := skipValue(data, p)
+		var key string
+		if err := json.Unmarshal(data[p:kEnd], &key); err != nil {
 			return nil, err
 		}
-		key, ok := tok.(string)
-		if !ok {
-			return nil, errors.New("want an object key")
+		p = skipSpace(data, kEnd)
+		p = skipSpace(data, p+1) // ':'
+		vEnd := skipValue(data, p)
+		o.Set(key, json.RawMessage(data[p:vEnd]))
+		p = skipSpace(data, vEnd)
+		if p < len(data) && data[p] == ',' {
+			p = skipSpace(data, p+1)
 		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, err
-		}
-		o.Set(key, raw)
-	}
-	if _, err := dec.Token(); err != nil {
-		return nil, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("trailing data after the JSON object")
 	}
 	return o, nil
+}
+
+func skipSpace(b []byte, p int) int {
+	for p < len(b) && (b[p] == ' ' || b[p] == '\t' || b[p] == '\n' || b[p] == '\r') {
+		p++
+	}
+	return p
+}
+
+// skipValue returns the end of the (valid) JSON value starting at p.
+func skipValue(b []byte, p int) int {
+	depth := 0
+	for p < len(b) {
+		switch c := b[p]; c {
+		case '"':
+			p++
+			for p < len(b) && b[p] != '"' {
+				if b[p] == '\\' {
+					p++
+				}
+				p++
+			}
+			p++
+		case '{', '[':
+			depth++
+			p++
+		case '}', ']':
+			if depth == 0 {
+				return p // end of the enclosing object after a scalar
+			}
+			depth--
+			p++
+		default:
+			if depth == 0 && (c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+				return p
+			}
+			p++
+		}
+		if depth == 0 && (p >= len(b) || b[p-1] == '"' || b[p-1] == '}' || b[p-1] == ']') {
+			return p
+		}
+	}
+	return p
 }
 
 // marshal encodes like json.Marshal without HTML escaping.
@@ -133,7 +235,7 @@ func marshal(v any) ([]byte, error) {
 // Indent encodes v as mod_md's handlers do (jansson JSON_INDENT(2)): two
 // spaces, "key": value, no final newline.
 func Indent(v any) ([]byte, error) {
-	b, err := marshal(v)
+	b, err := appendValue(nil, v)
 	if err != nil {
 		return nil, err
 	}

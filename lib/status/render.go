@@ -47,6 +47,11 @@ func (e *BadStoreError) Error() string {
 // One named MD in the JSON view gives mod_md's single-MD document with its
 // job log. It returns a *BadStoreError when some MD had unreadable files.
 func (r *Reader) Render(w io.Writer, view View, names []string, opt Options) error {
+	if !r.History && view != ViewJSON && view != ViewCertStatus && view != ViewServerStatus && view != ViewTable {
+		rh := *r
+		rh.History = true
+		r = &rh
+	}
 	single := names != nil
 	if names == nil {
 		var err error

@@ -1,0 +1,168 @@
+package status
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/store"
+)
+
+// benchN is the size of the generated store (MDSTATUS_BENCH_N overrides).
+func benchN() int {
+	if n, err := strconv.Atoi(os.Getenv("MDSTATUS_BENCH_N")); err == nil && n > 0 {
+		return n
+	}
+	return 10000
+}
+
+var (
+	benchOnce sync.Once
+	benchDir  string
+)
+
+// GenerateBenchStore writes n MDs, each with md.json, an ECDSA certificate
+// chain (leaf + intermediate, signed by a throw-away CA), a domains
+// job.json with a typical log, and for every tenth MD a staged renewal.
+func GenerateBenchStore(tb testing.TB, dir string, n int) time.Time {
+	st, err := store.Open(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	now := time.Now().UTC().Truncate(time.Second)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Bench Intermediate CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(5 * 365 * 24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign, SubjectKeyId: []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20}}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	leafKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("site%05d.example", i)
+		m := baseMD(name, "www."+name)
+		m.PrivKey = md.KeySpecs{{Type: md.KeyEC, Curve: "secp256r1"}}
+		m.Stapling = i%2 == 0
+		if err := st.SaveMD(store.GroupDomains, m); err != nil {
+			tb.Fatal(err)
+		}
+		from := now.Add(-time.Duration(i%80) * 24 * time.Hour)
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(int64(1000 + i)), Subject: pkix.Name{CommonName: name},
+			DNSNames: []string{name, "www." + name}, NotBefore: from, NotAfter: from.Add(90 * 24 * time.Hour),
+			OCSPServer: []string{"http://ocsp.example/"}, IssuingCertificateURL: []string{"http://ca.example/int.der"}}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &leafKey.PublicKey, caKey)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		leaf, _ := x509.ParseCertificate(der)
+		chain := []*x509.Certificate{leaf, caCert}
+		if err := st.SaveChain(store.GroupDomains, name, "pubcert.secp256r1.pem", chain); err != nil {
+			tb.Fatal(err)
+		}
+		j := job(name, from, true, 0, &md.JobResult{ValidFrom: md.NewTime(from)})
+		for k := 0; k < 30; k++ {
+			j.AddLog(from, "progress", "", "Monitoring challenge status for "+name+": domain authorization is valid")
+		}
+		if err := st.SaveJob(store.GroupDomains, name, j); err != nil {
+			tb.Fatal(err)
+		}
+		if i%10 == 0 {
+			sm := *m
+			if err := st.SaveMD(store.GroupStaging, &sm); err != nil {
+				tb.Fatal(err)
+			}
+			if err := st.SaveChain(store.GroupStaging, name, "pubcert.secp256r1.pem", chain); err != nil {
+				tb.Fatal(err)
+			}
+			if err := st.SaveJob(store.GroupStaging, name, j); err != nil {
+				tb.Fatal(err)
+			}
+		}
+	}
+	return now
+}
+
+// benchStore generates the store once per process; MDSTATUS_BENCH_STORE
+// names a directory to use (and keep) instead of a temp dir.
+func benchStore(b *testing.B) (*Reader, string) {
+	benchOnce.Do(func() {
+		benchDir = os.Getenv("MDSTATUS_BENCH_STORE")
+		if benchDir == "" {
+			d, err := os.MkdirTemp("", "md-status-bench-")
+			if err != nil {
+				b.Fatal(err)
+			}
+			benchDir = d
+		}
+		if _, err := os.Stat(benchDir + "/domains/site00000.example/md.json"); err != nil {
+			t0 := time.Now()
+			GenerateBenchStore(b, benchDir, benchN())
+			fmt.Fprintf(os.Stderr, "generated %d MDs in %s in %v\n", benchN(), benchDir, time.Since(t0).Round(time.Millisecond))
+		}
+	})
+	st, err := store.OpenReadOnly(benchDir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &Reader{Store: st}, benchDir
+}
+
+func benchView(b *testing.B, view View) {
+	r, _ := benchStore(b)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := r.Render(io.Discard, view, nil, DefaultOptions()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/view")
+}
+
+func BenchmarkStatusJSON(b *testing.B)    { benchView(b, ViewJSON) }
+func BenchmarkStatusTable(b *testing.B)   { benchView(b, ViewTable) }
+func BenchmarkStatusMetrics(b *testing.B) { benchView(b, ViewMetrics) }
+
+// BenchmarkServeOneMD measures GET /md-status/<name> over HTTP against the
+// generated store.
+func BenchmarkServeOneMD(b *testing.B) {
+	r, _ := benchStore(b)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addrc := make(chan net.Addr, 1)
+	go func() {
+		_ = Serve(ctx, "127.0.0.1:0", &Handler{Reader: r, Opts: DefaultOptions()}, func(a net.Addr) { addrc <- a })
+	}()
+	base := "http://" + (<-addrc).String() + "/md-status/"
+	client := &http.Client{}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		resp, err := client.Get(base + fmt.Sprintf("site%05d.example", (i*7919)%benchN()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		var buf bytes.Buffer
+		_, _ = buf.ReadFrom(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatalf("%s: %s", resp.Status, buf.String())
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/request")
+}

@@ -1,0 +1,128 @@
+package status
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/store"
+)
+
+// Reading many MDs fast: md.json and job.json are decoded in one pass into
+// plain structs (md's own decoders take two passes to name bad fields; they
+// are used only to describe a file that fails here), and intermediate
+// certificates, shared by many MDs, are parsed once.
+
+// plainMD is md.MD without its JSON methods: one-pass decoding. Unknown
+// fields are dropped, as mod_md's md-status drops them.
+type plainMD md.MD
+
+func (r *Reader) loadMD(name string) (*md.MD, error) {
+	data, err := r.Store.Read(store.GroupDomains, name, store.FileMD)
+	if err != nil {
+		return nil, err
+	}
+	var p plainMD
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&p); err == nil && !dec.More() {
+		m := md.MD(p)
+		return &m, nil
+	}
+	// Describe the problem as lib/md does, naming the field.
+	return r.Store.LoadMD(store.GroupDomains, name)
+}
+
+// plainJob is md.Job without its JSON methods; the log is decoded only
+// when asked for.
+type plainJob struct {
+	Name            string          `json:"name"`
+	Finished        bool            `json:"finished"`
+	Notified        bool            `json:"notified"`
+	NotifiedRenewed bool            `json:"notified-renewed"`
+	NextRun         md.Time         `json:"next-run"`
+	LastRun         md.Time         `json:"last-run"`
+	ValidFrom       md.Time         `json:"valid-from"`
+	Errors          int             `json:"errors"`
+	Last            *md.JobResult   `json:"last"`
+	Log             json.RawMessage `json:"log"`
+	ARI             json.RawMessage `json:"ari"`
+}
+
+func decodeJob(data []byte, withLog bool) (*Job, error) {
+	var p plainJob
+	if err := json.Unmarshal(data, &p); err != nil {
+		var j md.Job // for a message naming the field
+		if err2 := json.Unmarshal(data, &j); err2 != nil {
+			return nil, err2
+		}
+		return nil, err
+	}
+	j := &Job{Job: md.Job{Name: p.Name, Finished: p.Finished, Notified: p.Notified, NotifiedRenewed: p.NotifiedRenewed,
+		NextRun: p.NextRun, LastRun: p.LastRun, ValidFrom: p.ValidFrom, Errors: p.Errors, Last: p.Last}}
+	if len(p.ARI) > 0 {
+		j.Extra = map[string]json.RawMessage{"ari": p.ARI}
+	}
+	if withLog && len(p.Log) > 0 && !bytes.Equal(p.Log, []byte("null")) {
+		if err := json.Unmarshal(p.Log, &j.Log); err != nil {
+			return nil, &md.FieldError{Field: "log", Err: err}
+		}
+	}
+	raw, err := ParseObject(data)
+	if err != nil {
+		return nil, err
+	}
+	j.Raw = raw
+	return j, nil
+}
+
+// intermediates remembers DER certificates that parsed, shared by all
+// readers: a store of thousands of MDs has a handful of intermediates.
+var intermediates sync.Map // string(DER) -> struct{}
+
+// parseChain is store.ParseChainPEM, parsing certificates after the leaf
+// only once per process.
+func parseChain(data []byte) ([]*x509.Certificate, error) {
+	var chain []*x509.Certificate
+	var leaf *x509.Certificate
+	n := 0
+	rest := data
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		n++
+		if block.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("PEM block %d is %q, want CERTIFICATE", n, block.Type)
+		}
+		if n == 1 {
+			c, err := x509.ParseCertificate(block.Bytes)
+			if err != nil {
+				return nil, fmt.Errorf("certificate %d: %w", n, err)
+			}
+			leaf = c
+			chain = append(chain, c)
+			continue
+		}
+		if _, ok := intermediates.Load(string(block.Bytes)); !ok {
+			if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+				return nil, fmt.Errorf("certificate %d: %w", n, err)
+			}
+			intermediates.Store(string(block.Bytes), struct{}{})
+		}
+		chain = append(chain, nil) // present and valid; not needed parsed
+	}
+	if leaf == nil {
+		return nil, errors.New("no PEM certificate found")
+	}
+	if len(bytes.TrimSpace(rest)) > 0 {
+		return nil, errors.New("trailing data after the last certificate (truncated or corrupted PEM)")
+	}
+	return chain, nil
+}
