@@ -135,25 +135,6 @@ func nap(ctx context.Context, i int, retryAfter time.Duration) error {
 	}
 }
 
-// waitAuthz polls an authorization until it is valid or invalid.
-func (s *signer) waitAuthz(ctx context.Context, url string) (*authz, error) {
-	for i := 0; ; i++ {
-		z, ra, err := s.getAuthz(ctx, url)
-		if err != nil {
-			return nil, err
-		}
-		switch z.Status {
-		case acme.StatusValid:
-			return z, nil
-		case acme.StatusInvalid, acme.StatusDeactivated, acme.StatusExpired, acme.StatusRevoked:
-			return nil, authzError(z)
-		}
-		if err := nap(ctx, i, ra); err != nil {
-			return nil, fmt.Errorf("waiting for authorization of %s: %w", z.Identifier.Value, err)
-		}
-	}
-}
-
 // authzError is the problem of a failed authorization: the failed
 // challenge's error, as mod_md reports it.
 func authzError(z *authz) error {
@@ -172,8 +153,19 @@ func authzError(z *authz) error {
 		Detail: fmt.Sprintf("domain authorization for %s is %s", z.Identifier.Value, z.Status)}
 }
 
-// waitOrder polls an order until its status is one of want or invalid.
-func (s *signer) waitOrder(ctx context.Context, url string, want ...string) (*acme.Order, error) {
+// waitOrder polls an order until its status is one of want or invalid,
+// after a first nap of first (each poll is a signed request; waiting a
+// little for a CA that just got work saves some).
+func (s *signer) waitOrder(ctx context.Context, url string, first time.Duration, want ...string) (*acme.Order, error) {
+	if first > 0 {
+		t := time.NewTimer(first)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
 	for i := 0; ; i++ {
 		o, ra, err := s.getOrder(ctx, url)
 		if err != nil {
@@ -217,7 +209,7 @@ func (s *signer) finalize(ctx context.Context, o *acme.Order, csr []byte) (*acme
 		fo.URI = o.URI
 		return fo, nil
 	}
-	return s.waitOrder(ctx, o.URI, acme.StatusValid)
+	return s.waitOrder(ctx, o.URI, 20*time.Millisecond, acme.StatusValid)
 }
 
 // maxChain bounds the certificates followed through rel="up" (mod_md: 10).

@@ -357,21 +357,40 @@ func (a *attempt) orderSpec(ctx context.Context, spec md.KeySpec, liveLeaf *x509
 			return nil, err
 		}
 	}
+	// The new key is made while the CA validates.
+	type keyResult struct {
+		key crypto.Signer
+		err error
+	}
+	keyc := make(chan keyResult, 1)
+	key, err := st.LoadKey(store.GroupStaging, a.name, spec.FileName("privkey"))
+	if err == nil {
+		keyc <- keyResult{key: key}
+	} else {
+		go func() {
+			k, err := newKey(spec)
+			keyc <- keyResult{k, err}
+		}()
+	}
 	if o.Status == acme.StatusPending {
-		if err := a.authorize(ctx, o, &of); err != nil {
+		pending, err := a.authorize(ctx, o, &of)
+		if err != nil {
 			return nil, err
 		}
 		a.progress("Waiting for order to become ready")
-		var err error
-		if o, err = a.sig.waitOrder(ctx, o.URI, acme.StatusReady, acme.StatusProcessing, acme.StatusValid); err != nil {
-			return nil, fmt.Errorf("waiting for the order: %w", err)
+		ready, err := a.sig.waitOrder(ctx, o.URI, 30*time.Millisecond, acme.StatusReady, acme.StatusProcessing, acme.StatusValid)
+		if err != nil {
+			return nil, a.authzFailure(ctx, pending, fmt.Errorf("waiting for the order: %w", err))
 		}
+		o = ready
+		a.progress("Monitoring challenge status for %s: order is %s, all domain authorizations are valid", a.name, o.Status)
 	}
-	key, err := st.LoadKey(store.GroupStaging, a.name, spec.FileName("privkey"))
-	if err != nil {
-		if key, err = newKey(spec); err != nil {
-			return nil, err
-		}
+	kr := <-keyc
+	if kr.err != nil {
+		return nil, kr.err
+	}
+	if key == nil {
+		key = kr.key
 		if err := st.SaveKey(store.GroupStaging, a.name, spec.FileName("privkey"), key); err != nil {
 			return nil, err
 		}
@@ -387,12 +406,10 @@ func (a *attempt) orderSpec(ctx context.Context, spec md.KeySpec, liveLeaf *x509
 			return nil, fmt.Errorf("finalizing the order: %w", err)
 		}
 	case acme.StatusProcessing:
-		if o, err = a.sig.waitOrder(ctx, o.URI, acme.StatusValid); err != nil {
+		if o, err = a.sig.waitOrder(ctx, o.URI, 0, acme.StatusValid); err != nil {
 			return nil, fmt.Errorf("waiting for the certificate: %w", err)
 		}
 	}
-	of.Status, of.Certificate = o.Status, o.CertURL
-	_ = st.SaveJSON(store.GroupStaging, a.name, store.FileOrder, &of)
 	a.progress("Retrieving %s certificate chain for %s", spec.Name(), a.name)
 	chain, err := a.sig.fetchChain(ctx, o.CertURL)
 	if err != nil {
@@ -421,7 +438,7 @@ func orNone(s string) string {
 // authorize answers the pending authorizations of an order (spec §5.1):
 // per authorization the first candidate type the CA offers whose setup
 // succeeds.
-func (a *attempt) authorize(ctx context.Context, o *acme.Order, of *orderFile) error {
+func (a *attempt) authorize(ctx context.Context, o *acme.Order, of *orderFile) ([]string, error) {
 	cands := a.r.Candidates
 	if cands == nil {
 		cands = challenge.Candidates
@@ -430,22 +447,22 @@ func (a *attempt) authorize(ctx context.Context, o *acme.Order, of *orderFile) e
 	if err != nil {
 		var se *md.StageError
 		if errors.As(err, &se) && se.Problem == "" {
-			return &Problem{Type: ProblemChallengeMismatch, Detail: se.Detail}
+			return nil, &Problem{Type: ProblemChallengeMismatch, Detail: se.Detail}
 		}
-		return err
+		return nil, err
 	}
 	if a.r.Challenges == nil {
-		return errors.New("no challenge responder configured")
+		return nil, errors.New("no challenge responder configured")
 	}
 	thumb, err := acme.JWKThumbprint(a.acct.Key.Public())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var zs []*authz
 	for _, u := range o.AuthzURLs {
 		z, _, err := a.sig.getAuthz(ctx, u)
 		if err != nil {
-			return fmt.Errorf("getting authorization: %w", err)
+			return nil, fmt.Errorf("getting authorization: %w", err)
 		}
 		zs = append(zs, z)
 	}
@@ -467,21 +484,26 @@ func (a *attempt) authorize(ctx context.Context, o *acme.Order, of *orderFile) e
 			continue
 		}
 		if z.Status != acme.StatusPending {
-			return authzError(z)
+			return nil, authzError(z)
 		}
 		if err := a.setupOne(ctx, z, types, thumb, of); err != nil {
-			return err
+			return nil, err
 		}
 		pending = append(pending, u)
 	}
+	return pending, nil
+}
+
+// authzFailure explains a failed order by the first failed authorization
+// among pending (the order's own problem says less), else returns err.
+func (a *attempt) authzFailure(ctx context.Context, pending []string, err error) error {
 	for _, u := range pending {
-		z, err := a.sig.waitAuthz(ctx, u)
-		if err != nil {
-			return err
+		z, _, gerr := a.sig.getAuthz(ctx, u)
+		if gerr == nil && z.Status != acme.StatusValid && z.Status != acme.StatusPending {
+			return authzError(z)
 		}
-		a.progress("Monitoring challenge status for %s: domain authorization for %s is valid", a.name, z.Identifier.Value)
 	}
-	return nil
+	return err
 }
 
 func (a *attempt) setupOne(ctx context.Context, z *authz, types []string, thumb string, of *orderFile) error {

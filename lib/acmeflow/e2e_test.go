@@ -29,7 +29,7 @@ func record(caURLs []string, names ...string) *md.Record {
 	}
 }
 
-func jsonl(t *testing.T, recs ...*md.Record) string {
+func jsonl(t testing.TB, recs ...*md.Record) string {
 	t.Helper()
 	var b bytes.Buffer
 	for _, r := range recs {
@@ -50,7 +50,7 @@ type runResult struct {
 }
 
 // runOrder runs md-order in-process like a shell would.
-func runOrder(t *testing.T, stdin string, args ...string) runResult {
+func runOrder(t testing.TB, stdin string, args ...string) runResult {
 	t.Helper()
 	var out, errb bytes.Buffer
 	code := cli.Run(context.Background(), acmeflow.Tool(), append([]string{"md-order"}, args...),
