@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/mdtools/mdtools/lib/md"
 )
@@ -88,9 +90,68 @@ func parseDeployPerms(d *md.Deploy) (deployPerms, error) {
 // deployPath is the current (symlink) path of an MD's deploy set.
 func deployPath(d *md.Deploy, name string) string { return filepath.Join(d.Dir, name) }
 
+// deployer caches, per run, what it learnt about deploy directories: that
+// they exist, and which hidden sets they hold (read once, not once per MD).
+type deployer struct {
+	mu   sync.Mutex
+	dirs map[string]*deployDir
+}
+
+type deployDir struct {
+	once   sync.Once
+	err    error
+	hidden map[string][]string // md name -> its hidden entries
+}
+
+// dir creates the deploy directory if needed and lists it once.
+func (dp *deployer) dir(path string) (*deployDir, error) {
+	dp.mu.Lock()
+	if dp.dirs == nil {
+		dp.dirs = map[string]*deployDir{}
+	}
+	dd := dp.dirs[path]
+	if dd == nil {
+		dd = &deployDir{}
+		dp.dirs[path] = dd
+	}
+	dp.mu.Unlock()
+	dd.once.Do(func() {
+		if err := os.MkdirAll(path, defaultDirMode); err != nil {
+			dd.err = fmt.Errorf("creating deploy dir: %w", err)
+			return
+		}
+		entries, err := os.ReadDir(path)
+		if err != nil {
+			dd.err = fmt.Errorf("reading deploy dir: %w", err)
+			return
+		}
+		dd.hidden = map[string][]string{}
+		for _, e := range entries {
+			if name, ok := hiddenSetOf(e.Name()); ok {
+				dd.hidden[name] = append(dd.hidden[name], e.Name())
+			}
+		}
+	})
+	return dd, dd.err
+}
+
+// hiddenSetOf parses md-install's hidden names ".<md>.<12 hex>[.link]".
+func hiddenSetOf(entry string) (string, bool) {
+	rest, ok := strings.CutPrefix(entry, ".")
+	if !ok {
+		return "", false
+	}
+	rest = strings.TrimSuffix(rest, ".link")
+	if len(rest) < 14 || rest[len(rest)-13] != '.' || !isHex(rest[len(rest)-12:]) {
+		return "", false
+	}
+	return rest[:len(rest)-13], true
+}
+
 // prepareDeploy writes a new deploy set for the credentials into a new
-// hidden directory, without syncing; commit makes it current.
-func prepareDeploy(d *md.Deploy, name string, creds []credential) (*deployPlan, error) {
+// hidden directory, without syncing; commit makes it current. Sets left by
+// a run that died before its commit are removed first.
+func (dp *deployer) prepare(d *md.Deploy, name string, creds []credential) (*deployPlan, error) {
 	if !filepath.IsAbs(d.Dir) {
 		return nil, fmt.Errorf("deploy dir %q is not an absolute path", d.Dir)
 	}
@@ -98,14 +159,24 @@ func prepareDeploy(d *md.Deploy, name string, creds []credential) (*deployPlan, 
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(d.Dir, defaultDirMode); err != nil {
-		return nil, fmt.Errorf("creating deploy dir: %w", err)
+	dd, err := dp.dir(d.Dir)
+	if err != nil {
+		return nil, err
 	}
 	cur := deployPath(d, name)
-	if fi, err := os.Lstat(cur); err == nil && fi.Mode()&fs.ModeSymlink == 0 {
+	target, err := os.Readlink(cur)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s exists and is not a symlink made by md-install; move it away", cur)
 	}
-	cleanStaleDeploys(d, name)
+	dp.mu.Lock()
+	stale := dd.hidden[name]
+	delete(dd.hidden, name)
+	dp.mu.Unlock()
+	for _, h := range stale {
+		if h != target {
+			_ = os.RemoveAll(filepath.Join(d.Dir, h))
+		}
+	}
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
 	p := &deployPlan{dir: d.Dir, name: name, newDir: filepath.Join(d.Dir, "."+name+"."+hex.EncodeToString(rnd[:]))}
@@ -120,9 +191,6 @@ func prepareDeploy(d *md.Deploy, name string, creds []credential) (*deployPlan, 
 }
 
 func (p *deployPlan) write(creds []credential, perms deployPerms) error {
-	if err := os.Chmod(p.newDir, defaultDirMode); err != nil {
-		return err
-	}
 	if perms.uid >= 0 || perms.gid >= 0 {
 		if err := os.Lchown(p.newDir, perms.uid, perms.gid); err != nil {
 			return fmt.Errorf("deploy set: %w", err)
@@ -154,19 +222,19 @@ func (p *deployPlan) write(creds []credential, perms deployPerms) error {
 }
 
 func writeNew(path string, data []byte, mode os.FileMode, uid, gid int) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode&0o700)
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	_, err = f.Write(data)
+	if err == nil && (uid >= 0 || gid >= 0) {
+		err = f.Chown(uid, gid)
+	}
+	if err == nil && (mode&0o077 != 0 || uid >= 0 || gid >= 0) {
+		err = f.Chmod(mode) // exact despite the umask; after chown, which may clear bits
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
-	}
-	if err == nil && (uid >= 0 || gid >= 0) {
-		err = os.Lchown(path, uid, gid)
-	}
-	if err == nil {
-		err = os.Chmod(path, mode) // after chown, which may clear mode bits
 	}
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
@@ -219,25 +287,6 @@ func deployCurrent(d *md.Deploy, name string, live []credential) bool {
 		}
 	}
 	return len(live) > 0
-}
-
-// cleanStaleDeploys removes hidden sets of name that are not current (left
-// by a run that died between prepare and commit).
-func cleanStaleDeploys(d *md.Deploy, name string) {
-	cur, _ := os.Readlink(deployPath(d, name))
-	matches, _ := filepath.Glob(filepath.Join(d.Dir, "."+name+".*"))
-	for _, m := range matches {
-		base := filepath.Base(m)
-		if base == cur {
-			continue
-		}
-		// only md-install's names: .<name>.<12 hex> and .<name>.<12 hex>.link
-		rest := strings.TrimPrefix(base, "."+name+".")
-		rest = strings.TrimSuffix(rest, ".link")
-		if len(rest) == 12 && isHex(rest) {
-			_ = os.RemoveAll(m)
-		}
-	}
 }
 
 func isHex(s string) bool {

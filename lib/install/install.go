@@ -22,6 +22,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mdtools/mdtools/lib/event"
@@ -137,6 +138,7 @@ func Run(ctx context.Context, opts Options, recs []*md.Record) error {
 	}
 	r := &runner{opts: opts, st: opts.Store, now: opts.Now().UTC()}
 	r.dst, r.sync = opts.Store.Deferred()
+	r.phase("start")
 	defer r.unlockAll()
 	return r.run(ctx, recs)
 }
@@ -151,7 +153,19 @@ type runner struct {
 	accounts accountIndex
 	locked   bool
 	deploys  map[string]bool // deploy dirs written to, to sync
+	last     time.Time       // for phase timings
+	dirty    atomic.Bool     // something was written through dst
+	deployer deployer
 	mu       sync.Mutex
+}
+
+// phase logs how long each phase took (-vv).
+func (r *runner) phase(name string) {
+	now := time.Now()
+	if !r.last.IsZero() {
+		r.opts.Log.Debugf("phase %s: %v", name, now.Sub(r.last).Round(time.Millisecond))
+	}
+	r.last = now
 }
 
 func (r *runner) unlockAll() {
@@ -192,8 +206,10 @@ func (r *runner) run(ctx context.Context, recs []*md.Record) error {
 		}
 	}
 
+	r.phase("locked")
 	// Phase 1: check staged sets, write tmp sets and deploy sets.
 	r.parallel(func(it *item) { r.prepare(ctx, it) })
+	r.phase("prepared")
 	if err := r.syncAll(); err != nil {
 		return err
 	}
@@ -201,12 +217,14 @@ func (r *runner) run(ctx context.Context, recs []*md.Record) error {
 	if err := r.promoteAll(ctx); err != nil {
 		return err
 	}
+	r.phase("promoted")
 	// Phase 3: deploy flip, purge staging, job logs and events.
 	r.parallel(func(it *item) { r.finish(ctx, it) })
 	r.parallel(func(it *item) { r.refreshDeploy(ctx, it) })
 	if err := r.syncAll(); err != nil {
 		return err
 	}
+	r.phase("finished")
 	r.writeApache()
 	pending := readPending(r.st)
 	for _, it := range r.items {
@@ -216,9 +234,11 @@ func (r *runner) run(ctx context.Context, recs []*md.Record) error {
 	}
 	r.reloadAndVerify(ctx)
 	r.notePending(ctx)
+	r.phase("reloaded")
 	r.parallel(func(it *item) { r.warn(ctx, it) })
+	r.phase("warned")
 	r.unlockAll()
-	if err := r.sync(); err != nil {
+	if err := r.syncAll(); err != nil {
 		return err
 	}
 	for _, it := range r.items {
@@ -252,7 +272,10 @@ func (r *runner) lock(ctx context.Context, it *item) error {
 	return nil
 }
 
-func (r *runner) parallel(f func(*item)) {
+func (r *runner) parallel(f func(*item)) { r.parallelOver(r.items, f) }
+
+// parallelOver runs f for each item on the run's workers.
+func (r *runner) parallelOver(items []*item, f func(*item)) {
 	work := make(chan *item)
 	var wg sync.WaitGroup
 	for w := 0; w < r.opts.Workers; w++ {
@@ -264,7 +287,7 @@ func (r *runner) parallel(f func(*item)) {
 			}
 		}()
 	}
-	for _, it := range r.items {
+	for _, it := range items {
 		work <- it
 	}
 	close(work)
@@ -272,8 +295,10 @@ func (r *runner) parallel(f func(*item)) {
 }
 
 func (r *runner) syncAll() error {
-	if err := r.sync(); err != nil {
-		return err
+	if r.dirty.Swap(false) {
+		if err := r.sync(); err != nil {
+			return err
+		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -354,6 +379,7 @@ func (r *runner) prepare(_ context.Context, it *item) {
 		return
 	}
 	// tmp/<md>: plain keys, certificates, job; md.json follows in phase 2.
+	r.dirty.Store(true)
 	if err := r.dst.Purge(store.GroupTmp, it.name); err != nil {
 		it.fail(ProblemStore, err)
 		return
@@ -379,7 +405,7 @@ func (r *runner) prepare(_ context.Context, it *item) {
 	it.tmpJob = job
 	hook("tmp-written", it.name)
 	if d := deployOf(it.rec); d != nil {
-		plan, err := prepareDeploy(d, it.name, set.creds)
+		plan, err := r.deployer.prepare(d, it.name, set.creds)
 		if err != nil {
 			it.fail(ProblemDeploy, err)
 			_ = r.dst.Purge(store.GroupTmp, it.name)
@@ -453,6 +479,7 @@ func (r *runner) promoteAll(ctx context.Context) error {
 		return nil
 	}
 	defer unlock()
+	r.dirty.Store(true)
 	for _, it := range act {
 		m := r.liveMD(it)
 		if it.set.accountJSON != nil {
@@ -480,20 +507,20 @@ func (r *runner) promoteAll(ctx context.Context) error {
 	if err := r.syncAll(); err != nil {
 		return err
 	}
-	for _, it := range act {
+	r.parallelOver(act, func(it *item) {
 		if it.action != "activate" {
-			continue
+			return
 		}
 		hook("before-promote", it.name)
 		arch, err := r.dst.Promote(store.GroupTmp, it.name)
 		if err != nil {
 			it.fail(ProblemStore, fmt.Errorf("activating: %w", err))
 			r.abortTmp(it)
-			continue
+			return
 		}
 		it.archive = arch
 		hook("promoted", it.name)
-	}
+	})
 	return r.syncAll()
 }
 
@@ -531,7 +558,9 @@ func (r *runner) abortTmp(it *item) {
 func (r *runner) finish(ctx context.Context, it *item) {
 	switch it.action {
 	case "activate", "finish":
+		r.dirty.Store(true)
 	case "rejected":
+		r.dirty.Store(true)
 		r.purgeStaging(it)
 		job, err := r.st.LoadJob(store.GroupDomains, it.name)
 		if err != nil {
@@ -573,7 +602,11 @@ func (r *runner) finish(ctx context.Context, it *item) {
 	hook("job-saved", it.name)
 	r.purgeStaging(it)
 	hook("purged", it.name)
-	it.live, it.liveOK = loadLive(r.st, it.name, it.specs)
+	if it.set != nil {
+		it.live, it.liveOK = it.set.creds, true
+	} else {
+		it.live, it.liveOK = loadLive(r.st, it.name, it.specs)
+	}
 	it.changed = true
 	r.opts.Log.Infof("%s: activated%s", it.name, archiveNote(it.archive))
 	if it.action == "finish" {
@@ -644,9 +677,12 @@ func (r *runner) refreshDeploy(ctx context.Context, it *item) {
 			return
 		}
 	}
-	cleanStaleDeploys(d, it.name)
 	creds := make([]credential, 0, len(it.live))
 	for _, c := range it.live {
+		if err := c.fullChain(); err != nil {
+			it.fail(ProblemDeploy, err)
+			return
+		}
 		key, err := r.st.LoadKey(store.GroupDomains, it.name, c.spec.FileName("privkey"))
 		if err != nil {
 			it.fail(ProblemDeploy, fmt.Errorf("reading the live key: %w", err))
@@ -654,7 +690,7 @@ func (r *runner) refreshDeploy(ctx context.Context, it *item) {
 		}
 		creds = append(creds, credential{spec: c.spec, key: key, chain: c.chain})
 	}
-	plan, err := prepareDeploy(d, it.name, creds)
+	plan, err := r.deployer.prepare(d, it.name, creds)
 	if err == nil {
 		if err = store.SyncFS(d.Dir); err == nil {
 			err = plan.commit()

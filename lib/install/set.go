@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -30,6 +31,7 @@ type credential struct {
 	spec  md.KeySpec
 	key   crypto.Signer
 	chain []*x509.Certificate
+	rest  []byte // unparsed PEM after the leaf (loadLive)
 }
 
 // Fingerprint is the lowercase hex SHA-256 of a certificate's DER, as
@@ -199,16 +201,40 @@ func readyAt(creds []credential, live []credential, delay time.Duration, now tim
 }
 
 // loadLive reads the live certificates (no keys) of domains/<name>/; a
-// missing or unreadable one ends the list early and ok is false.
+// missing or unreadable one ends the list early and ok is false. Only the
+// leaf is parsed (a run with nothing to do reads thousands of them); the
+// rest of the chain is parsed by fullChain when it is needed.
 func loadLive(st *store.Store, name string, specs md.KeySpecs) (live []credential, ok bool) {
 	for _, spec := range specs {
-		chain, err := st.LoadChain(store.GroupDomains, name, spec.FileName("pubcert"))
+		data, err := st.Read(store.GroupDomains, name, spec.FileName("pubcert"))
 		if err != nil {
 			return live, false
 		}
-		live = append(live, credential{spec: spec, chain: chain})
+		block, rest := pem.Decode(data)
+		if block == nil || block.Type != "CERTIFICATE" {
+			return live, false
+		}
+		leaf, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return live, false
+		}
+		live = append(live, credential{spec: spec, chain: []*x509.Certificate{leaf}, rest: rest})
 	}
 	return live, true
+}
+
+// fullChain parses the intermediates of a live credential read by loadLive.
+func (c *credential) fullChain() error {
+	if c.rest == nil {
+		return nil
+	}
+	more, err := store.ParseChainPEM(c.rest)
+	if err != nil {
+		return fmt.Errorf("live certificate(%s) chain: %w", c.spec.Name(), err)
+	}
+	c.chain = append(c.chain[:1], more...)
+	c.rest = nil
+	return nil
 }
 
 // sameCerts reports whether two credential lists have the same leaves.
