@@ -1,0 +1,15 @@
+// Package e2e holds the end-to-end test of mdtools: it builds the real
+// commands (go build ./cmd/...) and runs them as a cron job would, against
+// a real Pebble ACME CA (lib/devca), a real OCSP responder and a real Apache
+// httpd (Debian's /usr/sbin/apache2 with its own ServerRoot and config on
+// free loopback ports):
+//
+//	md-parse httpd.conf | md-order | md-install | md-staple
+//
+// It checks first issuance (the test's own TLS client sees the new
+// certificate served by Apache), a second cycle that does nothing, a forced
+// renewal that swaps the served certificate, a CA outage during a renewal
+// that keeps the old certificate served and is reported by md-status, the
+// MDMessageCmd/MDNotifyCmd events in their documented order, and one run of
+// scripts/md-renew. The package has no non-test code.
+package e2e

@@ -1,0 +1,564 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mdtools/mdtools/lib/cli"
+	"github.com/mdtools/mdtools/lib/devca"
+	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/staple/ocsptest"
+	"github.com/mdtools/mdtools/lib/store"
+)
+
+const (
+	apacheBin  = "/usr/sbin/apache2"
+	apacheMods = "/usr/lib/apache2/modules"
+)
+
+// binDir holds the commands built once for the whole package.
+var binDir string
+
+func TestMain(m *testing.M) {
+	os.Exit(func() int {
+		dir, err := os.MkdirTemp("", "mdtools-e2e-bin-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/...")
+		cmd.Dir = moduleRoot()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "building the commands: %v\n%s", err, out)
+			return 1
+		}
+		binDir = dir
+		return m.Run()
+	}())
+}
+
+// moduleRoot is the directory with go.mod, above this package.
+func moduleRoot() string {
+	dir, _ := os.Getwd()
+	for d := dir; filepath.Dir(d) != d; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d
+		}
+	}
+	return dir
+}
+
+// result is one command run.
+type result struct {
+	code   int
+	stdout []byte
+	stderr string
+}
+
+// records parses stdout as the record stream.
+func (r result) records(t *testing.T) []*md.Record {
+	t.Helper()
+	recs, err := cli.ReadRecords(bytes.NewReader(r.stdout), "stdout", false)
+	if err != nil {
+		t.Fatalf("stdout is not a record stream: %v\n%s", err, r.stdout)
+	}
+	return recs
+}
+
+// run runs a built command with stdin and the test's environment.
+func (e *env) run(t *testing.T, stdin []byte, name string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, name), args...)
+	cmd.Stdin = bytes.NewReader(stdin)
+	cmd.Env = append(os.Environ(), "MD_STORE="+e.store, "NO_COLOR=1")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	code := 0
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return result{code: code, stdout: out.Bytes(), stderr: errb.String()}
+}
+
+// env is one test setup: CA, OCSP responder, Apache, store, event log.
+type env struct {
+	ca        *devca.CA
+	ocsp      *ocsptest.Responder
+	root      string // Apache ServerRoot, config and snippets
+	conf      string
+	snippets  string
+	store     string
+	events    string // MDMessageCmd/MDNotifyCmd log, one argv per line
+	httpPort  int    // Apache
+	httpsPort int
+	pebbleLog string
+	roots     *x509.CertPool // Pebble's issuing roots
+}
+
+func (e *env) apache(extra ...string) []string {
+	return append([]string{apacheBin, "-d", e.root, "-f", e.conf}, extra...)
+}
+
+func setup(t *testing.T) *env {
+	t.Helper()
+	if _, err := os.Stat(apacheBin); err != nil {
+		t.Fatalf("Apache httpd is needed (apt-get install apache2): %v", err)
+	}
+	resp, err := ocsptest.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(resp.Close)
+	ca := devca.StartT(t, devca.Options{KeyAlgorithm: "rsa", OCSPResponderURL: resp.URL})
+	ipem, err := ca.IntermediatePEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kpem, err := ca.IntermediateKeyPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ic, err := store.ParseChainPEM(ipem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ik, err := store.ParseKeyPEM(kpem, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := resp.SetIssuer(ic[0], ik); err != nil {
+		t.Fatal(err)
+	}
+	roots, err := ca.IssuerRoots()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	for _, d := range []string{root, filepath.Dir(root)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ports, err := devca.FreePorts(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{ca: ca, ocsp: resp, root: root, conf: filepath.Join(root, "httpd.conf"),
+		snippets: filepath.Join(root, "md"), store: filepath.Join(root, "store"),
+		events: filepath.Join(root, "events.log"), httpPort: ports[0], httpsPort: ports[1],
+		pebbleLog: filepath.Join(ca.Dir, "pebble.log"), roots: roots}
+	recorder := filepath.Join(root, "record-event")
+	if err := os.WriteFile(recorder, []byte("#!/bin/sh\nprintf '%s\\n' \"$*\" >> "+e.events+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "ServerRoot %q\nPidFile %q\nErrorLog %q\nLogLevel warn\nDefaultRuntimeDir %q\nMutex file:%s\n",
+		root, filepath.Join(root, "httpd.pid"), filepath.Join(root, "error.log"), root, root)
+	for _, m := range []string{"mpm_event", "authz_core", "ssl"} {
+		fmt.Fprintf(&b, "LoadModule %s_module %s/mod_%s.so\n", m, apacheMods, m)
+	}
+	if os.Geteuid() == 0 {
+		b.WriteString("User nobody\nGroup nogroup\n")
+	}
+	fmt.Fprintf(&b, "ServerName localhost\nListen 127.0.0.1:%d\nListen 127.0.0.1:%d\n", e.httpPort, e.httpsPort)
+	// The MD* directives, as for mod_md; this Apache has no mod_md, so
+	// they are hidden from it and only md-parse reads them.
+	b.WriteString("<IfModule md_module>\n")
+	fmt.Fprintf(&b, "  MDCertificateAuthority %s\n", ca.DirectoryURL)
+	fmt.Fprintf(&b, "  MDPortMap http:%d https:%d\n", e.httpPort, e.httpsPort)
+	fmt.Fprintf(&b, "  MDMessageCmd %s msg\n  MDNotifyCmd %s notify\n", recorder, recorder)
+	b.WriteString("  MDContactEmail admin@a.test\n  MDCertificateAgreement accepted\n  MDStapling on\n")
+	// MDCACertificateFile inside the MD: md-order ignores the global one
+	// (settings.ca-certs), see the report of issue 8.
+	fmt.Fprintf(&b, "  <MDomain a.test www.a.test>\n    MDCACertificateFile %s\n  </MDomain>\n</IfModule>\n", ca.RootsFile)
+	for _, port := range []int{e.httpPort, e.httpsPort} {
+		fmt.Fprintf(&b, "<VirtualHost 127.0.0.1:%d>\n  ServerName a.test\n  ServerAlias www.a.test\n", port)
+		if port == e.httpsPort {
+			b.WriteString("  SSLEngine on\n")
+		}
+		fmt.Fprintf(&b, "  IncludeOptional %s/a.test.conf\n</VirtualHost>\n", e.snippets)
+	}
+	if err := os.WriteFile(e.conf, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.stopApache(t) })
+	return e
+}
+
+func (e *env) stopApache(t *testing.T) {
+	if t.Failed() {
+		log, _ := os.ReadFile(filepath.Join(e.root, "error.log"))
+		t.Logf("apache error.log:\n%s", log)
+	}
+	data, err := os.ReadFile(filepath.Join(e.root, "httpd.pid"))
+	if err != nil {
+		return
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || pid <= 1 {
+		return
+	}
+	_ = syscall.Kill(pid, syscall.SIGTERM)
+	for i := 0; i < 100; i++ {
+		if syscall.Kill(pid, 0) != nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+}
+
+// served returns the SHA-256 fingerprint of the leaf Apache serves for
+// name, after checking the chain against Pebble's roots.
+func (e *env) served(t *testing.T, name string) string {
+	t.Helper()
+	conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", e.httpsPort), &tls.Config{ServerName: name, RootCAs: e.roots})
+	if err != nil {
+		t.Fatalf("TLS to Apache for %s: %v", name, err)
+	}
+	defer conn.Close()
+	return fingerprint(conn.ConnectionState().PeerCertificates[0])
+}
+
+func fingerprint(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.Raw)
+	return hex.EncodeToString(sum[:])
+}
+
+// live is the fingerprint of the store's live certificate of an MD.
+func (e *env) live(t *testing.T, name string) string {
+	t.Helper()
+	st, err := store.OpenReadOnly(e.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain, err := st.LoadChain(store.GroupDomains, name, "pubcert.pem")
+	if err != nil {
+		t.Fatalf("live certificate of %s: %v", name, err)
+	}
+	return fingerprint(chain[0])
+}
+
+// eventLines returns the recorded event commands from line from on.
+func (e *env) eventLines(t *testing.T, from int) []string {
+	t.Helper()
+	data, err := os.ReadFile(e.events)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) == 1 && lines[0] == "" {
+		lines = nil
+	}
+	if from > len(lines) {
+		return nil
+	}
+	return lines[from:]
+}
+
+// newOrders counts the orders Pebble has created so far (its log line
+// per new order).
+var pebbleOrderLine = regexp.MustCompile(`(?m)^.*Added order "`)
+
+func (e *env) pebbleOrders(t *testing.T) int {
+	t.Helper()
+	data, err := os.ReadFile(e.pebbleLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(pebbleOrderLine.FindAll(data, -1))
+}
+
+// pebbleLogSize is the size of Pebble's log, which has a line for every
+// request Pebble answers.
+func (e *env) pebbleLogSize(t *testing.T) int64 {
+	t.Helper()
+	fi, err := os.Stat(e.pebbleLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
+
+// cycle runs md-parse | md-order | md-install | md-staple, one stage after
+// the other, and returns each stage's result.
+func (e *env) cycle(t *testing.T, orderArgs ...string) (parse, order, install, staple result) {
+	t.Helper()
+	parse = e.run(t, nil, "md-parse", e.conf)
+	if parse.code != 0 {
+		t.Fatalf("md-parse: exit %d\n%s", parse.code, parse.stderr)
+	}
+	order = e.run(t, parse.stdout, "md-order", append([]string{"--http-listen", fmt.Sprintf("127.0.0.1:%d", e.ca.HTTPPort)}, orderArgs...)...)
+	install = e.run(t, order.stdout, "md-install", "--apache-dir", e.snippets,
+		"--reload-cmd", strings.Join(e.apache("-k", "graceful"), " "), "--verify-timeout", "20s")
+	staple = e.run(t, install.stdout, "md-staple")
+	return
+}
+
+func only(t *testing.T, r result) *md.Record {
+	t.Helper()
+	recs := r.records(t)
+	if len(recs) != 1 || recs[0].Name != "a.test" {
+		t.Fatalf("want one record for a.test, got %d\n%s", len(recs), r.stdout)
+	}
+	return recs[0]
+}
+
+// TestCycle is the whole life of one managed domain, each step building on
+// the previous one's state.
+func TestCycle(t *testing.T) {
+	e := setup(t)
+	var servedFirst string
+
+	t.Run("first issuance", func(t *testing.T) {
+		_, order, install, staple := e.cycle(t)
+		if order.code != 0 || install.code != 0 || staple.code != 0 {
+			t.Fatalf("exit codes order %d install %d staple %d\norder:\n%s\ninstall:\n%s\nstaple:\n%s",
+				order.code, install.code, staple.code, order.stderr, install.stderr, staple.stderr)
+		}
+		if o := only(t, order).Order; o == nil || o.Action != "ordered" {
+			t.Fatalf("order section %+v", o)
+		}
+		in := only(t, install)
+		if in.Install == nil || in.Install.Action != "activated" || !in.Install.Reloaded || in.Install.Served == nil || !*in.Install.Served {
+			t.Fatalf("install section %+v error %+v", in.Install, in.Error)
+		}
+		st := only(t, staple)
+		if st.Staple == nil || len(st.Staple.Responses) != 1 || st.Staple.Responses[0].Status != "good" || st.Staple.Responses[0].Action != "fetched" {
+			t.Fatalf("staple section %+v error %+v", st.Staple, st.Error)
+		}
+		live := e.live(t, "a.test")
+		for _, name := range []string{"a.test", "www.a.test"} {
+			if got := e.served(t, name); got != live {
+				t.Errorf("Apache serves %s for %s; the live certificate is %s", got, name, live)
+			}
+		}
+		servedFirst = live
+		got := e.eventLines(t, 0)
+		want := []string{"msg renewing a.test", "msg challenge-setup:http-01:a.test a.test", "msg challenge-setup:http-01:www.a.test a.test",
+			"notify a.test", "msg renewed a.test", "msg installed a.test", "msg ocsp-renewed a.test"}
+		if !sameEvents(got, want) {
+			t.Errorf("events:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+		}
+	})
+	if t.Failed() {
+		return
+	}
+
+	t.Run("second cycle does nothing", func(t *testing.T) {
+		orders, events := e.pebbleOrders(t), len(e.eventLines(t, 0))
+		caLog := e.pebbleLogSize(t)
+		_, order, install, staple := e.cycle(t)
+		// The only request allowed: the first ARI lookup of the new
+		// certificate (RFC 9773; cached for its Retry-After, at least 6 h).
+		data, _ := os.ReadFile(e.pebbleLog)
+		for _, line := range strings.Split(strings.TrimSpace(string(data[caLog:])), "\n") {
+			if line != "" && !strings.HasSuffix(line, "GET /dir -> calling handler()") &&
+				!strings.HasSuffix(line, "/renewalInfo/ -> calling handler()") {
+				t.Errorf("request to the CA in a cycle with nothing due: %s", line)
+			}
+		}
+		if order.code != 0 || install.code != 0 || staple.code != 0 {
+			t.Fatalf("exit codes order %d install %d staple %d\n%s%s%s", order.code, install.code, staple.code,
+				order.stderr, install.stderr, staple.stderr)
+		}
+		if o := only(t, order).Order; o == nil || o.Action != "none" {
+			t.Errorf("order section %+v", o)
+		}
+		if in := only(t, install).Install; in == nil || in.Action != "none" || in.Reloaded {
+			t.Errorf("install section %+v", in)
+		}
+		if s := only(t, staple).Staple; s == nil || len(s.Responses) != 1 || s.Responses[0].Action == "fetched" {
+			t.Errorf("staple section %+v", s)
+		}
+		if n := e.pebbleOrders(t); n != orders {
+			t.Errorf("Pebble got %d new orders", n-orders)
+		}
+		if got := e.eventLines(t, events); len(got) != 0 {
+			t.Errorf("events in a cycle with nothing to do: %q", got)
+		}
+		if got := e.served(t, "a.test"); got != servedFirst {
+			t.Errorf("served certificate changed")
+		}
+	})
+
+	t.Run("md-renew as cron runs it", func(t *testing.T) {
+		orders, events := e.pebbleOrders(t), len(e.eventLines(t, 0))
+		reqs := e.ocsp.Requests.Load()
+		caLog := e.pebbleLogSize(t)
+		script := filepath.Join(moduleRoot(), "scripts", "md-renew")
+		cmd := exec.Command(script, "--store", e.store,
+			"--order-args", fmt.Sprintf("--http-listen 127.0.0.1:%d", e.ca.HTTPPort),
+			"--install-args", fmt.Sprintf("--apache-dir %s --reload-cmd '%s'", e.snippets, strings.Join(e.apache("-k", "graceful"), " ")),
+			e.conf)
+		cmd.Env = append(os.Environ(), "PATH="+binDir+":"+os.Getenv("PATH"))
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		if err != nil {
+			t.Fatalf("md-renew: %v\n%s", err, errb.String())
+		}
+		if out.Len() != 0 {
+			t.Errorf("md-renew wrote to stdout: %q", out.String())
+		}
+		lines := strings.Split(strings.TrimSpace(errb.String()), "\n")
+		wantLines := []string{
+			"md-renew: a.test: order=none install=none ok",
+			"md-renew: summary: 1 managed domains, 0 ordered, 0 activated, 0 failed; exit 0 (stages: 0 0 0 0)",
+		}
+		if !slices.Equal(lines, wantLines) {
+			t.Errorf("md-renew stderr:\n%s\nwant:\n%s", errb.String(), strings.Join(wantLines, "\n"))
+		}
+		if n := e.pebbleOrders(t); n != orders {
+			t.Errorf("Pebble got %d new orders", n-orders)
+		}
+		if n := e.pebbleLogSize(t); n != caLog {
+			t.Errorf("Pebble logged %d bytes: a request to the CA", n-caLog)
+		}
+		if n := e.ocsp.Requests.Load(); n != reqs {
+			t.Errorf("%d OCSP requests", n-reqs)
+		}
+		if got := e.eventLines(t, events); len(got) != 0 {
+			t.Errorf("events in a cycle with nothing to do: %q", got)
+		}
+	})
+
+	var servedSecond string
+	t.Run("forced renewal swaps the served certificate", func(t *testing.T) {
+		events := len(e.eventLines(t, 0))
+		_, order, install, staple := e.cycle(t, "--force")
+		if order.code != 0 || install.code != 0 || staple.code != 0 {
+			t.Fatalf("exit codes order %d install %d staple %d\n%s%s%s", order.code, install.code, staple.code,
+				order.stderr, install.stderr, staple.stderr)
+		}
+		if o := only(t, order).Order; o == nil || o.Action != "ordered" {
+			t.Fatalf("order section %+v", o)
+		}
+		in := only(t, install)
+		if in.Install == nil || in.Install.Action != "activated" || in.Install.Archive == "" || in.Install.Served == nil || !*in.Install.Served {
+			t.Fatalf("install section %+v error %+v", in.Install, in.Error)
+		}
+		servedSecond = e.served(t, "a.test")
+		if servedSecond == servedFirst || servedSecond != e.live(t, "a.test") {
+			t.Errorf("Apache serves %s; first %s, live %s", servedSecond, servedFirst, e.live(t, "a.test"))
+		}
+		// The new certificate gets its own OCSP response; "ocsp-renewed" is
+		// rate-limited to one a day per MD (mod_md's notify_rates), so it
+		// does not fire again.
+		if s := only(t, staple).Staple; s == nil || len(s.Responses) != 1 || s.Responses[0].Action != "fetched" || s.Responses[0].Status != "good" {
+			t.Errorf("staple section %+v", s)
+		}
+		got := e.eventLines(t, events)
+		want := []string{"msg renewing a.test", "msg challenge-setup:http-01:a.test a.test", "msg challenge-setup:http-01:www.a.test a.test",
+			"notify a.test", "msg renewed a.test", "msg installed a.test"}
+		if !sameEvents(got, want) {
+			t.Errorf("events:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+		}
+	})
+	if t.Failed() {
+		return
+	}
+
+	t.Run("CA outage keeps the old certificate", func(t *testing.T) {
+		e.ca.Stop()
+		events := len(e.eventLines(t, 0))
+		_, order, install, staple := e.cycle(t, "--force")
+		if order.code != cli.ExitFailed {
+			t.Fatalf("md-order exit %d; want 1\n%s", order.code, order.stderr)
+		}
+		rec := only(t, order)
+		if rec.Order == nil || rec.Order.Action != "failed" || rec.Error == nil || rec.Error.Stage != "order" {
+			t.Fatalf("order section %+v error %+v", rec.Order, rec.Error)
+		}
+		// md-install and md-staple pass the failed record on and keep its error.
+		if install.code != cli.ExitFailed || staple.code != cli.ExitFailed {
+			t.Errorf("exit codes install %d staple %d; want 1 (the record carries md-order's error)", install.code, staple.code)
+		}
+		if in := only(t, install).Install; in == nil || in.Action != "none" {
+			t.Errorf("install section %+v", in)
+		}
+		if got := e.served(t, "a.test"); got != servedSecond {
+			t.Errorf("Apache serves %s; want the previous %s", got, servedSecond)
+		}
+		if got := e.live(t, "a.test"); got != servedSecond {
+			t.Errorf("live certificate changed")
+		}
+		if got, want := e.eventLines(t, events), []string{"msg renewing a.test", "msg errored a.test"}; !slices.Equal(got, want) {
+			t.Errorf("events %q; want %q", got, want)
+		}
+
+		status := e.run(t, nil, "md-status", "--json", "a.test")
+		if status.code != 0 {
+			t.Fatalf("md-status a.test: exit %d\n%s", status.code, status.stderr)
+		}
+		var doc struct {
+			Name string `json:"name"`
+			Cert struct {
+				RSA struct {
+					SHA256 string `json:"sha256-fingerprint"`
+				} `json:"rsa"`
+			} `json:"cert"`
+			Renewal struct {
+				Errors int `json:"errors"`
+				Last   struct {
+					Status  int    `json:"status"`
+					Problem string `json:"problem"`
+					Detail  string `json:"detail"`
+				} `json:"last"`
+			} `json:"renewal"`
+		}
+		if err := json.Unmarshal(status.stdout, &doc); err != nil {
+			t.Fatalf("md-status JSON: %v\n%s", err, status.stdout)
+		}
+		if doc.Name != "a.test" || doc.Renewal.Errors != 1 || doc.Renewal.Last.Status == 0 ||
+			!strings.Contains(doc.Renewal.Last.Detail, e.ca.DirectoryURL) || doc.Cert.RSA.SHA256 != servedSecond {
+			t.Errorf("md-status a.test does not report the failed renewal:\n%s", status.stdout)
+		}
+		unknown := e.run(t, nil, "md-status", "--json", "nope.test")
+		if unknown.code != 1 {
+			t.Errorf("md-status nope.test: exit %d; want 1", unknown.code)
+		}
+	})
+}
+
+// sameEvents compares event lines; the challenge-setup events of one order
+// may come in any order (one per authorization).
+func sameEvents(got, want []string) bool {
+	norm := func(l []string) []string {
+		l = slices.Clone(l)
+		for i := 0; i < len(l); {
+			j := i
+			for j < len(l) && strings.Contains(l[j], "challenge-setup:") {
+				j++
+			}
+			slices.Sort(l[i:j])
+			i = j + 1
+		}
+		return l
+	}
+	return slices.Equal(norm(got), norm(want))
+}
