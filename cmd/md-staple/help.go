@@ -11,7 +11,8 @@ stores it as mod_md does:
 
    <store>/ocsp/<md>/ocsp-<sha1 of cert DER>.json   response, status, valid
    <store>/ocsp/<md>/job.json                       OCSP job log, backoff
-   <deploy-dir>/<md>/fullchain[.<spec>].pem.ocsp    DER for nginx/HAProxy
+   <store>/ocsp/<md>/crl-status-<id>.json           CRL verdict (no OCSP)
+   <deploy-dir>/<md>/combined[.<spec>].pem.ocsp     DER for HAProxy/nginx
                                                     (when the record has
                                                     host.deploy)
 
@@ -39,6 +40,10 @@ Examples:
 
    # what is stapled and until when
    md-staple --all | jq -c '.name as $n | .staple.responses[] | [$n, .spec, .status, .valid.until]'
+
+   # nginx, for an MD deployed to /etc/ssl/md (md.toml deploy.dir):
+   #   ssl_stapling on;
+   #   ssl_stapling_file /etc/ssl/md/example.org/combined.pem.ocsp;
 
    # fetch now, through a proxy
    md-staple --all --force --http-proxy http://proxy.example:3128
