@@ -76,7 +76,7 @@ func TestSyncWritesStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(m.Domains, " ") != "a2.test www.a2.test" || m.CA == nil || m.CA.URL != "https://127.0.0.1:14000/dir" {
+	if strings.Join(m.Domains, " ") != "a2.test www.a2.test" || m.CA == nil || m.CA.URLs[0] != "https://127.0.0.1:14000/dir" {
 		t.Errorf("stored md.json %+v", m)
 	}
 	// a second run changes nothing and keeps ca.account set by a later stage

@@ -223,9 +223,10 @@ func (r *reader) merge(b *built, base *server, mc *modConf) {
 		ca.URLs = append([]string{}, bp.caURLs...)
 	}
 	if len(ca.URLs) == 0 {
-		ca.URLs = []string{md.DefaultCA}
+		ca.URLs = []string{md.DefaultCA} // acme_complete_md
 	}
-	ca.URL = ca.URLs[0]
+	// ca.url is the CA in effect, which only ordering decides (failover);
+	// mod_md writes none for a new MD and keeps the stored one on sync.
 	ca.Proto = firstNonEmpty(sp.caProto, bp.caProto, md.ProtoACME)
 	ca.Agreement = firstNonEmpty(sp.caAgreement, bp.caAgreement)
 	switch {
