@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -83,7 +84,7 @@ func newApache(t *testing.T, snippets string) *apacheServer {
 	}
 	fmt.Fprintf(&b, "ServerName localhost\nListen 127.0.0.1:%d\nListen 127.0.0.1:%d\nDocumentRoot %q\n", a.httpPort, a.httpsPort, htdocs)
 	b.WriteString("<Directory />\n  Require all granted\n</Directory>\n")
-	for _, name := range []string{"a.test", "b.test"} {
+	for _, name := range []string{"a.test", "b.test", "c.test"} {
 		fmt.Fprintf(&b, "<VirtualHost 127.0.0.1:%d>\n  ServerName %s\n  ServerAlias www.%s\n  Include %s/%s.conf\n</VirtualHost>\n", a.httpPort, name, name, snippets, name)
 		fmt.Fprintf(&b, "<VirtualHost 127.0.0.1:%d>\n  ServerName %s\n  ServerAlias www.%s\n  SSLEngine on\n  Include %s/%s.conf\n</VirtualHost>\n", a.httpsPort, name, name, snippets, name)
 	}
@@ -142,31 +143,42 @@ func stage(t *testing.T, ca *devca.CA, st *store.Store, rec *md.Record) []testCr
 	if err := st.SaveMD(store.GroupStaging, &m); err != nil {
 		t.Fatal(err)
 	}
-	var creds []testCred
-	for _, spec := range rec.PrivKey.Effective() {
-		var key crypto.Signer
-		var err error
-		if spec.Type == md.KeyEC {
-			key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		} else {
-			key, err = rsa.GenerateKey(rand.Reader, 2048)
+	specs := rec.PrivKey.Effective()
+	creds := make([]testCred, len(specs))
+	errs := make([]error, len(specs))
+	var wg sync.WaitGroup
+	for i, spec := range specs {
+		wg.Add(1)
+		go func() { // issue the key specs' certificates in parallel
+			defer wg.Done()
+			var key crypto.Signer
+			var err error
+			if spec.Type == md.KeyEC {
+				key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			} else {
+				key, err = rsa.GenerateKey(rand.Reader, 2048)
+			}
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			chain, err := ca.Issue(ctx, rec.Domains, key)
+			creds[i], errs[i] = testCred{spec, key, chain}, err
+		}()
+	}
+	wg.Wait()
+	for i, c := range creds {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
 		}
-		if err != nil {
+		if err := st.SaveKey(store.GroupStaging, rec.Name, c.spec.FileName("privkey"), c.key); err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		chain, err := ca.Issue(ctx, rec.Domains, key)
-		cancel()
-		if err != nil {
+		if err := st.SaveChain(store.GroupStaging, rec.Name, c.spec.FileName("pubcert"), c.chain); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.SaveKey(store.GroupStaging, rec.Name, spec.FileName("privkey"), key); err != nil {
-			t.Fatal(err)
-		}
-		if err := st.SaveChain(store.GroupStaging, rec.Name, spec.FileName("pubcert"), chain); err != nil {
-			t.Fatal(err)
-		}
-		creds = append(creds, testCred{spec, key, chain})
 	}
 	if err := st.SaveJob(store.GroupStaging, rec.Name, &md.Job{Name: rec.Name, Finished: true}); err != nil {
 		t.Fatal(err)
@@ -213,6 +225,7 @@ func apacheRecords(a *apacheServer) []*md.Record {
 	return []*md.Record{
 		mk("a.test", "temporary", md.KeySpecs{{Type: md.KeyRSA, Bits: 2048}, {Type: md.KeyEC, Curve: "P-256"}}),
 		mk("b.test", "permanent", md.KeySpecs{{Type: md.KeyEC, Curve: "P-256"}}),
+		mk("c.test", "", md.KeySpecs{{Type: md.KeyEC, Curve: "P-256"}}), // nothing staged at first
 	}
 }
 
@@ -227,7 +240,7 @@ func TestApacheServesInstalledCertificates(t *testing.T) {
 	a := newApache(t, snippets)
 	recs := apacheRecords(a)
 	staged := map[string][]testCred{}
-	for _, r := range recs {
+	for _, r := range recs[:2] {
 		staged[r.Name] = stage(t, ca, st, r)
 	}
 	args := []string{"--store", storeDir, "--apache-dir", snippets, "--verify-timeout", "20s"}
@@ -240,7 +253,7 @@ func TestApacheServesInstalledCertificates(t *testing.T) {
 	if msg, err := exec.Command(a.args("-t")[0], a.args("-t")[1:]...).CombinedOutput(); err != nil {
 		t.Fatalf("apache2 -t: %v\n%s", err, msg)
 	}
-	for _, r := range out {
+	for _, r := range out[:2] {
 		in := r.Install
 		if in == nil || in.Action != "activated" || in.Served == nil || !*in.Served || !in.Reloaded {
 			t.Fatalf("%s: install %+v error %+v", r.Name, in, r.Error)
@@ -254,6 +267,24 @@ func TestApacheServesInstalledCertificates(t *testing.T) {
 			}
 		}
 	}
+
+	t.Run("fallback before the first certificate", func(t *testing.T) {
+		if c := out[2]; c.Install.Action != "none" || c.Error != nil {
+			t.Fatalf("c.test: %+v %+v", c.Install, c.Error)
+		}
+		conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", a.httpsPort), &tls.Config{ServerName: "c.test", InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf := conn.ConnectionState().PeerCertificates[0]
+		conn.Close()
+		if leaf.Subject.CommonName != "Apache Managed Domain Fallback" || leaf.DNSNames[0] != "c.test" {
+			t.Errorf("c.test serves %q %v; want mod_md's fallback", leaf.Subject.CommonName, leaf.DNSNames)
+		}
+		if status := httpsStatus(t, a, "c.test"); status != 503 {
+			t.Errorf("HTTPS on the fallback: %d; want 503", status)
+		}
+	})
 
 	t.Run("MDRequireHttps", func(t *testing.T) {
 		client := &http.Client{
@@ -300,18 +331,29 @@ func TestApacheServesInstalledCertificates(t *testing.T) {
 		}
 	})
 
-	t.Run("second renewal swaps again", func(t *testing.T) {
+	t.Run("second renewal swaps again, first certificate replaces the fallback", func(t *testing.T) {
 		before := a.served(t, "a.test")
 		next := stage(t, ca, st, recs[0])
+		first := stage(t, ca, st, recs[2])
 		code, out, stderr := runInstall(t, recs, args...)
 		if code != cli.ExitOK {
 			t.Fatalf("exit %d\n%s", code, stderr)
 		}
-		if out[0].Install.Action != "activated" || out[1].Install.Action != "none" || !*out[0].Install.Served {
-			t.Fatalf("install: %+v / %+v", out[0].Install, out[1].Install)
+		if out[0].Install.Action != "activated" || out[1].Install.Action != "none" || !*out[0].Install.Served ||
+			out[2].Install.Action != "activated" || !*out[2].Install.Served {
+			t.Fatalf("install: %+v / %+v / %+v", out[0].Install, out[1].Install, out[2].Install)
 		}
 		if fp := a.served(t, "a.test"); fp == before || !fingerprints(next)[fp] {
 			t.Errorf("Apache still serves the previous certificate")
+		}
+		if fp := a.served(t, "c.test"); !fingerprints(first)[fp] {
+			t.Errorf("c.test still on the fallback")
+		}
+		if status := httpsStatus(t, a, "c.test"); status != 200 {
+			t.Errorf("HTTPS on c.test: %d; want 200", status)
+		}
+		if !st.Exists(store.GroupArchive, "c.test.1", "fallback-pubcert.p-256.pem") {
+			t.Errorf("the fallback set was not archived as mod_md does")
 		}
 	})
 
@@ -354,4 +396,21 @@ func TestApacheServesInstalledCertificates(t *testing.T) {
 			t.Errorf("b.test was not affected but has error %+v", out[1].Error)
 		}
 	})
+}
+
+// httpsStatus GETs /name.txt from name over HTTPS.
+func httpsStatus(t *testing.T, a *apacheServer, name string) int {
+	t.Helper()
+	client := &http.Client{Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, fmt.Sprintf("127.0.0.1:%d", a.httpsPort))
+		},
+	}}
+	resp, err := client.Get("https://" + name + "/name.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

@@ -225,7 +225,7 @@ func (r *runner) run(ctx context.Context, recs []*md.Record) error {
 		return err
 	}
 	r.phase("finished")
-	r.writeApache()
+	r.writeApache(ctx)
 	pending := readPending(r.st)
 	for _, it := range r.items {
 		if pending[it.name] && it.liveOK {
@@ -708,14 +708,36 @@ func (r *runner) refreshDeploy(ctx context.Context, it *item) {
 	r.opts.Log.Infof("%s: deployed to %s", it.name, deployPath(d, it.name))
 }
 
-// writeApache writes the snippet of every MD when --apache-dir is set.
-func (r *runner) writeApache() {
+// writeApache writes the snippet of every MD when --apache-dir is set. An
+// MD without a live certificate gets mod_md's fallback certificate, so that
+// Apache starts (and answers 503 on HTTPS) until the first one is issued.
+func (r *runner) writeApache(ctx context.Context) {
 	if r.opts.ApacheDir == "" {
 		return
 	}
 	for _, it := range r.items {
+		src := CertLive
+		if !it.liveOK {
+			if !it.locked {
+				unlock, err := r.st.Lock(ctx, it.name, r.opts.LockWait)
+				if err != nil {
+					r.opts.Log.Warnf("%s: Apache snippet not updated: %v", it.name, err)
+					continue
+				}
+				it.unlock, it.locked = unlock, true
+			}
+			wrote, err := ensureFallback(r.st, &it.rec.MD, r.now)
+			if err != nil {
+				it.fail(ProblemDeploy, fmt.Errorf("making the fallback certificate: %w", err))
+				continue
+			}
+			if wrote {
+				it.changed = true
+			}
+			src = CertFallback
+		}
 		path := apacheSnippetPath(r.opts.ApacheDir, it.name)
-		changed, err := writeIfChanged(path, ApacheSnippet(&it.rec.MD, r.opts.StoreDir, it.liveOK), 0o644)
+		changed, err := writeIfChanged(path, ApacheSnippet(&it.rec.MD, r.opts.StoreDir, src), 0o644)
 		if err != nil {
 			it.fail(ProblemDeploy, fmt.Errorf("writing Apache snippet: %w", err))
 			continue
