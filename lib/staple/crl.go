@@ -6,7 +6,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // DefaultCRLLifetime is the validity assumed for a CRL without nextUpdate.
@@ -71,4 +75,55 @@ func HasMustStaple(c *x509.Certificate) bool {
 		}
 	}
 	return false
+}
+
+// oidIssuingDistributionPoint is the CRL extension naming the CRL's scope
+// (RFC 5280 §5.2.5); sharded CRLs such as Let's Encrypt's carry it.
+var oidIssuingDistributionPoint = []int{2, 5, 29, 28}
+
+// crlScope returns the URIs of a CRL's issuing distribution point, if it
+// has one with a full name.
+func crlScope(crl *x509.RevocationList) []string {
+	for _, ext := range crl.Extensions {
+		if !ext.Id.Equal(oidIssuingDistributionPoint) {
+			continue
+		}
+		in := cryptobyte.String(ext.Value)
+		var seq, dp, full cryptobyte.String
+		var hasDP, hasFull bool
+		if !in.ReadASN1(&seq, cbasn1.SEQUENCE) ||
+			!seq.ReadOptionalASN1(&dp, &hasDP, cbasn1.Tag(0).ContextSpecific().Constructed()) || !hasDP ||
+			!dp.ReadOptionalASN1(&full, &hasFull, cbasn1.Tag(0).ContextSpecific().Constructed()) || !hasFull {
+			return nil
+		}
+		var uris []string
+		for !full.Empty() {
+			var name cryptobyte.String
+			var tag cbasn1.Tag
+			if !full.ReadAnyASN1(&name, &tag) {
+				return uris
+			}
+			if tag == cbasn1.Tag(6).ContextSpecific() {
+				uris = append(uris, string(name))
+			}
+		}
+		return uris
+	}
+	return nil
+}
+
+// checkScope makes sure a CRL is the one the certificate points to: a
+// sharded CRL whose issuing distribution point names other URLs is another
+// shard (signed by the same issuer, but silent about this certificate).
+func checkScope(crl *x509.RevocationList, url string) error {
+	uris := crlScope(crl)
+	if len(uris) == 0 {
+		return nil
+	}
+	for _, u := range uris {
+		if u == url {
+			return nil
+		}
+	}
+	return fmt.Errorf("CRL from %s is another shard: its issuing distribution point names %s", url, strings.Join(uris, ", "))
 }

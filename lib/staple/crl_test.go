@@ -157,12 +157,24 @@ func TestCRLWithOpensslCA(t *testing.T) {
 		t.Errorf("forced run: downloads %d; want 4", hits.Load())
 	}
 
+	// Another shard of the same CA (its issuing distribution point names
+	// another URL) is refused: it says nothing about this certificate.
+	shard := *ca
+	shard.env = append(append([]string{}, ca.env...), "CRL_URL=http://127.0.0.1:1/other-shard.crl")
+	shard.run(t, "ca", "-config", "ca.cnf", "-gencrl", "-out", "shard.crl.pem")
+	shard.run(t, "crl", "-in", "shard.crl.pem", "-outform", "DER", "-out", "ca.crl")
+	revoked.Staple = nil
+	_ = r.Run(context.Background(), r.SetsFromRecords([]*md.Record{revoked}))
+	if revoked.Error == nil || !strings.Contains(revoked.Error.Detail, "another shard") {
+		t.Errorf("other shard: error %v", revoked.Error)
+	}
+
 	// A CRL signed by another CA is refused; the verdict stays.
 	other := newOpensslCA(t, crlURL)
 	other.run(t, "ca", "-config", "ca.cnf", "-gencrl", "-out", "ca.crl.pem")
 	other.run(t, "crl", "-in", "ca.crl.pem", "-outform", "DER", "-out", filepath.Join(ca.dir, "ca.crl"))
 	before, _ := st.Read(store.GroupOCSP, "revoked.example", CRLStatusFile(entry(t, revoked, "rsa").ID))
-	revoked.Staple = nil
+	revoked.Staple, revoked.Error = nil, nil
 	_ = r.Run(context.Background(), r.SetsFromRecords([]*md.Record{revoked}))
 	if revoked.Error == nil || !strings.Contains(revoked.Error.Detail, "CRL signature does not verify") {
 		t.Errorf("foreign CRL: error %v", revoked.Error)

@@ -519,7 +519,7 @@ func (r *Runner) loadCRL(ctx context.Context, c *http.Client, group string, t *T
 	now := r.now()
 	file := CRLCacheFile(t.crlURL)
 	if data, err := r.Store.Read(store.GroupOCSP, group, file); err == nil && !r.Force {
-		if crl, err := ParseCRL(data, t.issuer, now); err == nil {
+		if crl, err := ParseCRL(data, t.issuer, now); err == nil && checkScope(crl, t.crlURL) == nil {
 			from, until := crlValid(crl)
 			if win, err := md.ParseTimeslice(md.DefaultStaplingRenewWindow, md.Day); err == nil && now.Before(RenewAt(from, until, win)) {
 				r.logf("debug", "%s: using the cached CRL %s", group, t.crlURL)
@@ -535,6 +535,9 @@ func (r *Runner) loadCRL(ctx context.Context, c *http.Client, group string, t *T
 	crl, err := ParseCRL(data, t.issuer, now)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", t.crlURL, err)
+	}
+	if err := checkScope(crl, t.crlURL); err != nil {
+		return nil, err
 	}
 	if err := r.Store.Write(store.GroupOCSP, group, file, crl.Raw); err != nil {
 		return nil, err
