@@ -69,8 +69,8 @@ func tool() cli.Tool {
 			&ucli.StringFlag{Name: "serve", Usage: "serve the views read-only over HTTP on `ADDR` (host:port)"},
 			&ucli.StringFlag{Name: "now", Usage: "evaluate as if it were `TIME` (RFC 3339 or RFC 822), e.g. to see what is due next week"},
 			&ucli.StringFlag{Name: "certificate-check", Value: "crt.sh https://crt.sh?q=", Usage: "MDCertificateCheck: `\"NAME URL\"`, the fingerprint is appended to URL"},
-			&ucli.StringFlag{Name: "stapling-renew-window", Value: md.DefaultStaplingRenewWindow, Usage: "MDStaplingRenewWindow for --plan and --server-status"},
-			&ucli.StringFlag{Name: "color", Value: "auto", Usage: "colour the table: auto (on a terminal, unless $NO_COLOR), always, never"},
+			&ucli.StringFlag{Name: "stapling-renew-window", Value: md.DefaultStaplingRenewWindow, Usage: "MDStaplingRenewWindow (`WINDOW`) for --plan and --server-status"},
+			&ucli.StringFlag{Name: "color", Value: "auto", Usage: "colour the table (`WHEN`): auto (on a terminal, unless $NO_COLOR), always, never"},
 		},
 		Action: run,
 	}

@@ -153,7 +153,9 @@ var shortNames = map[string]string{
 
 // OnelineName formats a DER-encoded X.501 name as OpenSSL's
 // X509_NAME_oneline: "/C=US/O=Let's Encrypt/CN=R3", attributes by short
-// name (numeric OID when unknown), bytes outside ' '..'~' as \xHH.
+// name (numeric OID when unknown), values of one multi-valued RDN joined
+// by "+", "/" and "+" in values escaped with a backslash, bytes outside
+// ' '..'~' as \xHH (OpenSSL 3).
 func OnelineName(der []byte) string {
 	var seq []rdnSET
 	if rest, err := asn1.Unmarshal(der, &seq); err != nil || len(rest) > 0 {
@@ -161,18 +163,26 @@ func OnelineName(der []byte) string {
 	}
 	var b strings.Builder
 	for _, rdn := range seq {
-		for _, atv := range rdn {
+		for i, atv := range rdn {
 			name, ok := shortNames[atv.Type.String()]
 			if !ok {
 				name = atv.Type.String()
 			}
-			b.WriteByte('/')
+			if i == 0 {
+				b.WriteByte('/')
+			} else {
+				b.WriteByte('+') // another value of a multi-valued RDN
+			}
 			b.WriteString(name)
 			b.WriteByte('=')
 			for _, c := range atv.Value.Bytes {
-				if c < ' ' || c > '~' {
+				switch {
+				case c < ' ' || c > '~':
 					fmt.Fprintf(&b, "\\x%02X", c)
-				} else {
+				case c == '/' || c == '+':
+					b.WriteByte('\\')
+					b.WriteByte(c)
+				default:
 					b.WriteByte(c)
 				}
 			}
