@@ -406,4 +406,3 @@ func FuzzParseCertResponse(f *testing.F) {
 		_ = linkUp(h)
 	})
 }
-
