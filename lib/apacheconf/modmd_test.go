@@ -1,0 +1,236 @@
+package apacheconf
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mdtools/mdtools/lib/md"
+)
+
+// freePort asks the kernel for a free loopback port.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+var listenRE = regexp.MustCompile(`(?mi)^(\s*Listen\s+)(?:\S+:)?(\d+)(.*)$`)
+
+// runModMD starts the real Apache httpd with mod_md on conf (Listen lines
+// moved to free loopback ports, the store in a temporary directory, an
+// unreachable CA unless the config names one) and returns the md.json
+// files mod_md wrote for names. ok is false when httpd refused to start.
+func runModMD(t *testing.T, conf string, names []string) (map[string]md.MD, bool, string) {
+	t.Helper()
+	root := t.TempDir()
+	body := listenRE.ReplaceAllStringFunc(conf, func(l string) string {
+		m := listenRE.FindStringSubmatch(l)
+		return fmt.Sprintf("%s127.0.0.1:%d%s", m[1], freePort(t), m[3])
+	})
+	prelude := fmt.Sprintf(`ServerRoot "%[1]s"
+PidFile %[1]s/httpd.pid
+DefaultRuntimeDir %[1]s
+ErrorLog %[1]s/error.log
+LogLevel warn
+Mutex file:%[1]s default
+ServerName localhost
+LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
+LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
+LoadModule socache_shmcb_module /usr/lib/apache2/modules/mod_socache_shmcb.so
+LoadModule ssl_module /usr/lib/apache2/modules/mod_ssl.so
+LoadModule md_module /usr/lib/apache2/modules/mod_md.so
+MDStoreDir %[1]s/md
+MDCertificateAuthority http://127.0.0.1:9/directory
+`, root)
+	path := filepath.Join(root, "httpd.conf")
+	if err := os.WriteFile(path, []byte(prelude+body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("/usr/sbin/apache2", "-d", root, "-f", path, "-D", "FOREGROUND")
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	stop := func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	}
+	got := map[string]md.MD{}
+	deadline := time.Now().Add(60 * time.Second) // fallback keys (RSA 4096) take a while on a busy machine
+	for time.Now().Before(deadline) {
+		select {
+		case <-done:
+			log, _ := os.ReadFile(filepath.Join(root, "error.log"))
+			return nil, false, out.String() + string(log)
+		default:
+		}
+		for _, n := range names {
+			if _, ok := got[n]; ok {
+				continue
+			}
+			b, err := os.ReadFile(filepath.Join(root, "md", "domains", n, "md.json"))
+			if err != nil {
+				continue
+			}
+			var m md.MD
+			if json.Unmarshal(b, &m) == nil {
+				got[n] = m
+			}
+		}
+		if len(got) == len(names) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop()
+	log, _ := os.ReadFile(filepath.Join(root, "error.log"))
+	return got, true, string(log)
+}
+
+// comparable drops what only the store decides: the account, the CA in
+// effect and the state.
+func comparable(m md.MD) string {
+	if m.CA != nil {
+		c := *m.CA
+		c.Account, c.URL = "", ""
+		m.CA = &c
+	}
+	m.State, m.StateDescr = 0, ""
+	m.CertFiles, m.PKeyFiles = nil, nil // absolute paths below different roots
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+// TestModMDDerivesTheSame runs each valid testdata config through the
+// real Apache mod_md and compares the md.json it writes with our records:
+// the acceptance check that md-parse derives what mod_md derives.
+func TestModMDDerivesTheSame(t *testing.T) {
+	if _, err := os.Stat("/usr/lib/apache2/modules/mod_md.so"); err != nil {
+		t.Fatalf("apache2 with mod_md not installed (scripts/test-deps installs it): %v", err)
+	}
+	cases, _ := filepath.Glob(filepath.Join(testdataDir, "s[0-9]*.conf"))
+	extra := map[string]string{
+		"contacts-and-members": `ServerAdmin mailto:root@example.org
+Listen 443
+MDMembers manual
+MDomain m.org www.m.org
+MDomain auto.org auto
+<VirtualHost *:443>
+  ServerName auto.org
+  ServerAlias www.auto.org *.wild.auto.org
+  ServerAdmin vhost@auto.org
+  SSLEngine on
+</VirtualHost>
+<VirtualHost *:443>
+  ServerName m.org
+  ServerAlias other.m.org
+  SSLEngine on
+</VirtualHost>
+`,
+		"section-settings": `Listen 80
+MDRenewWindow 20d
+MDWarnWindow 5%
+MDMustStaple on
+MDProfile classic
+<MDomain sec.org www.sec.org>
+  MDContactEmail ops@sec.org
+  MDRenewMode always
+  MDPrivateKeys P-256 RSA3072
+  MDRequireHttps permanent
+  MDStapling on
+  MDRenewViaARI off
+  MDProfileMandatory on
+  MDCAChallenges http-01 dns-01
+  MDChallengeDns01 /usr/bin/true
+  MDExternalAccountBinding kid-1 aGVsbG8
+  MDCertificateAgreement accepted
+</MDomain>
+`,
+		"servernames": `Listen 443
+MDMatchNames servernames
+MDomain t.org *.t.org
+MDomain sub.t.org
+<VirtualHost *:443>
+  ServerName another.t.org
+  SSLEngine on
+  Protocols acme-tls/1
+</VirtualHost>
+<VirtualHost *:443>
+  ServerName sub.t.org
+  SSLEngine on
+</VirtualHost>
+`,
+	}
+	type tc struct{ name, conf string }
+	var all []tc
+	for _, c := range cases {
+		b, err := os.ReadFile(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, tc{strings.TrimSuffix(filepath.Base(c), ".conf"), string(b)})
+	}
+	for n, c := range extra {
+		all = append(all, tc{n, c})
+	}
+	for _, c := range all {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			// Our reading of the same text, in a root of its own.
+			pc, errs, _ := loadText(t, map[string]string{"main.conf": "MDCertificateAuthority http://127.0.0.1:9/directory\n" + c.conf}, Options{})
+			var names []string
+			for _, r := range pc.Records {
+				names = append(names, r.Name)
+			}
+			got, started, log := runModMD(t, c.conf, names)
+			if len(errs) > 0 {
+				if started {
+					t.Errorf("we report %v, but httpd started", errs)
+				}
+				t.Logf("both reject: %v", errs)
+				return
+			}
+			if !started {
+				if strings.Contains(c.name, "static") {
+					// mod_ssl needs the static files to exist; we do not
+					// ship certificates for them.
+					t.Logf("httpd needs the static files: %.300s", log)
+					return
+				}
+				t.Fatalf("httpd did not start:\n%s", log)
+			}
+			for _, r := range pc.Records {
+				m, ok := got[r.Name]
+				if !ok {
+					t.Errorf("mod_md wrote no md.json for %s\n%s", r.Name, log)
+					continue
+				}
+				t.Logf("%s: compared with mod_md's md.json", r.Name)
+				if a, b := comparable(r.MD), comparable(m); a != b {
+					t.Errorf("%s:\n ours   %s\n mod_md %s", r.Name, a, b)
+				}
+			}
+		})
+	}
+}
