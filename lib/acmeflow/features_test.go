@@ -14,9 +14,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -381,4 +384,83 @@ func setRenewalInfo(ca *devca.CA, cert *x509.Certificate, start, end time.Time) 
 		return fmt.Errorf("pebble set-renewal-info: %s: %s", resp.Status, msg)
 	}
 	return nil
+}
+
+// connectProxy is a minimal HTTP CONNECT proxy on loopback that counts the
+// tunnels it opened (for MDHttpProxy).
+func connectProxy(t *testing.T) (string, *atomic.Int32) {
+	t.Helper()
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodConnect {
+			http.Error(w, "CONNECT only", http.StatusMethodNotAllowed)
+			return
+		}
+		up, err := net.DialTimeout("tcp", r.Host, 5*time.Second)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		n.Add(1)
+		hj, _ := w.(http.Hijacker)
+		w.WriteHeader(http.StatusOK)
+		conn, buf, err := hj.Hijack()
+		if err != nil {
+			up.Close()
+			return
+		}
+		go func() { io.Copy(up, buf); up.Close() }()
+		go func() { io.Copy(conn, up); conn.Close() }()
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, &n
+}
+
+func TestProxyAndCACertsFromRecord(t *testing.T) {
+	ca := devca.StartT(t, devca.Options{})
+	proxy, tunnels := connectProxy(t)
+	dir := t.TempDir()
+	rec := record([]string{ca.DirectoryURL}, "px.test")
+	rec.ProxyURL = proxy       // MDHttpProxy
+	rec.CACerts = ca.RootsFile // MDCACertificateFile instead of --ca-file
+	res := runOrder(t, jsonl(t, rec), "--store", dir, "--http-listen", "127.0.0.1:"+strconv.Itoa(ca.HTTPPort))
+	if res.code != 0 {
+		t.Fatalf("exit %d error %+v\n%s", res.code, res.recs[0].Error, res.stderr)
+	}
+	if tunnels.Load() == 0 {
+		t.Error("the CA was not reached through the proxy")
+	}
+	checkStaged(t, ca, dir, rec)
+	// Without the CA's roots the TLS connection is refused.
+	rec2 := record([]string{ca.DirectoryURL}, "noroots.test")
+	res = runOrder(t, jsonl(t, rec2), "--store", t.TempDir())
+	if res.code != 1 || res.recs[0].Error == nil || !strings.Contains(res.recs[0].Error.Detail, "certificate") {
+		t.Errorf("untrusted CA: exit %d error %+v", res.code, res.recs[0].Error)
+	}
+}
+
+func TestExpiringEventAndFailedRecords(t *testing.T) {
+	dir := t.TempDir()
+	liveSet(t, dir, "m.test") // one day left of 81
+	logf := filepath.Join(t.TempDir(), "events.log")
+	script := filepath.Join(t.TempDir(), "msg.sh")
+	os.WriteFile(script, []byte("#!/bin/sh\necho \"$@\" >> "+logf+"\n"), 0o755)
+	rec := record([]string{deadURL(t)}, "m.test")
+	rec.RenewMode = md.RenewManual
+	rec.Settings.MessageCmd = []string{script}
+	for i := 0; i < 2; i++ { // the second run is rate limited
+		if res := runOrder(t, jsonl(t, rec), "--store", dir); res.code != 0 || res.recs[0].Order.Action != "none" {
+			t.Fatalf("exit %d %+v\n%s", res.code, res.recs[0].Order, res.stderr)
+		}
+	}
+	if got, _ := os.ReadFile(logf); string(got) != "expiring m.test\n" {
+		t.Errorf("events %q; want one expiring", got)
+	}
+	// A record that failed in an earlier stage is passed on untouched.
+	bad := record([]string{deadURL(t)}, "bad.test")
+	bad.Error = &md.StageError{Stage: "parse", Detail: "something upstream"}
+	res := runOrder(t, jsonl(t, bad), "--store", dir)
+	if res.code != 1 || res.recs[0].Error.Stage != "parse" || res.recs[0].Order.Action != "none" {
+		t.Errorf("exit %d %+v %+v", res.code, res.recs[0].Order, res.recs[0].Error)
+	}
 }

@@ -156,6 +156,11 @@ func (r *Runner) notifier(rec *md.Record) Notifier {
 // every other outcome is in the record.
 func (r *Runner) Process(ctx context.Context, rec *md.Record) error {
 	name := rec.Name
+	if rec.Error != nil {
+		// An earlier stage failed for this record: pass it on untouched.
+		rec.Order = &md.OrderResult{Action: ActionNone, Reason: "not processed: the record failed in stage " + rec.Error.Stage, At: md.NewTime(r.now())}
+		return nil
+	}
 	if !r.DryRun {
 		unlock, err := r.Store.Lock(ctx, name, r.LockWait)
 		if err != nil {
@@ -203,6 +208,9 @@ func (r *Runner) Process(ctx context.Context, rec *md.Record) error {
 		}
 		return nil
 	case renew.None:
+		if !r.DryRun {
+			r.warnExpiring(ctx, rec, live, job, now)
+		}
 		return nil
 	}
 	if r.DryRun {
@@ -303,4 +311,23 @@ func (r *Runner) notifyRenewed(ctx context.Context, rec *md.Record, job *md.Job,
 		return
 	}
 	job.Notified, job.NotifiedRenewed = true, true
+}
+
+// warnExpiring raises mod_md's "expiring" event (rate limited to once a
+// day through the job log) when the warn window (MDWarnWindow) of a live
+// certificate has started and no finished renewal waits. Only with an
+// MDMessageCmd: without one there is no one to tell.
+func (r *Runner) warnExpiring(ctx context.Context, rec *md.Record, live []renew.Cert, job *md.Job, now time.Time) {
+	if rec.Settings == nil || len(rec.Settings.MessageCmd) == 0 || !renew.ShouldWarn(now, rec.WarnWindow, live, job.Finished) {
+		return
+	}
+	n := len(job.Log.Entries)
+	if err := r.notifier(rec).Raise(ctx, job, "expiring", rec.Name, now); err != nil {
+		r.log().Warnf("%s: expiring event: %v", rec.Name, err)
+	}
+	if len(job.Log.Entries) != n {
+		if err := r.Store.SaveJob(store.GroupStaging, rec.Name, job); err != nil {
+			r.log().Warnf("%s: saving job: %v", rec.Name, err)
+		}
+	}
 }
