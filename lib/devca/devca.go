@@ -110,9 +110,10 @@ func Start(ctx context.Context, opts Options) (ca *CA, err error) {
 	if ca.TLSPort == 0 {
 		ca.TLSPort = ports[4]
 	}
+	started := ca // "return nil, err" sets ca to nil before this runs
 	defer func() {
 		if err != nil {
-			ca.Stop()
+			started.Stop()
 		}
 	}()
 	if err := ca.writeTLS(); err != nil {

@@ -1,0 +1,71 @@
+// Command devca is scripts/devca plus an OCSP responder, for `make demo`:
+// it runs the local Pebble ACME CA (lib/devca, RSA issuer) with a real OCSP
+// responder (lib/staple/ocsptest, signing with Pebble's intermediate key)
+// whose URL Pebble puts into every certificate, so md-staple has something
+// to staple. It prints the same shell assignments as scripts/devca, plus
+// MD_CA_OCSP, once both are ready, and runs until SIGTERM or Ctrl-C.
+//
+//	go run ./testdata/demo/devca -dir DIR
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/mdtools/mdtools/lib/devca"
+	"github.com/mdtools/mdtools/lib/staple/ocsptest"
+	"github.com/mdtools/mdtools/lib/store"
+)
+
+func main() {
+	dir := flag.String("dir", "", "directory for config and logs (default: a temp dir)")
+	flag.Parse()
+	if err := run(*dir); err != nil {
+		fmt.Fprintln(os.Stderr, "devca: error:", err)
+		os.Exit(1)
+	}
+}
+
+func run(dir string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	resp, err := ocsptest.Listen()
+	if err != nil {
+		return err
+	}
+	defer resp.Close()
+	ca, err := devca.Start(ctx, devca.Options{KeyAlgorithm: "rsa", OCSPResponderURL: resp.URL, Dir: dir})
+	if err != nil {
+		return err
+	}
+	defer ca.Stop()
+	ipem, err := ca.IntermediatePEM()
+	if err != nil {
+		return err
+	}
+	kpem, err := ca.IntermediateKeyPEM()
+	if err != nil {
+		return err
+	}
+	issuer, err := store.ParseChainPEM(ipem)
+	if err != nil {
+		return err
+	}
+	key, err := store.ParseKeyPEM(kpem, nil)
+	if err != nil {
+		return err
+	}
+	if err := resp.SetIssuer(issuer[0], key); err != nil {
+		return err
+	}
+	fmt.Printf("MD_CA_URL=%s\nMD_CA_ROOTS=%s\nMD_CA_HTTP_PORT=%d\nMD_CA_TLS_PORT=%d\nMD_CA_DNS=%s\nMD_CA_CHALLSRV=%s\nMD_CA_OCSP=%s\nMD_CA_DIR=%s\n",
+		ca.DirectoryURL, ca.RootsFile, ca.HTTPPort, ca.TLSPort, ca.DNSAddr, ca.ChallSrvURL, resp.URL, ca.Dir)
+	os.Stdout.Sync()
+	fmt.Fprintln(os.Stderr, "devca: local Pebble CA and OCSP responder ready; Ctrl-C stops them")
+	<-ctx.Done()
+	return nil
+}
