@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -404,7 +405,7 @@ func TestDeployFiles(t *testing.T) {
 	deployDir := filepath.Join(t.TempDir(), "certs")
 	rsaSpec := md.KeySpec{Type: md.KeyRSA, Bits: 2048}
 	rec := testRecord("d.test", md.KeySpecs{rsaSpec, ecSpec})
-	rec.Host = &md.HostConfig{Deploy: &md.Deploy{Dir: deployDir, Mode: "0640", KeyMode: "0600"}}
+	rec.Host = &md.HostConfig{Deploy: &md.Deploy{Dir: filepath.Join(deployDir, "d.test"), Mode: "0640", KeyMode: "0600"}}
 	creds := freshCreds(t, rec)
 	stageSet(t, st, rec, creds)
 	if err := run(t, st, time.Now(), rec); err != nil {
@@ -415,6 +416,9 @@ func TestDeployFiles(t *testing.T) {
 	}
 	checkDeploy(t, deployDir, "d.test", creds)
 	first, _ := os.Readlink(filepath.Join(deployDir, "d.test"))
+	if !strings.HasPrefix(first, ".d.test.") || strings.Contains(first, "/") {
+		t.Errorf("symlink target %q; want a hidden sibling", first)
+	}
 
 	rec2 := testRecord("d.test", md.KeySpecs{rsaSpec, ecSpec})
 	rec2.Host = rec.Host
@@ -497,6 +501,67 @@ func checkDeploy(t *testing.T, dir, name string, creds []stagedCred) {
 		}
 		if len(certs) != len(c.chain) {
 			t.Errorf("combined.pem has %d certs", len(certs))
+		}
+	}
+}
+
+func TestDeployOwnerAndRefusals(t *testing.T) {
+	t.Parallel()
+	st, _ := openStore(t)
+	base := t.TempDir()
+	rec := testRecord("o.test", md.KeySpecs{ecSpec})
+	creds := freshCreds(t, rec)
+	stageSet(t, st, rec, creds)
+
+	// a real directory where the symlink belongs: refused, nothing activated
+	blocked := filepath.Join(base, "o.test")
+	if err := os.MkdirAll(blocked, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rec.Host = &md.HostConfig{Deploy: &md.Deploy{Dir: blocked}}
+	if err := run(t, st, time.Now(), rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Error == nil || rec.Error.Problem != ProblemDeploy || !strings.Contains(rec.Error.Detail, "not a symlink made by md-install") {
+		t.Fatalf("error %+v", rec.Error)
+	}
+	if st.Exists(store.GroupDomains, "o.test", ecSpec.FileName("pubcert")) || !st.Exists(store.GroupStaging, "o.test", store.FileMD) {
+		t.Fatalf("a failed deploy must leave the staged set for the next run")
+	}
+	for _, tc := range []struct{ mode, want string }{{"0x1", "octal"}, {"1777", "octal"}} {
+		r := testRecord("o.test", md.KeySpecs{ecSpec})
+		r.Host = &md.HostConfig{Deploy: &md.Deploy{Dir: filepath.Join(base, "other"), Mode: tc.mode}}
+		if err := run(t, st, time.Now(), r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Error == nil || !strings.Contains(r.Error.Detail, tc.want) {
+			t.Errorf("mode %q: error %+v", tc.mode, r.Error)
+		}
+	}
+
+	// owner and group (as root: chown to nobody)
+	if os.Geteuid() != 0 {
+		return
+	}
+	r := testRecord("o.test", md.KeySpecs{ecSpec})
+	r.Host = &md.HostConfig{Deploy: &md.Deploy{Dir: filepath.Join(base, "certs", "o.test"), Owner: "nobody", Group: "nogroup", KeyMode: "0640"}}
+	if err := run(t, st, time.Now(), r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Error != nil || r.Install.Action != "activated" {
+		t.Fatalf("%+v %+v", r.Install, r.Error)
+	}
+	for _, f := range []string{"privkey.p-256.pem", "fullchain.p-256.pem"} {
+		fi, err := os.Stat(filepath.Join(base, "certs", "o.test", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sys := fi.Sys().(*syscall.Stat_t)
+		if sys.Uid != 65534 || sys.Gid != 65534 {
+			t.Errorf("%s owned by %d:%d; want nobody:nogroup", f, sys.Uid, sys.Gid)
+		}
+		if strings.HasPrefix(f, "privkey") && fi.Mode().Perm() != 0o640 {
+			t.Errorf("%s mode %v", f, fi.Mode().Perm())
 		}
 	}
 }

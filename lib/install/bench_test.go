@@ -71,7 +71,7 @@ func benchRecord(i int, deployDir string) *md.Record {
 	name := fmt.Sprintf("md%05d.bench.test", i)
 	r := testRecord(name, md.KeySpecs{ecSpec}, name, "www."+name)
 	if deployDir != "" {
-		r.Host = &md.HostConfig{Deploy: &md.Deploy{Dir: deployDir}}
+		r.Host = &md.HostConfig{Deploy: &md.Deploy{Dir: filepath.Join(deployDir, name)}}
 	}
 	return r
 }

@@ -66,7 +66,7 @@ func TestCrashAtEveryStepThenRerun(t *testing.T) {
 	setup := func(t *testing.T) (*store.Store, string, *md.Record) {
 		st, dir := openStore(t)
 		r := testRecord("c.test", md.KeySpecs{ecSpec}, "c.test", "www.c.test")
-		r.Host = &md.HostConfig{Deploy: &md.Deploy{Dir: filepath.Join(t.TempDir(), "deploy")}}
+		r.Host = &md.HostConfig{Deploy: &md.Deploy{Dir: filepath.Join(t.TempDir(), "deploy", "c.test")}}
 		stageSet(t, st, r, oldCreds)
 		if err := run(t, st, time.Now(), r); err != nil || r.Error != nil {
 			t.Fatalf("first activation: %v %+v", err, r.Error)
@@ -166,7 +166,7 @@ func TestCrashAtEveryStepThenRerun(t *testing.T) {
 		if !deployCurrent(d, "c.test", live) {
 			t.Errorf("deploy set is not the live cert")
 		}
-		entries, _ := os.ReadDir(d.Dir)
+		entries, _ := os.ReadDir(filepath.Dir(d.Dir))
 		if len(entries) != 2 {
 			var names []string
 			for _, e := range entries {

@@ -19,10 +19,12 @@ import (
 	"github.com/mdtools/mdtools/lib/md"
 )
 
-// Deploy layout. For an MD a.org with deploy dir D:
+// Deploy layout. The record's host.deploy.dir is the MD's own directory
+// (md.toml: <deploy-dir>/<md-name> from [global], or a domain's deploy-dir
+// itself). md-install manages it as a symlink to a hidden sibling:
 //
-//	D/a.org -> .a.org.<random>     symlink, flipped atomically by rename(2)
-//	D/.a.org.<random>/
+//	/etc/ssl/mdtools/a.org -> .a.org.<random>    flipped atomically by rename(2)
+//	/etc/ssl/mdtools/.a.org.<random>/
 //	    cert.pem        the leaf certificate                     (mode)
 //	    chain.pem       the intermediates                        (mode)
 //	    fullchain.pem   leaf + intermediates (nginx, Postfix)    (mode)
@@ -88,7 +90,7 @@ func parseDeployPerms(d *md.Deploy) (deployPerms, error) {
 }
 
 // deployPath is the current (symlink) path of an MD's deploy set.
-func deployPath(d *md.Deploy, name string) string { return filepath.Join(d.Dir, name) }
+func deployPath(d *md.Deploy, _ string) string { return filepath.Clean(d.Dir) }
 
 // deployer caches, per run, what it learnt about deploy directories: that
 // they exist, and which hidden sets they hold (read once, not once per MD).
@@ -151,35 +153,36 @@ func hiddenSetOf(entry string) (string, bool) {
 // prepareDeploy writes a new deploy set for the credentials into a new
 // hidden directory, without syncing; commit makes it current. Sets left by
 // a run that died before its commit are removed first.
-func (dp *deployer) prepare(d *md.Deploy, name string, creds []credential) (*deployPlan, error) {
-	if !filepath.IsAbs(d.Dir) {
-		return nil, fmt.Errorf("deploy dir %q is not an absolute path", d.Dir)
+func (dp *deployer) prepare(d *md.Deploy, _ string, creds []credential) (*deployPlan, error) {
+	if !filepath.IsAbs(d.Dir) || filepath.Clean(d.Dir) == "/" {
+		return nil, fmt.Errorf("deploy dir %q is not an absolute path below /", d.Dir)
 	}
 	perms, err := parseDeployPerms(d)
 	if err != nil {
 		return nil, err
 	}
-	dd, err := dp.dir(d.Dir)
+	cur := filepath.Clean(d.Dir)
+	parent, base := filepath.Dir(cur), filepath.Base(cur)
+	dd, err := dp.dir(parent)
 	if err != nil {
 		return nil, err
 	}
-	cur := deployPath(d, name)
 	target, err := os.Readlink(cur)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s exists and is not a symlink made by md-install; move it away", cur)
+		return nil, fmt.Errorf("%s exists and is not a symlink made by md-install (it manages that path as a symlink to a hidden sibling directory); move it away", cur)
 	}
 	dp.mu.Lock()
-	stale := dd.hidden[name]
-	delete(dd.hidden, name)
+	stale := dd.hidden[base]
+	delete(dd.hidden, base)
 	dp.mu.Unlock()
 	for _, h := range stale {
 		if h != target {
-			_ = os.RemoveAll(filepath.Join(d.Dir, h))
+			_ = os.RemoveAll(filepath.Join(parent, h))
 		}
 	}
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
-	p := &deployPlan{dir: d.Dir, name: name, newDir: filepath.Join(d.Dir, "."+name+"."+hex.EncodeToString(rnd[:]))}
+	p := &deployPlan{dir: parent, name: base, newDir: filepath.Join(parent, "."+base+"."+hex.EncodeToString(rnd[:]))}
 	if err := os.Mkdir(p.newDir, defaultDirMode); err != nil {
 		return nil, fmt.Errorf("creating deploy set: %w", err)
 	}

@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
@@ -412,7 +413,7 @@ func (r *runner) prepare(_ context.Context, it *item) {
 			return
 		}
 		it.deploy = plan
-		r.noteDeployDir(d.Dir)
+		r.noteDeployDir(filepath.Dir(filepath.Clean(d.Dir)))
 	}
 	it.action = "activate"
 }
@@ -692,7 +693,7 @@ func (r *runner) refreshDeploy(ctx context.Context, it *item) {
 	}
 	plan, err := r.deployer.prepare(d, it.name, creds)
 	if err == nil {
-		if err = store.SyncFS(d.Dir); err == nil {
+		if err = store.SyncFS(plan.dir); err == nil {
 			err = plan.commit()
 		}
 		if err != nil {
@@ -703,7 +704,6 @@ func (r *runner) refreshDeploy(ctx context.Context, it *item) {
 		it.fail(ProblemDeploy, err)
 		return
 	}
-	r.noteDeployDir(d.Dir)
 	it.changed = true
 	r.opts.Log.Infof("%s: deployed to %s", it.name, deployPath(d, it.name))
 }
