@@ -78,6 +78,9 @@ type Reader struct {
 	// History also loads domains/<md>/job.json (Report.History), which
 	// mod_md's JSON does not show; the table, plan, metrics and HTML use it.
 	History bool
+	// Logs decodes the job logs into Job.Log (the raw JSON always has
+	// them); metrics, plan and HTML use them.
+	Logs bool
 
 	// present, when set, lists the sets of staging/ and ocsp/: Load then
 	// skips reading what cannot exist (Each fills it for whole stores).
@@ -320,7 +323,7 @@ func (r *Reader) loadJob(rep *Report, g store.Group, name string) *Job {
 		rep.problem(path, err)
 		return nil
 	}
-	j, err := decodeJob(data, r.History)
+	j, err := decodeJob(data, r.Logs)
 	if err != nil {
 		rep.problem(path, err)
 		return nil

@@ -47,9 +47,14 @@ func (e *BadStoreError) Error() string {
 // One named MD in the JSON view gives mod_md's single-MD document with its
 // job log. It returns a *BadStoreError when some MD had unreadable files.
 func (r *Reader) Render(w io.Writer, view View, names []string, opt Options) error {
-	if !r.History && view != ViewJSON && view != ViewCertStatus && view != ViewServerStatus && view != ViewTable {
+	switch view {
+	case ViewTable:
 		rh := *r
 		rh.History = true
+		r = &rh
+	case ViewPlan, ViewPlanText, ViewMetrics, ViewHTML:
+		rh := *r
+		rh.History, rh.Logs = true, true
 		r = &rh
 	}
 	single := names != nil

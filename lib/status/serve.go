@@ -7,7 +7,11 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/store"
 )
 
 // Handler serves the status views over HTTP, read-only, reading the store
@@ -24,6 +28,70 @@ import (
 type Handler struct {
 	Reader *Reader
 	Opts   Options
+
+	mu      sync.Mutex
+	index   map[string]string // domain -> MD name, for names that are not MD names
+	indexAt time.Time
+}
+
+// indexMaxAge bounds how often a lookup by domain that misses the index
+// rescans every md.json (a stream of unknown Host headers must not make
+// each request read the whole store).
+const indexMaxAge = 10 * time.Second
+
+// find is Reader.Find with a domain index: an MD name is a direct hit; a
+// domain is looked up in the index and verified against that MD's md.json;
+// the index is rebuilt at most every indexMaxAge.
+func (h *Handler) find(name string) (string, error) {
+	name = strings.ToLower(strings.TrimSpace(name))
+	if md.ValidateDomain(name) != nil {
+		return "", &UnknownError{Name: name}
+	}
+	r := h.Reader
+	if r.Store.Exists(store.GroupDomains, name, store.FileMD) {
+		return name, nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if mdName, ok := h.index[name]; ok {
+		if m, err := r.loadMD(mdName); err == nil && containsFold(m.Domains, name) {
+			return mdName, nil
+		}
+	}
+	if h.index != nil && time.Since(h.indexAt) < indexMaxAge {
+		return "", &UnknownError{Name: name}
+	}
+	names, err := r.Names()
+	if err != nil {
+		return "", err
+	}
+	idx := map[string]string{}
+	for _, n := range names {
+		m, err := r.loadMD(n)
+		if err != nil {
+			continue
+		}
+		for _, d := range m.Domains {
+			d = strings.ToLower(d)
+			if _, dup := idx[d]; !dup {
+				idx[d] = n
+			}
+		}
+	}
+	h.index, h.indexAt = idx, time.Now()
+	if mdName, ok := idx[name]; ok {
+		return mdName, nil
+	}
+	return "", &UnknownError{Name: name}
+}
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
@@ -77,7 +145,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 }
 
 func (h *Handler) one(buf *bytes.Buffer, name string, certStatus bool) error {
-	mdName, err := h.Reader.Find(name)
+	mdName, err := h.find(name)
 	if err != nil {
 		return err
 	}

@@ -127,19 +127,23 @@ func (rep *Report) Activity() string {
 			return s
 		}
 	}
+	last := ""
+	if h := rep.History; h != nil && h.Finished && !h.LastRun.IsZero() {
+		last = "renewed " + Roughly(h.LastRun.Time, rep.Now) + "; "
+	}
 	if rep.MD.RenewMode == md.RenewManual {
 		if rep.Renew {
-			return "renewal due, renew mode manual"
+			return last + "renewal due, renew mode manual"
 		}
-		return "manual renew"
+		return last + "manual renew"
 	}
 	if rep.Renew {
-		return "renewal due"
+		return last + "renewal due"
 	}
 	if !rep.RenewAt.IsZero() {
-		return "renew " + Roughly(rep.RenewAt, rep.Now)
+		return last + "renew " + Roughly(rep.RenewAt, rep.Now)
 	}
-	return ""
+	return strings.TrimSuffix(last, "; ")
 }
 
 func plural(n int) string {
@@ -154,9 +158,6 @@ func plural(n int) string {
 func Roughly(t, now time.Time) string {
 	d := t.Sub(now)
 	if d >= 4*md.Day || d <= -4*md.Day {
-		if d > 0 {
-			return "on " + t.UTC().Format("2006-01-02")
-		}
 		return "on " + t.UTC().Format("2006-01-02")
 	}
 	if d >= 0 {
