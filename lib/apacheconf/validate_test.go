@@ -35,93 +35,97 @@ func loadText(t *testing.T, files map[string]string, opts Options) (*md.ParsedCo
 
 // test_300_conf_validate: mod_md's config validation, with the messages
 // the Python suite looks for.
+const vhost = "Listen 443\n"
+
+// validateCases are test_300_conf_validate's configs and what mod_md says.
+var validateCases = []struct {
+	name, conf string
+	wantErr    string // substring of one error; "" = must load
+	wantWarn   string
+}{
+	{"001 one MD", "MDomain not-forbidden.org www.not-forbidden.org mail.not-forbidden.org\n", "", "No VirtualHost matches Managed Domain not-forbidden.org"},
+	{"002 two MDs", "MDomain not-forbidden.org www.not-forbidden.org\nMDomain example2.org www.example2.org\n", "", ""},
+	{"003 same MD twice", "MDomain not-forbidden.org www.not-forbidden.org\nMDomain not-forbidden.org www.not-forbidden.org\n",
+		"two Managed Domains have an overlap in domain 'not-forbidden.org'", ""},
+	{"004 overlap", "MDomain not-forbidden.org test3.not-forbidden.org\nMDomain example2.org test3.not-forbidden.org\n",
+		"overlap in domain 'test3.not-forbidden.org'", ""},
+	{"005 MD in vhost", "MDomain a.org\n<VirtualHost *:12346>\nMDomain example2.org www.example2.org\n</VirtualHost>\n", "", ""},
+	{"008 overlapping vhosts", vhost + "MDomain a.org\n<VirtualHost *:12346>\nServerName example2.org\nServerAlias www.example3.org\nMDomain example2.org www.example2.org www.example3.org\n</VirtualHost>\n<VirtualHost *:12346>\nServerName www.example2.org\nServerAlias example2.org\n</VirtualHost>\n", "", ""},
+	{"009 two MDs on one SSL vhost", vhost + "MDMembers manual\nMDomain not-forbidden.org www.not-forbidden.org\nMDomain example2.org www.example2.org www.example3.org\n" +
+		"<VirtualHost *:12346>\nServerName example2.org\nServerAlias www.example3.org\nSSLEngine on\n</VirtualHost>\n" +
+		"<VirtualHost *:12346>\nServerName not-forbidden.org\nServerAlias example2.org\nSSLEngine on\n</VirtualHost>\n",
+		"conflict: 2 MDs match to SSL VirtualHost not-forbidden.org, there can at most be one.", ""},
+	{"011a manual MD misses an alias", vhost + "MDomain not-forbidden.org manual www.not-forbidden.org\n<VirtualHost *:443>\nServerName not-forbidden.org\nServerAlias test4.not-forbidden.org\nSSLEngine on\n</VirtualHost>\n",
+		"", "the name/alias test4.not-forbidden.org itself is not managed"},
+	{"016 no key type", "MDPrivateKeys\n", "needs to specify the private key type", ""},
+	{"016 default plus", "MDPrivateKeys Default RSA 1024\n", "'Default' allows no other parameter", ""},
+	{"016 short rsa", "MDPrivateKeys RSA 1024\n", "must be 2048 or higher", ""},
+	{"016 two rsa", "MDPrivateKeys rsa 2048 rsa 4096\n", "two keys of type 'RSA' are not possible", ""},
+	{"016 two curves", "MDPrivateKeys p-256 secp384r1 P-256\n", "two keys of type 'P-256' are not possible", ""},
+	{"017 dec-31", "MDRenewWindow dec-31\n", "MDRenewWindow has unrecognized format", ""},
+	{"017 1y", "MDRenewWindow 1y\n", "has unrecognized format", ""},
+	{"017 two args", "MDRenewWindow 10 d\n", "MDRenewWindow takes one argument", ""},
+	{"017 102%", "MDRenewWindow 102%\n", "a length of 100% or more is not allowed.", ""},
+	{"018 no arg", "MDHttpProxy\n", "takes one argument", ""},
+	{"018 no scheme", "MDHttpProxy localhost:8080\n", "scheme must be http or https", ""},
+	{"018 bad port", "MDHttpProxy https://127.0.0.1:-443\n", "invalid port", ""},
+	{"018 three args", "MDHttpProxy HTTP localhost 8080\n", "takes one argument", ""},
+	{"019 yes", "MDRequireHTTPS yes\n", "supported parameter values are 'temporary' and 'permanent'", ""},
+	{"019 no arg", "MDRequireHTTPS\n", "MDRequireHttps takes one argument", ""},
+	{"020 no arg", "MDMustStaple\n", "takes one argument", ""},
+	{"020 yes", "MDMustStaple yes\n", "supported parameter values are 'on' and 'off'", ""},
+	{"020 true", "MDMustStaple true\n", "unknown 'true', supported parameter values are 'on' and 'off'", ""},
+	{"022 in If", "MDomain secret.com\n<If \"1 == 1\">\n  MDRequireHttps temporary\n</If>\n<VirtualHost *:12344>\nServerName secret.com\n</VirtualHost>\n",
+		"", "does not match any VirtualHost with 'SSLEngine on'"},
+	{"023 in Directory", "MDomain secret.com\n<Directory /tmp>\n  MDRequireHttps temporary\n</Directory>\n", "MDRequireHttps cannot occur within <Directory/DirectoryMatch> section", ""},
+	{"023b other MD directive in Location", "<Location /x>\nMDStapling on\n</Location>\n", "MDStapling not allowed here", ""},
+	{"024 unknown CA", "MDCertificateAuthority yes\nMDRenewMode manual  # lets not contact these in testing\n", "The CA name 'yes' is not known ", ""},
+	{"024 trailing comment is an argument", "MDRenewMode manual  # comment\n", "MDRenewMode takes one argument", ""},
+	{"027 bad second CA", "MDCertificateAuthority letsencrypt abc\n", "The CA name 'abc' is not known", ""},
+	{"027 two known", "MDCertificateAuthority letsencrypt buypass\nMDomain a.org\n", "", ""},
+	{"028 alias in two MDs", vhost + "MDMembers manual\nMDomain t-a.org\nMDomain t-b.org alias.org\n" +
+		"<VirtualHost 10.0.0.1:443>\nServerName t-a.org\nServerAlias alias.org\nSSLEngine on\n</VirtualHost>\n" +
+		"<VirtualHost 10.0.0.1:443>\nServerName t-b.org\nServerAlias alias.org\nSSLEngine on\n</VirtualHost>\n",
+		"conflict: 2 MDs match to SSL VirtualHost t-a.org", ""},
+	{"028 servernames", vhost + "MDMatchNames servernames\nMDMembers manual\nMDomain t-a.org\nMDomain t-b.org alias.org\n" +
+		"<VirtualHost 10.0.0.1:443>\nServerName t-a.org\nServerAlias alias.org\nSSLEngine on\n</VirtualHost>\n" +
+		"<VirtualHost 10.0.0.1:443>\nServerName t-b.org\nServerAlias alias.org\nSSLEngine on\n</VirtualHost>\n", "", ""},
+	{"029 wildcard overlap", vhost + "MDMembers manual\nMDomain t.org *.t.org\nMDomain sub.t.org\n", "overlap in domain", ""},
+	{"029 servernames", vhost + "MDMatchNames servernames\nMDMembers manual\nMDomain t.org *.t.org\nMDomain sub.t.org\n" +
+		"<VirtualHost 10.0.0.1:443>\nServerName t.org\nSSLEngine on\n</VirtualHost>\n" +
+		"<VirtualHost 10.0.0.1:443>\nServerName another.t.org\nSSLEngine on\n</VirtualHost>\n" +
+		"<VirtualHost 10.0.0.1:443>\nServerName sub.t.org\nSSLEngine on\n</VirtualHost>\n", "", ""},
+	// more of mod_md's texts
+	{"unknown MD directive", "MDCertificateMonitor crt.sh https://crt.sh?q=\n", "Invalid command 'MDCertificateMonitor'", ""},
+	{"MDomain without names", "MDomain\n", "needs at least one domain name", ""},
+	{"MDomain only auto", "MDomain auto\n", "needs at least one domain name", ""},
+	{"MDCertificateFile outside", "MDCertificateFile x.pem\n", "MDCertificateFile is only valid inside a '<MDomainSet' context, not here", ""},
+	{"MDPortMap in section", "<MDomain a.org>\nMDPortMap http:80\n</MDomain>\n", "MDPortMap is not allowed inside an '<MDomainSet' context", ""},
+	{"nested MDomain", "<MDomain a.org>\nMDomain b.org\n</MDomain>\n", "MDomain is not allowed inside an '<MDomainSet' context", ""},
+	{"MDMembers two args outside", "MDMembers a.org b.org\n", "MDMembers is only valid inside a '<MDomainSet' context, not here", ""},
+	{"MDMembers bad value", "MDMembers sometimes\n", "unknown value, use \"auto|manual\"", ""},
+	{"port map no colon", "MDPortMap 80\n", "no ':' after first port number", ""},
+	{"port map 8080", "MDPortMap 8080:80\n", "mapped port number must be 80 or 443", ""},
+	{"port map range", "MDPortMap 80:70000\n", "invalid number for port map, must be in ]0,65535]", ""},
+	{"dns01 version", "MDChallengeDns01Version 3\n", "Only versions `1` and `2` are supported", ""},
+	{"renew mode", "MDRenewMode sometimes\n", "unknown MDDriveMode sometimes", ""},
+	{"drive mode alias", "MDDriveMode always\nMDomain a.org\n", "", ""},
+	{"retry delay 0", "MDRetryDelay 0\n", "minimum delay must be greater than 0", ""},
+	{"retry failover", "MDRetryFailover 0\n", "invalid argument, must be a number > 0", ""},
+	{"check interval", "MDCheckInterval 500ms\n", "check interval cannot be less than one second", ""},
+	{"initial delay", "MDInitialDelay -1\n", "initial delay must not be negative", ""},
+	{"store locks", "MDStoreLocks sometimes\n", "neither 'on', 'off' or a duration specified", ""},
+	{"match names", "MDMatchNames some\n", "invalid argument, must be a 'all' or 'servernames'", ""},
+	{"stapling renew window", "MDStaplingRenewWindow 100%\n", "MDStaplingRenewWindow with a length of 100% or more is not allowed.", ""},
+	{"cert check one arg", "MDCertificateCheck crt.sh\n", "MDCertificateCheck takes two arguments", ""},
+	{"eab missing file", "MDExternalAccountBinding eab.json\n", "MDExternalAccountBinding: file not found: ", ""},
+	{"unknown protocol", "MDCertificateProtocol tailscale\nMDomain a.org\n", "[a.org] uses unknown CA protocol 'tailscale'", ""},
+	{"section missing name", "<MDomain >\n</MDomain>\n", "<MDomainSet > section must specify a unique domain name", ""},
+	{"bad domain", "MDomain a..org\n", "invalid domain name", ""},
+}
+
 func TestConfValidate300(t *testing.T) {
-	const vhost = "Listen 443\n"
-	tests := []struct {
-		name, conf string
-		wantErr    string // substring of one error; "" = must load
-		wantWarn   string
-	}{
-		{"001 one MD", "MDomain not-forbidden.org www.not-forbidden.org mail.not-forbidden.org\n", "", "No VirtualHost matches Managed Domain not-forbidden.org"},
-		{"002 two MDs", "MDomain not-forbidden.org www.not-forbidden.org\nMDomain example2.org www.example2.org\n", "", ""},
-		{"003 same MD twice", "MDomain not-forbidden.org www.not-forbidden.org\nMDomain not-forbidden.org www.not-forbidden.org\n",
-			"two Managed Domains have an overlap in domain 'not-forbidden.org'", ""},
-		{"004 overlap", "MDomain not-forbidden.org test3.not-forbidden.org\nMDomain example2.org test3.not-forbidden.org\n",
-			"overlap in domain 'test3.not-forbidden.org'", ""},
-		{"005 MD in vhost", "MDomain a.org\n<VirtualHost *:12346>\nMDomain example2.org www.example2.org\n</VirtualHost>\n", "", ""},
-		{"008 overlapping vhosts", vhost + "MDomain a.org\n<VirtualHost *:12346>\nServerName example2.org\nServerAlias www.example3.org\nMDomain example2.org www.example2.org www.example3.org\n</VirtualHost>\n<VirtualHost *:12346>\nServerName www.example2.org\nServerAlias example2.org\n</VirtualHost>\n", "", ""},
-		{"009 two MDs on one SSL vhost", vhost + "MDMembers manual\nMDomain not-forbidden.org www.not-forbidden.org\nMDomain example2.org www.example2.org www.example3.org\n" +
-			"<VirtualHost *:12346>\nServerName example2.org\nServerAlias www.example3.org\nSSLEngine on\n</VirtualHost>\n" +
-			"<VirtualHost *:12346>\nServerName not-forbidden.org\nServerAlias example2.org\nSSLEngine on\n</VirtualHost>\n",
-			"conflict: 2 MDs match to SSL VirtualHost not-forbidden.org, there can at most be one.", ""},
-		{"011a manual MD misses an alias", vhost + "MDomain not-forbidden.org manual www.not-forbidden.org\n<VirtualHost *:443>\nServerName not-forbidden.org\nServerAlias test4.not-forbidden.org\nSSLEngine on\n</VirtualHost>\n",
-			"", "the name/alias test4.not-forbidden.org itself is not managed"},
-		{"016 no key type", "MDPrivateKeys\n", "needs to specify the private key type", ""},
-		{"016 default plus", "MDPrivateKeys Default RSA 1024\n", "'Default' allows no other parameter", ""},
-		{"016 short rsa", "MDPrivateKeys RSA 1024\n", "must be 2048 or higher", ""},
-		{"016 two rsa", "MDPrivateKeys rsa 2048 rsa 4096\n", "two keys of type 'RSA' are not possible", ""},
-		{"016 two curves", "MDPrivateKeys p-256 secp384r1 P-256\n", "two keys of type 'P-256' are not possible", ""},
-		{"017 dec-31", "MDRenewWindow dec-31\n", "MDRenewWindow has unrecognized format", ""},
-		{"017 1y", "MDRenewWindow 1y\n", "has unrecognized format", ""},
-		{"017 two args", "MDRenewWindow 10 d\n", "MDRenewWindow takes one argument", ""},
-		{"017 102%", "MDRenewWindow 102%\n", "a length of 100% or more is not allowed.", ""},
-		{"018 no arg", "MDHttpProxy\n", "takes one argument", ""},
-		{"018 no scheme", "MDHttpProxy localhost:8080\n", "scheme must be http or https", ""},
-		{"018 bad port", "MDHttpProxy https://127.0.0.1:-443\n", "invalid port", ""},
-		{"018 three args", "MDHttpProxy HTTP localhost 8080\n", "takes one argument", ""},
-		{"019 yes", "MDRequireHTTPS yes\n", "supported parameter values are 'temporary' and 'permanent'", ""},
-		{"019 no arg", "MDRequireHTTPS\n", "MDRequireHttps takes one argument", ""},
-		{"020 no arg", "MDMustStaple\n", "takes one argument", ""},
-		{"020 yes", "MDMustStaple yes\n", "supported parameter values are 'on' and 'off'", ""},
-		{"020 true", "MDMustStaple true\n", "unknown 'true', supported parameter values are 'on' and 'off'", ""},
-		{"022 in If", "MDomain secret.com\n<If \"1 == 1\">\n  MDRequireHttps temporary\n</If>\n<VirtualHost *:12344>\nServerName secret.com\n</VirtualHost>\n",
-			"", "does not match any VirtualHost with 'SSLEngine on'"},
-		{"023 in Directory", "MDomain secret.com\n<Directory /tmp>\n  MDRequireHttps temporary\n</Directory>\n", "MDRequireHttps cannot occur within <Directory/DirectoryMatch> section", ""},
-		{"023b other MD directive in Location", "<Location /x>\nMDStapling on\n</Location>\n", "MDStapling not allowed here", ""},
-		{"024 unknown CA", "MDCertificateAuthority yes\nMDRenewMode manual  # lets not contact these in testing\n", "The CA name 'yes' is not known ", ""},
-		{"024 trailing comment is an argument", "MDRenewMode manual  # comment\n", "MDRenewMode takes one argument", ""},
-		{"027 bad second CA", "MDCertificateAuthority letsencrypt abc\n", "The CA name 'abc' is not known", ""},
-		{"027 two known", "MDCertificateAuthority letsencrypt buypass\nMDomain a.org\n", "", ""},
-		{"028 alias in two MDs", vhost + "MDMembers manual\nMDomain t-a.org\nMDomain t-b.org alias.org\n" +
-			"<VirtualHost 10.0.0.1:443>\nServerName t-a.org\nServerAlias alias.org\nSSLEngine on\n</VirtualHost>\n" +
-			"<VirtualHost 10.0.0.1:443>\nServerName t-b.org\nServerAlias alias.org\nSSLEngine on\n</VirtualHost>\n",
-			"conflict: 2 MDs match to SSL VirtualHost t-a.org", ""},
-		{"028 servernames", vhost + "MDMatchNames servernames\nMDMembers manual\nMDomain t-a.org\nMDomain t-b.org alias.org\n" +
-			"<VirtualHost 10.0.0.1:443>\nServerName t-a.org\nServerAlias alias.org\nSSLEngine on\n</VirtualHost>\n" +
-			"<VirtualHost 10.0.0.1:443>\nServerName t-b.org\nServerAlias alias.org\nSSLEngine on\n</VirtualHost>\n", "", ""},
-		{"029 wildcard overlap", vhost + "MDMembers manual\nMDomain t.org *.t.org\nMDomain sub.t.org\n", "overlap in domain", ""},
-		{"029 servernames", vhost + "MDMatchNames servernames\nMDMembers manual\nMDomain t.org *.t.org\nMDomain sub.t.org\n" +
-			"<VirtualHost 10.0.0.1:443>\nServerName t.org\nSSLEngine on\n</VirtualHost>\n" +
-			"<VirtualHost 10.0.0.1:443>\nServerName another.t.org\nSSLEngine on\n</VirtualHost>\n" +
-			"<VirtualHost 10.0.0.1:443>\nServerName sub.t.org\nSSLEngine on\n</VirtualHost>\n", "", ""},
-		// more of mod_md's texts
-		{"unknown MD directive", "MDCertificateMonitor crt.sh https://crt.sh?q=\n", "Invalid command 'MDCertificateMonitor'", ""},
-		{"MDomain without names", "MDomain\n", "needs at least one domain name", ""},
-		{"MDomain only auto", "MDomain auto\n", "needs at least one domain name", ""},
-		{"MDCertificateFile outside", "MDCertificateFile x.pem\n", "MDCertificateFile is only valid inside a '<MDomainSet' context, not here", ""},
-		{"MDPortMap in section", "<MDomain a.org>\nMDPortMap http:80\n</MDomain>\n", "MDPortMap is not allowed inside an '<MDomainSet' context", ""},
-		{"nested MDomain", "<MDomain a.org>\nMDomain b.org\n</MDomain>\n", "MDomain is not allowed inside an '<MDomainSet' context", ""},
-		{"MDMembers two args outside", "MDMembers a.org b.org\n", "MDMembers is only valid inside a '<MDomainSet' context, not here", ""},
-		{"MDMembers bad value", "MDMembers sometimes\n", "unknown value, use \"auto|manual\"", ""},
-		{"port map no colon", "MDPortMap 80\n", "no ':' after first port number", ""},
-		{"port map 8080", "MDPortMap 8080:80\n", "mapped port number must be 80 or 443", ""},
-		{"port map range", "MDPortMap 80:70000\n", "invalid number for port map, must be in ]0,65535]", ""},
-		{"dns01 version", "MDChallengeDns01Version 3\n", "Only versions `1` and `2` are supported", ""},
-		{"renew mode", "MDRenewMode sometimes\n", "unknown MDDriveMode sometimes", ""},
-		{"drive mode alias", "MDDriveMode always\nMDomain a.org\n", "", ""},
-		{"retry delay 0", "MDRetryDelay 0\n", "minimum delay must be greater than 0", ""},
-		{"retry failover", "MDRetryFailover 0\n", "invalid argument, must be a number > 0", ""},
-		{"check interval", "MDCheckInterval 500ms\n", "check interval cannot be less than one second", ""},
-		{"initial delay", "MDInitialDelay -1\n", "initial delay must not be negative", ""},
-		{"store locks", "MDStoreLocks sometimes\n", "neither 'on', 'off' or a duration specified", ""},
-		{"match names", "MDMatchNames some\n", "invalid argument, must be a 'all' or 'servernames'", ""},
-		{"stapling renew window", "MDStaplingRenewWindow 100%\n", "MDStaplingRenewWindow with a length of 100% or more is not allowed.", ""},
-		{"cert check one arg", "MDCertificateCheck crt.sh\n", "MDCertificateCheck takes two arguments", ""},
-		{"eab missing file", "MDExternalAccountBinding eab.json\n", "MDExternalAccountBinding: file not found: ", ""},
-		{"unknown protocol", "MDCertificateProtocol tailscale\nMDomain a.org\n", "[a.org] uses unknown CA protocol 'tailscale'", ""},
-		{"section missing name", "<MDomain >\n</MDomain>\n", "<MDomainSet > section must specify a unique domain name", ""},
-		{"bad domain", "MDomain a..org\n", "invalid domain name", ""},
-	}
+	tests := validateCases
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			pc, errs, _ := loadText(t, map[string]string{"main.conf": tc.conf}, Options{})
