@@ -15,4 +15,27 @@ func TestHelpNamesTheJob(t *testing.T) {
 	if code != cli.ExitOK || !strings.Contains(out.String(), tool().Usage) || !strings.Contains(out.String(), "--version") {
 		t.Errorf("exit %d, help:\n%s%s", code, out.String(), errOut.String())
 	}
+	for _, want := range []string{"md-parse /etc/apache2/apache2.conf | md-order | md-install", "--dry-run", "--force", "--http-listen", "--tls-listen", "--ca-file", "--jobs", "--wait"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("help lacks %q", want)
+		}
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args  []string
+		stdin string
+	}{
+		{[]string{"md-order", "--jobs", "0"}, ""},
+		{[]string{"md-order", "--no-such-flag"}, ""},
+		{[]string{"md-order", "--store", t.TempDir()}, "{not json\n"},
+		{[]string{"md-order", "--store", t.TempDir()}, `{"name":"a b","domains":["a b"]}` + "\n"},
+	} {
+		var out, errOut bytes.Buffer
+		code := cli.Run(context.Background(), tool(), tc.args, cli.Env{Stdin: strings.NewReader(tc.stdin), Stdout: &out, Stderr: &errOut})
+		if code != cli.ExitUsage || out.Len() != 0 || !strings.Contains(errOut.String(), "md-order: error:") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", tc.args, code, out.String(), errOut.String())
+		}
+	}
 }

@@ -118,6 +118,19 @@ func TestWithPebble(t *testing.T) {
 		}
 	})
 
+	t.Run("tls-alpn-01 with RSA and P-384", func(t *testing.T) {
+		dir := t.TempDir()
+		rec := record([]string{ca.DirectoryURL}, "alpn.test", "www.alpn.test")
+		rec.CA.Challenges = []string{"tls-alpn-01"}
+		rec.Proto.ACMETLS1 = []string{"alpn.test", "www.alpn.test"}
+		rec.PrivKey = md.KeySpecs{{Type: md.KeyEC, Curve: "secp384r1"}, {Type: md.KeyRSA, Bits: 3072}}
+		res := runOrder(t, jsonl(t, rec), "--store", dir, "--ca-file", ca.RootsFile, "--tls-listen", "127.0.0.1:"+strconv.Itoa(ca.TLSPort))
+		if res.code != 0 || res.recs[0].Order.Action != acmeflow.ActionOrdered {
+			t.Fatalf("exit %d order %+v error %+v\n%s", res.code, res.recs[0].Order, res.recs[0].Error, res.stderr)
+		}
+		checkStaged(t, ca, dir, rec)
+	})
+
 	t.Run("profile shortlived", func(t *testing.T) {
 		dir := t.TempDir()
 		rec := record([]string{ca.DirectoryURL}, "p.test")
