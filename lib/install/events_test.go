@@ -117,7 +117,7 @@ func TestExpiringOncePerDay(t *testing.T) {
 				}
 				flags = append(flags, r.Install.Expiring)
 			}
-			job, _ := st.LoadJob(store.GroupDomains, "x.test")
+			job, _ := st.LoadJob(store.GroupStaging, "x.test") // the renewal job, shared with md-order
 			n := 0
 			for _, e := range job.Log.Entries {
 				if e.Type == "message-expiring" {
@@ -140,5 +140,37 @@ func TestExpiringOncePerDay(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// md-order raises "expiring" in the same renewal job: md-install does not
+// repeat it the same day.
+func TestExpiringSharedWithMdOrder(t *testing.T) {
+	t.Parallel()
+	st, _ := openStore(t)
+	cmd, log := messageCmd(t)
+	rec := testRecord("s.test", md.KeySpecs{ecSpec})
+	creds := freshCreds(t, rec)
+	stageSet(t, st, rec, creds)
+	if err := run(t, st, time.Now(), testRecord("s.test", md.KeySpecs{ecSpec})); err != nil {
+		t.Fatal(err)
+	}
+	leaf := creds[0].chain[0]
+	now := leaf.NotAfter.Add(-time.Hour)
+	job := &md.Job{Name: "s.test"}
+	job.AddLog(now.Add(-2*time.Hour), "message-expiring", "", "")
+	if err := st.SaveJob(store.GroupStaging, "s.test", job); err != nil {
+		t.Fatal(err)
+	}
+	r := testRecord("s.test", md.KeySpecs{ecSpec})
+	r.Settings = &md.Settings{MessageCmd: cmd}
+	if err := run(t, st, now, r); err != nil {
+		t.Fatal(err)
+	}
+	if !r.Install.Expiring || r.Install.Action != "none" || r.Install.Reason != "" {
+		t.Errorf("install %+v", r.Install)
+	}
+	if got := events(t, log); len(got) != 0 {
+		t.Errorf("md-install repeated md-order's expiring event: %v", got)
 	}
 }

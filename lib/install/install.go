@@ -429,7 +429,7 @@ func (r *runner) stagedFinished(it *item) bool {
 			it.reject(err)
 			return false
 		}
-		if !job.Finished {
+		if !job.Finished && (r.st.Exists(store.GroupStaging, it.name, store.FileMD) || r.st.Exists(store.GroupStaging, it.name, it.specs[0].FileName("pubcert"))) {
 			it.reason = "md-order has not finished the staged set"
 		}
 		return job.Finished

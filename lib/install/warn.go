@@ -28,7 +28,9 @@ func watched(rec *md.Record) bool {
 }
 
 // warn raises "expiring" when a live certificate of a watched MD is in its
-// warn window, at most once a day, unless a finished renewal waits.
+// warn window, at most once a day, unless a finished renewal waits. The
+// event is logged in staging/<md>/job.json, the renewal job, as mod_md and
+// md-order do, so that md-order and md-install share one rate limit.
 func (r *runner) warn(ctx context.Context, it *item) {
 	if !it.liveOK || !watched(it.rec) || it.err != nil && it.err.Problem == "install-locked" {
 		return
@@ -55,7 +57,7 @@ func (r *runner) warn(ctx context.Context, it *item) {
 	if it.action == "waiting" {
 		return // a renewed certificate is staged and becomes live soon
 	}
-	if !r.expiringDue(it) {
+	if _, due := r.expiringJob(it); !due {
 		return
 	}
 	if !it.locked {
@@ -65,30 +67,27 @@ func (r *runner) warn(ctx context.Context, it *item) {
 			return
 		}
 		it.unlock, it.locked = unlock, true
-		if !r.expiringDue(it) { // re-check under the lock
-			return
-		}
 	}
-	job, err := r.st.LoadJob(store.GroupDomains, it.name)
-	if err != nil {
-		r.opts.Log.Warnf("%s: reading job log: %v", it.name, err)
+	job, due := r.expiringJob(it) // again, under the lock
+	if !due {
 		return
 	}
 	r.opts.Log.Warnf("%s: the certificate expires on %s and is in its warn window (%s)", it.name, soonest.UTC().Format(time.RFC1123), window)
 	r.raise(ctx, it, job, "expiring")
-	if err := r.st.SaveJob(store.GroupDomains, it.name, job); err != nil {
+	if err := r.st.SaveJob(store.GroupStaging, it.name, job); err != nil {
 		r.opts.Log.Warnf("%s: writing job log: %v", it.name, err)
 	}
 }
 
-// expiringDue tells whether the last expiring event is a day old.
-func (r *runner) expiringDue(it *item) bool {
-	job, err := r.st.LoadJob(store.GroupDomains, it.name)
-	if err != nil {
-		return false
+// expiringJob loads the renewal job and tells whether an expiring event is
+// due: no finished renewal waits and the last one is a day old.
+func (r *runner) expiringJob(it *item) (*md.Job, bool) {
+	job, err := r.st.LoadJob(store.GroupStaging, it.name)
+	if err != nil || job.Finished {
+		return job, false
 	}
 	if e, ok := job.LastEntry("message-expiring"); ok && r.now.Sub(e.When.Time) < expiringInterval {
-		return false
+		return job, false
 	}
-	return true
+	return job, true
 }
