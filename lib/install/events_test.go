@@ -164,6 +164,7 @@ func TestExpiringSharedWithMdOrder(t *testing.T) {
 	}
 	r := testRecord("s.test", md.KeySpecs{ecSpec})
 	r.Settings = &md.Settings{MessageCmd: cmd}
+	r.Vhosts = []md.Vhost{{ServerName: "s.test", SSL: true}}
 	if err := run(t, st, now, r); err != nil {
 		t.Fatal(err)
 	}
