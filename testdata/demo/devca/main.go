@@ -5,7 +5,9 @@
 // to staple. It prints the same shell assignments as scripts/devca, plus
 // MD_CA_OCSP, once both are ready, and runs until SIGTERM or Ctrl-C.
 //
-//	go run ./testdata/demo/devca -dir DIR
+//	go run ./testdata/demo/devca [-dir DIR] [-bench-conditions]
+//
+// scripts/bench-cycle uses it too, so that md-staple has work to measure.
 package main
 
 import (
@@ -23,14 +25,15 @@ import (
 
 func main() {
 	dir := flag.String("dir", "", "directory for config and logs (default: a temp dir)")
+	bench := flag.Bool("bench-conditions", false, "Pebble's default authz reuse, as scripts/devca -bench-conditions")
 	flag.Parse()
-	if err := run(*dir); err != nil {
+	if err := run(*dir, *bench); err != nil {
 		fmt.Fprintln(os.Stderr, "devca: error:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir string) error {
+func run(dir string, bench bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	resp, err := ocsptest.Listen()
@@ -38,7 +41,11 @@ func run(dir string) error {
 		return err
 	}
 	defer resp.Close()
-	ca, err := devca.Start(ctx, devca.Options{KeyAlgorithm: "rsa", OCSPResponderURL: resp.URL, Dir: dir})
+	opts := devca.Options{KeyAlgorithm: "rsa", OCSPResponderURL: resp.URL, Dir: dir}
+	if bench {
+		opts.Env = map[string]string{"PEBBLE_AUTHZREUSE": "50"}
+	}
+	ca, err := devca.Start(ctx, opts)
 	if err != nil {
 		return err
 	}
