@@ -53,7 +53,9 @@ type plainJob struct {
 	ARI             json.RawMessage `json:"ari"`
 }
 
-func decodeJob(data []byte, withLog bool) (*Job, error) {
+// decodeJob decodes a job.json; withRaw keeps it in key order for output
+// (Job.Raw), withLog decodes the log entries.
+func decodeJob(data []byte, withLog, withRaw bool) (*Job, error) {
 	var p plainJob
 	if err := json.Unmarshal(data, &p); err != nil {
 		var j md.Job // for a message naming the field
@@ -72,11 +74,13 @@ func decodeJob(data []byte, withLog bool) (*Job, error) {
 			return nil, &md.FieldError{Field: "log", Err: err}
 		}
 	}
-	raw, err := ParseObject(data)
-	if err != nil {
-		return nil, err
+	if withRaw {
+		raw, err := ParseObject(data)
+		if err != nil {
+			return nil, err
+		}
+		j.Raw = raw
 	}
-	j.Raw = raw
 	return j, nil
 }
 
@@ -125,4 +129,45 @@ func parseChain(data []byte) ([]*x509.Certificate, error) {
 		return nil, errors.New("trailing data after the last certificate (truncated or corrupted PEM)")
 	}
 	return chain, nil
+}
+
+// quickJob reads only the top-level fields before "log" of a job.json
+// (mod_md writes the log last), for the table's "renewed ... ago" without
+// scanning the log. Fields after the log are not seen.
+func quickJob(data []byte) (*Job, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, errors.New("want a JSON object")
+	}
+	j := &Job{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		key, _ := t.(string)
+		var dst any
+		switch key {
+		case "log":
+			return j, nil
+		case "name":
+			dst = &j.Name
+		case "finished":
+			dst = &j.Finished
+		case "notified-renewed":
+			dst = &j.NotifiedRenewed
+		case "last-run":
+			dst = &j.LastRun
+		case "valid-from":
+			dst = &j.ValidFrom
+		case "errors":
+			dst = &j.Errors
+		default:
+			dst = new(json.RawMessage)
+		}
+		if err := dec.Decode(dst); err != nil {
+			return nil, &md.FieldError{Field: key, Err: err}
+		}
+	}
+	return j, nil
 }

@@ -68,7 +68,7 @@ type OCSP struct {
 // Job is a job.json: parsed, and raw with mod_md's key order for output.
 type Job struct {
 	md.Job
-	Raw *Object
+	Raw *Object // nil for domains/<md>/job.json, which no JSON output shows
 }
 
 // Reader reads reports from a store; it never writes.
@@ -251,7 +251,9 @@ func (r *Reader) Load(name string) (*Report, error) {
 
 	// The renewal: a staging job that looks valid (md_job_json_seems_valid).
 	if r.History {
-		rep.History = r.loadJob(rep, store.GroupDomains, name)
+		// Informational only (mod_md never reads it): an unreadable one is
+		// ignored, so that every view reports the same state.
+		rep.History = r.loadJob(&Report{}, store.GroupDomains, name)
 	}
 	if j := r.loadJob(rep, store.GroupStaging, name); j != nil && r.stagingJobValid(j, name, specs) {
 		rep.Job = j
@@ -323,7 +325,12 @@ func (r *Reader) loadJob(rep *Report, g store.Group, name string) *Job {
 		rep.problem(path, err)
 		return nil
 	}
-	j, err := decodeJob(data, r.Logs)
+	var j *Job
+	if g == store.GroupDomains && !r.Logs {
+		j, err = quickJob(data)
+	} else {
+		j, err = decodeJob(data, r.Logs, g != store.GroupDomains) // domains/: not shown raw
+	}
 	if err != nil {
 		rep.problem(path, err)
 		return nil

@@ -88,3 +88,34 @@ func FuzzParseObject(f *testing.F) {
 		}
 	})
 }
+
+func TestQuickJobStopsAtTheLog(t *testing.T) {
+	tests := []struct {
+		in       string
+		finished bool
+		lastRun  string
+		err      bool
+	}{
+		{`{"name": "a.test", "finished": true, "last-run": "Sat, 28 Nov 2026 14:43:32 GMT", "last": {"status": 0}, "log": {"entries": [broken`, true, "2026-11-28T14:43:32Z", false},
+		{`{"finished": false, "errors": 3}`, false, "", false},
+		{`{"finished": "yes"}`, false, "", true},
+		{`[]`, false, "", true},
+	}
+	for _, tc := range tests {
+		j, err := quickJob([]byte(tc.in))
+		if (err != nil) != tc.err {
+			t.Errorf("quickJob(%q): %v; want error %v", tc.in, err, tc.err)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		got := ""
+		if !j.LastRun.IsZero() {
+			got = j.LastRun.Format("2006-01-02T15:04:05Z")
+		}
+		if j.Finished != tc.finished || got != tc.lastRun {
+			t.Errorf("quickJob(%q) = finished %v, last-run %q; want %v, %q", tc.in, j.Finished, got, tc.finished, tc.lastRun)
+		}
+	}
+}
