@@ -596,7 +596,7 @@ func (a *attempt) finish(ctx context.Context, chains [][]*x509.Certificate) {
 		a.progress("The certificate for the managed domain has been renewed successfully and can be used (valid since %s). A graceful server restart now is recommended.", nb.UTC().Format(http.TimeFormat))
 	}
 	j.AddLog(now, "finished", "", "")
-	res.Reason = "new certificates staged for md-install"
+	res.Reason += "; new certificates staged for md-install"
 	if !ready.After(now) {
 		a.r.notifyRenewed(ctx, a.rec, j, now)
 	}

@@ -177,7 +177,7 @@ func TestWithPebble(t *testing.T) {
 		_ = os.Remove(filepath.Join(dir, "ari-ari.test.json")) // the cached answer is still fresh
 		res = runOrder(t, jsonl(t, rec), caArgs(ca, dir)...)
 		o := res.recs[0].Order
-		if res.code != 0 || o.Action != acmeflow.ActionOrdered || !strings.Contains(o.Reason, "new certificates staged") {
+		if res.code != 0 || o.Action != acmeflow.ActionOrdered || !strings.Contains(o.Reason, "triggered by CA via ARI") || !strings.Contains(o.Reason, "new certificates staged") {
 			t.Fatalf("ARI run: exit %d order %+v error %+v\n%s", res.code, o, res.recs[0].Error, res.stderr)
 		}
 		job, _ := mustStore(t, dir).LoadJob(store.GroupStaging, "ari.test")
