@@ -35,7 +35,24 @@ var listenRE = regexp.MustCompile(`(?mi)^(\s*Listen\s+)(?:\S+:)?(\d+)(.*)$`)
 // files mod_md wrote for names. ok is false when httpd refused to start.
 func runModMD(t *testing.T, conf string, names []string) (map[string]md.MD, bool, string) {
 	t.Helper()
+	return runModMDFiles(t, map[string]string{"main.conf": conf}, nil, names)
+}
+
+// runModMDFiles is runModMD with more files in the ServerRoot and -D defines.
+func runModMDFiles(t *testing.T, files map[string]string, defines []string, names []string) (map[string]md.MD, bool, string) {
+	t.Helper()
 	root := t.TempDir()
+	for name, body := range files {
+		if name == "main.conf" {
+			continue
+		}
+		p := filepath.Join(root, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conf := files["main.conf"]
 	body := listenRE.ReplaceAllStringFunc(conf, func(l string) string {
 		m := listenRE.FindStringSubmatch(l)
 		return fmt.Sprintf("%s127.0.0.1:%d%s", m[1], freePort(t), m[3])
@@ -62,7 +79,11 @@ MDCertificateAuthority http://127.0.0.1:9/directory
 	if err := os.WriteFile(path, []byte(prelude+body), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("/usr/sbin/apache2", "-d", root, "-f", path, "-D", "FOREGROUND")
+	args := []string{"-d", root, "-f", path, "-D", "FOREGROUND"}
+	for _, d := range defines {
+		args = append(args, "-D", d)
+	}
+	cmd := exec.Command("/usr/sbin/apache2", args...)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -264,6 +285,41 @@ func TestConfValidateAgainstHttpd(t *testing.T) {
 				t.Errorf("we report %v, but httpd started", errs)
 			case len(errs) == 0 && !started:
 				t.Errorf("we accept it, but httpd did not start:\n%s", log)
+			}
+		})
+	}
+}
+
+// TestSyntaxAgainstHttpd: the MDs (and their names) we read from each
+// syntax case are the ones httpd+mod_md reads from it.
+func TestSyntaxAgainstHttpd(t *testing.T) {
+	t.Setenv("MDPARSE_TEST_ENV", "env.org")
+	for _, tc := range syntaxCases {
+		if tc.wantErr != "" || tc.opts.Modules != nil || tc.opts.Version != "" || strings.Contains(strings.Join(tc.opts.Defines, ""), "=") {
+			continue // httpd has no such switches, or fails at config time anyway
+		}
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			opts := tc.opts
+			opts.Version = "2.4.71" // the installed apache2
+			pc, errs, _ := loadText(t, tc.files, opts)
+			if len(errs) > 0 {
+				t.Fatal(errs)
+			}
+			var names []string
+			want := map[string]string{}
+			for _, r := range pc.Records {
+				names = append(names, r.Name)
+				want[r.Name] = strings.Join(r.Domains, ",")
+			}
+			got, started, log := runModMDFiles(t, tc.files, tc.opts.Defines, names)
+			if !started {
+				t.Fatalf("httpd did not start:\n%s", log)
+			}
+			for n, d := range want {
+				if m, ok := got[n]; !ok || strings.Join(m.Domains, ",") != d {
+					t.Errorf("%s: ours %s, mod_md %v (found %v)", n, d, m.Domains, ok)
+				}
 			}
 		})
 	}

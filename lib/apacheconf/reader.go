@@ -463,11 +463,13 @@ func (r *reader) exec(file string, lines []*rawLine) []*node {
 					continue
 				}
 				if !r.rootSet {
-					root := words[0]
-					if !filepath.IsAbs(root) {
-						root, _ = filepath.Abs(root)
+					// httpd merges a relative ServerRoot with its working directory
+					root, _ := filepath.Abs(words[0])
+					if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
+						r.errorf(file, l.line, "ServerRoot must be a valid directory")
+						continue
 					}
-					r.root = filepath.Clean(root)
+					r.root = root
 				}
 				continue
 			case "loadmodule":
@@ -543,11 +545,8 @@ func (r *reader) ifVersion(words []string) (bool, string) {
 	switch len(words) {
 	case 1:
 		op, ver = "=", words[0]
-		if v, ok := strings.CutPrefix(ver, "!"); ok {
-			op, ver = "!=", v
-		}
 		if strings.HasPrefix(ver, "/") {
-			op = strings.TrimSuffix(op, "=") + "~"
+			op = "~"
 		}
 	case 2:
 		op, ver = words[0], words[1]
@@ -555,6 +554,9 @@ func (r *reader) ifVersion(words []string) (bool, string) {
 		return false, "<IfVersion> takes 1-2 arguments"
 	}
 	op, neg := strings.CutPrefix(op, "!")
+	if op == "" {
+		op = "="
+	}
 	cur := r.version
 	var res bool
 	switch op {
@@ -575,9 +577,9 @@ func (r *reader) ifVersion(words []string) (bool, string) {
 		}
 		want := parseVersion(ver)
 		if want == nil {
-			return false, fmt.Sprintf("<IfVersion> version %q is not major[.minor[.patch]]", ver)
+			return false, "Version appears to be invalid. It must have the format major[.minor[.patch]] where major, minor and patch are numbers."
 		}
-		c := compareVersion(cur, want, strings.Count(ver, ".")+1)
+		c := compareVersion(cur, want, 3) // missing parts are 0, as mod_version
 		switch op {
 		case "=", "==":
 			res = c == 0

@@ -25,50 +25,53 @@ func names(t *testing.T, files map[string]string, opts Options) ([]string, strin
 	return ns, e
 }
 
+var syntaxCases = []struct {
+	name    string
+	files   map[string]string
+	opts    Options
+	want    []string
+	wantErr string
+}{
+	{"case-insensitive names", map[string]string{"main.conf": "mdomain a.org\nMDOMAIN b.org\n"}, Options{}, []string{"a.org", "b.org"}, ""},
+	{"quotes and escapes", map[string]string{"main.conf": `MDomain "a.org" 'b.a.org' c.a.org` + "\n"}, Options{}, []string{"a.org,b.a.org,c.a.org"}, ""},
+	{"continuation", map[string]string{"main.conf": "MDomain a.org \\\n  www.a.org\n"}, Options{}, []string{"a.org,www.a.org"}, ""},
+	{"comments and blanks", map[string]string{"main.conf": "# MDomain x.org\n\n   # indented\nMDomain a.org\n"}, Options{}, []string{"a.org"}, ""},
+	{"CRLF", map[string]string{"main.conf": "MDomain a.org\r\nMDomain b.org\r\n"}, Options{}, []string{"a.org", "b.org"}, ""},
+	{"names lower-cased and deduplicated", map[string]string{"main.conf": "MDomain WWW.A.org www.a.org A.org\n"}, Options{}, []string{"www.a.org,a.org"}, ""},
+	{"Define and ${VAR}", map[string]string{"main.conf": "Define DOM a.org\nMDomain ${DOM} www.${DOM}\n"}, Options{}, []string{"a.org,www.a.org"}, ""},
+	{"environment", map[string]string{"main.conf": "MDomain ${MDPARSE_TEST_ENV}\n"}, Options{}, []string{"env.org"}, ""},
+	{"-D NAME=VALUE", map[string]string{"main.conf": "MDomain ${D}\n"}, Options{Defines: []string{"D=d.org"}}, []string{"d.org"}, ""},
+	{"UnDefine", map[string]string{"main.conf": "Define X\nUnDefine X\n<IfDefine X>\nMDomain x.org\n</IfDefine>\n<IfDefine !X>\nMDomain notx.org\n</IfDefine>\n"}, Options{}, []string{"notx.org"}, ""},
+	{"IfDefine -D", map[string]string{"main.conf": "<IfDefine SSL>\nMDomain ssl.org\n</IfDefine>\n"}, Options{Defines: []string{"SSL"}}, []string{"ssl.org"}, ""},
+	{"IfModule default set", map[string]string{"main.conf": "<IfModule mod_ssl.c>\nMDomain a.org\n</IfModule>\n<IfModule !md_module>\nMDomain b.org\n</IfModule>\n<IfModule rewrite_module>\nMDomain c.org\n</IfModule>\n"}, Options{}, []string{"a.org"}, ""},
+	{"IfModule --module", map[string]string{"main.conf": "<IfModule ssl>\nMDomain a.org\n</IfModule>\n<IfModule rewrite_module>\nMDomain c.org\n</IfModule>\n"}, Options{Modules: []string{"rewrite"}}, []string{"c.org"}, ""},
+	{"IfModule LoadModule", map[string]string{"main.conf": "LoadModule rewrite_module x.so\n<IfModule mod_rewrite.c>\nMDomain c.org\n</IfModule>\n"}, Options{Modules: []string{}}, []string{"c.org"}, ""},
+	{"IfFile", map[string]string{"main.conf": "<IfFile there.txt>\nMDomain a.org\n</IfFile>\n<IfFile !nothere.txt>\nMDomain b.org\n</IfFile>\n", "there.txt": "x"}, Options{}, []string{"a.org", "b.org"}, ""},
+	{"IfVersion", map[string]string{"main.conf": "<IfVersion >= 2.4>\nMDomain a.org\n</IfVersion>\n<IfVersion < 2.4.10>\nMDomain b.org\n</IfVersion>\n<IfVersion = 2.4.66>\nMDomain c.org\n</IfVersion>\n<IfVersion ~ ^2\\.4\\.6>\nMDomain d.org\n</IfVersion>\n<IfVersion !~ ^2\\.2>\nMDomain e.org\n</IfVersion>\n"}, Options{}, []string{"a.org", "c.org", "d.org", "e.org"}, ""},
+	{"IfVersion configured", map[string]string{"main.conf": "<IfVersion < 2.4.10>\nMDomain b.org\n</IfVersion>\n"}, Options{Version: "2.4.7"}, []string{"b.org"}, ""},
+	{"nested conditionals", map[string]string{"main.conf": "<IfModule ssl_module>\n<IfDefine !NOPE>\n<IfVersion >= 2.4>\nMDomain a.org\n</IfVersion>\n</IfDefine>\n</IfModule>\n"}, Options{}, []string{"a.org"}, ""},
+	{"Include file", map[string]string{"main.conf": "Include sub/one.conf\n", "sub/one.conf": "MDomain one.org\n"}, Options{}, []string{"one.org"}, ""},
+	{"Include directory sorted", map[string]string{"main.conf": "Include d\n", "d/b.conf": "MDomain b.org\n", "d/a.conf": "MDomain a.org\n", "d/sub/c.txt": "MDomain c.org\n"}, Options{}, []string{"a.org", "b.org", "c.org"}, ""},
+	{"Include glob order", map[string]string{"main.conf": "Include sites/*.conf\nMDMembers manual\n",
+		"sites/B.conf": "MDomain upper.org\n", "sites/a.conf": "MDomain a.org\n", "sites/.hidden.conf": "MDomain hidden.org\n", "sites/x.txt": "MDomain x.org\n"},
+		Options{}, []string{"a.org", "upper.org"}, ""},
+	{"glob in directory part", map[string]string{"main.conf": "IncludeOptional vhosts/*/md.conf\n", "vhosts/a/md.conf": "MDomain a.org\n", "vhosts/b/md.conf": "MDomain b.org\n"}, Options{}, []string{"a.org", "b.org"}, ""},
+	{"IncludeOptional missing", map[string]string{"main.conf": "IncludeOptional nothere/*.conf\nIncludeOptional nothere.conf\nMDomain a.org\n"}, Options{}, []string{"a.org"}, ""},
+	{"Include missing", map[string]string{"main.conf": "Include nothere.conf\n"}, Options{}, nil, "main.conf:1: could not open configuration file"},
+	{"Include no glob match", map[string]string{"main.conf": "Include sites/*.conf\n", "sites/x.txt": ""}, Options{}, nil, "No matches for the wildcard '*.conf'"},
+	{"ServerRoot", map[string]string{"main.conf": "ServerRoot /tmp\nIncludeOptional nonexistent-mdparse-test/*.conf\nMDomain a.org\n"}, Options{}, []string{"a.org"}, ""},
+	{"ServerRoot missing", map[string]string{"main.conf": "ServerRoot /nonexistent-root\n"}, Options{}, nil, "ServerRoot must be a valid directory"},
+	{"IfVersion bad", map[string]string{"main.conf": "<IfVersion !/^2\\.2/>\n</IfVersion>\n"}, Options{}, nil, "Version appears to be invalid"},
+	{"unbalanced close", map[string]string{"main.conf": "</VirtualHost>\nMDomain a.org\n"}, Options{}, nil, "</VirtualHost> without matching <VirtualHost> section"},
+	{"mismatched close", map[string]string{"main.conf": "<VirtualHost *:80>\n</Directory>\n"}, Options{}, nil, "Expected </VirtualHost> but saw </Directory>"},
+	{"unclosed in include", map[string]string{"main.conf": "Include inc.conf\n", "inc.conf": "<IfModule ssl>\nMDomain a.org\n"}, Options{}, nil, "inc.conf:1: <IfModule> was not closed."},
+	{"missing >", map[string]string{"main.conf": "<VirtualHost *:80\n</VirtualHost>\n"}, Options{}, nil, "<VirtualHost> directive missing closing '>'"},
+	{"MDomain section", map[string]string{"main.conf": "<MDomain a.org auto>\nMDMember www.a.org\nMDRenewWindow 20%\n</MDomain>\n<MDomainSet b.org>\n</MDomainSet>\n"}, Options{}, []string{"a.org,www.a.org", "b.org"}, ""},
+}
+
 func TestSyntax(t *testing.T) {
 	t.Setenv("MDPARSE_TEST_ENV", "env.org")
-	tests := []struct {
-		name    string
-		files   map[string]string
-		opts    Options
-		want    []string
-		wantErr string
-	}{
-		{"case-insensitive names", map[string]string{"main.conf": "mdomain a.org\nMDOMAIN b.org\n"}, Options{}, []string{"a.org", "b.org"}, ""},
-		{"quotes and escapes", map[string]string{"main.conf": `MDomain "a.org" 'b.a.org' c.a.org` + "\n"}, Options{}, []string{"a.org,b.a.org,c.a.org"}, ""},
-		{"continuation", map[string]string{"main.conf": "MDomain a.org \\\n  www.a.org\n"}, Options{}, []string{"a.org,www.a.org"}, ""},
-		{"comments and blanks", map[string]string{"main.conf": "# MDomain x.org\n\n   # indented\nMDomain a.org\n"}, Options{}, []string{"a.org"}, ""},
-		{"CRLF", map[string]string{"main.conf": "MDomain a.org\r\nMDomain b.org\r\n"}, Options{}, []string{"a.org", "b.org"}, ""},
-		{"names lower-cased and deduplicated", map[string]string{"main.conf": "MDomain WWW.A.org www.a.org A.org\n"}, Options{}, []string{"www.a.org,a.org"}, ""},
-		{"Define and ${VAR}", map[string]string{"main.conf": "Define DOM a.org\nMDomain ${DOM} www.${DOM}\n"}, Options{}, []string{"a.org,www.a.org"}, ""},
-		{"environment", map[string]string{"main.conf": "MDomain ${MDPARSE_TEST_ENV}\n"}, Options{}, []string{"env.org"}, ""},
-		{"-D NAME=VALUE", map[string]string{"main.conf": "MDomain ${D}\n"}, Options{Defines: []string{"D=d.org"}}, []string{"d.org"}, ""},
-		{"UnDefine", map[string]string{"main.conf": "Define X\nUnDefine X\n<IfDefine X>\nMDomain x.org\n</IfDefine>\n<IfDefine !X>\nMDomain notx.org\n</IfDefine>\n"}, Options{}, []string{"notx.org"}, ""},
-		{"IfDefine -D", map[string]string{"main.conf": "<IfDefine SSL>\nMDomain ssl.org\n</IfDefine>\n"}, Options{Defines: []string{"SSL"}}, []string{"ssl.org"}, ""},
-		{"IfModule default set", map[string]string{"main.conf": "<IfModule mod_ssl.c>\nMDomain a.org\n</IfModule>\n<IfModule !md_module>\nMDomain b.org\n</IfModule>\n<IfModule rewrite_module>\nMDomain c.org\n</IfModule>\n"}, Options{}, []string{"a.org"}, ""},
-		{"IfModule --module", map[string]string{"main.conf": "<IfModule ssl>\nMDomain a.org\n</IfModule>\n<IfModule rewrite_module>\nMDomain c.org\n</IfModule>\n"}, Options{Modules: []string{"rewrite"}}, []string{"c.org"}, ""},
-		{"IfModule LoadModule", map[string]string{"main.conf": "LoadModule rewrite_module x.so\n<IfModule mod_rewrite.c>\nMDomain c.org\n</IfModule>\n"}, Options{Modules: []string{}}, []string{"c.org"}, ""},
-		{"IfFile", map[string]string{"main.conf": "<IfFile there.txt>\nMDomain a.org\n</IfFile>\n<IfFile !nothere.txt>\nMDomain b.org\n</IfFile>\n", "there.txt": "x"}, Options{}, []string{"a.org", "b.org"}, ""},
-		{"IfVersion", map[string]string{"main.conf": "<IfVersion >= 2.4>\nMDomain a.org\n</IfVersion>\n<IfVersion < 2.4.10>\nMDomain b.org\n</IfVersion>\n<IfVersion = 2.4>\nMDomain c.org\n</IfVersion>\n<IfVersion ~ ^2\\.4\\.6>\nMDomain d.org\n</IfVersion>\n<IfVersion !/^2\\.2/>\nMDomain e.org\n</IfVersion>\n"}, Options{}, []string{"a.org", "c.org", "d.org", "e.org"}, ""},
-		{"IfVersion configured", map[string]string{"main.conf": "<IfVersion < 2.4.10>\nMDomain b.org\n</IfVersion>\n"}, Options{Version: "2.4.7"}, []string{"b.org"}, ""},
-		{"nested conditionals", map[string]string{"main.conf": "<IfModule ssl_module>\n<IfDefine !NOPE>\n<IfVersion >= 2.4>\nMDomain a.org\n</IfVersion>\n</IfDefine>\n</IfModule>\n"}, Options{}, []string{"a.org"}, ""},
-		{"Include file", map[string]string{"main.conf": "Include sub/one.conf\n", "sub/one.conf": "MDomain one.org\n"}, Options{}, []string{"one.org"}, ""},
-		{"Include directory sorted", map[string]string{"main.conf": "Include d\n", "d/b.conf": "MDomain b.org\n", "d/a.conf": "MDomain a.org\n", "d/sub/c.txt": "MDomain c.org\n"}, Options{}, []string{"a.org", "b.org", "c.org"}, ""},
-		{"Include glob order", map[string]string{"main.conf": "Include sites/*.conf\nMDMembers manual\n",
-			"sites/B.conf": "MDomain upper.org\n", "sites/a.conf": "MDomain a.org\n", "sites/.hidden.conf": "MDomain hidden.org\n", "sites/x.txt": "MDomain x.org\n"},
-			Options{}, []string{"a.org", "upper.org"}, ""},
-		{"glob in directory part", map[string]string{"main.conf": "IncludeOptional vhosts/*/md.conf\n", "vhosts/a/md.conf": "MDomain a.org\n", "vhosts/b/md.conf": "MDomain b.org\n"}, Options{}, []string{"a.org", "b.org"}, ""},
-		{"IncludeOptional missing", map[string]string{"main.conf": "IncludeOptional nothere/*.conf\nIncludeOptional nothere.conf\nMDomain a.org\n"}, Options{}, []string{"a.org"}, ""},
-		{"Include missing", map[string]string{"main.conf": "Include nothere.conf\n"}, Options{}, nil, "main.conf:1: could not open configuration file"},
-		{"Include no glob match", map[string]string{"main.conf": "Include sites/*.conf\n", "sites/x.txt": ""}, Options{}, nil, "No matches for the wildcard '*.conf'"},
-		{"ServerRoot", map[string]string{"main.conf": "ServerRoot /nonexistent-root\nIncludeOptional x.conf\nMDomain a.org\n"}, Options{}, []string{"a.org"}, ""},
-		{"unbalanced close", map[string]string{"main.conf": "</VirtualHost>\nMDomain a.org\n"}, Options{}, nil, "</VirtualHost> without matching <VirtualHost> section"},
-		{"mismatched close", map[string]string{"main.conf": "<VirtualHost *:80>\n</Directory>\n"}, Options{}, nil, "Expected </VirtualHost> but saw </Directory>"},
-		{"unclosed in include", map[string]string{"main.conf": "Include inc.conf\n", "inc.conf": "<IfModule ssl>\nMDomain a.org\n"}, Options{}, nil, "inc.conf:1: <IfModule> was not closed."},
-		{"missing >", map[string]string{"main.conf": "<VirtualHost *:80\n</VirtualHost>\n"}, Options{}, nil, "<VirtualHost> directive missing closing '>'"},
-		{"MDomain section", map[string]string{"main.conf": "<MDomain a.org auto>\nMDMember www.a.org\nMDRenewWindow 20%\n</MDomain>\n<MDomainSet b.org>\n</MDomainSet>\n"}, Options{}, []string{"a.org,www.a.org", "b.org"}, ""},
-	}
-	for _, tc := range tests {
+	for _, tc := range syntaxCases {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := names(t, tc.files, tc.opts)
 			if tc.wantErr != "" {
