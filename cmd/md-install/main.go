@@ -19,27 +19,35 @@ func main() { cli.Main(tool()) }
 const description = `Reads MD records (JSON Lines, from md-order or md-parse) and, for every MD
 whose staged certificate set is complete and ready, makes it the live set in
 the store (staging -> tmp -> domains/<md>, the old set to archive/<md>.N)
-in one atomic exchange. Then it writes what the web server needs, runs one
+in one atomic exchange; an invalid staged set is rejected and purged, the
+live set untouched. Then it writes what the web server needs, runs one
 reload command and checks over TLS that the new certificate is served.
-Records go out on stdout with an "install" section.
+Records go out on stdout with an "install" section (action none, waiting,
+activated, rejected or failed; served; certs).
 
 Outputs:
   --apache-dir DIR   one snippet per MD, DIR/<md>.conf, to Include inside each
                      <VirtualHost> of the MD: SSLCertificateFile/KeyFile per key
-                     spec, MDRequireHttps as mod_rewrite/mod_headers rules
-  host.deploy        (md.toml) PEM files per MD: <dir>/<md>/{cert,chain,
-                     fullchain,privkey,combined}.pem, switched atomically
-  --reload-cmd CMD   run once after changes (no shell), then verify
+                     spec, MDRequireHttps as mod_rewrite/mod_headers rules, and
+                     mod_md's fallback certificate (503) before the first one
+  host.deploy        (md.toml deploy-dir) the MD's path becomes a symlink to a
+                     set of cert.pem chain.pem fullchain.pem privkey.pem
+                     combined.pem, switched atomically
+  --reload-cmd CMD   run once after changes (no shell), then verify; a failed
+                     reload or check is retried by the next run
 
 Examples:
   md-parse /etc/apache2/apache2.conf | md-order | \
       md-install --apache-dir /etc/apache2/md --reload-cmd 'apache2ctl graceful'
   md-parse /etc/mdtools/md.toml | md-order | md-install --reload-cmd 'systemctl reload nginx'
-  md-install --all --no-verify          # activate whatever is staged in the store
-  md-install --all -v < /dev/null | jq -c '{name, install}'
+  md-parse md.toml | md-order | md-install --reload-cmd 'systemctl reload haproxy' \
+      --verify-addr 127.0.0.1:443
+  md-install --all --no-verify < /dev/null     # activate what is staged, no server
+  md-install --all | jq -c '{name, action: .install.action, served: .install.served}'
 
 Exit status: 0 all fine, 1 some record failed, 2 usage or input error,
-3 the store (or an MD) is locked by another run.`
+3 an MD or the store is locked by another run (see --wait).
+See md-install(1).`
 
 func tool() cli.Tool {
 	flags := append(cli.StoreFlags(),
