@@ -31,6 +31,9 @@ func TestHelpNamesTheJob(t *testing.T) {
 
 const sample = "../../testdata/apacheconf/sample-apache-httpd.conf"
 
+// its ServerRoot is relative to where the samples were made
+var sampleRoot = []string{"--server-root", "../../testdata/apacheconf"}
+
 func records(t *testing.T, out string) []md.Record {
 	t.Helper()
 	var recs []md.Record
@@ -46,7 +49,7 @@ func records(t *testing.T, out string) []md.Record {
 
 func TestDryRunWritesNothing(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "store")
-	code, out, errOut := run(t, "--dry-run", "--store", dir, sample)
+	code, out, errOut := run(t, append(sampleRoot, "--dry-run", "--store", dir, sample)...)
 	if code != cli.ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -61,7 +64,7 @@ func TestDryRunWritesNothing(t *testing.T) {
 
 func TestSyncWritesStore(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "store")
-	code, out, errOut := run(t, "--store", dir, sample)
+	code, out, errOut := run(t, append(sampleRoot, "--store", dir, sample)...)
 	if code != cli.ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -84,7 +87,7 @@ func TestSyncWritesStore(t *testing.T) {
 	if err := st.SaveMD(store.GroupDomains, m); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errOut = run(t, "--store", dir, sample)
+	code, out, errOut = run(t, append(sampleRoot, "--store", dir, sample)...)
 	if code != cli.ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -113,7 +116,7 @@ func TestConfigErrorsExit2(t *testing.T) {
 
 func TestCheck(t *testing.T) {
 	dir := t.TempDir()
-	code, out, errOut := run(t, "--check", "--store", filepath.Join(dir, "store"), sample)
+	code, out, errOut := run(t, append(sampleRoot, "--check", "--store", filepath.Join(dir, "store"), sample)...)
 	if code != cli.ExitOK || out != "" {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
 	}

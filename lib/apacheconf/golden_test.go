@@ -64,7 +64,12 @@ func TestGolden(t *testing.T) {
 			name = "debian"
 		}
 		t.Run(name, func(t *testing.T) {
-			pc, err := Load(c, Options{})
+			opts := Options{}
+			if strings.HasPrefix(name, "sample") {
+				// its ServerRoot is relative to where the samples were made
+				opts.ServerRoot = testdataDir
+			}
+			pc, err := Load(c, opts)
 			got := render(t, pc, err)
 			golden := filepath.Join(testdataDir, name+".golden")
 			if *update {
@@ -88,7 +93,7 @@ func TestGolden(t *testing.T) {
 // the real mod_md samples against the md.json mod_md wrote, except
 // ca.account, ca.url (the CA in effect) and state, which come from the store.
 func TestSampleMatchesModMD(t *testing.T) {
-	pc, err := Load(filepath.Join(testdataDir, "sample-apache-httpd.conf"), Options{})
+	pc, err := Load(filepath.Join(testdataDir, "sample-apache-httpd.conf"), Options{ServerRoot: testdataDir})
 	if err != nil {
 		t.Fatal(err)
 	}
