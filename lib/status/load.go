@@ -78,9 +78,10 @@ type Reader struct {
 	// History also loads domains/<md>/job.json (Report.History), which
 	// mod_md's JSON does not show; the table, plan, metrics and HTML use it.
 	History bool
-	// Logs decodes the job logs into Job.Log (the raw JSON always has
-	// them); metrics, plan and HTML use them.
-	Logs bool
+	// Logs decodes the logs of the staging and OCSP jobs into Job.Log (the
+	// raw JSON always has them); HistoryLogs that of the domains job too,
+	// else only its head is read.
+	Logs, HistoryLogs bool
 
 	// present, when set, lists the sets of staging/ and ocsp/: Load then
 	// skips reading what cannot exist (Each fills it for whole stores).
@@ -326,10 +327,10 @@ func (r *Reader) loadJob(rep *Report, g store.Group, name string) *Job {
 		return nil
 	}
 	var j *Job
-	if g == store.GroupDomains && !r.Logs {
+	if g == store.GroupDomains && !r.HistoryLogs {
 		j, err = quickJob(data)
 	} else {
-		j, err = decodeJob(data, r.Logs, g != store.GroupDomains) // domains/: not shown raw
+		j, err = decodeJob(data, r.Logs || r.HistoryLogs, g != store.GroupDomains) // domains/: not shown raw
 	}
 	if err != nil {
 		rep.problem(path, err)

@@ -100,7 +100,8 @@ func (mw *MetricsWriter) Add(rep *Report) {
 }
 
 // LastSuccess is when a renewal of this MD last finished: the newest
-// "finished" entry of the staging job, else of the installed set's job.
+// "finished" entry of the staging job, else of the installed set's job
+// (or, when only its head was read, that job's last run).
 func (rep *Report) LastSuccess() time.Time {
 	for _, j := range []*Job{rep.Job, rep.History} {
 		if j == nil {
@@ -108,6 +109,9 @@ func (rep *Report) LastSuccess() time.Time {
 		}
 		if e, ok := j.LastEntry("finished"); ok {
 			return e.When.Time
+		}
+		if j == rep.History && j.Finished && len(j.Log.Entries) == 0 {
+			return j.LastRun.Time
 		}
 	}
 	return time.Time{}

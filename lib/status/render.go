@@ -52,9 +52,13 @@ func (r *Reader) Render(w io.Writer, view View, names []string, opt Options) err
 		rh := *r
 		rh.History = true
 		r = &rh
-	case ViewPlan, ViewPlanText, ViewMetrics, ViewHTML:
+	case ViewMetrics:
 		rh := *r
 		rh.History, rh.Logs = true, true
+		r = &rh
+	case ViewPlan, ViewPlanText, ViewHTML:
+		rh := *r
+		rh.History, rh.Logs, rh.HistoryLogs = true, true, true
 		r = &rh
 	}
 	single := names != nil
