@@ -45,8 +45,11 @@ Examples:
    # a host without Apache
    md-parse --store /var/lib/mdtools /etc/mdtools/md.toml | md-order
 
-   # which vhosts serve each MD
-   md-parse --dry-run httpd.conf | jq -c '{name, vhosts: [.vhosts[].server-name]}'`
+   # which vhosts serve each MD, and can the CA reach this host?
+   md-parse -n httpd.conf | jq -c '{name, reachable: .settings.reachable, vhosts: [.vhosts[].addresses[]]}'
+
+   # Debian: set the variables apache2.conf uses, then read it
+   . /etc/apache2/envvars && md-parse -n /etc/apache2/apache2.conf`
 
 func tool() cli.Tool {
 	flags := []ucli.Flag{
