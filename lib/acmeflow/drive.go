@@ -137,7 +137,8 @@ func (a *attempt) checkStaging(urls []string) {
 		}
 		return
 	}
-	reset := sm.CA == nil || sm.CA.URL != a.caURL || strings.Join(sm.CA.URLs, " ") != strings.Join(urls, " ")
+	reset := sm.CA == nil || sm.CA.URL != a.caURL || strings.Join(sm.CA.URLs, " ") != strings.Join(urls, " ") ||
+		strings.Join(sm.Domains, " ") != strings.Join(a.rec.Domains, " ")
 	if !reset && a.r.Force && a.job.Errors == 0 && a.r.stagedCompleteFiles(a.name, a.rec.PrivKey.Effective()) {
 		reset = true // --force on a finished set: order anew
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -191,5 +190,12 @@ func TestHTTP01IssuanceEndToEnd(t *testing.T) {
 			t.Errorf("second run %s: %+v", r.Name, r.Order)
 		}
 	}
-	fmt.Fprint(os.Stderr, "")
+	// A name added to the MD: the staged set no longer fits, a new one is
+	// ordered.
+	a.Domains = append(a.Domains, "new.a.test")
+	res = runOrder(t, jsonl(t, a), caArgs(ca, dir)...)
+	if res.code != 0 || res.recs[0].Order.Action != acmeflow.ActionOrdered {
+		t.Fatalf("changed domains: exit %d %+v\n%s", res.code, res.recs[0].Order, res.stderr)
+	}
+	checkStaged(t, ca, dir, a)
 }

@@ -15,6 +15,7 @@ package acmeflow
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -182,12 +183,13 @@ func (r *Runner) Process(ctx context.Context, rec *md.Record) error {
 		r.log().Warnf("%s: %v; starting a new job", name, err)
 		job = &md.Job{Name: name}
 	}
-	staged := r.stagedComplete(name, specs, job)
+	staged := r.stagedComplete(&rec.MD, specs, job)
 	in := renew.Input{Now: now, MD: &rec.MD, Certs: live, Job: job, Staged: staged, Force: r.Force, Rand: r.randByte()}
 	d := renew.Decide(in)
 	if d.Action == renew.None && !r.Force && r.ariApplies(rec, live) {
 		if w := r.ariWindow(ctx, rec, live, now); w != nil {
 			in.ARI = w
+			in.Rand = ariByte(rec.Name, w)
 			d = renew.Decide(in)
 		}
 	}
@@ -266,20 +268,37 @@ func (r *Runner) liveCerts(name string, specs md.KeySpecs) []renew.Cert {
 	return out
 }
 
-// stagedComplete reports whether staging/<md> holds a finished set: the
-// job says finished, md.json is there and every key spec has its
-// certificate (mod_md's md_job_json_seems_valid).
-func (r *Runner) stagedComplete(name string, specs md.KeySpecs, job *md.Job) bool {
+// stagedComplete reports whether staging/<md> holds a finished set for
+// the MD as configured now: the job says finished, md.json is there and
+// every key spec has its key and a certificate that covers the domains
+// (mod_md's md_job_json_seems_valid, plus the state rules).
+func (r *Runner) stagedComplete(m *md.MD, specs md.KeySpecs, job *md.Job) bool {
+	name := m.Name
 	if !job.Finished || !r.Store.Exists(store.GroupStaging, name, store.FileMD) {
 		return false
 	}
-	for _, s := range specs {
-		if !r.Store.Exists(store.GroupStaging, name, s.FileName("pubcert")) ||
-			!r.Store.Exists(store.GroupStaging, name, s.FileName("privkey")) {
+	certs := make([]renew.Cert, len(specs))
+	for i, s := range specs {
+		certs[i].Spec = s
+		if !r.Store.Exists(store.GroupStaging, name, s.FileName("privkey")) {
 			return false
 		}
+		chain, err := r.Store.LoadChain(store.GroupStaging, name, s.FileName("pubcert"))
+		if err != nil {
+			return false
+		}
+		certs[i].Leaf = chain[0]
 	}
-	return true
+	state, _ := renew.State(m, certs)
+	return state == md.StateComplete
+}
+
+// ariByte is the random byte that picks the renewal point in an ARI
+// window: derived from the MD and the window, so that every run picks the
+// same point (RFC 9773 §4.2) while different MDs spread over the window.
+func ariByte(name string, w *renew.Window) byte {
+	sum := sha256.Sum256([]byte(name + "\x00" + w.Start.UTC().String() + "\x00" + w.End.UTC().String()))
+	return sum[0]
 }
 
 func (r *Runner) stagedInfos(name string, specs md.KeySpecs) []md.CertInfo {
