@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -111,6 +112,8 @@ func BenchmarkActivate1000(b *testing.B) {
 				b.Fatalf("%s: %+v %+v", r.Name, r.Install, r.Error)
 			}
 		}
+		base := fsBaseline(b, n, 12)
+		fmt.Printf("md-install: filesystem baseline now: creating %d plain files (12 per MD, what an activation with deploy files creates) takes %.3f s\n", n*12, base.Seconds())
 		b.ReportMetric(el.Seconds(), "s/1000-activations")
 		fmt.Printf("md-install: activated %d staged MDs with deploy files in %.3f s (%.3f s CPU, load %s)\n", n, el.Seconds(), cpu.Seconds(), loadAvg())
 		b.StartTimer()
@@ -226,4 +229,40 @@ func loadAvg() string {
 func benchWorkers() int {
 	n, _ := strconv.Atoi(os.Getenv("MD_BENCH_WORKERS"))
 	return n
+}
+
+// fsBaseline creates dirs×files small files with 4 workers and returns the
+// time it took: the floor for any activation on this filesystem right now
+// (on this shared VM it varies tenfold with the other users' load).
+func fsBaseline(b *testing.B, dirs, files int) time.Duration {
+	root := b.TempDir()
+	start := time.Now()
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			data := make([]byte, 1500)
+			for i := range work {
+				d := filepath.Join(root, strconv.Itoa(i))
+				if err := os.Mkdir(d, 0o700); err != nil {
+					b.Error(err)
+					return
+				}
+				for j := 0; j < files; j++ {
+					if err := os.WriteFile(filepath.Join(d, strconv.Itoa(j)), data, 0o600); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	for i := 0; i < dirs; i++ {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	return time.Since(start)
 }
