@@ -11,5 +11,9 @@
 // renewal that swaps the served certificate, a CA outage during a renewal
 // that keeps the old certificate served and is reported by md-status, the
 // MDMessageCmd/MDNotifyCmd events in their documented order, and one run of
-// scripts/md-renew. The package has no non-test code.
+// scripts/md-renew. A second test runs scripts/md-renew on an md.toml (a
+// dns-01 wildcard through testdata/challenge/dns01-hook, tls-alpn-01 on
+// md-order's listener with RSA and ECDSA keys, PEM files deployed), twice,
+// then with its lock taken (exit 3) and with a bad config (exit 2). The
+// package has no non-test code.
 package e2e
