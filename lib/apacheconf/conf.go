@@ -95,6 +95,7 @@ type server struct {
 	addrs       []addr
 	port        int
 	ssl         bool
+	sslSet      bool
 	protocols   []string
 	protoSet    bool
 	props       props

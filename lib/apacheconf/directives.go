@@ -306,6 +306,7 @@ func (w *walker) core(n *node) {
 			w.errorf(n, "SSLEngine takes one argument, SSL switch for the protocol engine ('on', 'off')")
 			return
 		}
+		w.srv.sslSet = true
 		switch strings.ToLower(words[0]) {
 		case "on":
 			w.srv.ssl = true

@@ -168,6 +168,9 @@ func (r *reader) fixupServers(cfg *config) {
 		if !v.protoSet {
 			v.protocols = base.protocols
 		}
+		if !v.sslSet {
+			v.ssl = base.ssl // mod_ssl merges SSLEngine from the base server
+		}
 	}
 }
 

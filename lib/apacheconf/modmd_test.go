@@ -191,6 +191,22 @@ MDProfile classic
   MDCertificateAgreement accepted
 </MDomain>
 `,
+		"global-sslengine": `Listen 443
+ServerName g.org
+SSLEngine on
+Protocols h2 http/1.1 acme-tls/1
+MDBaseServer on
+MDomain g.org
+<VirtualHost *:443>
+  ServerName www.g.org
+  ServerAlias g.org
+</VirtualHost>
+<VirtualHost *:443>
+  ServerName plain.g.org
+  ServerAlias g.org
+  SSLEngine off
+</VirtualHost>
+`,
 		"servernames": `Listen 443
 MDMatchNames servernames
 MDomain t.org *.t.org
