@@ -207,6 +207,36 @@ MDomain g.org
   SSLEngine off
 </VirtualHost>
 `,
+		"vhost-details": `Listen 443
+ServerName base.v.org
+MDomain v.org a.w.org
+MDomain base.v.org
+MDomain p.org
+<VirtualHost *:443>
+  ServerName v.org
+  ServerAdmin first@v.org
+  SSLEngine on
+</VirtualHost>
+<VirtualHost *:443>
+  ServerName www.v.org
+  ServerAlias v.org
+  MDContactEmail second@v.org
+  SSLEngine on
+</VirtualHost>
+<VirtualHost *:443>
+  ServerName x.w.org
+  ServerAlias *.w.org
+  SSLEngine on
+</VirtualHost>
+<VirtualHost *:443>
+  SSLEngine on
+</VirtualHost>
+<VirtualHost 127.0.0.1:443>
+  ServerName https://p.org:443
+  ServerAlias alias.p.org
+  SSLEngine on
+</VirtualHost>
+`,
 		"servernames": `Listen 443
 MDMatchNames servernames
 MDomain t.org *.t.org
