@@ -158,8 +158,8 @@ type ariCache struct {
 }
 
 type ariEntry struct {
-	Start       md.Time `json:"start"`
-	End         md.Time `json:"end"`
+	Start       md.Time `json:"start,omitzero"`
+	End         md.Time `json:"end,omitzero"`
 	Explanation string  `json:"explanation-url,omitempty"`
 	RetryAfter  md.Time `json:"retry-after"`
 }
@@ -192,7 +192,7 @@ func (r *Runner) ariWindow(ctx context.Context, rec *md.Record, live []renew.Cer
 	}
 	changed := false
 	var best *renew.Window
-	var ca *caEntry
+	var ca *caEntry // the first CA, reached at most once
 	for _, c := range live {
 		id, err := CertID(c.Leaf)
 		if err != nil {
@@ -200,31 +200,11 @@ func (r *Runner) ariWindow(ctx context.Context, rec *md.Record, live []renew.Cer
 		}
 		e, ok := cache.Entries[id]
 		if (!ok || now.After(e.RetryAfter.Time)) && !r.DryRun {
-			if ca == nil {
-				cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-				ca, err = r.caFor(cctx, rec, rec.EffectiveCAURLs()[0])
-				cancel()
-				if err != nil || ca.dir.RenewalInfo == "" {
-					if err != nil {
-						r.log().Warnf("%s: ARI: %v", rec.Name, err)
-					}
-					return nil
-				}
-			}
-			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			info, err := FetchARI(cctx, ca.hc, ca.dir.RenewalInfo, id, r.ua(), now)
-			cancel()
-			if err != nil {
-				r.log().Warnf("%s: ARI for %s: %v", rec.Name, id, err)
-				continue
-			}
-			e = ariEntry{Start: md.NewTime(info.Window.Start), End: md.NewTime(info.Window.End),
-				Explanation: info.Window.ExplanationURL, RetryAfter: md.NewTime(info.RetryAfter)}
+			e, ok, changed = r.fetchARI(ctx, rec, &ca, id, now), true, true
 			cache.Entries[id] = e
-			changed, ok = true, true
 		}
-		if !ok {
-			continue
+		if !ok || e.Start.IsZero() {
+			continue // no answer (yet): the renew window alone decides
 		}
 		w := &renew.Window{Start: e.Start.Time, End: e.End.Time, ExplanationURL: e.Explanation}
 		if best == nil || w.Start.Before(best.Start) {
@@ -248,4 +228,33 @@ func (r *Runner) ariWindow(ctx context.Context, rec *md.Record, live []renew.Cer
 		}
 	}
 	return best
+}
+
+// fetchARI asks the first CA for a certificate's renewal info. A CA that
+// cannot be reached, or has no renewalInfo, is remembered too (an entry
+// without window), so that it is asked again only after an hour (a day).
+func (r *Runner) fetchARI(ctx context.Context, rec *md.Record, ca **caEntry, id string, now time.Time) ariEntry {
+	failed := ariEntry{RetryAfter: md.NewTime(now.Add(time.Hour))}
+	if *ca == nil {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		c, err := r.caFor(cctx, rec, rec.EffectiveCAURLs()[0])
+		cancel()
+		if err != nil {
+			r.log().Warnf("%s: ARI: %v", rec.Name, err)
+			return failed
+		}
+		*ca = c
+	}
+	if (*ca).dir.RenewalInfo == "" {
+		return ariEntry{RetryAfter: md.NewTime(now.Add(24 * time.Hour))}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	info, err := FetchARI(cctx, (*ca).hc, (*ca).dir.RenewalInfo, id, r.ua(), now)
+	cancel()
+	if err != nil {
+		r.log().Warnf("%s: ARI for %s: %v", rec.Name, id, err)
+		return failed
+	}
+	return ariEntry{Start: md.NewTime(info.Window.Start), End: md.NewTime(info.Window.End),
+		Explanation: info.Window.ExplanationURL, RetryAfter: md.NewTime(info.RetryAfter)}
 }

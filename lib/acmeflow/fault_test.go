@@ -228,6 +228,10 @@ func TestFaultsStageNothing(t *testing.T) {
 			before := liveSet(t, dir, "f.test")
 			rec := record([]string{f.url()}, "f.test")
 			rec.Settings.RetryDelay = "1h"
+			events := filepath.Join(t.TempDir(), "events.log")
+			script := filepath.Join(t.TempDir(), "msg.sh")
+			os.WriteFile(script, []byte("#!/bin/sh\necho \"$@\" >> "+events+"\n"), 0o755)
+			rec.Settings.MessageCmd = []string{script}
 			start := time.Now()
 			res := runOrder(t, jsonl(t, rec), append([]string{"--store", dir, "--ca-file", f.rootsFile(t.TempDir())}, tc.args...)...)
 			if res.code != 1 || len(res.recs) != 1 {
@@ -280,6 +284,9 @@ func TestFaultsStageNothing(t *testing.T) {
 			}
 			if job.NextRun.IsZero() {
 				t.Errorf("no next-run")
+			}
+			if got, _ := os.ReadFile(events); string(got) != "renewing f.test\nerrored f.test\n" {
+				t.Errorf("events %q; want renewing, errored", got)
 			}
 			// The next run respects the backoff: no attempt, no error.
 			res = runOrder(t, jsonl(t, rec), "--store", dir, "--ca-file", f.rootsFile(t.TempDir()))

@@ -309,6 +309,17 @@ func TestNothingDueNoNetwork(t *testing.T) {
 	if !strings.Contains(res.recs[1].Order.Reason, "manual") || res.recs[0].Order.RenewAt.IsZero() {
 		t.Errorf("reasons: %+v %+v", res.recs[0].Order, res.recs[1].Order)
 	}
+	// With ARI on, a fresh certificate makes one attempt to ask the (dead)
+	// CA; the failure is remembered for an hour: the next run is silent.
+	ari := record([]string{dead}, "fresh.test")
+	res = runOrder(t, jsonl(t, ari), "--store", dir)
+	if res.code != 0 || res.recs[0].Order.Action != "none" || !strings.Contains(res.stderr, "ARI") {
+		t.Errorf("ARI with a dead CA: exit %d %+v\n%s", res.code, res.recs[0].Order, res.stderr)
+	}
+	res = runOrder(t, jsonl(t, ari), "--store", dir)
+	if res.code != 0 || res.recs[0].Order.Action != "none" || res.stderr != "" {
+		t.Errorf("second ARI run: exit %d %+v\n%s", res.code, res.recs[0].Order, res.stderr)
+	}
 	// --dry-run says what it would do, without network or store changes.
 	res = runOrder(t, jsonl(t, recs[2]), "--store", dir, "--dry-run")
 	if res.code != 0 || res.recs[0].Order.Action != "dry-run" || !strings.Contains(res.recs[0].Order.Reason, "renew window reached") || res.recs[0].Order.CA != dead {

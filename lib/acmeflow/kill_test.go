@@ -31,7 +31,8 @@ func TestMain(m *testing.M) {
 func selfSigned(t *testing.T, name string, from, until time.Time) []*x509.Certificate {
 	t.Helper()
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(9), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name}, NotBefore: from, NotAfter: until}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(9), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name}, NotBefore: from, NotAfter: until,
+		SubjectKeyId: []byte{1, 2, 3, 4}, AuthorityKeyId: []byte{1, 2, 3, 4}} // an AKI, so the cert has an ARI cert ID
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, k.Public(), k)
 	if err != nil {
 		t.Fatal(err)
