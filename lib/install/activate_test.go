@@ -565,3 +565,20 @@ func TestDeployOwnerAndRefusals(t *testing.T) {
 		}
 	}
 }
+
+func TestDuplicateRecord(t *testing.T) {
+	t.Parallel()
+	st, _ := openStore(t)
+	rec := testRecord("dup.test", md.KeySpecs{ecSpec})
+	stageSet(t, st, rec, freshCreds(t, rec))
+	a, b := testRecord("dup.test", md.KeySpecs{ecSpec}), testRecord("dup.test", md.KeySpecs{ecSpec})
+	if err := run(t, st, time.Now(), a, b); err != nil {
+		t.Fatal(err)
+	}
+	if a.Install.Action != "activated" || a.Error != nil {
+		t.Errorf("first: %+v %+v", a.Install, a.Error)
+	}
+	if b.Install.Action != "failed" || b.Error == nil || b.Error.Problem != "install-duplicate" {
+		t.Errorf("second: %+v %+v", b.Install, b.Error)
+	}
+}

@@ -188,8 +188,16 @@ func (r *runner) run(ctx context.Context, recs []*md.Record) error {
 		inStaging[n] = true
 	}
 	r.items = make([]*item, len(recs))
+	seen := make(map[string]bool, len(recs))
 	for i, rec := range recs {
-		r.items[i] = &item{rec: rec, name: rec.Name, specs: rec.PrivKey.Effective(), staged: inStaging[rec.Name], action: "none"}
+		it := &item{rec: rec, name: rec.Name, specs: rec.PrivKey.Effective(), staged: inStaging[rec.Name], action: "none"}
+		if seen[rec.Name] {
+			// a second record for the same MD: the first one is handled
+			it.staged = false
+			it.fail("install-duplicate", fmt.Errorf("another record for %s came earlier in the input; this one is ignored", rec.Name))
+		}
+		seen[rec.Name] = true
+		r.items[i] = it
 	}
 
 	// Lock the MDs with something staged, in name order (two runs never
