@@ -77,18 +77,6 @@ func newKey(t testing.TB, spec md.KeySpec) crypto.Signer {
 	return k
 }
 
-// issue gets a real certificate chain from Pebble.
-func issue(t testing.TB, names []string, key crypto.Signer) []*x509.Certificate {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	chain, err := testCA(t).Issue(ctx, names, key)
-	if err != nil {
-		t.Fatalf("issuing %v: %v", names, err)
-	}
-	return chain
-}
-
 // testRecord is an MD record as md-parse would give it.
 func testRecord(name string, specs md.KeySpecs, domains ...string) *md.Record {
 	if len(domains) == 0 {
