@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -251,6 +252,28 @@ func TestWithPebble(t *testing.T) {
 		sm, _ := st.LoadMD(store.GroupStaging, "acc2.test")
 		if sm.CA.Account != id || st.Exists(store.GroupStaging, "acc2.test", store.FileAccount) {
 			t.Errorf("staged ca.account %q, staged account file %v; want %s reused", sm.CA.Account, st.Exists(store.GroupStaging, "acc2.test", store.FileAccount), id)
+		}
+	})
+
+	t.Run("account the CA rejects is replaced", func(t *testing.T) {
+		dir := t.TempDir()
+		st := mustStore(t, dir)
+		key, _ := rsa.GenerateKey(rand.Reader, 2048)
+		id := acmeflow.AccountIDPrefix(ca.DirectoryURL) + "0000"
+		bogus := acmeflow.AccountFile{Status: "valid", URL: strings.TrimSuffix(ca.DirectoryURL, "/dir") + "/my-account/deadbeef", CAURL: ca.DirectoryURL}
+		if err := st.SaveJSON(store.GroupAccounts, id, store.FileAccount, &bogus); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.SaveKey(store.GroupAccounts, id, store.FileAccountKey, key); err != nil {
+			t.Fatal(err)
+		}
+		res := runOrder(t, jsonl(t, record([]string{ca.DirectoryURL}, "rej.test")), caArgs(ca, dir)...)
+		if res.code != 0 || !strings.Contains(res.stderr, "was rejected by the CA") {
+			t.Fatalf("exit %d error %+v\n%s", res.code, res.recs[0].Error, res.stderr)
+		}
+		var f acmeflow.AccountFile
+		if err := st.LoadJSON(store.GroupStaging, "rej.test", store.FileAccount, &f); err != nil || f.URL == bogus.URL {
+			t.Errorf("staged account %+v %v; want a new one", f, err)
 		}
 	})
 
