@@ -16,12 +16,13 @@ import (
 // Limits that keep a hostile or broken config from exhausting the machine.
 // They are far above what real configurations use.
 const (
-	MaxFileSize     = 32 << 20  // one config file
-	MaxTotalSize    = 256 << 20 // all files together
-	MaxLineLength   = 64 << 10  // one logical line, continuations included
-	MaxIncludeDepth = 32        // nested Include levels
-	MaxFiles        = 20000     // files read in one load
-	MaxErrors       = 1000      // problems reported before giving up
+	MaxFileSize     = 32 << 20 // one config file
+	MaxTotalSize    = 64 << 20 // all files together
+	MaxLines        = 2000000  // logical lines in all files (bounds memory)
+	MaxLineLength   = 64 << 10 // one logical line, continuations included
+	MaxIncludeDepth = 32       // nested Include levels
+	MaxFiles        = 20000    // files read in one load
+	MaxErrors       = 1000     // problems reported before giving up
 )
 
 // node is one directive after reading: Include, Define, <If*> and ${VAR}
@@ -69,6 +70,7 @@ type reader struct {
 	settingsCache *md.Settings
 	jail          string // tests: no file outside this directory is read
 	listed        int    // directories listed for wildcards
+	lines         int    // logical lines read
 }
 
 func newReader(opts Options, configPath string) *reader {
@@ -335,6 +337,12 @@ func (r *reader) parseRaw(file string, data []byte) []*rawLine {
 		cont.Reset()
 		if text == "" || text[0] == '#' {
 			continue
+		}
+		r.lines++
+		if r.lines > MaxLines {
+			r.errorf(file, contStart, "more than %d configuration lines, giving up", MaxLines)
+			r.aborted = true
+			return top
 		}
 		l := &rawLine{text: text, line: contStart}
 		if strings.HasPrefix(text, "</") {

@@ -156,6 +156,12 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("errors %q", err)
 		}
 	})
+	t.Run("too many lines", func(t *testing.T) {
+		_, err := names(t, map[string]string{"main.conf": strings.Repeat("X\n", MaxLines+1)}, Options{})
+		if !strings.Contains(err, "more than 2000000 configuration lines") {
+			t.Errorf("errors %.300q", err)
+		}
+	})
 	t.Run("deep nesting", func(t *testing.T) {
 		_, err := names(t, map[string]string{"main.conf": strings.Repeat("<IfModule ssl>\n", 200)}, Options{})
 		if !strings.Contains(err, "sections nested too deeply") {
