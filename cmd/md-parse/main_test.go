@@ -172,3 +172,31 @@ func TestTOMLGoesToTomlconf(t *testing.T) {
 		t.Errorf("a .toml file must be read by tomlconf: %s", errOut)
 	}
 }
+
+func TestRenameMovesStoreDir(t *testing.T) {
+	dir := t.TempDir()
+	st := filepath.Join(dir, "store")
+	conf := filepath.Join(dir, "httpd.conf")
+	os.WriteFile(conf, []byte("MDomain old.org www.old.org\n"), 0o644)
+	if code, _, errOut := run(t, "--store", st, conf); code != cli.ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	// the first name goes away: mod_md renames the MD instead of ordering anew
+	os.WriteFile(conf, []byte("MDomain www.old.org\n"), 0o644)
+	code, out, errOut := run(t, "-v", "--store", st, conf)
+	if code != cli.ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(errOut, "MD old.org was renamed to www.old.org") {
+		t.Errorf("stderr %q", errOut)
+	}
+	if recs := records(t, out); len(recs) != 1 || recs[0].Name != "www.old.org" {
+		t.Errorf("records %+v", recs)
+	}
+	if _, err := os.Stat(filepath.Join(st, "domains", "www.old.org", "md.json")); err != nil {
+		t.Error(err)
+	}
+	if _, err := os.Stat(filepath.Join(st, "domains", "old.org")); !os.IsNotExist(err) {
+		t.Errorf("old dir still there: %v", err)
+	}
+}
