@@ -418,10 +418,10 @@ func renewTimes(m *md.MD, certs []Cert, now time.Time) (renewAt, warnAt time.Tim
 	}
 	for _, c := range certs {
 		if c.Info == nil {
-			if m.State != md.StateError {
-				return now, time.Time{}
+			if !c.Bad {
+				return now, time.Time{} // missing
 			}
-			continue
+			continue // unreadable: skipped, as by mod_md
 		}
 		r := m.RenewWindow.Start(c.Info.NotBefore, c.Info.NotAfter)
 		if renewAt.IsZero() || r.Before(renewAt) {
