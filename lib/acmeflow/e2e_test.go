@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,9 +49,16 @@ type runResult struct {
 	stderr string
 }
 
+// cliMu serialises cli.Run: urfave/cli applies its global help and
+// version flags on every run, which the race detector flags when parallel
+// tests run commands at once.
+var cliMu sync.Mutex
+
 // runOrder runs md-order in-process like a shell would.
 func runOrder(t testing.TB, stdin string, args ...string) runResult {
 	t.Helper()
+	cliMu.Lock()
+	defer cliMu.Unlock()
 	var out, errb bytes.Buffer
 	code := cli.Run(context.Background(), acmeflow.Tool(), append([]string{"md-order"}, args...),
 		cli.Env{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb})
