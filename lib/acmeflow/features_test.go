@@ -277,6 +277,35 @@ func TestWithPebble(t *testing.T) {
 		}
 	})
 
+	t.Run("activation delay postpones renewed", func(t *testing.T) {
+		dir := t.TempDir()
+		logf := filepath.Join(t.TempDir(), "events.log")
+		script := filepath.Join(t.TempDir(), "msg.sh")
+		os.WriteFile(script, []byte("#!/bin/sh\necho \"$@\" >> "+logf+"\n"), 0o755)
+		rec := record([]string{ca.DirectoryURL}, "delay.test")
+		if res := runOrder(t, jsonl(t, rec), caArgs(ca, dir)...); res.code != 0 {
+			t.Fatal(res.stderr)
+		}
+		install(t, dir, "delay.test")
+		rec.Settings.ActivationDelay = "1d"
+		rec.Settings.MessageCmd = []string{script}
+		res := runOrder(t, jsonl(t, rec), append(caArgs(ca, dir), "--force")...)
+		if res.code != 0 || res.recs[0].Order.Action != acmeflow.ActionOrdered {
+			t.Fatalf("exit %d %+v\n%s", res.code, res.recs[0].Order, res.stderr)
+		}
+		job, _ := mustStore(t, dir).LoadJob(store.GroupStaging, "delay.test")
+		if !job.Finished || job.NotifiedRenewed || job.ValidFrom.Before(time.Now().Add(23*time.Hour)) || !job.NextRun.Equal(job.ValidFrom.Time) {
+			t.Errorf("job finished %v notified-renewed %v valid-from %v next-run %v", job.Finished, job.NotifiedRenewed, job.ValidFrom, job.NextRun)
+		}
+		res = runOrder(t, jsonl(t, rec), caArgs(ca, dir)...)
+		if res.recs[0].Order.Action != acmeflow.ActionStaged {
+			t.Errorf("second run: %+v", res.recs[0].Order)
+		}
+		if got, _ := os.ReadFile(logf); strings.Contains(string(got), "renewed") {
+			t.Errorf("renewed raised before the activation delay:\n%s", got)
+		}
+	})
+
 	t.Run("kill -9 mid-order then resume", func(t *testing.T) {
 		t.Parallel()
 		testKillResume(t, ca)
