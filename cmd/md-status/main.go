@@ -173,7 +173,9 @@ func run(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) err
 			return cli.Usagef("--serve serves every view; it takes no other view flag or NAME")
 		}
 		h := &status.Handler{Reader: r, Opts: opts}
-		return status.Serve(ctx, addr, h, func(a net.Addr) { log.Warnf("serving the store %s read-only on http://%s/", st, a) })
+		return status.Serve(ctx, addr, h, func(a net.Addr) {
+			fmt.Fprintf(env.Stderr, "md-status: serving the store %s read-only on http://%s/\n", st, a)
+		})
 	}
 
 	var names []string

@@ -105,7 +105,11 @@ func (rep *Report) Plan(staplingWindow md.Timeslice) Plan {
 	case len(rep.Problems) > 0:
 		p.Order = Step{Action: "blocked", Reason: "unreadable store files: " + strings.Join(rep.Problems, "; ")}
 	default:
-		d := renew.Decide(renew.Input{Now: now, MD: m, Certs: certs, Job: job, Staged: staged, ARI: ari, Rand: 128})
+		var ariIn *renew.Window
+		if m.ARIRenewals { // MDRenewViaARI
+			ariIn = ari
+		}
+		d := renew.Decide(renew.Input{Now: now, MD: m, Certs: certs, Job: job, Staged: staged, ARI: ariIn, Rand: 128})
 		p.Order = Step{Action: d.Action, Reason: d.Reason}
 		switch {
 		case d.Action == renew.Renew:
@@ -114,6 +118,14 @@ func (rep *Report) Plan(staplingWindow md.Timeslice) Plan {
 			p.Order.due(d.NextRun)
 		case d.Action == renew.None && m.RenewMode != md.RenewManual && !(len(m.CertFiles) > 0 && m.RenewMode != md.RenewAlways) && !d.RenewAt.IsZero():
 			p.Order.due(d.RenewAt)
+			if ari != nil && m.ARIRenewals {
+				// md-order renews at a random point of the ARI window; the
+				// plan assumes its middle.
+				if at := renew.ARIPick(ari.Start, ari.End, 128); at.Before(d.RenewAt) {
+					p.Order.due(at)
+					p.Order.Reason += "; the CA's ARI window suggests " + httpDate(at)
+				}
+			}
 		}
 		if job != nil && job.Errors > 0 && job.Last != nil && (job.Last.Problem != "" || job.Last.Detail != "") {
 			p.Order.Reason += "; last error: " + strings.TrimPrefix(strings.Join(nonEmpty(job.Last.Problem, job.Last.Detail), ": "), ": ")
@@ -128,7 +140,7 @@ func (rep *Report) Plan(staplingWindow md.Timeslice) Plan {
 	} else if m.RenewWindow != nil {
 		p.Window = m.RenewWindow.String() + " (no certificate yet)"
 	}
-	if ari != nil {
+	if ari != nil && m.ARIRenewals {
 		p.ARI = fmt.Sprintf("suggested window %s - %s", httpDate(ari.Start), httpDate(ari.End))
 	} else if m.ARIRenewals {
 		p.ARI = "on; no ARI window recorded in the store"

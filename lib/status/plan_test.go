@@ -1,0 +1,79 @@
+package status
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/store"
+)
+
+// TestPlanDecisions drives Plan with injected times over one store: the
+// same MD seen at different moments, and job states md-order leaves.
+func TestPlanDecisions(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.Open(dir)
+	must(t, err)
+	chain := loadFixture(t, "good.test.pem")
+	from, until := chain[0].NotBefore.UTC(), chain[0].NotAfter.UTC()
+	renewAt := md.MustTimeslice("33%").Start(from, until)
+	m := baseMD("good.test")
+	must(t, st.SaveMD(store.GroupDomains, m))
+	must(t, st.SaveChain(store.GroupDomains, "good.test", "pubcert.pem", chain))
+
+	// A finished renewal in staging whose certificate is valid only later.
+	m2 := baseMD("later.test")
+	must(t, st.SaveMD(store.GroupDomains, m2))
+	must(t, st.SaveChain(store.GroupDomains, "later.test", "pubcert.pem", chain))
+	must(t, st.SaveMD(store.GroupStaging, m2))
+	must(t, st.SaveChain(store.GroupStaging, "later.test", "pubcert.pem", chain))
+	lj := job("later.test", from, true, 0, nil)
+	lj.ValidFrom = md.NewTime(from.Add(48 * time.Hour))
+	must(t, st.SaveJob(store.GroupStaging, "later.test", lj))
+
+	// Another store: the same MD with an ARI window recorded by a stage,
+	// before its renew window.
+	ariDir := t.TempDir()
+	st2, err := store.Open(ariDir)
+	must(t, err)
+	must(t, st2.SaveMD(store.GroupDomains, m))
+	must(t, st2.SaveChain(store.GroupDomains, "good.test", "pubcert.pem", chain))
+	must(t, st2.Write(store.GroupDomains, "good.test", "job.json", []byte(`{"name": "good.test", "finished": true, "errors": 0,
+  "ari": {"start": "`+httpDate(from.Add(10*24*time.Hour))+`", "end": "`+httpDate(from.Add(11*24*time.Hour))+`", "explanation-url": "https://ca.example/why"}}`)))
+
+	ro, err := store.OpenReadOnly(dir)
+	must(t, err)
+	roARI, err := store.OpenReadOnly(ariDir)
+	must(t, err)
+	tests := []struct {
+		md     string
+		at     time.Time
+		order  string
+		reason string
+		due    time.Time
+		inst   string
+	}{
+		{"good.test", from.Add(time.Hour), "none", "not due before", renewAt, "none"},
+		{"good.test", renewAt, "renew", "renew window reached", renewAt, "none"},
+		{"good.test", until.Add(time.Hour), "renew", "renew window reached", until.Add(time.Hour), "none"},
+		{"later.test", from.Add(time.Hour), "staged", "already staged", from.Add(48 * time.Hour), "wait"},
+		{"later.test", from.Add(49 * time.Hour), "staged", "already staged", from.Add(49 * time.Hour), "activate"},
+		{"ari:good.test", from.Add(9 * 24 * time.Hour), "none", "not due before", from.Add(10*24*time.Hour + 12*time.Hour), "none"},
+		{"ari:good.test", from.Add(12 * 24 * time.Hour), "renew", "ARI, explanation at https://ca.example/why", from.Add(12 * 24 * time.Hour), "none"},
+	}
+	for _, tc := range tests {
+		r := &Reader{Store: ro, Now: func() time.Time { return tc.at }, History: true, Logs: true, HistoryLogs: true}
+		name := tc.md
+		if n, ok := strings.CutPrefix(name, "ari:"); ok {
+			r.Store, name = roARI, n
+		}
+		rep, err := r.Load(name)
+		must(t, err)
+		p := rep.Plan(md.MustTimeslice("33%"))
+		if p.Order.Action != tc.order || !strings.Contains(p.Order.Reason, tc.reason) || p.Install.Action != tc.inst || !p.Next.Equal(tc.due) {
+			t.Errorf("%s at %s: order %s (%s), install %s, next %s; want %s (%s), %s, %s",
+				tc.md, tc.at, p.Order.Action, p.Order.Reason, p.Install.Action, p.Next, tc.order, tc.reason, tc.inst, tc.due)
+		}
+	}
+}
