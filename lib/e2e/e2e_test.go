@@ -542,6 +542,10 @@ func TestCycle(t *testing.T) {
 			!strings.Contains(stderr, "md-order: warning: a.test: ARI:") {
 			t.Errorf("md-renew during the outage: exit %d\n%s", code, stderr)
 		}
+		table := e.run(t, nil, "md-status", "--table", "--color", "never")
+		if table.code != 0 || !strings.Contains(string(table.stdout), "renewal failing: contacting ACME server at "+e.ca.DirectoryURL) {
+			t.Errorf("md-status --table: exit %d\n%s", table.code, table.stdout)
+		}
 		unknown := e.run(t, nil, "md-status", "--json", "nope.test")
 		if unknown.code != 1 {
 			t.Errorf("md-status nope.test: exit %d; want 1", unknown.code)
