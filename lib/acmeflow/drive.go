@@ -108,14 +108,25 @@ func (r *Runner) renew(ctx context.Context, rec *md.Record, job *md.Job, live []
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	chains, err := a.drive(cctx)
-	if err != nil {
-		if cctx.Err() != nil && ctx.Err() == nil {
+	// Cleanup (teardown, events, the job) runs even when ctx was cancelled.
+	cleanup, cancelCleanup := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancelCleanup()
+	switch {
+	case err != nil && ctx.Err() != nil:
+		// Interrupted (SIGINT/SIGTERM): not the CA's fault. Like a kill,
+		// the staged order stays for the next run to resume.
+		a.progress("Interrupted: %v", ctx.Err())
+		a.saveJob()
+		res.Action, res.Reason = ActionFailed, "interrupted; the next run resumes the staged order"
+		rec.Fail("order", fmt.Errorf("interrupted: %w", ctx.Err()))
+	case err != nil:
+		if cctx.Err() != nil {
 			err = fmt.Errorf("%w (no answer from the CA within %s)", err, timeout)
 		}
-		a.fail(ctx, err)
-		return
+		a.fail(cleanup, err)
+	default:
+		a.finish(cleanup, chains)
 	}
-	a.finish(ctx, chains)
 }
 
 // isCommandFailure tells an event command's failure (a veto) from an

@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -308,7 +309,12 @@ func TestWithPebble(t *testing.T) {
 
 	t.Run("kill -9 mid-order then resume", func(t *testing.T) {
 		t.Parallel()
-		testKillResume(t, ca)
+		testKillResume(t, ca, syscall.SIGKILL)
+	})
+
+	t.Run("SIGTERM mid-order then resume", func(t *testing.T) {
+		t.Parallel()
+		testKillResume(t, ca, syscall.SIGTERM)
 	})
 
 	t.Run("events in order exactly once", func(t *testing.T) {
