@@ -178,7 +178,7 @@ func setup(t *testing.T) *env {
 	var b strings.Builder
 	fmt.Fprintf(&b, "ServerRoot %q\nPidFile %q\nErrorLog %q\nLogLevel warn\nDefaultRuntimeDir %q\nMutex file:%s\n",
 		root, filepath.Join(root, "httpd.pid"), filepath.Join(root, "error.log"), root, root)
-	for _, m := range []string{"mpm_event", "authz_core", "ssl"} {
+	for _, m := range []string{"mpm_event", "authz_core", "ssl", "rewrite", "headers"} {
 		fmt.Fprintf(&b, "LoadModule %s_module %s/mod_%s.so\n", m, apacheMods, m)
 	}
 	if os.Geteuid() == 0 {
