@@ -141,6 +141,14 @@ MDServerStatus on
     ServerAlias www.a2.test
     SSLEngine on
 </VirtualHost>
+
+<MDomain a3.test>
+    MDCAChallenges invalid-01
+</MDomain>
+<VirtualHost 127.0.0.1:%[5]d>
+    ServerName a3.test
+    SSLEngine on
+</VirtualHost>
 `, root, user, mods, httpPort, httpsPort, ca.DirectoryURL, caFile)
 	a := &apache{t: t, root: root, conf: filepath.Join(root, "httpd.conf"), httpPort: httpPort}
 	if err := os.WriteFile(a.conf, []byte(conf), 0o644); err != nil {
@@ -208,6 +216,29 @@ func withoutKeys(t *testing.T, doc []byte, keys ...string) string {
 		t.Fatalf("parsing %s: %v", doc, err)
 	}
 	for _, k := range keys {
+		if list, key, ok := strings.Cut(k, "[]."); ok {
+			// drop key from every entry of the list (incomplete MDs only:
+			// their renew-at is "now")
+			v, _ := o.Get(list)
+			raw, _ := v.(json.RawMessage)
+			var entries []json.RawMessage
+			if err := json.Unmarshal(raw, &entries); err != nil {
+				t.Fatalf("%s: %v", list, err)
+			}
+			out := make([]any, len(entries))
+			for i, e := range entries {
+				eo, err := ParseObject(e)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if st, _ := eo.Get("state"); string(st.(json.RawMessage)) == "1" {
+					eo.Del(key)
+				}
+				out[i] = eo
+			}
+			o.Set(list, out)
+			continue
+		}
 		o.Del(k)
 	}
 	b, err := Indent(o)
@@ -250,7 +281,10 @@ func compareWithApache(t *testing.T, a *apache, path, host string, render func()
 // TestInteropWithApacheModMD runs Debian's Apache httpd with mod_md against
 // a local Pebble until its MDs are renewed (staged) and then activated
 // (graceful restart), and compares md-status over Apache's store with
-// Apache's own md-status and certificate-status handlers at both points.
+// Apache's own md-status and certificate-status handlers at both points:
+// a1.test (RSA, stapling with an OCSP responder that does not answer),
+// a2.test + www.a2.test (EC and RSA keys), and a3.test, whose renewal
+// keeps failing (no usable challenge type) with errors, backoff and log.
 //
 // It also compares mod_md's lines of server-status?auto (mod_status).
 //
@@ -306,16 +340,18 @@ func TestInteropWithApacheModMD(t *testing.T) {
 
 	// 1. Renewed into staging, not yet active: state 1, renew, renewal with
 	// staged certificates and the job log.
-	a.waitFor("both MDs renewed into staging", 45*time.Second, func(l apacheList) bool {
+	// a3.test cannot be renewed (no usable challenge type): its renewal
+	// fails with errors and a backoff.
+	a.waitFor("a1.test and a2.test renewed into staging, a3.test failing", 45*time.Second, func(l apacheList) bool {
 		n := 0
 		for _, m := range l.MDs {
-			if m.Renewal != nil && m.Renewal.Finished {
+			if m.Renewal != nil && m.Renewal.Finished || m.Name == "a3.test" && m.Renewal != nil && m.Renewal.Errors > 0 {
 				n++
 			}
 		}
-		return n == 2
+		return n == 3
 	})
-	for _, name := range []string{"a1.test", "a2.test"} {
+	for _, name := range []string{"a1.test", "a2.test", "a3.test"} {
 		compareWithApache(t, a, "/md-status/"+name, "", one(name, false), "renew-at")
 	}
 	compareWithApache(t, a, "/.httpd/certificate-status", "www.a2.test", one("a2.test", true))
@@ -323,7 +359,7 @@ func TestInteropWithApacheModMD(t *testing.T) {
 
 	// 2. Activated by a graceful restart: state 2, certificates, no renewal.
 	a.ctl("-k", "graceful")
-	a.waitFor("both MDs complete after the graceful restart", 20*time.Second, func(l apacheList) bool {
+	a.waitFor("a1.test and a2.test complete after the graceful restart", 20*time.Second, func(l apacheList) bool {
 		n := 0
 		for _, m := range l.MDs {
 			if m.State == 2 && m.Renewal == nil {
@@ -336,7 +372,8 @@ func TestInteropWithApacheModMD(t *testing.T) {
 		compareWithApache(t, a, "/md-status/"+name, "", one(name, false))
 	}
 	compareWithApache(t, a, "/md-status/www.a2.test", "", one("a2.test", false))
-	compareWithApache(t, a, "/md-status", "", list, "version")
+	compareWithApache(t, a, "/md-status/a3.test", "", one("a3.test", false), "renew-at")
+	compareWithApache(t, a, "/md-status", "", list, "version", "managed-domains[].renew-at")
 	compareWithApache(t, a, "/.httpd/certificate-status", "a1.test", one("a1.test", true))
 	compareServerStatus(t, a, r)
 }

@@ -103,9 +103,8 @@ func (ss *ServerStatus) Add(rep *Report) {
 		} else if j.Last != nil && j.Last.Detail != "" {
 			fmt.Fprintf(b, "%sLastDetail: %s\n", a, j.Last.Detail)
 		}
-		if j.Errors > 0 {
-			fmt.Fprintf(b, "%sRetries: %d\n", a, j.Errors)
-		}
+		// mod_md would print "Retries" here but reads "errors" from the MD
+		// object, where it never is; Apache's output has no such line.
 		if j.NextRun.After(rep.Now) && !j.Finished {
 			fmt.Fprintf(b, "%sNextRun: %d\n", a, int64(j.NextRun.Sub(rep.Now)/time.Second))
 		}
@@ -196,9 +195,6 @@ func (ss *ServerStatus) WriteTo(w io.Writer) (int64, error) {
 				fmt.Fprintf(&b, "%sNewStaged: 0\n", a)
 			} else if j.Last != nil && j.Last.Detail != "" {
 				fmt.Fprintf(&b, "%sLastDetail: %s\n", a, j.Last.Detail)
-			}
-			if j.Errors > 0 {
-				fmt.Fprintf(&b, "%sRetries: %d\n", a, j.Errors)
 			}
 			if j.NextRun.After(s.now) && !j.Finished {
 				fmt.Fprintf(&b, "%sNextRun: %d\n", a, int64(j.NextRun.Sub(s.now)/time.Second))
