@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -86,5 +89,39 @@ func TestExitCodesAndMessages(t *testing.T) {
 	// md-status never writes: the store is unchanged (no md_store.json, no locks).
 	if _, err := os.Stat(filepath.Join(good, "md_store.json")); err == nil {
 		t.Errorf("md-status created md_store.json")
+	}
+}
+
+func TestServeFlag(t *testing.T) {
+	dir := sampleStore(t, false)
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	var out bytes.Buffer
+	go func() {
+		done <- cli.Run(ctx, tool(), []string{"md-status", "-d", dir, "--serve", "127.0.0.1:0"}, cli.Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: pw})
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading the address: %v", err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	_, url, ok := strings.Cut(strings.TrimSpace(line), " on ")
+	if !ok {
+		t.Fatalf("no address in %q", line)
+	}
+	resp, err := http.Get(url + "md-status/a1.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"serial": "7540F353C077ED6C"`) {
+		t.Errorf("%s\n%s", resp.Status, body)
+	}
+	cancel()
+	if code := <-done; code != 0 || out.Len() != 0 {
+		t.Errorf("--serve exit %d, stdout %q", code, out.String())
 	}
 }
