@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -99,17 +100,15 @@ func GenerateBenchStore(tb testing.TB, dir string, n int) time.Time {
 	return now
 }
 
-// benchStore generates the store once per process; MDSTATUS_BENCH_STORE
-// names a directory to use (and keep) instead of a temp dir.
+// benchStore generates the store once and keeps it for later runs (and
+// scripts/bench-status): in $MDSTATUS_BENCH_STORE, default
+// $TMPDIR/md-status-bench-N. Generating 10,000 MDs takes a few minutes
+// (every store write is fsync'ed); remove the directory to start over.
 func benchStore(b *testing.B) (*Reader, string) {
 	benchOnce.Do(func() {
 		benchDir = os.Getenv("MDSTATUS_BENCH_STORE")
 		if benchDir == "" {
-			d, err := os.MkdirTemp("", "md-status-bench-")
-			if err != nil {
-				b.Fatal(err)
-			}
-			benchDir = d
+			benchDir = filepath.Join(os.TempDir(), fmt.Sprintf("md-status-bench-%d", benchN()))
 		}
 		if _, err := os.Stat(benchDir + "/domains/site00000.example/md.json"); err != nil {
 			t0 := time.Now()
