@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/x509"
@@ -28,6 +29,17 @@ type storeFile struct {
 // overwritten, since that would make every encrypted key unreadable.
 func (s *Store) loadOrCreateKey() ([]byte, error) {
 	data, err := s.b.Read(GroupRoot, "", FileStore)
+	if notExist(err) {
+		// Two commands opening a new store at once must not both create
+		// a key (the second would make the first one's keys unreadable):
+		// create it under the store-wide lock, re-reading first.
+		unlock, lerr := s.b.Lock(context.Background(), "", defaultLockWait)
+		if lerr != nil {
+			return nil, fmt.Errorf("creating %s/%s: %w", s.dir, FileStore, lerr)
+		}
+		defer unlock()
+		data, err = s.b.Read(GroupRoot, "", FileStore)
+	}
 	if notExist(err) {
 		key := make([]byte, storeKeyLen)
 		if _, err := rand.Read(key); err != nil {
