@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -310,6 +311,44 @@ func TestWithPebble(t *testing.T) {
 	t.Run("kill -9 mid-order then resume", func(t *testing.T) {
 		t.Parallel()
 		testKillResume(t, ca, syscall.SIGKILL)
+	})
+
+	t.Run("two runs at once order each MD once", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		hook, _ := filepath.Abs("../../testdata/challenge/dns01-hook")
+		var recs []*md.Record
+		for _, n := range []string{"c1.two.test", "c2.two.test", "c3.two.test"} {
+			r := record([]string{ca.DirectoryURL}, n)
+			r.CmdDNS01, r.CA.Challenges = hook, []string{"dns-01"}
+			recs = append(recs, r)
+		}
+		in := jsonl(t, recs...)
+		outs := make([]strings.Builder, 2)
+		cmds := make([]*exec.Cmd, 2)
+		for i := range cmds {
+			cmds[i] = exec.Command(os.Args[0], "--store", dir, "--ca-file", ca.RootsFile, "--wait", "60s", "-j", "3")
+			cmds[i].Env = append(os.Environ(), "MDORDER_TEST_AS_MAIN=1")
+			cmds[i].Stdin, cmds[i].Stdout = strings.NewReader(in), &outs[i]
+			if err := cmds[i].Start(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i, c := range cmds {
+			if err := c.Wait(); err != nil {
+				t.Fatalf("run %d: %v\n%s", i, err, outs[i].String())
+			}
+		}
+		all := outs[0].String() + outs[1].String()
+		if n := strings.Count(all, `"action":"ordered"`); n != 3 {
+			t.Errorf("%d orders; want 3:\n%s", n, all)
+		}
+		if n := strings.Count(all, `"action":"staged"`); n != 3 {
+			t.Errorf("%d staged; want 3:\n%s", n, all)
+		}
+		for _, r := range recs {
+			checkStaged(t, ca, dir, r)
+		}
 	})
 
 	t.Run("SIGTERM mid-order then resume", func(t *testing.T) {
