@@ -18,7 +18,8 @@ into the store's staging area (staging/<md>/), where md-install picks them up.
 Every record is passed on to stdout with an "order" section saying what was
 done ("none", "ordered", "resumed", "staged", "dry-run", "vetoed", "failed",
 "locked") and why; a failure also sets the record's "error" (the ACME problem
-type, detail and subproblems). Nothing due means no network traffic.
+type, detail and subproblems). Nothing due means no network traffic (ARI
+answers are kept in the store until their Retry-After).
 
 Renewal is due when a key spec has no certificate, the certificate does not
 cover every domain or differs in must-staple, the renew window (renew-window,
