@@ -661,6 +661,12 @@ func (r *reader) include(pattern string, optional bool, file string, line int) [
 		base = filepath.Join(base, comps[i])
 	}
 	var out []*node
+	if fi, err := os.Stat(base); err != nil || !fi.IsDir() {
+		if !optional {
+			r.errorf(file, line, "could not open config directory %s: %v", base, "no such directory")
+		}
+		return nil
+	}
 	matched := r.globWalk(base, comps[i:], optional, pattern, file, line, &out)
 	if !matched && !optional {
 		r.errorf(file, line, "No matches for the wildcard '%s' in '%s', failing", comps[len(comps)-1], base)

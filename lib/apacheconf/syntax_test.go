@@ -58,6 +58,7 @@ var syntaxCases = []struct {
 	{"glob in directory part", map[string]string{"main.conf": "IncludeOptional vhosts/*/md.conf\n", "vhosts/a/md.conf": "MDomain a.org\n", "vhosts/b/md.conf": "MDomain b.org\n"}, Options{}, []string{"a.org", "b.org"}, ""},
 	{"IncludeOptional missing", map[string]string{"main.conf": "IncludeOptional nothere/*.conf\nIncludeOptional nothere.conf\nMDomain a.org\n"}, Options{}, []string{"a.org"}, ""},
 	{"Include missing", map[string]string{"main.conf": "Include nothere.conf\n"}, Options{}, nil, "main.conf:1: could not open configuration file"},
+	{"Include glob in missing dir", map[string]string{"main.conf": "Include nothere/*.conf\n"}, Options{}, nil, "could not open config directory"},
 	{"Include no glob match", map[string]string{"main.conf": "Include sites/*.conf\n", "sites/x.txt": ""}, Options{}, nil, "No matches for the wildcard '*.conf'"},
 	{"ServerRoot", map[string]string{"main.conf": "ServerRoot /tmp\nIncludeOptional nonexistent-mdparse-test/*.conf\nMDomain a.org\n"}, Options{}, []string{"a.org"}, ""},
 	{"ServerRoot missing", map[string]string{"main.conf": "ServerRoot /nonexistent-root\n"}, Options{}, nil, "ServerRoot must be a valid directory"},
