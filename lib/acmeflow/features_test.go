@@ -425,6 +425,12 @@ func TestNothingDueNoNetwork(t *testing.T) {
 	if names, _ := st.List(store.GroupStaging); len(names) != 0 {
 		t.Errorf("dry-run staged %v", names)
 	}
+	// Not even a missing store is created.
+	missing := filepath.Join(t.TempDir(), "no-store")
+	res = runOrder(t, jsonl(t, recs[2]), "--store", missing, "--dry-run")
+	if _, err := os.Stat(missing); res.code != 0 || res.recs[0].Order.Action != "dry-run" || err == nil {
+		t.Errorf("dry-run on a missing store: exit %d %+v, store created: %v\n%s", res.code, res.recs[0].Order, err == nil, res.stderr)
+	}
 }
 
 // liveFresh installs a fresh 90-day certificate for name.

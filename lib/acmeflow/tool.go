@@ -2,6 +2,9 @@ package acmeflow
 
 import (
 	"context"
+	"errors"
+	"io/fs"
+	"os"
 	"time"
 
 	"github.com/mdtools/mdtools/lib/challenge"
@@ -68,7 +71,16 @@ func run(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) err
 	if err != nil {
 		return err
 	}
-	st, err := cli.OpenStore(c)
+	var st *store.Store
+	if c.Bool("dry-run") {
+		var done func()
+		st, done, err = openDryRun(c.String("store"))
+		if done != nil {
+			defer done()
+		}
+	} else {
+		st, err = cli.OpenStore(c)
+	}
 	if err != nil {
 		return err
 	}
@@ -114,4 +126,25 @@ func run(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) err
 		return &cli.Hinted{Err: store.ErrLocked, Hint: "another md-order run is working on some MDs; they were skipped, run again later"}
 	}
 	return nil
+}
+
+// openDryRun opens the store read-only, so a dry run changes nothing, not
+// even by creating a store that does not exist yet (it then looks empty).
+func openDryRun(dir string) (*store.Store, func(), error) {
+	if dir == "" {
+		dir = store.DefaultDir()
+	}
+	var done func()
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		empty, err := os.MkdirTemp("", "md-order-dry-run-")
+		if err != nil {
+			return nil, nil, err
+		}
+		dir, done = empty, func() { os.Remove(empty) }
+	}
+	st, err := store.OpenReadOnly(dir)
+	if err != nil {
+		return nil, done, &cli.Hinted{Err: err, Hint: "check --store / $MD_STORE"}
+	}
+	return st, done, nil
 }
