@@ -751,6 +751,11 @@ func setPKeys(w *walker, n *node, argv []string, _ string) string {
 	if err != nil {
 		return err.Error()
 	}
+	for _, k := range ks {
+		if _, ok := md.CurveName(k.Curve); k.Type == md.KeyEC && !ok {
+			w.r.warnf(n.file, n.line, "MDPrivateKeys: mod_md accepts the curve '%s' but md-order can only make P-256, P-384, P-521 and RSA keys", k.Curve)
+		}
+	}
 	w.props().pks = ks
 	return ""
 }
