@@ -582,3 +582,25 @@ func TestDuplicateRecord(t *testing.T) {
 		t.Errorf("second: %+v %+v", b.Install, b.Error)
 	}
 }
+
+// Output of an earlier md-install fed back in: its install section and
+// error are replaced, an earlier stage's error is kept.
+func TestStaleInstallSectionReplaced(t *testing.T) {
+	t.Parallel()
+	st, _ := openStore(t)
+	served := false
+	a := testRecord("stale.test", md.KeySpecs{ecSpec})
+	a.Install = &md.InstallResult{Action: "failed", Served: &served}
+	a.Error = &md.StageError{Stage: "install", Problem: ProblemNotServed, Detail: "old"}
+	b := testRecord("stale2.test", md.KeySpecs{ecSpec})
+	b.Error = &md.StageError{Stage: "order", Problem: "urn:ietf:params:acme:error:rateLimited", Detail: "slow down"}
+	if err := run(t, st, time.Now(), a, b); err != nil {
+		t.Fatal(err)
+	}
+	if a.Install.Action != "none" || a.Install.Served != nil || a.Error != nil {
+		t.Errorf("a: %+v %+v", a.Install, a.Error)
+	}
+	if b.Error == nil || b.Error.Stage != "order" {
+		t.Errorf("md-order's error lost: %+v", b.Error)
+	}
+}

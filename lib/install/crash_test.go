@@ -24,11 +24,19 @@ const childEnv = "MDTOOLS_INSTALL_TEST_CHILD"
 
 func runChild() int {
 	dir, recFile, step := os.Getenv("CHILD_STORE"), os.Getenv("CHILD_RECORDS"), os.Getenv("CHILD_CRASH_AT")
+	sleepAt := os.Getenv("CHILD_SLEEP_AT")
 	testHook = func(s, name string) {
 		if s == step {
 			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
 			time.Sleep(time.Minute)
 		}
+		if s == sleepAt {
+			time.Sleep(time.Second) // hold the locks while another run starts
+		}
+	}
+	wait := 10 * time.Second
+	if w, err := time.ParseDuration(os.Getenv("CHILD_WAIT")); err == nil {
+		wait = w
 	}
 	st, err := store.Open(dir)
 	if err != nil {
@@ -46,9 +54,15 @@ func runChild() int {
 		}
 		recs = append(recs, r)
 	}
-	if err := Run(context.Background(), Options{Store: st, NoVerify: true, LockWait: 10 * time.Second}, recs); err != nil {
+	err = Run(context.Background(), Options{Store: st, NoVerify: true, LockWait: wait}, recs)
+	if errors.Is(err, store.ErrLocked) {
+		return 3
+	}
+	if err != nil {
 		return 13
 	}
+	out, _ := json.Marshal(recs[0].Install)
+	os.Stdout.Write(append(out, '\n'))
 	return 0
 }
 
@@ -264,6 +278,68 @@ func TestConcurrentRuns(t *testing.T) {
 			}
 			if names, _ := st.List(store.GroupArchive); len(names) > 1 {
 				t.Errorf("activated more than once: %v", names)
+			}
+		})
+	}
+}
+
+// TestTwoProcessesAtOnce runs two md-install processes on the same staged
+// set at the same time: the second waits for the first and finds nothing
+// to do, or (with a short wait) exits 3; the store ends with one
+// activation either way.
+func TestTwoProcessesAtOnce(t *testing.T) {
+	t.Parallel()
+	rec := testRecord("two.test", md.KeySpecs{ecSpec})
+	creds := freshCreds(t, rec)
+	for _, tc := range []struct {
+		name, wait string
+		wantCodes  []int
+	}{{"second waits", "10s", []int{0, 0}}, {"second gives up", "100ms", []int{0, 3}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, dir := openStore(t)
+			stageSet(t, st, rec, creds)
+			b, _ := json.Marshal(testRecord("two.test", md.KeySpecs{ecSpec}))
+			recFile := filepath.Join(t.TempDir(), "recs.jsonl")
+			if err := os.WriteFile(recFile, append(b, '\n'), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			start := func(wait string) (*exec.Cmd, *strings.Builder) {
+				cmd := exec.Command(os.Args[0], "-test.run=^$")
+				var out strings.Builder
+				cmd.Stdout = &out
+				cmd.Env = append(os.Environ(), childEnv+"=1", "CHILD_STORE="+dir, "CHILD_RECORDS="+recFile, "CHILD_SLEEP_AT=tmp-written", "CHILD_WAIT="+wait)
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				return cmd, &out
+			}
+			first, out1 := start("10s")
+			time.Sleep(300 * time.Millisecond) // the first holds the MD lock now (it sleeps 1 s in it)
+			second, out2 := start(tc.wait)
+			codes := []int{0, 0}
+			for i, c := range []*exec.Cmd{first, second} {
+				if err := c.Wait(); err != nil {
+					var ee *exec.ExitError
+					if !errors.As(err, &ee) {
+						t.Fatal(err)
+					}
+					codes[i] = ee.ExitCode()
+				}
+			}
+			if codes[0] != tc.wantCodes[0] || codes[1] != tc.wantCodes[1] {
+				t.Fatalf("exit codes %v; want %v (first: %s second: %s)", codes, tc.wantCodes, out1, out2)
+			}
+			if !strings.Contains(out1.String(), `"action":"activated"`) {
+				t.Errorf("first run: %s", out1)
+			}
+			if tc.wantCodes[1] == 0 && !strings.Contains(out2.String(), `"action":"none"`) {
+				t.Errorf("second run: %s", out2)
+			}
+			if got := liveFingerprint(t, st, "two.test", ecSpec); got != Fingerprint(creds[0].chain[0]) {
+				t.Errorf("live cert wrong")
+			}
+			if names, _ := st.List(store.GroupArchive); len(names) != 0 {
+				t.Errorf("activated more than once: archives %v", names)
 			}
 		})
 	}

@@ -190,6 +190,11 @@ func (r *runner) run(ctx context.Context, recs []*md.Record) error {
 	r.items = make([]*item, len(recs))
 	seen := make(map[string]bool, len(recs))
 	for i, rec := range recs {
+		// a section or error from an earlier md-install run is stale
+		rec.Install = nil
+		if rec.Error != nil && rec.Error.Stage == "install" {
+			rec.Error = nil
+		}
 		it := &item{rec: rec, name: rec.Name, specs: rec.PrivKey.Effective(), staged: inStaging[rec.Name], action: "none"}
 		if seen[rec.Name] {
 			// a second record for the same MD: the first one is handled
