@@ -237,6 +237,22 @@ MDomain p.org
   SSLEngine on
 </VirtualHost>
 `,
+		"vhost-level-settings": `Listen 443
+MDomain vs.org
+<VirtualHost *:443>
+  ServerName vs.org
+  SSLEngine on
+  MDRenewMode always
+  MDPrivateKeys secp384r1
+  MDRenewWindow 10d
+  MDStapling on
+  MDMustStaple on
+  MDMembers manual
+  MDCAChallenges dns-01
+  MDomain in-vhost.org
+  MDPortMap http:8080
+</VirtualHost>
+`,
 		"servernames": `Listen 443
 MDMatchNames servernames
 MDomain t.org *.t.org
