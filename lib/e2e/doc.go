@@ -8,7 +8,8 @@
 //
 // It checks first issuance (the test's own TLS client sees the new
 // certificate served by Apache), a second cycle that does nothing, a forced
-// renewal that swaps the served certificate, a CA outage during a renewal
+// renewal and one the CA asks for through ARI (RFC 9773), each swapping the
+// served certificate, a CA outage during a renewal
 // that keeps the old certificate served and is reported by md-status, the
 // MDMessageCmd/MDNotifyCmd events in their documented order, and one run of
 // scripts/md-renew. A second test runs scripts/md-renew on an md.toml (a

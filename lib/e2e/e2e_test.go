@@ -8,8 +8,11 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -475,6 +478,46 @@ func TestCycle(t *testing.T) {
 		return
 	}
 
+	t.Run("ARI window in the past renews without --force", func(t *testing.T) {
+		st, err := store.OpenReadOnly(e.store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		chain, err := st.LoadChain(store.GroupDomains, "a.test", "pubcert.pem")
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		if err := setRenewalInfo(e.ca, chain[0], now.Add(-2*time.Hour), now.Add(-time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		events := len(e.eventLines(t, 0))
+		_, order, install, _ := e.cycle(t)
+		if order.code != 0 || install.code != 0 {
+			t.Fatalf("exit codes order %d install %d\n%s%s", order.code, install.code, order.stderr, install.stderr)
+		}
+		if o := only(t, order).Order; o == nil || o.Action != "ordered" || !strings.Contains(o.Reason, "ARI") {
+			t.Fatalf("order section %+v", o)
+		}
+		if in := only(t, install).Install; in == nil || in.Action != "activated" || in.Served == nil || !*in.Served {
+			t.Fatalf("install section %+v", in)
+		}
+		served := e.served(t, "a.test")
+		if served == servedSecond || served != e.live(t, "a.test") {
+			t.Errorf("Apache serves %s; before %s, live %s", served, servedSecond, e.live(t, "a.test"))
+		}
+		servedSecond = served
+		got := e.eventLines(t, events)
+		want := []string{"msg renewing a.test", "msg challenge-setup:http-01:a.test a.test", "msg challenge-setup:http-01:www.a.test a.test",
+			"notify a.test", "msg renewed a.test", "msg installed a.test"}
+		if !sameEvents(got, want) {
+			t.Errorf("events:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+		}
+	})
+	if t.Failed() {
+		return
+	}
+
 	t.Run("CA outage keeps the old certificate", func(t *testing.T) {
 		e.ca.Stop()
 		events := len(e.eventLines(t, 0))
@@ -551,6 +594,26 @@ func TestCycle(t *testing.T) {
 			t.Errorf("md-status nope.test: exit %d; want 1", unknown.code)
 		}
 	})
+}
+
+// setRenewalInfo sets Pebble's ARI answer for a certificate. Pebble 2.10's
+// /set-renewal-info/ takes the certificate PEM and the raw answer
+// (devca.CA.SetRenewalInfo sends an ARI cert ID, which it rejects).
+func setRenewalInfo(ca *devca.CA, cert *x509.Certificate, start, end time.Time) error {
+	ari, _ := json.Marshal(map[string]any{"suggestedWindow": map[string]string{
+		"start": start.UTC().Format(time.RFC3339), "end": end.UTC().Format(time.RFC3339)}})
+	body, _ := json.Marshal(map[string]string{"certificate": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})),
+		"ARIResponse": string(ari)})
+	resp, err := ca.HTTPClient().Post(ca.MgmtURL+"/set-renewal-info/", "application/json", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("pebble set-renewal-info: %s: %s", resp.Status, msg)
+	}
+	return nil
 }
 
 // sameEvents compares event lines; the challenge-setup events of one order
