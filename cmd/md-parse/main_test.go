@@ -200,3 +200,30 @@ func TestRenameMovesStoreDir(t *testing.T) {
 		t.Errorf("old dir still there: %v", err)
 	}
 }
+
+func TestDryRunKeepsExistingStore(t *testing.T) {
+	dir := t.TempDir()
+	st := filepath.Join(dir, "store")
+	conf := filepath.Join(dir, "httpd.conf")
+	os.WriteFile(conf, []byte("MDomain keep.org\n"), 0o644)
+	if code, _, errOut := run(t, "--store", st, conf); code != cli.ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	p := filepath.Join(st, "domains", "keep.org", "md.json")
+	before, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(conf, []byte("MDomain keep.org www.keep.org\nMDomain new.org\n"), 0o644)
+	code, out, errOut := run(t, "--dry-run", "--store", st, conf)
+	if code != cli.ExitOK || len(records(t, out)) != 2 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	after, _ := os.ReadFile(p)
+	if string(before) != string(after) {
+		t.Errorf("dry run rewrote md.json")
+	}
+	if _, err := os.Stat(filepath.Join(st, "domains", "new.org")); !os.IsNotExist(err) {
+		t.Errorf("dry run created new.org: %v", err)
+	}
+}
