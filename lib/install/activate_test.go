@@ -604,3 +604,58 @@ func TestStaleInstallSectionReplaced(t *testing.T) {
 		t.Errorf("md-order's error lost: %+v", b.Error)
 	}
 }
+
+// A reader that resolves the deploy path once never sees a certificate
+// beside a key of another set while sets are switched under it.
+func TestDeployReaderNeverSeesAMix(t *testing.T) {
+	t.Parallel()
+	st, _ := openStore(t)
+	deploy := filepath.Join(t.TempDir(), "r.test")
+	rec := testRecord("r.test", md.KeySpecs{ecSpec})
+	sets := [][]stagedCred{freshCreds(t, rec), freshCreds(t, rec)}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	reads, mixes := 0, 0
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			dir, err := filepath.EvalSymlinks(deploy)
+			if err != nil {
+				continue
+			}
+			certPEM, err1 := os.ReadFile(filepath.Join(dir, ecSpec.FileName("cert")))
+			keyPEM, err2 := os.ReadFile(filepath.Join(dir, ecSpec.FileName("privkey")))
+			if err1 != nil || err2 != nil {
+				continue // the old set was removed after the flip: read again
+			}
+			chain, err1 := store.ParseChainPEM(certPEM)
+			key, err2 := store.ParseKeyPEM(keyPEM, nil)
+			if err1 != nil || err2 != nil {
+				mixes++ // a torn file
+				continue
+			}
+			reads++
+			if !publicKeysEqual(key.Public(), chain[0].PublicKey) {
+				mixes++
+			}
+		}
+	}()
+	for i := 0; i < 8; i++ {
+		r := testRecord("r.test", md.KeySpecs{ecSpec})
+		r.Host = &md.HostConfig{Deploy: &md.Deploy{Dir: deploy}}
+		stageSet(t, st, r, sets[i%2])
+		if err := run(t, st, time.Now(), r); err != nil || r.Install.Action != "activated" {
+			t.Fatalf("round %d: %v %+v %+v", i, err, r.Install, r.Error)
+		}
+	}
+	close(stop)
+	<-done
+	if mixes != 0 || reads == 0 {
+		t.Errorf("%d consistent reads, %d mixed or torn", reads, mixes)
+	}
+}
