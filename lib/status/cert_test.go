@@ -150,3 +150,17 @@ func FuzzOnelineName(f *testing.F) {
 		}
 	})
 }
+
+func TestCertIDsForHighBitSerials(t *testing.T) {
+	aki := []byte{1, 2, 3}
+	c := selfIssued(t, rawName(t, []attrTypeValue{atv(asn1.ObjectIdentifier{2, 5, 4, 3}, 12, "x")}), new(big.Int).SetBytes([]byte{0x80, 0, 1}), aki)
+	ci := NewCertInfo([]*x509.Certificate{c})
+	// mod_md (md_cert_get_ari_cert_id): the serial's minimal unsigned bytes.
+	if want := "AQID.gAAB"; ci.ARICertID != want {
+		t.Errorf("ari-cert-id %q; want %q", ci.ARICertID, want)
+	}
+	// RFC 9773 (md-order's ari-<md>.json keys): the DER INTEGER content.
+	if want := "AQID.AIAAAQ"; rfcCertID(ci) != want {
+		t.Errorf("RFC 9773 id %q; want %q", rfcCertID(ci), want)
+	}
+}

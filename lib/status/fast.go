@@ -3,13 +3,16 @@ package status
 import (
 	"bytes"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/renew"
 	"github.com/mdtools/mdtools/lib/store"
 )
 
@@ -50,7 +53,6 @@ type plainJob struct {
 	Errors          int             `json:"errors"`
 	Last            *md.JobResult   `json:"last"`
 	Log             json.RawMessage `json:"log"`
-	ARI             json.RawMessage `json:"ari"`
 }
 
 // decodeJob decodes a job.json; withRaw keeps it in key order for output
@@ -66,9 +68,6 @@ func decodeJob(data []byte, withLog, withRaw bool) (*Job, error) {
 	}
 	j := &Job{Job: md.Job{Name: p.Name, Finished: p.Finished, Notified: p.Notified, NotifiedRenewed: p.NotifiedRenewed,
 		NextRun: p.NextRun, LastRun: p.LastRun, ValidFrom: p.ValidFrom, Errors: p.Errors, Last: p.Last}}
-	if len(p.ARI) > 0 {
-		j.Extra = map[string]json.RawMessage{"ari": p.ARI}
-	}
 	if withLog && len(p.Log) > 0 && !bytes.Equal(p.Log, []byte("null")) {
 		if err := json.Unmarshal(p.Log, &j.Log); err != nil {
 			return nil, &md.FieldError{Field: "log", Err: err}
@@ -170,4 +169,59 @@ func quickJob(data []byte) (*Job, error) {
 		}
 	}
 	return j, nil
+}
+
+// ariCache is md-order's record of the CA's ARI answers for an MD's
+// certificates (store root, ari-<md>.json), keyed by RFC 9773 certificate
+// id.
+type ariCache struct {
+	Entries map[string]struct {
+		Start       md.Time `json:"start"`
+		End         md.Time `json:"end"`
+		Explanation string  `json:"explanation-url"`
+	} `json:"entries"`
+}
+
+// rfcCertID is the RFC 9773 id: like ARICertID, but the serial as its DER
+// INTEGER content (a 0x00 before a high bit), which md-order uses.
+func rfcCertID(ci *CertInfo) string {
+	c := ci.Cert
+	if len(c.AuthorityKeyId) == 0 || c.SerialNumber == nil || c.SerialNumber.Sign() <= 0 {
+		return ""
+	}
+	ser := c.SerialNumber.Bytes()
+	if ser[0] >= 0x80 {
+		ser = append([]byte{0}, ser...)
+	}
+	return base64.RawURLEncoding.EncodeToString(c.AuthorityKeyId) + "." + base64.RawURLEncoding.EncodeToString(ser)
+}
+
+// loadARI returns the earliest ARI window md-order recorded for the
+// installed certificates, if any.
+func (r *Reader) loadARI(name string, certs []Cert) *renew.Window {
+	data, err := r.Store.Read(store.GroupRoot, "", "ari-"+strings.ReplaceAll(name, "*", "_")+".json")
+	if err != nil {
+		return nil
+	}
+	var cache ariCache
+	if json.Unmarshal(data, &cache) != nil {
+		return nil
+	}
+	var best *renew.Window
+	for _, c := range certs {
+		if c.Info == nil {
+			continue
+		}
+		for _, id := range []string{rfcCertID(c.Info), c.Info.ARICertID} {
+			e, ok := cache.Entries[id]
+			if !ok || e.Start.IsZero() || e.End.Before(e.Start.Time) {
+				continue
+			}
+			if best == nil || e.Start.Before(best.Start) {
+				best = &renew.Window{Start: e.Start.Time, End: e.End.Time, ExplanationURL: e.Explanation}
+			}
+			break
+		}
+	}
+	return best
 }

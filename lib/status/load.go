@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/renew"
 	"github.com/mdtools/mdtools/lib/store"
 )
 
@@ -33,12 +34,13 @@ func (e *UnknownError) Is(target error) bool { return target == ErrUnknown }
 // object; the other views render the same data.
 type Report struct {
 	Name     string
-	MD       *md.MD // effective values (defaults, computed state); nil if md.json is unreadable
-	Certs    []Cert // installed: one per key spec, or per static certificate file
-	Staged   []Cert // staging/: the renewal's certificates (present ones only)
-	Job      *Job   // staging/<md>/job.json: the renewal in progress or done
-	History  *Job   // domains/<md>/job.json: the renewal that produced the installed set
-	OCSPJob  *Job   // ocsp/<md>/job.json when the MD staples
+	MD       *md.MD        // effective values (defaults, computed state); nil if md.json is unreadable
+	Certs    []Cert        // installed: one per key spec, or per static certificate file
+	Staged   []Cert        // staging/: the renewal's certificates (present ones only)
+	Job      *Job          // staging/<md>/job.json: the renewal in progress or done
+	History  *Job          // domains/<md>/job.json: the renewal that produced the installed set
+	OCSPJob  *Job          // ocsp/<md>/job.json when the MD staples
+	ARI      *renew.Window // earliest ARI window md-order recorded (ari-<md>.json), with History
 	RenewAt  time.Time
 	WarnAt   time.Time
 	Renew    bool
@@ -255,6 +257,7 @@ func (r *Reader) Load(name string) (*Report, error) {
 		// Informational only (mod_md never reads it): an unreadable one is
 		// ignored, so that every view reports the same state.
 		rep.History = r.loadJob(&Report{}, store.GroupDomains, name)
+		rep.ARI = r.loadARI(name, rep.Certs)
 	}
 	if j := r.loadJob(rep, store.GroupStaging, name); j != nil && r.stagingJobValid(j, name, specs) {
 		rep.Job = j

@@ -1,7 +1,6 @@
 package status
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -31,29 +30,6 @@ type Plan struct {
 	Warn    string    `json:"warn,omitempty"`
 	Next    time.Time `json:"-"`
 	NextStr string    `json:"next-due,omitempty"`
-}
-
-// ariWindow reads an ARI window a stage left in a job.json ("ari":
-// {"start", "end", "explanation-url"}), if any. mod_md keeps none.
-func ariWindow(jobs ...*Job) *renew.Window {
-	for _, j := range jobs {
-		if j == nil || j.Extra == nil {
-			continue
-		}
-		raw, ok := j.Extra["ari"]
-		if !ok {
-			continue
-		}
-		var v struct {
-			Start       md.Time `json:"start"`
-			End         md.Time `json:"end"`
-			Explanation string  `json:"explanation-url"`
-		}
-		if json.Unmarshal(raw, &v) == nil && !v.Start.IsZero() && !v.End.Before(v.Start.Time) {
-			return &renew.Window{Start: v.Start.Time, End: v.End.Time, ExplanationURL: v.Explanation}
-		}
-	}
-	return nil
 }
 
 // fmtDur prints a duration in days and hours: "29d 16h".
@@ -100,7 +76,7 @@ func (rep *Report) Plan(staplingWindow md.Timeslice) Plan {
 	if rep.Job != nil {
 		job = &rep.Job.Job
 	}
-	ari := ariWindow(rep.Job, rep.History)
+	ari := rep.ARI
 	switch {
 	case len(rep.Problems) > 0:
 		p.Order = Step{Action: "blocked", Reason: "unreadable store files: " + strings.Join(rep.Problems, "; ")}

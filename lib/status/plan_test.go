@@ -39,8 +39,10 @@ func TestPlanDecisions(t *testing.T) {
 	must(t, err)
 	must(t, st2.SaveMD(store.GroupDomains, m))
 	must(t, st2.SaveChain(store.GroupDomains, "good.test", "pubcert.pem", chain))
-	must(t, st2.Write(store.GroupDomains, "good.test", "job.json", []byte(`{"name": "good.test", "finished": true, "errors": 0,
-  "ari": {"start": "`+httpDate(from.Add(10*24*time.Hour))+`", "end": "`+httpDate(from.Add(11*24*time.Hour))+`", "explanation-url": "https://ca.example/why"}}`)))
+	// md-order's ARI record (lib/acmeflow), keyed by the RFC 9773 id.
+	must(t, st2.Write(store.GroupRoot, "", "ari-good.test.json", []byte(`{"entries": {"`+rfcCertID(NewCertInfo(chain))+`": {
+  "start": "`+httpDate(from.Add(10*24*time.Hour))+`", "end": "`+httpDate(from.Add(11*24*time.Hour))+`",
+  "explanation-url": "https://ca.example/why", "retry-after": "`+httpDate(from.Add(time.Hour))+`"}}}`)))
 
 	ro, err := store.OpenReadOnly(dir)
 	must(t, err)
