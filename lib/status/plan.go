@@ -25,7 +25,7 @@ type Plan struct {
 	Install Step   `json:"md-install"`
 	Staple  Step   `json:"md-staple"`
 	// Window explains the renew window: "33% of 90d lifetime = 29d 16h before expiry".
-	Window  string    `json:"renew-window"`
+	Window  string    `json:"renew-window,omitempty"`
 	ARI     string    `json:"ari,omitempty"`
 	Warn    string    `json:"warn,omitempty"`
 	Next    time.Time `json:"-"`
