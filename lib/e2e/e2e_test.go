@@ -361,6 +361,9 @@ func TestCycle(t *testing.T) {
 			}
 		}
 		servedFirst = live
+		if n := e.pebbleOrders(t); n != 1 {
+			t.Errorf("Pebble has %d orders; want 1 (one key spec)", n)
+		}
 		got := e.eventLines(t, 0)
 		want := []string{"msg renewing a.test", "msg challenge-setup:http-01:a.test a.test", "msg challenge-setup:http-01:www.a.test a.test",
 			"notify a.test", "msg renewed a.test", "msg installed a.test", "msg ocsp-renewed a.test"}
@@ -444,7 +447,12 @@ func TestCycle(t *testing.T) {
 
 	var servedSecond string
 	t.Run("forced renewal swaps the served certificate", func(t *testing.T) {
-		events := len(e.eventLines(t, 0))
+		events, orders := len(e.eventLines(t, 0)), e.pebbleOrders(t)
+		defer func() {
+			if n := e.pebbleOrders(t); n != orders+1 {
+				t.Errorf("Pebble got %d new orders; want 1", n-orders)
+			}
+		}()
 		_, order, install, staple := e.cycle(t, "--force")
 		if order.code != 0 || install.code != 0 || staple.code != 0 {
 			t.Fatalf("exit codes order %d install %d staple %d\n%s%s%s", order.code, install.code, staple.code,
