@@ -582,8 +582,12 @@ func (r *runner) finish(ctx context.Context, it *item) {
 		}
 		job.AddLog(r.now, "install-error", ProblemInvalidStaging, it.err.Detail)
 		r.raise(ctx, it, job, "errored")
-		if err := r.dst.SaveJob(store.GroupDomains, it.name, job); err != nil {
-			r.opts.Log.Warnf("%s: writing job log: %v", it.name, err)
+		// the MD's job log lives beside its md.json; no half set is made
+		// in domains/ for an MD md-parse has not synced
+		if r.st.Exists(store.GroupDomains, it.name, store.FileMD) {
+			if err := r.dst.SaveJob(store.GroupDomains, it.name, job); err != nil {
+				r.opts.Log.Warnf("%s: writing job log: %v", it.name, err)
+			}
 		}
 		return
 	default:
