@@ -383,6 +383,35 @@ func TestApacheServesInstalledCertificates(t *testing.T) {
 		}
 	})
 
+	t.Run("--all from the store", func(t *testing.T) {
+		next := stage(t, ca, st, recs[1])
+		var out, errOut bytes.Buffer
+		code := cli.Run(context.Background(), tool(), append([]string{"md-install", "--all", "--reload-cmd", strings.Join(a.args("-k", "graceful"), " "),
+			"--verify-addr", fmt.Sprintf("127.0.0.1:%d", a.httpsPort)}, args...), cli.Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errOut})
+		if code != cli.ExitOK {
+			t.Fatalf("exit %d\n%s", code, errOut.String())
+		}
+		got, err := cli.ReadRecords(&out, "stdout", false)
+		if err != nil || len(got) != 3 {
+			t.Fatalf("records %d %v", len(got), err)
+		}
+		for _, r := range got {
+			want := "none"
+			if r.Name == "b.test" {
+				want = "activated"
+			}
+			if r.Install.Action != want {
+				t.Errorf("%s: action %q; want %q", r.Name, r.Install.Action, want)
+			}
+		}
+		if b := got[1]; b.Install.Served == nil || !*b.Install.Served {
+			t.Errorf("b.test not verified: %+v", b.Install)
+		}
+		if fp := a.served(t, "b.test"); !fingerprints(next)[fp] {
+			t.Errorf("Apache does not serve b.test's new certificate")
+		}
+	})
+
 	t.Run("reload fails", func(t *testing.T) {
 		stage(t, ca, st, recs[0])
 		code, out, stderr := runInstall(t, recs, append(args, "--reload-cmd", "/bin/sh -c 'echo broken config >&2; exit 3'")...)
