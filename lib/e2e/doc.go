@@ -15,6 +15,7 @@
 // scripts/md-renew. A second test runs scripts/md-renew on an md.toml (a
 // dns-01 wildcard through testdata/challenge/dns01-hook, tls-alpn-01 on
 // md-order's listener with RSA and ECDSA keys, PEM files deployed), twice,
-// then with its lock taken (exit 3) and with a bad config (exit 2). The
-// package has no non-test code.
+// then with its lock taken (exit 3) and with a bad config (exit 2). A third
+// runs scripts/demo (make demo) and checks that it leaves nothing behind.
+// The package has no non-test code.
 package e2e

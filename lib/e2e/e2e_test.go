@@ -805,3 +805,57 @@ tls-listen = "127.0.0.1:%d"
 		}
 	})
 }
+
+// TestDemo runs scripts/demo (make demo) with the built commands: it must
+// succeed, show every MD good in md-status's table, and leave no process
+// and no file behind.
+func TestDemo(t *testing.T) {
+	tmp := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(moduleRoot(), "scripts", "demo"))
+	cmd.Env = append(os.Environ(), "MDTOOLS_BIN="+binDir, "TMPDIR="+tmp, "MD_DEMO_KEEP=0")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("scripts/demo: %v\n%s", err, out)
+	}
+	text := string(out)
+	for _, want := range []string{
+		`{"name":"demo.test","order":"ordered","install":"activated","served":true,"staple":["rsa:good","secp256r1:good"],"error":null}`,
+		`"name":"shop.demo.test","order":"ordered","install":"activated"`,
+		`"name":"wild.demo.test","order":"ordered","install":"activated"`,
+		"md-renew: summary: 2 managed domains, 0 ordered, 0 activated, 0 failed; exit 0 (stages: 0 0 0 0)",
+		"toml challenge-setup:dns-01:wild.demo.test wild.demo.test",
+		"== against Let's Encrypt",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+	var rows int
+	for _, line := range strings.Split(text, "\n") {
+		f := strings.Fields(line)
+		if len(f) > 2 && slices.Contains([]string{"demo.test", "shop.demo.test", "wild.demo.test"}, f[0]) {
+			rows++
+			if f[2] != "good" {
+				t.Errorf("md-status row: %s", line)
+			}
+		}
+	}
+	if rows != 3 {
+		t.Errorf("md-status table has %d MD rows; want 3", rows)
+	}
+	if t.Failed() {
+		t.Logf("demo output:\n%s", out)
+	}
+	// Everything it started is gone, and so is its temp dir.
+	if left, _ := filepath.Glob(filepath.Join(tmp, "mdtools-demo.*")); len(left) > 0 {
+		t.Errorf("demo left %v", left)
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		if data, err := os.ReadFile(p); err == nil && bytes.Contains(data, []byte(tmp)) {
+			t.Errorf("demo left a process running: %s", bytes.ReplaceAll(data, []byte{0}, []byte{' '}))
+		}
+	}
+}
