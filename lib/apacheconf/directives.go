@@ -131,6 +131,8 @@ type walker struct {
 	srv *server // base or current vhost
 	md  *mdDef  // current <MDomain> section
 	dir string  // innermost directory-like section ("directory", "location", "if", ...)
+
+	warnedUse bool // mod_macro's Use seen
 }
 
 func (w *walker) errorf(n *node, format string, args ...any) {
@@ -321,6 +323,11 @@ func (w *walker) core(n *node) {
 			w.srv.protocols = append(w.srv.protocols, strings.ToLower(p))
 		}
 		w.srv.protoSet = true
+	case "use":
+		if !w.warnedUse {
+			w.warnedUse = true
+			w.r.warnf(n.file, n.line, "mod_macro's Use is not expanded by md-parse: MD directives and vhosts inside <Macro> sections are not seen")
+		}
 	case "listen":
 		if !w.srv.base {
 			w.errorf(n, "Listen cannot occur within <VirtualHost> section")
