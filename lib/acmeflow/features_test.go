@@ -1,17 +1,12 @@
 package acmeflow_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/x509"
 	"encoding/base64"
-	"encoding/json"
-	"encoding/pem"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -174,7 +169,7 @@ func TestWithPebble(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := setRenewalInfo(ca, chain[0], time.Now().Add(-2*time.Hour), time.Now().Add(-time.Hour)); err != nil {
+		if err := ca.SetRenewalInfo(chain[0], time.Now().Add(-2*time.Hour), time.Now().Add(-time.Hour)); err != nil {
 			t.Fatal(err)
 		}
 		_ = os.Remove(filepath.Join(dir, "ari-ari.test.json")) // the cached answer is still fresh
@@ -491,26 +486,6 @@ func TestEAB(t *testing.T) {
 	if res.code != 1 || res.recs[0].Error == nil || res.recs[0].Error.Problem != "urn:ietf:params:acme:error:externalAccountRequired" {
 		t.Errorf("no eab: exit %d error %+v", res.code, res.recs[0].Error)
 	}
-}
-
-// setRenewalInfo sets Pebble's ARI answer for a certificate. (Pebble
-// 2.10's /set-renewal-info/ takes the certificate PEM and the raw answer;
-// devca.CA.SetRenewalInfo sends a cert ID, which this Pebble rejects.)
-func setRenewalInfo(ca *devca.CA, cert *x509.Certificate, start, end time.Time) error {
-	ari, _ := json.Marshal(map[string]any{"suggestedWindow": map[string]string{
-		"start": start.UTC().Format(time.RFC3339), "end": end.UTC().Format(time.RFC3339)}})
-	body, _ := json.Marshal(map[string]string{"certificate": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})),
-		"ARIResponse": string(ari)})
-	resp, err := ca.HTTPClient().Post(ca.MgmtURL+"/set-renewal-info/", "application/json", bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("pebble set-renewal-info: %s: %s", resp.Status, msg)
-	}
-	return nil
 }
 
 // connectProxy is a minimal HTTP CONNECT proxy on loopback that counts the

@@ -347,11 +347,15 @@ func (ca *CA) mgmtGet(path string) ([]byte, error) {
 	return data, nil
 }
 
-// SetRenewalInfo sets Pebble's ARI answer for a certificate
-// (POST /set-renewal-info/ with its ARI cert ID).
-func (ca *CA) SetRenewalInfo(certID string, start, end time.Time) error {
-	body, _ := json.Marshal(map[string]any{"certID": certID, "suggestedWindow": map[string]string{
+// SetRenewalInfo sets Pebble's ARI answer for a certificate it issued
+// (POST /set-renewal-info/ on the management API with the certificate PEM
+// and the raw renewalInfo answer).
+func (ca *CA) SetRenewalInfo(cert *x509.Certificate, start, end time.Time) error {
+	ari, _ := json.Marshal(map[string]any{"suggestedWindow": map[string]string{
 		"start": start.UTC().Format(time.RFC3339), "end": end.UTC().Format(time.RFC3339)}})
+	body, _ := json.Marshal(map[string]string{
+		"certificate": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})),
+		"ARIResponse": string(ari)})
 	resp, err := ca.client.Post(ca.MgmtURL+"/set-renewal-info/", "application/json", bytes.NewReader(body))
 	if err != nil {
 		return err
