@@ -164,9 +164,7 @@ type ariEntry struct {
 	RetryAfter  md.Time `json:"retry-after"`
 }
 
-func ariFile(name string) string {
-	return "ari-" + strings.ReplaceAll(name, "*", "_") + ".json"
-}
+func ariFile(name string) string { return store.ARIFile(name) }
 
 // ariApplies: ARI is on, no static files, and every cert is there.
 func (r *Runner) ariApplies(rec *md.Record, live []renew.Cert) bool {

@@ -8,7 +8,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/mdtools/mdtools/lib/md"
@@ -199,7 +198,7 @@ func rfcCertID(ci *CertInfo) string {
 // loadARI returns the earliest ARI window md-order recorded for the
 // installed certificates, if any.
 func (r *Reader) loadARI(name string, certs []Cert) *renew.Window {
-	data, err := r.Store.Read(store.GroupRoot, "", "ari-"+strings.ReplaceAll(name, "*", "_")+".json")
+	data, err := r.Store.Read(store.GroupRoot, "", store.ARIFile(name))
 	if err != nil {
 		return nil
 	}
