@@ -1,6 +1,7 @@
 package install
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -173,5 +174,60 @@ func TestExpiringSharedWithMdOrder(t *testing.T) {
 	}
 	if got := events(t, log); len(got) != 0 {
 		t.Errorf("md-install repeated md-order's expiring event: %v", got)
+	}
+}
+
+// A reload that hangs is killed after its timeout: an error on the record,
+// the MD stays pending, and the next run reloads it although nothing new
+// is staged.
+func TestReloadTimeoutAndPending(t *testing.T) {
+	t.Parallel()
+	st, dir := openStore(t)
+	rec := testRecord("t.test", md.KeySpecs{ecSpec})
+	stageSet(t, st, rec, freshCreds(t, rec))
+	marker := filepath.Join(t.TempDir(), "reloaded")
+	opts := func(reload []string, timeout time.Duration) Options {
+		return Options{Store: st, NoVerify: true, ReloadCmd: reload, ReloadTimeout: timeout, LockWait: time.Second}
+	}
+	start := time.Now()
+	r1 := testRecord("t.test", md.KeySpecs{ecSpec})
+	if err := Run(context.Background(), opts([]string{"sleep", "30"}, 500*time.Millisecond), []*md.Record{r1}); err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(start) > 20*time.Second {
+		t.Errorf("the hanging reload was not killed")
+	}
+	if r1.Install.Action != "activated" || r1.Error == nil || r1.Error.Problem != ProblemReload || !strings.Contains(r1.Error.Detail, "timed out") {
+		t.Fatalf("install %+v error %+v", r1.Install, r1.Error)
+	}
+	if got := readPending(st); !got["t.test"] {
+		t.Fatalf("t.test not pending after a failed reload: %v", got)
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, filePending))
+	if !strings.Contains(string(data), `"t.test"`) {
+		t.Errorf("%s: %s", filePending, data)
+	}
+	// nothing staged now; the pending MD is reloaded, then forgotten
+	r2 := testRecord("t.test", md.KeySpecs{ecSpec})
+	if err := Run(context.Background(), opts([]string{"/bin/sh", "-c", "touch " + marker}, time.Minute), []*md.Record{r2}); err != nil {
+		t.Fatal(err)
+	}
+	if r2.Install.Action != "none" || !r2.Install.Reloaded || r2.Error != nil {
+		t.Fatalf("rerun: install %+v error %+v", r2.Install, r2.Error)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Errorf("reload command did not run: %v", err)
+	}
+	if got := readPending(st); got["t.test"] {
+		t.Errorf("t.test still pending")
+	}
+	// and a third run has nothing to reload
+	os.Remove(marker)
+	r3 := testRecord("t.test", md.KeySpecs{ecSpec})
+	if err := Run(context.Background(), opts([]string{"/bin/sh", "-c", "touch " + marker}, time.Minute), []*md.Record{r3}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(marker); err == nil || r3.Install.Reloaded {
+		t.Errorf("reloaded with nothing changed")
 	}
 }
