@@ -26,6 +26,7 @@ import (
 	"github.com/mdtools/mdtools/lib/challenge"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/renew"
+	"github.com/mdtools/mdtools/lib/staple"
 	"github.com/mdtools/mdtools/lib/store"
 )
 
@@ -184,7 +185,11 @@ func (r *Runner) Process(ctx context.Context, rec *md.Record) error {
 		job = &md.Job{Name: name}
 	}
 	staged := r.stagedComplete(&rec.MD, specs, job)
-	in := renew.Input{Now: now, MD: &rec.MD, Certs: live, Job: job, Staged: staged, Force: r.Force, Rand: r.randByte()}
+	revoked, err := staple.HasRevoked(r.Store, name)
+	if err != nil {
+		r.log().Warnf("%s: reading revocation status: %v", name, err)
+	}
+	in := renew.Input{Now: now, MD: &rec.MD, Certs: live, Job: job, Staged: staged, Force: r.Force, Revoked: revoked, Rand: r.randByte()}
 	d := renew.Decide(in)
 	if d.Action == renew.None && !r.Force && r.ariApplies(rec, live) {
 		if w := r.ariWindow(ctx, rec, live, now); w != nil {

@@ -17,6 +17,9 @@ type Input struct {
 	Job    *md.Job // the renewal job (staging/<md>/job.json), nil if none
 	Staged bool    // a finished, complete set is already in staging/
 	Force  bool    // --force
+	// Revoked: md-staple found a live certificate revoked (OCSP or CRL);
+	// mod_md renews such an MD at once (md_reg_has_revoked_certs).
+	Revoked bool
 	// ARI is the CA's suggested renewal window for the current
 	// certificates, nil when ARI is off, unsupported or unknown.
 	ARI *Window
@@ -86,6 +89,10 @@ func Decide(in Input) Decision {
 	}
 	if state != md.StateComplete {
 		d.Action, d.Reason = Renew, descr
+		return d
+	}
+	if in.Revoked {
+		d.Action, d.Reason = Renew, "a live certificate is revoked (OCSP or CRL, as md-staple recorded)"
 		return d
 	}
 	if !d.RenewAt.After(in.Now) {

@@ -128,6 +128,7 @@ func TestDecide(t *testing.T) {
 		job    *md.Job
 		staged bool
 		force  bool
+		revoke bool
 		ari    *Window
 		rnd    byte
 		action string
@@ -153,12 +154,15 @@ func TestDecide(t *testing.T) {
 		{name: "ari within window picks point", mode: md.RenewAuto, certs: []Cert{{rsa, fresh}}, ari: &Window{Start: t0.Add(-time.Hour), End: t0.Add(time.Hour)}, rnd: 0, action: Renew, viaARI: true},
 		{name: "ari within window later point", mode: md.RenewAuto, certs: []Cert{{rsa, fresh}}, ari: &Window{Start: t0.Add(-time.Hour), End: t0.Add(time.Hour)}, rnd: 255, action: None, next: t0.Add(-time.Hour).Add(2 * time.Hour / 256 * 255)},
 		{name: "ari far future", mode: md.RenewAuto, certs: []Cert{{rsa, fresh}}, ari: &Window{Start: t0.Add(48 * time.Hour), End: t0.Add(50 * time.Hour)}, action: None},
+		{name: "revoked fresh cert", mode: md.RenewAuto, certs: []Cert{{rsa, fresh}}, revoke: true, action: Renew, reason: "revoked"},
+		{name: "revoked but manual", mode: md.RenewManual, certs: []Cert{{rsa, fresh}}, revoke: true, action: None, reason: "manual"},
+		{name: "revoked in backoff", mode: md.RenewAuto, certs: []Cert{{rsa, fresh}}, revoke: true, job: job(t0.Add(time.Minute), 1), action: None, next: t0.Add(time.Minute)},
 		{name: "ari later than window ignored", mode: md.RenewAuto, certs: []Cert{{rsa, old}}, ari: &Window{Start: t0.Add(20 * md.Day), End: t0.Add(21 * md.Day)}, action: Renew, reason: "renew window"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			m := &md.MD{Name: "a.org", Domains: []string{"a.org"}, RenewMode: tc.mode, CertFiles: tc.files, RenewWindow: tc.window}
-			d := Decide(Input{Now: t0, MD: m, Certs: tc.certs, Job: tc.job, Staged: tc.staged, Force: tc.force, ARI: tc.ari, Rand: tc.rnd})
+			d := Decide(Input{Now: t0, MD: m, Certs: tc.certs, Job: tc.job, Staged: tc.staged, Force: tc.force, Revoked: tc.revoke, ARI: tc.ari, Rand: tc.rnd})
 			if d.Action != tc.action || !strings.Contains(d.Reason, tc.reason) || !d.NextRun.Equal(tc.next) || d.ViaARI != tc.viaARI {
 				t.Errorf("got %+v; want action %q reason ~%q next %v viaARI %v", d, tc.action, tc.reason, tc.next, tc.viaARI)
 			}
