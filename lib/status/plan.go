@@ -64,12 +64,14 @@ func (rep *Report) Plan(staplingWindow md.Timeslice) Plan {
 
 	// md-order.
 	var certs []renew.Cert
+	revoked := false
 	for _, c := range rep.Certs {
 		rc := renew.Cert{Spec: c.Spec}
 		if c.Info != nil {
 			rc.Leaf = c.Info.Cert
 		}
 		certs = append(certs, rc)
+		revoked = revoked || c.OCSP != nil && c.OCSP.Status == "revoked"
 	}
 	staged := rep.Job != nil && rep.Job.Finished && len(rep.Staged) == len(m.PrivKey.Effective())
 	var job *md.Job
@@ -85,7 +87,7 @@ func (rep *Report) Plan(staplingWindow md.Timeslice) Plan {
 		if m.ARIRenewals { // MDRenewViaARI
 			ariIn = ari
 		}
-		d := renew.Decide(renew.Input{Now: now, MD: m, Certs: certs, Job: job, Staged: staged, ARI: ariIn, Rand: 128})
+		d := renew.Decide(renew.Input{Now: now, MD: m, Certs: certs, Job: job, Staged: staged, Revoked: revoked, ARI: ariIn, Rand: 128})
 		p.Order = Step{Action: d.Action, Reason: d.Reason}
 		switch {
 		case d.Action == renew.Renew:
