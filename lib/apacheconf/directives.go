@@ -132,7 +132,6 @@ type walker struct {
 	md  *mdDef  // current <MDomain> section
 	dir string  // innermost directory-like section ("directory", "location", "if", ...)
 
-	warnedUse bool // mod_macro's Use seen
 }
 
 func (w *walker) errorf(n *node, format string, args ...any) {
@@ -323,11 +322,6 @@ func (w *walker) core(n *node) {
 			w.srv.protocols = append(w.srv.protocols, strings.ToLower(p))
 		}
 		w.srv.protoSet = true
-	case "use":
-		if !w.warnedUse {
-			w.warnedUse = true
-			w.r.warnf(n.file, n.line, "mod_macro's Use is not expanded by md-parse: MD directives and vhosts inside <Macro> sections are not seen")
-		}
 	case "listen":
 		if !w.srv.base {
 			w.errorf(n, "Listen cannot occur within <VirtualHost> section")

@@ -22,6 +22,7 @@ func FuzzLoad(f *testing.F) {
 		}
 	}
 	f.Add("Include inc.conf\n<IfModule !ssl>\nMDomain ${X} a.org\n</IfModule>\n")
+	f.Add("<Macro S $n>\nMDomain $n\n<VirtualHost *:443>\nServerName $n\n</VirtualHost>\n</Macro>\nUse S a.org\nUndefMacro S\n")
 	f.Add("<MDomain a.org>\nMDMember \"b.org\" 'c.org'\\\n d.org\n</MDomain>\n")
 	dir, err := os.MkdirTemp("", "fuzzload")
 	if err != nil {

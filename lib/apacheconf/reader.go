@@ -19,6 +19,7 @@ const (
 	MaxFileSize     = 32 << 20 // one config file
 	MaxTotalSize    = 64 << 20 // all files together
 	MaxLines        = 2000000  // logical lines in all files (bounds memory)
+	MaxMacroLines   = 200000   // lines produced by mod_macro's Use, in all
 	MaxLineLength   = 64 << 10 // one logical line, continuations included
 	MaxIncludeDepth = 32       // nested Include levels
 	MaxFiles        = 20000    // files read in one load
@@ -71,6 +72,9 @@ type reader struct {
 	jail          string // tests: no file outside this directory is read
 	listed        int    // directories listed for wildcards
 	lines         int    // logical lines read
+	macros        map[string]*macro
+	using         []string // macros being expanded
+	macroLines    int      // lines produced by Use
 }
 
 func newReader(opts Options, configPath string) *reader {
@@ -487,7 +491,24 @@ func (r *reader) exec(file string, lines []*rawLine) []*node {
 					continue
 				}
 				r.modules[moduleKey(words[0])] = true
+			case "use":
+				out = append(out, r.use(args, file, l.line)...)
+				continue
+			case "undefmacro":
+				delete(r.macros, strings.ToLower(strings.TrimSpace(args)))
+				continue
 			}
+		case l.section == "macro":
+			words := splitArgs(args)
+			if len(words) == 0 {
+				r.errorf(file, l.line, "macro definition: name not specified")
+				continue
+			}
+			if r.macros == nil {
+				r.macros = map[string]*macro{}
+			}
+			r.macros[strings.ToLower(words[0])] = &macro{name: words[0], params: words[1:], body: l.children, file: file, line: l.line}
+			continue
 		}
 		n := &node{name: name, key: key, args: args, file: file, line: l.line, section: l.section != ""}
 		if n.section {
@@ -801,4 +822,91 @@ func (r *reader) readDir(dir, file string, line, _ int) []*node {
 		}
 	}
 	return out
+}
+
+// macro is a mod_macro <Macro name params...> definition.
+type macro struct {
+	name   string
+	params []string
+	body   []*rawLine
+	file   string
+	line   int
+}
+
+// use expands "Use name values..." as mod_macro: the body with every
+// parameter replaced by its value, read in place.
+func (r *reader) use(args, file string, line int) []*node {
+	words := splitArgs(args)
+	if len(words) == 0 {
+		r.errorf(file, line, "no macro defined before Use")
+		return nil
+	}
+	m := r.macros[strings.ToLower(words[0])]
+	if m == nil {
+		r.errorf(file, line, "macro '%s' undefined", words[0])
+		return nil
+	}
+	if len(words)-1 != len(m.params) {
+		r.errorf(file, line, "macro '%s' (defined on line %d of \"%s\") used with %d arguments instead of %d",
+			m.name, m.line, m.file, len(words)-1, len(m.params))
+		return nil
+	}
+	for _, u := range r.using {
+		if u == strings.ToLower(m.name) {
+			r.errorf(file, line, "recursive use of macro '%s' is invalid", m.name)
+			return nil
+		}
+	}
+	if len(r.using) >= MaxIncludeDepth {
+		r.errorf(file, line, "macros nested too deeply")
+		return nil
+	}
+	r.using = append(r.using, strings.ToLower(m.name))
+	defer func() { r.using = r.using[:len(r.using)-1] }()
+	body := substitute(m.body, m.params, words[1:], &r.macroLines)
+	if r.macroLines > MaxMacroLines {
+		r.errorf(file, line, "macros expand to more than %d lines, giving up", MaxMacroLines)
+		r.aborted = true
+		return nil
+	}
+	return r.exec(m.file, body)
+}
+
+// substitute copies lines with each parameter replaced by its value
+// (longest parameter first where one is a prefix of another).
+func substitute(lines []*rawLine, params, values []string, count *int) []*rawLine {
+	out := make([]*rawLine, 0, len(lines))
+	for _, l := range lines {
+		*count++
+		c := &rawLine{line: l.line, section: l.section, text: replaceParams(l.text, params, values)}
+		c.children = substitute(l.children, params, values, count)
+		out = append(out, c)
+	}
+	return out
+}
+
+func replaceParams(s string, params, values []string) string {
+	if len(params) == 0 {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		best := -1
+		for j, p := range params {
+			if p != "" && strings.HasPrefix(s[i:], p) && (best < 0 || len(p) > len(params[best])) {
+				best = j
+			}
+		}
+		if best < 0 {
+			b.WriteByte(s[i])
+			i++
+			continue
+		}
+		b.WriteString(values[best])
+		i += len(params[best])
+		if b.Len() > MaxLineLength {
+			return s // refuse to grow a line without bound
+		}
+	}
+	return b.String()
 }

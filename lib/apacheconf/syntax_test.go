@@ -67,6 +67,12 @@ var syntaxCases = []struct {
 	{"mismatched close", map[string]string{"main.conf": "<VirtualHost *:80>\n</Directory>\n"}, Options{}, nil, "Expected </VirtualHost> but saw </Directory>"},
 	{"unclosed in include", map[string]string{"main.conf": "Include inc.conf\n", "inc.conf": "<IfModule ssl>\nMDomain a.org\n"}, Options{}, nil, "inc.conf:1: <IfModule> was not closed."},
 	{"missing >", map[string]string{"main.conf": "<VirtualHost *:80\n</VirtualHost>\n"}, Options{}, nil, "<VirtualHost> directive missing closing '>'"},
+	{"mod_macro", map[string]string{"main.conf": "LoadModule macro_module /usr/lib/apache2/modules/mod_macro.so\n" +
+		"<Macro Site $name $alias>\nMDomain $name\n<VirtualHost *:443>\n  ServerName $name\n  ServerAlias $alias\n  SSLEngine on\n</VirtualHost>\n</Macro>\n" +
+		"<Macro Two $a>\nUse Site $a www.$a\n</Macro>\nUse Site one.org www.one.org\nUse Two two.org\nUndefMacro Site\n"},
+		Options{}, []string{"one.org,www.one.org", "two.org,www.two.org"}, ""},
+	{"mod_macro recursion", map[string]string{"main.conf": "LoadModule macro_module /usr/lib/apache2/modules/mod_macro.so\n<Macro Loop $x>\nUse Loop $x\n</Macro>\nUse Loop a\n"}, Options{}, nil, "recursive use of macro 'Loop' is invalid"},
+	{"mod_macro arg count", map[string]string{"main.conf": "LoadModule macro_module /usr/lib/apache2/modules/mod_macro.so\n<Macro M $x>\nMDomain $x\n</Macro>\nUse M a.org b.org\n"}, Options{}, nil, "used with 2 arguments instead of 1"},
 	{"MDomain section", map[string]string{"main.conf": "<MDomain a.org auto>\nMDMember www.a.org\nMDRenewWindow 20%\n</MDomain>\n<MDomainSet b.org>\n</MDomainSet>\n"}, Options{}, []string{"a.org,www.a.org", "b.org"}, ""},
 }
 
@@ -160,6 +166,18 @@ func TestBadInput(t *testing.T) {
 	t.Run("too many lines", func(t *testing.T) {
 		_, err := names(t, map[string]string{"main.conf": strings.Repeat("X\n", MaxLines+1)}, Options{})
 		if !strings.Contains(err, "more than 2000000 configuration lines") {
+			t.Errorf("errors %.300q", err)
+		}
+	})
+	t.Run("macro bomb", func(t *testing.T) {
+		var b strings.Builder
+		b.WriteString("<Macro M0 $x>\nMDomain $x\n</Macro>\n")
+		for i := 1; i < 30; i++ {
+			fmt.Fprintf(&b, "<Macro M%d $x>\nUse M%d $x\nUse M%d $x\n</Macro>\n", i, i-1, i-1)
+		}
+		b.WriteString("Use M29 a.org\n")
+		_, err := names(t, map[string]string{"main.conf": b.String()}, Options{})
+		if !strings.Contains(err, "macros expand to more than 200000 lines, giving up") {
 			t.Errorf("errors %.300q", err)
 		}
 	})
