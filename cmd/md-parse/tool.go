@@ -18,7 +18,7 @@ import (
 )
 
 const description = `Reads an Apache httpd configuration (as httpd and mod_md read it: Include,
-Define, <IfModule>, <VirtualHost>, every MD* directive) or an md.toml file, and
+Define, <IfModule>, <Macro>/Use, <VirtualHost>, every MD* directive) or an md.toml file, and
 prints one JSON record per managed domain (mod_md's md.json fields plus
 "source", "settings" and "vhosts"), sorted by name. By default the MD
 definitions are also synced into the store as mod_md does at startup:

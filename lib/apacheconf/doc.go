@@ -6,7 +6,7 @@
 // backslash escapes, "\" line continuations, ServerRoot-relative paths,
 // Include/IncludeOptional with files, directories and wildcards (sorted
 // as httpd sorts them), Define/UnDefine/${VAR}, <IfModule>, <IfDefine>,
-// <IfFile>, <IfVersion>. The MD* directives are checked with mod_md's
+// <IfFile>, <IfVersion>, and mod_macro's <Macro>/Use. The MD* directives are checked with mod_md's
 // syntax, placement rules and error texts, and the MDs are completed,
 // matched to virtual hosts and checked as mod_md's post-config does.
 //
