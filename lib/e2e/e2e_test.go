@@ -478,7 +478,7 @@ func TestCycle(t *testing.T) {
 		got := e.eventLines(t, events)
 		want := []string{"msg renewing a.test", "msg challenge-setup:http-01:a.test a.test", "msg challenge-setup:http-01:www.a.test a.test",
 			"notify a.test", "msg renewed a.test", "msg installed a.test"}
-		if !sameEvents(got, want) {
+		if !sameEvents(got, reusedAuthz(got, want)) {
 			t.Errorf("events:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 		}
 	})
@@ -518,7 +518,7 @@ func TestCycle(t *testing.T) {
 		got := e.eventLines(t, events)
 		want := []string{"msg renewing a.test", "msg challenge-setup:http-01:a.test a.test", "msg challenge-setup:http-01:www.a.test a.test",
 			"notify a.test", "msg renewed a.test", "msg installed a.test"}
-		if !sameEvents(got, want) {
+		if !sameEvents(got, reusedAuthz(got, want)) {
 			t.Errorf("events:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 		}
 	})
@@ -624,6 +624,36 @@ func setRenewalInfo(ca *devca.CA, cert *x509.Certificate, start, end time.Time) 
 	return nil
 }
 
+// reusedAuthz drops from want the challenge-setup events that got lacks:
+// an order may find an authorization of an earlier order still valid, and
+// then no challenge is set up for that name. Pebble does that 1% of the
+// time even with PEBBLE_AUTHZREUSE=0 (wfe.go: rand.Intn(100) > percent), so
+// only orders made while no valid authorization exists (the first
+// issuance) can be held to every challenge-setup event. At least one must
+// remain.
+func reusedAuthz(got, want []string) []string {
+	have := map[string]int{}
+	for _, l := range got {
+		have[l]++
+	}
+	var out []string
+	kept := 0
+	for _, l := range want {
+		if strings.Contains(l, "challenge-setup:") {
+			if have[l] == 0 {
+				continue
+			}
+			have[l]--
+			kept++
+		}
+		out = append(out, l)
+	}
+	if kept == 0 { // every authorization reused: 1 in 10,000; more likely a bug
+		return want
+	}
+	return out
+}
+
 // sameEvents compares event lines; the challenge-setup events of one order
 // may come in any order (one per authorization).
 func sameEvents(got, want []string) bool {
@@ -724,6 +754,9 @@ tls-listen = "127.0.0.1:%d"
 		reason, name, _ := strings.Cut(line, " ")
 		gotEvents[name] = append(gotEvents[name], reason)
 	}
+	// alpn.test's second order (its second key spec) may reuse the first
+	// one's authorization (see reusedAuthz).
+	wantEvents["alpn.test"] = reusedAuthz(gotEvents["alpn.test"], wantEvents["alpn.test"])
 	for name, want := range wantEvents {
 		if !slices.Equal(gotEvents[name], want) {
 			t.Errorf("events of %s: %q; want %q", name, gotEvents[name], want)
