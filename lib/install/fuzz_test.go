@@ -77,3 +77,32 @@ func FuzzStagedSet(f *testing.F) {
 }
 
 func bigOne() *big.Int { return big.NewInt(1) }
+
+// FuzzParseLeafLite: never a panic; whatever both parsers accept, they
+// read the same serial and validity.
+func FuzzParseLeafLite(f *testing.F) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	now := time.Now()
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(4711), DNSNames: []string{"a.test"}, NotBefore: now, NotAfter: now.Add(time.Hour)}
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	f.Add(der)
+	pemData, err := os.ReadFile(filepath.Join("..", "..", "testdata", "install", "pubcert-a1.test.pem"))
+	if err == nil {
+		if b, _ := pem.Decode(pemData); b != nil {
+			f.Add(b.Bytes)
+		}
+	}
+	f.Fuzz(func(t *testing.T, der []byte) {
+		lite, err := parseLeafLite(der)
+		if err != nil {
+			return
+		}
+		full, err := x509.ParseCertificate(der)
+		if err != nil {
+			return
+		}
+		if lite.SerialNumber.Cmp(full.SerialNumber) != 0 || !lite.NotBefore.Equal(full.NotBefore) || !lite.NotAfter.Equal(full.NotAfter) {
+			t.Fatalf("lite and full parsers disagree")
+		}
+	})
+}

@@ -1,11 +1,17 @@
 package install
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"math/big"
 	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/mdtools/mdtools/lib/store"
 )
@@ -48,6 +54,33 @@ func TestLoadMDMatchesStore(t *testing.T) {
 		}
 		if name == "b1.test" && got.Extra["future-field"] == nil {
 			t.Errorf("unknown field lost")
+		}
+	}
+}
+
+func TestParseLeafLite(t *testing.T) {
+	t.Parallel()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	for _, nb := range []time.Time{time.Date(2026, 11, 28, 14, 43, 33, 0, time.UTC), time.Date(2049, 12, 31, 23, 0, 0, 0, time.UTC)} {
+		tmpl := &x509.Certificate{SerialNumber: new(big.Int).SetBytes([]byte{0x80, 1, 2, 3, 4, 5, 6, 7, 8}), DNSNames: []string{"a.test"},
+			NotBefore: nb, NotAfter: nb.AddDate(0, 0, 90)} // the second runs into GeneralizedTime (2050+)
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		full, _ := x509.ParseCertificate(der)
+		lite, err := parseLeafLite(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lite.SerialNumber.Cmp(full.SerialNumber) != 0 || !lite.NotBefore.Equal(full.NotBefore) || !lite.NotAfter.Equal(full.NotAfter) {
+			t.Errorf("lite %v %v %v; full %v %v %v", lite.SerialNumber, lite.NotBefore, lite.NotAfter, full.SerialNumber, full.NotBefore, full.NotAfter)
+		}
+		if certInfo(ecSpec, lite) != certInfo(ecSpec, full) {
+			t.Errorf("cert info differs")
+		}
+		if _, err := parseLeafLite(der[:len(der)-5]); err == nil {
+			t.Errorf("truncated DER accepted")
 		}
 	}
 }

@@ -32,6 +32,7 @@ type credential struct {
 	key   crypto.Signer
 	chain []*x509.Certificate
 	rest  []byte // unparsed PEM after the leaf (loadLive)
+	lite  bool   // chain[0] has only Raw, serial and validity (loadLive)
 }
 
 // Fingerprint is the lowercase hex SHA-256 of a certificate's DER, as
@@ -214,17 +215,25 @@ func loadLive(st *store.Store, name string, specs md.KeySpecs) (live []credentia
 		if block == nil || block.Type != "CERTIFICATE" {
 			return live, false
 		}
-		leaf, err := x509.ParseCertificate(block.Bytes)
+		leaf, err := parseLeafLite(block.Bytes)
 		if err != nil {
 			return live, false
 		}
-		live = append(live, credential{spec: spec, chain: []*x509.Certificate{leaf}, rest: rest})
+		live = append(live, credential{spec: spec, chain: []*x509.Certificate{leaf}, rest: rest, lite: true})
 	}
 	return live, true
 }
 
-// fullChain parses the intermediates of a live credential read by loadLive.
+// fullChain parses a live credential read by loadLive completely: the leaf
+// and its intermediates.
 func (c *credential) fullChain() error {
+	if c.lite {
+		leaf, err := x509.ParseCertificate(c.chain[0].Raw)
+		if err != nil {
+			return fmt.Errorf("live certificate(%s): %w", c.spec.Name(), err)
+		}
+		c.chain[0], c.lite = leaf, false
+	}
 	if c.rest == nil {
 		return nil
 	}
