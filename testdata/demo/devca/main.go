@@ -3,7 +3,8 @@
 // responder (lib/staple/ocsptest, signing with Pebble's intermediate key)
 // whose URL Pebble puts into every certificate, so md-staple has something
 // to staple. It prints the same shell assignments as scripts/devca, plus
-// MD_CA_OCSP, once both are ready, and runs until SIGTERM or Ctrl-C.
+// MD_CA_OCSP and MD_DEMO_PORTS (two free loopback ports for a web server),
+// once both are ready, and runs until SIGTERM or Ctrl-C.
 //
 //	go run ./testdata/demo/devca [-dir DIR] [-bench-conditions]
 //
@@ -69,6 +70,12 @@ func run(dir string, bench bool) error {
 	if err := resp.SetIssuer(issuer[0], key); err != nil {
 		return err
 	}
+	// Two more free ports, for the demo's Apache (http and https).
+	ports, err := devca.FreePorts(2)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("MD_DEMO_PORTS='%d %d'\n", ports[0], ports[1])
 	fmt.Printf("MD_CA_URL=%s\nMD_CA_ROOTS=%s\nMD_CA_HTTP_PORT=%d\nMD_CA_TLS_PORT=%d\nMD_CA_DNS=%s\nMD_CA_CHALLSRV=%s\nMD_CA_OCSP=%s\nMD_CA_DIR=%s\n",
 		ca.DirectoryURL, ca.RootsFile, ca.HTTPPort, ca.TLSPort, ca.DNSAddr, ca.ChallSrvURL, resp.URL, ca.Dir)
 	os.Stdout.Sync()
