@@ -154,7 +154,8 @@ MDServerStatus on
 	if err := os.WriteFile(a.conf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	a.ctl("-k", "start")
+	// Register the stop first: a start that reports failure may still
+	// have left a daemon running.
 	t.Cleanup(func() {
 		pidFile := filepath.Join(root, "run", "httpd.pid")
 		cmd := exec.Command(apacheBin, "-d", root, "-f", a.conf, "-k", "stop")
@@ -173,6 +174,7 @@ MDServerStatus on
 			}
 		}
 	})
+	a.ctl("-k", "start")
 	return a
 }
 
