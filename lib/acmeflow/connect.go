@@ -15,11 +15,23 @@ import (
 	"golang.org/x/crypto/acme"
 )
 
-// httpOptions are the connection settings of a record for one CA.
+// httpOptions are the connection settings of a record for one CA: the MD's
+// own MDHttpProxy / MDCACertificateFile, else the global ones from the
+// record's settings (md-parse puts a global value only there, as mod_md
+// keeps it in the server config).
 func (r *Runner) httpOptions(rec *md.Record) HTTPOptions {
-	o := HTTPOptions{ProxyURL: rec.ProxyURL, CAFiles: append([]string{}, r.CAFiles...)}
-	if rec.CACerts != "" {
-		o.CAFiles = append(o.CAFiles, rec.CACerts)
+	proxy, caCerts := rec.ProxyURL, rec.CACerts
+	if s := rec.Settings; s != nil {
+		if proxy == "" {
+			proxy = s.HTTPProxy
+		}
+		if caCerts == "" {
+			caCerts = s.CACerts
+		}
+	}
+	o := HTTPOptions{ProxyURL: proxy, CAFiles: append([]string{}, r.CAFiles...)}
+	if caCerts != "" && caCerts != "none" {
+		o.CAFiles = append(o.CAFiles, caCerts)
 	}
 	return o
 }

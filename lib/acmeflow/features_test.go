@@ -533,6 +533,16 @@ func TestProxyAndCACertsFromRecord(t *testing.T) {
 		t.Error("the CA was not reached through the proxy")
 	}
 	checkStaged(t, ca, dir, rec)
+	// Global MDHttpProxy / MDCACertificateFile reach md-order through the
+	// record's settings, where md-parse puts a value set outside any MD.
+	before := tunnels.Load()
+	glob := record([]string{ca.DirectoryURL}, "global.test")
+	glob.Settings.HTTPProxy = proxy
+	glob.Settings.CACerts = ca.RootsFile
+	res = runOrder(t, jsonl(t, glob), "--store", t.TempDir(), "--http-listen", "127.0.0.1:"+strconv.Itoa(ca.HTTPPort))
+	if res.code != 0 || tunnels.Load() == before {
+		t.Fatalf("global settings: exit %d, tunnels %d -> %d, error %+v\n%s", res.code, before, tunnels.Load(), res.recs[0].Error, res.stderr)
+	}
 	// Without the CA's roots the TLS connection is refused.
 	rec2 := record([]string{ca.DirectoryURL}, "noroots.test")
 	res = runOrder(t, jsonl(t, rec2), "--store", t.TempDir())

@@ -15,9 +15,10 @@ import (
 )
 
 // DeployFile is where the DER OCSP response for an MD's key spec goes when
-// the host deploys PEM files for other servers (md-install's deploy set,
-// <deploy-dir>/<md>/ -> .<md>.<random>/): next to the combined key+chain
-// file, with ".ocsp" appended, which is HAProxy's convention for
+// the host deploys PEM files for other servers. dir is the MD's own deploy
+// path (host.deploy.dir: md.toml's deploy-dir plus the MD name, which
+// md-install makes a symlink to its current set): next to the combined
+// key+chain file, with ".ocsp" appended, which is HAProxy's convention for
 // "crt <deploy-dir>/<md>/combined.pem"; nginx reads the same file with
 // "ssl_stapling_file":
 //
@@ -26,8 +27,8 @@ import (
 //
 // The file lives in the deploy set of the certificate it belongs to: when
 // md-install switches to a new set, the old response goes with the old set.
-func DeployFile(dir, mdName string, ks md.KeySpec) string {
-	return filepath.Join(dir, mdName, ks.FileName("combined")+".ocsp")
+func DeployFile(dir string, ks md.KeySpec) string {
+	return filepath.Join(dir, ks.FileName("combined")+".ocsp")
 }
 
 // errNotDeployed is a deploy directory md-install has not made yet.

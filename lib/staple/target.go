@@ -87,7 +87,7 @@ func targetsOf(st *store.Store, rec *md.Record) ([]*Target, error) {
 				return nil, fmt.Errorf("domains/%s/%s: %w", rec.Name, file, err)
 			}
 			if rec.Host != nil && rec.Host.Deploy != nil && rec.Host.Deploy.Dir != "" {
-				t.Deploy = DeployFile(rec.Host.Deploy.Dir, rec.Name, ks)
+				t.Deploy = DeployFile(rec.Host.Deploy.Dir, ks)
 				t.Mode = rec.Host.Deploy
 			}
 		}
