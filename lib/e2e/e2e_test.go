@@ -8,11 +8,8 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -496,7 +493,7 @@ func TestCycle(t *testing.T) {
 			t.Fatal(err)
 		}
 		now := time.Now()
-		if err := setRenewalInfo(e.ca, chain[0], now.Add(-2*time.Hour), now.Add(-time.Hour)); err != nil {
+		if err := e.ca.SetRenewalInfo(chain[0], now.Add(-2*time.Hour), now.Add(-time.Hour)); err != nil {
 			t.Fatal(err)
 		}
 		events := len(e.eventLines(t, 0))
@@ -602,26 +599,6 @@ func TestCycle(t *testing.T) {
 			t.Errorf("md-status nope.test: exit %d; want 1", unknown.code)
 		}
 	})
-}
-
-// setRenewalInfo sets Pebble's ARI answer for a certificate. Pebble 2.10's
-// /set-renewal-info/ takes the certificate PEM and the raw answer
-// (devca.CA.SetRenewalInfo sends an ARI cert ID, which it rejects).
-func setRenewalInfo(ca *devca.CA, cert *x509.Certificate, start, end time.Time) error {
-	ari, _ := json.Marshal(map[string]any{"suggestedWindow": map[string]string{
-		"start": start.UTC().Format(time.RFC3339), "end": end.UTC().Format(time.RFC3339)}})
-	body, _ := json.Marshal(map[string]string{"certificate": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})),
-		"ARIResponse": string(ari)})
-	resp, err := ca.HTTPClient().Post(ca.MgmtURL+"/set-renewal-info/", "application/json", bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("pebble set-renewal-info: %s: %s", resp.Status, msg)
-	}
-	return nil
 }
 
 // reusedAuthz drops from want the challenge-setup events that got lacks:
