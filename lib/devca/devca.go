@@ -52,8 +52,10 @@ type Options struct {
 	RetryAfterAuthz  int
 	RetryAfterOrder  int
 	// Env adds to Pebble's environment; defaults are PEBBLE_VA_NOSLEEP=1,
-	// PEBBLE_WFE_NONCEREJECT=0 and PEBBLE_AUTHZREUSE=0 (every order gets
-	// fresh authorizations, so challenge tests are deterministic).
+	// PEBBLE_WFE_NONCEREJECT=0 and PEBBLE_AUTHZREUSE=0. Even with 0, Pebble
+	// 2.10 reuses a valid authorization about 1% of the time, and it picks
+	// a random profile for orders that name none (so an issued cert may be
+	// the 6-day "shortlived" one): tests must not count on either.
 	Env map[string]string
 	// Dir holds config, certs and logs; a temp dir when empty.
 	Dir string
