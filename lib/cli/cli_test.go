@@ -100,11 +100,19 @@ func TestRecordWriterRedactsAndFinishReports(t *testing.T) {
 		t.Errorf("output = %s", out.String())
 	}
 	var logBuf bytes.Buffer
-	if err := Finish(NewLogger("md-test", &logBuf), recs); !errors.Is(err, ErrRecordsFailed) {
+	if err := Finish(NewLogger("md-order", &logBuf), recs); !errors.Is(err, ErrRecordsFailed) {
 		t.Errorf("Finish = %v", err)
 	}
-	if !strings.Contains(logBuf.String(), "md-test: error: b.org: order: CA said no") {
+	if !strings.Contains(logBuf.String(), "md-order: error: b.org: order: CA said no") {
 		t.Errorf("log = %q", logBuf.String())
+	}
+	// A later stage counts the failure but does not repeat it.
+	logBuf.Reset()
+	if err := Finish(NewLogger("md-install", &logBuf), recs); !errors.Is(err, ErrRecordsFailed) {
+		t.Errorf("Finish in a later stage = %v", err)
+	}
+	if logBuf.Len() != 0 {
+		t.Errorf("later stage repeated the error: %q", logBuf.String())
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 
 	"github.com/mdtools/mdtools/lib/md"
@@ -140,14 +141,24 @@ func (rw *RecordWriter) Write(r *md.Record) error {
 }
 
 // Finish reports failed records on stderr and returns ErrRecordsFailed if
-// any record carries an error.
+// any record carries an error. A record that failed in an earlier stage
+// (its error names another stage than this command's) still counts, but is
+// only mentioned with -v: the stage that failed already reported it, and a
+// cron mail should not repeat one failure once per stage.
 func Finish(log *Logger, recs []*md.Record) error {
+	// "md-order" -> "order"; "md-challenge setup" -> "challenge".
+	own, _, _ := strings.Cut(strings.TrimPrefix(log.name, "md-"), " ")
 	failed := 0
 	for _, r := range recs {
-		if r.Error != nil {
-			failed++
-			log.Errorf("%s: %s", r.Name, r.Error.Error())
+		if r.Error == nil {
+			continue
 		}
+		failed++
+		if r.Error.Stage != "" && r.Error.Stage != own {
+			log.Infof("%s: passed on, failed earlier: %s", r.Name, r.Error.Error())
+			continue
+		}
+		log.Errorf("%s: %s", r.Name, r.Error.Error())
 	}
 	if failed > 0 {
 		return ErrRecordsFailed
