@@ -1,18 +1,17 @@
 package acmeflow
 
 import (
-	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/mdtools/mdtools/lib/store"
 	"golang.org/x/crypto/acme"
 )
 
@@ -247,6 +246,9 @@ func (s *signer) fetchChain(ctx context.Context, url string) ([]*x509.Certificat
 	return chain, nil
 }
 
+// parsePEMOrDER reads a certificate response: one DER certificate for
+// application/pkix-cert, else a PEM chain (store.ParseChainPEM's rules:
+// certificates only, nothing after the last one).
 func parsePEMOrDER(data []byte, ct string) ([]*x509.Certificate, error) {
 	if strings.HasPrefix(ct, "application/pkix-cert") {
 		c, err := x509.ParseCertificate(data)
@@ -255,30 +257,7 @@ func parsePEMOrDER(data []byte, ct string) ([]*x509.Certificate, error) {
 		}
 		return []*x509.Certificate{c}, nil
 	}
-	var out []*x509.Certificate
-	rest := data
-	for {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			return nil, fmt.Errorf("unexpected PEM block %q", b.Type)
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no PEM certificate in the response")
-	}
-	if len(bytes.TrimSpace(rest)) > 0 {
-		return nil, errors.New("trailing data after the PEM certificates")
-	}
-	return out, nil
+	return store.ParseChainPEM(data)
 }
 
 // linkUp returns the target of a Link header with rel="up".

@@ -1,13 +1,10 @@
 package store
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sync"
 	"syscall"
 )
@@ -87,33 +84,8 @@ func (f *deferredFS) Write(g Group, name, file string, data []byte) error {
 	return err
 }
 
-func writeFileNoSync(path string, data []byte, mode os.FileMode) (err error) {
-	var rnd [6]byte
-	_, _ = rand.Read(rnd[:])
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+"."+hex.EncodeToString(rnd[:])+".tmp")
-	t, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			t.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err = t.Chmod(mode); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if _, err = t.Write(data); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = t.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
+func writeFileNoSync(path string, data []byte, mode os.FileMode) error {
+	return writeFile(path, data, mode, false)
 }
 
 // Purge deletes a set and forgets that its directory exists.
@@ -145,13 +117,10 @@ func (f *deferredFS) Move(from Group, fromName string, to Group, toName string) 
 	src, dst := f.setDir(from, fromName), f.setDir(to, toName)
 	f.dirs.Delete(src)
 	f.dirs.Delete(dst)
-	if _, err := os.Lstat(dst); err == nil {
-		return fmt.Errorf("moving %s/%s: %s/%s: %w", from, fromName, to, toName, fs.ErrExist)
-	}
-	if err := os.Rename(src, dst); err != nil {
+	if err := moveSet(src, dst, dirModes[to], false); err != nil {
 		return fmt.Errorf("moving %s/%s to %s/%s: %w", from, fromName, to, toName, err)
 	}
-	return os.Chmod(dst, dirModes[to])
+	return nil
 }
 
 // Exchange swaps two sets with renameat2(RENAME_EXCHANGE), without fsync.
@@ -159,23 +128,8 @@ func (f *deferredFS) Exchange(g1 Group, n1 string, g2 Group, n2 string) error {
 	a, b := f.setDir(g1, n1), f.setDir(g2, n2)
 	f.dirs.Delete(a)
 	f.dirs.Delete(b)
-	pa, err := syscall.BytePtrFromString(a)
-	if err != nil {
-		return err
+	if err := exchangeSets(a, dirModes[g1], b, dirModes[g2], false); err != nil {
+		return fmt.Errorf("exchanging %s/%s and %s/%s: %w", g1, n1, g2, n2, err)
 	}
-	pb, err := syscall.BytePtrFromString(b)
-	if err != nil {
-		return err
-	}
-	const atFDCWD = -100
-	fdcwd := atFDCWD
-	_, _, errno := syscall.Syscall6(sysRenameat2, uintptr(fdcwd), uintptr(unsafePointer(pa)),
-		uintptr(fdcwd), uintptr(unsafePointer(pb)), renameExchange, 0)
-	if errno != 0 {
-		return fmt.Errorf("exchanging %s/%s and %s/%s: %w", g1, n1, g2, n2, errno)
-	}
-	if err := os.Chmod(b, dirModes[g2]); err != nil {
-		return err
-	}
-	return os.Chmod(a, dirModes[g1])
+	return nil
 }

@@ -141,7 +141,13 @@ var beforeRename func(path string) error
 // directory is created with mode, written, synced and renamed over path,
 // then the directory is synced. On any error the temp file is removed and
 // path keeps its previous content.
-func WriteFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
+func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
+	return writeFile(path, data, mode, true)
+}
+
+// writeFile is WriteFileAtomic; without durable it skips the two fsyncs
+// (for the deferred view, which syncs the whole filesystem once).
+func writeFile(path string, data []byte, mode os.FileMode, durable bool) (err error) {
 	dir := filepath.Dir(path)
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
@@ -162,8 +168,10 @@ func WriteFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
 	if _, err = t.Write(data); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	if err = t.Sync(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+	if durable {
+		if err = t.Sync(); err != nil {
+			return fmt.Errorf("writing %s: %w", path, err)
+		}
 	}
 	if err = t.Close(); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
@@ -175,6 +183,9 @@ func WriteFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
 	}
 	if err = os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if !durable {
+		return nil
 	}
 	return syncDir(dir)
 }
@@ -254,15 +265,26 @@ func (f *FS) Purge(g Group, name string) error {
 
 // Move implements Backend with rename(2), refusing to replace a target.
 func (f *FS) Move(from Group, fromName string, to Group, toName string) error {
-	src, dst := f.setDir(from, fromName), f.setDir(to, toName)
-	if _, err := os.Lstat(dst); err == nil {
-		return fmt.Errorf("moving %s/%s: %s/%s: %w", from, fromName, to, toName, fs.ErrExist)
-	}
-	if err := os.Rename(src, dst); err != nil {
+	if err := moveSet(f.setDir(from, fromName), f.setDir(to, toName), dirModes[to], true); err != nil {
 		return fmt.Errorf("moving %s/%s to %s/%s: %w", from, fromName, to, toName, err)
 	}
-	if err := os.Chmod(dst, dirModes[to]); err != nil {
+	return nil
+}
+
+// moveSet renames the directory src to dst, which must not exist, and sets
+// its mode; durable syncs both parent directories.
+func moveSet(src, dst string, mode os.FileMode, durable bool) error {
+	if _, err := os.Lstat(dst); err == nil {
+		return fmt.Errorf("target exists: %w", fs.ErrExist)
+	}
+	if err := os.Rename(src, dst); err != nil {
 		return err
+	}
+	if err := os.Chmod(dst, mode); err != nil {
+		return err
+	}
+	if !durable {
+		return nil
 	}
 	if err := syncDir(filepath.Dir(dst)); err != nil {
 		return err
@@ -276,7 +298,15 @@ const renameExchange = 0x2
 // Exchange implements Backend with renameat2(RENAME_EXCHANGE), so a reader
 // of either path sees one complete set or the other at every moment.
 func (f *FS) Exchange(g1 Group, n1 string, g2 Group, n2 string) error {
-	a, b := f.setDir(g1, n1), f.setDir(g2, n2)
+	if err := exchangeSets(f.setDir(g1, n1), dirModes[g1], f.setDir(g2, n2), dirModes[g2], true); err != nil {
+		return fmt.Errorf("exchanging %s/%s and %s/%s: %w", g1, n1, g2, n2, err)
+	}
+	return nil
+}
+
+// exchangeSets swaps the directories a and b atomically and gives each path
+// its mode; durable syncs both parent directories.
+func exchangeSets(a string, modeA os.FileMode, b string, modeB os.FileMode, durable bool) error {
 	pa, err := syscall.BytePtrFromString(a)
 	if err != nil {
 		return err
@@ -290,13 +320,16 @@ func (f *FS) Exchange(g1 Group, n1 string, g2 Group, n2 string) error {
 	_, _, errno := syscall.Syscall6(sysRenameat2, uintptr(fdcwd), uintptr(unsafePointer(pa)),
 		uintptr(fdcwd), uintptr(unsafePointer(pb)), renameExchange, 0)
 	if errno != 0 {
-		return fmt.Errorf("exchanging %s/%s and %s/%s: %w", g1, n1, g2, n2, errno)
+		return errno
 	}
-	if err := os.Chmod(b, dirModes[g2]); err != nil {
+	if err := os.Chmod(b, modeB); err != nil {
 		return err
 	}
-	if err := os.Chmod(a, dirModes[g1]); err != nil {
+	if err := os.Chmod(a, modeA); err != nil {
 		return err
+	}
+	if !durable {
+		return nil
 	}
 	if err := syncDir(filepath.Dir(a)); err != nil {
 		return err
