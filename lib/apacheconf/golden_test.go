@@ -101,10 +101,9 @@ func TestSampleMatchesModMD(t *testing.T) {
 		t.Fatalf("got %d records, want 2", len(pc.Records))
 	}
 	for i, name := range []string{"a1.test", "a2.test"} {
-		data, err := os.ReadFile("/work/shared/reference/mod_md-samples/domains-" + name + "-md.json")
-		if err != nil {
-			data, err = os.ReadFile(filepath.Join(testdataDir, "domains-"+name+"-md.json"))
-		}
+		// The md.json files Apache's mod_md wrote for this config (copied
+		// from the reference samples into testdata/md).
+		data, err := os.ReadFile(filepath.Join("..", "..", "testdata", "md", "domains-"+name+"-md.json"))
 		if err != nil {
 			t.Fatal(err)
 		}
