@@ -26,7 +26,7 @@ func TestStapleWithRealCA(t *testing.T) {
 	deploy := t.TempDir()
 	good := fx.install(t, st, "good.test", "good.test", "ec.good.test")
 	good.Host = &md.HostConfig{Deploy: &md.Deploy{Dir: filepath.Join(deploy, "good.test")}} // the MD's own path, as md.toml gives it
-	if err := os.Mkdir(filepath.Join(deploy, "good.test"), 0o755); err != nil { // as md-install leaves it
+	if err := os.Mkdir(filepath.Join(deploy, "good.test"), 0o755); err != nil {             // as md-install leaves it
 		t.Fatal(err)
 	}
 	revoked := fx.install(t, st, "revoked.test", "revoked.test")
