@@ -3,6 +3,7 @@ package acmeflow
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -222,8 +223,8 @@ func (r *Runner) ariWindow(ctx context.Context, rec *md.Record, live []renew.Cer
 		}
 	}
 	if changed {
-		for id := range cache.Entries {
-			keep := false
+		for id, e := range cache.Entries {
+			keep := now.Before(e.RetryAfter.Time) // e.g. seeded for a staged cert
 			for _, c := range live {
 				if cid, _ := CertID(c.Leaf); cid == id {
 					keep = true
@@ -238,6 +239,33 @@ func (r *Runner) ariWindow(ctx context.Context, rec *md.Record, live []renew.Cer
 		}
 	}
 	return best
+}
+
+// ariFirstQuery is how long after issuance md-order first asks the CA's
+// ARI endpoint about a new certificate. A fresh certificate's window lies
+// far in the future, so asking at once would only cost a request in the
+// run right after the order, which should make none.
+const ariFirstQuery = 6 * time.Hour
+
+// seedARI records, for certificates just issued, that ARI need not be
+// asked before ariFirstQuery has passed.
+func (r *Runner) seedARI(rec *md.Record, chains [][]*x509.Certificate, now time.Time) {
+	if r.DryRun || !rec.ARIRenewals {
+		return
+	}
+	var cache ariCache
+	_ = r.Store.LoadJSON(store.GroupRoot, "", ariFile(rec.Name), &cache)
+	if cache.Entries == nil {
+		cache.Entries = map[string]ariEntry{}
+	}
+	for _, c := range chains {
+		if id, err := CertID(c[0]); err == nil {
+			cache.Entries[id] = ariEntry{RetryAfter: md.NewTime(now.Add(ariFirstQuery))}
+		}
+	}
+	if err := r.Store.SaveJSON(store.GroupRoot, "", ariFile(rec.Name), &cache); err != nil {
+		r.log().Warnf("%s: saving ARI cache: %v", rec.Name, err)
+	}
 }
 
 // fetchARI asks the first CA for a certificate's renewal info. A CA that

@@ -609,6 +609,7 @@ func (a *attempt) finish(ctx context.Context, chains [][]*x509.Certificate) {
 	}
 	j.AddLog(now, "finished", "", "")
 	res.Reason += "; new certificates staged for md-install"
+	a.r.seedARI(a.rec, chains, now)
 	if !ready.After(now) {
 		a.r.notifyRenewed(ctx, a.rec, j, now)
 	}
