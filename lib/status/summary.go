@@ -160,6 +160,9 @@ func Roughly(t, now time.Time) string {
 	if d >= 4*md.Day || d <= -4*md.Day {
 		return "on " + t.UTC().Format("2006-01-02")
 	}
+	if d < 2*time.Second && d > -2*time.Second {
+		return "just now"
+	}
 	if d >= 0 {
 		return "in " + roughDuration(d)
 	}
