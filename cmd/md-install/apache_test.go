@@ -17,13 +17,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/mdtools/mdtools/internal/apachetest"
 	"github.com/mdtools/mdtools/lib/cli"
 	"github.com/mdtools/mdtools/lib/devca"
 	"github.com/mdtools/mdtools/lib/install"
@@ -31,92 +30,39 @@ import (
 	"github.com/mdtools/mdtools/lib/store"
 )
 
-const (
-	apacheBin  = "/usr/sbin/apache2"
-	apacheMods = "/usr/lib/apache2/modules"
-)
-
-// apacheServer is a real Apache httpd started by a test on loopback ports
-// with its own ServerRoot and config; no system file is touched.
+// apacheServer is a real Apache httpd on loopback ports with its own
+// ServerRoot and config; md-install's reload command starts it.
 type apacheServer struct {
-	root, conf          string
+	*apachetest.Server
 	httpPort, httpsPort int
-}
-
-func (a *apacheServer) args(extra ...string) []string {
-	return append([]string{apacheBin, "-d", a.root, "-f", a.conf}, extra...)
 }
 
 // newApache writes the config: two MDs, each with a plain-HTTP and an SSL
 // vhost that include md-install's snippet for it.
 func newApache(t *testing.T, snippets string) *apacheServer {
 	t.Helper()
-	if _, err := os.Stat(apacheBin); err != nil {
-		t.Fatalf("Apache httpd is needed (apt-get install apache2): %v", err)
-	}
-	root := t.TempDir()
-	// the workers run as nobody and must read the document root
-	for _, d := range []string{root, filepath.Dir(root)} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ports, err := devca.FreePorts(2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := &apacheServer{root: root, conf: filepath.Join(root, "httpd.conf"), httpPort: ports[0], httpsPort: ports[1]}
-	htdocs := filepath.Join(root, "htdocs")
-	if err := os.MkdirAll(htdocs, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(htdocs, "name.txt"), []byte("hello\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "ServerRoot %q\nPidFile %q\nErrorLog %q\nLogLevel warn\nDefaultRuntimeDir %q\nMutex file:%s\n",
-		root, filepath.Join(root, "httpd.pid"), filepath.Join(root, "error.log"), root, root)
-	for _, m := range []string{"mpm_event", "authz_core", "ssl", "rewrite", "headers"} {
-		fmt.Fprintf(&b, "LoadModule %s_module %s/mod_%s.so\n", m, apacheMods, m)
-	}
-	if os.Geteuid() == 0 {
-		b.WriteString("User nobody\nGroup nogroup\n")
-	}
-	fmt.Fprintf(&b, "ServerName localhost\nListen 127.0.0.1:%d\nListen 127.0.0.1:%d\nDocumentRoot %q\n", a.httpPort, a.httpsPort, htdocs)
-	b.WriteString("<Directory />\n  Require all granted\n</Directory>\n")
-	for _, name := range []string{"a.test", "b.test", "c.test"} {
-		fmt.Fprintf(&b, "<VirtualHost 127.0.0.1:%d>\n  ServerName %s\n  ServerAlias www.%s\n  Include %s/%s.conf\n</VirtualHost>\n", a.httpPort, name, name, snippets, name)
-		fmt.Fprintf(&b, "<VirtualHost 127.0.0.1:%d>\n  ServerName %s\n  ServerAlias www.%s\n  SSLEngine on\n  Include %s/%s.conf\n</VirtualHost>\n", a.httpsPort, name, name, snippets, name)
-	}
-	if err := os.WriteFile(a.conf, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.stop(t) })
+	a := &apacheServer{}
+	a.Server = apachetest.New(t, apachetest.Options{Ports: 2, Modules: []string{"mpm_event", "authz_core", "ssl", "rewrite", "headers"},
+		Config: func(s *apachetest.Server) string {
+			a.httpPort, a.httpsPort = s.Ports[0], s.Ports[1]
+			htdocs := filepath.Join(s.Root, "htdocs")
+			if err := os.MkdirAll(htdocs, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(htdocs, "name.txt"), []byte("hello\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var b strings.Builder
+			b.WriteString("LogLevel warn\n")
+			fmt.Fprintf(&b, "ServerName localhost\nListen 127.0.0.1:%d\nListen 127.0.0.1:%d\nDocumentRoot %q\n", a.httpPort, a.httpsPort, htdocs)
+			b.WriteString("<Directory />\n  Require all granted\n</Directory>\n")
+			for _, name := range []string{"a.test", "b.test", "c.test"} {
+				fmt.Fprintf(&b, "<VirtualHost 127.0.0.1:%d>\n  ServerName %s\n  ServerAlias www.%s\n  Include %s/%s.conf\n</VirtualHost>\n", a.httpPort, name, name, snippets, name)
+				fmt.Fprintf(&b, "<VirtualHost 127.0.0.1:%d>\n  ServerName %s\n  ServerAlias www.%s\n  SSLEngine on\n  Include %s/%s.conf\n</VirtualHost>\n", a.httpsPort, name, name, snippets, name)
+			}
+			return b.String()
+		}})
 	return a
-}
-
-// stop ends the server by the pid in its PidFile.
-func (a *apacheServer) stop(t *testing.T) {
-	if t.Failed() {
-		log, _ := os.ReadFile(filepath.Join(a.root, "error.log"))
-		t.Logf("apache error.log:\n%s", log)
-	}
-	data, err := os.ReadFile(filepath.Join(a.root, "httpd.pid"))
-	if err != nil {
-		return
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
-	if err != nil || pid <= 1 {
-		return
-	}
-	_ = syscall.Kill(pid, syscall.SIGTERM)
-	for i := 0; i < 100; i++ {
-		if syscall.Kill(pid, 0) != nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	_ = syscall.Kill(pid, syscall.SIGKILL)
 }
 
 // served returns the fingerprint of the leaf Apache serves for name.
@@ -219,7 +165,7 @@ func apacheRecords(a *apacheServer) []*md.Record {
 				{ServerName: name, Aliases: []string{"www." + name}, Addresses: []string{fmt.Sprintf("127.0.0.1:%d", a.httpPort)}},
 				{ServerName: name, Aliases: []string{"www." + name}, Addresses: []string{fmt.Sprintf("127.0.0.1:%d", a.httpsPort)}, SSL: true},
 			},
-			Settings: &md.Settings{ReloadCmd: a.args("-k", "graceful")},
+			Settings: &md.Settings{ReloadCmd: a.Args("-k", "graceful")},
 		}
 	}
 	return []*md.Record{
@@ -250,7 +196,7 @@ func TestApacheServesInstalledCertificates(t *testing.T) {
 	if code != cli.ExitOK {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
-	if msg, err := exec.Command(a.args("-t")[0], a.args("-t")[1:]...).CombinedOutput(); err != nil {
+	if msg, err := exec.Command(a.Args("-t")[0], a.Args("-t")[1:]...).CombinedOutput(); err != nil {
 		t.Fatalf("apache2 -t: %v\n%s", err, msg)
 	}
 	for _, r := range out[:2] {
@@ -386,7 +332,7 @@ func TestApacheServesInstalledCertificates(t *testing.T) {
 	t.Run("--all from the store", func(t *testing.T) {
 		next := stage(t, ca, st, recs[1])
 		var out, errOut bytes.Buffer
-		code := cli.Run(context.Background(), tool(), append([]string{"md-install", "--all", "--reload-cmd", strings.Join(a.args("-k", "graceful"), " "),
+		code := cli.Run(context.Background(), tool(), append([]string{"md-install", "--all", "--reload-cmd", strings.Join(a.Args("-k", "graceful"), " "),
 			"--verify-addr", fmt.Sprintf("127.0.0.1:%d", a.httpsPort)}, args...), cli.Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errOut})
 		if code != cli.ExitOK {
 			t.Fatalf("exit %d\n%s", code, errOut.String())

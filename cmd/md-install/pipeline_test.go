@@ -6,13 +6,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mdtools/mdtools/internal/apachetest"
 	"github.com/mdtools/mdtools/lib/cli"
 	"github.com/mdtools/mdtools/lib/devca"
 	"github.com/mdtools/mdtools/lib/md"
@@ -43,35 +43,21 @@ func TestPipelineParseOrderInstall(t *testing.T) {
 	ca := devca.StartT(t, devca.Options{HTTPPort: ports[0]})
 	storeDir := t.TempDir()
 	snippets := filepath.Join(t.TempDir(), "apache")
-	a := &apacheServer{root: t.TempDir(), httpPort: ports[0], httpsPort: ports[1]}
-	a.conf = filepath.Join(a.root, "httpd.conf")
-	for _, d := range []string{a.root, filepath.Dir(a.root)} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "ServerRoot %q\nPidFile %q\nErrorLog %q\nDefaultRuntimeDir %q\nMutex file:%s\n",
-		a.root, filepath.Join(a.root, "httpd.pid"), filepath.Join(a.root, "error.log"), a.root, a.root)
-	for _, m := range []string{"mpm_event", "authz_core", "ssl", "rewrite", "headers"} {
-		fmt.Fprintf(&b, "LoadModule %s_module %s/mod_%s.so\n", m, apacheMods, m)
-	}
-	if os.Geteuid() == 0 {
-		b.WriteString("User nobody\nGroup nogroup\n")
-	}
-	fmt.Fprintf(&b, "ServerName localhost\nServerAdmin admin@pipe.test\nListen 127.0.0.1:%d\nListen 127.0.0.1:%d\n", a.httpPort, a.httpsPort)
-	fmt.Fprintf(&b, "<IfModule md_module>\n  MDCertificateAuthority %s\n  MDCertificateAgreement accepted\n  MDCACertificateFile %s\n  MDPortMap http:%d https:%d\n  MDRequireHttps temporary\n  MDomain pipe.test www.pipe.test\n</IfModule>\n",
-		ca.DirectoryURL, ca.RootsFile, a.httpPort, a.httpsPort)
-	for _, v := range []struct {
-		port int
-		ssl  string
-	}{{a.httpPort, ""}, {a.httpsPort, "  SSLEngine on\n"}} {
-		fmt.Fprintf(&b, "<VirtualHost 127.0.0.1:%d>\n  ServerName pipe.test\n  ServerAlias www.pipe.test\n%s  IncludeOptional %s/pipe.test.conf\n</VirtualHost>\n", v.port, v.ssl, snippets)
-	}
-	if err := os.WriteFile(a.conf, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.stop(t) })
+	a := &apacheServer{httpPort: ports[0], httpsPort: ports[1]}
+	a.Server = apachetest.New(t, apachetest.Options{Modules: []string{"mpm_event", "authz_core", "ssl", "rewrite", "headers"},
+		Config: func(*apachetest.Server) string {
+			var b strings.Builder
+			fmt.Fprintf(&b, "ServerName localhost\nServerAdmin admin@pipe.test\nListen 127.0.0.1:%d\nListen 127.0.0.1:%d\n", a.httpPort, a.httpsPort)
+			fmt.Fprintf(&b, "<IfModule md_module>\n  MDCertificateAuthority %s\n  MDCertificateAgreement accepted\n  MDCACertificateFile %s\n  MDPortMap http:%d https:%d\n  MDRequireHttps temporary\n  MDomain pipe.test www.pipe.test\n</IfModule>\n",
+				ca.DirectoryURL, ca.RootsFile, a.httpPort, a.httpsPort)
+			for _, v := range []struct {
+				port int
+				ssl  string
+			}{{a.httpPort, ""}, {a.httpsPort, "  SSLEngine on\n"}} {
+				fmt.Fprintf(&b, "<VirtualHost 127.0.0.1:%d>\n  ServerName pipe.test\n  ServerAlias www.pipe.test\n%s  IncludeOptional %s/pipe.test.conf\n</VirtualHost>\n", v.port, v.ssl, snippets)
+			}
+			return b.String()
+		}})
 
 	run := func(bin string, stdin []byte, args ...string) []byte {
 		t.Helper()
@@ -88,11 +74,11 @@ func TestPipelineParseOrderInstall(t *testing.T) {
 	}
 	// First deployment: Apache is not running yet, md-order answers http-01
 	// itself on the port Pebble validates; md-install starts Apache.
-	parsed := run(parse, nil, "--store", storeDir, a.conf)
+	parsed := run(parse, nil, "--store", storeDir, a.Conf)
 	ordered := run(order, parsed, "--store", storeDir, "--http-listen", fmt.Sprintf("127.0.0.1:%d", a.httpPort), "--ca-file", ca.RootsFile)
 	var out, errOut bytes.Buffer
 	code := cli.Run(context.Background(), tool(), []string{"md-install", "--store", storeDir, "--apache-dir", snippets,
-		"--reload-cmd", strings.Join(a.args("-k", "graceful"), " "), "--verify-timeout", "20s"},
+		"--reload-cmd", strings.Join(a.Args("-k", "graceful"), " "), "--verify-timeout", "20s"},
 		cli.Env{Stdin: bytes.NewReader(ordered), Stdout: &out, Stderr: &errOut})
 	if code != cli.ExitOK {
 		t.Fatalf("md-install exit %d\n%s\nmd-order said: %s", code, errOut.String(), ordered)

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
@@ -17,106 +16,44 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mdtools/mdtools/lib/devca"
+	"github.com/mdtools/mdtools/internal/apachetest"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/store"
 )
-
-const apacheBin = "/usr/sbin/apache2"
 
 // TestApacheServesOurChallenges: Apache httpd's own mod_md, pointed at a
 // store this package wrote, answers http-01 and tls-alpn-01 with our files:
 // the store layout is mod_md's.
 func TestApacheServesOurChallenges(t *testing.T) {
-	root := t.TempDir()
-	for d := root; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
-		_ = os.Chmod(d, 0o755) // the worker user must reach the store
-	}
-	for _, d := range []string{"logs", "run"} {
-		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	storeDir := filepath.Join(root, "md")
-	st, err := store.Open(storeDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ports, err := devca.FreePorts(2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	httpPort, httpsPort := ports[0], ports[1]
-	userConf := ""
-	if os.Geteuid() == 0 {
-		userConf = "User www-data\nGroup www-data\n"
-	}
-	mods := "/usr/lib/apache2/modules/"
-	conf := fmt.Sprintf(`ServerRoot "%[1]s"
-DefaultRuntimeDir "%[1]s/run"
-PidFile "%[1]s/run/httpd.pid"
-Mutex file:%[1]s/run default
-ErrorLog "%[1]s/logs/error_log"
-LogLevel warn md:trace2 ssl:info
+	srv := apachetest.New(t, apachetest.Options{Ports: 2, Modules: []string{"mpm_event", "authz_core", "socache_shmcb", "ssl", "md"},
+		Config: func(s *apachetest.Server) string {
+			return fmt.Sprintf(`LogLevel warn md:trace2 ssl:info
 ServerName localhost
-%[2]sLoadModule mpm_event_module %[3]smod_mpm_event.so
-LoadModule authz_core_module %[3]smod_authz_core.so
-LoadModule socache_shmcb_module %[3]smod_socache_shmcb.so
-LoadModule ssl_module %[3]smod_ssl.so
-LoadModule md_module %[3]smod_md.so
-Listen 127.0.0.1:%[4]d
-Listen 127.0.0.1:%[5]d https
+Listen 127.0.0.1:%[2]d
+Listen 127.0.0.1:%[3]d https
 SSLSessionCache shmcb:%[1]s/run/ssl_scache(512000)
-MDStoreDir "%[6]s"
+MDStoreDir "%[1]s/md"
 MDCertificateAuthority https://127.0.0.1:1/dir
 MDCertificateAgreement accepted
 MDContactEmail admin@example.org
-MDPortMap http:%[4]d https:%[5]d
+MDPortMap http:%[2]d https:%[3]d
 MDRenewMode manual
 <MDomain ap.test>
 </MDomain>
-<VirtualHost 127.0.0.1:%[5]d>
+<VirtualHost 127.0.0.1:%[3]d>
     ServerName ap.test
     SSLEngine on
     Protocols acme-tls/1 http/1.1
 </VirtualHost>
-`, root, userConf, mods, httpPort, httpsPort, storeDir)
-	confFile := filepath.Join(root, "httpd.conf")
-	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
+`, s.Root, s.Ports[0], s.Ports[1])
+		}})
+	httpPort, httpsPort := srv.Ports[0], srv.Ports[1]
+	storeDir := filepath.Join(srv.Root, "md")
+	st, err := store.Open(storeDir)
+	if err != nil {
 		t.Fatal(err)
 	}
-	errorLog := func() string {
-		b, _ := os.ReadFile(filepath.Join(root, "logs", "error_log"))
-		if len(b) > 6000 {
-			b = b[len(b)-6000:]
-		}
-		return string(b)
-	}
-	ctl := func(args ...string) error {
-		cmd := exec.Command(apacheBin, append([]string{"-d", root, "-f", confFile}, args...)...)
-		cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"}
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("apache2 %v: %v\n%s", args, err, out)
-		}
-		return nil
-	}
-	if err := ctl("-k", "start"); err != nil {
-		t.Fatalf("%v\nerror_log:\n%s", err, errorLog())
-	}
-	t.Cleanup(func() {
-		_ = ctl("-k", "stop")
-		pidFile := filepath.Join(root, "run", "httpd.pid")
-		for i := 0; i < 100; i++ {
-			if _, err := os.Stat(pidFile); err != nil {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		if t.Failed() {
-			t.Logf("error_log:\n%s", errorLog())
-		}
-	})
+	srv.Start()
 
 	// Set up after Apache started: mod_md purges unknown challenge dirs at startup.
 	m := newManager(t, st, Options{})
@@ -130,7 +67,7 @@ MDRenewMode manual
 	if os.Geteuid() == 0 {
 		// mod_md made challenges/ its worker's at startup; our files
 		// (keys are 0600) must follow, or Apache answers with its fallback.
-		u, err := user.Lookup("www-data")
+		u, err := user.Lookup(apachetest.User)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,22 +15,17 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/mdtools/mdtools/internal/apachetest"
 	"github.com/mdtools/mdtools/lib/cli"
 	"github.com/mdtools/mdtools/lib/devca"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/staple/ocsptest"
 	"github.com/mdtools/mdtools/lib/store"
-)
-
-const (
-	apacheBin  = "/usr/sbin/apache2"
-	apacheMods = "/usr/lib/apache2/modules"
 )
 
 // binDir holds the commands built once for the whole package.
@@ -108,8 +103,7 @@ func (e *env) run(t *testing.T, stdin []byte, name string, args ...string) resul
 type env struct {
 	ca        *devca.CA
 	ocsp      *ocsptest.Responder
-	root      string // Apache ServerRoot, config and snippets
-	conf      string
+	apache    *apachetest.Server // its ServerRoot holds snippets, store, events
 	snippets  string
 	store     string
 	events    string // MDMessageCmd/MDNotifyCmd log, one argv per line
@@ -119,15 +113,8 @@ type env struct {
 	roots     *x509.CertPool // Pebble's issuing roots
 }
 
-func (e *env) apache(extra ...string) []string {
-	return append([]string{apacheBin, "-d", e.root, "-f", e.conf}, extra...)
-}
-
 func setup(t *testing.T) *env {
 	t.Helper()
-	if _, err := os.Stat(apacheBin); err != nil {
-		t.Fatalf("Apache httpd is needed (apt-get install apache2): %v", err)
-	}
 	resp, err := ocsptest.Listen()
 	if err != nil {
 		t.Fatal(err)
@@ -157,79 +144,39 @@ func setup(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root := t.TempDir()
-	for _, d := range []string{root, filepath.Dir(root)} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ports, err := devca.FreePorts(2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{ca: ca, ocsp: resp, root: root, conf: filepath.Join(root, "httpd.conf"),
-		snippets: filepath.Join(root, "md"), store: filepath.Join(root, "store"),
-		events: filepath.Join(root, "events.log"), httpPort: ports[0], httpsPort: ports[1],
-		pebbleLog: filepath.Join(ca.Dir, "pebble.log"), roots: roots}
-	recorder := filepath.Join(root, "record-event")
-	if err := os.WriteFile(recorder, []byte("#!/bin/sh\nprintf '%s\\n' \"$*\" >> "+e.events+"\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "ServerRoot %q\nPidFile %q\nErrorLog %q\nLogLevel warn\nDefaultRuntimeDir %q\nMutex file:%s\n",
-		root, filepath.Join(root, "httpd.pid"), filepath.Join(root, "error.log"), root, root)
-	for _, m := range []string{"mpm_event", "authz_core", "ssl", "rewrite", "headers"} {
-		fmt.Fprintf(&b, "LoadModule %s_module %s/mod_%s.so\n", m, apacheMods, m)
-	}
-	if os.Geteuid() == 0 {
-		b.WriteString("User nobody\nGroup nogroup\n")
-	}
-	fmt.Fprintf(&b, "ServerName localhost\nListen 127.0.0.1:%d\nListen 127.0.0.1:%d\n", e.httpPort, e.httpsPort)
-	// The MD* directives, as for mod_md; this Apache has no mod_md, so
-	// they are hidden from it and only md-parse reads them.
-	b.WriteString("<IfModule md_module>\n")
-	fmt.Fprintf(&b, "  MDCertificateAuthority %s\n", ca.DirectoryURL)
-	fmt.Fprintf(&b, "  MDPortMap http:%d https:%d\n", e.httpPort, e.httpsPort)
-	fmt.Fprintf(&b, "  MDMessageCmd %s msg\n  MDNotifyCmd %s notify\n", recorder, recorder)
-	b.WriteString("  MDContactEmail admin@a.test\n  MDCertificateAgreement accepted\n  MDStapling on\n")
-	// MDCACertificateFile inside the MD: md-order ignores the global one
-	// (settings.ca-certs), see the report of issue 8.
-	fmt.Fprintf(&b, "  <MDomain a.test www.a.test>\n    MDCACertificateFile %s\n  </MDomain>\n</IfModule>\n", ca.RootsFile)
-	for _, port := range []int{e.httpPort, e.httpsPort} {
-		fmt.Fprintf(&b, "<VirtualHost 127.0.0.1:%d>\n  ServerName a.test\n  ServerAlias www.a.test\n", port)
-		if port == e.httpsPort {
-			b.WriteString("  SSLEngine on\n")
-		}
-		fmt.Fprintf(&b, "  IncludeOptional %s/a.test.conf\n</VirtualHost>\n", e.snippets)
-	}
-	if err := os.WriteFile(e.conf, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.stopApache(t) })
+	e := &env{ca: ca, ocsp: resp, pebbleLog: filepath.Join(ca.Dir, "pebble.log"), roots: roots}
+	e.apache = apachetest.New(t, apachetest.Options{Ports: 2, Modules: []string{"mpm_event", "authz_core", "ssl", "rewrite", "headers"},
+		Config: func(s *apachetest.Server) string {
+			root := s.Root
+			e.snippets, e.store, e.events = filepath.Join(root, "md"), filepath.Join(root, "store"), filepath.Join(root, "events.log")
+			e.httpPort, e.httpsPort = s.Ports[0], s.Ports[1]
+			recorder := filepath.Join(root, "record-event")
+			if err := os.WriteFile(recorder, []byte("#!/bin/sh\nprintf '%s\\n' \"$*\" >> "+e.events+"\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			var b strings.Builder
+			b.WriteString("LogLevel warn\n")
+			fmt.Fprintf(&b, "ServerName localhost\nListen 127.0.0.1:%d\nListen 127.0.0.1:%d\n", e.httpPort, e.httpsPort)
+			// The MD* directives, as for mod_md; this Apache has no mod_md, so
+			// they are hidden from it and only md-parse reads them.
+			b.WriteString("<IfModule md_module>\n")
+			fmt.Fprintf(&b, "  MDCertificateAuthority %s\n", ca.DirectoryURL)
+			fmt.Fprintf(&b, "  MDPortMap http:%d https:%d\n", e.httpPort, e.httpsPort)
+			fmt.Fprintf(&b, "  MDMessageCmd %s msg\n  MDNotifyCmd %s notify\n", recorder, recorder)
+			b.WriteString("  MDContactEmail admin@a.test\n  MDCertificateAgreement accepted\n  MDStapling on\n")
+			// MDCACertificateFile inside the MD: md-order ignores the global one
+			// (settings.ca-certs), see the report of issue 8.
+			fmt.Fprintf(&b, "  <MDomain a.test www.a.test>\n    MDCACertificateFile %s\n  </MDomain>\n</IfModule>\n", ca.RootsFile)
+			for _, port := range []int{e.httpPort, e.httpsPort} {
+				fmt.Fprintf(&b, "<VirtualHost 127.0.0.1:%d>\n  ServerName a.test\n  ServerAlias www.a.test\n", port)
+				if port == e.httpsPort {
+					b.WriteString("  SSLEngine on\n")
+				}
+				fmt.Fprintf(&b, "  IncludeOptional %s/a.test.conf\n</VirtualHost>\n", e.snippets)
+			}
+			return b.String()
+		}})
 	return e
-}
-
-func (e *env) stopApache(t *testing.T) {
-	if t.Failed() {
-		log, _ := os.ReadFile(filepath.Join(e.root, "error.log"))
-		t.Logf("apache error.log:\n%s", log)
-	}
-	data, err := os.ReadFile(filepath.Join(e.root, "httpd.pid"))
-	if err != nil {
-		return
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
-	if err != nil || pid <= 1 {
-		return
-	}
-	_ = syscall.Kill(pid, syscall.SIGTERM)
-	for i := 0; i < 100; i++ {
-		if syscall.Kill(pid, 0) != nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	_ = syscall.Kill(pid, syscall.SIGKILL)
 }
 
 // served returns the SHA-256 fingerprint of the leaf Apache serves for
@@ -308,13 +255,13 @@ func (e *env) pebbleLogSize(t *testing.T) int64 {
 // the other, and returns each stage's result.
 func (e *env) cycle(t *testing.T, orderArgs ...string) (parse, order, install, staple result) {
 	t.Helper()
-	parse = e.run(t, nil, "md-parse", e.conf)
+	parse = e.run(t, nil, "md-parse", e.apache.Conf)
 	if parse.code != 0 {
 		t.Fatalf("md-parse: exit %d\n%s", parse.code, parse.stderr)
 	}
 	order = e.run(t, parse.stdout, "md-order", append([]string{"--http-listen", fmt.Sprintf("127.0.0.1:%d", e.ca.HTTPPort)}, orderArgs...)...)
 	install = e.run(t, order.stdout, "md-install", "--apache-dir", e.snippets,
-		"--reload-cmd", strings.Join(e.apache("-k", "graceful"), " "), "--verify-timeout", "20s")
+		"--reload-cmd", strings.Join(e.apache.Args("-k", "graceful"), " "), "--verify-timeout", "20s")
 	staple = e.run(t, install.stdout, "md-staple")
 	return
 }
@@ -414,8 +361,8 @@ func TestCycle(t *testing.T) {
 		caLog := e.pebbleLogSize(t)
 		code, stdout, stderr := mdRenew(t, e.store, nil,
 			"--order-args", fmt.Sprintf("--http-listen 127.0.0.1:%d", e.ca.HTTPPort),
-			"--install-args", fmt.Sprintf("--apache-dir %s --reload-cmd '%s'", e.snippets, strings.Join(e.apache("-k", "graceful"), " ")),
-			e.conf)
+			"--install-args", fmt.Sprintf("--apache-dir %s --reload-cmd '%s'", e.snippets, strings.Join(e.apache.Args("-k", "graceful"), " ")),
+			e.apache.Conf)
 		if code != 0 || stdout != "" {
 			t.Fatalf("md-renew: exit %d stdout %q\n%s", code, stdout, stderr)
 		}
@@ -584,8 +531,8 @@ func TestCycle(t *testing.T) {
 		}
 		code, _, stderr := mdRenew(t, e.store, nil,
 			"--order-args", fmt.Sprintf("--http-listen 127.0.0.1:%d", e.ca.HTTPPort),
-			"--install-args", fmt.Sprintf("--apache-dir %s --reload-cmd '%s'", e.snippets, strings.Join(e.apache("-k", "graceful"), " ")),
-			e.conf)
+			"--install-args", fmt.Sprintf("--apache-dir %s --reload-cmd '%s'", e.snippets, strings.Join(e.apache.Args("-k", "graceful"), " ")),
+			e.apache.Conf)
 		// The cron run during the outage: nothing is due (the live
 		// certificate is fresh, the failed attempt waits for its retry
 		// delay, ARI is not asked before hours after issuance), so it

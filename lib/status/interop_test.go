@@ -7,42 +7,22 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mdtools/mdtools/internal/apachetest"
 	"github.com/mdtools/mdtools/lib/devca"
 	"github.com/mdtools/mdtools/lib/store"
 )
 
 // apache is a Debian apache2 with mod_md in its own ServerRoot.
 type apache struct {
+	*apachetest.Server
 	t        *testing.T
-	root     string
-	conf     string
 	httpPort int
-}
-
-const apacheBin = "/usr/sbin/apache2"
-
-func (a *apache) ctl(args ...string) {
-	a.t.Helper()
-	cmd := exec.Command(apacheBin, append([]string{"-d", a.root, "-f", a.conf}, args...)...)
-	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		a.t.Fatalf("apache2 %v: %v\n%s\nerror_log:\n%s", args, err, out, a.errorLog())
-	}
-}
-
-func (a *apache) errorLog() string {
-	b, _ := os.ReadFile(filepath.Join(a.root, "logs", "error_log"))
-	if len(b) > 6000 {
-		b = b[len(b)-6000:]
-	}
-	return string(b)
 }
 
 func (a *apache) get(path, host string) ([]byte, error) {
@@ -71,49 +51,26 @@ func (a *apache) get(path, host string) ([]byte, error) {
 // startApache writes a config with two MDs (one with two key specs) that
 // get their certificates from ca, and starts Apache.
 func startApache(t *testing.T, ca *devca.CA, httpPort, httpsPort int) *apache {
-	root := t.TempDir()
 	// The worker user (www-data) runs mod_md's watchdog: it must reach the
-	// ServerRoot, the store and the CA roots.
-	for d := root; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
-		_ = os.Chmod(d, 0o755)
-	}
-	for _, d := range []string{"logs", "run"} {
-		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	caFile := filepath.Join(root, "acme-ca.pem")
-	if err := os.WriteFile(caFile, ca.RootsPEM, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	user := ""
-	if os.Geteuid() == 0 {
-		user = "User www-data\nGroup www-data\n"
-	}
-	mods := "/usr/lib/apache2/modules/"
-	conf := fmt.Sprintf(`ServerRoot "%[1]s"
-DefaultRuntimeDir "%[1]s/run"
-PidFile "%[1]s/run/httpd.pid"
-Mutex file:%[1]s/run default
-ErrorLog "%[1]s/logs/error_log"
-LogLevel warn md:debug
+	// store and the CA roots, both in the ServerRoot (0755, see apachetest).
+	srv := apachetest.Start(t, apachetest.Options{Modules: []string{"mpm_event", "authz_core", "socache_shmcb", "ssl", "status", "md"},
+		Config: func(s *apachetest.Server) string {
+			caFile := filepath.Join(s.Root, "acme-ca.pem")
+			if err := os.WriteFile(caFile, ca.RootsPEM, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return fmt.Sprintf(`LogLevel warn md:debug
 ServerName localhost
 ServerAdmin mailto:admin@example.org
-%[2]sLoadModule mpm_event_module %[3]smod_mpm_event.so
-LoadModule authz_core_module %[3]smod_authz_core.so
-LoadModule socache_shmcb_module %[3]smod_socache_shmcb.so
-LoadModule ssl_module %[3]smod_ssl.so
-LoadModule status_module %[3]smod_status.so
-LoadModule md_module %[3]smod_md.so
-Listen 127.0.0.1:%[4]d
-Listen 127.0.0.1:%[5]d https
+Listen 127.0.0.1:%[2]d
+Listen 127.0.0.1:%[3]d https
 SSLSessionCache shmcb:%[1]s/run/ssl_scache(512000)
 
-MDCertificateAuthority %[6]s
-MDCACertificateFile %[7]s
+MDCertificateAuthority %[4]s
+MDCACertificateFile %[5]s
 MDCertificateAgreement accepted
 MDContactEmail admin@example.org
-MDPortMap http:%[4]d https:%[5]d
+MDPortMap http:%[2]d https:%[3]d
 MDCAChallenges http-01
 MDRetryDelay 1s
 MDServerStatus on
@@ -128,7 +85,7 @@ MDServerStatus on
 <MDomain a1.test>
     MDStapling on
 </MDomain>
-<VirtualHost 127.0.0.1:%[5]d>
+<VirtualHost 127.0.0.1:%[3]d>
     ServerName a1.test
     SSLEngine on
 </VirtualHost>
@@ -136,7 +93,7 @@ MDServerStatus on
 <MDomain a2.test www.a2.test>
     MDPrivateKeys secp256r1 RSA 2048
 </MDomain>
-<VirtualHost 127.0.0.1:%[5]d>
+<VirtualHost 127.0.0.1:%[3]d>
     ServerName a2.test
     ServerAlias www.a2.test
     SSLEngine on
@@ -145,37 +102,13 @@ MDServerStatus on
 <MDomain a3.test>
     MDCAChallenges invalid-01
 </MDomain>
-<VirtualHost 127.0.0.1:%[5]d>
+<VirtualHost 127.0.0.1:%[3]d>
     ServerName a3.test
     SSLEngine on
 </VirtualHost>
-`, root, user, mods, httpPort, httpsPort, ca.DirectoryURL, caFile)
-	a := &apache{t: t, root: root, conf: filepath.Join(root, "httpd.conf"), httpPort: httpPort}
-	if err := os.WriteFile(a.conf, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// Register the stop first: a start that reports failure may still
-	// have left a daemon running.
-	t.Cleanup(func() {
-		pidFile := filepath.Join(root, "run", "httpd.pid")
-		cmd := exec.Command(apacheBin, "-d", root, "-f", a.conf, "-k", "stop")
-		_ = cmd.Run()
-		for i := 0; i < 100; i++ {
-			if _, err := os.Stat(pidFile); err != nil {
-				return
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		if b, err := os.ReadFile(pidFile); err == nil {
-			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-				if p, err := os.FindProcess(pid); err == nil {
-					_ = p.Kill()
-				}
-			}
-		}
-	})
-	a.ctl("-k", "start")
-	return a
+`, s.Root, httpPort, httpsPort, ca.DirectoryURL, caFile)
+		}})
+	return &apache{Server: srv, t: t, httpPort: httpPort}
 }
 
 // list is Apache's /md-status parsed enough to poll it.
@@ -205,7 +138,7 @@ func (a *apache) waitFor(what string, timeout time.Duration, cond func(apacheLis
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	a.t.Fatalf("Apache: timed out waiting for %s; last /md-status:\n%s\nerror_log:\n%s", what, last, a.errorLog())
+	a.t.Fatalf("Apache: timed out waiting for %s; last /md-status:\n%s", what, last) // Stop logs error_log
 }
 
 // withoutKeys re-encodes a JSON document without the named top-level keys,
@@ -297,9 +230,6 @@ func compareWithApache(t *testing.T, a *apache, path, host string, render func()
 // ActivityRefresh), which are compared rounded to the minute. Nothing else
 // is excluded.
 func TestInteropWithApacheModMD(t *testing.T) {
-	if _, err := os.Stat(apacheBin); err != nil {
-		t.Fatalf("Debian apache2 is needed (scripts/test-deps installs it): %v", err)
-	}
 	ports, err := devca.FreePorts(3)
 	if err != nil {
 		t.Fatal(err)
@@ -310,7 +240,7 @@ func TestInteropWithApacheModMD(t *testing.T) {
 		OCSPResponderURL: "http://127.0.0.1:" + strconv.Itoa(ports[2])})
 	a := startApache(t, ca, ports[0], ports[1])
 
-	st, err := store.OpenReadOnly(filepath.Join(a.root, "md"))
+	st, err := store.OpenReadOnly(filepath.Join(a.Root, "md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,7 +290,7 @@ func TestInteropWithApacheModMD(t *testing.T) {
 	compareServerStatus(t, a, r)
 
 	// 2. Activated by a graceful restart: state 2, certificates, no renewal.
-	a.ctl("-k", "graceful")
+	a.Graceful()
 	a.waitFor("a1.test and a2.test complete after the graceful restart", 20*time.Second, func(l apacheList) bool {
 		n := 0
 		for _, m := range l.MDs {
