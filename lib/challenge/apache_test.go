@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mdtools/mdtools/internal/apachetest"
+	"github.com/mdtools/mdtools/lib/apachetest"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/store"
 )

@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mdtools/mdtools/internal/apachetest"
+	"github.com/mdtools/mdtools/lib/apachetest"
 	"github.com/mdtools/mdtools/lib/cli"
 	"github.com/mdtools/mdtools/lib/devca"
 	"github.com/mdtools/mdtools/lib/md"

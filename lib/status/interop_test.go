@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mdtools/mdtools/internal/apachetest"
+	"github.com/mdtools/mdtools/lib/apachetest"
 	"github.com/mdtools/mdtools/lib/devca"
 	"github.com/mdtools/mdtools/lib/store"
 )
