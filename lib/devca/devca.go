@@ -81,7 +81,7 @@ type CA struct {
 	RootsFile string
 	Dir       string
 	client    *http.Client
-	procs     []*exec.Cmd
+	procs     []*proc
 	logs      []string
 	stopOnce  sync.Once
 	issueMu   sync.Mutex
@@ -89,19 +89,38 @@ type CA struct {
 	responder http01Responder
 }
 
-// Start builds (once per process) and starts Pebble and challtestsrv.
-func Start(ctx context.Context, opts Options) (ca *CA, err error) {
+// Start builds (once per process) and starts Pebble and challtestsrv. The
+// ports are picked free but can be taken by another process before the
+// servers bind them (parallel test packages do that); a server that dies
+// while starting is therefore retried with fresh ports, up to three times.
+func Start(ctx context.Context, opts Options) (*CA, error) {
 	dir := opts.Dir
 	if dir == "" {
+		var err error
 		if dir, err = os.MkdirTemp("", "devca-"); err != nil {
 			return nil, err
 		}
 	}
+	var err error
+	for attempt := 1; attempt <= 3; attempt++ {
+		var ca *CA
+		if ca, err = startOnce(ctx, dir, opts); err == nil || !errors.Is(err, errExited) {
+			return ca, err
+		}
+	}
+	return nil, err
+}
+
+// pickPorts chooses the servers' ports; tests replace it to provoke a
+// port that is already taken.
+var pickPorts = FreePorts
+
+func startOnce(ctx context.Context, dir string, opts Options) (ca *CA, err error) {
 	bins, err := buildTools()
 	if err != nil {
 		return nil, err
 	}
-	ports, err := FreePorts(5)
+	ports, err := pickPorts(5)
 	if err != nil {
 		return nil, err
 	}
@@ -224,6 +243,12 @@ func (ca *CA) writeTLS() error {
 	return os.WriteFile(filepath.Join(ca.Dir, "tls-key.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600)
 }
 
+// proc is a started server; done closes when it has exited.
+type proc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
 func (ca *CA) spawn(bin string, env map[string]string, logName string, args ...string) error {
 	logPath := filepath.Join(ca.Dir, logName)
 	lf, err := os.Create(logPath)
@@ -244,10 +269,16 @@ func (ca *CA) spawn(bin string, env map[string]string, logName string, args ...s
 		return fmt.Errorf("starting %s: %w", filepath.Base(bin), err)
 	}
 	lf.Close()
-	ca.procs = append(ca.procs, cmd)
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	ca.procs = append(ca.procs, p)
 	ca.logs = append(ca.logs, logPath)
 	return nil
 }
+
+// errExited is a server that died while starting, typically because
+// another process took one of its ports between FreePorts and its bind.
+var errExited = errors.New("devca: a server exited while starting")
 
 func (ca *CA) waitReady(ctx context.Context) error {
 	deadline := time.Now().Add(60 * time.Second)
@@ -257,6 +288,13 @@ func (ca *CA) waitReady(ctx context.Context) error {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK && ca.challReady() {
 				return nil
+			}
+		}
+		for _, p := range ca.procs {
+			select {
+			case <-p.done:
+				return fmt.Errorf("%w: %s; logs:\n%s", errExited, filepath.Base(p.cmd.Path), ca.LogTail())
+			default:
 			}
 		}
 		select {
@@ -295,16 +333,14 @@ func (ca *CA) Stop() {
 	ca.stopOnce.Do(func() {
 		ca.responder.stop()
 		for _, p := range ca.procs {
-			_ = syscall.Kill(-p.Process.Pid, syscall.SIGTERM)
+			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
 		}
 		for _, p := range ca.procs {
-			done := make(chan struct{})
-			go func() { _ = p.Wait(); close(done) }()
 			select {
-			case <-done:
+			case <-p.done:
 			case <-time.After(5 * time.Second):
-				_ = syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
-				<-done
+				_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+				<-p.done
 			}
 		}
 	})

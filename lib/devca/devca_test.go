@@ -136,3 +136,31 @@ func TestIssueHelperConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestStartRetriesTakenPort: a port taken between choosing and binding
+// makes Pebble exit at once; Start notices and retries with fresh ports
+// instead of waiting a minute and failing.
+func TestStartRetriesTakenPort(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	calls := 0
+	pickPorts = func(n int) ([]int, error) {
+		calls++
+		ports, err := FreePorts(n)
+		if calls == 1 && err == nil {
+			ports[1] = taken.Addr().(*net.TCPAddr).Port // Pebble's management port
+		}
+		return ports, err
+	}
+	defer func() { pickPorts = FreePorts }()
+	ca := StartT(t, Options{})
+	if calls < 2 {
+		t.Fatalf("ports picked %d times; want a retry", calls)
+	}
+	if _, err := ca.IssuerRoots(); err != nil {
+		t.Errorf("CA not usable after the retry: %v", err)
+	}
+}
