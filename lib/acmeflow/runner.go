@@ -163,6 +163,12 @@ func (r *Runner) Process(ctx context.Context, rec *md.Record) error {
 		rec.Order = &md.OrderResult{Action: ActionNone, Reason: "not processed: the record failed in stage " + rec.Error.Stage, At: md.NewTime(r.now())}
 		return nil
 	}
+	if rec.Watched != nil && !*rec.Watched && !r.Force {
+		// mod_md drives an auto MD only when a vhost uses it (spec §3.3).
+		rec.Order = &md.OrderResult{Action: ActionNone, At: md.NewTime(r.now()),
+			Reason: "no VirtualHost uses this MD: not renewed in renew mode auto (add a vhost, MDRenewMode always, or --force)"}
+		return nil
+	}
 	if !r.DryRun {
 		unlock, err := r.Store.Lock(ctx, name, r.LockWait)
 		if err != nil {

@@ -134,7 +134,11 @@ func (r *reader) model(cfg *config) []*md.Record {
 		if failed[b.def] {
 			continue
 		}
-		recs = append(recs, r.record(b, cfg, canHTTP, canHTTPS))
+		rec := r.record(b, cfg, canHTTP, canHTTPS)
+		// mod_md's "watched": an auto MD that no vhost uses is left alone.
+		watched := used || rec.RenewMode != md.RenewAuto
+		rec.Watched = &watched
+		recs = append(recs, rec)
 	}
 	sort.Slice(recs, func(i, j int) bool { return recs[i].Name < recs[j].Name })
 	return recs

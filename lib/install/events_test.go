@@ -103,6 +103,11 @@ func TestExpiringOncePerDay(t *testing.T) {
 				if tc.vhost {
 					r.Vhosts = []md.Vhost{{ServerName: "x.test", SSL: true}}
 				}
+				if tc.settings {
+					// md-parse's verdict: an auto MD without a vhost is not watched
+					w := tc.vhost || tc.mode != md.RenewAuto
+					r.Watched = &w
+				}
 				return r
 			}
 			t0 := leaf.NotBefore.Add(life * 55 / 100)

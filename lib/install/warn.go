@@ -17,15 +17,10 @@ func Expiring(from, until, now time.Time, window md.Timeslice) bool {
 	return !now.Before(window.Start(from, until))
 }
 
-// watched is mod_md's rule: not in error, and not an auto MD that no vhost
-// uses. Manual and static MDs are watched (they still get "expiring").
-func watched(rec *md.Record) bool {
-	if rec.State == md.StateError {
-		return false
-	}
-	unused := rec.Settings != nil && len(rec.Vhosts) == 0 && rec.Host == nil
-	return !(rec.RenewMode == md.RenewAuto && unused)
-}
+// watched is mod_md's rule (md.Record.IsWatched): not in error, and not
+// an auto MD that no vhost uses. Manual and static MDs are watched (they
+// still get "expiring").
+func watched(rec *md.Record) bool { return rec.IsWatched() }
 
 // warn raises "expiring" when a live certificate of a watched MD is in its
 // warn window, at most once a day, unless a finished renewal waits. The

@@ -10,6 +10,7 @@ import "encoding/json"
 type Record struct {
 	MD
 	Source   *Source        `json:"source,omitempty"`
+	Watched  *bool          `json:"watched,omitempty"`
 	Settings *Settings      `json:"settings,omitempty"`
 	Vhosts   []Vhost        `json:"vhosts,omitempty"`
 	Host     *HostConfig    `json:"host,omitempty"`
@@ -60,6 +61,7 @@ type Identifier struct {
 type recordFields struct {
 	mdFields
 	Source   *Source        `json:"source,omitempty"`
+	Watched  *bool          `json:"watched,omitempty"`
 	Settings *Settings      `json:"settings,omitempty"`
 	Vhosts   []Vhost        `json:"vhosts,omitempty"`
 	Host     *HostConfig    `json:"host,omitempty"`
@@ -74,7 +76,7 @@ type recordFields struct {
 func (r Record) MarshalJSON() ([]byte, error) {
 	b, err := marshalNoEscape(recordFields{
 		mdFields: r.MD.normalized(),
-		Source:   r.Source, Settings: r.Settings, Vhosts: r.Vhosts, Host: r.Host,
+		Source:   r.Source, Watched: r.Watched, Settings: r.Settings, Vhosts: r.Vhosts, Host: r.Host,
 		Order: r.Order, Install: r.Install, Staple: r.Staple, Error: r.Error,
 	})
 	if err != nil {
@@ -90,10 +92,21 @@ func (r *Record) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		return err
 	}
-	*r = Record{MD: MD(f.mdFields), Source: f.Source, Settings: f.Settings, Vhosts: f.Vhosts, Host: f.Host,
+	*r = Record{MD: MD(f.mdFields), Source: f.Source, Watched: f.Watched, Settings: f.Settings, Vhosts: f.Vhosts, Host: f.Host,
 		Order: f.Order, Install: f.Install, Staple: f.Staple, Error: f.Error}
 	r.Extra = extra
 	return nil
+}
+
+// IsWatched is mod_md's "watched": an MD in error is not, and neither is
+// an MD in renew mode auto that no virtual host uses (md-parse says so with
+// "watched": false for Apache configs; md.toml has no vhosts, its MDs are
+// always used). Unwatched MDs are not renewed and raise no events.
+func (r *Record) IsWatched() bool {
+	if r.State == StateError {
+		return false
+	}
+	return r.Watched == nil || *r.Watched
 }
 
 // Redacted returns a copy safe to print (see MD.Redacted).
