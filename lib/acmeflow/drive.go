@@ -3,10 +3,7 @@ package acmeflow
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -279,28 +276,6 @@ func (a *attempt) stageMD() error {
 	return nil
 }
 
-// newKey makes a private key for a spec.
-func newKey(s md.KeySpec) (crypto.Signer, error) {
-	switch s.Type {
-	case md.KeyEC:
-		name, ok := md.CurveName(s.Curve)
-		if !ok {
-			return nil, fmt.Errorf("key spec %s: curve %q is not supported (use P-256, P-384 or P-521)", s, s.Curve)
-		}
-		c := map[string]elliptic.Curve{"P-256": elliptic.P256(), "P-384": elliptic.P384(), "P-521": elliptic.P521()}[name]
-		return ecdsa.GenerateKey(c, rand.Reader)
-	default:
-		bits := s.Bits
-		if bits == 0 {
-			bits = 2048
-		}
-		if bits < 2048 || bits > 8192 {
-			return nil, fmt.Errorf("key spec %s: RSA keys must have 2048 to 8192 bits", s)
-		}
-		return rsa.GenerateKey(rand.Reader, bits)
-	}
-}
-
 // pickProfile matches MDProfile case-insensitively against the CA's
 // profiles (spec §5.5).
 func pickProfile(rec *md.Record, dir *Directory) (string, error) {
@@ -380,7 +355,7 @@ func (a *attempt) orderSpec(ctx context.Context, spec md.KeySpec, liveLeaf *x509
 		keyc <- keyResult{key: key}
 	} else {
 		go func() {
-			k, err := newKey(spec)
+			k, err := md.GenerateKey(spec)
 			keyc <- keyResult{k, err}
 		}()
 	}

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -61,7 +59,7 @@ func (m *Manager) setupTLSALPN01(rec *md.Record, t Task) error {
 		if m.tlsALPNCurrent(t.Domain, certFile, digest[:]) {
 			continue
 		}
-		key, err := GenerateKey(spec)
+		key, err := md.GenerateKey(spec)
 		if err != nil {
 			return err
 		}
@@ -101,27 +99,6 @@ func (m *Manager) tlsALPNCurrent(domain, certFile string, digest []byte) bool {
 		}
 	}
 	return false
-}
-
-// GenerateKey makes a private key for a key spec: RSA (default 2048 bits)
-// or an EC curve Go supports (P-256, P-384, P-521 and their aliases).
-func GenerateKey(spec md.KeySpec) (crypto.Signer, error) {
-	switch spec.Type {
-	case md.KeyEC:
-		name, ok := md.CurveName(spec.Curve)
-		if !ok {
-			return nil, fmt.Errorf("key spec %s: curve %q is not supported", spec, spec.Curve)
-		}
-		curve := map[string]elliptic.Curve{"P-256": elliptic.P256(), "P-384": elliptic.P384(), "P-521": elliptic.P521()}[name]
-		return ecdsa.GenerateKey(curve, rand.Reader)
-	case md.KeyRSA, md.KeyDefault, "":
-		bits := spec.Bits
-		if bits == 0 {
-			bits = 2048
-		}
-		return rsa.GenerateKey(rand.Reader, bits)
-	}
-	return nil, fmt.Errorf("key spec type %q is not supported", spec.Type)
 }
 
 // TLSALPNCertificate makes the self-signed tls-alpn-01 certificate of RFC

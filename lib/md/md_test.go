@@ -187,3 +187,24 @@ func TestJobLogCap(t *testing.T) {
 		t.Error("log not newest first")
 	}
 }
+
+func TestGenerateKey(t *testing.T) {
+	tests := []struct {
+		spec KeySpec
+		ok   bool
+	}{
+		{KeySpec{Type: KeyRSA}, true},
+		{KeySpec{Type: KeyDefault}, true},
+		{KeySpec{Type: KeyEC, Curve: "secp384r1"}, true},
+		{KeySpec{Type: KeyEC, Curve: "P-256"}, true},
+		{KeySpec{Type: KeyEC, Curve: "X25519"}, false},
+		{KeySpec{Type: KeyRSA, Bits: 1024}, false},
+		{KeySpec{Type: "DSA"}, false},
+	}
+	for _, tc := range tests {
+		k, err := GenerateKey(tc.spec)
+		if (err == nil) != tc.ok || (err == nil && k == nil) {
+			t.Errorf("GenerateKey(%+v) = %v, %v; want ok %v", tc.spec, k, err, tc.ok)
+		}
+	}
+}
