@@ -103,7 +103,7 @@ func init() {
 		{"webroot", inBoth, "", setPath(func(c *conf) **string { return &c.webroot })},
 		{"http-listen", inBoth, "", setListen(func(c *conf) **string { return &c.httpListen })},
 		{"tls-listen", inBoth, "", setListen(func(c *conf) **string { return &c.tlsListen })},
-		{"https-addr", inBoth, "", setHTTPSAddr},
+		{"https-addr", inBoth, "", setListen(func(c *conf) **string { return &c.httpsAddr })},
 		{"deploy-dir", inBoth, "", setPath(func(c *conf) **string { return &c.deployDir })},
 		{"owner", inBoth, "", setAccount(func(c *conf) **string { return &c.owner })},
 		{"group", inBoth, "", setAccount(func(c *conf) **string { return &c.group })},
@@ -516,44 +516,30 @@ func setFiles(field func(*conf) *[]string) func(*parser, *table, string, any, *c
 	}
 }
 
-func setPath(field func(*conf) **string) func(*parser, *table, string, any, *conf) {
+// setParsed stores a string that parse accepted (parse reports its own
+// errors): paths, listen addresses, user/group names, file modes.
+func setParsed(parse func(*parser, *table, string, any) (string, bool), field func(*conf) **string) func(*parser, *table, string, any, *conf) {
 	return func(p *parser, t *table, key string, v any, c *conf) {
-		if s, ok := p.path(t, key, v); ok {
+		if s, ok := parse(p, t, key, v); ok {
 			*field(c) = &s
 		}
 	}
+}
+
+func setPath(field func(*conf) **string) func(*parser, *table, string, any, *conf) {
+	return setParsed((*parser).path, field)
 }
 
 func setListen(field func(*conf) **string) func(*parser, *table, string, any, *conf) {
-	return func(p *parser, t *table, key string, v any, c *conf) {
-		if s, ok := p.listenAddr(t, key, v); ok {
-			*field(c) = &s
-		}
-	}
-}
-
-func setHTTPSAddr(p *parser, t *table, key string, v any, c *conf) {
-	s, ok := p.listenAddr(t, key, v)
-	if !ok {
-		return
-	}
-	c.httpsAddr = &s
+	return setParsed((*parser).listenAddr, field)
 }
 
 func setAccount(field func(*conf) **string) func(*parser, *table, string, any, *conf) {
-	return func(p *parser, t *table, key string, v any, c *conf) {
-		if s, ok := p.account(t, key, v); ok {
-			*field(c) = &s
-		}
-	}
+	return setParsed((*parser).account, field)
 }
 
 func setMode(field func(*conf) **string) func(*parser, *table, string, any, *conf) {
-	return func(p *parser, t *table, key string, v any, c *conf) {
-		if s, ok := p.fileMode(t, key, v); ok {
-			*field(c) = &s
-		}
-	}
+	return setParsed((*parser).fileMode, field)
 }
 
 func setStoreDir(p *parser, t *table, key string, v any, c *conf) {
