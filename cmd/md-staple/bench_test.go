@@ -16,22 +16,7 @@ import (
 //
 //	go test -run '^$' -bench NothingDue -benchtime 5x ./cmd/md-staple/
 func BenchmarkNothingDue10000(b *testing.B) {
-	resp, err := ocsptest.Listen()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer resp.Close()
-	ca, err := ocsptest.NewCA("Bench CA")
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := resp.SetIssuer(ca.Cert, ca.Key); err != nil {
-		b.Fatal(err)
-	}
-	dir := b.TempDir()
-	if err := ocsptest.BuildStore(dir, 10000, ca, resp, true); err != nil {
-		b.Fatal(err)
-	}
+	dir, resp := ocsptest.BenchStore(b, 10000, true)
 	var errOut strings.Builder
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

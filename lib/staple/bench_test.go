@@ -13,22 +13,7 @@ import (
 //
 //	go test -run '^$' -bench Refresh1000 -benchtime 3x ./lib/staple/
 func BenchmarkRefresh1000(b *testing.B) {
-	resp, err := ocsptest.Listen()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer resp.Close()
-	ca, err := ocsptest.NewCA("Bench CA")
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := resp.SetIssuer(ca.Cert, ca.Key); err != nil {
-		b.Fatal(err)
-	}
-	dir := b.TempDir()
-	if err := ocsptest.BuildStore(dir, 1000, ca, resp, false); err != nil {
-		b.Fatal(err)
-	}
+	dir, _ := ocsptest.BenchStore(b, 1000, false)
 	st, err := store.Open(dir)
 	if err != nil {
 		b.Fatal(err)
