@@ -171,7 +171,7 @@ func plan(st *store.Store, recs []*md.Record) (*syncPlan, error) {
 		changed := true
 		if old != nil {
 			keepStored(&r.MD, old)
-			changed = !sameDefinition(&r.MD, old)
+			changed = !sameDefinition(&r.MD, old) || !sameEAB(r.MD.EAB, old.EAB)
 		}
 		if changed {
 			m := r.MD
@@ -277,8 +277,8 @@ func keepStored(m, old *md.MD) {
 // the fields mod_md compares (plus the name, which mod_md leaves out so a
 // renamed MD whose domains stayed the same would keep its old name inside
 // md.json). Fields mod_md does not compare (cmd-dns-01, proxy-url,
-// ca-certs, proxy-ca-certs, eab, profile, ca.url, ca.account) do not cause
-// a rewrite on their own.
+// ca-certs, proxy-ca-certs, profile, ca.url, ca.account) do not cause
+// a rewrite on their own; the EAB is compared apart (sameEAB).
 func sameDefinition(m, old *md.MD) bool {
 	oldURLs := old.EffectiveCAURLs()
 	if old.CA == nil || (len(old.CA.URLs) == 0 && old.CA.URL == "") {
@@ -313,6 +313,21 @@ func sameDefinition(m, old *md.MD) bool {
 		strEq(m.CertFiles, old.CertFiles) &&
 		strEq(m.PKeyFiles, old.PKeyFiles) &&
 		strEq(dedupe(m.CA.Challenges), dedupe(oldCA.Challenges))
+}
+
+// sameEAB reports whether the stored EAB is the configured one. mod_md
+// does not compare it (its driver uses the configuration in memory), but
+// md-order reads the HMAC from the store, so a changed binding, or a
+// stored HMAC a command once wrote as "***", must be rewritten.
+func sameEAB(conf, stored *md.EAB) bool {
+	if conf == nil || conf.KID == "" {
+		return stored == nil || stored.KID == ""
+	}
+	if conf.HMAC == md.RedactedSecret {
+		// not from a configuration: nothing to compare it with
+		return stored != nil && stored.KID == conf.KID
+	}
+	return stored != nil && *stored == *conf
 }
 
 // strEq compares string lists in order; nil equals empty.

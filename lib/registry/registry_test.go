@@ -191,7 +191,8 @@ func TestChanges(t *testing.T) {
 		{"proxy", "http-proxy = \"http://proxy.test:3128\"\n", false},
 		{"dns-01 command", "challenge-dns01 = [\"/bin/hook\"]\n", false},
 		{"ca-certs", "ca-certificate-file = \"/etc/ca.pem\"\n", false},
-		{"eab", "external-account-binding = { kid = \"k\", hmac = \"aG1hYw\" }\n", false},
+		// compared although mod_md does not: md-order reads the HMAC from the store
+		{"eab", "external-account-binding = { kid = \"k\", hmac = \"aG1hYw\" }\n", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -782,5 +783,30 @@ func TestApacheConfigInterop(t *testing.T) {
 		if r.CA.Account != "ACME-127.0.0.1-0000" || r.State != md.StateComplete {
 			t.Errorf("%s: ca %+v state %d %q", r.Name, r.CA, r.State, r.StateDescr)
 		}
+	}
+}
+
+// TestRepairsRedactedHMAC: a store where an older md-install wrote the
+// masked HMAC ("***") gets the configured one back on the next sync.
+func TestRepairsRedactedHMAC(t *testing.T) {
+	st, dir := openStore(t)
+	conf := "[[domain]]\ndomains = [\"a.example\"]\nwebroot = \"/srv\"\nexternal-account-binding = { kid = \"k\", hmac = \"aG1hYw\" }\n"
+	sync(t, st, parseTOML(t, conf), Options{})
+	path := filepath.Join(dir, "domains", "a.example", "md.json")
+	raw, _ := os.ReadFile(path)
+	broken := strings.Replace(string(raw), `"aG1hYw"`, `"***"`, 1)
+	if broken == string(raw) {
+		t.Fatalf("no hmac in %s", raw)
+	}
+	if err := os.WriteFile(path, []byte(broken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res := sync(t, st, parseTOML(t, conf), Options{})
+	m, err := st.LoadMD(store.GroupDomains, "a.example")
+	if len(res.Written) != 1 || err != nil || m.EAB == nil || m.EAB.HMAC != "aG1hYw" {
+		t.Errorf("result %+v, stored eab %+v (%v); want the configured hmac back", res, m.EAB, err)
+	}
+	if res := sync(t, st, parseTOML(t, conf), Options{}); len(res.Written) != 0 {
+		t.Errorf("second sync rewrote %v", res.Written)
 	}
 }

@@ -349,3 +349,43 @@ func mustRead(t *testing.T, p string) []byte {
 	}
 	return b
 }
+
+// TestSaveMDKeepsRealHMAC: a definition from the record stream carries the
+// HMAC as "***"; whatever group it is written to, the store keeps the real
+// value of domains/<md>/md.json (same kid) and never writes "***" (issue
+// 11 item 1: EAB lost after the first install).
+func TestSaveMDKeepsRealHMAC(t *testing.T) {
+	s, dir := openTemp(t)
+	if err := s.SaveMD(GroupDomains, &md.MD{Name: "a.org", Domains: []string{"a.org"}, EAB: &md.EAB{KID: "k", HMAC: "real"}}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		g    Group
+		eab  md.EAB
+		want string
+	}{
+		{"staging from a record", GroupStaging, md.EAB{KID: "k", HMAC: md.RedactedSecret}, "real"},
+		{"tmp (activation) from a record", GroupTmp, md.EAB{KID: "k", HMAC: md.RedactedSecret}, "real"},
+		{"other kid: no hmac", GroupStaging, md.EAB{KID: "other", HMAC: md.RedactedSecret}, ""},
+		{"domains itself from a record", GroupDomains, md.EAB{KID: "k", HMAC: md.RedactedSecret}, "real"},
+		{"a real new value", GroupDomains, md.EAB{KID: "k", HMAC: "new"}, "new"},
+	}
+	for _, tc := range tests {
+		e := tc.eab
+		if err := s.SaveMD(tc.g, &md.MD{Name: "a.org", Domains: []string{"a.org"}, EAB: &e}); err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := os.ReadFile(filepath.Join(dir, string(tc.g), "a.org", "md.json"))
+		if strings.Contains(string(raw), md.RedactedSecret) {
+			t.Errorf("%s: %q written into the store:\n%s", tc.name, md.RedactedSecret, raw)
+		}
+		m, err := s.LoadMD(tc.g, "a.org")
+		if err != nil || m.EAB == nil || m.EAB.HMAC != tc.want {
+			t.Errorf("%s: stored eab %+v (%v); want hmac %q", tc.name, m.EAB, err, tc.want)
+		}
+		if e.HMAC != tc.eab.HMAC {
+			t.Errorf("%s: the caller's record was changed", tc.name)
+		}
+	}
+}

@@ -111,7 +111,24 @@ func (s *Store) LoadMD(g Group, name string) (*md.MD, error) {
 }
 
 // SaveMD writes <group>/<m.Name>/md.json in mod_md's format.
+//
+// The store always keeps the real EAB HMAC (md-order reads it from there):
+// a definition that carries the redacted "***", as every record on the
+// stream does, keeps the HMAC of the stored definition in domains/<md>
+// when that is for the same kid, and none otherwise. "***" is never
+// written, whichever command writes md.json.
 func (s *Store) SaveMD(g Group, m *md.MD) error {
+	if m.EAB != nil && m.EAB.HMAC == md.RedactedSecret {
+		cp := *m
+		e := *m.EAB
+		e.HMAC = ""
+		if old, err := s.LoadMD(GroupDomains, m.Name); err == nil && old.EAB != nil &&
+			old.EAB.KID == e.KID && old.EAB.HMAC != md.RedactedSecret {
+			e.HMAC = old.EAB.HMAC
+		}
+		cp.EAB = &e
+		m = &cp
+	}
 	data, err := md.StoreJSON(m)
 	if err != nil {
 		return err
