@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -229,7 +228,7 @@ func (s *signer) fetchChain(ctx context.Context, url string) ([]*x509.Certificat
 		}
 		certs, err := parsePEMOrDER(data, ct)
 		if err != nil {
-			return nil, fmt.Errorf("certificate from %s: %w", url, err)
+			return nil, &Problem{Type: ProblemCertInvalid, Detail: fmt.Sprintf("the CA's answer at %s is not a certificate chain: %v", url, err)}
 		}
 		chain = append(chain, certs...)
 		if len(certs) > 1 {
@@ -238,7 +237,7 @@ func (s *signer) fetchChain(ctx context.Context, url string) ([]*x509.Certificat
 		url = linkUp(res.Header)
 	}
 	if len(chain) == 0 {
-		return nil, errors.New("the CA returned no certificate")
+		return nil, &Problem{Type: ProblemCertInvalid, Detail: "the CA returned no certificate"}
 	}
 	if len(chain) > maxChain {
 		chain = chain[:maxChain]

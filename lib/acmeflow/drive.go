@@ -336,6 +336,14 @@ func (a *attempt) orderSpec(ctx context.Context, spec md.KeySpec, liveLeaf *x509
 		}
 		a.progress("Creating new order, key-spec=%s, profile=%s, replacing-cert=%s", spec, orNone(profile), orNone(replaces))
 		o, err = a.sig.newOrder(ctx, a.ca.dir.NewOrder, ids, profile, replaces)
+		if replaces != "" && isProblem(err, ProblemAlreadyReplaced) {
+			// An earlier order already replaced the live certificate: a
+			// staged set that was forced over, lost or rejected. Naming
+			// it again would fail forever; order without "replaces".
+			a.progress("The CA says certificate %s already has a replacement order (a staged set that was forced over, lost or rejected); creating the order without replacing-cert", replaces)
+			a.rec.Order.Reason += "; ordered without ARI replaces (" + replaces + " was already replaced by an earlier order)"
+			o, err = a.sig.newOrder(ctx, a.ca.dir.NewOrder, ids, profile, "")
+		}
 		if err != nil {
 			return nil, fmt.Errorf("creating order: %w", err)
 		}
@@ -596,6 +604,11 @@ func (a *attempt) finish(ctx context.Context, chains [][]*x509.Certificate) {
 func (a *attempt) fail(ctx context.Context, err error) {
 	now := a.r.now()
 	se := StageError(err, now)
+	if capped, ok := renew.CapRetryAfter(now, se.RetryAfter.Time); ok {
+		se.Detail += fmt.Sprintf(" (the CA asked to wait until %s; capped at %s, the longest wait md-order accepts)",
+			se.RetryAfter.UTC().Format(http.TimeFormat), capped.UTC().Format(http.TimeFormat))
+		se.RetryAfter = md.NewTime(capped)
+	}
 	a.purgeStaging(ctx, true)
 	j := a.job
 	j.Errors++

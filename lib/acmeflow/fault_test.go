@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/renew"
 	"github.com/mdtools/mdtools/lib/store"
 )
 
@@ -91,8 +92,11 @@ func (f *fakeCA) serve(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusCreated)
 			w.Write([]byte("\x00\x01 not json at all"))
 			return
-		case "rate-limited":
+		case "rate-limited", "retry-after-10y":
 			w.Header().Set("Retry-After", "3600")
+			if f.fault == "retry-after-10y" {
+				w.Header().Set("Retry-After", "315360000")
+			}
 			w.Header().Set("Content-Type", "application/problem+json")
 			w.WriteHeader(http.StatusTooManyRequests)
 			w.Write([]byte(`{"type":"urn:ietf:params:acme:error:rateLimited","detail":"too many new orders recently"}`))
@@ -125,6 +129,10 @@ func (f *fakeCA) serve(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(`{"status":"valid","identifiers":[],"authorizations":[],"finalize":"` + base + `/fin/1","certificate":"` + base + `/cert/1"}`))
 	case "/cert/1":
 		w.Header().Set("Content-Type", "application/pem-certificate-chain")
+		if f.fault == "garbage-cert" {
+			w.Write([]byte("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n"))
+			return
+		}
 		w.Write(f.issue())
 	default:
 		http.NotFound(w, r)
@@ -218,6 +226,8 @@ func TestFaultsStageNothing(t *testing.T) {
 		{fault: "bad-chain", problem: "urn:org:mdtools:cert-chain-invalid", detail: "is not signed by the next one"},
 		{fault: "rate-limited", problem: "urn:ietf:params:acme:error:rateLimited", detail: "too many new orders", next: 59 * time.Minute},
 		{fault: "malformed", problem: "urn:ietf:params:acme:error:malformed", detail: "Error creating new order", next: 23 * time.Hour},
+		{fault: "retry-after-10y", problem: "urn:ietf:params:acme:error:rateLimited", detail: "capped at", next: 23 * time.Hour},
+		{fault: "garbage-cert", problem: "urn:org:mdtools:cert-invalid", detail: "is not a certificate chain"},
 		{fault: "hang", args: []string{"--timeout", "1500ms"}, detail: "no answer from the CA within 1.5s"},
 	}
 	for _, tc := range tests {
@@ -252,6 +262,9 @@ func TestFaultsStageNothing(t *testing.T) {
 			}
 			if tc.fault == "rate-limited" && got.Error.RetryAfter.Before(start.Add(59*time.Minute)) {
 				t.Errorf("retry-after = %v", got.Error.RetryAfter)
+			}
+			if tc.fault == "retry-after-10y" && (got.Error.RetryAfter.After(time.Now().Add(renew.MaxRetryAfter)) || got.Error.RetryAfter.Before(start.Add(renew.MaxRetryAfter))) {
+				t.Errorf("retry-after = %v; want capped at now + %v", got.Error.RetryAfter, renew.MaxRetryAfter)
 			}
 			// Nothing staged but the job log; nothing live touched.
 			files, _ := os.ReadDir(filepath.Join(dir, "staging", "f.test"))

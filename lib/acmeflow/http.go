@@ -96,7 +96,10 @@ func retryBackoff(n int, r *http.Request, res *http.Response) time.Duration {
 
 // parseRetryAfter reads a Retry-After value (seconds or an HTTP date).
 func parseRetryAfter(v string, now time.Time) time.Duration {
-	if s, err := strconv.Atoi(v); err == nil {
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if s > 1<<31 { // no overflow; renew.CapRetryAfter caps it anyway
+			s = 1 << 31
+		}
 		return time.Duration(s) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {

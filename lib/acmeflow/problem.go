@@ -14,7 +14,19 @@ const (
 	ProblemChallengeMismatch     = "challenge-mismatch"
 	ProblemChallengeSetupFailure = "challenge-setup-failure"
 	ProblemEABInvalid            = "apache:eab-hmac-invalid"
+	// ProblemCertInvalid: the CA's certificate response could not be
+	// read as a certificate chain.
+	ProblemCertInvalid = "urn:org:mdtools:cert-invalid"
+	// ProblemAlreadyReplaced is RFC 9773's answer to an order whose
+	// "replaces" names a certificate another order already replaced.
+	ProblemAlreadyReplaced = "urn:ietf:params:acme:error:alreadyReplaced"
 )
+
+// isProblem reports whether err is an ACME problem of type typ.
+func isProblem(err error, typ string) bool {
+	var ae *acme.Error
+	return errors.As(err, &ae) && ae.ProblemType == typ
+}
 
 // Problem is an error with a problem type of our own (not from the CA).
 type Problem struct {

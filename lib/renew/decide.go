@@ -176,10 +176,28 @@ func RetryDelay(base time.Duration, errors int, problem string, c byte) time.Dur
 	return d + time.Duration(int64(d)/256*(int64(c)-128))
 }
 
+// MaxRetryAfter caps how long a CA's Retry-After can postpone the next
+// attempt: mod_md's longest wait between two attempts (MaxRetryDelay). A
+// larger value (a broken CA or proxy once asked for ten years) would stop
+// renewal for good; retrying once a day against a rate limit costs one
+// request.
+const MaxRetryAfter = MaxRetryDelay
+
+// CapRetryAfter limits a CA's Retry-After time to now + MaxRetryAfter and
+// reports whether it did.
+func CapRetryAfter(now, retryAfter time.Time) (time.Time, bool) {
+	if max := now.Add(MaxRetryAfter); retryAfter.After(max) {
+		return max, true
+	}
+	return retryAfter, false
+}
+
 // NextRun is when a failed job may run again: now + RetryDelay, but never
-// before a CA's Retry-After (rateLimited and friends).
+// before a CA's Retry-After (rateLimited and friends), itself capped at
+// now + MaxRetryAfter.
 func NextRun(now time.Time, base time.Duration, errors int, problem string, retryAfter time.Time, c byte) time.Time {
 	next := now.Add(RetryDelay(base, errors, problem, c))
+	retryAfter, _ = CapRetryAfter(now, retryAfter)
 	if retryAfter.After(next) {
 		next = retryAfter
 	}

@@ -207,6 +207,10 @@ func TestNextRunRespectsRetryAfter(t *testing.T) {
 	if got := NextRun(t0, time.Minute, 1, "", t0.Add(time.Second), 128); !got.Equal(t0.Add(time.Minute)) {
 		t.Errorf("got %v; want backoff", got)
 	}
+	// A Retry-After of ten years is capped (issue 11 item 4).
+	if got := NextRun(t0, time.Second, 1, "urn:ietf:params:acme:error:rateLimited", t0.AddDate(10, 0, 0), 128); !got.Equal(t0.Add(MaxRetryAfter)) {
+		t.Errorf("got %v; want now + MaxRetryAfter", got)
+	}
 }
 
 func TestARIPick(t *testing.T) {
