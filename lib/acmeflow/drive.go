@@ -649,9 +649,8 @@ func Verify(chain []*x509.Certificate, key crypto.Signer, domains []string, must
 		return errors.New("verifying certificate: empty chain")
 	}
 	leaf := chain[0]
-	pub, ok := leaf.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
-	if !ok || !pub.Equal(key.Public()) {
-		return &Problem{Type: "urn:org:mdtools:cert-key-mismatch", Detail: "the certificate from the CA does not match the private key it was ordered for"}
+	if !renew.KeyFits(leaf, key) {
+		return &Problem{Type: renew.ProblemKeyMismatch, Detail: "the certificate from the CA does not match the private key it was ordered for"}
 	}
 	if !renew.Covers(leaf, domains) {
 		return &Problem{Type: "urn:org:mdtools:cert-names-mismatch", Detail: fmt.Sprintf(

@@ -275,6 +275,13 @@ func (r *Runner) liveCerts(name string, specs md.KeySpecs) []renew.Cert {
 		} else if !errors.Is(err, errNotExist) {
 			r.log().Warnf("%s: %v", name, err)
 		}
+		if out[i].Leaf != nil {
+			key, err := r.Store.LoadKey(store.GroupDomains, name, s.FileName("privkey"))
+			if err == nil && !renew.KeyFits(out[i].Leaf, key) {
+				out[i].KeyMismatch = true
+				r.log().Warnf("%s: domains/%s/%s does not match its private key %s (%s); renewing", name, name, s.FileName("pubcert"), s.FileName("privkey"), renew.ProblemKeyMismatch)
+			}
+		}
 	}
 	return out
 }

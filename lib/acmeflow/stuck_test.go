@@ -1,6 +1,9 @@
 package acmeflow_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,6 +47,25 @@ func TestRenewalsNeverStuck(t *testing.T) {
 		res := runOrder(t, jsonl(t, rec), append(caArgs(ca, dir), "--force")...)
 		if res.code != 0 || res.recs[0].Order.Action != acmeflow.ActionOrdered || !strings.Contains(res.recs[0].Order.Reason, "without ARI replaces") {
 			t.Fatalf("after a lost staged set: exit %d order %+v error %+v\n%s", res.code, res.recs[0].Order, res.recs[0].Error, res.stderr)
+		}
+	})
+
+	t.Run("live certificate that does not fit its key", func(t *testing.T) {
+		dir := t.TempDir()
+		rec := record([]string{ca.DirectoryURL}, "km.test")
+		if res := runOrder(t, jsonl(t, rec), caArgs(ca, dir)...); res.code != 0 {
+			t.Fatalf("first order: %+v\n%s", res.recs[0].Error, res.stderr)
+		}
+		install(t, dir, "km.test") // fresh: not due by time
+		other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err := mustStore(t, dir).SaveKey(store.GroupDomains, "km.test", "privkey.pem", other); err != nil {
+			t.Fatal(err)
+		}
+		res := runOrder(t, jsonl(t, rec), caArgs(ca, dir)...)
+		o := res.recs[0].Order
+		if res.code != 0 || o.Action != acmeflow.ActionOrdered || !strings.Contains(o.Reason, "does not match its private key") ||
+			!strings.Contains(res.stderr, "urn:org:mdtools:cert-key-mismatch") {
+			t.Fatalf("exit %d order %+v error %+v\n%s", res.code, o, res.recs[0].Error, res.stderr)
 		}
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 
 	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/renew"
 	"github.com/mdtools/mdtools/lib/store"
 )
 
@@ -46,6 +47,11 @@ func certState(st *store.Store, set string, m *md.MD) (int, string) {
 			return md.StateError, "error initializing"
 		}
 		leaf := chain[0]
+		if len(m.CertFiles) == 0 && set != "" {
+			if key, err := st.LoadKey(store.GroupDomains, set, spec.FileName("privkey")); err == nil && !renew.KeyFits(leaf, key) {
+				return md.StateIncomplete, renew.KeyMismatchDescr(name)
+			}
+		}
 		for _, d := range m.Domains {
 			if !covered(leaf.DNSNames, d) {
 				return md.StateIncomplete, fmt.Sprintf("certificate(%s) does not cover all domains.", name)

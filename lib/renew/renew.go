@@ -9,6 +9,7 @@
 package renew
 
 import (
+	"crypto"
 	"crypto/x509"
 	"encoding/asn1"
 	"fmt"
@@ -21,6 +22,25 @@ import (
 type Cert struct {
 	Spec md.KeySpec
 	Leaf *x509.Certificate
+	// KeyMismatch: the private key stored beside the certificate is not
+	// the certificate's key (no server can use the pair).
+	KeyMismatch bool
+}
+
+// ProblemKeyMismatch is the problem type of a certificate that does not
+// fit its private key, wherever it is found.
+const ProblemKeyMismatch = "urn:org:mdtools:cert-key-mismatch"
+
+// KeyFits reports whether key is the private key of certificate c.
+func KeyFits(c *x509.Certificate, key crypto.Signer) bool {
+	pub, ok := c.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && pub.Equal(key.Public())
+}
+
+// KeyMismatchDescr is the state description of a certificate that does
+// not fit its private key.
+func KeyMismatchDescr(spec string) string {
+	return fmt.Sprintf("certificate(%s) does not match its private key.", spec)
 }
 
 // OIDTLSFeature is the TLS Feature extension (RFC 7633) that carries
@@ -68,7 +88,8 @@ func Covers(c *x509.Certificate, domains []string) bool {
 
 // State applies mod_md's state_init rules (spec §0): incomplete when a key
 // spec has no certificate, a certificate does not cover all domains, or its
-// must-staple extension differs from the configuration. Expiry alone does
+// must-staple extension differs from the configuration; and, beyond mod_md,
+// when a certificate does not fit its private key. Expiry alone does
 // not change the state. It returns md.StateComplete with an empty
 // description otherwise.
 func State(m *md.MD, certs []Cert) (int, string) {
@@ -77,6 +98,8 @@ func State(m *md.MD, certs []Cert) (int, string) {
 		switch {
 		case c.Leaf == nil:
 			return md.StateIncomplete, fmt.Sprintf("certificate(%s) is missing", name)
+		case c.KeyMismatch:
+			return md.StateIncomplete, KeyMismatchDescr(name)
 		case !Covers(c.Leaf, m.Domains):
 			return md.StateIncomplete, fmt.Sprintf("certificate(%s) does not cover all domains.", name)
 		case m.MustStaple && !HasMustStaple(c.Leaf):

@@ -56,7 +56,9 @@ type Cert struct {
 	File string    // where it is (store path or static file)
 	Info *CertInfo // nil when missing or unreadable
 	Bad  bool      // the file exists but cannot be read
-	OCSP *OCSP     // set when the MD staples and the certificate names a responder
+	// KeyMismatch: the certificate does not fit privkey*.pem beside it.
+	KeyMismatch bool
+	OCSP        *OCSP // set when the MD staples and the certificate names a responder
 }
 
 // OCSP is the stored OCSP state of one certificate.
@@ -312,6 +314,13 @@ func (r *Reader) loadCert(rep *Report, g store.Group, name string, spec md.KeySp
 		c.Bad = true
 	default:
 		c.Info = NewCertInfo(chain)
+		if g == store.GroupDomains && c.Info.Cert != nil {
+			// A key we may not read (md-status as another user) is
+			// no finding.
+			if key, err := r.Store.LoadKey(g, name, spec.FileName("privkey")); err == nil && !renew.KeyFits(c.Info.Cert, key) {
+				c.KeyMismatch = true
+			}
+		}
 	}
 	return c
 }
@@ -397,6 +406,9 @@ func (rep *Report) initState(specs md.KeySpecs) {
 			return
 		case c.Info == nil:
 			m.State, m.StateDescr = md.StateIncomplete, fmt.Sprintf("certificate(%s) is missing", spec)
+			return
+		case c.KeyMismatch:
+			m.State, m.StateDescr = md.StateIncomplete, renew.KeyMismatchDescr(spec)
 			return
 		case !c.Info.Covers(m.Domains):
 			m.State, m.StateDescr = md.StateIncomplete, fmt.Sprintf("certificate(%s) does not cover all domains.", spec)

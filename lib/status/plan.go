@@ -66,7 +66,7 @@ func (rep *Report) Plan(staplingWindow md.Timeslice) Plan {
 	var certs []renew.Cert
 	revoked := false
 	for _, c := range rep.Certs {
-		rc := renew.Cert{Spec: c.Spec}
+		rc := renew.Cert{Spec: c.Spec, KeyMismatch: c.KeyMismatch}
 		if c.Info != nil {
 			rc.Leaf = c.Info.Cert
 		}

@@ -1,6 +1,9 @@
 package status
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"strings"
 	"testing"
 	"time"
@@ -77,5 +80,32 @@ func TestPlanDecisions(t *testing.T) {
 			t.Errorf("%s at %s: order %s (%s), install %s, next %s; want %s (%s), %s, %s",
 				tc.md, tc.at, p.Order.Action, p.Order.Reason, p.Install.Action, p.Next, tc.order, tc.reason, tc.inst, tc.due)
 		}
+	}
+}
+
+// TestKeyMismatchIsNotGood: a live certificate beside a private key that
+// is not its own is reported incomplete (not "good"), and the plan renews
+// it (issue 11 item 4).
+func TestKeyMismatchIsNotGood(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.Open(dir)
+	must(t, err)
+	chain := loadFixture(t, "good.test.pem")
+	must(t, st.SaveMD(store.GroupDomains, baseMD("good.test")))
+	must(t, st.SaveChain(store.GroupDomains, "good.test", "pubcert.pem", chain))
+	other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	must(t, err)
+	must(t, st.SaveKey(store.GroupDomains, "good.test", "privkey.pem", other))
+	ro, err := store.OpenReadOnly(dir)
+	must(t, err)
+	r := &Reader{Store: ro, Now: func() time.Time { return chain[0].NotBefore.Add(time.Hour) }, History: true}
+	rep, err := r.Load("good.test")
+	must(t, err)
+	want := "incomplete: certificate(rsa) does not match its private key."
+	if got := rep.StatusWord(); got != want {
+		t.Errorf("status %q; want %q", got, want)
+	}
+	if p := rep.Plan(md.MustTimeslice("33%")); p.Order.Action != "renew" {
+		t.Errorf("plan %+v; want renew", p.Order)
 	}
 }
