@@ -91,6 +91,12 @@ func (r *Runner) eabFor(rec *md.Record) (*md.EAB, error) {
 }
 
 // connect sets up the CA, the account and the signer for an attempt.
+//
+// Each MD uses its own account, found by mod_md's rules (its staged
+// account, its ca.account, then the first usable one), as mod_md does: an
+// ARI "replaces" is accepted only from the account that ordered the
+// certificate. MDs of one run that resolve to the same account share it
+// (validated once); MDs that need a new one share one registration.
 func (a *attempt) connect(ctx context.Context) error {
 	r := a.r
 	ca, err := r.caFor(ctx, a.rec, a.caURL)
@@ -102,10 +108,17 @@ func (a *attempt) connect(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	akey := a.caURL + "\x00" + ca.dir.URL
+	stored, err := findStoredAccount(r.Store, &a.rec.MD, a.caURL, eab)
+	if err != nil {
+		return err
+	}
+	akey := "new\x00" + a.caURL + "\x00" + ca.dir.URL
 	if eab != nil {
 		sum := sha256.Sum256([]byte(eab.KID + "\x00" + eab.HMAC))
 		akey += "\x00" + hex.EncodeToString(sum[:])
+	}
+	if stored != nil {
+		akey = "account\x00" + stored.File.URL
 	}
 	r.mu.Lock()
 	if r.accts == nil {
@@ -121,7 +134,7 @@ func (a *attempt) connect(ctx context.Context) error {
 	defer e.mu.Unlock()
 	if e.acct == nil {
 		a.progress("Selecting account to use for %s", a.name)
-		acct, sig, err := a.chooseAccount(ctx, eab)
+		acct, sig, err := a.chooseAccount(ctx, eab, stored)
 		if err != nil {
 			return err
 		}
@@ -135,30 +148,76 @@ func (a *attempt) newSigner(acct *Account) *signer {
 	return &signer{hc: a.ca.hc, key: acct.Key, kid: acct.File.URL, nonceURL: a.ca.dir.NewNonce, ua: a.r.ua()}
 }
 
-// chooseAccount reuses a stored account the CA still knows, or registers
-// a new one.
-func (a *attempt) chooseAccount(ctx context.Context, eab *md.EAB) (*Account, *signer, error) {
-	acct, err := findStoredAccount(a.r.Store, &a.rec.MD, a.caURL, eab)
+// validate asks the CA whether it still knows an account (mod_md:
+// POST-as-GET to the account URL). ok is false when the CA rejects it.
+func (a *attempt) validate(ctx context.Context, acct *Account) (sig *signer, ok bool, err error) {
+	sig = a.newSigner(acct)
+	_, _, err = sig.post(ctx, acct.File.URL, nil)
+	if err == nil {
+		return sig, true, nil
+	}
+	var ae *acme.Error
+	if !errors.As(err, &ae) || ae.StatusCode < 400 || ae.StatusCode >= 500 {
+		return nil, false, fmt.Errorf("validating account %s: %w", acct.File.URL, err)
+	}
+	a.r.log().Warnf("%s: account %s was rejected by the CA (%v)", a.name, acct.File.URL, err)
+	return nil, false, nil
+}
+
+// accountLock serialises registrations between runs on one store: its
+// name cannot be an MD's (no "_" in DNS names).
+const accountLock = "_accounts"
+
+// accountLockWait bounds the wait for another run's registration (one
+// request to the CA), whatever --wait says about the MDs' locks.
+const accountLockWait = 2 * time.Minute
+
+// chooseAccount reuses the stored account when the CA still knows it, or
+// registers a new one. Registration happens under the store's account
+// lock, after looking again: concurrent first runs on a fresh store must
+// end up with one account, not one each. The new account is staged at
+// once (staging/<md>/account.json), where the next run's look finds it.
+func (a *attempt) chooseAccount(ctx context.Context, eab *md.EAB, stored *Account) (*Account, *signer, error) {
+	rejected := ""
+	if stored != nil {
+		sig, ok, err := a.validate(ctx, stored)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok {
+			return stored, sig, nil
+		}
+		rejected = stored.File.URL
+	}
+	unlock, err := a.r.Store.Lock(ctx, accountLock, accountLockWait)
+	if err != nil {
+		return nil, nil, fmt.Errorf("taking the account lock: %w", err)
+	}
+	defer unlock()
+	again, err := findStoredAccount(a.r.Store, &a.rec.MD, a.caURL, eab)
 	if err != nil {
 		return nil, nil, err
 	}
-	if acct != nil {
-		sig := a.newSigner(acct)
-		// Validate it (mod_md: POST-as-GET to the account URL).
-		if _, _, err := sig.post(ctx, acct.File.URL, nil); err == nil {
-			return acct, sig, nil
-		} else {
-			var ae *acme.Error
-			if !errors.As(err, &ae) || ae.StatusCode < 400 || ae.StatusCode >= 500 {
-				return nil, nil, fmt.Errorf("validating account %s: %w", acct.File.URL, err)
-			}
-			a.r.log().Warnf("%s: account %s was rejected by the CA (%v); registering a new one", a.name, acct.File.URL, err)
+	if again != nil && again.File.URL != rejected {
+		sig, ok, err := a.validate(ctx, again)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok {
+			a.progress("Using account %s, registered by another run meanwhile", again.File.URL)
+			return again, sig, nil
 		}
 	}
 	a.progress("Creating new ACME account for %s", a.name)
 	c := &acme.Client{DirectoryURL: a.caURL, HTTPClient: a.ca.hc, UserAgent: a.r.ua(), RetryBackoff: retryBackoff}
-	acct, err = register(ctx, c, a.ca.dir, &a.rec.MD, eab)
+	acct, err := register(ctx, c, a.ca.dir, &a.rec.MD, eab)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := a.r.Store.SaveJSON(store.GroupStaging, a.name, store.FileAccount, &acct.File); err != nil {
+		return nil, nil, err
+	}
+	if err := a.r.Store.SaveKey(store.GroupStaging, a.name, store.FileAccountKey, acct.Key); err != nil {
 		return nil, nil, err
 	}
 	return acct, a.newSigner(acct), nil
