@@ -260,7 +260,10 @@ func parsePEMOrDER(data []byte, ct string) ([]*x509.Certificate, error) {
 }
 
 // linkUp returns the target of a Link header with rel="up".
-func linkUp(h http.Header) string {
+func linkUp(h http.Header) string { return linkRel(h, "up") }
+
+// linkRel returns the target of a Link header with relation rel.
+func linkRel(h http.Header, rel string) string {
 	for _, v := range h.Values("Link") {
 		for _, part := range strings.Split(v, ",") {
 			part = strings.TrimSpace(part)
@@ -272,7 +275,7 @@ func linkUp(h http.Header) string {
 				continue
 			}
 			params := strings.ToLower(part[end+1:])
-			if strings.Contains(params, `rel="up"`) || strings.Contains(params, "rel=up") {
+			if strings.Contains(params, `rel="`+rel+`"`) || strings.Contains(params, "rel="+rel) {
 				return part[1:end]
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -43,6 +44,16 @@ type orderFile struct {
 	Certificate     string           `json:"certificate,omitempty"`
 	Spec            string           `json:"key-spec,omitempty"`
 	Tasks           []challenge.Task `json:"tasks,omitempty"`
+	// Intent is written before newOrder and replaced by the order once
+	// the CA answers: finding it without a URL means a run died between
+	// the two, leaving an order at the CA that the next run adopts.
+	Intent *orderIntent `json:"mdtools-intent,omitempty"`
+}
+
+// orderIntent is an order being created.
+type orderIntent struct {
+	Identifiers []string `json:"identifiers"`
+	At          md.Time  `json:"at"`
 }
 
 // attempt is the work on one MD in one run.
@@ -330,22 +341,13 @@ func (a *attempt) orderSpec(ctx context.Context, spec md.KeySpec, liveLeaf *x509
 		if a.rec.Profile != "" && profile == "" {
 			a.r.log().Warnf("%s: the CA does not offer profile %q; ordering without a profile", a.name, a.rec.Profile)
 		}
-		replaces := ""
-		if a.rec.ARIRenewals && a.ca.dir.RenewalInfo != "" && liveLeaf != nil {
-			replaces, _ = CertID(liveLeaf)
+		if of.URL == "" && of.Intent != nil && sameIdentifiers(of.Intent.Identifiers, ids) {
+			o = a.findOrphan(ctx, ids)
 		}
-		a.progress("Creating new order, key-spec=%s, profile=%s, replacing-cert=%s", spec, orNone(profile), orNone(replaces))
-		o, err = a.sig.newOrder(ctx, a.ca.dir.NewOrder, ids, profile, replaces)
-		if replaces != "" && isProblem(err, ProblemAlreadyReplaced) {
-			// An earlier order already replaced the live certificate: a
-			// staged set that was forced over, lost or rejected. Naming
-			// it again would fail forever; order without "replaces".
-			a.progress("The CA says certificate %s already has a replacement order (a staged set that was forced over, lost or rejected); creating the order without replacing-cert", replaces)
-			a.rec.Order.Reason += "; ordered without ARI replaces (" + replaces + " was already replaced by an earlier order)"
-			o, err = a.sig.newOrder(ctx, a.ca.dir.NewOrder, ids, profile, "")
-		}
-		if err != nil {
-			return nil, fmt.Errorf("creating order: %w", err)
+		if o == nil {
+			if o, err = a.createOrder(ctx, spec, ids, profile, liveLeaf); err != nil {
+				return nil, err
+			}
 		}
 		of = orderFile{URL: o.URI, Status: o.Status, Authorizations: o.AuthzURLs, Finalize: o.FinalizeURL, Spec: spec.Name()}
 		if err := st.SaveJSON(store.GroupStaging, a.name, store.FileOrder, &of); err != nil {
@@ -421,6 +423,114 @@ func (a *attempt) orderSpec(ctx context.Context, spec md.KeySpec, liveLeaf *x509
 		return nil, err
 	}
 	return chain, nil
+}
+
+// createOrder sends newOrder, with ARI "replaces" for the live
+// certificate when the CA has renewalInfo. The intent is saved first (see
+// orderFile.Intent).
+func (a *attempt) createOrder(ctx context.Context, spec md.KeySpec, ids []string, profile string, liveLeaf *x509.Certificate) (*acme.Order, error) {
+	intent := orderFile{Spec: spec.Name(), Intent: &orderIntent{Identifiers: ids, At: md.NewTime(a.r.now())}}
+	if err := a.r.Store.SaveJSON(store.GroupStaging, a.name, store.FileOrder, &intent); err != nil {
+		return nil, err
+	}
+	replaces := ""
+	if a.rec.ARIRenewals && a.ca.dir.RenewalInfo != "" && liveLeaf != nil {
+		replaces, _ = CertID(liveLeaf)
+	}
+	a.progress("Creating new order, key-spec=%s, profile=%s, replacing-cert=%s", spec, orNone(profile), orNone(replaces))
+	o, err := a.sig.newOrder(ctx, a.ca.dir.NewOrder, ids, profile, replaces)
+	if replaces != "" && isProblem(err, ProblemAlreadyReplaced) {
+		// An earlier order already replaced the live certificate: a
+		// staged set that was forced over, lost or rejected. Naming it
+		// again would fail forever; order without "replaces".
+		a.progress("The CA says certificate %s already has a replacement order (a staged set that was forced over, lost or rejected); creating the order without replacing-cert", replaces)
+		a.rec.Order.Reason += "; ordered without ARI replaces (" + replaces + " was already replaced by an earlier order)"
+		o, err = a.sig.newOrder(ctx, a.ca.dir.NewOrder, ids, profile, "")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("creating order: %w", err)
+	}
+	return o, nil
+}
+
+// Bounds of the search for an orphaned order.
+const (
+	maxOrderPages   = 10
+	maxOrphanChecks = 20
+)
+
+// findOrphan looks for the order a killed run created but could not
+// record: through the account's orders list (RFC 8555 §7.1.2.1), newest
+// first, a pending or ready order for the same identifiers. Without an
+// orders list at the CA, nil (a new order is made).
+func (a *attempt) findOrphan(ctx context.Context, ids []string) *acme.Order {
+	u := a.acct.File.Orders
+	if u == "" {
+		if _, data, err := a.sig.post(ctx, a.acct.File.URL, nil); err == nil {
+			var v struct {
+				Orders string `json:"orders"`
+			}
+			_ = json.Unmarshal(data, &v)
+			u = v.Orders
+		}
+	}
+	if u == "" {
+		a.progress("An interrupted run may have left an order at the CA; the CA lists no orders for account %s, so a new one is created", a.acct.File.URL)
+		return nil
+	}
+	var urls []string
+	for page := 0; u != "" && page < maxOrderPages; page++ {
+		res, data, err := a.sig.post(ctx, u, nil)
+		if err != nil {
+			a.r.log().Warnf("%s: listing the account's orders: %v", a.name, err)
+			break
+		}
+		var v struct {
+			Orders []string `json:"orders"`
+		}
+		if err := json.Unmarshal(data, &v); err != nil {
+			a.r.log().Warnf("%s: the CA's orders list at %s is not valid JSON: %v", a.name, u, err)
+			break
+		}
+		urls = append(urls, v.Orders...)
+		u = linkRel(res.Header, "next")
+	}
+	for i, checked := len(urls)-1, 0; i >= 0 && checked < maxOrphanChecks; i, checked = i-1, checked+1 {
+		o, _, err := a.sig.getOrder(ctx, urls[i])
+		if err != nil || (o.Status != acme.StatusPending && o.Status != acme.StatusReady) {
+			continue
+		}
+		got := make([]string, len(o.Identifiers))
+		for j, id := range o.Identifiers {
+			got[j] = id.Value
+		}
+		if sameIdentifiers(got, ids) {
+			a.resumed = true
+			a.progress("Adopting order %s (status %s), created by an interrupted run that could not record it", o.URI, o.Status)
+			return o
+		}
+	}
+	a.progress("An interrupted run left no usable order at the CA; creating a new one")
+	return nil
+}
+
+// sameIdentifiers compares identifier lists as sets, ignoring case.
+func sameIdentifiers(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	seen := map[string]int{}
+	for _, x := range a {
+		seen[strings.ToLower(x)]++
+	}
+	for _, x := range b {
+		k := strings.ToLower(x)
+		if seen[k] == 0 {
+			return false
+		}
+		seen[k]--
+	}
+	return true
 }
 
 func orNone(s string) string {
