@@ -114,11 +114,11 @@ func (s *Store) LoadMD(g Group, name string) (*md.MD, error) {
 //
 // The store always keeps the real EAB HMAC (md-order reads it from there):
 // a definition that carries the redacted "***", as every record on the
-// stream does, keeps the HMAC of the stored definition in domains/<md>
+// stream does (or no HMAC), keeps the HMAC of the stored definition in domains/<md>
 // when that is for the same kid, and none otherwise. "***" is never
 // written, whichever command writes md.json.
 func (s *Store) SaveMD(g Group, m *md.MD) error {
-	if m.EAB != nil && m.EAB.HMAC == md.RedactedSecret {
+	if m.EAB != nil && m.EAB.KID != "" && (m.EAB.HMAC == md.RedactedSecret || m.EAB.HMAC == "") {
 		cp := *m
 		e := *m.EAB
 		e.HMAC = ""
