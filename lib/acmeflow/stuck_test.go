@@ -48,8 +48,18 @@ func TestRenewalsNeverStuck(t *testing.T) {
 		if err := os.RemoveAll(filepath.Join(dir, "staging", "rep.test")); err != nil {
 			t.Fatal(err)
 		}
-		res := runOrder(t, jsonl(t, rec), append(caArgs(ca, dir), "--force")...)
-		if res.code != 0 || res.recs[0].Order.Action != acmeflow.ActionOrdered || !strings.Contains(res.recs[0].Order.Reason, "without ARI replaces") {
+		// The CA then asks for renewal through ARI: a normal run, not forced.
+		chain, err := mustStore(t, dir).LoadChain(store.GroupDomains, "rep.test", "pubcert.pem")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ca.SetRenewalInfo(chain[0], time.Now().Add(-2*time.Hour), time.Now().Add(-time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		_ = os.Remove(filepath.Join(dir, "ari-rep.test.json"))
+		res := runOrder(t, jsonl(t, rec), caArgs(ca, dir)...)
+		if res.code != 0 || res.recs[0].Order.Action != acmeflow.ActionOrdered || !strings.Contains(res.recs[0].Order.Reason, "via ARI") ||
+			!strings.Contains(res.recs[0].Order.Reason, "without ARI replaces") {
 			t.Fatalf("after a lost staged set: exit %d order %+v error %+v\n%s", res.code, res.recs[0].Order, res.recs[0].Error, res.stderr)
 		}
 	})

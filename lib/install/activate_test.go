@@ -196,6 +196,32 @@ func TestMultipleKeySpecsAndAccount(t *testing.T) {
 	}
 }
 
+// TestLiveAccountIsTheOrderingOne: the live md.json names the account that
+// ordered the activated certificates (the staged ca.account), not an older
+// one the record still carries, so that the next ARI renewal replaces them
+// with the right account (issue 11 item 2).
+func TestLiveAccountIsTheOrderingOne(t *testing.T) {
+	t.Parallel()
+	st, _ := openStore(t)
+	rec := testRecord("acct.test", md.KeySpecs{ecSpec})
+	rec.CA.Account = "ACME-127.0.0.1-0000" // what md-parse kept from the old live set
+	stageSet(t, st, rec, freshCreds(t, rec))
+	sm, err := st.LoadMD(store.GroupStaging, rec.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sm.CA.Account = "ACME-127.0.0.1-0001" // md-order ordered with this one
+	if err := st.SaveMD(store.GroupStaging, sm); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(t, st, time.Now(), rec); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := st.LoadMD(store.GroupDomains, rec.Name); err != nil || m.CA.Account != "ACME-127.0.0.1-0001" {
+		t.Errorf("live md.json %+v (%v); want ca.account ACME-127.0.0.1-0001", m, err)
+	}
+}
+
 // badSet builds a staged set that must be rejected.
 type badSet struct {
 	name  string

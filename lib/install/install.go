@@ -539,7 +539,9 @@ func (r *runner) promoteAll(ctx context.Context) error {
 }
 
 // liveMD builds the md.json of the new live set: the MD as configured (the
-// record), with the effective CA of the staged set, state complete.
+// record), with the effective CA and the account of the staged set (the
+// account that ordered these certificates: only it may name them in an
+// ARI "replaces"), state complete.
 func (r *runner) liveMD(it *item) *md.MD {
 	m := it.rec.MD
 	m.Extra = it.rec.MD.Extra
@@ -547,7 +549,7 @@ func (r *runner) liveMD(it *item) *md.MD {
 	if m.CA != nil {
 		ca = *m.CA
 	}
-	if ca.Account == "" && it.set.md.CA != nil {
+	if it.set.md.CA != nil && it.set.md.CA.Account != "" {
 		ca.Account = it.set.md.CA.Account
 	}
 	ca.URL = it.set.md.CA.URL
