@@ -39,14 +39,10 @@ func newHoldingFront(t *testing.T, ca *devca.CA) *holdingFront {
 		t.Fatal(err)
 	}
 	f := &holdingFront{created: make(chan struct{}, 1)}
-	rp := httputil.NewSingleHostReverseProxy(target)
-	rp.Transport = ca.HTTPClient().Transport
-	direct := rp.Director
-	rp.Director = func(r *http.Request) {
-		host := r.Host
-		direct(r)
-		r.Host = host
-	}
+	rp := &httputil.ReverseProxy{Transport: ca.HTTPClient().Transport, Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(target)
+		pr.Out.Host = pr.In.Host // Pebble's URLs then point at the proxy
+	}}
 	rp.ModifyResponse = func(res *http.Response) error {
 		if res.Request.URL.Path == "/order-plz" && res.StatusCode == http.StatusCreated && f.armed.Load() {
 			f.created <- struct{}{}
