@@ -276,8 +276,8 @@ func (r *Runner) liveCerts(name string, specs md.KeySpecs) []renew.Cert {
 			r.log().Warnf("%s: %v", name, err)
 		}
 		if out[i].Leaf != nil {
-			key, err := r.Store.LoadKey(store.GroupDomains, name, s.FileName("privkey"))
-			if err == nil && !renew.KeyFits(out[i].Leaf, key) {
+			fits, err := r.Store.KeyFits(store.GroupDomains, name, s.FileName("privkey"), out[i].Leaf)
+			if err == nil && !fits {
 				out[i].KeyMismatch = true
 				r.log().Warnf("%s: domains/%s/%s does not match its private key %s (%s); renewing", name, name, s.FileName("pubcert"), s.FileName("privkey"), renew.ProblemKeyMismatch)
 			}

@@ -48,7 +48,7 @@ func certState(st *store.Store, set string, m *md.MD) (int, string) {
 		}
 		leaf := chain[0]
 		if len(m.CertFiles) == 0 && set != "" {
-			if key, err := st.LoadKey(store.GroupDomains, set, spec.FileName("privkey")); err == nil && !renew.KeyFits(leaf, key) {
+			if fits, err := st.KeyFits(store.GroupDomains, set, spec.FileName("privkey"), leaf); err == nil && !fits {
 				return md.StateIncomplete, renew.KeyMismatchDescr(name)
 			}
 		}

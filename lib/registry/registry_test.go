@@ -275,6 +275,17 @@ func selfSigned(t *testing.T, names []string, staple bool) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
 
+// otherKeyPEM is a private key that belongs to no certificate.
+func otherKeyPEM(t *testing.T) []byte {
+	t.Helper()
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+}
+
 func writeFile(t *testing.T, path string, data []byte) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
@@ -303,6 +314,7 @@ func TestState(t *testing.T) {
 		{"must-staple both", "must-staple = true\n", map[string][]byte{"pubcert.pem": selfSigned(t, []string{"a.example", "www.a.example"}, true)}, md.StateComplete, "", nil},
 		{"second key missing", "private-keys = [\"RSA\", \"secp384r1\"]\n", map[string][]byte{"pubcert.pem": selfSigned(t, []string{"a.example", "www.a.example"}, false)}, md.StateIncomplete, "certificate(secp384r1) is missing", nil},
 		{"unreadable", "", map[string][]byte{"pubcert.pem": []byte("garbage")}, md.StateError, "error initializing", nil},
+		{"key of another certificate", "", map[string][]byte{"pubcert.pem": selfSigned(t, []string{"a.example", "www.a.example"}, false), "privkey.pem": otherKeyPEM(t)}, md.StateIncomplete, "certificate(rsa) does not match its private key.", nil},
 		{"static file", "certificate-file = \"cert.pem\"\ncertificate-key-file = \"key.pem\"\n", nil, md.StateComplete, "", selfSigned(t, []string{"a.example", "www.a.example"}, false)},
 		{"static file missing", "certificate-file = \"nope.pem\"\ncertificate-key-file = \"key.pem\"\n", nil, md.StateIncomplete, "certificate(rsa) is missing", nil},
 	}

@@ -317,7 +317,7 @@ func (r *Reader) loadCert(rep *Report, g store.Group, name string, spec md.KeySp
 		if g == store.GroupDomains && c.Info.Cert != nil {
 			// A key we may not read (md-status as another user) is
 			// no finding.
-			if key, err := r.Store.LoadKey(g, name, spec.FileName("privkey")); err == nil && !renew.KeyFits(c.Info.Cert, key) {
+			if fits, err := r.Store.KeyFits(g, name, spec.FileName("privkey"), c.Info.Cert); err == nil && !fits {
 				c.KeyMismatch = true
 			}
 		}
