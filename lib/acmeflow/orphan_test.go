@@ -30,6 +30,7 @@ type holdingFront struct {
 	srv     *httptest.Server
 	armed   atomic.Bool
 	created chan struct{}
+	stop    chan struct{}
 }
 
 func newHoldingFront(t *testing.T, ca *devca.CA) *holdingFront {
@@ -38,7 +39,7 @@ func newHoldingFront(t *testing.T, ca *devca.CA) *holdingFront {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &holdingFront{created: make(chan struct{}, 1)}
+	f := &holdingFront{created: make(chan struct{}, 1), stop: make(chan struct{})}
 	rp := &httputil.ReverseProxy{Transport: ca.HTTPClient().Transport, Rewrite: func(pr *httputil.ProxyRequest) {
 		pr.SetURL(target)
 		pr.Out.Host = pr.In.Host // Pebble's URLs then point at the proxy
@@ -48,13 +49,14 @@ func newHoldingFront(t *testing.T, ca *devca.CA) *holdingFront {
 			f.created <- struct{}{}
 			select { // until md-order is dead (its connection closed)
 			case <-res.Request.Context().Done():
-			case <-time.After(time.Minute):
+			case <-f.stop:
 			}
 		}
 		return nil
 	}
 	f.srv = httptest.NewTLSServer(rp)
 	t.Cleanup(f.srv.Close)
+	t.Cleanup(func() { close(f.stop) }) // runs first: nothing is held at Close
 	return f
 }
 
