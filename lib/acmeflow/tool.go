@@ -25,10 +25,12 @@ type, detail and subproblems). Nothing due means no network traffic (ARI
 answers are kept in the store until their Retry-After).
 
 Renewal is due when a key spec has no certificate, the certificate does not
-cover every domain or differs in must-staple, the renew window (renew-window,
-default 33% of the certificate's lifetime) has started, or the CA's ARI
-window says so. Renew mode manual and static certificate files are left
-alone. A failed attempt is retried after MDRetryDelay, doubling up to 24 h.
+cover every domain, differs in must-staple or does not fit its private key,
+the renew window (renew-window, default 33% of the certificate's lifetime)
+has started, or the CA's ARI window says so. Renew mode manual and static
+certificate files are left alone. Each MD orders with its own account (its
+ca.account). A failed attempt is retried after MDRetryDelay, doubling up to
+24 h, and not before the CA's Retry-After (capped at 24 h).
 
 md-order never touches domains/ (the live certificates). A run killed at any
 point is resumed by the next one; a set already staged is not ordered again.
