@@ -453,9 +453,11 @@ func (a *attempt) createOrder(ctx context.Context, spec md.KeySpec, ids []string
 	return o, nil
 }
 
-// Bounds of the search for an orphaned order.
+// Bounds of the search for an orphaned order: pages of the orders list
+// read (CAs list oldest first, Pebble 3 to a page), and orders looked at,
+// newest first.
 const (
-	maxOrderPages   = 10
+	maxOrderPages   = 50
 	maxOrphanChecks = 20
 )
 
@@ -493,9 +495,12 @@ func (a *attempt) findOrphan(ctx context.Context, ids []string) *acme.Order {
 			break
 		}
 		urls = append(urls, v.Orders...)
+		if len(urls) > maxOrphanChecks {
+			urls = urls[len(urls)-maxOrphanChecks:]
+		}
 		u = linkRel(res.Header, "next")
 	}
-	for i, checked := len(urls)-1, 0; i >= 0 && checked < maxOrphanChecks; i, checked = i-1, checked+1 {
+	for i := len(urls) - 1; i >= 0; i-- {
 		o, _, err := a.sig.getOrder(ctx, urls[i])
 		if err != nil || (o.Status != acme.StatusPending && o.Status != acme.StatusReady) {
 			continue

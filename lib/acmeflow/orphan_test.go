@@ -94,9 +94,17 @@ func TestKillAfterNewOrderAdoptsOrphan(t *testing.T) {
 	in := jsonl(t, rec)
 	args := []string{"--store", dir, "--ca-file", roots, "--http-listen", "127.0.0.1:" + strconv.Itoa(ca.HTTPPort)}
 
+	// Earlier orders of the account fill the first page of its orders
+	// list (Pebble lists 3 to a page, oldest first): the orphan is found
+	// by following the list's Link rel="next".
+	for i := 0; i < 3; i++ {
+		if res := runOrder(t, in, append(args, "--force")...); res.code != 0 {
+			t.Fatalf("order %d: exit %d error %+v\n%s", i+1, res.code, res.recs[0].Error, res.stderr)
+		}
+	}
 	before := pebbleOrders(t, ca)
 	front.armed.Store(true)
-	cmd := exec.Command(os.Args[0], args...)
+	cmd := exec.Command(os.Args[0], append(args, "--force")...) // over the staged set
 	cmd.Env = append(os.Environ(), "MDORDER_TEST_AS_MAIN=1")
 	cmd.Stdin = strings.NewReader(in)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
