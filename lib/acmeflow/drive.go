@@ -99,6 +99,12 @@ func (r *Runner) renew(ctx context.Context, rec *md.Record, job *md.Job, live []
 	}
 	a := &attempt{r: r, rec: rec, name: name, job: job, now: now, live: live, viaARI: d.ViaARI}
 	job.AddLog(now, "starting", "", "")
+	for _, c := range live {
+		if c.KeyMismatch {
+			job.AddLog(now, "progress", renew.ProblemKeyMismatch, fmt.Sprintf(
+				"the live %s certificate of %s does not match its private key; renewing", c.Spec.Name(), name))
+		}
+	}
 	job.Finished, job.Notified, job.NotifiedRenewed = false, false, false
 	job.LastRun = md.NewTime(now)
 	urls := rec.EffectiveCAURLs()

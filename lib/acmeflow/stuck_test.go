@@ -81,6 +81,14 @@ func TestRenewalsNeverStuck(t *testing.T) {
 			!strings.Contains(res.stderr, "urn:org:mdtools:cert-key-mismatch") {
 			t.Fatalf("exit %d order %+v error %+v\n%s", res.code, o, res.recs[0].Error, res.stderr)
 		}
+		job, _ := mustStore(t, dir).LoadJob(store.GroupStaging, "km.test")
+		found := false
+		for _, e := range job.Log.Entries {
+			found = found || e.Status == "urn:org:mdtools:cert-key-mismatch"
+		}
+		if !found {
+			t.Errorf("job log has no key-mismatch entry: %+v", job.Log.Entries)
+		}
 	})
 
 	// The dns-01 hook (for runs in other processes) finds challtestsrv
