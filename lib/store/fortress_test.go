@@ -217,3 +217,42 @@ func TestPurgeIsAllOrNothing(t *testing.T) {
 		t.Errorf("staging/ keeps %v", entries)
 	}
 }
+
+// TestHandOverFollowsNoLink: challenges/<dns> is handed to the owner of
+// challenges/ (mod_md's worker user), but a link planted in it does not
+// hand the file it points to over.
+func TestHandOverFollowsNoLink(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("chown needs root")
+	}
+	s, dir := openTemp(t)
+	must(t, os.Chown(filepath.Join(dir, "challenges"), 65534, 65534))
+	must(t, s.Write(GroupChallenges, "a.org", FileHTTP01, []byte("tok")))
+	outside := filepath.Join(t.TempDir(), "secret.pem")
+	must(t, os.WriteFile(outside, []byte("secret"), 0o600))
+	link(t, outside, dir, "challenges/a.org/acme-tls-alpn-01.pem")
+	done, err := s.Backend().(*FS).HandOver(GroupChallenges, "a.org")
+	if err != nil || !done {
+		t.Fatalf("HandOver: %v %v", done, err)
+	}
+	owner := func(p string) uint32 {
+		fi, err := os.Lstat(p)
+		must(t, err)
+		return fi.Sys().(*syscall.Stat_t).Uid
+	}
+	if owner(filepath.Join(dir, "challenges/a.org")) != 65534 || owner(filepath.Join(dir, "challenges/a.org", FileHTTP01)) != 65534 {
+		t.Error("challenge set not handed over")
+	}
+	if owner(outside) != 0 {
+		t.Error("the file behind a planted link was handed over")
+	}
+	outDir := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(outDir, "key.pem"), []byte("secret"), 0o600))
+	link(t, outDir, dir, "challenges/b.org")
+	if _, err := s.Backend().(*FS).HandOver(GroupChallenges, "b.org"); err == nil || !strings.Contains(err.Error(), "challenges/b.org is a symbolic link") {
+		t.Errorf("HandOver through a linked set: %v", err)
+	}
+	if owner(outDir) != 0 || owner(filepath.Join(outDir, "key.pem")) != 0 {
+		t.Error("a directory behind a planted link was handed over")
+	}
+}

@@ -294,3 +294,53 @@ func fsyncFd(fd int) error {
 	}
 	return nil
 }
+
+// HandOver gives a set directory and its regular files to the owner of the
+// set's group directory when that owner is not root, through descriptors
+// (fchown), so a link planted in the set hands nothing outside the store
+// over. mod_md makes challenges/ its worker user's at startup, and its
+// workers must read the files md-challenge writes as root. It reports
+// whether anything was handed over.
+func (f *FS) HandOver(g Group, name string) (bool, error) {
+	if err := checkNames(g, name, ""); err != nil || name == "" {
+		return false, fmt.Errorf("%w: hand over needs a set name", ErrBadName)
+	}
+	gfd, err := f.openGroup(g, false)
+	if err != nil {
+		return false, err
+	}
+	defer syscall.Close(gfd)
+	var gst syscall.Stat_t
+	if err := syscall.Fstat(gfd, &gst); err != nil || gst.Uid == 0 {
+		return false, err
+	}
+	sfd, err := f.openDirAt(gfd, relPath(string(g), name), name, 0, false)
+	if err != nil {
+		return false, err
+	}
+	d := os.NewFile(uintptr(sfd), f.setDir(g, name))
+	defer d.Close()
+	if err := syscall.Fchown(sfd, int(gst.Uid), int(gst.Gid)); err != nil {
+		return false, f.pathErr("chown", relPath(string(g), name), err)
+	}
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return false, err
+	}
+	for _, n := range names {
+		rel := relPath(string(g), name, n)
+		fh, err := f.openFileAt(sfd, rel, n, syscall.O_RDONLY, 0)
+		if err != nil {
+			if errors.Is(err, ErrSymlink) || errors.Is(err, ErrNotRegular) {
+				continue // not ours to hand over
+			}
+			return false, err
+		}
+		err = fh.Chown(int(gst.Uid), int(gst.Gid))
+		fh.Close()
+		if err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
