@@ -256,3 +256,45 @@ func TestHandOverFollowsNoLink(t *testing.T) {
 		t.Error("a directory behind a planted link was handed over")
 	}
 }
+
+// TestSweepTemp: temp files a killed writer left are removed by SweepTemp
+// and by Promote (from the promoted set and from the archived one); other
+// files, the superseded marker included, stay.
+func TestSweepTemp(t *testing.T) {
+	s, dir := openTemp(t)
+	plant := func(rel string) {
+		must(t, os.WriteFile(filepath.Join(dir, rel), []byte("half"), 0o600))
+	}
+	must(t, s.Write(GroupStaging, "a.org", "md.json", []byte("{}")))
+	plant("staging/a.org/.order.json.0123456789ab.tmp")
+	plant("staging/a.org/.notatemp")
+	if n, err := s.SweepTemp(GroupStaging, "a.org"); n != 1 || err != nil {
+		t.Errorf("SweepTemp = %d, %v", n, err)
+	}
+	if names := dirNames(t, filepath.Join(dir, "staging/a.org")); names != ".notatemp md.json" {
+		t.Errorf("staging/a.org holds %s", names)
+	}
+	must(t, s.Write(GroupDomains, "a.org", "pubcert.pem", []byte("old")))
+	plant("domains/a.org/.job.json.0123456789ab.tmp")
+	must(t, s.Write(GroupTmp, "a.org", "pubcert.pem", []byte("new")))
+	plant("tmp/a.org/.md.json.ba9876543210.tmp")
+	arch, err := s.Promote(GroupTmp, "a.org")
+	must(t, err)
+	if names := dirNames(t, filepath.Join(dir, "domains/a.org")); names != "pubcert.pem" {
+		t.Errorf("domains/a.org holds %s", names)
+	}
+	if names := dirNames(t, filepath.Join(dir, "archive", arch)); names != "pubcert.pem" {
+		t.Errorf("archive/%s holds %s", arch, names)
+	}
+}
+
+func dirNames(t *testing.T, dir string) string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	must(t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return strings.Join(names, " ")
+}

@@ -386,26 +386,30 @@ func (f *FS) Purge(g Group, name string) error {
 	if err := removeAllAt(gfd, trash); err != nil {
 		return f.pathErr("purge", relPath(string(g), name), err)
 	}
-	f.sweepTrash(gfd)
+	f.removeTrash(gfd)
 	return nil
 }
 
-// sweepTrash removes what purges killed midway left in a group. Nobody
+// removeTrash removes what purges killed midway left in a group. Nobody
 // uses a renamed-away set, so no lock is needed; errors are ignored (a
-// concurrent purge may be deleting the same one).
-func (f *FS) sweepTrash(gfd int) {
+// concurrent purge may be deleting the same one). It reports how many.
+func (f *FS) removeTrash(gfd int) int {
 	d, err := syscall.Dup(gfd)
 	if err != nil {
-		return
+		return 0
 	}
 	dir := os.NewFile(uintptr(d), "group")
 	names, _ := dir.Readdirnames(-1)
 	dir.Close()
-	for _, n := range names {
-		if strings.HasPrefix(n, ".") && strings.HasSuffix(n, trashSuffix) {
-			_ = removeAllAt(gfd, n)
+	n := 0
+	for _, name := range names {
+		if strings.HasPrefix(name, ".") && strings.HasSuffix(name, trashSuffix) {
+			if removeAllAt(gfd, name) == nil {
+				n++
+			}
 		}
 	}
+	return n
 }
 
 // Move implements Backend with renameat2(RENAME_NOREPLACE), refusing to

@@ -32,6 +32,10 @@ func (s *Store) Promote(src Group, name string) (string, error) {
 	if !s.setExists(src, name) {
 		return "", fmt.Errorf("promoting %s/%s: no such set", src, name)
 	}
+	// temp files of writers killed in src would become live litter
+	if _, err := s.SweepTemp(src, name); err != nil {
+		return "", err
+	}
 	if !s.setExists(GroupDomains, name) {
 		return "", s.b.Move(src, name, GroupDomains, name)
 	}
@@ -64,6 +68,11 @@ func (s *Store) archiveSuperseded(src Group, name string) (string, error) {
 			return "", err
 		}
 		_ = s.b.Remove(GroupArchive, arch, fileSuperseded)
+		// nobody writes an archived set: whatever temp file a killed
+		// writer left in the old live set goes now
+		if _, err := s.SweepTemp(GroupArchive, arch); err != nil {
+			return arch, err
+		}
 		return arch, nil
 	}
 	return "", errors.New("archiving " + name + ": archive/" + name + ".1 to .999 all exist; prune old archives")
