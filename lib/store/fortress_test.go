@@ -201,8 +201,8 @@ func TestReadsBoundedAndRegularOnly(t *testing.T) {
 }
 
 // TestPurgeIsAllOrNothing: a purge killed midway leaves only a hidden
-// trash directory, never a half set under the set's name; the next purge
-// in the group sweeps it.
+// trash directory, never a half set under the set's name; SweepTrash
+// removes it.
 func TestPurgeIsAllOrNothing(t *testing.T) {
 	s, dir := openTemp(t)
 	must(t, s.Write(GroupStaging, "a.org", "md.json", []byte("{}")))
@@ -213,6 +213,9 @@ func TestPurgeIsAllOrNothing(t *testing.T) {
 		t.Errorf("List = %v; the trash is not a set", names)
 	}
 	must(t, s.Purge(GroupStaging, "b.org"))
+	if n, err := s.SweepTrash(GroupStaging); n != 1 || err != nil {
+		t.Errorf("SweepTrash = %d, %v", n, err)
+	}
 	if entries, _ := os.ReadDir(filepath.Join(dir, "staging")); len(entries) != 0 {
 		t.Errorf("staging/ keeps %v", entries)
 	}

@@ -66,7 +66,7 @@ func NewFS(dir string) (*FS, error) {
 	f := &FS{dir: filepath.Clean(dir)}
 	_, err := os.Stat(f.dir)
 	created := errors.Is(err, fs.ErrNotExist)
-	if err := os.MkdirAll(f.dir, 0o700); err != nil {
+	if err := os.MkdirAll(f.dir, 0o755); err != nil { // parents as before; the store itself is set below
 		return nil, fmt.Errorf("creating store directory: %w", err)
 	}
 	if err := tightenPath(f.dir, dirModes[GroupRoot], created); err != nil {
@@ -351,7 +351,7 @@ const trashSuffix = ".purge"
 // Purge implements Backend. The set is first renamed to a hidden name in
 // one step, so a run killed while deleting leaves either the whole set or
 // no set (never a half-deleted one another run would misread); leftovers
-// of such a run are removed by the next Purge in the group.
+// of such a run are removed by SweepTrash (md-install, every run).
 func (f *FS) Purge(g Group, name string) error {
 	if err := checkNames(g, name, ""); err != nil || name == "" {
 		return fmt.Errorf("%w: purge needs a set name", ErrBadName)
@@ -386,7 +386,6 @@ func (f *FS) Purge(g Group, name string) error {
 	if err := removeAllAt(gfd, trash); err != nil {
 		return f.pathErr("purge", relPath(string(g), name), err)
 	}
-	f.removeTrash(gfd)
 	return nil
 }
 
