@@ -301,3 +301,38 @@ func dirNames(t *testing.T, dir string) string {
 	}
 	return strings.Join(names, " ")
 }
+
+// BenchmarkRead is one read of a small store file (md-status and
+// md-install --all read thousands).
+func BenchmarkRead(b *testing.B) {
+	s, err := Open(filepath.Join(b.TempDir(), "md"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Write(GroupDomains, "a.org", "pubcert.pem", []byte("cert")); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := s.Read(GroupDomains, "a.org", "pubcert.pem"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkExists is one existence check (ModTime) of a store file.
+func BenchmarkExists(b *testing.B) {
+	s, err := Open(filepath.Join(b.TempDir(), "md"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Write(GroupDomains, "a.org", "pubcert.pem", []byte("cert")); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if !s.Exists(GroupDomains, "a.org", "pubcert.pem") {
+			b.Fatal("missing")
+		}
+	}
+}

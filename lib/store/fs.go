@@ -95,17 +95,35 @@ func (f *FS) Read(g Group, name, file string) ([]byte, error) {
 	if err := checkNames(g, name, file); err != nil {
 		return nil, err
 	}
+	rel := relPath(string(g), name, file)
+	root, err := f.openRoot()
+	if err != nil {
+		return nil, err
+	}
+	defer syscall.Close(root)
+	fd, err, ok := openBeneath(root, rel, syscall.O_RDONLY|syscall.O_NONBLOCK)
+	if ok {
+		if err != nil {
+			return nil, f.pathErr("open", rel, err)
+		}
+		fh, err := f.regularFile(fd, rel)
+		if err != nil {
+			return nil, err
+		}
+		defer fh.Close()
+		return f.readBounded(fh, rel)
+	}
 	dfd, err := f.openSet(g, name, false)
 	if err != nil {
 		return nil, err
 	}
 	defer syscall.Close(dfd)
-	fh, err := f.openFileAt(dfd, relPath(string(g), name, file), file, syscall.O_RDONLY, 0)
+	fh, err := f.openFileAt(dfd, rel, file, syscall.O_RDONLY, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer fh.Close()
-	return f.readBounded(fh, relPath(string(g), name, file))
+	return f.readBounded(fh, rel)
 }
 
 // ModTime implements Backend. A link in place of the file or set is an
@@ -113,6 +131,22 @@ func (f *FS) Read(g Group, name, file string) ([]byte, error) {
 func (f *FS) ModTime(g Group, name, file string) (time.Time, error) {
 	if err := checkNames(g, name, file); err != nil {
 		return time.Time{}, err
+	}
+	rel := relPath(string(g), name, file)
+	if root, err := f.openRoot(); err == nil {
+		fd, err, ok := openBeneath(root, rel, oPath)
+		syscall.Close(root)
+		if ok {
+			if err != nil {
+				return time.Time{}, f.pathErr("stat", rel, err)
+			}
+			var st syscall.Stat_t
+			err := syscall.Fstat(fd, &st)
+			syscall.Close(fd)
+			if err == nil && !isLink(st) {
+				return time.Unix(st.Mtim.Unix()), nil
+			}
+		}
 	}
 	var dfd int
 	var err error
