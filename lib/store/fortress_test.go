@@ -336,3 +336,20 @@ func BenchmarkExists(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkWrite is one atomic write into an existing set, without fsync
+// (the deferred view md-install activates with).
+func BenchmarkWrite(b *testing.B) {
+	s, err := Open(filepath.Join(b.TempDir(), "md"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	d, _ := s.Deferred()
+	data := []byte("cert")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := d.Write(GroupStaging, "a.org", "pubcert.pem", data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -173,6 +173,23 @@ func (f *FS) openGroup(g Group, create bool) (int, error) {
 // openSet opens the directory holding a set's files: the set directory,
 // or the group directory when name is "".
 func (f *FS) openSet(g Group, name string, create bool) (int, error) {
+	if name != "" && g != GroupRoot {
+		// fast path: an existing set in one openat2 call
+		if root, err := f.openRoot(); err == nil {
+			fd, err, ok := openBeneath(root, string(g)+"/"+name, syscall.O_RDONLY|syscall.O_DIRECTORY)
+			syscall.Close(root)
+			if ok && err == nil {
+				if !create {
+					return fd, nil
+				}
+				if err := setDirMode(fd, dirModes[g], false); err != nil {
+					syscall.Close(fd)
+					return -1, f.pathErr("setting permissions of", relPath(string(g), name), err)
+				}
+				return fd, nil
+			}
+		}
+	}
 	gfd, err := f.openGroup(g, create)
 	if err != nil || name == "" {
 		return gfd, err
