@@ -447,3 +447,35 @@ func TestTwoProcessesAtOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestWaitingSetSwept: a staged set that waits for its activation delay
+// keeps no temp file a killed md-order or md-install left in it; the run
+// holding the MD's lock removes it, and leaves the set itself alone.
+func TestWaitingSetSwept(t *testing.T) {
+	t.Parallel()
+	rec := testRecord("ws.test", md.KeySpecs{ecSpec})
+	live := freshCreds(t, rec)
+	next := freshCreds(t, rec)
+	st, dir := openStore(t)
+	stageSet(t, st, rec, live)
+	if err := run(t, st, live[0].chain[0].NotBefore.Add(time.Minute), testRecord("ws.test", md.KeySpecs{ecSpec})); err != nil {
+		t.Fatal(err)
+	}
+	stageSet(t, st, rec, next)
+	temp := filepath.Join(dir, "staging", "ws.test", ".order.json.0123456789ab.tmp")
+	plant(t, temp)
+	r := testRecord("ws.test", md.KeySpecs{ecSpec})
+	r.Settings = &md.Settings{ActivationDelay: "2d"}
+	if err := run(t, st, next[0].chain[0].NotBefore.Add(time.Hour), r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Install.Action != "waiting" || r.Error != nil {
+		t.Fatalf("install %+v error %+v", r.Install, r.Error)
+	}
+	if _, err := os.Stat(temp); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("temp file in the waiting set not swept: %v", err)
+	}
+	if !st.Exists(store.GroupStaging, "ws.test", store.FileMD) {
+		t.Error("the waiting set itself was touched")
+	}
+}
