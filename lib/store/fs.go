@@ -101,7 +101,7 @@ func (f *FS) Read(g Group, name, file string) ([]byte, error) {
 		return nil, err
 	}
 	defer syscall.Close(root)
-	fd, err, ok := openBeneath(root, rel, syscall.O_RDONLY|syscall.O_NONBLOCK)
+	fd, ok, err := openBeneath(root, rel, syscall.O_RDONLY|syscall.O_NONBLOCK)
 	if ok {
 		if err != nil {
 			return nil, f.pathErr("open", rel, err)
@@ -134,7 +134,7 @@ func (f *FS) ModTime(g Group, name, file string) (time.Time, error) {
 	}
 	rel := relPath(string(g), name, file)
 	if root, err := f.openRoot(); err == nil {
-		fd, err, ok := openBeneath(root, rel, oPath)
+		fd, ok, err := openBeneath(root, rel, oPath)
 		syscall.Close(root)
 		if ok {
 			if err != nil {

@@ -176,7 +176,7 @@ func (f *FS) openSet(g Group, name string, create bool) (int, error) {
 	if name != "" && g != GroupRoot {
 		// fast path: an existing set in one openat2 call
 		if root, err := f.openRoot(); err == nil {
-			fd, err, ok := openBeneath(root, string(g)+"/"+name, syscall.O_RDONLY|syscall.O_DIRECTORY)
+			fd, ok, err := openBeneath(root, string(g)+"/"+name, syscall.O_RDONLY|syscall.O_DIRECTORY)
 			syscall.Close(root)
 			if ok && err == nil {
 				if !create {
@@ -389,24 +389,24 @@ var noOpenat2 atomic.Bool
 
 // openBeneath opens rel below dirfd with openat2; ok is false when the
 // caller must take the walk instead.
-func openBeneath(dirfd int, rel string, flags int) (fd int, err error, ok bool) {
+func openBeneath(dirfd int, rel string, flags int) (fd int, ok bool, err error) {
 	if noOpenat2.Load() {
-		return -1, nil, false
+		return -1, false, nil
 	}
 	p, err := syscall.BytePtrFromString(rel)
 	if err != nil {
-		return -1, nil, false
+		return -1, false, nil
 	}
 	how := openHow{flags: uint64(flags | syscall.O_NOFOLLOW | syscall.O_CLOEXEC), resolve: resolveNoSymlinks | resolveBeneath | resolveNoMagic}
 	r, _, errno := syscall.Syscall6(sysOpenat2, uintptr(dirfd), uintptr(unsafePointer(p)),
 		uintptr(unsafe.Pointer(&how)), unsafe.Sizeof(how), 0, 0)
 	switch errno {
 	case 0:
-		return int(r), nil, true
+		return int(r), true, nil
 	case syscall.ENOENT:
-		return -1, errno, true
+		return -1, true, errno
 	case syscall.ENOSYS, syscall.EPERM: // no openat2, or a seccomp filter refusing it
 		noOpenat2.Store(true)
 	}
-	return -1, nil, false
+	return -1, false, nil
 }

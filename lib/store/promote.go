@@ -18,7 +18,10 @@ const maxArchive = 1000
 // Crash safety: before the exchange the live set gets a ".superseded"
 // marker. If a run dies after the exchange, src/<name> holds the marked old
 // set, and the next Promote or RecoverPromote archives it instead of
-// swapping it back. Callers hold the MD's lock.
+// swapping it back. Temp files dead writers left in src/<name> are removed
+// before it goes live, and those in the old live set when it is archived.
+// Callers hold the MD's lock (and md-install the store lock, which keeps
+// md-parse out of domains/<name> meanwhile).
 func (s *Store) Promote(src Group, name string) (string, error) {
 	if err := checkNames(src, name, ""); err != nil {
 		return "", err
