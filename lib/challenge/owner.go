@@ -2,8 +2,6 @@ package challenge
 
 import (
 	"os"
-	"path/filepath"
-	"syscall"
 
 	"github.com/mdtools/mdtools/lib/store"
 )
@@ -14,36 +12,14 @@ import (
 // its workers read the files when they answer, so a store written by root
 // must hand them over, or Apache cannot read a tls-alpn-01 key (0600).
 // Only for the filesystem store and only when running as root; failures
-// are logged, not fatal: a standalone responder does not need it.
+// are logged, not fatal: a standalone responder does not need it. The
+// store does it through descriptors, never following a link.
 func (m *Manager) handOver(dns string) {
 	fsb, ok := m.st.Backend().(*store.FS)
 	if !ok || os.Geteuid() != 0 {
 		return
 	}
-	group := filepath.Join(fsb.Dir(), string(store.GroupChallenges))
-	fi, err := os.Stat(group)
-	if err != nil {
-		return
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok || st.Uid == 0 {
-		return
-	}
-	dir := filepath.Join(group, dns)
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return
-	}
-	paths := []string{dir}
-	for _, e := range entries {
-		if e.Type().IsRegular() {
-			paths = append(paths, filepath.Join(dir, e.Name()))
-		}
-	}
-	for _, p := range paths {
-		if err := os.Lchown(p, int(st.Uid), int(st.Gid)); err != nil {
-			m.log.Warnf("%s: handing challenge file to the web server's user: %v", dns, err)
-			return
-		}
+	if _, err := fsb.HandOver(store.GroupChallenges, dns); err != nil {
+		m.log.Warnf("%s: handing challenge file to the web server's user: %v", dns, err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,13 +62,13 @@ func runChild() int {
 	if err != nil {
 		return 13
 	}
-	out, _ := json.Marshal(recs[0].Install)
+	out, _ := json.Marshal(recs[0])
 	os.Stdout.Write(append(out, '\n'))
 	return 0
 }
 
 // crashSteps are the points after which the child dies.
-var crashSteps = []string{"checked", "tmp-written", "account-saved", "before-promote", "promoted", "deployed", "job-saved", "purged"}
+var crashSteps = []string{"checked", "tmp-written", "account-saved", "before-promote", "promoted", "deploy-flipped", "deployed", "job-saved", "purged"}
 
 func TestCrashAtEveryStepThenRerun(t *testing.T) {
 	t.Parallel()
@@ -81,6 +82,8 @@ func TestCrashAtEveryStepThenRerun(t *testing.T) {
 		st, dir := openStore(t)
 		r := testRecord("c.test", md.KeySpecs{ecSpec}, "c.test", "www.c.test")
 		r.Host = &md.HostConfig{Deploy: &md.Deploy{Dir: filepath.Join(t.TempDir(), "deploy", "c.test")}}
+		cmd, _ := messageCmd(t)
+		r.Settings = &md.Settings{MessageCmd: cmd}
 		stageSet(t, st, r, oldCreds)
 		if err := run(t, st, time.Now(), r); err != nil || r.Error != nil {
 			t.Fatalf("first activation: %v %+v", err, r.Error)
@@ -96,7 +99,7 @@ func TestCrashAtEveryStepThenRerun(t *testing.T) {
 		}
 		return st, dir, r
 	}
-	crash := func(t *testing.T, dir string, r *md.Record, step string) {
+	child := func(t *testing.T, dir string, r *md.Record, step string) ([]byte, error) {
 		b, _ := json.Marshal(r)
 		recFile := filepath.Join(t.TempDir(), "recs.jsonl")
 		if err := os.WriteFile(recFile, append(b, '\n'), 0o600); err != nil {
@@ -104,7 +107,10 @@ func TestCrashAtEveryStepThenRerun(t *testing.T) {
 		}
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), childEnv+"=1", "CHILD_STORE="+dir, "CHILD_RECORDS="+recFile, "CHILD_CRASH_AT="+step)
-		out, err := cmd.CombinedOutput()
+		return cmd.Output()
+	}
+	crash := func(t *testing.T, dir string, r *md.Record, step string) {
+		out, err := child(t, dir, r, step)
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 			t.Fatalf("child did not die at %s: %v\n%s", step, err, out)
@@ -136,14 +142,21 @@ func TestCrashAtEveryStepThenRerun(t *testing.T) {
 		}
 		return fp
 	}
-	finish := func(t *testing.T, st *store.Store, r *md.Record) {
+	// finish reruns md-install's activation in a process of its own, which
+	// must exit 0 and converge silently, leaving nothing behind.
+	finish := func(t *testing.T, st *store.Store, dir string, r *md.Record) {
 		r.Install, r.Error = nil, nil
-		if err := run(t, st, time.Now(), r); err != nil {
-			t.Fatal(err)
+		out, err := child(t, dir, r, "")
+		if err != nil {
+			t.Fatalf("rerun did not exit 0: %v\n%s", err, out)
+		}
+		if err := json.Unmarshal(out, r); err != nil {
+			t.Fatalf("rerun output %q: %v", out, err)
 		}
 		if r.Error != nil {
 			t.Fatalf("rerun error: %+v", r.Error)
 		}
+		noLitter(t, dir, filepath.Dir(r.Host.Deploy.Dir))
 		if fp := liveComplete(t, st); fp != newFP {
 			t.Fatalf("after the rerun the live cert is still the old one (action %q)", r.Install.Action)
 		}
@@ -192,6 +205,14 @@ func TestCrashAtEveryStepThenRerun(t *testing.T) {
 		if _, ok := job.LastEntry("message-installed"); !ok {
 			t.Errorf("no installed event in the job log")
 		}
+		for _, typ := range []string{"message-errored", "install-error"} {
+			if e, ok := job.LastEntry(typ); ok {
+				t.Errorf("the rerun logged %s: %+v", typ, e)
+			}
+		}
+		if evs := strings.Join(events(t, filepath.Join(filepath.Dir(r.Settings.MessageCmd[0]), "events.log")), "|"); strings.Contains(evs, "errored") {
+			t.Errorf("events %q: an errored event for a set that went live", evs)
+		}
 	}
 
 	for _, step := range crashSteps {
@@ -199,7 +220,52 @@ func TestCrashAtEveryStepThenRerun(t *testing.T) {
 			st, dir, r := setup(t)
 			crash(t, dir, r, step)
 			liveComplete(t, st)
-			finish(t, st, r)
+			finish(t, st, dir, r)
+		})
+		// The same kill while some writer was between creating its temp
+		// file and renaming it (what a kill inside any store write leaves
+		// in every set it could be writing).
+		t.Run("kill after "+step+" with temp files", func(t *testing.T) {
+			st, dir, r := setup(t)
+			crash(t, dir, r, step)
+			// md-install writes domains/c.test only while staging/c.test
+			// exists (it purges staging last)
+			_, err := os.Stat(filepath.Join(dir, "staging/c.test"))
+			staged := err == nil
+			for _, set := range []string{"staging/c.test", "domains/c.test", "tmp/c.test"} {
+				if _, err := os.Stat(filepath.Join(dir, set)); err == nil && (staged || set != "domains/c.test") {
+					plant(t, filepath.Join(dir, set, ".job.json.0123456789ab.tmp"))
+				}
+			}
+			liveComplete(t, st)
+			finish(t, st, dir, r)
+		})
+	}
+	// Inside purging staging/c.test after the new set went live: this
+	// md-install renames the set away first (a kill leaves a hidden trash
+	// directory); an older one deleted it file by file (a kill left a
+	// staged set without md.json and job.json, once rejected as
+	// install-invalid-staging with an errored event).
+	for _, inside := range []string{"renamed away", "half deleted"} {
+		t.Run("kill inside purge: "+inside, func(t *testing.T) {
+			st, dir, r := setup(t)
+			crash(t, dir, r, "job-saved")
+			staging := filepath.Join(dir, "staging", "c.test")
+			if inside == "renamed away" {
+				trash := filepath.Join(dir, "staging", ".c.test.0123456789ab.purge")
+				if err := os.Rename(staging, trash); err != nil {
+					t.Fatal(err)
+				}
+				_ = os.Remove(filepath.Join(trash, store.FileMD))
+			} else {
+				for _, f := range []string{store.FileMD, store.FileAccount} {
+					if err := os.Remove(filepath.Join(staging, f)); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			liveComplete(t, st)
+			finish(t, st, dir, r)
 		})
 	}
 	// Inside store.Promote: the marker is written but the exchange did
@@ -218,8 +284,45 @@ func TestCrashAtEveryStepThenRerun(t *testing.T) {
 				}
 			}
 			liveComplete(t, st)
-			finish(t, st, r)
+			finish(t, st, dir, r)
 		})
+	}
+}
+
+// plant writes a file as a writer killed before its rename leaves it.
+func plant(t *testing.T, path string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte("half written"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// noLitter fails for anything a killed run could leave behind in the
+// store or the deploy directory: temp files of atomic writes, purge
+// trash, temporary deploy links, deploy sets the symlink does not name.
+func noLitter(t *testing.T, storeDir, deployDir string) {
+	t.Helper()
+	for _, root := range []string{storeDir, deployDir} {
+		_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			n := d.Name()
+			if strings.HasSuffix(n, ".tmp") || strings.HasSuffix(n, ".purge") || strings.HasSuffix(n, ".link") {
+				t.Errorf("left behind: %s", p)
+			}
+			return nil
+		})
+	}
+	entries, _ := os.ReadDir(deployDir)
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		name, ok := hiddenSetOf(e.Name())
+		if target, _ := os.Readlink(filepath.Join(deployDir, name)); !ok || target != e.Name() {
+			t.Errorf("orphaned deploy set (an old private key) left: %s", filepath.Join(deployDir, e.Name()))
+		}
 	}
 }
 
@@ -342,5 +445,37 @@ func TestTwoProcessesAtOnce(t *testing.T) {
 				t.Errorf("activated more than once: archives %v", names)
 			}
 		})
+	}
+}
+
+// TestWaitingSetSwept: a staged set that waits for its activation delay
+// keeps no temp file a killed md-order or md-install left in it; the run
+// holding the MD's lock removes it, and leaves the set itself alone.
+func TestWaitingSetSwept(t *testing.T) {
+	t.Parallel()
+	rec := testRecord("ws.test", md.KeySpecs{ecSpec})
+	live := freshCreds(t, rec)
+	next := freshCreds(t, rec)
+	st, dir := openStore(t)
+	stageSet(t, st, rec, live)
+	if err := run(t, st, live[0].chain[0].NotBefore.Add(time.Minute), testRecord("ws.test", md.KeySpecs{ecSpec})); err != nil {
+		t.Fatal(err)
+	}
+	stageSet(t, st, rec, next)
+	temp := filepath.Join(dir, "staging", "ws.test", ".order.json.0123456789ab.tmp")
+	plant(t, temp)
+	r := testRecord("ws.test", md.KeySpecs{ecSpec})
+	r.Settings = &md.Settings{ActivationDelay: "2d"}
+	if err := run(t, st, next[0].chain[0].NotBefore.Add(time.Hour), r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Install.Action != "waiting" || r.Error != nil {
+		t.Fatalf("install %+v error %+v", r.Install, r.Error)
+	}
+	if _, err := os.Stat(temp); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("temp file in the waiting set not swept: %v", err)
+	}
+	if !st.Exists(store.GroupStaging, "ws.test", store.FileMD) {
+		t.Error("the waiting set itself was touched")
 	}
 }

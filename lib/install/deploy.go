@@ -267,6 +267,7 @@ func (p *deployPlan) commit() error {
 		os.Remove(tmpLink)
 		return fmt.Errorf("deploying %s: %w", cur, err)
 	}
+	hook("deploy-flipped", p.name)
 	if old != "" && !strings.Contains(old, "/") && strings.HasPrefix(old, "."+p.name+".") && old != filepath.Base(p.newDir) {
 		_ = os.RemoveAll(filepath.Join(p.dir, old))
 	}
@@ -295,4 +296,29 @@ func deployCurrent(d *md.Deploy, name string, live []credential) bool {
 func isHex(s string) bool {
 	_, err := hex.DecodeString(s)
 	return err == nil
+}
+
+// staleSets returns the hidden entries of an MD's deploy directory that its
+// symlink does not point to: sets (with their private keys) and temporary
+// links left by a run killed between writing a set and removing the one it
+// replaced. The caller holds the MD's lock, under which they are written.
+func (dp *deployer) staleSets(d *md.Deploy) ([]string, error) {
+	cur := filepath.Clean(d.Dir)
+	parent, base := filepath.Dir(cur), filepath.Base(cur)
+	dd, err := dp.dir(parent)
+	if err != nil {
+		return nil, err
+	}
+	target, _ := os.Readlink(cur)
+	dp.mu.Lock()
+	hidden := dd.hidden[base]
+	delete(dd.hidden, base)
+	dp.mu.Unlock()
+	var stale []string
+	for _, h := range hidden {
+		if h != target {
+			stale = append(stale, filepath.Join(parent, h))
+		}
+	}
+	return stale, nil
 }

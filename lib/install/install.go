@@ -15,9 +15,14 @@
 package install
 
 import (
+	"bytes"
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -182,6 +187,12 @@ func (r *runner) run(ctx context.Context, recs []*md.Record) error {
 	stagedNames, err := r.st.List(store.GroupStaging)
 	if err != nil {
 		return fmt.Errorf("listing staging: %w", err)
+	}
+	// what purges killed midway left: renamed away, nobody's, no lock needed
+	for _, g := range []store.Group{store.GroupStaging, store.GroupTmp, store.GroupChallenges} {
+		if _, err := r.st.SweepTrash(g); err != nil {
+			r.opts.Log.Warnf("sweeping %s: %v", g, err)
+		}
 	}
 	inStaging := make(map[string]bool, len(stagedNames))
 	for _, n := range stagedNames {
@@ -358,6 +369,12 @@ func (r *runner) prepare(_ context.Context, it *item) {
 		it.fail(ProblemStore, fmt.Errorf("finishing an interrupted activation: %w", err))
 		return
 	}
+	// md-order and md-install write staging/<md> only under the MD lock
+	// we hold: a temp file there is a dead writer's
+	if _, err := r.st.SweepTemp(store.GroupStaging, it.name); err != nil {
+		it.fail(ProblemStore, fmt.Errorf("sweeping staging/%s: %w", it.name, err))
+		return
+	}
 	if !r.stagedFinished(it) {
 		return
 	}
@@ -366,6 +383,12 @@ func (r *runner) prepare(_ context.Context, it *item) {
 		err = check(set.creds, it.rec.Domains, r.now)
 	}
 	if err != nil {
+		if isInvalid(err) && r.stagedIsLive(it) {
+			// a run died purging a set it had made live: finish its work
+			// silently instead of rejecting what is already served
+			it.action, it.reason = "finish", "finished an activation that was interrupted"
+			return
+		}
 		if isInvalid(err) {
 			it.reject(err)
 		} else {
@@ -431,6 +454,35 @@ func (r *runner) prepare(_ context.Context, it *item) {
 	it.action = "activate"
 }
 
+// stagedIsLive reports whether what is left in staging/<md> is the live
+// set: every staged certificate is the live one and every staged key is
+// the live certificate's. That is a set that was promoted by a run that
+// died before (or, with an older md-install, while) purging it.
+func (r *runner) stagedIsLive(it *item) bool {
+	if !it.liveOK || len(it.live) == 0 {
+		return false
+	}
+	for _, c := range it.live {
+		data, err := r.st.Read(store.GroupStaging, it.name, c.spec.FileName("pubcert"))
+		if err != nil {
+			return false
+		}
+		block, _ := pem.Decode(data)
+		if block == nil || !bytes.Equal(block.Bytes, c.chain[0].Raw) {
+			return false
+		}
+		key, err := r.st.LoadKey(store.GroupStaging, it.name, c.spec.FileName("privkey"))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		leaf, perr := x509.ParseCertificate(c.chain[0].Raw)
+		if err != nil || perr != nil || !publicKeysEqual(key.Public(), leaf.PublicKey) {
+			return false
+		}
+	}
+	return true
+}
+
 // stagedFinished tells whether staging/<md> holds a set md-order finished:
 // its job.json says finished, or (a set staged by hand) there is no job.json
 // but md.json and every certificate. A set md-order is still working on
@@ -471,13 +523,16 @@ func deployOf(rec *md.Record) *md.Deploy {
 // promoteAll saves staged accounts and md.json, then swaps the tmp sets
 // in, all under the store-wide lock.
 func (r *runner) promoteAll(ctx context.Context) error {
-	var act []*item
+	var act, fin []*item
 	for _, it := range r.items {
-		if it.action == "activate" {
+		switch it.action {
+		case "activate":
 			act = append(act, it)
+		case "finish":
+			fin = append(fin, it)
 		}
 	}
-	if len(act) == 0 {
+	if len(act) == 0 && len(fin) == 0 {
 		return nil
 	}
 	unlock, err := r.st.Lock(ctx, "", r.opts.LockWait)
@@ -486,13 +541,24 @@ func (r *runner) promoteAll(ctx context.Context) error {
 			it.fail(ProblemStore, fmt.Errorf("taking the store lock: %w", err))
 			r.abortTmp(it)
 		}
-		if errors.Is(err, store.ErrLocked) {
+		if errors.Is(err, store.ErrLocked) && len(act) > 0 {
 			r.locked = true
-			return nil
 		}
 		return nil
 	}
 	defer unlock()
+	// An interrupted activation may have left a dead writer's temp file in
+	// the live set; with the MD lock and the store lock (md-parse's) held,
+	// no live writer owns one. (An activated set's old live set is swept
+	// when it is archived.)
+	for _, it := range fin {
+		if _, err := r.st.SweepTemp(store.GroupDomains, it.name); err != nil {
+			r.opts.Log.Warnf("%s: sweeping domains/%s: %v", it.name, it.name, err)
+		}
+	}
+	if len(act) == 0 {
+		return nil
+	}
 	r.dirty.Store(true)
 	for _, it := range act {
 		m := r.liveMD(it)
@@ -687,6 +753,7 @@ func (r *runner) refreshDeploy(ctx context.Context, it *item) {
 	}
 	it.rec.Install.Deploy = deployPath(d, it.name)
 	if deployCurrent(d, it.name, it.live) {
+		r.sweepDeploy(ctx, it, d)
 		return
 	}
 	if !it.locked {
@@ -929,4 +996,35 @@ func (r *runner) report(it *item) {
 			in.Reason = strings.TrimPrefix(in.Reason+"; "+it.err.Detail, "; ")
 		}
 	}
+}
+
+// sweepDeploy removes an MD's orphaned deploy sets (old private keys) when
+// its current set is in place: a run killed after the symlink flip but
+// before removing the previous set leaves nothing else to notice it. The
+// sweep runs under the MD's lock, so a set another run is preparing is
+// never taken for an orphan.
+func (r *runner) sweepDeploy(ctx context.Context, it *item, d *md.Deploy) {
+	stale, err := r.deployer.staleSets(d)
+	if err != nil || len(stale) == 0 {
+		return
+	}
+	if !it.locked {
+		// try once: a run holding the lock sweeps itself, or the next does
+		unlock, err := r.st.Lock(ctx, it.name, -1)
+		if err != nil {
+			return
+		}
+		defer unlock()
+		// listed before the lock: list again under it
+		stale, err = (&deployer{}).staleSets(d)
+		if err != nil {
+			return
+		}
+	}
+	for _, p := range stale {
+		if err := os.RemoveAll(p); err != nil {
+			r.opts.Log.Warnf("%s: removing the orphaned deploy set %s: %v", it.name, p, err)
+		}
+	}
+	r.noteDeployDir(filepath.Dir(filepath.Clean(d.Dir)))
 }

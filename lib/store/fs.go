@@ -24,6 +24,8 @@ var _ Backend = (*FS)(nil)
 
 // Directory modes, per mod_md's md_store_fs_init: the groups that hold no
 // unencrypted secret are readable so that Apache's workers can read them.
+// These are the modes of directories the tools create; an existing
+// directory is only tightened towards them, never loosened (setDirMode).
 var dirModes = map[Group]os.FileMode{
 	GroupRoot:       0o755,
 	GroupAccounts:   0o755,
@@ -56,19 +58,26 @@ func fileMode(g Group, file string) os.FileMode {
 }
 
 // NewFS opens the store directory, creating it and its groups as needed with
-// mod_md's permissions.
+// mod_md's permissions. Existing directories keep stricter modes.
 func NewFS(dir string) (*FS, error) {
 	if dir == "" {
 		return nil, errors.New("store: no store directory given")
 	}
 	f := &FS{dir: filepath.Clean(dir)}
-	if err := ensureDir(f.dir, dirModes[GroupRoot]); err != nil {
-		return nil, err
+	_, err := os.Stat(f.dir)
+	created := errors.Is(err, fs.ErrNotExist)
+	if err := os.MkdirAll(f.dir, 0o755); err != nil { // parents as before; the store itself is set below
+		return nil, fmt.Errorf("creating store directory: %w", err)
+	}
+	if err := tightenPath(f.dir, dirModes[GroupRoot], created); err != nil {
+		return nil, fmt.Errorf("setting permissions of %s: %w", f.dir, err)
 	}
 	for _, g := range Groups {
-		if err := ensureDir(filepath.Join(f.dir, string(g)), dirModes[g]); err != nil {
+		fd, err := f.openGroup(g, true)
+		if err != nil {
 			return nil, err
 		}
+		syscall.Close(fd)
 	}
 	return f, nil
 }
@@ -76,93 +85,159 @@ func NewFS(dir string) (*FS, error) {
 // Dir is the store directory (for web-server outputs and messages only).
 func (f *FS) Dir() string { return f.dir }
 
-func ensureDir(path string, mode os.FileMode) error {
-	if err := os.MkdirAll(path, mode); err != nil {
-		return fmt.Errorf("creating store directory: %w", err)
-	}
-	if err := os.Chmod(path, mode); err != nil { // MkdirAll is subject to umask
-		return fmt.Errorf("setting permissions of %s: %w", path, err)
-	}
-	return nil
-}
-
 func (f *FS) setDir(g Group, name string) string {
 	return filepath.Join(f.dir, string(g), name)
 }
 
-func (f *FS) path(g Group, name, file string) (string, error) {
-	if err := checkNames(g, name, file); err != nil {
-		return "", err
-	}
-	return filepath.Join(f.dir, string(g), name, file), nil
-}
-
-// Read implements Backend.
+// Read implements Backend: a bounded read of a regular file, reached
+// without following any link.
 func (f *FS) Read(g Group, name, file string) ([]byte, error) {
-	p, err := f.path(g, name, file)
+	if err := checkNames(g, name, file); err != nil {
+		return nil, err
+	}
+	rel := relPath(string(g), name, file)
+	root, err := f.openRoot()
 	if err != nil {
 		return nil, err
 	}
-	return os.ReadFile(p)
+	defer syscall.Close(root)
+	fd, ok, err := openBeneath(root, rel, syscall.O_RDONLY|syscall.O_NONBLOCK)
+	if ok {
+		if err != nil {
+			return nil, f.pathErr("open", rel, err)
+		}
+		fh, err := f.regularFile(fd, rel)
+		if err != nil {
+			return nil, err
+		}
+		defer fh.Close()
+		return f.readBounded(fh, rel)
+	}
+	dfd, err := f.openSet(g, name, false)
+	if err != nil {
+		return nil, err
+	}
+	defer syscall.Close(dfd)
+	fh, err := f.openFileAt(dfd, rel, file, syscall.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	return f.readBounded(fh, rel)
 }
 
-// ModTime implements Backend.
+// ModTime implements Backend. A link in place of the file or set is an
+// error naming it.
 func (f *FS) ModTime(g Group, name, file string) (time.Time, error) {
-	p, err := f.path(g, name, file)
+	if err := checkNames(g, name, file); err != nil {
+		return time.Time{}, err
+	}
+	rel := relPath(string(g), name, file)
+	if root, err := f.openRoot(); err == nil {
+		fd, ok, err := openBeneath(root, rel, oPath)
+		syscall.Close(root)
+		if ok {
+			if err != nil {
+				return time.Time{}, f.pathErr("stat", rel, err)
+			}
+			var st syscall.Stat_t
+			err := syscall.Fstat(fd, &st)
+			syscall.Close(fd)
+			if err == nil && !isLink(st) {
+				return time.Unix(st.Mtim.Unix()), nil
+			}
+		}
+	}
+	var dfd int
+	var err error
+	leaf := file
+	if file == "" {
+		dfd, leaf, err = f.openGroupForSet(g, name)
+	} else {
+		dfd, err = f.openSet(g, name, false)
+	}
 	if err != nil {
 		return time.Time{}, err
 	}
-	fi, err := os.Stat(p)
+	defer syscall.Close(dfd)
+	st, err := lstatAt(dfd, leaf)
 	if err != nil {
-		return time.Time{}, err
+		return time.Time{}, f.pathErr("stat", relPath(string(g), name, file), err)
 	}
-	return fi.ModTime(), nil
+	if isLink(st) {
+		return time.Time{}, &linkError{relPath(string(g), name, file)}
+	}
+	return time.Unix(st.Mtim.Unix()), nil
+}
+
+// openGroupForSet opens the directory that contains the set name (its
+// group), or for name "" the directory containing the group.
+func (f *FS) openGroupForSet(g Group, name string) (int, string, error) {
+	if name == "" {
+		fd, err := f.openRoot()
+		if g == GroupRoot {
+			return fd, ".", err
+		}
+		return fd, string(g), err
+	}
+	fd, err := f.openGroup(g, false)
+	return fd, name, err
 }
 
 // Write implements Backend with an atomic replace.
 func (f *FS) Write(g Group, name, file string, data []byte) error {
-	p, err := f.path(g, name, file)
+	return f.write(g, name, file, data, true, false)
+}
+
+// write replaces a file: durable syncs the file and its directory; direct
+// writes in place (for tmp/<md>, private to the activation that builds it).
+func (f *FS) write(g Group, name, file string, data []byte, durable, direct bool) error {
+	if err := checkNames(g, name, file); err != nil {
+		return err
+	}
+	if file == "" {
+		return fmt.Errorf("%w: no file name", ErrBadName)
+	}
+	dfd, err := f.openSet(g, name, true)
 	if err != nil {
 		return err
 	}
-	if name != "" {
-		if err := ensureDir(f.setDir(g, name), dirModes[g]); err != nil {
-			return err
-		}
+	defer syscall.Close(dfd)
+	rel := relPath(string(g), name, file)
+	if direct {
+		return f.writeDirect(dfd, rel, file, data, fileMode(g, file))
 	}
-	return WriteFileAtomic(p, data, fileMode(g, file))
+	return f.writeAtomic(dfd, rel, file, data, fileMode(g, file), durable)
 }
 
 // beforeRename is a test hook run between writing the temp file and
 // renaming it into place; an error aborts the write.
 var beforeRename func(path string) error
 
-// WriteFileAtomic replaces path with data: a temp file in the same
-// directory is created with mode, written, synced and renamed over path,
-// then the directory is synced. On any error the temp file is removed and
-// path keeps its previous content.
-func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
-	return writeFile(path, data, mode, true)
-}
+// tempSuffix ends the names of the temp files of atomic writes,
+// ".<file>.<12 hex>.tmp"; SweepTemp removes those a dead run left.
+const tempSuffix = ".tmp"
 
-// writeFile is WriteFileAtomic; without durable it skips the two fsyncs
-// (for the deferred view, which syncs the whole filesystem once).
-func writeFile(path string, data []byte, mode os.FileMode, durable bool) (err error) {
-	dir := filepath.Dir(path)
+// writeAtomic writes file in the directory dfd through a temp file that is
+// created exclusively (never through a planted link), synced and renamed
+// over file; then the directory is synced. On any error the temp file is
+// removed and file keeps its previous content.
+func (f *FS) writeAtomic(dfd int, rel, file string, data []byte, mode os.FileMode, durable bool) (err error) {
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
-	tmp := filepath.Join(dir, "."+filepath.Base(path)+"."+hex.EncodeToString(rnd[:])+".tmp")
-	t, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	tmp := "." + file + "." + hex.EncodeToString(rnd[:]) + tempSuffix
+	t, err := f.openFileAt(dfd, rel, tmp, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL, uint32(mode))
 	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+		return fmt.Errorf("writing %s: %w", f.dir+"/"+rel, err)
 	}
 	defer func() {
 		if err != nil {
 			t.Close()
-			os.Remove(tmp)
+			_ = unlinkAt(dfd, tmp, 0)
 		}
 	}()
-	if err = t.Chmod(mode); err != nil { // O_CREATE honours umask; be exact
+	path := f.dir + "/" + rel
+	if err = t.Chmod(mode); err != nil { // O_CREAT honours umask; be exact
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if _, err = t.Write(data); err != nil {
@@ -181,37 +256,60 @@ func writeFile(path string, data []byte, mode os.FileMode, durable bool) (err er
 			return err
 		}
 	}
-	if err = os.Rename(tmp, path); err != nil {
+	if err = syscall.Renameat(dfd, tmp, dfd, file); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if !durable {
 		return nil
 	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("syncing %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
-		return fmt.Errorf("syncing %s: %w", dir, err)
+	if err := fsyncFd(dfd); err != nil {
+		return fmt.Errorf("syncing %s: %w", filepath.Dir(path), err)
 	}
 	return nil
 }
 
-// List implements Backend: the set directories of a group.
+// writeDirect writes file in place (create or truncate), without fsync.
+func (f *FS) writeDirect(dfd int, rel, file string, data []byte, mode os.FileMode) error {
+	t, err := f.openFileAt(dfd, rel, file, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_TRUNC, uint32(mode))
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", f.dir+"/"+rel, err)
+	}
+	if err = t.Chmod(mode); err == nil {
+		_, err = t.Write(data)
+	}
+	if cerr := t.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", f.dir+"/"+rel, err)
+	}
+	return nil
+}
+
+// WriteFileAtomic replaces path with data: a temp file in the same
+// directory is created with mode, written, synced and renamed over path,
+// then the directory is synced. On any error the temp file is removed and
+// path keeps its previous content. For files outside a store; the last
+// component is never followed if it is a link.
+func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
+	dir := filepath.Dir(path)
+	dfd, err := syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, &fs.PathError{Op: "open", Path: dir, Err: err})
+	}
+	defer syscall.Close(dfd)
+	f := &FS{dir: dir}
+	return f.writeAtomic(dfd, filepath.Base(path), filepath.Base(path), data, mode, true)
+}
+
+// List implements Backend: the set directories of a group (links and
+// temp entries are not sets).
 func (f *FS) List(g Group) ([]string, error) {
 	if err := checkGroup(g); err != nil {
 		return nil, err
 	}
-	entries, err := os.ReadDir(filepath.Join(f.dir, string(g)))
+	entries, err := f.readDir(g, "")
 	if err != nil {
-		if notExist(err) {
-			return nil, nil
-		}
 		return nil, err
 	}
 	var names []string
@@ -224,13 +322,27 @@ func (f *FS) List(g Group) ([]string, error) {
 	return names, nil
 }
 
-// ListFiles implements Backend: regular files of a set, temp files excluded.
-func (f *FS) ListFiles(g Group, name string) ([]string, error) {
-	entries, err := os.ReadDir(f.setDir(g, name))
+// readDir lists a group or set directory; a missing one is empty.
+func (f *FS) readDir(g Group, name string) ([]fs.DirEntry, error) {
+	dfd, err := f.openSet(g, name, false)
 	if err != nil {
 		if notExist(err) {
 			return nil, nil
 		}
+		return nil, err
+	}
+	d := os.NewFile(uintptr(dfd), f.setDir(g, name))
+	defer d.Close()
+	return d.ReadDir(-1)
+}
+
+// ListFiles implements Backend: regular files of a set, temp files excluded.
+func (f *FS) ListFiles(g Group, name string) ([]string, error) {
+	if err := checkNames(g, name, ""); err != nil {
+		return nil, err
+	}
+	entries, err := f.readDir(g, name)
+	if err != nil {
 		return nil, err
 	}
 	var files []string
@@ -243,53 +355,167 @@ func (f *FS) ListFiles(g Group, name string) ([]string, error) {
 	return files, nil
 }
 
-// Remove implements Backend.
+// Remove implements Backend. A link is removed itself (unlink never
+// follows), which is what removing a store file means.
 func (f *FS) Remove(g Group, name, file string) error {
-	p, err := f.path(g, name, file)
-	if err != nil {
+	if err := checkNames(g, name, file); err != nil {
 		return err
 	}
-	if err := os.Remove(p); err != nil && !notExist(err) {
+	if file == "" {
+		return fmt.Errorf("%w: no file name", ErrBadName)
+	}
+	dfd, err := f.openSet(g, name, false)
+	if err != nil {
+		if notExist(err) {
+			return nil
+		}
 		return err
+	}
+	defer syscall.Close(dfd)
+	if err := unlinkAt(dfd, file, 0); err != nil && !errors.Is(err, syscall.ENOENT) {
+		return f.pathErr("remove", relPath(string(g), name, file), err)
 	}
 	return nil
 }
 
-// Purge implements Backend.
+// trashSuffix ends the hidden names Purge renames a set to before it
+// deletes it: ".<name>.<12 hex>.purge".
+const trashSuffix = ".purge"
+
+// Purge implements Backend. The set is first renamed to a hidden name in
+// one step, so a run killed while deleting leaves either the whole set or
+// no set (never a half-deleted one another run would misread); leftovers
+// of such a run are removed by SweepTrash (md-install, every run).
 func (f *FS) Purge(g Group, name string) error {
 	if err := checkNames(g, name, ""); err != nil || name == "" {
 		return fmt.Errorf("%w: purge needs a set name", ErrBadName)
 	}
-	return os.RemoveAll(f.setDir(g, name))
+	gfd, err := f.openGroup(g, false)
+	if err != nil {
+		if notExist(err) {
+			return nil
+		}
+		return err
+	}
+	defer syscall.Close(gfd)
+	st, err := lstatAt(gfd, name)
+	if errors.Is(err, syscall.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return f.pathErr("stat", relPath(string(g), name), err)
+	}
+	if isLink(st) {
+		return &linkError{relPath(string(g), name)}
+	}
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	trash := "." + name + "." + hex.EncodeToString(rnd[:]) + trashSuffix
+	if err := renameAt2(gfd, name, gfd, trash, renameNoReplace); err != nil {
+		if errors.Is(err, syscall.ENOENT) {
+			return nil
+		}
+		return f.pathErr("purge", relPath(string(g), name), err)
+	}
+	if err := removeAllAt(gfd, trash); err != nil {
+		return f.pathErr("purge", relPath(string(g), name), err)
+	}
+	return nil
 }
 
-// Move implements Backend with rename(2), refusing to replace a target.
+// removeTrash removes what purges killed midway left in a group. Nobody
+// uses a renamed-away set, so no lock is needed; errors are ignored (a
+// concurrent purge may be deleting the same one). It reports how many.
+func (f *FS) removeTrash(gfd int) int {
+	d, err := syscall.Dup(gfd)
+	if err != nil {
+		return 0
+	}
+	dir := os.NewFile(uintptr(d), "group")
+	names, _ := dir.Readdirnames(-1)
+	dir.Close()
+	n := 0
+	for _, name := range names {
+		if strings.HasPrefix(name, ".") && strings.HasSuffix(name, trashSuffix) {
+			if removeAllAt(gfd, name) == nil {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// Move implements Backend with renameat2(RENAME_NOREPLACE), refusing to
+// replace a target or to move a link.
 func (f *FS) Move(from Group, fromName string, to Group, toName string) error {
-	if err := moveSet(f.setDir(from, fromName), f.setDir(to, toName), dirModes[to], true); err != nil {
+	if err := f.moveSet(from, fromName, to, toName, true); err != nil {
 		return fmt.Errorf("moving %s/%s to %s/%s: %w", from, fromName, to, toName, err)
 	}
 	return nil
 }
 
-// moveSet renames the directory src to dst, which must not exist, and sets
-// its mode; durable syncs both parent directories.
-func moveSet(src, dst string, mode os.FileMode, durable bool) error {
-	if _, err := os.Lstat(dst); err == nil {
+// checkSetAt checks that name below gfd is a directory, not a link.
+func (f *FS) checkSetAt(gfd int, g Group, name string) error {
+	st, err := lstatAt(gfd, name)
+	if err != nil {
+		return f.pathErr("stat", relPath(string(g), name), err)
+	}
+	if isLink(st) {
+		return &linkError{relPath(string(g), name)}
+	}
+	if !isDir(st) {
+		return fmt.Errorf("store: %s is not a directory", relPath(string(g), name))
+	}
+	return nil
+}
+
+// moveSet renames the set from/fromName to to/toName, which must not
+// exist, and tightens its mode to the target group's; durable syncs both
+// group directories.
+func (f *FS) moveSet(from Group, fromName string, to Group, toName string, durable bool) error {
+	if err := checkNames(from, fromName, ""); err != nil || fromName == "" {
+		return fmt.Errorf("%w: move needs set names", ErrBadName)
+	}
+	if err := checkNames(to, toName, ""); err != nil || toName == "" {
+		return fmt.Errorf("%w: move needs set names", ErrBadName)
+	}
+	sfd, err := f.openGroup(from, false)
+	if err != nil {
+		return err
+	}
+	defer syscall.Close(sfd)
+	dfd, err := f.openGroup(to, true)
+	if err != nil {
+		return err
+	}
+	defer syscall.Close(dfd)
+	if err := f.checkSetAt(sfd, from, fromName); err != nil {
+		return err
+	}
+	if st, err := lstatAt(dfd, toName); err == nil {
+		if isLink(st) {
+			return &linkError{relPath(string(to), toName)}
+		}
 		return fmt.Errorf("target exists: %w", fs.ErrExist)
 	}
-	if err := os.Rename(src, dst); err != nil {
+	if err := renameAt2(sfd, fromName, dfd, toName, renameNoReplace); err != nil {
+		if errors.Is(err, syscall.EEXIST) {
+			return fmt.Errorf("target exists: %w", fs.ErrExist)
+		}
 		return err
 	}
-	if err := os.Chmod(dst, mode); err != nil {
+	fd, err := f.openDirAt(dfd, relPath(string(to), toName), toName, dirModes[to], false)
+	if err != nil {
 		return err
 	}
+	syscall.Close(fd)
 	if !durable {
 		return nil
 	}
-	if err := syncDir(filepath.Dir(dst)); err != nil {
+	if err := fsyncFd(dfd); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(src))
+	return fsyncFd(sfd)
 }
 
 // renameExchange is Linux's RENAME_EXCHANGE flag for renameat2(2).
@@ -298,63 +524,68 @@ const renameExchange = 0x2
 // Exchange implements Backend with renameat2(RENAME_EXCHANGE), so a reader
 // of either path sees one complete set or the other at every moment.
 func (f *FS) Exchange(g1 Group, n1 string, g2 Group, n2 string) error {
-	if err := exchangeSets(f.setDir(g1, n1), dirModes[g1], f.setDir(g2, n2), dirModes[g2], true); err != nil {
+	if err := f.exchangeSets(g1, n1, g2, n2, true); err != nil {
 		return fmt.Errorf("exchanging %s/%s and %s/%s: %w", g1, n1, g2, n2, err)
 	}
 	return nil
 }
 
-// exchangeSets swaps the directories a and b atomically and gives each path
-// its mode; durable syncs both parent directories.
-func exchangeSets(a string, modeA os.FileMode, b string, modeB os.FileMode, durable bool) error {
-	pa, err := syscall.BytePtrFromString(a)
+// exchangeSets swaps two set directories (never links) atomically and
+// tightens each to its new group's mode; durable syncs both groups.
+func (f *FS) exchangeSets(g1 Group, n1 string, g2 Group, n2 string, durable bool) error {
+	if err := checkNames(g1, n1, ""); err != nil || n1 == "" {
+		return fmt.Errorf("%w: exchange needs set names", ErrBadName)
+	}
+	if err := checkNames(g2, n2, ""); err != nil || n2 == "" {
+		return fmt.Errorf("%w: exchange needs set names", ErrBadName)
+	}
+	fd1, err := f.openGroup(g1, false)
 	if err != nil {
 		return err
 	}
-	pb, err := syscall.BytePtrFromString(b)
+	defer syscall.Close(fd1)
+	fd2, err := f.openGroup(g2, false)
 	if err != nil {
 		return err
 	}
-	const atFDCWD = -100
-	fdcwd := atFDCWD
-	_, _, errno := syscall.Syscall6(sysRenameat2, uintptr(fdcwd), uintptr(unsafePointer(pa)),
-		uintptr(fdcwd), uintptr(unsafePointer(pb)), renameExchange, 0)
-	if errno != 0 {
-		return errno
-	}
-	if err := os.Chmod(b, modeB); err != nil {
+	defer syscall.Close(fd2)
+	if err := f.checkSetAt(fd1, g1, n1); err != nil {
 		return err
 	}
-	if err := os.Chmod(a, modeA); err != nil {
+	if err := f.checkSetAt(fd2, g2, n2); err != nil {
 		return err
+	}
+	if err := renameAt2(fd1, n1, fd2, n2, renameExchange); err != nil {
+		return err
+	}
+	for _, s := range []struct {
+		fd   int
+		g    Group
+		name string
+	}{{fd1, g1, n1}, {fd2, g2, n2}} {
+		fd, err := f.openDirAt(s.fd, relPath(string(s.g), s.name), s.name, dirModes[s.g], false)
+		if err != nil {
+			return err
+		}
+		syscall.Close(fd)
 	}
 	if !durable {
 		return nil
 	}
-	if err := syncDir(filepath.Dir(a)); err != nil {
+	if err := fsyncFd(fd1); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(b))
+	return fsyncFd(fd2)
 }
 
 // Lock implements Backend with flock(2): the kernel drops the lock when the
 // process dies, so a crash never leaves a store locked. The store-wide lock
 // is mod_md's store.lock, so a mod_md with MDStoreLocks on excludes us too.
+// Lock files are opened without following links and must be regular files.
 func (f *FS) Lock(ctx context.Context, name string, wait time.Duration) (func(), error) {
-	path := filepath.Join(f.dir, "store.lock")
-	if name != "" {
-		if err := checkName(name); err != nil {
-			return nil, err
-		}
-		dir := filepath.Join(f.dir, lockDirName)
-		if err := ensureDir(dir, 0o700); err != nil {
-			return nil, err
-		}
-		path = filepath.Join(dir, name+".lock")
-	}
-	lf, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o640)
+	lf, path, err := f.openLock(name)
 	if err != nil {
-		return nil, fmt.Errorf("opening lock %s: %w", path, err)
+		return nil, err
 	}
 	deadline := time.Now().Add(wait)
 	for {
@@ -384,4 +615,31 @@ func (f *FS) Lock(ctx context.Context, name string, wait time.Duration) (func(),
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// openLock opens (creating) the lock file of name, store.lock for "".
+func (f *FS) openLock(name string) (*os.File, string, error) {
+	root, err := f.openRoot()
+	if err != nil {
+		return nil, "", err
+	}
+	defer syscall.Close(root)
+	dfd, rel, file := root, "store.lock", "store.lock"
+	if name != "" {
+		if err := checkName(name); err != nil {
+			return nil, "", err
+		}
+		ld, err := f.openDirAt(root, lockDirName, lockDirName, 0o700, true)
+		if err != nil {
+			return nil, "", err
+		}
+		defer syscall.Close(ld)
+		dfd, file = ld, name+".lock"
+		rel = lockDirName + "/" + file
+	}
+	lf, err := f.openFileAt(dfd, rel, file, syscall.O_RDWR|syscall.O_CREAT, 0o640)
+	if err != nil {
+		return nil, "", fmt.Errorf("opening lock: %w", err)
+	}
+	return lf, f.dir + "/" + rel, nil
 }

@@ -18,7 +18,10 @@ const maxArchive = 1000
 // Crash safety: before the exchange the live set gets a ".superseded"
 // marker. If a run dies after the exchange, src/<name> holds the marked old
 // set, and the next Promote or RecoverPromote archives it instead of
-// swapping it back. Callers hold the MD's lock.
+// swapping it back. Temp files dead writers left in src/<name> are removed
+// before it goes live, and those in the old live set when it is archived.
+// Callers hold the MD's lock (and md-install the store lock, which keeps
+// md-parse out of domains/<name> meanwhile).
 func (s *Store) Promote(src Group, name string) (string, error) {
 	if err := checkNames(src, name, ""); err != nil {
 		return "", err
@@ -31,6 +34,10 @@ func (s *Store) Promote(src Group, name string) (string, error) {
 	}
 	if !s.setExists(src, name) {
 		return "", fmt.Errorf("promoting %s/%s: no such set", src, name)
+	}
+	// temp files of writers killed in src would become live litter
+	if _, err := s.SweepTemp(src, name); err != nil {
+		return "", err
 	}
 	if !s.setExists(GroupDomains, name) {
 		return "", s.b.Move(src, name, GroupDomains, name)
@@ -64,6 +71,11 @@ func (s *Store) archiveSuperseded(src Group, name string) (string, error) {
 			return "", err
 		}
 		_ = s.b.Remove(GroupArchive, arch, fileSuperseded)
+		// nobody writes an archived set: whatever temp file a killed
+		// writer left in the old live set goes now
+		if _, err := s.SweepTemp(GroupArchive, arch); err != nil {
+			return arch, err
+		}
 		return arch, nil
 	}
 	return "", errors.New("archiving " + name + ": archive/" + name + ".1 to .999 all exist; prune old archives")
