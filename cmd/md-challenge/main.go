@@ -82,7 +82,7 @@ func serveTool() cli.Tool {
 	return cli.Tool{
 		Name: "serve", Usage: "answer http-01 and tls-alpn-01 from the store until stopped", Description: serveDescription,
 		Flags: []ucli.Flag{
-			storeFlag(),
+			storeFlag(), cli.ConfigFlag(),
 			&ucli.StringFlag{Name: "http", Usage: "serve http-01 on `ADDR` (host:port, e.g. :80)"},
 			&ucli.StringFlag{Name: "tls", Usage: "serve tls-alpn-01 (acme-tls/1) on `ADDR` (host:port, e.g. :443)"},
 		},
@@ -93,10 +93,11 @@ func serveTool() cli.Tool {
 			if c.NArg() > 0 {
 				return cli.Usagef("serve takes no arguments")
 			}
-			st, err := cli.OpenStore(c)
+			st, err := cli.OpenStore(c, env, log, nil)
 			if err != nil {
 				return err
 			}
+			log.Infof("answering from the store %s", st)
 			return challenge.Serve(ctx, st, c.String("http"), c.String("tls"), log, func(s *challenge.Servers) {
 				if a := s.HTTPAddr(); a != nil {
 					log.Infof("serving http-01 on %s", a)
@@ -144,7 +145,7 @@ func runTasks(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger
 	} else {
 		tasks = challenge.StoredTasks(recs)
 	}
-	st, err := cli.OpenStore(c)
+	st, err := cli.OpenStore(c, env, log, recs)
 	if err != nil {
 		return err
 	}

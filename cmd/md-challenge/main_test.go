@@ -82,7 +82,7 @@ func TestVerbHelpAndUsage(t *testing.T) {
 		{[]string{"serve"}, "serve needs --http"},
 		{[]string{"serve", "--http", ":0", "extra"}, "serve takes no arguments"},
 		{[]string{"setup", "--tasks", "-"}, "name the record files"},
-		{[]string{"setup", "--bogus"}, "flag provided but not defined"},
+		{[]string{"setup", "--bogus"}, "unknown flag --bogus"},
 	}
 	for _, tc := range tests {
 		r := runCmd(t, "", tc.args...)

@@ -44,14 +44,17 @@ Examples:
       --verify-addr 127.0.0.1:443
   md-install --all --no-verify < /dev/null     # activate what is staged, no server
   md-install --all | jq -c '{name, action: .install.action, served: .install.served}'
+  md-install --all --config /etc/apache2/apache2.conf   # the store Apache's config names
+
+` + cli.StoreRule + `
 
 Exit status: 0 all fine, 1 some record failed, 2 usage or input error,
 3 an MD or the store is locked by another run (see --wait).
 See md-install(1).`
 
 func tool() cli.Tool {
-	flags := append(cli.StoreFlags(),
-		&ucli.BoolFlag{Name: "all", Usage: "process every MD in the store instead of records on stdin"},
+	flags := append(cli.StoreFlags(), cli.ConfigFlag(),
+		&ucli.BoolFlag{Name: "all", Usage: "process every MD in the store instead of records on stdin (find the store with --config or --store)"},
 		&ucli.StringFlag{Name: "apache-dir", Usage: "write one Apache snippet per MD into `DIR` (<md>.conf)"},
 		&ucli.StringFlag{Name: "reload-cmd", Usage: "`COMMAND` run once after changes, no shell (default: the records' settings.reload-cmd)"},
 		&ucli.DurationFlag{Name: "reload-timeout", Value: time.Minute, Usage: "how long the reload command may take"},
@@ -89,7 +92,7 @@ func action(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) 
 			return err
 		}
 	}
-	st, err := cli.OpenStore(c)
+	st, err := cli.OpenStore(c, env, log, recs)
 	if err != nil {
 		return err
 	}
