@@ -68,7 +68,7 @@ func ChooseStore(sc StoreChoice) (ChosenStore, error) {
 	if fromRecs == "" {
 		return conf, nil
 	}
-	ch := ChosenStore{Dir: fromRecs, From: "the records (" + recName + ": \"store\", from md-parse)"}
+	ch := ChosenStore{Dir: fromRecs, From: "the records' \"store\", written by md-parse"}
 	if sc.Flag != "" && normStore(sc.Flag) != fromRecs {
 		return ChosenStore{}, &UsageError{Err: &Hinted{
 			Err: fmt.Errorf("--store %s disagrees with the store the records name, %s (%s): one pipeline uses one store",
