@@ -97,16 +97,17 @@ func parse(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) e
 		log.Infof("%s: %d managed domain(s), configuration OK", path, len(recs))
 		return nil
 	}
-	dir, err := cli.Choose(log, cli.StoreChoice{Flag: c.String("store"), Env: env.Var("MD_STORE"), ConfigFile: path, Config: pc})
+	ch, err := cli.Choose(log, cli.StoreChoice{Flag: c.String("store"), Env: env.Var("MD_STORE"), ConfigFile: path, Config: pc})
 	if err != nil {
 		return err
 	}
+	dir := ch.Dir
 	for _, r := range recs {
 		r.Store = dir // every later stage uses this store
 	}
 	dry := c.Bool("dry-run")
 	if !dry || dirExists(dir) {
-		st, err := openStore(dir, dry)
+		st, err := openStore(ch, dry)
 		if err != nil {
 			return err
 		}
@@ -138,13 +139,13 @@ func parse(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) e
 }
 
 // openStore opens the store; a dry run never creates one.
-func openStore(dir string, dry bool) (*store.Store, error) {
-	if dry && !fileExists(filepath.Join(dir, "md_store.json")) {
+func openStore(ch cli.ChosenStore, dry bool) (*store.Store, error) {
+	if dry && !fileExists(filepath.Join(ch.Dir, "md_store.json")) {
 		return nil, nil
 	}
-	st, err := store.Open(dir)
+	st, err := store.Open(ch.Dir)
 	if err != nil {
-		return nil, &cli.Hinted{Err: err, Hint: "check MDStoreDir / --store / $MD_STORE and that this user may write there"}
+		return nil, &cli.Hinted{Err: err, Hint: "that is the " + ch.String() + "; check it and that this user may write there"}
 	}
 	return st, nil
 }

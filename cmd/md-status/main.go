@@ -156,13 +156,17 @@ func run(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) err
 		return cli.Usagef("choose one of --json, --table, --plan, --metrics, --server-status, --html, --certificate-status")
 	}
 
-	dir, err := cli.StoreDir(c, env, log, nil)
+	ch, err := cli.StoreFor(c, env, log, nil)
 	if err != nil {
 		return err
 	}
-	st, err := store.OpenReadOnly(dir)
+	st, err := store.OpenReadOnly(ch.Dir)
 	if err != nil {
-		return &cli.Hinted{Err: err, Hint: "check --config / --store / $MD_STORE"}
+		return &cli.Hinted{Err: err, Hint: "that is the " + ch.String() + "; check --config / --store / $MD_STORE"}
+	}
+	if view == status.ViewTable && tty && log.Verbose == 0 {
+		// a person reading a table wants to know whose MDs these are
+		fmt.Fprintf(env.Stderr, "md-status: %s\n", ch)
 	}
 	r := &status.Reader{Store: st}
 	if s := c.String("now"); s != "" {

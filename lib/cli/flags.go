@@ -22,13 +22,13 @@ func StoreFlags() []ucli.Flag {
 
 // OpenStore opens, read-write, the store this run uses (see StoreDir).
 func OpenStore(c *ucli.Context, env Env, log *Logger, recs []*md.Record) (*store.Store, error) {
-	dir, err := StoreDir(c, env, log, recs)
+	ch, err := StoreFor(c, env, log, recs)
 	if err != nil {
 		return nil, err
 	}
-	s, err := store.Open(dir)
+	s, err := store.Open(ch.Dir)
 	if err != nil {
-		return nil, &Hinted{Err: err, Hint: "check the records' \"store\" / --config / --store / $MD_STORE and that this user may write there"}
+		return nil, &Hinted{Err: err, Hint: "that is the " + ch.String() + "; check it and that this user may write there"}
 	}
 	return s, nil
 }

@@ -177,12 +177,18 @@ func ConfigFlag() ucli.Flag {
 // command's --store and --config, $MD_STORE and the records, and says so
 // on stderr with -v.
 func StoreDir(c *ucli.Context, env Env, log *Logger, recs []*md.Record) (string, error) {
+	ch, err := StoreFor(c, env, log, recs)
+	return ch.Dir, err
+}
+
+// StoreFor is StoreDir with the reason, for messages.
+func StoreFor(c *ucli.Context, env Env, log *Logger, recs []*md.Record) (ChosenStore, error) {
 	sc := StoreChoice{Records: recs, Flag: c.String("store"), Env: env.Var("MD_STORE")}
 	if hasFlag(c, "config") {
 		if f := c.String("config"); f != "" {
 			pc, err := LoadConfig(f, apacheconf.Options{}, env.Stderr)
 			if err != nil {
-				return "", err
+				return ChosenStore{}, err
 			}
 			sc.ConfigFile, sc.Config = f, pc
 		}
@@ -192,10 +198,10 @@ func StoreDir(c *ucli.Context, env Env, log *Logger, recs []*md.Record) (string,
 
 // Choose applies ChooseStore and says on stderr what it chose (-v) and
 // what it ignored.
-func Choose(log *Logger, sc StoreChoice) (string, error) {
+func Choose(log *Logger, sc StoreChoice) (ChosenStore, error) {
 	ch, err := ChooseStore(sc)
 	if err != nil {
-		return "", err
+		return ChosenStore{}, err
 	}
 	for _, w := range ch.Warns {
 		log.Warnf("%s", w)
@@ -203,12 +209,15 @@ func Choose(log *Logger, sc StoreChoice) (string, error) {
 	for _, n := range ch.Notes {
 		log.Infof("%s", n)
 	}
-	log.Infof("store %s (from %s)", ch.Dir, ch.From)
+	log.Infof("%s", ch)
 	if strings.Contains(ch.Dir, "://") {
-		return "", Usagef("store %s: only a directory can be a store in this version", ch.Dir)
+		return ChosenStore{}, Usagef("store %s: only a directory can be a store in this version", ch.Dir)
 	}
-	return ch.Dir, nil
+	return ch, nil
 }
+
+// String says which store and why: "store /x (from --store)".
+func (ch ChosenStore) String() string { return "store " + ch.Dir + " (from " + ch.From + ")" }
 
 // hasFlag reports whether the command defines the flag at all.
 func hasFlag(c *ucli.Context, name string) bool {
