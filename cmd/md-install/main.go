@@ -100,6 +100,7 @@ func action(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) 
 		if recs, err = install.StoreRecords(st); err != nil {
 			return err
 		}
+		cli.NameStore(recs, st)
 	}
 	opts := install.Options{
 		Store:         st,

@@ -61,6 +61,7 @@ func tool() cli.Tool {
 				if recs, err = staple.StoreRecords(st); err != nil {
 					return err
 				}
+				cli.NameStore(recs, st)
 			}
 			staple.SetUserAgent("md-staple/" + cli.Version)
 			r := &staple.Runner{Store: st, Log: log, Timeout: c.Duration("timeout"), Parallel: c.Int("parallel"),

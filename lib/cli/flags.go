@@ -32,3 +32,13 @@ func OpenStore(c *ucli.Context, env Env, log *Logger, recs []*md.Record) (*store
 	}
 	return s, nil
 }
+
+// NameStore writes the store into records a command made from the store
+// itself (--all), so that the next stage of a pipeline uses the same one.
+func NameStore(recs []*md.Record, st *store.Store) {
+	for _, r := range recs {
+		if r.Store == "" {
+			r.Store = st.String()
+		}
+	}
+}

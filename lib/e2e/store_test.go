@@ -117,6 +117,21 @@ MDomain one.test
 		t.Errorf("md-status -v does not name the store it read:\n%s", status.stderr)
 	}
 
+	// Records md-install --all makes from the store name it, so the next
+	// stage uses the same store, not $MD_STORE's.
+	all := runIn(t, envStore, nil, "md-install", "--all", "--no-verify", "--config", conf)
+	if all.code != 0 {
+		t.Fatalf("md-install --all --config: exit %d\n%s", all.code, all.stderr)
+	}
+	for _, r := range all.records(t) {
+		if r.Store != confStore {
+			t.Errorf("md-install --all record %s names store %q; want %q", r.Name, r.Store, confStore)
+		}
+	}
+	if r := runIn(t, envStore, all.stdout, "md-staple", "--store", other); r.code != 2 {
+		t.Errorf("md-install --all | md-staple --store OTHER: exit %d; want 2\n%s", r.code, r.stderr)
+	}
+
 	// An explicit --store that disagrees with the records: exit 2, both
 	// named, nothing created there, nothing on stdout.
 	for _, name := range []string{"md-order", "md-install", "md-staple"} {
