@@ -14,7 +14,7 @@ import (
 func StoreFlags() []ucli.Flag {
 	return []ucli.Flag{
 		&ucli.StringFlag{Name: "store", Aliases: []string{"d"},
-			Usage: "store directory (`DIR`); records from md-parse name theirs, and a --store that disagrees is an error; default $MD_STORE, else /var/lib/mdtools as root, else $XDG_STATE_HOME/mdtools"},
+			Usage: "the store `DIR` when no input records name one (records from md-parse do, and a different --store is then an error); default $MD_STORE, else /var/lib/mdtools as root, else $XDG_STATE_HOME/mdtools"},
 		&ucli.DurationFlag{Name: "wait", Value: 5 * time.Second,
 			Usage: "how long to wait for a store lock held by another run before exiting 3"},
 	}

@@ -16,12 +16,14 @@ import (
 
 // StoreRule is the rule every command follows to find its store, as it
 // appears in --help and the man pages.
-const StoreRule = `Store: the store named in the input records (md-parse writes the one it
-chose into each record's "store"); without records, --config FILE's
-MDStoreDir / store-dir, else --store, else $MD_STORE, else (Apache config)
-mod_md's own "md" under ServerRoot, else /var/lib/mdtools (root) or
-$XDG_STATE_HOME/mdtools. A --store that disagrees with the records is an
-error (exit 2); $MD_STORE that disagrees is ignored (said with -v).`
+const StoreRule = `Store: the one the input records name. md-parse writes the store it chose
+(the config's MDStoreDir / store-dir, else --store, else $MD_STORE, else for
+Apache mod_md's "md" under ServerRoot) into each record's "store". A --store
+that disagrees with the records is an error (exit 2); a $MD_STORE that
+disagrees is ignored (-v says so). Records naming no store: --store, else
+$MD_STORE, else /var/lib/mdtools (root) or $XDG_STATE_HOME/mdtools. Runs
+without records (--all, serve, md-status) find it with --config FILE as
+md-parse does. -v names the store used and why; see md-store(5).`
 
 // StoreChoice is everything that can name the store a command uses.
 type StoreChoice struct {
