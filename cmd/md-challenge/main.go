@@ -97,7 +97,6 @@ func serveTool() cli.Tool {
 			if err != nil {
 				return err
 			}
-			log.Infof("answering from the store %s", st)
 			return challenge.Serve(ctx, st, c.String("http"), c.String("tls"), log, func(s *challenge.Servers) {
 				if a := s.HTTPAddr(); a != nil {
 					log.Infof("serving http-01 on %s", a)
