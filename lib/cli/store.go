@@ -104,7 +104,7 @@ func configuredStore(sc StoreChoice) ChosenStore {
 	case sc.Env != "":
 		ch.Dir, ch.From = normStore(sc.Env), "$MD_STORE"
 	case sc.Config != nil && sc.Config.DefaultStoreDir != "":
-		ch.Dir, ch.From = normStore(sc.Config.DefaultStoreDir), "mod_md's default for "+sc.ConfigFile+" (md under ServerRoot)"
+		ch.Dir, ch.From = normStore(sc.Config.DefaultStoreDir), "mod_md's default, md under the ServerRoot of "+sc.ConfigFile
 	default:
 		ch.Dir, ch.From = normStore(store.DefaultDir()), "the default"
 	}
