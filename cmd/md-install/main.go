@@ -61,7 +61,7 @@ func tool() cli.Tool {
 		&ucli.BoolFlag{Name: "no-verify", Usage: "do not check over TLS that the server serves the new certificate"},
 		&ucli.DurationFlag{Name: "verify-timeout", Value: 30 * time.Second, Usage: "how long to retry the served-certificate check"},
 		&ucli.StringFlag{Name: "verify-addr", Usage: "`HOST:PORT` to check MDs whose record names no https address"},
-		&ucli.StringFlag{Name: "apache-store-dir", Usage: "the store directory as Apache sees it, for the snippets (`DIR`; default --store)"},
+		&ucli.StringFlag{Name: "apache-store-dir", Usage: "the store directory as Apache sees it, for the snippets (`DIR`; default: the store used)"},
 	)
 	return cli.Tool{
 		Name:        "md-install",
