@@ -49,7 +49,11 @@ func tool() cli.Tool {
 					return cli.Usagef("put the command first: md-challenge %s [OPTIONS] [ARGS...]", v.Name)
 				}
 			}
-			return cli.Usagef("unknown command %q: want setup, teardown or serve", c.Args().First())
+			err := fmt.Errorf("unknown command %q: want setup, teardown or serve", c.Args().First())
+			if s := cli.Nearest(c.Args().First(), []string{"setup", "teardown", "serve"}); s != "" {
+				return &cli.UsageError{Err: &cli.Hinted{Err: err, Hint: "did you mean md-challenge " + s + "?"}}
+			}
+			return &cli.UsageError{Err: err}
 		},
 	}
 }

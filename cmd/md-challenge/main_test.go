@@ -77,6 +77,8 @@ func TestVerbHelpAndUsage(t *testing.T) {
 	}{
 		{nil, "missing command"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"stup"}, "did you mean md-challenge setup?"},
+		{[]string{"setup", "--taks", "x"}, "did you mean --tasks?"},
 		{[]string{"-v", "setup"}, "put the command first"},
 		{[]string{"setup"}, "setup needs --tasks"},
 		{[]string{"serve"}, "serve needs --http"},

@@ -66,10 +66,7 @@ func findFlag(flags []ucli.Flag, name string) ucli.Flag {
 	return nil
 }
 
-// suggestFlag is the defined flag name nearest to a mistyped one: the one
-// flag it abbreviates, else the closest by edit distance if that is close
-// enough to be a typo (at most 2 edits, or a third of the name); "" if
-// none is.
+// suggestFlag is the defined flag name nearest to a mistyped one.
 func suggestFlag(typed string, flags []ucli.Flag) string {
 	var names []string
 	for _, f := range append(append([]ucli.Flag{}, flags...), ucli.HelpFlag, ucli.VersionFlag) {
@@ -82,6 +79,14 @@ func suggestFlag(typed string, flags []ucli.Flag) string {
 			}
 		}
 	}
+	return Nearest(typed, names)
+}
+
+// Nearest is the name in names that typed most likely meant: the one name
+// it abbreviates (at least 3 letters), else the closest by edit distance
+// if that is close enough to be a typo (at most 2 edits, or a third of
+// the word); "" if none is.
+func Nearest(typed string, names []string) string {
 	var prefixed []string
 	for _, n := range names {
 		if len(typed) >= 3 && strings.HasPrefix(n, typed) {
