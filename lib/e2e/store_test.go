@@ -44,6 +44,7 @@ func runIn(t *testing.T, mdStore string, stdin []byte, name string, args ...stri
 // config names (where Apache looks), nothing into $MD_STORE's; md-status
 // --config reads that store; an explicit --store that disagrees with the
 // records is exit 2 naming both, and records naming two stores are too.
+// Names in the records are lower-cased on the way.
 func TestPipelineUsesTheConfigsStore(t *testing.T) {
 	ports, err := devca.FreePorts(1)
 	if err != nil {
@@ -82,7 +83,11 @@ MDomain one.test
 			t.Fatalf("md-parse record %s names store %q; want MDStoreDir %q", r.Name, r.Store, confStore)
 		}
 	}
-	order := runIn(t, envStore, parse.stdout, "md-order", "-v", "--http-listen", fmt.Sprintf("127.0.0.1:%d", ports[0]), "--ca-file", ca.RootsFile)
+	// Records written by hand may spell names in upper case; every stage
+	// lower-cases them as mod_md does (issue 11 item 11), so the store
+	// has domains/one.test, never domains/ONE.Test.
+	upper := bytes.ReplaceAll(parse.stdout, []byte(`"one.test"`), []byte(`"ONE.Test"`))
+	order := runIn(t, envStore, upper, "md-order", "-v", "--http-listen", fmt.Sprintf("127.0.0.1:%d", ports[0]), "--ca-file", ca.RootsFile)
 	if order.code != 0 {
 		t.Fatalf("md-order: exit %d\n%s", order.code, order.stderr)
 	}
@@ -107,6 +112,11 @@ MDomain one.test
 	}
 	if _, err := os.Stat(envStore); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("$MD_STORE's store %s was touched: %v", envStore, err)
+	}
+	for _, g := range []string{"domains", "staging", "archive"} {
+		if _, err := os.Lstat(filepath.Join(confStore, g, "ONE.Test")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s/ONE.Test exists: names are not lower-cased", g)
+		}
 	}
 
 	status := runIn(t, envStore, nil, "md-status", "-v", "--json", "--config", conf)
