@@ -117,6 +117,11 @@ func recordsStore(recs []*md.Record) (dir, name string, err error) {
 		if r.Store == "" {
 			continue
 		}
+		if !filepath.IsAbs(r.Store) && !strings.Contains(r.Store, "://") {
+			// md-parse writes absolute paths; a relative one would mean
+			// another store in every working directory
+			return "", "", Usagef("record %s: \"store\" must be an absolute directory, got %q", r.Name, r.Store)
+		}
 		d := normStore(r.Store)
 		if dir == "" {
 			dir, name = d, r.Name

@@ -43,6 +43,7 @@ func TestChooseStore(t *testing.T) {
 			note: "$MD_STORE=/var/lib/mdtools ignored"},
 		{name: "records naming two stores", sc: StoreChoice{Records: recsIn("/srv/md", "", "/srv/other")},
 			errWords: []string{"two stores", "/srv/md (a.test)", "/srv/other (c.test)"}},
+		{name: "records naming a relative store", sc: StoreChoice{Records: recsIn("md")}, errWords: []string{"a.test", "absolute", `"md"`}},
 		{name: "records and a --config naming another", sc: StoreChoice{Records: recsIn("/srv/other"), ConfigFile: "apache2.conf", Config: apacheDir},
 			errWords: []string{"--config apache2.conf", "/srv/md", "/srv/other"}},
 		{name: "records and the same --config", sc: StoreChoice{Records: recsIn("/srv/md"), ConfigFile: "apache2.conf", Config: apacheDir}, want: "/srv/md", from: "records"},
