@@ -47,7 +47,7 @@ install: build man ## install commands, md-renew, man pages, completions (PREFIX
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
 	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions
 	install -m 0755 $(addprefix bin/,$(CMDS)) scripts/md-renew $(DESTDIR)$(BINDIR)/
-	for c in $(CMDS); do install -m 0644 scripts/completion/mdtools.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/$$c; done
+	for c in $(CMDS) md-renew; do install -m 0644 scripts/completion/mdtools.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/$$c; done
 	install -m 0644 scripts/completion/_mdtools $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_mdtools
 	@for f in bin/man/*.gz; do \
 	  [ -e "$$f" ] || continue; \

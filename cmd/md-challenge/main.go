@@ -49,7 +49,11 @@ func tool() cli.Tool {
 					return cli.Usagef("put the command first: md-challenge %s [OPTIONS] [ARGS...]", v.Name)
 				}
 			}
-			return cli.Usagef("unknown command %q: want setup, teardown or serve", c.Args().First())
+			err := fmt.Errorf("unknown command %q: want setup, teardown or serve", c.Args().First())
+			if s := cli.Nearest(c.Args().First(), []string{"setup", "teardown", "serve"}); s != "" {
+				return &cli.UsageError{Err: &cli.Hinted{Err: err, Hint: "did you mean md-challenge " + s + "?"}}
+			}
+			return &cli.UsageError{Err: err}
 		},
 	}
 }
@@ -82,7 +86,7 @@ func serveTool() cli.Tool {
 	return cli.Tool{
 		Name: "serve", Usage: "answer http-01 and tls-alpn-01 from the store until stopped", Description: serveDescription,
 		Flags: []ucli.Flag{
-			storeFlag(),
+			storeFlag(), cli.ConfigFlag(),
 			&ucli.StringFlag{Name: "http", Usage: "serve http-01 on `ADDR` (host:port, e.g. :80)"},
 			&ucli.StringFlag{Name: "tls", Usage: "serve tls-alpn-01 (acme-tls/1) on `ADDR` (host:port, e.g. :443)"},
 		},
@@ -93,7 +97,7 @@ func serveTool() cli.Tool {
 			if c.NArg() > 0 {
 				return cli.Usagef("serve takes no arguments")
 			}
-			st, err := cli.OpenStore(c)
+			st, err := cli.OpenStore(c, env, log, nil)
 			if err != nil {
 				return err
 			}
@@ -144,7 +148,7 @@ func runTasks(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger
 	} else {
 		tasks = challenge.StoredTasks(recs)
 	}
-	st, err := cli.OpenStore(c)
+	st, err := cli.OpenStore(c, env, log, recs)
 	if err != nil {
 		return err
 	}

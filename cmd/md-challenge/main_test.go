@@ -77,12 +77,14 @@ func TestVerbHelpAndUsage(t *testing.T) {
 	}{
 		{nil, "missing command"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"stup"}, "did you mean md-challenge setup?"},
+		{[]string{"setup", "--taks", "x"}, "did you mean --tasks?"},
 		{[]string{"-v", "setup"}, "put the command first"},
 		{[]string{"setup"}, "setup needs --tasks"},
 		{[]string{"serve"}, "serve needs --http"},
 		{[]string{"serve", "--http", ":0", "extra"}, "serve takes no arguments"},
 		{[]string{"setup", "--tasks", "-"}, "name the record files"},
-		{[]string{"setup", "--bogus"}, "flag provided but not defined"},
+		{[]string{"setup", "--bogus"}, "unknown flag --bogus"},
 	}
 	for _, tc := range tests {
 		r := runCmd(t, "", tc.args...)

@@ -1,5 +1,7 @@
 package main
 
+import "github.com/mdtools/mdtools/lib/cli"
+
 const topDescription = `md-challenge answers ACME challenges with the same code md-order uses,
 as three commands (each has its own --help):
 
@@ -53,7 +55,9 @@ commands are not run then). Records go to stdout as for setup.
 
 Examples:
   md-parse /etc/mdtools/md.toml | md-challenge teardown --tasks /run/md/tasks.jsonl
-  md-parse /etc/mdtools/md.toml | md-challenge teardown    # clean all stored challenges`
+  md-parse /etc/mdtools/md.toml | md-challenge teardown    # clean all stored challenges
+
+` + cli.StoreRule
 
 const serveDescription = `Answers ACME challenges from the store for every MD until SIGTERM or
 SIGINT, then stops cleanly (exit 0):
@@ -70,6 +74,10 @@ proxies /.well-known/acme-challenge/ to it (then give md-order no listener).
 Examples:
   md-challenge serve --http :80 --tls :443 -d /var/lib/mdtools
   md-challenge serve --http 127.0.0.1:8080 -v
+  md-challenge serve --http :80 --config /etc/mdtools/md.toml   # the config's store
   # nginx in front of it (the Host header must be passed on):
   #   location /.well-known/acme-challenge/ {
-  #     proxy_pass http://127.0.0.1:8080; proxy_set_header Host $host; }`
+  #     proxy_pass http://127.0.0.1:8080; proxy_set_header Host $host; }
+
+The store: --config FILE's MDStoreDir / store-dir (as md-parse finds it),
+else --store, else $MD_STORE, else the default; -v names it.`

@@ -44,21 +44,24 @@ Examples:
       --verify-addr 127.0.0.1:443
   md-install --all --no-verify < /dev/null     # activate what is staged, no server
   md-install --all | jq -c '{name, action: .install.action, served: .install.served}'
+  md-install --all --config /etc/apache2/apache2.conf   # the store Apache's config names
+
+` + cli.StoreRule + `
 
 Exit status: 0 all fine, 1 some record failed, 2 usage or input error,
 3 an MD or the store is locked by another run (see --wait).
 See md-install(1).`
 
 func tool() cli.Tool {
-	flags := append(cli.StoreFlags(),
-		&ucli.BoolFlag{Name: "all", Usage: "process every MD in the store instead of records on stdin"},
+	flags := append(cli.StoreFlags(), cli.ConfigFlag(),
+		&ucli.BoolFlag{Name: "all", Usage: "process every MD in the store instead of records on stdin (find the store with --config or --store)"},
 		&ucli.StringFlag{Name: "apache-dir", Usage: "write one Apache snippet per MD into `DIR` (<md>.conf)"},
 		&ucli.StringFlag{Name: "reload-cmd", Usage: "`COMMAND` run once after changes, no shell (default: the records' settings.reload-cmd)"},
 		&ucli.DurationFlag{Name: "reload-timeout", Value: time.Minute, Usage: "how long the reload command may take"},
 		&ucli.BoolFlag{Name: "no-verify", Usage: "do not check over TLS that the server serves the new certificate"},
 		&ucli.DurationFlag{Name: "verify-timeout", Value: 30 * time.Second, Usage: "how long to retry the served-certificate check"},
 		&ucli.StringFlag{Name: "verify-addr", Usage: "`HOST:PORT` to check MDs whose record names no https address"},
-		&ucli.StringFlag{Name: "apache-store-dir", Usage: "the store directory as Apache sees it, for the snippets (`DIR`; default --store)"},
+		&ucli.StringFlag{Name: "apache-store-dir", Usage: "the store directory as Apache sees it, for the snippets (`DIR`; default: the store used)"},
 	)
 	return cli.Tool{
 		Name:        "md-install",
@@ -89,7 +92,7 @@ func action(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) 
 			return err
 		}
 	}
-	st, err := cli.OpenStore(c)
+	st, err := cli.OpenStore(c, env, log, recs)
 	if err != nil {
 		return err
 	}
@@ -97,6 +100,7 @@ func action(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) 
 		if recs, err = install.StoreRecords(st); err != nil {
 			return err
 		}
+		cli.NameStore(recs, st)
 	}
 	opts := install.Options{
 		Store:         st,

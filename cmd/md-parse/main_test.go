@@ -227,3 +227,61 @@ func TestDryRunKeepsExistingStore(t *testing.T) {
 		t.Errorf("dry run created new.org: %v", err)
 	}
 }
+
+// runEnv runs md-parse with the environment variables in vars only.
+func runEnv(t *testing.T, vars map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := cli.Run(context.Background(), tool(), append([]string{"md-parse"}, args...),
+		cli.Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errOut, Getenv: func(k string) string { return vars[k] }})
+	return code, out.String(), errOut.String()
+}
+
+// TestApacheDefaultStoreIsModMDs is issue 11 item 7: an Apache config
+// without MDStoreDir uses the store mod_md uses, "md" under ServerRoot
+// (/etc/apache2/md on Debian), unless --store or $MD_STORE say otherwise;
+// MDStoreDir beats both; md.toml without store-dir keeps mdtools' default.
+// The chosen store is in every record.
+func TestApacheDefaultStoreIsModMDs(t *testing.T) {
+	dir := t.TempDir()
+	root := filepath.Join(dir, "etc-apache2")
+	os.MkdirAll(root, 0o755)
+	conf := filepath.Join(root, "apache2.conf")
+	os.WriteFile(conf, []byte("ServerRoot "+root+"\nServerAdmin a@b.test\nMDomain one.test\n<VirtualHost *:443>\nServerName one.test\n</VirtualHost>\n"), 0o644)
+	withDir := filepath.Join(dir, "with-dir.conf")
+	os.WriteFile(withDir, []byte("MDStoreDir /srv/md-store\nMDomain one.test\n"), 0o644)
+	toml := filepath.Join(dir, "md.toml")
+	os.WriteFile(toml, []byte("[[domain]]\ndomains = [\"toml.test\"]\n"), 0o644)
+	tests := []struct {
+		name   string
+		vars   map[string]string
+		args   []string
+		want   string
+		exists bool // the store was created (not a dry run)
+	}{
+		{"ServerRoot/md", nil, []string{conf}, filepath.Join(root, "md"), true},
+		{"--store beats ServerRoot/md", nil, []string{"--store", filepath.Join(dir, "flag"), conf}, filepath.Join(dir, "flag"), true},
+		{"$MD_STORE beats ServerRoot/md", map[string]string{"MD_STORE": filepath.Join(dir, "env")}, []string{conf}, filepath.Join(dir, "env"), true},
+		{"MDStoreDir beats --store", map[string]string{"MD_STORE": filepath.Join(dir, "env")}, []string{"-n", "--store", filepath.Join(dir, "flag"), withDir}, "/srv/md-store", false},
+		{"md.toml keeps the default", nil, []string{"-n", toml}, store.DefaultDir(), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := runEnv(t, tc.vars, tc.args...)
+			if code != cli.ExitOK {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			for _, r := range records(t, out) {
+				if r.Store != tc.want {
+					t.Errorf("record %s: store %q; want %q", r.Name, r.Store, tc.want)
+				}
+			}
+			if _, err := os.Stat(filepath.Join(tc.want, "md_store.json")); tc.exists && err != nil {
+				t.Errorf("store %s not written: %v", tc.want, err)
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(dir, "md")); !os.IsNotExist(err) {
+		t.Errorf("a store appeared beside the configs instead of under ServerRoot")
+	}
+}

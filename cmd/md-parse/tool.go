@@ -2,18 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/mdtools/mdtools/lib/apacheconf"
 	"github.com/mdtools/mdtools/lib/cli"
-	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/registry"
 	"github.com/mdtools/mdtools/lib/store"
-	"github.com/mdtools/mdtools/lib/tomlconf"
 	ucli "github.com/urfave/cli/v2"
 )
 
@@ -29,8 +24,12 @@ A CONFIG ending in .toml is read as md.toml (see md.toml(5)); anything else as
 Apache httpd configuration. Configuration errors are printed as
 "file:line: message", all of them, and md-parse exits 2.
 
-Store: MDStoreDir from the config, else --store, else $MD_STORE, else
-/var/lib/mdtools (root) or $XDG_STATE_HOME/mdtools.
+Store: MDStoreDir / store-dir from the config, else --store, else $MD_STORE,
+else, for an Apache config, the store mod_md itself uses ("md" under
+ServerRoot, e.g. /etc/apache2/md on Debian, so replacing mod_md needs no
+copy), else /var/lib/mdtools (root) or $XDG_STATE_HOME/mdtools. The chosen
+store goes into every record ("store"), and md-order, md-install, md-staple
+and md-challenge use that store; -v says which one and why.
 
 Examples:
    # what would mod_md manage on this Debian host?
@@ -42,7 +41,7 @@ Examples:
    # the whole renewal line, from cron
    md-parse /etc/apache2/apache2.conf | md-order | md-install | md-staple
 
-   # a host without Apache
+   # a host without Apache (the records carry the store to md-order)
    md-parse --store /var/lib/mdtools /etc/mdtools/md.toml | md-order
 
    # which vhosts serve each MD, and can the CA reach this host?
@@ -76,51 +75,39 @@ func parse(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) e
 		return cli.Usagef("need exactly one CONFIG file (httpd.conf or md.toml), got %d arguments", c.NArg())
 	}
 	path := c.Args().First()
-	var pc *md.ParsedConfig
-	var err error
-	if strings.HasSuffix(strings.ToLower(path), ".toml") {
-		pc, err = tomlconf.Load(path)
-	} else {
-		opts := apacheconf.Options{
-			Defines:    c.StringSlice("define"),
-			Version:    c.String("httpd-version"),
-			ServerRoot: c.String("server-root"),
-		}
-		if c.IsSet("module") {
-			opts.Modules = c.StringSlice("module")
-		}
-		pc, err = apacheconf.Load(path, opts)
+	opts := apacheconf.Options{
+		Defines:    c.StringSlice("define"),
+		Version:    c.String("httpd-version"),
+		ServerRoot: c.String("server-root"),
 	}
+	if c.IsSet("module") {
+		opts.Modules = c.StringSlice("module")
+	}
+	pc, err := cli.LoadConfig(path, opts, env.Stderr)
 	if pc != nil {
 		for _, w := range pc.Warnings {
 			log.Warnf("%s", w.Error())
 		}
 	}
-	var ces md.ConfigErrors
-	if errors.As(err, &ces) {
-		for _, e := range ces {
-			fmt.Fprintln(env.Stderr, e.Error())
-		}
-		return cli.Usagef("%d configuration error(s) in %s", len(ces), path)
-	}
 	if err != nil {
-		return &cli.UsageError{Err: err}
+		return err
 	}
 	recs := pc.Records
 	if c.Bool("check") {
 		log.Infof("%s: %d managed domain(s), configuration OK", path, len(recs))
 		return nil
 	}
-	dir := pc.StoreDir
-	if dir == "" {
-		dir = c.String("store")
+	ch, err := cli.Choose(log, cli.StoreChoice{Flag: c.String("store"), Env: env.Var("MD_STORE"), ConfigFile: path, Config: pc})
+	if err != nil {
+		return err
 	}
-	if dir == "" {
-		dir = store.DefaultDir()
+	dir := ch.Dir
+	for _, r := range recs {
+		r.Store = dir // every later stage uses this store
 	}
 	dry := c.Bool("dry-run")
 	if !dry || dirExists(dir) {
-		st, err := openStore(dir, dry)
+		st, err := openStore(ch, dry)
 		if err != nil {
 			return err
 		}
@@ -152,13 +139,13 @@ func parse(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) e
 }
 
 // openStore opens the store; a dry run never creates one.
-func openStore(dir string, dry bool) (*store.Store, error) {
-	if dry && !fileExists(filepath.Join(dir, "md_store.json")) {
+func openStore(ch cli.ChosenStore, dry bool) (*store.Store, error) {
+	if dry && !fileExists(filepath.Join(ch.Dir, "md_store.json")) {
 		return nil, nil
 	}
-	st, err := store.Open(dir)
+	st, err := store.Open(ch.Dir)
 	if err != nil {
-		return nil, &cli.Hinted{Err: err, Hint: "check MDStoreDir / --store / $MD_STORE and that this user may write there"}
+		return nil, &cli.Hinted{Err: err, Hint: "that is the " + ch.String() + "; check it and that this user may write there"}
 	}
 	return st, nil
 }

@@ -1,5 +1,7 @@
 package main
 
+import "github.com/mdtools/mdtools/lib/cli"
+
 const description = `md-staple keeps a valid OCSP response on disk for every installed
 certificate of the MDs it reads (JSON Lines records from md-parse/md-order/
 md-install on stdin or in files, or --all MDs of the store), and for extra
@@ -35,6 +37,9 @@ Examples:
    # refresh the responses of every installed MD, verbosely
    md-staple --all -v
 
+   # the same for the store Apache's config names (MDStoreDir or ServerRoot/md)
+   md-staple --all --config /etc/apache2/apache2.conf
+
    # a certificate outside any MD, e.g. for HAProxy (writes site.pem.ocsp)
    md-staple --cert /etc/haproxy/certs/site.pem --cert-ocsp-file
 
@@ -47,4 +52,5 @@ Examples:
 
    # fetch now, through a proxy
    md-staple --all --force --http-proxy http://proxy.example:3128
-`
+
+` + cli.StoreRule

@@ -13,8 +13,8 @@ import (
 func main() { cli.Main(tool()) }
 
 func tool() cli.Tool {
-	flags := append(cli.StoreFlags(),
-		&ucli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "staple every MD installed in the store instead of reading records"},
+	flags := append(cli.StoreFlags(), cli.ConfigFlag(),
+		&ucli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "staple every MD installed in the store instead of reading records (find the store with --config or --store)"},
 		&ucli.StringSliceFlag{Name: "cert", Usage: "also keep a response for this PEM chain `FILE` (leaf, then issuer), stored under ocsp/other/; repeatable"},
 		&ucli.BoolFlag{Name: "cert-ocsp-file", Usage: "write the DER response to FILE.ocsp next to each --cert FILE (HAProxy's convention)"},
 		&ucli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "fetch now, ignoring renew windows and backoff"},
@@ -46,21 +46,22 @@ func tool() cli.Tool {
 			if c.Int("parallel") < 1 {
 				return cli.Usagef("--parallel must be at least 1")
 			}
-			st, err := cli.OpenStore(c)
-			if err != nil {
-				return err
-			}
 			var recs []*md.Record
-			switch {
-			case opts.All:
-				recs, err = staple.StoreRecords(st)
-			case c.NArg() == 0 && len(opts.CertFiles) > 0:
-				// only the --cert files
-			default:
-				recs, err = cli.OpenInputs(c.Args().Slice(), env.Stdin, true)
+			var err error
+			if !opts.All && (c.NArg() > 0 || len(opts.CertFiles) == 0) {
+				if recs, err = cli.OpenInputs(c.Args().Slice(), env.Stdin, true); err != nil {
+					return err
+				}
 			}
+			st, err := cli.OpenStore(c, env, log, recs)
 			if err != nil {
 				return err
+			}
+			if opts.All {
+				if recs, err = staple.StoreRecords(st); err != nil {
+					return err
+				}
+				cli.NameStore(recs, st)
 			}
 			staple.SetUserAgent("md-staple/" + cli.Version)
 			r := &staple.Runner{Store: st, Log: log, Timeout: c.Duration("timeout"), Parallel: c.Int("parallel"),

@@ -50,7 +50,7 @@ func TestUsageErrors(t *testing.T) {
 		{"bad proxy", "", []string{"--all", "--http-proxy", "::"}, "--http-proxy"},
 		{"parallel 0", "", []string{"--all", "--parallel", "0"}, "--parallel"},
 		{"bad record", `{"name":"a.test","domains":"a.test"}` + "\n", nil, "stdin: line 1"},
-		{"unknown flag", "", []string{"--nope"}, "flag provided but not defined"},
+		{"unknown flag", "", []string{"--nope"}, "unknown flag --nope"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -41,6 +41,7 @@ with state 4 and a state-descr naming the file) or NAME is unknown; 2 usage.
 
 Examples:
    md-status -d /var/lib/mdtools                  # table on a terminal, JSON in a pipe
+   md-status --config /etc/apache2/apache2.conf   # the store Apache's config names
    md-status example.org | jq '.cert.rsa.valid.until'
    md-status --json | jq -r '."managed-domains"[] | select(.renew) | .name'
    md-status --certificate-status www.example.org
@@ -49,7 +50,11 @@ Examples:
    md-status --metrics > /var/lib/node_exporter/textfile/md.prom
    md-status --server-status                      # mod_md's server-status?auto lines
    md-status --html > /var/www/html/md-status.html
-   md-status --serve 127.0.0.1:8405               # /md-status, /md-status/NAME, /metrics, /`
+   md-status --serve 127.0.0.1:8405               # /md-status, /md-status/NAME, /metrics, /
+
+Store: --config FILE's MDStoreDir / store-dir (as md-parse finds it), else
+--store, else $MD_STORE, else (Apache config) "md" under ServerRoot, else
+/var/lib/mdtools (root) or $XDG_STATE_HOME/mdtools; -v names it.`
 
 func tool() cli.Tool {
 	return cli.Tool{
@@ -58,7 +63,7 @@ func tool() cli.Tool {
 		ArgsUsage:   "[NAME]",
 		Description: description,
 		Flags: []ucli.Flag{
-			cli.StoreFlags()[0],
+			cli.StoreFlags()[0], cli.ConfigFlag(),
 			&ucli.BoolFlag{Name: "json", Usage: "mod_md's md-status JSON (default when stdout is not a terminal)"},
 			&ucli.BoolFlag{Name: "table", Usage: "one line per MD (default on a terminal); with --plan: the plan as text"},
 			&ucli.BoolFlag{Name: "plan", Usage: "what the next md-order, md-install and md-staple runs will do, why, and when"},
@@ -151,13 +156,17 @@ func run(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) err
 		return cli.Usagef("choose one of --json, --table, --plan, --metrics, --server-status, --html, --certificate-status")
 	}
 
-	dir := c.String("store")
-	if dir == "" {
-		dir = store.DefaultDir()
-	}
-	st, err := store.OpenReadOnly(dir)
+	ch, err := cli.StoreFor(c, env, log, nil)
 	if err != nil {
-		return &cli.Hinted{Err: err, Hint: "check --store / $MD_STORE"}
+		return err
+	}
+	st, err := store.OpenReadOnly(ch.Dir)
+	if err != nil {
+		return &cli.Hinted{Err: err, Hint: "that is the " + ch.String() + "; check --config / --store / $MD_STORE"}
+	}
+	if view == status.ViewTable && tty && log.Verbose == 0 {
+		// a person reading a table wants to know whose MDs these are
+		fmt.Fprintf(env.Stderr, "md-status: %s\n", ch)
 	}
 	r := &status.Reader{Store: st}
 	if s := c.String("now"); s != "" {

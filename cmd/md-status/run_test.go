@@ -125,3 +125,38 @@ func TestServeFlag(t *testing.T) {
 		t.Errorf("--serve exit %d, stdout %q", code, out.String())
 	}
 }
+
+// TestConfigFindsTheStore: --config reads the store the config names
+// (md.toml store-dir, Apache MDStoreDir or mod_md's ServerRoot/md) instead
+// of $MD_STORE or the default, and -v says which and why (issue 11 items
+// 6 and 7).
+func TestConfigFindsTheStore(t *testing.T) {
+	good := sampleStore(t, false)
+	dir := t.TempDir()
+	toml := filepath.Join(dir, "md.toml")
+	os.WriteFile(toml, []byte("[global]\nstore-dir = \""+good+"\"\n[[domain]]\ndomains = [\"a1.test\"]\n"), 0o644)
+	apache := filepath.Join(dir, "apache2.conf")
+	os.WriteFile(apache, []byte("MDStoreDir "+good+"\nMDomain a1.test\n"), 0o644)
+	root := filepath.Join(dir, "root")
+	os.MkdirAll(root, 0o755)
+	if err := os.Rename(sampleStore(t, false), filepath.Join(root, "md")); err != nil {
+		t.Fatal(err)
+	}
+	noDir := filepath.Join(root, "apache2.conf")
+	os.WriteFile(noDir, []byte("ServerRoot "+root+"\nMDomain a1.test\n"), 0o644)
+	for _, tc := range []struct{ conf, from string }{
+		{toml, "MDStoreDir / store-dir in " + toml},
+		{apache, "MDStoreDir / store-dir in " + apache},
+		{noDir, "mod_md's default, md under the ServerRoot of " + noDir},
+	} {
+		var out, errOut bytes.Buffer
+		code := cli.Run(context.Background(), tool(), []string{"md-status", "-v", "--json", "--config", tc.conf},
+			cli.Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }})
+		if code != 0 || !strings.Contains(out.String(), `"name": "a1.test"`) {
+			t.Errorf("--config %s: exit %d\n%.500s\n%s", tc.conf, code, out.String(), errOut.String())
+		}
+		if !strings.Contains(errOut.String(), "(from "+tc.from+")") {
+			t.Errorf("--config %s: stderr does not say why: %s", tc.conf, errOut.String())
+		}
+	}
+}

@@ -42,7 +42,9 @@ Examples:
   md-parse md.toml | md-order --dry-run | jq -c '{name, order}'
   md-order --force -j 4 records.jsonl > ordered.jsonl
   md-parse md.toml | md-order --http-listen :80   # no web server on port 80
-  md-order --ca-file /etc/ssl/my-acme-root.pem < records.jsonl`
+  md-order --ca-file /etc/ssl/my-acme-root.pem < records.jsonl
+
+` + cli.StoreRule
 
 // Tool is the md-order command.
 func Tool() cli.Tool {
@@ -75,13 +77,17 @@ func run(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) err
 	}
 	var st *store.Store
 	if c.Bool("dry-run") {
+		dir, derr := cli.StoreDir(c, env, log, recs)
+		if derr != nil {
+			return derr
+		}
 		var done func()
-		st, done, err = openDryRun(c.String("store"))
+		st, done, err = openDryRun(dir)
 		if done != nil {
 			defer done()
 		}
 	} else {
-		st, err = cli.OpenStore(c)
+		st, err = cli.OpenStore(c, env, log, recs)
 	}
 	if err != nil {
 		return err
@@ -133,9 +139,6 @@ func run(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) err
 // openDryRun opens the store read-only, so a dry run changes nothing, not
 // even by creating a store that does not exist yet (it then looks empty).
 func openDryRun(dir string) (*store.Store, func(), error) {
-	if dir == "" {
-		dir = store.DefaultDir()
-	}
 	var done func()
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		empty, err := os.MkdirTemp("", "md-order-dry-run-")
@@ -146,7 +149,7 @@ func openDryRun(dir string) (*store.Store, func(), error) {
 	}
 	st, err := store.OpenReadOnly(dir)
 	if err != nil {
-		return nil, done, &cli.Hinted{Err: err, Hint: "check --store / $MD_STORE"}
+		return nil, done, &cli.Hinted{Err: err, Hint: "check the records' \"store\" / --store / $MD_STORE"}
 	}
 	return st, done, nil
 }

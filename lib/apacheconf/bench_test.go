@@ -1,4 +1,4 @@
-package apacheconf
+package apacheconf_test
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mdtools/mdtools/lib/apacheconf"
 	"github.com/mdtools/mdtools/lib/cli"
 )
 
@@ -51,7 +52,7 @@ func BenchmarkLoad(b *testing.B) {
 			}
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				pc, err := Load(main, Options{})
+				pc, err := apacheconf.Load(main, apacheconf.Options{})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -59,7 +59,8 @@ func load(path string, opts Options, jail string) (*md.ParsedConfig, md.ConfigEr
 		a, b := r.errs[i], r.errs[j]
 		return a.File < b.File || a.File == b.File && a.Line < b.Line
 	})
-	pc := &md.ParsedConfig{Records: recs, Warnings: r.warns}
+	// mod_md's MDStoreDir default: "md" relative to ServerRoot
+	pc := &md.ParsedConfig{Records: recs, Warnings: r.warns, DefaultStoreDir: r.relative("md")}
 	if cfg.mc.storeDir != "" {
 		pc.StoreDir = r.relative(cfg.mc.storeDir)
 	}

@@ -78,10 +78,22 @@ type Env struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
+	// Getenv reads an environment variable; nil means os.Getenv.
+	Getenv func(string) string
 }
 
 // OSEnv is the real process environment.
-func OSEnv() Env { return Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr} }
+func OSEnv() Env {
+	return Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+}
+
+// Var returns the environment variable k.
+func (e Env) Var(k string) string {
+	if e.Getenv == nil {
+		return os.Getenv(k)
+	}
+	return e.Getenv(k)
+}
 
 // Tool describes one md-* binary.
 type Tool struct {
@@ -109,14 +121,17 @@ func Main(t Tool) {
 func Run(ctx context.Context, t Tool, args []string, env Env) int {
 	log := NewLogger(t.Name, env.Stderr)
 	var usageErr error
+	flags := append(append([]ucli.Flag{}, t.Flags...), verboseFlag())
 	app := &ucli.App{
 		Name:            t.Name,
 		Usage:           t.Usage,
 		ArgsUsage:       t.ArgsUsage,
 		Description:     t.Description,
 		Version:         Version,
-		Flags:           append(append([]ucli.Flag{}, t.Flags...), verboseFlag()),
+		Flags:           flags,
 		HideHelpCommand: true,
+		// -vv is -v -v (and -nv is -n -v): only single-letter bool flags combine.
+		UseShortOptionHandling: true,
 		// `md-x --generate-bash-completion` lists flags for the bash and
 		// zsh completion scripts in scripts/completion.
 		EnableBashCompletion: true,
@@ -124,7 +139,7 @@ func Run(ctx context.Context, t Tool, args []string, env Env) int {
 		ErrWriter:            env.Stderr,
 		ExitErrHandler:       func(*ucli.Context, error) {}, // never os.Exit from cli
 		OnUsageError: func(_ *ucli.Context, err error, _ bool) error {
-			usageErr = &UsageError{Err: err}
+			usageErr = &UsageError{Err: explainFlagError(err, flags)}
 			return usageErr
 		},
 		Action: func(c *ucli.Context) error {
@@ -137,7 +152,7 @@ func Run(ctx context.Context, t Tool, args []string, env Env) int {
 		return ExitOK
 	}
 	if usageErr == nil && isFlagError(err) {
-		err = &UsageError{Err: err}
+		err = &UsageError{Err: explainFlagError(err, flags)}
 	}
 	if !errors.Is(err, ErrRecordsFailed) {
 		log.Error(err)
@@ -149,8 +164,8 @@ func Run(ctx context.Context, t Tool, args []string, env Env) int {
 // returns without calling OnUsageError.
 func isFlagError(err error) bool {
 	msg := err.Error()
-	return strings.HasPrefix(msg, "flag provided but not defined") ||
-		strings.HasPrefix(msg, "invalid value") || strings.Contains(msg, "Required flag")
+	return strings.HasPrefix(msg, "flag provided but not defined") || strings.HasPrefix(msg, "flag needs an argument") ||
+		strings.HasPrefix(msg, "invalid value") || strings.HasPrefix(msg, "invalid boolean value") || strings.Contains(msg, "Required flag")
 }
 
 func verboseFlag() ucli.Flag {

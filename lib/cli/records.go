@@ -33,7 +33,7 @@ func (e *InputError) Unwrap() error { return e.Err }
 // ReadRecords reads JSON Lines records from r. Every line is read and
 // checked before anything is processed: the first bad line is returned as a
 // UsageError wrapping an InputError ("stdin: line 3: field "ca.urls": ...").
-// Blank lines are skipped. If validate is true each record must also pass
+// Blank lines are skipped. Names and domains are turned to lower case. If validate is true each record must also pass
 // md.MD.Validate.
 func ReadRecords(r io.Reader, input string, validate bool) ([]*md.Record, error) {
 	sc := bufio.NewScanner(r)
@@ -50,6 +50,7 @@ func ReadRecords(r io.Reader, input string, validate bool) ([]*md.Record, error)
 		if err := json.Unmarshal(b, rec); err != nil {
 			return nil, &UsageError{Err: &InputError{Input: input, Line: line, Err: err}}
 		}
+		rec.LowerNames() // as mod_md: domains/<name> is always lower case
 		if validate {
 			if err := rec.Validate(); err != nil {
 				return nil, &UsageError{Err: &InputError{Input: input, Line: line, Err: err}}

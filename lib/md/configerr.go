@@ -50,4 +50,8 @@ type ParsedConfig struct {
 	Records  []*Record // one per MD, sorted by name
 	Warnings []ConfigError
 	StoreDir string // MDStoreDir / store-dir, absolute; "" if not configured
+	// DefaultStoreDir is the store the config's own server uses when
+	// none is configured: for Apache, mod_md's "md" under ServerRoot;
+	// "" for md.toml (mdtools' default applies).
+	DefaultStoreDir string
 }

@@ -45,13 +45,16 @@ func TestGoldenRoundTrip(t *testing.T) {
 func TestRecordKeepsUnknownFieldsAndSections(t *testing.T) {
 	in := `{"name":"a.org","domains":["a.org"],"contacts":[],"transitive":1,"state":1,"renew-mode":1,` +
 		`"must-staple":false,"proto":{"acme-tls/1":[]},"stapling":false,"profile-mandatory":false,"ari-renewals":true,` +
-		`"source":{"file":"/etc/x.conf","line":3},"future-field":{"x":[1,2]},"zz":"last"}`
+		`"source":{"file":"/etc/x.conf","line":3},"store":"/etc/apache2/md","future-field":{"x":[1,2]},"zz":"last"}`
 	var r Record
 	if err := json.Unmarshal([]byte(in), &r); err != nil {
 		t.Fatal(err)
 	}
 	if r.Source == nil || r.Source.Line != 3 {
 		t.Errorf("source = %+v; want line 3", r.Source)
+	}
+	if r.Store != "/etc/apache2/md" {
+		t.Errorf("store = %q; want the one md-parse chose", r.Store)
 	}
 	out, err := json.Marshal(r)
 	if err != nil {

@@ -1,6 +1,9 @@
 package md
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"strings"
+)
 
 // Record is one managed domain on the JSON Lines stream between the md-*
 // commands: the md.json fields, where the MD was defined, the server-wide
@@ -9,7 +12,11 @@ import "encoding/json"
 // and passed on.
 type Record struct {
 	MD
-	Source   *Source        `json:"source,omitempty"`
+	Source *Source `json:"source,omitempty"`
+	// Store names the store md-parse chose for this MD (an absolute
+	// directory today; a string so that a URL can name a shared store
+	// later). Every later stage opens this store: see cli.ChooseStore.
+	Store    string         `json:"store,omitempty"`
 	Watched  *bool          `json:"watched,omitempty"`
 	Settings *Settings      `json:"settings,omitempty"`
 	Vhosts   []Vhost        `json:"vhosts,omitempty"`
@@ -61,6 +68,7 @@ type Identifier struct {
 type recordFields struct {
 	mdFields
 	Source   *Source        `json:"source,omitempty"`
+	Store    string         `json:"store,omitempty"`
 	Watched  *bool          `json:"watched,omitempty"`
 	Settings *Settings      `json:"settings,omitempty"`
 	Vhosts   []Vhost        `json:"vhosts,omitempty"`
@@ -76,7 +84,7 @@ type recordFields struct {
 func (r Record) MarshalJSON() ([]byte, error) {
 	b, err := marshalNoEscape(recordFields{
 		mdFields: r.MD.normalized(),
-		Source:   r.Source, Watched: r.Watched, Settings: r.Settings, Vhosts: r.Vhosts, Host: r.Host,
+		Source:   r.Source, Store: r.Store, Watched: r.Watched, Settings: r.Settings, Vhosts: r.Vhosts, Host: r.Host,
 		Order: r.Order, Install: r.Install, Staple: r.Staple, Error: r.Error,
 	})
 	if err != nil {
@@ -92,7 +100,7 @@ func (r *Record) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		return err
 	}
-	*r = Record{MD: MD(f.mdFields), Source: f.Source, Watched: f.Watched, Settings: f.Settings, Vhosts: f.Vhosts, Host: f.Host,
+	*r = Record{MD: MD(f.mdFields), Source: f.Source, Store: f.Store, Watched: f.Watched, Settings: f.Settings, Vhosts: f.Vhosts, Host: f.Host,
 		Order: f.Order, Install: f.Install, Staple: f.Staple, Error: f.Error}
 	r.Extra = extra
 	return nil
@@ -107,6 +115,16 @@ func (r *Record) IsWatched() bool {
 		return false
 	}
 	return r.Watched == nil || *r.Watched
+}
+
+// LowerNames turns the name and the domains to lower case, as mod_md
+// does when it reads an MD: names become store paths (domains/<name>), and
+// DNS names are case-insensitive, so A.test and a.test are one MD.
+func (r *Record) LowerNames() {
+	r.Name = strings.ToLower(r.Name)
+	for i, d := range r.Domains {
+		r.Domains[i] = strings.ToLower(d)
+	}
 }
 
 // Redacted returns a copy safe to print (see MD.Redacted).
