@@ -2,14 +2,16 @@ package apacheconf
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
+	"io/fs"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/mdtools/mdtools/lib/fsread"
 	"github.com/mdtools/mdtools/lib/md"
 )
 
@@ -1004,20 +1006,14 @@ func setEAB(w *walker, n *node, argv []string, _ string) string {
 		kid = "none"
 	} else {
 		path := w.r.relative(kid)
-		fi, err := os.Stat(path)
-		if err != nil || fi.IsDir() {
-			return name + ": file not found: " + path
-		}
-		if !fi.Mode().IsRegular() || fi.Size() > 1<<20 {
-			return name + ": error reading JSON file " + path
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			return name + ": error reading JSON file " + path
-		}
-		data, err := io.ReadAll(io.LimitReader(f, 1<<20))
-		f.Close()
-		if err != nil {
+		data, err := fsread.ReadFile(path, fsread.MaxSmall)
+		var fe *fsread.Error
+		switch {
+		case errors.Is(err, fs.ErrNotExist) || errors.Is(err, fsread.ErrNotRegular) && isDir(path):
+			return name + ": file not found: " + path // mod_md's text
+		case errors.As(err, &fe):
+			return name + ": error reading JSON file " + path + ": " + fe.Reason
+		case err != nil:
 			return name + ": error reading JSON file " + path
 		}
 		var v struct {
@@ -1156,4 +1152,9 @@ func setProfile(w *walker, n *node, argv []string, _ string) string {
 	}
 	w.props().profile = argv[0]
 	return ""
+}
+
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
 }

@@ -143,7 +143,7 @@ func TestBadInput(t *testing.T) {
 		f.Truncate(100 << 20) // sparse: no disk space used
 		f.Close()
 		_, err := Load(p, Options{})
-		if err == nil || !strings.Contains(err.Error(), "file is too large") {
+		if err == nil || !strings.Contains(err.Error(), "main.conf: file is too large (larger than 32 MiB)") {
 			t.Errorf("err %v", err)
 		}
 	})
@@ -181,6 +181,36 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("errors %.300q", err)
 		}
 	})
+	t.Run("define doubling chain", func(t *testing.T) {
+		// 24 levels in a 600-byte file would make a 16 MB value, and
+		// each use of it 16 MB more
+		var b strings.Builder
+		b.WriteString("Define A0 x\n")
+		for i := 1; i <= 24; i++ {
+			fmt.Fprintf(&b, "Define A%d ${A%d}${A%d}\n", i, i-1, i-1)
+		}
+		b.WriteString("MDomain a.org\n" + strings.Repeat("MDMembers ${A24}\n", 50))
+		_, err := names(t, map[string]string{"main.conf": b.String()}, Options{})
+		// A16 is 64 KiB: its Define line is the first one over the limit
+		if !strings.Contains(err, "main.conf:17: line too long after ${VAR} expansion (more than 65536 bytes)") {
+			t.Errorf("errors %.300q", err)
+		}
+	})
+	t.Run("define expansion total", func(t *testing.T) {
+		// each line stays under the line limit; together they add more
+		// than MaxExpansion
+		var b strings.Builder
+		b.WriteString("Define A0 " + strings.Repeat("x", 60000) + "\n")
+		n := MaxExpansion/60000 + 2
+		for i := 1; i <= n; i++ {
+			fmt.Fprintf(&b, "Define B%d ${A0}\n", i)
+		}
+		_, err := names(t, map[string]string{"main.conf": b.String()}, Options{})
+		want := fmt.Sprintf("main.conf:%d: ${VAR} expansions add more than 64 MiB in all, giving up", MaxExpansion/60000+2)
+		if !strings.Contains(err, want) {
+			t.Errorf("errors %.300q; want %q", err, want)
+		}
+	})
 	t.Run("deep nesting", func(t *testing.T) {
 		_, err := names(t, map[string]string{"main.conf": strings.Repeat("<IfModule ssl>\n", 200)}, Options{})
 		if !strings.Contains(err, "sections nested too deeply") {
@@ -201,7 +231,7 @@ func TestBadInput(t *testing.T) {
 		}
 		os.WriteFile(filepath.Join(dir, "main.conf"), []byte("Include fifo.conf\nInclude /dev/zero\nMDExternalAccountBinding /dev/zero\nMDExternalAccountBinding fifo.conf\n"), 0o644)
 		_, err := Load(filepath.Join(dir, "main.conf"), Options{})
-		if err == nil || strings.Count(err.Error(), "is not a regular file") != 2 || strings.Count(err.Error(), "error reading JSON file") != 2 {
+		if err == nil || strings.Count(err.Error(), "is a FIFO, not a regular file") != 2 || strings.Count(err.Error(), "is a character device, not a regular file") != 2 || strings.Count(err.Error(), "error reading JSON file") != 2 {
 			t.Errorf("err %v", err)
 		}
 	})

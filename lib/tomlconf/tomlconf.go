@@ -14,7 +14,6 @@ package tomlconf
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -22,6 +21,7 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+	"github.com/mdtools/mdtools/lib/fsread"
 	"github.com/mdtools/mdtools/lib/md"
 )
 
@@ -34,26 +34,25 @@ const MaxDomains = 100000
 // Load reads md.toml at path. Problems come back as md.ConfigErrors, all
 // of them, each "file:line: message".
 func Load(path string) (*md.ParsedConfig, error) {
-	f, err := os.Open(path)
+	data, err := fsread.ReadFile(path, MaxFileSize)
 	if err != nil {
-		return nil, md.ConfigErrors{{File: path, Msg: fmt.Sprintf("reading config: %v", unwrapPath(err))}}
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err == nil && !fi.Mode().IsRegular() {
-		return nil, md.ConfigErrors{{File: path, Msg: "not a regular file"}}
-	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, md.ConfigErrors{{File: path, Msg: fmt.Sprintf("reading config: %v", unwrapPath(err))}}
-	}
-	if len(data) > MaxFileSize {
-		return nil, md.ConfigErrors{{File: path, Msg: fmt.Sprintf("file is larger than %d bytes", MaxFileSize)}}
+		return nil, md.ConfigErrors{{File: path, Msg: readError(err)}}
 	}
 	dir, err := filepath.Abs(filepath.Dir(path))
 	if err != nil {
 		return nil, md.ConfigErrors{{File: path, Msg: err.Error()}}
 	}
 	return parse(path, dir, data)
+}
+
+// readError is the message for a file that could not be read, without
+// the path (the ConfigError carries it).
+func readError(err error) string {
+	var fe *fsread.Error
+	if errors.As(err, &fe) {
+		return fe.Reason
+	}
+	return fmt.Sprintf("reading config: %v", unwrapPath(err))
 }
 
 func unwrapPath(err error) error {
