@@ -6,16 +6,12 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
 
+	"github.com/mdtools/mdtools/lib/fsread"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/store"
 )
-
-// maxStaticCert bounds a static certificate file read for the state check.
-const maxStaticCert = 1 << 20
 
 // oidTLSFeature is the TLS Feature extension (RFC 7633) that carries
 // must-staple.
@@ -64,12 +60,7 @@ func certState(st *store.Store, set string, m *md.MD) (int, string) {
 
 func loadCert(st *store.Store, set string, m *md.MD, i int, spec md.KeySpec) ([]*x509.Certificate, error) {
 	if len(m.CertFiles) > 0 {
-		f, err := os.Open(m.CertFiles[i])
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		data, err := io.ReadAll(io.LimitReader(f, maxStaticCert))
+		data, err := fsread.ReadFile(m.CertFiles[i], fsread.MaxPEM)
 		if err != nil {
 			return nil, err
 		}

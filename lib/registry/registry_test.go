@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/mdtools/mdtools/lib/apacheconf"
+	"github.com/mdtools/mdtools/lib/fsread/fsreadtest"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/store"
 	"github.com/mdtools/mdtools/lib/tomlconf"
@@ -782,5 +783,21 @@ func TestApacheConfigInterop(t *testing.T) {
 		if r.CA.Account != "ACME-127.0.0.1-0000" || r.State != md.StateComplete {
 			t.Errorf("%s: ca %+v state %d %q", r.Name, r.CA, r.State, r.StateDescr)
 		}
+	}
+}
+
+// TestStateSpecialStaticFiles: a static certificate file that is a device,
+// a FIFO or huge gives state error at once; before, a FIFO blocked the sync.
+func TestStateSpecialStaticFiles(t *testing.T) {
+	for _, sp := range fsreadtest.Specials(t) {
+		t.Run(sp.Name, func(t *testing.T) {
+			st, _ := openStore(t)
+			recs := parseTOML(t, "[[domain]]\ndomains = [\"a.example\"]\nwebroot = \"/srv\"\n"+
+				"certificate-file = \""+sp.Path+"\"\ncertificate-key-file = \""+sp.Path+"\"\n")
+			fsreadtest.NoHang(t, func() { _, _ = Sync(context.Background(), st, recs, Options{}) })
+			if r := recs[0]; r.State != md.StateError || r.StateDescr != "error initializing" {
+				t.Errorf("state = %d %q; want %d (mod_md's error initializing)", r.State, r.StateDescr, md.StateError)
+			}
+		})
 	}
 }
