@@ -495,9 +495,9 @@ func (w *walker) newMD(n *node, words []string) (*mdDef, string) {
 			def.transitive = *t
 			continue
 		}
-		def.domains = md.AddDomain(def.domains, a)
+		def.domains.Add(a)
 	}
-	if len(def.domains) == 0 {
+	if def.domains.Len() == 0 {
 		return nil, "needs at least one domain name"
 	}
 	return def, ""
@@ -532,14 +532,14 @@ func (w *walker) mdSection(n *node) {
 	// The first name is always a domain, even "auto" or "manual".
 	words := splitArgs(n.args)
 	def := &mdDef{transitive: -1, file: n.file, line: n.line, section: true}
-	def.domains = md.AddDomain(def.domains, words[0])
+	def.domains.Add(words[0])
 	for _, a := range words[1:] {
 		var t *int
 		if setTransitive(&t, a) {
 			def.transitive = *t
 			continue
 		}
-		def.domains = md.AddDomain(def.domains, a)
+		def.domains.Add(a)
 	}
 	w.md = def
 	errsBefore := len(w.r.errs)
@@ -566,7 +566,7 @@ func setMembers(w *walker, n *node, argv []string, _ string) string {
 	}
 	for _, a := range argv {
 		if !setTransitive(&w.md.props.transitive, a) {
-			w.md.domains = md.AddDomain(w.md.domains, a)
+			w.md.domains.Add(a)
 		}
 	}
 	return ""

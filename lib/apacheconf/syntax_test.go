@@ -242,3 +242,31 @@ func TestBadInput(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkMembers200k: an <MDomainSet> with 200,000 MDMembers lines and
+// a vhost whose 20,000 aliases MDMembers auto adds. Each name used to be
+// looked up by a scan of the MD's names (quadratic); now a map:
+//
+//	go test -run '^$' -bench Members200k -benchtime 3x ./lib/apacheconf/
+func BenchmarkMembers200k(b *testing.B) {
+	var conf strings.Builder
+	conf.WriteString("<MDomainSet a.io>\n")
+	for i := 0; i < 200000; i++ {
+		fmt.Fprintf(&conf, "MDMembers %d.a.io\n", i)
+	}
+	conf.WriteString("</MDomainSet>\n<VirtualHost *:443>\nServerName a.io\nSSLEngine on\n")
+	for i := 0; i < 20000; i++ {
+		fmt.Fprintf(&conf, "ServerAlias v%d.a.io\n", i)
+	}
+	conf.WriteString("</VirtualHost>\n")
+	path := filepath.Join(b.TempDir(), "main.conf")
+	if err := os.WriteFile(path, []byte(conf.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		pc, err := Load(path, Options{})
+		if err != nil || len(pc.Records) != 1 || len(pc.Records[0].Domains) != 220001 { // a.io, 200,000 members, 20,000 aliases
+			b.Fatalf("err %v, %d records, %d names", err, len(pc.Records), len(pc.Records[0].Domains))
+		}
+	}
+}

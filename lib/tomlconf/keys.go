@@ -138,15 +138,15 @@ func setDomains(p *parser, t *table, key string, v any, c *conf) {
 		p.errorf(t, key, "needs at least one domain name")
 		return
 	}
-	var out []string
+	out := md.NewDomainSet()
 	for _, n := range names {
 		if err := md.ValidateDomain(n); err != nil {
 			p.errorf(t, key, "%v", err)
 			continue
 		}
-		out = md.AddDomain(out, strings.TrimSuffix(n, "."))
+		out.Add(strings.TrimSuffix(n, "."))
 	}
-	c.domains = out
+	c.domains = out.Names()
 }
 
 func setCA(p *parser, t *table, key string, v any, c *conf) {
