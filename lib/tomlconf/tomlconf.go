@@ -132,10 +132,17 @@ func parse(file, dir string, data []byte) (*md.ParsedConfig, error) {
 				domainTables = append(domainTables, t)
 			}
 		default:
-			if def := keyByName[k]; def != nil {
-				p.errorf(top, k, "must be inside [global] or a [[domain]] table")
-			} else {
-				p.errorf(top, k, "unknown key%s", hint(k))
+			switch v.(type) {
+			case map[string]any: // [k]
+				p.errs.Add(p.file, p.lines.line("", k), "%s", tableHint(k, false))
+			case []map[string]any: // [[k]]
+				p.errs.Add(p.file, p.lines.line("", k), "%s", tableHint(k, true))
+			default:
+				if def := keyByName[k]; def != nil {
+					p.errorf(top, k, "must be inside [global] or a [[domain]] table")
+				} else {
+					p.errorf(top, k, "unknown key%s", hint(k, inBoth))
+				}
 			}
 		}
 	}
@@ -176,7 +183,7 @@ func (p *parser) readTable(t *table, sc scope, c *conf) {
 		def := keyByName[k]
 		switch {
 		case def == nil:
-			p.errorf(t, k, "unknown key%s", hint(k))
+			p.errorf(t, k, "unknown key%s", hint(k, sc))
 		case def.scope&sc == 0 && sc == inDomain:
 			p.errorf(t, k, "only allowed in [global] (it applies to all domains)")
 		case def.scope&sc == 0:
@@ -187,9 +194,10 @@ func (p *parser) readTable(t *table, sc scope, c *conf) {
 	}
 }
 
-// hint suggests the key meant by a near miss: underscores, upper case, or
-// the Apache directive name.
-func hint(k string) string {
+// hint suggests the key meant by a near miss: underscores or upper case,
+// an Apache directive name, else the nearest key allowed in the table
+// (sc) by edit distance ("renew-windw", "contact-emial").
+func hint(k string, sc scope) string {
 	cand := strings.ToLower(strings.ReplaceAll(k, "_", "-"))
 	if keyByName[cand] != nil {
 		return fmt.Sprintf(" (did you mean %q?)", cand)
@@ -199,7 +207,54 @@ func hint(k string) string {
 			return fmt.Sprintf(" (md.toml spells %s as %q)", d.directive, d.name)
 		}
 	}
+	var names, elsewhere, directives []string
+	for _, d := range keyDefs {
+		if d.scope&sc != 0 {
+			names = append(names, d.name)
+		} else {
+			elsewhere = append(elsewhere, d.name)
+		}
+		if d.directive != "" {
+			directives = append(directives, strings.ToLower(d.directive))
+		}
+	}
+	if strings.HasPrefix(strings.ToLower(k), "md") { // a misspelt directive
+		if n := nearest(k, directives); n != "" {
+			for _, d := range keyDefs {
+				if strings.EqualFold(d.directive, n) {
+					return fmt.Sprintf(" (did you mean %s? md.toml spells it %q)", d.directive, d.name)
+				}
+			}
+		}
+	}
+	if n := nearest(k, names); n != "" {
+		return fmt.Sprintf(" (did you mean %q?)", n)
+	}
+	if n := nearest(k, elsewhere); n != "" {
+		where := "[global]"
+		if keyByName[n].scope == inDomain {
+			where = "a [[domain]] table"
+		}
+		return fmt.Sprintf(" (did you mean %q? it is only allowed in %s)", n, where)
+	}
 	return ""
+}
+
+// tableHint is the message for a top-level table other than [global] and
+// [[domain]], with the one it most likely meant.
+func tableHint(k string, array bool) string {
+	open, closing := "[", "]"
+	if array {
+		open, closing = "[[", "]]"
+	}
+	msg := open + k + closing + ": unknown table"
+	switch nearest(k, []string{"global", "domain"}) {
+	case "global":
+		return msg + " (did you mean [global]?)"
+	case "domain":
+		return msg + " (did you mean [[domain]]?)"
+	}
+	return msg + " (md.toml has [global] and [[domain]] tables)"
 }
 
 // build merges [global] into each [[domain]] and makes the records.
