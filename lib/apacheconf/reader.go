@@ -234,10 +234,10 @@ func (r *reader) readFile(path, fromFile string, fromLine, _ int) []*node {
 	data, err := fsread.ReadFile(path, MaxFileSize)
 	var fe *fsread.Error
 	switch {
-	case errors.As(err, &fe) && errors.Is(err, fsread.ErrTooLarge):
-		r.errorf(path, 0, "file is too large (%s)", fe.Reason)
+	case errors.As(err, &fe) && (fromLine == 0 || errors.Is(err, fsread.ErrTooLarge)):
+		r.errorf(path, 0, "%s", fe.Reason) // "path: larger than 32 MiB"
 		return nil
-	case errors.As(err, &fe):
+	case errors.As(err, &fe): // named by an Include: say where
 		r.errorf(fromFile, fromLine, "%s %s", path, fe.Reason)
 		return nil
 	case err != nil:

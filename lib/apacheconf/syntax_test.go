@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/mdtools/mdtools/lib/fsread/fsreadtest"
 )
 
 // names returns the MD names and the first error text.
@@ -143,7 +145,7 @@ func TestBadInput(t *testing.T) {
 		f.Truncate(100 << 20) // sparse: no disk space used
 		f.Close()
 		_, err := Load(p, Options{})
-		if err == nil || !strings.Contains(err.Error(), "main.conf: file is too large (larger than 32 MiB)") {
+		if err == nil || !strings.Contains(err.Error(), "main.conf: larger than 32 MiB") {
 			t.Errorf("err %v", err)
 		}
 	})
@@ -232,6 +234,22 @@ func TestBadInput(t *testing.T) {
 		os.WriteFile(filepath.Join(dir, "main.conf"), []byte("Include fifo.conf\nInclude /dev/zero\nMDExternalAccountBinding /dev/zero\nMDExternalAccountBinding fifo.conf\n"), 0o644)
 		_, err := Load(filepath.Join(dir, "main.conf"), Options{})
 		if err == nil || strings.Count(err.Error(), "is a FIFO, not a regular file") != 2 || strings.Count(err.Error(), "is a character device, not a regular file") != 2 || strings.Count(err.Error(), "error reading JSON file") != 2 {
+			t.Errorf("err %v", err)
+		}
+	})
+	t.Run("fifo as the config", func(t *testing.T) {
+		fifo := filepath.Join(t.TempDir(), "httpd.conf")
+		if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { // releases a reader that blocked anyway
+			if f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+				f.Close()
+			}
+		})
+		var err error
+		fsreadtest.NoHang(t, func() { _, err = Load(fifo, Options{}) })
+		if err == nil || err.Error() != fifo+": is a FIFO, not a regular file" {
 			t.Errorf("err %v", err)
 		}
 	})
