@@ -371,8 +371,11 @@ func (r *reader) exec(file string, lines []*rawLine) []*node {
 			}
 		}, MaxLineLength)
 		if !ok {
-			r.errorf(file, l.line, "line too long after ${VAR} expansion (more than %d bytes)", MaxLineLength)
-			continue
+			// giving up: what follows would only report the variables
+			// this line failed to define
+			r.errorf(file, l.line, "line too long after ${VAR} expansion (more than %d bytes), giving up", MaxLineLength)
+			r.aborted = true
+			return out
 		}
 		if r.expanded += max(0, len(text)-len(l.text)); r.expanded > MaxExpansion {
 			r.errorf(file, l.line, "${VAR} expansions add more than %s in all, giving up", fsread.Size(MaxExpansion))
