@@ -156,7 +156,12 @@ func plan(st *store.Store, recs []*md.Record) (*syncPlan, error) {
 			return nil, err
 		}
 		src, hasOld := from[r.Name]
-		r.State, r.StateDescr = certState(st, src, &r.MD)
+		var unreadable error
+		r.State, r.StateDescr, unreadable = certState(st, src, &r.MD)
+		if unreadable != nil {
+			p.result.Warnings = append(p.result.Warnings,
+				fmt.Sprintf("md[%s]: certificate unreadable (state error): %v", r.Name, unreadable))
+		}
 		var old *md.MD
 		if hasOld {
 			old, err = st.LoadMD(store.GroupDomains, src)

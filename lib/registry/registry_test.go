@@ -794,9 +794,19 @@ func TestStateSpecialStaticFiles(t *testing.T) {
 			st, _ := openStore(t)
 			recs := parseTOML(t, "[[domain]]\ndomains = [\"a.example\"]\nwebroot = \"/srv\"\n"+
 				"certificate-file = \""+sp.Path+"\"\ncertificate-key-file = \""+sp.Path+"\"\n")
-			fsreadtest.NoHang(t, func() { _, _ = Sync(context.Background(), st, recs, Options{}) })
+			var res *Result
+			var err error
+			fsreadtest.NoHang(t, func() { res, err = Sync(context.Background(), st, recs, Options{}) })
+			if err != nil {
+				t.Fatal(err)
+			}
 			if r := recs[0]; r.State != md.StateError || r.StateDescr != "error initializing" {
 				t.Errorf("state = %d %q; want %d (mod_md's error initializing)", r.State, r.StateDescr, md.StateError)
+			}
+			// md-parse prints why
+			want := "md[a.example]: certificate unreadable (state error): MDCertificateFile " + sp.Want
+			if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], want) {
+				t.Errorf("warnings = %q; want one containing %q", res.Warnings, want)
 			}
 		})
 	}
