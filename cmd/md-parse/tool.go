@@ -22,7 +22,9 @@ values are kept, and renamed MDs are moved instead of ordered again.
 
 A CONFIG ending in .toml is read as md.toml (see md.toml(5)); anything else as
 Apache httpd configuration. Configuration errors are printed as
-"file:line: message", all of them, and md-parse exits 2.
+"file:line: message", all of them, and md-parse exits 2. Every file read
+must be a regular file within a size limit (a FIFO or /dev/zero is refused),
+and ${VAR} expansion is capped (64 KiB a line); see md-parse(1).
 
 Store: MDStoreDir / store-dir from the config, else --store, else $MD_STORE,
 else, for an Apache config, the store mod_md itself uses ("md" under

@@ -8,9 +8,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"time"
+
+	"github.com/mdtools/mdtools/lib/fsread"
 )
 
 // HTTPOptions configure the HTTP client for one CA.
@@ -31,7 +32,8 @@ func HTTPClient(o HTTPOptions) (*http.Client, error) {
 		if f == "" || f == "none" {
 			continue
 		}
-		data, err := os.ReadFile(f)
+		// bounded: --ca-file /dev/zero must fail, not fill memory
+		data, err := fsread.ReadFile(f, fsread.MaxPEM)
 		if err != nil {
 			return nil, fmt.Errorf("reading CA certificate file: %w", err)
 		}

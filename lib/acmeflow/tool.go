@@ -54,7 +54,7 @@ func Tool() cli.Tool {
 		&ucli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: 8, Usage: "work on at most `N` MDs at once"},
 		&ucli.StringFlag{Name: "http-listen", Usage: "answer http-01 challenges on `ADDR` (e.g. :80) while ordering"},
 		&ucli.StringFlag{Name: "tls-listen", Usage: "answer tls-alpn-01 challenges on `ADDR` (e.g. :443) while ordering"},
-		&ucli.StringSliceFlag{Name: "ca-file", Usage: "also trust the PEM roots in `FILE` for the ACME HTTPS connection (repeatable)"},
+		&ucli.StringSliceFlag{Name: "ca-file", Usage: "also trust the PEM roots in `FILE` (a regular file, at most 4 MiB) for the ACME HTTPS connection (repeatable)"},
 		&ucli.DurationFlag{Name: "timeout", Value: 5 * time.Minute, Usage: "give up on one MD after `DURATION`"},
 	)
 	return cli.Tool{

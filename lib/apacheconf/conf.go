@@ -67,7 +67,7 @@ type modConf struct {
 
 // mdDef is one MDomain / <MDomain> as configured.
 type mdDef struct {
-	domains    []string
+	domains    md.DomainSet
 	transitive int // -1 unset
 	file       string
 	line       int

@@ -2,14 +2,16 @@ package apacheconf
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
+	"io/fs"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/mdtools/mdtools/lib/fsread"
 	"github.com/mdtools/mdtools/lib/md"
 )
 
@@ -493,9 +495,9 @@ func (w *walker) newMD(n *node, words []string) (*mdDef, string) {
 			def.transitive = *t
 			continue
 		}
-		def.domains = md.AddDomain(def.domains, a)
+		def.domains.Add(a)
 	}
-	if len(def.domains) == 0 {
+	if def.domains.Len() == 0 {
 		return nil, "needs at least one domain name"
 	}
 	return def, ""
@@ -530,14 +532,14 @@ func (w *walker) mdSection(n *node) {
 	// The first name is always a domain, even "auto" or "manual".
 	words := splitArgs(n.args)
 	def := &mdDef{transitive: -1, file: n.file, line: n.line, section: true}
-	def.domains = md.AddDomain(def.domains, words[0])
+	def.domains.Add(words[0])
 	for _, a := range words[1:] {
 		var t *int
 		if setTransitive(&t, a) {
 			def.transitive = *t
 			continue
 		}
-		def.domains = md.AddDomain(def.domains, a)
+		def.domains.Add(a)
 	}
 	w.md = def
 	errsBefore := len(w.r.errs)
@@ -564,7 +566,7 @@ func setMembers(w *walker, n *node, argv []string, _ string) string {
 	}
 	for _, a := range argv {
 		if !setTransitive(&w.md.props.transitive, a) {
-			w.md.domains = md.AddDomain(w.md.domains, a)
+			w.md.domains.Add(a)
 		}
 	}
 	return ""
@@ -1004,20 +1006,14 @@ func setEAB(w *walker, n *node, argv []string, _ string) string {
 		kid = "none"
 	} else {
 		path := w.r.relative(kid)
-		fi, err := os.Stat(path)
-		if err != nil || fi.IsDir() {
-			return name + ": file not found: " + path
-		}
-		if !fi.Mode().IsRegular() || fi.Size() > 1<<20 {
-			return name + ": error reading JSON file " + path
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			return name + ": error reading JSON file " + path
-		}
-		data, err := io.ReadAll(io.LimitReader(f, 1<<20))
-		f.Close()
-		if err != nil {
+		data, err := fsread.ReadFile(path, fsread.MaxSmall)
+		var fe *fsread.Error
+		switch {
+		case errors.Is(err, fs.ErrNotExist) || errors.Is(err, fsread.ErrNotRegular) && isDir(path):
+			return name + ": file not found: " + path // mod_md's text
+		case errors.As(err, &fe):
+			return name + ": error reading JSON file " + path + ": " + fe.Reason
+		case err != nil:
 			return name + ": error reading JSON file " + path
 		}
 		var v struct {
@@ -1156,4 +1152,9 @@ func setProfile(w *walker, n *node, argv []string, _ string) string {
 	}
 	w.props().profile = argv[0]
 	return ""
+}
+
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
 }

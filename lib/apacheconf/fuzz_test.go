@@ -24,6 +24,10 @@ func FuzzLoad(f *testing.F) {
 	f.Add("Include inc.conf\n<IfModule !ssl>\nMDomain ${X} a.org\n</IfModule>\n")
 	f.Add("<Macro S $n>\nMDomain $n\n<VirtualHost *:443>\nServerName $n\n</VirtualHost>\n</Macro>\nUse S a.org\nUndefMacro S\n")
 	f.Add("<MDomain a.org>\nMDMember \"b.org\" 'c.org'\\\n d.org\n</MDomain>\n")
+	// a Define doubling chain: the expansion caps must stop it at once
+	f.Add("Define A0 xxxxxxxx\nDefine A1 ${A0}${A0}\nDefine A2 ${A1}${A1}\nDefine A3 ${A2}${A2}\nDefine A4 ${A3}${A3}\nMDomain a.org ${A4}\n")
+	f.Add("Define A ${B}\nDefine B ${A}${A}\nMDomain ${A}${B}.org\n")
+	f.Add("<MDomainSet a.org>\nMDMembers b.org B.ORG *.a.org www.a.org\nMDMembers b.org\n</MDomainSet>\n")
 	dir, err := os.MkdirTemp("", "fuzzload")
 	if err != nil {
 		f.Fatal(err)

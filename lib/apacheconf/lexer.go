@@ -133,33 +133,41 @@ func TokenizeArgv(s string) []string {
 
 // resolveVars replaces ${NAME} as httpd's ap_resolve_env does: from the
 // Define'd variables first, then the environment. Unknown names stay as
-// written and are reported through undefined.
-func resolveVars(s string, lookup func(string) (string, bool), undefined func(string)) string {
+// written and are reported through undefined. A result longer than max
+// bytes is not built: ok is false (a Define doubling chain would otherwise
+// double memory with every level).
+func resolveVars(s string, lookup func(string) (string, bool), undefined func(string), max int) (out string, ok bool) {
 	if !strings.Contains(s, "${") {
-		return s
+		return s, len(s) <= max
 	}
 	var b strings.Builder
 	for {
 		i := strings.Index(s, "${")
 		if i < 0 {
-			b.WriteString(s)
-			return b.String()
+			break
 		}
 		j := strings.IndexByte(s[i+2:], '}')
 		if j < 0 {
-			b.WriteString(s)
-			return b.String()
+			break
 		}
 		name := s[i+2 : i+2+j]
-		b.WriteString(s[:i])
-		if v, ok := lookup(name); ok && name != "" {
-			b.WriteString(v)
-		} else {
+		v, found := lookup(name)
+		if !found || name == "" {
 			undefined(name)
-			b.WriteString(s[i : i+3+j])
+			v = s[i : i+3+j]
 		}
+		if b.Len()+i+len(v) > max {
+			return "", false
+		}
+		b.WriteString(s[:i])
+		b.WriteString(v)
 		s = s[i+3+j:]
 	}
+	if b.Len()+len(s) > max {
+		return "", false
+	}
+	b.WriteString(s)
+	return b.String(), true
 }
 
 // fnmatch matches name against a shell pattern as apr_fnmatch with

@@ -211,7 +211,7 @@ func (r *reader) merge(b *built, base *server, mc *modConf) {
 	def := b.def
 	sp, bp := &def.props, &base.props
 	m := &b.m
-	m.Domains = append([]string{}, def.domains...)
+	m.Domains = append([]string{}, def.domains.Names()...)
 	m.Name = m.Domains[0]
 
 	m.Transitive = 1
@@ -451,7 +451,7 @@ func (r *reader) link(b *built, ix *serverIndex, mc *modConf) {
 				continue
 			}
 			if len(s.assigned) == 1 && mc.matchServerNames {
-				existingWild := isWildMatch(s.assigned[0].domains, s.hostname)
+				existingWild := isWildMatch(s.assigned[0].domains.Names(), s.hostname)
 				if !existingWild && wild {
 					continue
 				}
@@ -476,12 +476,16 @@ func (r *reader) link(b *built, ix *serverIndex, mc *modConf) {
 
 // autoAdd is auto_add_domains / md_cover_server.
 func (r *reader) autoAdd(b *built) {
+	var in *md.DomainSet // b.m.Domains, for lookups in constant time
 	for _, s := range b.servers {
 		if !s.ssl || len(s.assigned) != 1 || s.assigned[0] != b.def {
 			continue
 		}
+		if in == nil {
+			in = md.NewDomainSet(b.m.Domains...)
+		}
 		for _, name := range append([]string{s.hostname}, s.names...) {
-			if mdContains(b.m.Domains, name) {
+			if in.Covers(name) {
 				continue
 			}
 			if b.m.Transitive != 0 {
@@ -490,6 +494,7 @@ func (r *reader) autoAdd(b *built) {
 					continue
 				}
 				b.m.Domains = append(b.m.Domains, strings.ToLower(name))
+				in.Add(name)
 			} else {
 				r.warnf(s.file, s.line, "Virtual Host %s:%d matches Managed Domain '%s', but the name/alias %s itself is not managed. A requested MD certificate will not match ServerName.",
 					s.hostname, s.port, b.m.Name, name)

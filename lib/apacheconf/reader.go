@@ -2,6 +2,7 @@ package apacheconf
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mdtools/mdtools/lib/fsread"
 	"github.com/mdtools/mdtools/lib/md"
 )
 
@@ -20,6 +22,7 @@ const (
 	MaxTotalSize    = 64 << 20 // all files together
 	MaxLines        = 2000000  // logical lines in all files (bounds memory)
 	MaxMacroLines   = 200000   // lines produced by mod_macro's Use, in all
+	MaxExpansion    = 64 << 20 // bytes added by ${VAR} expansion, in all lines
 	MaxLineLength   = 64 << 10 // one logical line, continuations included
 	MaxIncludeDepth = 32       // nested Include levels
 	MaxFiles        = 20000    // files read in one load
@@ -75,6 +78,7 @@ type reader struct {
 	macros        map[string]*macro
 	using         []string // macros being expanded
 	macroLines    int      // lines produced by Use
+	expanded      int      // bytes added by ${VAR}, bounded by MaxExpansion
 }
 
 func newReader(opts Options, configPath string) *reader {
@@ -227,67 +231,27 @@ func (r *reader) readFile(path, fromFile string, fromLine, _ int) []*node {
 		r.aborted = true
 		return nil
 	}
-	// Check the type before opening: opening a FIFO would block.
-	if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
-		if err != nil {
-			r.errorf(fromFile, fromLine, "could not open configuration file %s: %v", path, unwrapPath(err))
-		} else {
-			r.errorf(fromFile, fromLine, "%s is not a regular file", path)
-		}
+	data, err := fsread.ReadFile(path, MaxFileSize)
+	var fe *fsread.Error
+	switch {
+	case errors.As(err, &fe) && (fromLine == 0 || errors.Is(err, fsread.ErrTooLarge)):
+		r.errorf(path, 0, "%s", fe.Reason) // "path: larger than 32 MiB"
 		return nil
-	}
-	f, err := os.Open(path)
-	if err != nil {
+	case errors.As(err, &fe): // named by an Include: say where
+		r.errorf(fromFile, fromLine, "%s %s", path, fe.Reason)
+		return nil
+	case err != nil:
 		r.errorf(fromFile, fromLine, "could not open configuration file %s: %v", path, unwrapPath(err))
 		return nil
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() {
-		r.errorf(fromFile, fromLine, "%s is not a regular file", path)
-		return nil
-	}
-	if fi.Size() > MaxFileSize {
-		r.errorf(path, 0, "file is too large (%d bytes, at most %d)", fi.Size(), MaxFileSize)
-		return nil
-	}
-	if r.total+fi.Size() > MaxTotalSize {
-		r.errorf(path, 0, "configuration is too large (more than %d bytes in all files)", MaxTotalSize)
+	if r.total+int64(len(data)) > MaxTotalSize {
+		r.errorf(path, 0, "configuration is too large (more than %s in all files)", fsread.Size(MaxTotalSize))
 		r.aborted = true
 		return nil
 	}
-	data := make([]byte, fi.Size()+1)
-	n, err := readFull(f, data)
-	if err != nil {
-		r.errorf(path, 0, "reading: %v", err)
-		return nil
-	}
-	if n > int(fi.Size()) {
-		r.errorf(path, 0, "file grew while reading")
-		return nil
-	}
-	data = data[:n]
-	r.total += int64(n)
+	r.total += int64(len(data))
 	lines := r.parseRaw(path, data)
 	return r.exec(path, lines)
-}
-
-func readFull(f *os.File, buf []byte) (int, error) {
-	n := 0
-	for n < len(buf) {
-		m, err := f.Read(buf[n:])
-		n += m
-		if err != nil {
-			if err.Error() == "EOF" {
-				return n, nil
-			}
-			return n, err
-		}
-		if m == 0 {
-			return n, nil
-		}
-	}
-	return n, nil
 }
 
 // parseRaw splits a file into logical lines (continuations joined,
@@ -400,12 +364,24 @@ func (r *reader) exec(file string, lines []*rawLine) []*node {
 		if r.aborted {
 			return out
 		}
-		text := resolveVars(l.text, r.lookupVar, func(name string) {
+		text, ok := resolveVars(l.text, r.lookupVar, func(name string) {
 			if !r.undefined[name] {
 				r.undefined[name] = true
 				r.warnf(file, l.line, "config variable ${%s} is not defined", name)
 			}
-		})
+		}, MaxLineLength)
+		if !ok {
+			// giving up: what follows would only report the variables
+			// this line failed to define
+			r.errorf(file, l.line, "line too long after ${VAR} expansion (more than %d bytes), giving up", MaxLineLength)
+			r.aborted = true
+			return out
+		}
+		if r.expanded += max(0, len(text)-len(l.text)); r.expanded > MaxExpansion {
+			r.errorf(file, l.line, "${VAR} expansions add more than %s in all, giving up", fsread.Size(MaxExpansion))
+			r.aborted = true
+			return out
+		}
 		name, args := getWordConf(text)
 		if l.section != "" {
 			closed := strings.HasSuffix(name, ">")

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/mdtools/mdtools/lib/fsread/fsreadtest"
 )
 
 // names returns the MD names and the first error text.
@@ -143,7 +145,7 @@ func TestBadInput(t *testing.T) {
 		f.Truncate(100 << 20) // sparse: no disk space used
 		f.Close()
 		_, err := Load(p, Options{})
-		if err == nil || !strings.Contains(err.Error(), "file is too large") {
+		if err == nil || !strings.Contains(err.Error(), "main.conf: larger than 32 MiB") {
 			t.Errorf("err %v", err)
 		}
 	})
@@ -181,6 +183,36 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("errors %.300q", err)
 		}
 	})
+	t.Run("define doubling chain", func(t *testing.T) {
+		// 24 levels in a 600-byte file would make a 16 MB value, and
+		// each use of it 16 MB more
+		var b strings.Builder
+		b.WriteString("Define A0 x\n")
+		for i := 1; i <= 24; i++ {
+			fmt.Fprintf(&b, "Define A%d ${A%d}${A%d}\n", i, i-1, i-1)
+		}
+		b.WriteString("MDomain a.org\n" + strings.Repeat("MDMembers ${A24}\n", 50))
+		_, err := names(t, map[string]string{"main.conf": b.String()}, Options{})
+		// A16 is 64 KiB: its Define line is the first one over the limit
+		if !strings.Contains(err, "main.conf:17: line too long after ${VAR} expansion (more than 65536 bytes), giving up") {
+			t.Errorf("errors %.300q", err)
+		}
+	})
+	t.Run("define expansion total", func(t *testing.T) {
+		// each line stays under the line limit; together they add more
+		// than MaxExpansion
+		var b strings.Builder
+		b.WriteString("Define A0 " + strings.Repeat("x", 60000) + "\n")
+		n := MaxExpansion/60000 + 2
+		for i := 1; i <= n; i++ {
+			fmt.Fprintf(&b, "Define B%d ${A0}\n", i)
+		}
+		_, err := names(t, map[string]string{"main.conf": b.String()}, Options{})
+		want := fmt.Sprintf("main.conf:%d: ${VAR} expansions add more than 64 MiB in all, giving up", MaxExpansion/60000+2)
+		if !strings.Contains(err, want) {
+			t.Errorf("errors %.300q; want %q", err, want)
+		}
+	})
 	t.Run("deep nesting", func(t *testing.T) {
 		_, err := names(t, map[string]string{"main.conf": strings.Repeat("<IfModule ssl>\n", 200)}, Options{})
 		if !strings.Contains(err, "sections nested too deeply") {
@@ -201,7 +233,23 @@ func TestBadInput(t *testing.T) {
 		}
 		os.WriteFile(filepath.Join(dir, "main.conf"), []byte("Include fifo.conf\nInclude /dev/zero\nMDExternalAccountBinding /dev/zero\nMDExternalAccountBinding fifo.conf\n"), 0o644)
 		_, err := Load(filepath.Join(dir, "main.conf"), Options{})
-		if err == nil || strings.Count(err.Error(), "is not a regular file") != 2 || strings.Count(err.Error(), "error reading JSON file") != 2 {
+		if err == nil || strings.Count(err.Error(), "is a FIFO, not a regular file") != 2 || strings.Count(err.Error(), "is a character device, not a regular file") != 2 || strings.Count(err.Error(), "error reading JSON file") != 2 {
+			t.Errorf("err %v", err)
+		}
+	})
+	t.Run("fifo as the config", func(t *testing.T) {
+		fifo := filepath.Join(t.TempDir(), "httpd.conf")
+		if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { // releases a reader that blocked anyway
+			if f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+				f.Close()
+			}
+		})
+		var err error
+		fsreadtest.NoHang(t, func() { _, err = Load(fifo, Options{}) })
+		if err == nil || err.Error() != fifo+": is a FIFO, not a regular file" {
 			t.Errorf("err %v", err)
 		}
 	})
@@ -211,4 +259,32 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("err %v", err)
 		}
 	})
+}
+
+// BenchmarkMembers200k: an <MDomainSet> with 200,000 MDMembers lines and
+// a vhost whose 20,000 aliases MDMembers auto adds. Each name used to be
+// looked up by a scan of the MD's names (quadratic); now a map:
+//
+//	go test -run '^$' -bench Members200k -benchtime 3x ./lib/apacheconf/
+func BenchmarkMembers200k(b *testing.B) {
+	var conf strings.Builder
+	conf.WriteString("<MDomainSet a.io>\n")
+	for i := 0; i < 200000; i++ {
+		fmt.Fprintf(&conf, "MDMembers %d.a.io\n", i)
+	}
+	conf.WriteString("</MDomainSet>\n<VirtualHost *:443>\nServerName a.io\nSSLEngine on\n")
+	for i := 0; i < 20000; i++ {
+		fmt.Fprintf(&conf, "ServerAlias v%d.a.io\n", i)
+	}
+	conf.WriteString("</VirtualHost>\n")
+	path := filepath.Join(b.TempDir(), "main.conf")
+	if err := os.WriteFile(path, []byte(conf.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		pc, err := Load(path, Options{})
+		if err != nil || len(pc.Records) != 1 || len(pc.Records[0].Domains) != 220001 { // a.io, 200,000 members, 20,000 aliases
+			b.Fatalf("err %v, %d records, %d names", err, len(pc.Records), len(pc.Records[0].Domains))
+		}
+	}
 }

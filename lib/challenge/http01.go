@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mdtools/mdtools/lib/fsread"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/store"
 )
@@ -68,7 +69,8 @@ func writeWebrootToken(webroot, token, keyAuth string) error {
 	if err != nil {
 		return err
 	}
-	if old, err := os.ReadFile(p); err == nil && string(old) == keyAuth {
+	// no more than the new bytes: anything else (larger, a FIFO) differs
+	if old, err := fsread.ReadFile(p, int64(len(keyAuth))); err == nil && string(old) == keyAuth {
 		return nil
 	}
 	dir := filepath.Dir(p)

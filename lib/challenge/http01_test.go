@@ -18,6 +18,7 @@ import (
 
 	"github.com/mdtools/mdtools/lib/devca"
 	"github.com/mdtools/mdtools/lib/event"
+	"github.com/mdtools/mdtools/lib/fsread/fsreadtest"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/store"
 )
@@ -454,5 +455,32 @@ func TestListenerFromHostSection(t *testing.T) {
 	if err := m.Setup(ctx, &md.Record{MD: md.MD{Name: "a.test"}, Host: &md.HostConfig{HTTPListen: addrs[0]}},
 		Task{HTTP01, "a.test", testToken, testKeyAuth}); err == nil {
 		t.Error("a closed Manager started a listener")
+	}
+}
+
+// TestWebrootTokenReplacesSpecialFile: a FIFO or a device where a webroot
+// challenge file goes is replaced, not read (reading a FIFO blocks).
+func TestWebrootTokenReplacesSpecialFile(t *testing.T) {
+	for _, sp := range fsreadtest.Specials(t) {
+		if sp.Path == "/dev/zero" {
+			continue // cannot be planted in a webroot without root
+		}
+		t.Run(sp.Name, func(t *testing.T) {
+			webroot, tok := t.TempDir(), strings.Repeat("t", 43)
+			p, err := webrootTokenPath(webroot, tok)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(sp.Path, p); err != nil {
+				t.Fatal(err)
+			}
+			fsreadtest.NoHang(t, func() { err = writeWebrootToken(webroot, tok, tok+".thumb") })
+			if got, rerr := os.ReadFile(p); err != nil || rerr != nil || string(got) != tok+".thumb" {
+				t.Errorf("got %q, %v, %v; want the key authorization written", got, err, rerr)
+			}
+		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/mdtools/mdtools/lib/fsread"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/store"
 )
@@ -124,7 +125,8 @@ func apacheSnippetPath(dir, name string) string { return filepath.Join(dir, name
 // writeIfChanged replaces path atomically when its content differs, and
 // reports whether it did.
 func writeIfChanged(path string, data []byte, mode os.FileMode) (bool, error) {
-	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
+	// no more than the new bytes: anything else (larger, a FIFO) differs
+	if old, err := fsread.ReadFile(path, int64(len(data))); err == nil && bytes.Equal(old, data) {
 		return false, nil
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {

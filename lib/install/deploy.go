@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/mdtools/mdtools/lib/fsread"
 	"github.com/mdtools/mdtools/lib/md"
 )
 
@@ -281,7 +282,7 @@ func (p *deployPlan) abort() { _ = os.RemoveAll(p.newDir) }
 // live certificates, with its files in place.
 func deployCurrent(d *md.Deploy, name string, live []credential) bool {
 	for _, c := range live {
-		data, err := os.ReadFile(filepath.Join(deployPath(d, name), c.spec.FileName("cert")))
+		data, err := fsread.ReadFile(filepath.Join(deployPath(d, name), c.spec.FileName("cert")), fsread.MaxPEM)
 		if err != nil {
 			return false
 		}

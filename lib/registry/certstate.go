@@ -6,17 +6,13 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
 
+	"github.com/mdtools/mdtools/lib/fsread"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/renew"
 	"github.com/mdtools/mdtools/lib/store"
 )
-
-// maxStaticCert bounds a static certificate file read for the state check.
-const maxStaticCert = 1 << 20
 
 // oidTLSFeature is the TLS Feature extension (RFC 7633) that carries
 // must-staple.
@@ -27,7 +23,8 @@ var oidTLSFeature = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 1, 24}
 // domains and has must-staple exactly when configured; else incomplete
 // with mod_md's description, or error when a certificate is unreadable.
 // set is the domains/ directory holding the MD's certificates ("" if none).
-func certState(st *store.Store, set string, m *md.MD) (int, string) {
+// For state error, unreadable says why (mod_md's description does not).
+func certState(st *store.Store, set string, m *md.MD) (state int, descr string, unreadable error) {
 	specs := m.PrivKey.Effective()
 	n := len(specs)
 	if len(m.CertFiles) > 0 {
@@ -42,19 +39,22 @@ func certState(st *store.Store, set string, m *md.MD) (int, string) {
 		chain, err := loadCert(st, set, m, i, spec)
 		switch {
 		case errors.Is(err, fs.ErrNotExist) || (err == nil && len(chain) == 0):
-			return md.StateIncomplete, fmt.Sprintf("certificate(%s) is missing", name)
+			return md.StateIncomplete, fmt.Sprintf("certificate(%s) is missing", name), nil
 		case err != nil:
-			return md.StateError, "error initializing"
+			if len(m.CertFiles) > 0 {
+				err = staticFileError(m.CertFiles[i], err)
+			}
+			return md.StateError, "error initializing", err
 		}
 		leaf := chain[0]
 		if len(m.CertFiles) == 0 && set != "" {
 			if fits, err := st.KeyFits(store.GroupDomains, set, spec.FileName("privkey"), leaf); err == nil && !fits {
-				return md.StateIncomplete, renew.KeyMismatchDescr(name)
+				return md.StateIncomplete, renew.KeyMismatchDescr(name), nil
 			}
 		}
 		for _, d := range m.Domains {
 			if !covered(leaf.DNSNames, d) {
-				return md.StateIncomplete, fmt.Sprintf("certificate(%s) does not cover all domains.", name)
+				return md.StateIncomplete, fmt.Sprintf("certificate(%s) does not cover all domains.", name), nil
 			}
 		}
 		if has := mustStaple(leaf); has != m.MustStaple {
@@ -62,20 +62,15 @@ func certState(st *store.Store, set string, m *md.MD) (int, string) {
 			if m.MustStaple {
 				not, hasNot = "", " not"
 			}
-			return md.StateIncomplete, fmt.Sprintf("'must-staple' is%s requested, but certificate(%s) has it%s enabled.", not, name, hasNot)
+			return md.StateIncomplete, fmt.Sprintf("'must-staple' is%s requested, but certificate(%s) has it%s enabled.", not, name, hasNot), nil
 		}
 	}
-	return md.StateComplete, ""
+	return md.StateComplete, "", nil
 }
 
 func loadCert(st *store.Store, set string, m *md.MD, i int, spec md.KeySpec) ([]*x509.Certificate, error) {
 	if len(m.CertFiles) > 0 {
-		f, err := os.Open(m.CertFiles[i])
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		data, err := io.ReadAll(io.LimitReader(f, maxStaticCert))
+		data, err := fsread.ReadFile(m.CertFiles[i], fsread.MaxPEM)
 		if err != nil {
 			return nil, err
 		}
@@ -104,4 +99,15 @@ func mustStaple(c *x509.Certificate) bool {
 		}
 	}
 	return false
+}
+
+// staticFileError names the MDCertificateFile once: fsread and os errors
+// carry the path already, parse errors do not.
+func staticFileError(path string, err error) error {
+	var fe *fsread.Error
+	var pe *fs.PathError
+	if errors.As(err, &fe) || errors.As(err, &pe) {
+		return fmt.Errorf("MDCertificateFile %w", err)
+	}
+	return fmt.Errorf("MDCertificateFile %s: %w", path, err)
 }

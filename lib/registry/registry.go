@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"strings"
 	"time"
 
 	"github.com/mdtools/mdtools/lib/md"
@@ -157,7 +156,12 @@ func plan(st *store.Store, recs []*md.Record) (*syncPlan, error) {
 			return nil, err
 		}
 		src, hasOld := from[r.Name]
-		r.State, r.StateDescr = certState(st, src, &r.MD)
+		var unreadable error
+		r.State, r.StateDescr, unreadable = certState(st, src, &r.MD)
+		if unreadable != nil {
+			p.result.Warnings = append(p.result.Warnings,
+				fmt.Sprintf("md[%s]: certificate unreadable (state error): %v", r.Name, unreadable))
+		}
 		var old *md.MD
 		if hasOld {
 			old, err = st.LoadMD(store.GroupDomains, src)
@@ -351,27 +355,24 @@ func sameDomains(a, b []string) bool {
 	if len(a) != len(b) {
 		return false
 	}
+	inB := make(map[string]bool, len(b)) // a map: 200,000 names stay linear
+	for _, d := range b {
+		inB[d] = true
+	}
 	for _, d := range a {
-		if !containsName(b, d, true) {
+		if !inB[d] {
 			return false
 		}
 	}
 	return true
 }
 
-func containsName(list []string, name string, caseSensitive bool) bool {
-	for _, d := range list {
-		if d == name || (!caseSensitive && strings.EqualFold(d, name)) {
-			return true
-		}
-	}
-	return false
-}
-
 func dedupe(list []string) []string {
 	var out []string
+	seen := make(map[string]bool, len(list))
 	for _, s := range list {
-		if !containsName(out, s, true) {
+		if !seen[s] {
+			seen[s] = true
 			out = append(out, s)
 		}
 	}
@@ -434,8 +435,9 @@ func containsDomains(o, m *md.MD) bool {
 	if len(o.Domains) < len(m.Domains) {
 		return false
 	}
+	in := md.NewDomainSet(o.Domains...)
 	for _, d := range m.Domains {
-		if !mdContains(o.Domains, d) {
+		if !in.Covers(d) {
 			return false
 		}
 	}
@@ -444,24 +446,14 @@ func containsDomains(o, m *md.MD) bool {
 
 // commonNames is md_common_name_count: names of a that b contains.
 func commonNames(a, b *md.MD) int {
+	in := md.NewDomainSet(b.Domains...)
 	n := 0
 	for _, d := range a.Domains {
-		if mdContains(b.Domains, d) {
+		if in.Covers(d) {
 			n++
 		}
 	}
 	return n
-}
-
-// mdContains is mod_md's md_contains: name is in list, or one of list's
-// wildcards matches it.
-func mdContains(list []string, name string) bool {
-	for _, p := range list {
-		if md.DomainMatches(p, name) {
-			return true
-		}
-	}
-	return false
 }
 
 func removeMD(list []*md.MD, m *md.MD) []*md.MD {

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/mdtools/mdtools/lib/apacheconf"
+	"github.com/mdtools/mdtools/lib/fsread/fsreadtest"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/store"
 	"github.com/mdtools/mdtools/lib/tomlconf"
@@ -30,7 +31,7 @@ import (
 const testdata = "../../testdata/registry"
 
 // parseTOML makes records the way md-parse does for an md.toml.
-func parseTOML(t *testing.T, conf string) []*md.Record {
+func parseTOML(t testing.TB, conf string) []*md.Record {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "md.toml")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
@@ -43,7 +44,7 @@ func parseTOML(t *testing.T, conf string) []*md.Record {
 	return pc.Records
 }
 
-func openStore(t *testing.T) (*store.Store, string) {
+func openStore(t testing.TB) (*store.Store, string) {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := store.Open(dir)
@@ -820,5 +821,62 @@ func TestRepairsRedactedHMAC(t *testing.T) {
 	}
 	if res := sync(t, st, parseTOML(t, conf), Options{}); len(res.Written) != 0 {
 		t.Errorf("second sync rewrote %v", res.Written)
+	}
+}
+
+// TestStateSpecialStaticFiles: a static certificate file that is a device,
+// a FIFO or huge gives state error at once; before, a FIFO blocked the sync.
+func TestStateSpecialStaticFiles(t *testing.T) {
+	for _, sp := range fsreadtest.Specials(t) {
+		t.Run(sp.Name, func(t *testing.T) {
+			st, _ := openStore(t)
+			recs := parseTOML(t, "[[domain]]\ndomains = [\"a.example\"]\nwebroot = \"/srv\"\n"+
+				"certificate-file = \""+sp.Path+"\"\ncertificate-key-file = \""+sp.Path+"\"\n")
+			var res *Result
+			var err error
+			fsreadtest.NoHang(t, func() { res, err = Sync(context.Background(), st, recs, Options{}) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r := recs[0]; r.State != md.StateError || r.StateDescr != "error initializing" {
+				t.Errorf("state = %d %q; want %d (mod_md's error initializing)", r.State, r.StateDescr, md.StateError)
+			}
+			// md-parse prints why
+			want := "md[a.example]: certificate unreadable (state error): MDCertificateFile " + sp.Want
+			if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], want) {
+				t.Errorf("warnings = %q; want one containing %q", res.Warnings, want)
+			}
+		})
+	}
+}
+
+// BenchmarkResync200kNames: one MD of 200,000 names synced again (the
+// stored definition compared name by name), and again after its first
+// name was dropped (a rename: the stored MD found by its names). Both
+// were quadratic (88 s for the resync); they are linear now:
+//
+//	go test -run '^$' -bench Resync200kNames -benchtime 2x ./lib/registry/
+func BenchmarkResync200kNames(b *testing.B) {
+	names := make([]string, 200000)
+	for i := range names {
+		names[i] = fmt.Sprintf("%q", fmt.Sprintf("%d.a.io", i))
+	}
+	conf := func(from int) string {
+		return "[[domain]]\nwebroot = \"/srv\"\ndomains = [" + strings.Join(names[from:], ",") + "]\n"
+	}
+	for b.Loop() {
+		b.StopTimer()
+		st, _ := openStore(b)
+		if _, err := Sync(context.Background(), st, parseTOML(b, conf(0)), Options{}); err != nil {
+			b.Fatal(err)
+		}
+		again, renamed := parseTOML(b, conf(0)), parseTOML(b, conf(1))
+		b.StartTimer()
+		if res, err := Sync(context.Background(), st, again, Options{}); err != nil || len(res.Written) != 0 {
+			b.Fatalf("resync: %v %+v", err, res)
+		}
+		if res, err := Sync(context.Background(), st, renamed, Options{}); err != nil || len(res.Renamed) != 1 {
+			b.Fatalf("rename: %v %+v", err, res)
+		}
 	}
 }

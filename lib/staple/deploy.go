@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/mdtools/mdtools/lib/fsread"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/store"
 )
@@ -38,7 +39,8 @@ var errNotDeployed = errors.New("not deployed yet")
 // holds exactly these bytes. Mode and ownership follow the deploy config
 // (certificate mode, default 0644).
 func writeDeploy(path string, der []byte, d *md.Deploy) (bool, error) {
-	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, der) {
+	// no more than the new bytes: anything else (larger, a FIFO) differs
+	if old, err := fsread.ReadFile(path, int64(len(der))); err == nil && bytes.Equal(old, der) {
 		return false, nil
 	}
 	mode := os.FileMode(0o644)

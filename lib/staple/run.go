@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mdtools/mdtools/lib/event"
+	"github.com/mdtools/mdtools/lib/fsread"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/store"
 )
@@ -147,9 +147,9 @@ func (r *Runner) SetFromFiles(files []string, settings *md.Settings, nextTo bool
 	set := &Set{Group: GroupOther, Record: rec, Settings: settings}
 	for _, f := range files {
 		t := &Target{Spec: "", File: f}
-		data, err := os.ReadFile(f)
+		data, err := fsread.ReadFile(f, fsread.MaxPEM)
 		if err != nil {
-			t.parseErr = fmt.Errorf("reading certificate %s: %w", f, err)
+			t.parseErr = fmt.Errorf("reading certificate: %w", err)
 		} else if t.ID, err = leafID(data); err != nil {
 			t.parseErr = fmt.Errorf("%s: %w", f, err)
 		} else {

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/mdtools/mdtools/lib/fsread"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/renew"
 	"github.com/mdtools/mdtools/lib/store"
@@ -211,7 +211,7 @@ func (r *Reader) Load(name string) (*Report, error) {
 			if i < len(specs) {
 				c.Spec = specs[i]
 			}
-			data, err := os.ReadFile(f)
+			data, err := fsread.ReadFile(f, fsread.MaxPEM)
 			if err != nil && !errors.Is(err, fs.ErrNotExist) {
 				rep.problem(f, err)
 				c.Bad = true
@@ -289,6 +289,11 @@ func (rep *Report) problem(path string, err error) {
 	var ce *store.CorruptError
 	if errors.As(err, &ce) {
 		rep.Problems = append(rep.Problems, ce.Error())
+		return
+	}
+	var fe *fsread.Error // names the file already
+	if errors.As(err, &fe) {
+		rep.Problems = append(rep.Problems, fe.Error())
 		return
 	}
 	var pe *fs.PathError

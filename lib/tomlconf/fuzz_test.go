@@ -20,6 +20,8 @@ func FuzzLoad(f *testing.F) {
 	}
 	f.Add([]byte("[[domain]]\ndomains = [\"a.example\"]\n[domain.x]\n"))
 	f.Add([]byte("domain = [{domains = [\"a.example\"]}]\n"))
+	// misspelt keys and tables get suggestions; duplicate names collapse
+	f.Add([]byte("[globl]\nrenew-windw = 1\n[[domains]]\ncontact-emial = \"x\"\n[[domain]]\ndomains = [\"a.example\", \"A.example\", \"*.a.example\", \"b.a.example\"]\nMDStapeling = true\nstore-dri = \"/x\"\n"))
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		pc, err := parse("fuzz.toml", dir, data)

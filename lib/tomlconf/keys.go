@@ -4,12 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/mdtools/mdtools/lib/fsread"
 	"github.com/mdtools/mdtools/lib/md"
 )
 
@@ -138,15 +138,15 @@ func setDomains(p *parser, t *table, key string, v any, c *conf) {
 		p.errorf(t, key, "needs at least one domain name")
 		return
 	}
-	var out []string
+	out := md.NewDomainSet()
 	for _, n := range names {
 		if err := md.ValidateDomain(n); err != nil {
 			p.errorf(t, key, "%v", err)
 			continue
 		}
-		out = md.AddDomain(out, strings.TrimSuffix(n, "."))
+		out.Add(strings.TrimSuffix(n, "."))
 	}
-	c.domains = out
+	c.domains = out.Names()
 }
 
 func setCA(p *parser, t *table, key string, v any, c *conf) {
@@ -419,17 +419,15 @@ func setEAB(p *parser, t *table, key string, v any, c *conf) {
 
 // readEABFile reads mod_md's EAB JSON file {"kid": ..., "hmac": ...}.
 func readEABFile(path string) (*md.EAB, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
+	data, err := fsread.ReadFile(path, maxEABFile)
+	var fe *fsread.Error
+	switch {
+	case errors.Is(err, os.ErrNotExist):
 		return nil, fmt.Errorf("file not found: %s", path)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("error reading JSON file %s: %v", path, err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxEABFile+1))
-	if err != nil || len(data) > maxEABFile {
-		return nil, fmt.Errorf("error reading JSON file %s", path)
+	case errors.As(err, &fe):
+		return nil, fmt.Errorf("error reading JSON file %s: %s", path, fe.Reason)
+	case err != nil:
+		return nil, fmt.Errorf("error reading JSON file %s: %v", path, unwrapPath(err))
 	}
 	var raw map[string]any
 	if err := json.Unmarshal(data, &raw); err != nil {

@@ -14,7 +14,6 @@ package tomlconf
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -22,6 +21,7 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+	"github.com/mdtools/mdtools/lib/fsread"
 	"github.com/mdtools/mdtools/lib/md"
 )
 
@@ -34,26 +34,25 @@ const MaxDomains = 100000
 // Load reads md.toml at path. Problems come back as md.ConfigErrors, all
 // of them, each "file:line: message".
 func Load(path string) (*md.ParsedConfig, error) {
-	f, err := os.Open(path)
+	data, err := fsread.ReadFile(path, MaxFileSize)
 	if err != nil {
-		return nil, md.ConfigErrors{{File: path, Msg: fmt.Sprintf("reading config: %v", unwrapPath(err))}}
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err == nil && !fi.Mode().IsRegular() {
-		return nil, md.ConfigErrors{{File: path, Msg: "not a regular file"}}
-	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, md.ConfigErrors{{File: path, Msg: fmt.Sprintf("reading config: %v", unwrapPath(err))}}
-	}
-	if len(data) > MaxFileSize {
-		return nil, md.ConfigErrors{{File: path, Msg: fmt.Sprintf("file is larger than %d bytes", MaxFileSize)}}
+		return nil, md.ConfigErrors{{File: path, Msg: readError(err)}}
 	}
 	dir, err := filepath.Abs(filepath.Dir(path))
 	if err != nil {
 		return nil, md.ConfigErrors{{File: path, Msg: err.Error()}}
 	}
 	return parse(path, dir, data)
+}
+
+// readError is the message for a file that could not be read, without
+// the path (the ConfigError carries it).
+func readError(err error) string {
+	var fe *fsread.Error
+	if errors.As(err, &fe) {
+		return fe.Reason
+	}
+	return fmt.Sprintf("reading config: %v", unwrapPath(err))
 }
 
 func unwrapPath(err error) error {
@@ -133,10 +132,17 @@ func parse(file, dir string, data []byte) (*md.ParsedConfig, error) {
 				domainTables = append(domainTables, t)
 			}
 		default:
-			if def := keyByName[k]; def != nil {
-				p.errorf(top, k, "must be inside [global] or a [[domain]] table")
-			} else {
-				p.errorf(top, k, "unknown key%s", hint(k))
+			switch v.(type) {
+			case map[string]any: // [k]
+				p.errs.Add(p.file, p.lines.line("", k), "%s", tableHint(k, false))
+			case []map[string]any: // [[k]]
+				p.errs.Add(p.file, p.lines.line("", k), "%s", tableHint(k, true))
+			default:
+				if def := keyByName[k]; def != nil {
+					p.errorf(top, k, "must be inside [global] or a [[domain]] table")
+				} else {
+					p.errorf(top, k, "unknown key%s", hint(k, inBoth))
+				}
 			}
 		}
 	}
@@ -177,7 +183,7 @@ func (p *parser) readTable(t *table, sc scope, c *conf) {
 		def := keyByName[k]
 		switch {
 		case def == nil:
-			p.errorf(t, k, "unknown key%s", hint(k))
+			p.errorf(t, k, "unknown key%s", hint(k, sc))
 		case def.scope&sc == 0 && sc == inDomain:
 			p.errorf(t, k, "only allowed in [global] (it applies to all domains)")
 		case def.scope&sc == 0:
@@ -188,9 +194,10 @@ func (p *parser) readTable(t *table, sc scope, c *conf) {
 	}
 }
 
-// hint suggests the key meant by a near miss: underscores, upper case, or
-// the Apache directive name.
-func hint(k string) string {
+// hint suggests the key meant by a near miss: underscores or upper case,
+// an Apache directive name, else the nearest key allowed in the table
+// (sc) by edit distance ("renew-windw", "contact-emial").
+func hint(k string, sc scope) string {
 	cand := strings.ToLower(strings.ReplaceAll(k, "_", "-"))
 	if keyByName[cand] != nil {
 		return fmt.Sprintf(" (did you mean %q?)", cand)
@@ -200,7 +207,54 @@ func hint(k string) string {
 			return fmt.Sprintf(" (md.toml spells %s as %q)", d.directive, d.name)
 		}
 	}
+	var names, elsewhere, directives []string
+	for _, d := range keyDefs {
+		if d.scope&sc != 0 {
+			names = append(names, d.name)
+		} else {
+			elsewhere = append(elsewhere, d.name)
+		}
+		if d.directive != "" {
+			directives = append(directives, strings.ToLower(d.directive))
+		}
+	}
+	if strings.HasPrefix(strings.ToLower(k), "md") { // a misspelt directive
+		if n := nearest(k, directives); n != "" {
+			for _, d := range keyDefs {
+				if strings.EqualFold(d.directive, n) {
+					return fmt.Sprintf(" (did you mean %s? md.toml spells it %q)", d.directive, d.name)
+				}
+			}
+		}
+	}
+	if n := nearest(k, names); n != "" {
+		return fmt.Sprintf(" (did you mean %q?)", n)
+	}
+	if n := nearest(k, elsewhere); n != "" {
+		where := "[global]"
+		if keyByName[n].scope == inDomain {
+			where = "a [[domain]] table"
+		}
+		return fmt.Sprintf(" (did you mean %q? it is only allowed in %s)", n, where)
+	}
 	return ""
+}
+
+// tableHint is the message for a top-level table other than [global] and
+// [[domain]], with the one it most likely meant.
+func tableHint(k string, array bool) string {
+	open, closing := "[", "]"
+	if array {
+		open, closing = "[[", "]]"
+	}
+	msg := open + k + closing + ": unknown table"
+	switch nearest(k, []string{"global", "domain"}) {
+	case "global":
+		return msg + " (did you mean [global]?)"
+	case "domain":
+		return msg + " (did you mean [[domain]]?)"
+	}
+	return msg + " (md.toml has [global] and [[domain]] tables)"
 }
 
 // build merges [global] into each [[domain]] and makes the records.

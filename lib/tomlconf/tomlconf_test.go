@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/mdtools/mdtools/lib/event"
 	"github.com/mdtools/mdtools/lib/md"
@@ -139,17 +141,54 @@ func TestLoadLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
+	sparse := filepath.Join(dir, "sparse.toml") // 100 MB, no disk used
+	if f, err = os.Create(sparse); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(100 << 20); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	fifo := filepath.Join(dir, "fifo.toml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eabFIFO := filepath.Join(dir, "eab.toml")
+	if err := os.WriteFile(eabFIFO, []byte("[global]\nexternal-account-binding = \"fifo.toml\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eabZero := filepath.Join(dir, "eab-zero.toml")
+	if err := os.WriteFile(eabZero, []byte("[global]\nexternal-account-binding = \"/dev/zero\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// a reader that blocked on the FIFO anyway is released at the end
+	t.Cleanup(func() {
+		if f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			f.Close()
+		}
+	})
 	tests := []struct {
 		name, path, want string
 	}{
 		{"missing", filepath.Join(dir, "nope.toml"), "nope.toml: reading config: no such file or directory"},
-		{"directory", dir, "not a regular file"},
-		{"too large", big, "big.toml: file is larger than"},
-		{"device", "/dev/zero", "not a regular file"},
+		{"sparse 100 MB", sparse, "sparse.toml: larger than 4 MiB"},
+		{"fifo", fifo, "fifo.toml: is a FIFO, not a regular file"},
+		{"eab fifo", eabFIFO, "eab.toml:2: external-account-binding: error reading JSON file " + fifo + ": is a FIFO, not a regular file"},
+		{"eab dev zero", eabZero, "eab-zero.toml:2: external-account-binding: error reading JSON file /dev/zero: is a character device, not a regular file"},
+		{"directory", dir, "is a directory, not a regular file"},
+		{"too large", big, "big.toml: larger than 4 MiB"},
+		{"device", "/dev/zero", "/dev/zero: is a character device, not a regular file"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Load(tc.path)
+			var err error
+			done := make(chan struct{})
+			go func() { defer close(done); _, err = Load(tc.path) }()
+			select { // only detects a hang: a FIFO must not be waited on
+			case <-done:
+			case <-time.After(2 * time.Minute):
+				t.Fatal("Load blocked")
+			}
 			var ce md.ConfigErrors
 			if !errors.As(err, &ce) {
 				t.Fatalf("err = %v (%T); want md.ConfigErrors", err, err)
