@@ -914,3 +914,38 @@ domains = ["cron.test"]
 		t.Errorf("--version: exit %d %q", code, stdout)
 	}
 }
+
+// TestDemoFailsLoudly: when a step of the demo fails (here md-install,
+// replaced by a command that fails: fault injection), make demo goes on
+// to show the rest but exits 1 and names the failed steps.
+func TestDemoFailsLoudly(t *testing.T) {
+	tmp := t.TempDir()
+	bin := filepath.Join(tmp, "bin")
+	if err := os.Mkdir(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []string{"md-parse", "md-order", "md-staple", "md-status", "md-challenge"} {
+		if err := os.Symlink(filepath.Join(binDir, c), filepath.Join(bin, c)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	broken := "#!/bin/sh\ncat >/dev/null\necho 'md-install: error: broken on purpose' >&2\nexit 1\n"
+	if err := os.WriteFile(filepath.Join(bin, "md-install"), []byte(broken), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(moduleRoot(), "scripts", "demo"))
+	cmd.Env = append(os.Environ(), "MDTOOLS_BIN="+bin, "TMPDIR="+tmp, "MD_DEMO_KEEP=0")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("scripts/demo with a failing md-install: %v; want exit 1\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "demo: FAILED: 1. Apache cycle") || !strings.Contains(string(out), "2. md.toml cycle") {
+		t.Errorf("the demo does not name its failed steps:\n%s", out)
+	}
+	if left, _ := filepath.Glob(filepath.Join(tmp, "mdtools-demo.*")); len(left) > 0 {
+		t.Errorf("demo left %v", left)
+	}
+}
