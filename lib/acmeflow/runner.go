@@ -239,7 +239,7 @@ func (r *Runner) Process(ctx context.Context, rec *md.Record) error {
 		urls := rec.EffectiveCAURLs()
 		res.CA = urls[renew.FailoverIndex(len(urls), job.Errors, failover(rec))]
 		if cerr != nil {
-			res.Reason = "would fail before ordering (" + d.Reason + ")"
+			res.Reason = "would order (" + d.Reason + "), but fails before the order: see the error"
 			rec.Fail("order", StageError(cerr, now))
 		}
 		return nil
