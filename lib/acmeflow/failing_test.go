@@ -154,3 +154,25 @@ func TestBusyListener(t *testing.T) {
 		t.Fatalf("stranger on the port: exit %d order %+v error %+v\n%s", res.code, res.recs[0].Order, e, res.stderr)
 	}
 }
+
+// TestDryRunNoChallenge: a dry run already says that an MD without a
+// usable challenge type would fail (and nothing is written).
+func TestDryRunNoChallenge(t *testing.T) {
+	dir := t.TempDir()
+	mustStore(t, dir)
+	rec := record([]string{deadURL(t)}, "dry.test")
+	rec.Settings.Reachable = &md.Reachable{}
+	res := runOrder(t, jsonl(t, rec), "--store", dir, "--dry-run")
+	if o, e := res.recs[0].Order, res.recs[0].Error; res.code != 1 || o.Action != acmeflow.ActionDryRun ||
+		e == nil || e.Problem != acmeflow.ProblemChallengeMismatch {
+		t.Fatalf("exit %d order %+v error %+v\n%s", res.code, o, e, res.stderr)
+	}
+	// with md-order's own listener it would order
+	res = runOrder(t, jsonl(t, rec), "--store", dir, "--dry-run", "--http-listen", "127.0.0.1:0")
+	if res.code != 0 || res.recs[0].Order.Action != acmeflow.ActionDryRun || res.recs[0].Error != nil {
+		t.Fatalf("with --http-listen: exit %d order %+v error %+v\n%s", res.code, res.recs[0].Order, res.recs[0].Error, res.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "staging", "dry.test")); err == nil {
+		t.Errorf("a dry run wrote staging/dry.test")
+	}
+}
