@@ -913,6 +913,29 @@ domains = ["cron.test"]
 	if code != 0 || !strings.HasPrefix(stdout, "md-renew (mdtools) version ") {
 		t.Errorf("--version: exit %d %q", code, stdout)
 	}
+
+	// On a terminal (script(1) gives it one) the idle run shows what it
+	// runs, a line per MD and the summary.
+	scriptBin, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("no script(1) for a terminal")
+	}
+	line := "'" + filepath.Join(moduleRoot(), "scripts", "md-renew") + "' --store '" + storeDir + "'"
+	for _, a := range fixed {
+		line += " '" + a + "'"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, scriptBin, "-qec", line, "/dev/null")
+	cmd.Env = append(os.Environ(), "MDTOOLS_BIN="+binDir)
+	cmd.Stdin = strings.NewReader("")
+	out, err := cmd.CombinedOutput()
+	text := strings.ReplaceAll(string(out), "\r\n", "\n")
+	if err != nil || !strings.Contains(text, "md-renew: md-parse "+conf+" | md-order | md-install | md-staple\n") ||
+		!strings.Contains(text, "md-renew: cron.test: order=none install=none ok\n") ||
+		!strings.Contains(text, "md-renew: summary: 1 managed domains, 0 ordered, 0 activated, 0 failed; exit 0") {
+		t.Errorf("md-renew on a terminal: %v\n%s", err, text)
+	}
 }
 
 // TestDemoFailsLoudly: when a step of the demo fails (here md-install,
