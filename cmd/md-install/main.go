@@ -26,7 +26,8 @@ Records go out on stdout with an "install" section (action none, waiting,
 activated, rejected or failed; served; certs).
 
 Outputs:
-  --apache-dir DIR   one snippet per MD, DIR/<md>.conf, to Include inside each
+  --apache-dir DIR   one snippet per MD, DIR/<md>.conf, for IncludeOptional
+                     (it does not exist before the first run) inside each
                      <VirtualHost> of the MD: SSLCertificateFile/KeyFile per key
                      spec, MDRequireHttps as mod_rewrite/mod_headers rules, and
                      mod_md's fallback certificate (503) before the first one

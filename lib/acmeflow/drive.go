@@ -70,6 +70,7 @@ type attempt struct {
 	live    []renew.Cert
 	viaARI  bool
 	resumed bool
+	types   []string // the challenge types to try, in order (Runner.challengeTypes)
 }
 
 func (a *attempt) progress(format string, args ...any) {
@@ -85,7 +86,7 @@ func (a *attempt) saveJob() {
 }
 
 // renew runs the renewal of one MD and records the outcome.
-func (r *Runner) renew(ctx context.Context, rec *md.Record, job *md.Job, live []renew.Cert, d renew.Decision, now time.Time) {
+func (r *Runner) renew(ctx context.Context, rec *md.Record, job *md.Job, live []renew.Cert, d renew.Decision, now time.Time, types []string) {
 	name := rec.Name
 	res := rec.Order
 	if err := r.notifier(rec).Raise(ctx, job, "renewing", name, now); err != nil && !isCommandFailure(err) {
@@ -97,7 +98,7 @@ func (r *Runner) renew(ctx context.Context, rec *md.Record, job *md.Job, live []
 		}
 		return
 	}
-	a := &attempt{r: r, rec: rec, name: name, job: job, now: now, live: live, viaARI: d.ViaARI}
+	a := &attempt{r: r, rec: rec, name: name, job: job, now: now, live: live, viaARI: d.ViaARI, types: types}
 	job.AddLog(now, "starting", "", "")
 	for _, c := range live {
 		if c.KeyMismatch {
@@ -555,18 +556,7 @@ func orNone(s string) string {
 // per authorization the first candidate type the CA offers whose setup
 // succeeds.
 func (a *attempt) authorize(ctx context.Context, o *acme.Order, of *orderFile) ([]string, error) {
-	cands := a.r.Candidates
-	if cands == nil {
-		cands = challenge.Candidates
-	}
-	types, err := cands(a.rec)
-	if err != nil {
-		var se *md.StageError
-		if errors.As(err, &se) && se.Problem == "" {
-			return nil, &Problem{Type: ProblemChallengeMismatch, Detail: se.Detail}
-		}
-		return nil, err
-	}
+	types := a.types
 	if a.r.Challenges == nil {
 		return nil, errors.New("no challenge responder configured")
 	}
@@ -744,6 +734,7 @@ func (a *attempt) fail(ctx context.Context, err error) {
 	res.Action = ActionFailed
 	res.CA = a.caURL
 	res.Reason = fmt.Sprintf("attempt %d failed; next attempt not before %s", j.Errors, next.UTC().Format(http.TimeFormat))
+	res.Errors, res.FailingSince, res.NextRun = j.Errors, failingSince(j), j.NextRun
 	a.rec.Error = se
 	a.r.log().Infof("%s: %v", a.name, err)
 }

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mdtools/mdtools/lib/acmeflow"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/renew"
 	"github.com/mdtools/mdtools/lib/store"
@@ -301,10 +302,13 @@ func TestFaultsStageNothing(t *testing.T) {
 			if got, _ := os.ReadFile(events); string(got) != "renewing f.test\nerrored f.test\n" {
 				t.Errorf("events %q; want renewing, errored", got)
 			}
-			// The next run respects the backoff: no attempt, no error.
+			// The next run respects the backoff: no attempt, but the MD
+			// still fails with its last error (a cron run must not look
+			// fine while it lasts).
 			res = runOrder(t, jsonl(t, rec), "--store", dir, "--ca-file", f.rootsFile(t.TempDir()))
-			if res.code != 0 || res.recs[0].Order.Action != "none" || !strings.Contains(res.recs[0].Order.Reason, "backoff after 1 errors") {
-				t.Errorf("run in backoff: exit %d order %+v\n%s", res.code, res.recs[0].Order, res.stderr)
+			if o, e := res.recs[0].Order, res.recs[0].Error; res.code != 1 || o.Action != acmeflow.ActionBackoff || o.Errors != 1 ||
+				o.NextRun.IsZero() || o.FailingSince.IsZero() || e == nil || e.Problem != tc.problem {
+				t.Errorf("run in backoff: exit %d order %+v error %+v\n%s", res.code, o, e, res.stderr)
 			}
 		})
 	}

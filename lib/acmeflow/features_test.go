@@ -393,10 +393,12 @@ func TestNothingDueNoNetwork(t *testing.T) {
 	recs := []*md.Record{record([]string{dead}, "fresh.test"), record([]string{dead}, "manual.test"), record([]string{dead}, "due.test")}
 	recs[0].ARIRenewals = false
 	recs[1].RenewMode = md.RenewManual
-	// Nothing due for the first two: no network, exit 0.
+	// Nothing due for the first two: no network. The manual MD has no
+	// certificate at all, which is not fine: exit 1 with its error.
 	res := runOrder(t, jsonl(t, recs[0], recs[1]), "--store", dir)
-	if res.code != 0 || res.recs[0].Order.Action != "none" || res.recs[1].Order.Action != "none" {
-		t.Fatalf("exit %d: %+v %+v\n%s", res.code, res.recs[0].Order, res.recs[1].Order, res.stderr)
+	if res.code != 1 || res.recs[0].Order.Action != "none" || res.recs[1].Order.Action != "none" || res.recs[0].Error != nil ||
+		res.recs[1].Error == nil || !strings.Contains(res.recs[1].Error.Detail, "no rsa certificate") {
+		t.Fatalf("exit %d: %+v %+v %+v\n%s", res.code, res.recs[0].Order, res.recs[1].Order, res.recs[1].Error, res.stderr)
 	}
 	if !strings.Contains(res.recs[1].Order.Reason, "manual") || res.recs[0].Order.RenewAt.IsZero() {
 		t.Errorf("reasons: %+v %+v", res.recs[0].Order, res.recs[1].Order)

@@ -20,6 +20,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -52,6 +54,7 @@ const (
 	ActionVetoed  = "vetoed"
 	ActionFailed  = "failed"
 	ActionLocked  = "locked"
+	ActionBackoff = "backoff"
 )
 
 // Runner orders certificates for records. Set the exported fields, then
@@ -224,17 +227,144 @@ func (r *Runner) Process(ctx context.Context, rec *md.Record) error {
 		if !r.DryRun {
 			r.warnExpiring(ctx, rec, live, job, now)
 		}
+		r.stillFailing(rec, job, live, now)
 		return nil
 	}
+	// Which challenges can work is known before the CA is asked: an MD
+	// with none fails here, without an order at the CA.
+	types, cerr := r.challengeTypes(rec)
 	if r.DryRun {
 		res.Action = ActionDryRun
 		res.Reason = "would order: " + d.Reason
 		urls := rec.EffectiveCAURLs()
 		res.CA = urls[renew.FailoverIndex(len(urls), job.Errors, failover(rec))]
+		if cerr != nil {
+			res.Reason = "would order (" + d.Reason + "), but fails before the order: see the error"
+			rec.Fail("order", StageError(cerr, now))
+		}
 		return nil
 	}
-	r.renew(ctx, rec, job, live, d, now)
+	if cerr == nil {
+		cerr = r.prepareChallenges(rec, types)
+		if errors.Is(cerr, store.ErrLocked) {
+			res.Action, res.Reason = ActionLocked, cerr.Error()
+			return cerr
+		}
+	}
+	if cerr != nil {
+		a := &attempt{r: r, rec: rec, name: name, job: job, now: now, live: live}
+		a.fail(ctx, cerr)
+		return nil
+	}
+	r.renew(ctx, rec, job, live, d, now, types)
 	return nil
+}
+
+// challengeTypes are the challenge types to try for rec (Candidates, else
+// the responder's own Candidates, which count md-order's listeners, else
+// challenge.Candidates), or the problem why there are none. An MD with a
+// wildcard name needs dns-01: CAs offer nothing else for wildcards.
+func (r *Runner) challengeTypes(rec *md.Record) ([]string, error) {
+	cands := r.Candidates
+	if cands == nil {
+		if c, ok := r.Challenges.(interface {
+			Candidates(*md.Record) ([]string, error)
+		}); ok {
+			cands = c.Candidates
+		} else {
+			cands = challenge.Candidates
+		}
+	}
+	types, err := cands(rec)
+	if err != nil {
+		var se *md.StageError
+		if errors.As(err, &se) && se.Problem == "" {
+			return nil, &Problem{Type: ProblemChallengeMismatch, Detail: se.Detail +
+				" md-order answers http-01 itself with --http-listen and tls-alpn-01 with --tls-listen (md.toml: http-listen, tls-listen, webroot; dns-01: MDChallengeDns01 / challenge-dns01)."}
+		}
+		return nil, err
+	}
+	for _, d := range rec.Domains {
+		if md.IsWildcard(d) && !slices.ContainsFunc(types, func(t string) bool { return strings.EqualFold(t, challenge.DNS01) }) {
+			return nil, &Problem{Type: ProblemChallengeMismatch, Detail: fmt.Sprintf(
+				"%s is a wildcard name, which CAs validate only with dns-01, and dns-01 is not available for %s (available: '%s'; configure MDChallengeDns01 / challenge-dns01)",
+				d, rec.Name, strings.Join(types, " "))}
+		}
+	}
+	return types, nil
+}
+
+// prepareChallenges starts the listeners the challenge types need before
+// anything is ordered (a port that cannot be bound fails the MD without an
+// order at the CA); an error wrapping store.ErrLocked means another run of
+// this store listens there.
+func (r *Runner) prepareChallenges(rec *md.Record, types []string) error {
+	p, ok := r.Challenges.(interface {
+		Prepare(*md.Record, []string) error
+	})
+	if !ok {
+		return nil
+	}
+	if err := p.Prepare(rec, types); err != nil {
+		if errors.Is(err, store.ErrLocked) {
+			return err
+		}
+		return &Problem{Type: ProblemChallengeSetupFailure, Detail: fmt.Sprintf("cannot answer challenges for %s: %v", rec.Name, err)}
+	}
+	return nil
+}
+
+// stillFailing marks an MD that nothing is done for in this run but that
+// is not fine, so that no run looks good while it lasts: its last attempt
+// failed and the retry waits for the backoff (the record gets the last
+// error again, action "backoff"), or it has no valid certificate at all.
+// Neither contacts the CA.
+func (r *Runner) stillFailing(rec *md.Record, job *md.Job, live []renew.Cert, now time.Time) {
+	res := rec.Order
+	if job.Errors > 0 && job.Last != nil && job.Last.Status != 0 && now.Before(job.NextRun.Time) {
+		res.Action = ActionBackoff
+		res.Errors, res.FailingSince, res.NextRun = job.Errors, failingSince(job), job.NextRun
+		res.Reason = fmt.Sprintf("%d failed attempts since %s; next attempt not before %s (no request to the CA before)",
+			job.Errors, res.FailingSince.UTC().Format(http.TimeFormat), job.NextRun.UTC().Format(http.TimeFormat))
+		detail := job.Last.Detail
+		if detail == "" {
+			detail = "the last renewal attempt failed (" + job.Last.StatusDescription + ")"
+		}
+		rec.Error = &md.StageError{Stage: "order", Problem: job.Last.Problem, Detail: detail, Subproblems: job.Last.Subproblems}
+		return
+	}
+	if len(rec.CertFiles) > 0 {
+		return // static files: not ours to judge here (md-install checks them)
+	}
+	for _, c := range live {
+		switch {
+		case c.Leaf == nil:
+			rec.Fail("order", fmt.Errorf("no %s certificate in the store, and md-order does not order one: %s", c.Spec.Name(), res.Reason))
+			return
+		case now.After(c.Leaf.NotAfter):
+			rec.Fail("order", fmt.Errorf("the %s certificate expired on %s, and md-order does not renew it: %s",
+				c.Spec.Name(), c.Leaf.NotAfter.UTC().Format(http.TimeFormat), res.Reason))
+			return
+		}
+	}
+}
+
+// failingSince is when the current run of failed attempts began: the
+// oldest renewal error in the job log after the last success.
+func failingSince(job *md.Job) md.Time {
+	var since md.Time
+	for _, e := range job.Log.Entries { // newest first
+		if e.Type == "finished" {
+			break
+		}
+		if e.Type == "renewal-error" {
+			since = e.When
+		}
+	}
+	if since.IsZero() {
+		since = job.LastRun
+	}
+	return since
 }
 
 func failover(rec *md.Record) int {

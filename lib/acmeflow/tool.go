@@ -20,9 +20,22 @@ certificates are due and, when they are, obtains them from the MD's ACME CA
 into the store's staging area (staging/<md>/), where md-install picks them up.
 Every record is passed on to stdout with an "order" section saying what was
 done ("none", "ordered", "resumed", "staged", "dry-run", "vetoed", "failed",
-"locked") and why; a failure also sets the record's "error" (the ACME problem
-type, detail and subproblems). Nothing due means no network traffic (ARI
-answers are kept in the store until their Retry-After).
+"backoff", "locked") and why; a failure also sets the record's "error" (the
+ACME problem type, detail and subproblems). Nothing due means no network
+traffic (ARI answers are kept in the store until their Retry-After).
+
+An MD stays failed, and md-order exits 1, for as long as it is not fine:
+while a failed attempt waits for its retry (action "backoff": the last
+error again, with "errors", "failing-since" and "next-run", and no request
+to the CA), and while it has no valid certificate that md-order would
+renew (e.g. MDRenewMode manual).
+
+The challenge types an MD can use are known before anything is ordered:
+--http-listen and --tls-listen count (md-order answers there itself), and
+an MD with no usable type (or a wildcard without dns-01, or a listener
+port taken by another program) fails without an order at the CA. When
+another md-order run over the same store already listens on that port,
+the MD is skipped as "locked" instead.
 
 Renewal is due when a key spec has no certificate, the certificate does not
 cover every domain, differs in must-staple or does not fit its private key,

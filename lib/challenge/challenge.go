@@ -80,6 +80,14 @@ type Responder interface {
 // cmd-dns-01 or the global settings."cmd-dns-01", see DNS01Command). A record
 // without settings.reachable counts as reachable on both ports.
 func Candidates(rec *md.Record) ([]string, error) {
+	return candidates(rec, false, false)
+}
+
+// candidates is Candidates where ownHTTP/ownTLS say that this process
+// answers http-01/tls-alpn-01 itself on a listener the operator gave
+// (md-order --http-listen/--tls-listen): the operator's word counts for
+// reachability, and tls-alpn-01 then needs no acme-tls/1 vhost.
+func candidates(rec *md.Record, ownHTTP, ownTLS bool) ([]string, error) {
 	if rec.CA != nil && len(rec.CA.Challenges) > 0 {
 		return append([]string(nil), rec.CA.Challenges...), nil
 	}
@@ -87,6 +95,7 @@ func Candidates(rec *md.Record) ([]string, error) {
 	if rec.Settings != nil && rec.Settings.Reachable != nil {
 		canHTTP, canHTTPS = rec.Settings.Reachable.HTTP, rec.Settings.Reachable.HTTPS
 	}
+	canHTTP, canHTTPS = canHTTP || ownHTTP, canHTTPS || ownTLS
 	list := []string{TLSALPN01, HTTP01, DNS01}
 	var why strings.Builder
 	if !canHTTP {
@@ -96,7 +105,7 @@ func Candidates(rec *md.Record) ([]string, error) {
 	if !canHTTPS {
 		list = remove(list, TLSALPN01)
 		why.WriteString(" The https: challenge 'tls-alpn-01' is disabled because the server seems not reachable on public port 443.")
-	} else if len(rec.Proto.ACMETLS1) == 0 {
+	} else if len(rec.Proto.ACMETLS1) == 0 && !ownTLS {
 		list = remove(list, TLSALPN01)
 		why.WriteString(" The https: challenge 'tls-alpn-01' is disabled because the Protocols configuration does not include the 'acme-tls/1' protocol.")
 	}
@@ -108,6 +117,39 @@ func Candidates(rec *md.Record) ([]string, error) {
 		return nil, &md.StageError{Detail: "None of the ACME challenge methods configured for this domain are suitable." + why.String()}
 	}
 	return list, nil
+}
+
+// Candidates is the package's Candidates for a record, counting the
+// listeners given in the Manager's options (md-order --http-listen,
+// --tls-listen): the operator asked to answer there, so the challenge
+// type is usable even when the config alone does not say the host is
+// reachable.
+func (m *Manager) Candidates(rec *md.Record) ([]string, error) {
+	if m.opts.NoListen {
+		return Candidates(rec)
+	}
+	return candidates(rec, m.opts.HTTPListen != "", m.opts.TLSListen != "")
+}
+
+// Prepare starts, before anything is ordered, the listeners that the
+// challenge types in types will need for rec, so that a port that cannot
+// be bound fails the MD before the CA is asked for anything. An error
+// wrapping store.ErrLocked means another run of this store listens there.
+func (m *Manager) Prepare(rec *md.Record, types []string) error {
+	httpAddr, tlsAddr := m.listenAddrs(rec)
+	for _, t := range types {
+		var err error
+		switch {
+		case strings.EqualFold(t, HTTP01) && httpAddr != "":
+			err = m.startListener("http", httpAddr)
+		case strings.EqualFold(t, TLSALPN01) && tlsAddr != "":
+			err = m.startListener("tls", tlsAddr)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func remove(list []string, s string) []string {
@@ -175,6 +217,7 @@ type Manager struct {
 
 	mu        sync.Mutex          // guards the listeners
 	listeners map[string]*Servers // "http <addr>" / "tls <addr>"
+	unlocks   map[string]func()   // their store locks, by the same key
 	firstHTTP net.Addr
 	firstTLS  net.Addr
 	closed    bool
@@ -318,7 +361,10 @@ func (m *Manager) Close() error {
 		if err := s.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", key, err))
 		}
+		if unlock := m.unlocks[key]; unlock != nil {
+			unlock()
+		}
 	}
-	m.listeners = nil
+	m.listeners, m.unlocks = nil, nil
 	return errors.Join(errs...)
 }

@@ -484,3 +484,37 @@ func TestWebrootTokenReplacesSpecialFile(t *testing.T) {
 		})
 	}
 }
+
+// TestManagerCandidates: listeners given to the Manager (md-order
+// --http-listen/--tls-listen) count as reachable; with NoListen they do not.
+func TestManagerCandidates(t *testing.T) {
+	st, _ := openStore(t)
+	none := &md.Settings{Reachable: &md.Reachable{}}
+	tests := []struct {
+		name string
+		opts Options
+		want string // "" = error
+	}{
+		{name: "no listener", opts: Options{}, want: ""},
+		{name: "http listener", opts: Options{HTTPListen: "127.0.0.1:0"}, want: HTTP01},
+		{name: "tls listener needs no acme-tls/1 vhost", opts: Options{TLSListen: "127.0.0.1:0"}, want: TLSALPN01},
+		{name: "both", opts: Options{HTTPListen: "127.0.0.1:0", TLSListen: "127.0.0.1:0"}, want: TLSALPN01 + " " + HTTP01},
+		{name: "NoListen ignores them", opts: Options{HTTPListen: "127.0.0.1:0", NoListen: true}, want: ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := testRecord("a.test")
+			rec.Settings = none
+			got, err := newManager(t, st, tc.opts).Candidates(rec)
+			if tc.want == "" {
+				if err == nil {
+					t.Fatalf("got %v; want an error", got)
+				}
+				return
+			}
+			if err != nil || strings.Join(got, " ") != tc.want {
+				t.Fatalf("got %v, %v; want %s", got, err, tc.want)
+			}
+		})
+	}
+}

@@ -2,6 +2,8 @@ package challenge
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -184,6 +186,13 @@ func (m *Manager) listenAddrs(rec *md.Record) (httpAddr, tlsAddr string) {
 	return httpAddr, tlsAddr
 }
 
+// listenerLockName is the store lock (locks/<name>.lock) of a listen
+// address: a valid set name that no domain has.
+func listenerLockName(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return "_listener-" + hex.EncodeToString(sum[:8])
+}
+
 // startListener starts the Manager's responder of a kind ("http" or
 // "tls") on addr once; it keeps running until Close.
 func (m *Manager) startListener(kind, addr string) error {
@@ -196,20 +205,36 @@ func (m *Manager) startListener(kind, addr string) error {
 	if m.closed {
 		return errors.New("challenge: manager closed")
 	}
+	// Two runs over one store that listen on the same address: the lock
+	// tells the second one that the port is busy because of the first
+	// (its MDs wait, as when their own locks are held), not because of a
+	// stranger (a failure the operator must see).
+	unlock, err := m.st.Lock(context.Background(), listenerLockName(key), -1)
+	switch {
+	case errors.Is(err, store.ErrLocked):
+		return fmt.Errorf("%w: another run over this store answers challenges on %s (%s)", err, addr, kind)
+	case err != nil && !errors.Is(err, store.ErrReadOnly):
+		return fmt.Errorf("locking the %s listener %s: %w", kind, addr, err)
+	}
+	if unlock == nil {
+		unlock = func() {}
+	}
 	s := NewServers(m.st, m.log)
-	var err error
 	if kind == "http" {
 		err = s.StartHTTP(addr)
 	} else {
 		err = s.StartTLS(addr)
 	}
 	if err != nil {
+		unlock()
 		return err
 	}
 	if m.listeners == nil {
 		m.listeners = map[string]*Servers{}
+		m.unlocks = map[string]func(){}
 	}
 	m.listeners[key] = s
+	m.unlocks[key] = unlock
 	if kind == "http" && m.firstHTTP == nil {
 		m.firstHTTP = s.HTTPAddr()
 	}

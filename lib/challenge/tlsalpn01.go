@@ -48,7 +48,10 @@ func TLSALPNFileNames(spec md.KeySpec) (keyFile, certFile string) {
 // domains of the MD have acme-tls/1, and is not applicable otherwise.
 func (m *Manager) setupTLSALPN01(rec *md.Record, t Task) error {
 	if !slices.Contains(rec.Proto.ACMETLS1, t.Domain) {
-		if len(rec.Proto.ACMETLS1) == 0 {
+		// our own listener (md-order --tls-listen) answers acme-tls/1 for
+		// any name; a web server only where Protocols has acme-tls/1
+		own := m.opts.TLSListen != "" && !m.opts.NoListen
+		if len(rec.Proto.ACMETLS1) == 0 && !own {
 			return fmt.Errorf("%w: protocol 'acme-tls/1' is not enabled for %s or any other domain of %s", ErrNotApplicable, t.Domain, rec.Name)
 		}
 		m.log.Infof("%s: protocol 'acme-tls/1' seems not enabled for this domain, but for others of %s; trying anyway", t.Domain, rec.Name)

@@ -16,6 +16,11 @@
 // dns-01 wildcard through testdata/challenge/dns01-hook, tls-alpn-01 on
 // md-order's listener with RSA and ECDSA keys, PEM files deployed), twice,
 // then with its lock taken (exit 3) and with a bad config (exit 2). A third
-// runs scripts/demo (make demo) and checks that it leaves nothing behind.
+// runs scripts/demo (make demo) and checks that it leaves nothing behind,
+// and that it exits 1 when a step fails. TestCronContract runs md-renew as
+// cron does on an MD no challenge can answer, over runs with the store's
+// clock moved forward: every run while it fails (backoff included) exits 1
+// with a FAILING line, with --syslog on stdout too, no order is created at
+// the CA; once fixed it is ordered; an idle run prints nothing.
 // The package has no non-test code.
 package e2e

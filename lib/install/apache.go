@@ -20,7 +20,7 @@ import (
 //	<VirtualHost *:443>
 //	    ServerName a.org
 //	    SSLEngine on
-//	    Include /etc/apache2/md/a.org.conf
+//	    IncludeOptional /etc/apache2/md/a.org.conf
 //	</VirtualHost>
 //
 // It holds SSLCertificateFile/SSLCertificateKeyFile for every key spec,

@@ -12,11 +12,18 @@ type CertInfo struct {
 type OrderResult struct {
 	// Action is what md-order did: "none" (nothing due), "ordered",
 	// "resumed", "staged" (already staged earlier), "dry-run", "vetoed",
-	// "failed".
+	// "failed", "backoff" (the last attempt failed, the retry waits),
+	// "locked".
 	Action  string     `json:"action"`
 	Reason  string     `json:"reason,omitempty"`
 	At      Time       `json:"at,omitzero"`
 	RenewAt Time       `json:"renew-at,omitzero"`
 	CA      string     `json:"ca,omitempty"`
 	Certs   []CertInfo `json:"certs,omitempty"`
+	// Errors, FailingSince and NextRun describe a failing renewal ("failed"
+	// or "backoff"): consecutive failed attempts, when the first of them
+	// failed, and when the next attempt may run.
+	Errors       int  `json:"errors,omitempty"`
+	FailingSince Time `json:"failing-since,omitzero"`
+	NextRun      Time `json:"next-run,omitzero"`
 }

@@ -514,7 +514,7 @@ func (p *parser) record(g, d *conf, t *table, pm *md.PortMap, reach *md.Reachabl
 	}
 	answers := h != nil && (h.Webroot != "" || h.HTTPListen != "" || h.TLSListen != "")
 	if !answers && m.CmdDNS01 == "" && len(m.CA.Challenges) == 0 && len(m.CertFiles) == 0 {
-		p.warnf(t, "", "%s has no way to answer an ACME challenge: set webroot, http-listen, tls-listen or challenge-dns01", m.Name)
+		p.warnf(t, "", "%s has no way to answer an ACME challenge: set webroot, http-listen, tls-listen or challenge-dns01 (or run md-order --http-listen or --tls-listen)", m.Name)
 	}
 	if m.CmdDNS01 == "" && len(m.CertFiles) == 0 {
 		for _, n := range domains {
