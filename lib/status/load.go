@@ -46,7 +46,10 @@ type Report struct {
 	Renew    bool
 	Watched  bool
 	Problems []string // unreadable store files, each "path: what is wrong"
-	Now      time.Time
+	// Now is the moment of reading rounded down to the second, as mod_md's
+	// JSON times are; At is the exact moment, which mod_md subtracts from
+	// for server-status's seconds-from-now (apr_time_now()).
+	Now, At time.Time
 }
 
 // Cert is one certificate slot of an MD.
@@ -118,11 +121,14 @@ func (r *Reader) withPresence() *Reader {
 	return &rp
 }
 
-func (r *Reader) now() time.Time {
+func (r *Reader) now() time.Time { return r.clock().Truncate(time.Second) }
+
+// clock is the exact time of reading.
+func (r *Reader) clock() time.Time {
 	if r.Now != nil {
-		return r.Now().UTC().Truncate(time.Second)
+		return r.Now().UTC()
 	}
-	return time.Now().UTC().Truncate(time.Second)
+	return time.Now().UTC()
 }
 
 // path names a store file in messages.
@@ -175,7 +181,8 @@ func (r *Reader) Find(name string) (string, error) {
 // Load reads one MD. It fails only if the MD does not exist; unreadable
 // files are reported in Problems, and the MD gets state error.
 func (r *Reader) Load(name string) (*Report, error) {
-	rep := &Report{Name: name, Now: r.now()}
+	at := r.clock()
+	rep := &Report{Name: name, Now: at.Truncate(time.Second), At: at}
 	m, err := r.loadMD(name)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
