@@ -23,7 +23,7 @@ type CertInfo struct {
 	IssuerURI  string    // first AIA caIssuers URI
 	NotBefore  time.Time // validity
 	NotAfter   time.Time
-	Serial     string // uppercase hex, as BN_bn2hex
+	Serial     string // md.SerialHex
 	SHA256     string // lowercase hex of SHA-256 over the DER
 	SHA1       string // lowercase hex of SHA-1 over the DER: mod_md's OCSP id
 	ARICertID  string // b64url(AKI keyid) "." b64url(serial bytes); "" without AKI
@@ -43,7 +43,7 @@ func NewCertInfo(chain []*x509.Certificate) *CertInfo {
 		IssuerName: OnelineName(c.RawIssuer),
 		NotBefore:  c.NotBefore.UTC(),
 		NotAfter:   c.NotAfter.UTC(),
-		Serial:     SerialHex(c),
+		Serial:     md.SerialHex(c.SerialNumber),
 		ARICertID:  ARICertID(c),
 	}
 	s256 := sha256.Sum256(c.Raw)
@@ -84,20 +84,6 @@ func (ci *CertInfo) Covers(domains []string) bool {
 		}
 	}
 	return true
-}
-
-// SerialHex formats a serial number as OpenSSL's BN_bn2hex: uppercase, whole
-// bytes, "0" for zero, "-" for negative numbers.
-func SerialHex(c *x509.Certificate) string {
-	n := c.SerialNumber
-	if n == nil || n.Sign() == 0 {
-		return "0"
-	}
-	s := strings.ToUpper(hex.EncodeToString(n.Bytes()))
-	if n.Sign() < 0 {
-		return "-" + s
-	}
-	return s
 }
 
 // ARICertID is the RFC 9773 certificate id as mod_md computes it
