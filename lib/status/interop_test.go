@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -332,8 +334,40 @@ func TestInteropWithApacheModMD(t *testing.T) {
 	}
 	compareWithApache(t, a, "/md-status/www.a2.test", "", one("a2.test", false), r)
 	compareWithApache(t, a, "/md-status", "", list, r, "version")
+	compareServe(t, a, r, "/md-status/nosuch.test", "/md-status/", "/md-status/a1.test")
 	compareWithApache(t, a, "/.httpd/certificate-status", "a1.test", one("a1.test", true), r)
 	compareServerStatus(t, a, r)
+}
+
+// compareServe checks that md-status --serve answers paths with the status
+// code and body Apache's md-status handler gives (bar the list's version).
+func compareServe(t *testing.T, a *apache, r *Reader, paths ...string) {
+	t.Helper()
+	var mu sync.Mutex
+	var now time.Time // the server's clock: the moment compareWithApache renders at
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	srv := httptest.NewServer(&Handler{Reader: &Reader{Store: r.Store, Now: clock}, Opts: DefaultOptions()})
+	defer srv.Close()
+	for _, p := range paths {
+		compareWithApache(t, a, p, "", func(r *Reader) []byte {
+			mu.Lock()
+			now = r.Now()
+			mu.Unlock()
+			resp, err := http.Get(srv.URL + p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != 200 {
+				t.Fatalf("md-status --serve %s: %s (Apache: 200)\n%s", p, resp.Status, b)
+			}
+			return b
+		}, r, "version")
+	}
 }
 
 // managedLines are mod_md's lines of server-status?auto.
