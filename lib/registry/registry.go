@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/renew"
 	"github.com/mdtools/mdtools/lib/store"
 )
 
@@ -157,7 +158,7 @@ func plan(st *store.Store, recs []*md.Record) (*syncPlan, error) {
 			return nil, err
 		}
 		src, hasOld := from[r.Name]
-		r.State, r.StateDescr = certState(st, src, &r.MD)
+		r.State, r.StateDescr = renew.StoredState(st, src, &r.MD)
 		var old *md.MD
 		if hasOld {
 			old, err = st.LoadMD(store.GroupDomains, src)

@@ -56,20 +56,68 @@ func TestState(t *testing.T) {
 		want       int
 		descr      string
 	}{
-		{"complete", []string{"a.org", "www.a.org"}, false, []Cert{{rsa, ok}}, md.StateComplete, ""},
-		{"missing", []string{"a.org"}, false, []Cert{{rsa, nil}}, md.StateIncomplete, "certificate(rsa) is missing"},
-		{"second spec missing", []string{"a.org", "www.a.org"}, false, []Cert{{rsa, ok}, {p256, nil}}, md.StateIncomplete, "certificate(secp256r1) is missing"},
-		{"not covering", []string{"a.org", "www.a.org"}, false, []Cert{{rsa, other}}, md.StateIncomplete, "certificate(rsa) does not cover all domains."},
-		{"wildcard covers", []string{"a.org", "*.a.org", "www.a.org"}, false, []Cert{{rsa, wild}}, md.StateComplete, ""},
-		{"staple requested", []string{"a.org", "www.a.org"}, true, []Cert{{rsa, ok}}, md.StateIncomplete, "'must-staple' is requested, but certificate(rsa) has it not enabled."},
-		{"staple present", []string{"a.org", "www.a.org"}, true, []Cert{{rsa, staple}}, md.StateComplete, ""},
-		{"staple no longer wanted", []string{"a.org", "www.a.org"}, false, []Cert{{rsa, staple}}, md.StateIncomplete, "'must-staple' is not requested, but certificate(rsa) has it enabled."},
-		{"expired is still complete", []string{"a.org", "www.a.org"}, false, []Cert{{rsa, expired}}, md.StateComplete, ""},
+		{"complete", []string{"a.org", "www.a.org"}, false, []Cert{{Spec: rsa, Leaf: ok}}, md.StateComplete, ""},
+		{"missing", []string{"a.org"}, false, []Cert{{Spec: rsa, Leaf: nil}}, md.StateIncomplete, "certificate(rsa) is missing"},
+		{"second spec missing", []string{"a.org", "www.a.org"}, false, []Cert{{Spec: rsa, Leaf: ok}, {Spec: p256, Leaf: nil}}, md.StateIncomplete, "certificate(secp256r1) is missing"},
+		{"not covering", []string{"a.org", "www.a.org"}, false, []Cert{{Spec: rsa, Leaf: other}}, md.StateIncomplete, "certificate(rsa) does not cover all domains."},
+		{"wildcard covers", []string{"a.org", "*.a.org", "www.a.org"}, false, []Cert{{Spec: rsa, Leaf: wild}}, md.StateComplete, ""},
+		{"staple requested", []string{"a.org", "www.a.org"}, true, []Cert{{Spec: rsa, Leaf: ok}}, md.StateIncomplete, "'must-staple' is requested, but certificate(rsa) has it not enabled."},
+		{"staple present", []string{"a.org", "www.a.org"}, true, []Cert{{Spec: rsa, Leaf: staple}}, md.StateComplete, ""},
+		{"staple no longer wanted", []string{"a.org", "www.a.org"}, false, []Cert{{Spec: rsa, Leaf: staple}}, md.StateIncomplete, "'must-staple' is not requested, but certificate(rsa) has it enabled."},
+		{"expired is still complete", []string{"a.org", "www.a.org"}, false, []Cert{{Spec: rsa, Leaf: expired}}, md.StateComplete, ""},
+		{"unreadable", []string{"a.org"}, false, []Cert{{Spec: rsa, Unreadable: true}}, md.StateError, "error initializing"},
+		{"first problem wins", []string{"a.org", "www.a.org"}, false, []Cert{{Spec: rsa, Leaf: other}, {Spec: p256, Unreadable: true}}, md.StateIncomplete, "certificate(rsa) does not cover all domains."},
+		{"case-insensitive", []string{"A.org", "WWW.a.org"}, false, []Cert{{Spec: rsa, Leaf: ok}}, md.StateComplete, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			m := &md.MD{Name: tc.domains[0], Domains: tc.domains, MustStaple: tc.mustStaple}
 			got, descr := State(m, tc.certs)
+			if got != tc.want || descr != tc.descr {
+				t.Errorf("got %d %q; want %d %q", got, descr, tc.want, tc.descr)
+			}
+		})
+	}
+}
+
+// TestStateStaticFiles: certificates from MDCertificateFile are judged by
+// the same rules, slots named as mod_md names them.
+func TestStateStaticFiles(t *testing.T) {
+	d90 := 90 * md.Day
+	one := cert(t, t0, t0.Add(d90), false, "a.org")
+	both := cert(t, t0, t0.Add(d90), false, "a.org", "b.org")
+	tests := []struct {
+		name  string
+		files []string
+		keys  string
+		certs []*x509.Certificate
+		want  int
+		descr string
+	}{
+		{"covers", []string{"/c.pem"}, "", []*x509.Certificate{both}, md.StateComplete, ""},
+		{"does not cover", []string{"/c.pem"}, "", []*x509.Certificate{one}, md.StateIncomplete, "certificate(rsa) does not cover all domains."},
+		{"second file past the key specs is rsa", []string{"/c.pem", "/d.pem"}, "secp384r1", []*x509.Certificate{both, one}, md.StateIncomplete, "certificate(rsa) does not cover all domains."},
+		{"second file named by its spec", []string{"/c.pem", "/d.pem"}, "secp384r1 rsa3072", []*x509.Certificate{both, nil}, md.StateIncomplete, "certificate(rsa) is missing"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := &md.MD{Name: "a.org", Domains: []string{"a.org", "b.org"}, CertFiles: tc.files}
+			if tc.keys != "" {
+				ks, err := md.ParseKeySpecs(strings.Fields(tc.keys))
+				if err != nil {
+					t.Fatal(err)
+				}
+				m.PrivKey = ks
+			}
+			slots := Slots(m)
+			if len(slots) != len(tc.files) {
+				t.Fatalf("Slots: %d; want %d", len(slots), len(tc.files))
+			}
+			certs := make([]Cert, len(slots))
+			for i, s := range slots {
+				certs[i] = Cert{Spec: s, Leaf: tc.certs[i]}
+			}
+			got, descr := State(m, certs)
 			if got != tc.want || descr != tc.descr {
 				t.Errorf("got %d %q; want %d %q", got, descr, tc.want, tc.descr)
 			}
@@ -94,7 +142,7 @@ func TestRenewAtUsesRealLifetime(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			c := cert(t, tc.from, tc.until, false, "a.org")
-			got := RenewAt(md.MustTimeslice(tc.window), []Cert{{rsa, c}})
+			got := RenewAt(md.MustTimeslice(tc.window), []Cert{{Spec: rsa, Leaf: c}})
 			if !got.Equal(tc.renewAt) {
 				t.Errorf("got %v; want %v", got, tc.renewAt)
 			}
@@ -103,10 +151,10 @@ func TestRenewAtUsesRealLifetime(t *testing.T) {
 	// The earliest of several certificates wins.
 	short := cert(t, t0, t0.Add(6*md.Day), false, "a.org")
 	long := cert(t, t0, t0.Add(90*md.Day), false, "a.org")
-	if got := RenewAt(md.MustTimeslice("1d"), []Cert{{rsa, long}, {p256, short}}); !got.Equal(t0.Add(5 * md.Day)) {
+	if got := RenewAt(md.MustTimeslice("1d"), []Cert{{Spec: rsa, Leaf: long}, {Spec: p256, Leaf: short}}); !got.Equal(t0.Add(5 * md.Day)) {
 		t.Errorf("two certs: got %v", got)
 	}
-	if got := RenewAt(md.MustTimeslice("1d"), []Cert{{rsa, long}, {p256, nil}}); !got.IsZero() {
+	if got := RenewAt(md.MustTimeslice("1d"), []Cert{{Spec: rsa, Leaf: long}, {Spec: p256, Leaf: nil}}); !got.IsZero() {
 		t.Errorf("missing cert: got %v; want zero", got)
 	}
 }
@@ -136,28 +184,28 @@ func TestDecide(t *testing.T) {
 		next   time.Time
 		viaARI bool
 	}{
-		{name: "missing cert", mode: md.RenewAuto, certs: []Cert{{rsa, nil}}, action: Renew, reason: "certificate(rsa) is missing"},
-		{name: "fresh cert", mode: md.RenewAuto, certs: []Cert{{rsa, fresh}}, action: None, reason: "not due before"},
-		{name: "window reached", mode: md.RenewAuto, certs: []Cert{{rsa, old}}, action: Renew, reason: "renew window reached"},
-		{name: "absolute window not reached", mode: md.RenewAuto, window: ts("5d"), certs: []Cert{{rsa, old}}, action: None},
-		{name: "manual never", mode: md.RenewManual, certs: []Cert{{rsa, nil}}, action: None, reason: "manual"},
-		{name: "manual forced", mode: md.RenewManual, certs: []Cert{{rsa, fresh}}, force: true, action: Renew, reason: "forced"},
-		{name: "static files auto", mode: md.RenewAuto, files: []string{"/c.pem"}, certs: []Cert{{rsa, nil}}, action: None, reason: "static"},
-		{name: "static files always", mode: md.RenewAlways, files: []string{"/c.pem"}, certs: []Cert{{rsa, nil}}, action: Renew},
-		{name: "always but fresh", mode: md.RenewAlways, certs: []Cert{{rsa, fresh}}, action: None},
-		{name: "already staged", mode: md.RenewAuto, certs: []Cert{{rsa, nil}}, staged: true, action: Staged},
-		{name: "staged but forced", mode: md.RenewAuto, certs: []Cert{{rsa, nil}}, staged: true, force: true, action: Renew},
-		{name: "backoff", mode: md.RenewAuto, certs: []Cert{{rsa, nil}}, job: job(t0.Add(time.Minute), 2), action: None, reason: "backoff after 2 errors", next: t0.Add(time.Minute)},
-		{name: "backoff over", mode: md.RenewAuto, certs: []Cert{{rsa, nil}}, job: job(t0.Add(-time.Second), 2), action: Renew},
-		{name: "backoff forced", mode: md.RenewAuto, certs: []Cert{{rsa, nil}}, job: job(t0.Add(time.Hour), 2), force: true, action: Renew},
-		{name: "ari past", mode: md.RenewAuto, certs: []Cert{{rsa, fresh}}, ari: &Window{Start: t0.Add(-2 * time.Hour), End: t0.Add(-time.Hour), ExplanationURL: "https://ca/why"}, action: Renew, reason: "via ARI, explanation at https://ca/why", viaARI: true},
-		{name: "ari within window picks point", mode: md.RenewAuto, certs: []Cert{{rsa, fresh}}, ari: &Window{Start: t0.Add(-time.Hour), End: t0.Add(time.Hour)}, rnd: 0, action: Renew, viaARI: true},
-		{name: "ari within window later point", mode: md.RenewAuto, certs: []Cert{{rsa, fresh}}, ari: &Window{Start: t0.Add(-time.Hour), End: t0.Add(time.Hour)}, rnd: 255, action: None, next: t0.Add(-time.Hour).Add(2 * time.Hour / 256 * 255)},
-		{name: "ari far future", mode: md.RenewAuto, certs: []Cert{{rsa, fresh}}, ari: &Window{Start: t0.Add(48 * time.Hour), End: t0.Add(50 * time.Hour)}, action: None},
-		{name: "revoked fresh cert", mode: md.RenewAuto, certs: []Cert{{rsa, fresh}}, revoke: true, action: Renew, reason: "revoked"},
-		{name: "revoked but manual", mode: md.RenewManual, certs: []Cert{{rsa, fresh}}, revoke: true, action: None, reason: "manual"},
-		{name: "revoked in backoff", mode: md.RenewAuto, certs: []Cert{{rsa, fresh}}, revoke: true, job: job(t0.Add(time.Minute), 1), action: None, next: t0.Add(time.Minute)},
-		{name: "ari later than window ignored", mode: md.RenewAuto, certs: []Cert{{rsa, old}}, ari: &Window{Start: t0.Add(20 * md.Day), End: t0.Add(21 * md.Day)}, action: Renew, reason: "renew window"},
+		{name: "missing cert", mode: md.RenewAuto, certs: []Cert{{Spec: rsa, Leaf: nil}}, action: Renew, reason: "certificate(rsa) is missing"},
+		{name: "fresh cert", mode: md.RenewAuto, certs: []Cert{{Spec: rsa, Leaf: fresh}}, action: None, reason: "not due before"},
+		{name: "window reached", mode: md.RenewAuto, certs: []Cert{{Spec: rsa, Leaf: old}}, action: Renew, reason: "renew window reached"},
+		{name: "absolute window not reached", mode: md.RenewAuto, window: ts("5d"), certs: []Cert{{Spec: rsa, Leaf: old}}, action: None},
+		{name: "manual never", mode: md.RenewManual, certs: []Cert{{Spec: rsa, Leaf: nil}}, action: None, reason: "manual"},
+		{name: "manual forced", mode: md.RenewManual, certs: []Cert{{Spec: rsa, Leaf: fresh}}, force: true, action: Renew, reason: "forced"},
+		{name: "static files auto", mode: md.RenewAuto, files: []string{"/c.pem"}, certs: []Cert{{Spec: rsa, Leaf: nil}}, action: None, reason: "static"},
+		{name: "static files always", mode: md.RenewAlways, files: []string{"/c.pem"}, certs: []Cert{{Spec: rsa, Leaf: nil}}, action: Renew},
+		{name: "always but fresh", mode: md.RenewAlways, certs: []Cert{{Spec: rsa, Leaf: fresh}}, action: None},
+		{name: "already staged", mode: md.RenewAuto, certs: []Cert{{Spec: rsa, Leaf: nil}}, staged: true, action: Staged},
+		{name: "staged but forced", mode: md.RenewAuto, certs: []Cert{{Spec: rsa, Leaf: nil}}, staged: true, force: true, action: Renew},
+		{name: "backoff", mode: md.RenewAuto, certs: []Cert{{Spec: rsa, Leaf: nil}}, job: job(t0.Add(time.Minute), 2), action: None, reason: "backoff after 2 errors", next: t0.Add(time.Minute)},
+		{name: "backoff over", mode: md.RenewAuto, certs: []Cert{{Spec: rsa, Leaf: nil}}, job: job(t0.Add(-time.Second), 2), action: Renew},
+		{name: "backoff forced", mode: md.RenewAuto, certs: []Cert{{Spec: rsa, Leaf: nil}}, job: job(t0.Add(time.Hour), 2), force: true, action: Renew},
+		{name: "ari past", mode: md.RenewAuto, certs: []Cert{{Spec: rsa, Leaf: fresh}}, ari: &Window{Start: t0.Add(-2 * time.Hour), End: t0.Add(-time.Hour), ExplanationURL: "https://ca/why"}, action: Renew, reason: "via ARI, explanation at https://ca/why", viaARI: true},
+		{name: "ari within window picks point", mode: md.RenewAuto, certs: []Cert{{Spec: rsa, Leaf: fresh}}, ari: &Window{Start: t0.Add(-time.Hour), End: t0.Add(time.Hour)}, rnd: 0, action: Renew, viaARI: true},
+		{name: "ari within window later point", mode: md.RenewAuto, certs: []Cert{{Spec: rsa, Leaf: fresh}}, ari: &Window{Start: t0.Add(-time.Hour), End: t0.Add(time.Hour)}, rnd: 255, action: None, next: t0.Add(-time.Hour).Add(2 * time.Hour / 256 * 255)},
+		{name: "ari far future", mode: md.RenewAuto, certs: []Cert{{Spec: rsa, Leaf: fresh}}, ari: &Window{Start: t0.Add(48 * time.Hour), End: t0.Add(50 * time.Hour)}, action: None},
+		{name: "revoked fresh cert", mode: md.RenewAuto, certs: []Cert{{Spec: rsa, Leaf: fresh}}, revoke: true, action: Renew, reason: "revoked"},
+		{name: "revoked but manual", mode: md.RenewManual, certs: []Cert{{Spec: rsa, Leaf: fresh}}, revoke: true, action: None, reason: "manual"},
+		{name: "revoked in backoff", mode: md.RenewAuto, certs: []Cert{{Spec: rsa, Leaf: fresh}}, revoke: true, job: job(t0.Add(time.Minute), 1), action: None, next: t0.Add(time.Minute)},
+		{name: "ari later than window ignored", mode: md.RenewAuto, certs: []Cert{{Spec: rsa, Leaf: old}}, ari: &Window{Start: t0.Add(20 * md.Day), End: t0.Add(21 * md.Day)}, action: Renew, reason: "renew window"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -259,11 +307,11 @@ func TestShouldWarn(t *testing.T) {
 		finished bool
 		want     bool
 	}{
-		{"5 days left of 90", []Cert{{rsa, near}}, false, true},
-		{"20 days left", []Cert{{rsa, far}}, false, false},
-		{"finished renewal waits", []Cert{{rsa, near}}, true, false},
-		{"missing cert", []Cert{{rsa, nil}}, false, false},
-		{"any cert", []Cert{{rsa, far}, {p256, near}}, false, true},
+		{"5 days left of 90", []Cert{{Spec: rsa, Leaf: near}}, false, true},
+		{"20 days left", []Cert{{Spec: rsa, Leaf: far}}, false, false},
+		{"finished renewal waits", []Cert{{Spec: rsa, Leaf: near}}, true, false},
+		{"missing cert", []Cert{{Spec: rsa, Leaf: nil}}, false, false},
+		{"any cert", []Cert{{Spec: rsa, Leaf: far}, {Spec: p256, Leaf: near}}, false, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -29,7 +29,6 @@ type CertInfo struct {
 	ARICertID  string // b64url(AKI keyid) "." b64url(serial bytes); "" without AKI
 	OCSPURL    string // first AIA OCSP responder
 	MustStaple bool   // TLS feature extension present
-	Names      []string
 }
 
 var oidTLSFeature = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 1, 24}
@@ -61,29 +60,7 @@ func NewCertInfo(chain []*x509.Certificate) *CertInfo {
 			ci.MustStaple = true
 		}
 	}
-	ci.Names = append(ci.Names, c.DNSNames...)
-	for _, ip := range c.IPAddresses {
-		ci.Names = append(ci.Names, ip.String())
-	}
 	return ci
-}
-
-// Covers reports whether the certificate's names cover every domain, as
-// mod_md's md_is_covered_by_alt_names.
-func (ci *CertInfo) Covers(domains []string) bool {
-	for _, d := range domains {
-		ok := false
-		for _, n := range ci.Names {
-			if md.DomainMatches(n, d) {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return false
-		}
-	}
-	return true
 }
 
 // ARICertID is the RFC 9773 certificate id as mod_md computes it

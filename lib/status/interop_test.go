@@ -2,9 +2,16 @@ package status
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,6 +24,7 @@ import (
 
 	"github.com/mdtools/mdtools/lib/apachetest"
 	"github.com/mdtools/mdtools/lib/devca"
+	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/store"
 )
 
@@ -61,6 +69,8 @@ func startApache(t *testing.T, ca *devca.CA, httpPort, httpsPort int) *apache {
 			if err := os.WriteFile(caFile, ca.RootsPEM, 0o644); err != nil {
 				t.Fatal(err)
 			}
+			// a4.test: static files whose certificate lacks www.a4.test
+			staticCert, staticKey := writeSelfSigned(t, s.Root, "a4.test")
 			return fmt.Sprintf(`LogLevel warn md:debug
 ServerName localhost
 ServerAdmin mailto:admin@example.org
@@ -108,9 +118,47 @@ MDServerStatus on
     ServerName a3.test
     SSLEngine on
 </VirtualHost>
-`, s.Root, httpPort, httpsPort, ca.DirectoryURL, caFile)
+
+<MDomain a4.test www.a4.test>
+    MDCertificateFile %[6]s
+    MDCertificateKeyFile %[7]s
+</MDomain>
+<VirtualHost 127.0.0.1:%[3]d>
+    ServerName a4.test
+    ServerAlias www.a4.test
+    SSLEngine on
+</VirtualHost>
+`, s.Root, httpPort, httpsPort, ca.DirectoryURL, caFile, staticCert, staticKey)
 		}})
 	return &apache{Server: srv, t: t, httpPort: httpPort}
+}
+
+// writeSelfSigned writes a self-signed certificate for name and its key
+// into dir (readable by Apache's workers) and returns their paths.
+func writeSelfSigned(t *testing.T, dir, name string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(0x61ABF0A858217A5), Subject: pkix.Name{CommonName: name},
+		DNSNames: []string{name}, NotBefore: time.Now().Add(-time.Hour).Truncate(time.Second), NotAfter: time.Now().Add(30 * md.Day).Truncate(time.Second)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
 }
 
 // list is Apache's /md-status parsed enough to poll it.
@@ -312,7 +360,7 @@ func TestInteropWithApacheModMD(t *testing.T) {
 		}
 		return n == 3
 	})
-	for _, name := range []string{"a1.test", "a2.test", "a3.test"} {
+	for _, name := range []string{"a1.test", "a2.test", "a3.test", "a4.test"} {
 		compareWithApache(t, a, "/md-status/"+name, "", one(name, false), r)
 	}
 	compareWithApache(t, a, "/.httpd/certificate-status", "www.a2.test", one("a2.test", true), r)
@@ -329,7 +377,7 @@ func TestInteropWithApacheModMD(t *testing.T) {
 		}
 		return n == 2
 	})
-	for _, name := range []string{"a1.test", "a2.test", "a3.test"} {
+	for _, name := range []string{"a1.test", "a2.test", "a3.test", "a4.test"} {
 		compareWithApache(t, a, "/md-status/"+name, "", one(name, false), r)
 	}
 	compareWithApache(t, a, "/md-status/www.a2.test", "", one("a2.test", false), r)

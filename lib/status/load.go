@@ -235,7 +235,7 @@ func (r *Reader) Load(name string) (*Report, error) {
 			rep.Certs = append(rep.Certs, r.loadCert(rep, store.GroupDomains, name, spec))
 		}
 	}
-	rep.initState(specs)
+	rep.initState()
 
 	// OCSP for installed certificates: when the MD staples, and when a
 	// server stapled them anyway (vhost-level MDStapling/MDStapleOthers),
@@ -388,35 +388,22 @@ func (r *Reader) loadOCSP(name string, ci *CertInfo) *OCSP {
 }
 
 // initState computes state and state-descr as mod_md's state_init does at
-// startup: the first missing, non-covering or must-staple-mismatching
-// certificate makes the MD incomplete.
-func (rep *Report) initState(specs md.KeySpecs) {
-	m := rep.MD
-	m.State, m.StateDescr = md.StateComplete, ""
+// startup, with renew.State (the one implementation of the rules) over the
+// installed certificates or static files.
+func (rep *Report) initState() {
+	slots := renew.Slots(rep.MD)
+	certs := make([]renew.Cert, 0, len(rep.Certs))
 	for i, c := range rep.Certs {
-		spec := "rsa"
-		if i < len(specs) {
-			spec = specs[i].Name()
+		rc := renew.Cert{Spec: md.DefaultKeySpecs[0], Unreadable: c.Bad}
+		if i < len(slots) {
+			rc.Spec = slots[i]
 		}
-		switch {
-		case c.Bad:
-			m.State, m.StateDescr = md.StateError, "error initializing"
-			return
-		case c.Info == nil:
-			m.State, m.StateDescr = md.StateIncomplete, fmt.Sprintf("certificate(%s) is missing", spec)
-			return
-		case !c.Info.Covers(m.Domains):
-			m.State, m.StateDescr = md.StateIncomplete, fmt.Sprintf("certificate(%s) does not cover all domains.", spec)
-			return
-		case m.MustStaple != c.Info.MustStaple:
-			not1, not2 := "", " not"
-			if !m.MustStaple {
-				not1, not2 = " not", ""
-			}
-			m.State, m.StateDescr = md.StateIncomplete, fmt.Sprintf("'must-staple' is%s requested, but certificate(%s) has it%s enabled.", not1, spec, not2)
-			return
+		if c.Info != nil {
+			rc.Leaf = c.Info.Cert
 		}
+		certs = append(certs, rc)
 	}
+	rep.MD.State, rep.MD.StateDescr = renew.State(rep.MD, certs)
 }
 
 // renewTimes is mod_md's md_reg_renew_at (and the warn window's start):
