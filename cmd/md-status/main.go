@@ -34,13 +34,16 @@ OCSP stapling, and what went wrong. The JSON is exactly mod_md's md-status
 handler output, so scripts written against Apache's /md-status keep working.
 
 Output is JSON when stdout is not a terminal, a table when it is. NAME (an MD
-name or any of its domains) selects one MD, shown with its job log.
+name or any of its domains) selects one MD: on a terminal (or with --text) its
+certificates (files, key types, serials, validity), the renewal, the job log
+and the next steps; in a pipe mod_md's md-status/NAME JSON with the job log.
 
 Exit status: 0 all readable; 1 an MD has unreadable store files (it is shown
 with state 4 and a state-descr naming the file) or NAME is unknown; 2 usage.
 
 Examples:
    md-status -d /var/lib/mdtools                  # table on a terminal, JSON in a pipe
+   md-status example.org                          # certificates, job log, next steps
    md-status example.org | jq '.cert.rsa.valid.until'
    md-status --json | jq -r '."managed-domains"[] | select(.renew) | .name'
    md-status --certificate-status www.example.org
@@ -61,6 +64,7 @@ func tool() cli.Tool {
 			cli.StoreFlags()[0],
 			&ucli.BoolFlag{Name: "json", Usage: "mod_md's md-status JSON (default when stdout is not a terminal)"},
 			&ucli.BoolFlag{Name: "table", Usage: "one line per MD (default on a terminal); with --plan: the plan as text"},
+			&ucli.BoolFlag{Name: "text", Usage: "per MD for people: certificates, job log, next steps (default for NAME on a terminal)"},
 			&ucli.BoolFlag{Name: "plan", Usage: "what the next md-order, md-install and md-staple runs will do, why, and when"},
 			&ucli.BoolFlag{Name: "metrics", Usage: "Prometheus text format (node_exporter textfile collector)"},
 			&ucli.BoolFlag{Name: "server-status", Usage: "mod_md's server-status?auto lines"},
@@ -129,6 +133,10 @@ func run(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) err
 			view = f.v
 		}
 	}
+	if c.Bool("text") {
+		views++
+		view = status.ViewDetail
+	}
 	if c.Bool("table") {
 		if view == status.ViewPlan {
 			view = status.ViewPlanText
@@ -140,6 +148,9 @@ func run(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) err
 		view = status.ViewPlanText
 	}
 	name := c.Args().First()
+	if name != "" && tty && views == 0 {
+		view = status.ViewDetail
+	}
 	if host := c.String("certificate-status"); host != "" {
 		views++
 		view, name = status.ViewCertStatus, host
@@ -148,7 +159,7 @@ func run(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) err
 		}
 	}
 	if views > 1 {
-		return cli.Usagef("choose one of --json, --table, --plan, --metrics, --server-status, --html, --certificate-status")
+		return cli.Usagef("choose one of --json, --table, --text, --plan, --metrics, --server-status, --html, --certificate-status")
 	}
 
 	dir := c.String("store")
