@@ -118,39 +118,8 @@ func run(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) err
 		return cli.Usagef("--color wants auto, always or never, got %q", c.String("color"))
 	}
 
-	views := 0
-	view := status.ViewJSON
-	if tty {
-		view = status.ViewTable
-	}
-	for _, f := range []struct {
-		flag string
-		v    status.View
-	}{{"json", status.ViewJSON}, {"plan", status.ViewPlan}, {"metrics", status.ViewMetrics},
-		{"server-status", status.ViewServerStatus}, {"html", status.ViewHTML}} {
-		if c.Bool(f.flag) {
-			views++
-			view = f.v
-		}
-	}
-	if c.Bool("text") {
-		views++
-		view = status.ViewDetail
-	}
-	if c.Bool("table") {
-		if view == status.ViewPlan {
-			view = status.ViewPlanText
-		} else {
-			views++
-			view = status.ViewTable
-		}
-	} else if view == status.ViewPlan && tty {
-		view = status.ViewPlanText
-	}
 	name := c.Args().First()
-	if name != "" && tty && views == 0 {
-		view = status.ViewDetail
-	}
+	view, views := chooseView(c.Bool, tty, name != "")
 	if host := c.String("certificate-status"); host != "" {
 		views++
 		view, name = status.ViewCertStatus, host
@@ -207,6 +176,40 @@ func run(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) err
 		return cli.ErrRecordsFailed
 	}
 	return err
+}
+
+// chooseView picks the view from the view flags (set reports whether one
+// was given) and where stdout goes: JSON in a pipe; on a terminal the table,
+// or for one NAME the per-MD text. views counts the view flags given.
+func chooseView(set func(string) bool, tty, named bool) (view status.View, views int) {
+	view = status.ViewJSON
+	if tty {
+		view = status.ViewTable
+	}
+	for _, f := range []struct {
+		flag string
+		v    status.View
+	}{{"json", status.ViewJSON}, {"plan", status.ViewPlan}, {"metrics", status.ViewMetrics},
+		{"server-status", status.ViewServerStatus}, {"html", status.ViewHTML}, {"text", status.ViewDetail}} {
+		if set(f.flag) {
+			views++
+			view = f.v
+		}
+	}
+	if set("table") {
+		if view == status.ViewPlan {
+			view = status.ViewPlanText
+		} else {
+			views++
+			view = status.ViewTable
+		}
+	} else if view == status.ViewPlan && tty {
+		view = status.ViewPlanText
+	}
+	if named && tty && views == 0 {
+		view = status.ViewDetail
+	}
+	return view, views
 }
 
 func parseTime(s string) (time.Time, error) {
