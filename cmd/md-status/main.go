@@ -34,7 +34,9 @@ OCSP stapling, and what went wrong. The JSON is exactly mod_md's md-status
 handler output, so scripts written against Apache's /md-status keep working.
 
 Output is JSON when stdout is not a terminal, a table when it is. NAME (an MD
-name or any of its domains) selects one MD, shown with its job log.
+name or any of its domains) selects one MD: on a terminal (or with --text) its
+certificates (files, key types, serials, validity), the renewal, the job log
+and the next steps; in a pipe mod_md's md-status/NAME JSON with the job log.
 
 Exit status: 0 all readable; 1 an MD has unreadable store files (it is shown
 with state 4 and a state-descr naming the file) or NAME is unknown; 2 usage.
@@ -42,6 +44,7 @@ with state 4 and a state-descr naming the file) or NAME is unknown; 2 usage.
 Examples:
    md-status -d /var/lib/mdtools                  # table on a terminal, JSON in a pipe
    md-status --config /etc/apache2/apache2.conf   # the store Apache's config names
+   md-status example.org                          # certificates, job log, next steps
    md-status example.org | jq '.cert.rsa.valid.until'
    md-status --json | jq -r '."managed-domains"[] | select(.renew) | .name'
    md-status --certificate-status www.example.org
@@ -66,6 +69,7 @@ func tool() cli.Tool {
 			cli.StoreFlags()[0], cli.ConfigFlag(),
 			&ucli.BoolFlag{Name: "json", Usage: "mod_md's md-status JSON (default when stdout is not a terminal)"},
 			&ucli.BoolFlag{Name: "table", Usage: "one line per MD (default on a terminal); with --plan: the plan as text"},
+			&ucli.BoolFlag{Name: "text", Usage: "per MD for people: certificates, job log, next steps (default for NAME on a terminal)"},
 			&ucli.BoolFlag{Name: "plan", Usage: "what the next md-order, md-install and md-staple runs will do, why, and when"},
 			&ucli.BoolFlag{Name: "metrics", Usage: "Prometheus text format (node_exporter textfile collector)"},
 			&ucli.BoolFlag{Name: "server-status", Usage: "mod_md's server-status?auto lines"},
@@ -119,32 +123,8 @@ func run(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) err
 		return cli.Usagef("--color wants auto, always or never, got %q", c.String("color"))
 	}
 
-	views := 0
-	view := status.ViewJSON
-	if tty {
-		view = status.ViewTable
-	}
-	for _, f := range []struct {
-		flag string
-		v    status.View
-	}{{"json", status.ViewJSON}, {"plan", status.ViewPlan}, {"metrics", status.ViewMetrics},
-		{"server-status", status.ViewServerStatus}, {"html", status.ViewHTML}} {
-		if c.Bool(f.flag) {
-			views++
-			view = f.v
-		}
-	}
-	if c.Bool("table") {
-		if view == status.ViewPlan {
-			view = status.ViewPlanText
-		} else {
-			views++
-			view = status.ViewTable
-		}
-	} else if view == status.ViewPlan && tty {
-		view = status.ViewPlanText
-	}
 	name := c.Args().First()
+	view, views := chooseView(c.Bool, tty, name != "")
 	if host := c.String("certificate-status"); host != "" {
 		views++
 		view, name = status.ViewCertStatus, host
@@ -153,7 +133,7 @@ func run(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) err
 		}
 	}
 	if views > 1 {
-		return cli.Usagef("choose one of --json, --table, --plan, --metrics, --server-status, --html, --certificate-status")
+		return cli.Usagef("choose one of --json, --table, --text, --plan, --metrics, --server-status, --html, --certificate-status")
 	}
 
 	ch, err := cli.StoreFor(c, env, log, nil)
@@ -205,6 +185,40 @@ func run(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) err
 		return cli.ErrRecordsFailed
 	}
 	return err
+}
+
+// chooseView picks the view from the view flags (set reports whether one
+// was given) and where stdout goes: JSON in a pipe; on a terminal the table,
+// or for one NAME the per-MD text. views counts the view flags given.
+func chooseView(set func(string) bool, tty, named bool) (view status.View, views int) {
+	view = status.ViewJSON
+	if tty {
+		view = status.ViewTable
+	}
+	for _, f := range []struct {
+		flag string
+		v    status.View
+	}{{"json", status.ViewJSON}, {"plan", status.ViewPlan}, {"metrics", status.ViewMetrics},
+		{"server-status", status.ViewServerStatus}, {"html", status.ViewHTML}, {"text", status.ViewDetail}} {
+		if set(f.flag) {
+			views++
+			view = f.v
+		}
+	}
+	if set("table") {
+		if view == status.ViewPlan {
+			view = status.ViewPlanText
+		} else {
+			views++
+			view = status.ViewTable
+		}
+	} else if view == status.ViewPlan && tty {
+		view = status.ViewPlanText
+	}
+	if named && tty && views == 0 {
+		view = status.ViewDetail
+	}
+	return view, views
 }
 
 func parseTime(s string) (time.Time, error) {

@@ -29,7 +29,7 @@ var errNotExist = fs.ErrNotExist
 // CertInfo describes a certificate for the record.
 func CertInfo(s md.KeySpec, c *x509.Certificate) md.CertInfo {
 	sum := sha256.Sum256(c.Raw)
-	return md.CertInfo{Spec: s.Name(), Serial: strings.ToUpper(c.SerialNumber.Text(16)), SHA256: hex.EncodeToString(sum[:]),
+	return md.CertInfo{Spec: s.Name(), Serial: md.SerialHex(c.SerialNumber), SHA256: hex.EncodeToString(sum[:]),
 		Valid: md.Period{From: md.NewTime(c.NotBefore), Until: md.NewTime(c.NotAfter)}}
 }
 

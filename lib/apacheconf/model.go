@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/renew"
 )
 
 // built is one MD while mod_md's post-config steps run on it.
@@ -609,14 +610,9 @@ func (r *reader) checkChallenges(b *built, mc *modConf, canHTTP, canHTTPS bool) 
 func (r *reader) record(b *built, cfg *config, canHTTP, canHTTPS bool) *md.Record {
 	m := b.m
 	if len(m.CertFiles) > 0 {
-		m.State = md.StateComplete
-		for _, f := range m.CertFiles {
-			if _, err := os.Stat(f); err != nil {
-				m.State = md.StateIncomplete
-				m.StateDescr = fmt.Sprintf("certificate(%s) is missing", m.PrivKey.Effective()[0].Name())
-				break
-			}
-		}
+		// static files: judged as the store sync judges them (md-parse
+		// --dry-run shows the same state)
+		m.State, m.StateDescr, _ = renew.StoredState(nil, "", &m)
 	} else {
 		m.State = md.StateIncomplete
 		m.StateDescr = fmt.Sprintf("certificate(%s) is missing", m.PrivKey.Effective()[0].Name())

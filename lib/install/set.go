@@ -45,7 +45,7 @@ func Fingerprint(c *x509.Certificate) string {
 func certInfo(spec md.KeySpec, c *x509.Certificate) md.CertInfo {
 	return md.CertInfo{
 		Spec:   spec.Name(),
-		Serial: strings.ToUpper(c.SerialNumber.Text(16)),
+		Serial: md.SerialHex(c.SerialNumber),
 		SHA256: Fingerprint(c),
 		Valid:  md.Period{From: md.NewTime(c.NotBefore), Until: md.NewTime(c.NotAfter)},
 	}

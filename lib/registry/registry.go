@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/renew"
 	"github.com/mdtools/mdtools/lib/store"
 )
 
@@ -157,7 +158,7 @@ func plan(st *store.Store, recs []*md.Record) (*syncPlan, error) {
 		}
 		src, hasOld := from[r.Name]
 		var unreadable error
-		r.State, r.StateDescr, unreadable = certState(st, src, &r.MD)
+		r.State, r.StateDescr, unreadable = renew.StoredState(st, src, &r.MD)
 		if unreadable != nil {
 			p.result.Warnings = append(p.result.Warnings,
 				fmt.Sprintf("md[%s]: certificate unreadable (state error): %v", r.Name, unreadable))

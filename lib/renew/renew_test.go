@@ -66,11 +66,59 @@ func TestState(t *testing.T) {
 		{"staple no longer wanted", []string{"a.org", "www.a.org"}, false, []Cert{{Spec: rsa, Leaf: staple}}, md.StateIncomplete, "'must-staple' is not requested, but certificate(rsa) has it enabled."},
 		{"key mismatch", []string{"a.org", "www.a.org"}, false, []Cert{{Spec: rsa, Leaf: ok, KeyMismatch: true}}, md.StateIncomplete, "certificate(rsa) does not match its private key."},
 		{"expired is still complete", []string{"a.org", "www.a.org"}, false, []Cert{{Spec: rsa, Leaf: expired}}, md.StateComplete, ""},
+		{"unreadable", []string{"a.org"}, false, []Cert{{Spec: rsa, Unreadable: true}}, md.StateError, "error initializing"},
+		{"first problem wins", []string{"a.org", "www.a.org"}, false, []Cert{{Spec: rsa, Leaf: other}, {Spec: p256, Unreadable: true}}, md.StateIncomplete, "certificate(rsa) does not cover all domains."},
+		{"case-insensitive", []string{"A.org", "WWW.a.org"}, false, []Cert{{Spec: rsa, Leaf: ok}}, md.StateComplete, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			m := &md.MD{Name: tc.domains[0], Domains: tc.domains, MustStaple: tc.mustStaple}
 			got, descr := State(m, tc.certs)
+			if got != tc.want || descr != tc.descr {
+				t.Errorf("got %d %q; want %d %q", got, descr, tc.want, tc.descr)
+			}
+		})
+	}
+}
+
+// TestStateStaticFiles: certificates from MDCertificateFile are judged by
+// the same rules, slots named as mod_md names them.
+func TestStateStaticFiles(t *testing.T) {
+	d90 := 90 * md.Day
+	one := cert(t, t0, t0.Add(d90), false, "a.org")
+	both := cert(t, t0, t0.Add(d90), false, "a.org", "b.org")
+	tests := []struct {
+		name  string
+		files []string
+		keys  string
+		certs []*x509.Certificate
+		want  int
+		descr string
+	}{
+		{"covers", []string{"/c.pem"}, "", []*x509.Certificate{both}, md.StateComplete, ""},
+		{"does not cover", []string{"/c.pem"}, "", []*x509.Certificate{one}, md.StateIncomplete, "certificate(rsa) does not cover all domains."},
+		{"second file past the key specs is rsa", []string{"/c.pem", "/d.pem"}, "secp384r1", []*x509.Certificate{both, one}, md.StateIncomplete, "certificate(rsa) does not cover all domains."},
+		{"second file named by its spec", []string{"/c.pem", "/d.pem"}, "secp384r1 rsa3072", []*x509.Certificate{both, nil}, md.StateIncomplete, "certificate(rsa) is missing"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := &md.MD{Name: "a.org", Domains: []string{"a.org", "b.org"}, CertFiles: tc.files}
+			if tc.keys != "" {
+				ks, err := md.ParseKeySpecs(strings.Fields(tc.keys))
+				if err != nil {
+					t.Fatal(err)
+				}
+				m.PrivKey = ks
+			}
+			slots := Slots(m)
+			if len(slots) != len(tc.files) {
+				t.Fatalf("Slots: %d; want %d", len(slots), len(tc.files))
+			}
+			certs := make([]Cert, len(slots))
+			for i, s := range slots {
+				certs[i] = Cert{Spec: s, Leaf: tc.certs[i]}
+			}
+			got, descr := State(m, certs)
 			if got != tc.want || descr != tc.descr {
 				t.Errorf("got %d %q; want %d %q", got, descr, tc.want, tc.descr)
 			}

@@ -23,13 +23,12 @@ type CertInfo struct {
 	IssuerURI  string    // first AIA caIssuers URI
 	NotBefore  time.Time // validity
 	NotAfter   time.Time
-	Serial     string // uppercase hex, as BN_bn2hex
+	Serial     string // md.SerialHex
 	SHA256     string // lowercase hex of SHA-256 over the DER
 	SHA1       string // lowercase hex of SHA-1 over the DER: mod_md's OCSP id
 	ARICertID  string // b64url(AKI keyid) "." b64url(serial bytes); "" without AKI
 	OCSPURL    string // first AIA OCSP responder
 	MustStaple bool   // TLS feature extension present
-	Names      []string
 }
 
 var oidTLSFeature = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 1, 24}
@@ -43,7 +42,7 @@ func NewCertInfo(chain []*x509.Certificate) *CertInfo {
 		IssuerName: OnelineName(c.RawIssuer),
 		NotBefore:  c.NotBefore.UTC(),
 		NotAfter:   c.NotAfter.UTC(),
-		Serial:     SerialHex(c),
+		Serial:     md.SerialHex(c.SerialNumber),
 		ARICertID:  ARICertID(c),
 	}
 	s256 := sha256.Sum256(c.Raw)
@@ -61,43 +60,7 @@ func NewCertInfo(chain []*x509.Certificate) *CertInfo {
 			ci.MustStaple = true
 		}
 	}
-	ci.Names = append(ci.Names, c.DNSNames...)
-	for _, ip := range c.IPAddresses {
-		ci.Names = append(ci.Names, ip.String())
-	}
 	return ci
-}
-
-// Covers reports whether the certificate's names cover every domain, as
-// mod_md's md_is_covered_by_alt_names.
-func (ci *CertInfo) Covers(domains []string) bool {
-	for _, d := range domains {
-		ok := false
-		for _, n := range ci.Names {
-			if md.DomainMatches(n, d) {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return false
-		}
-	}
-	return true
-}
-
-// SerialHex formats a serial number as OpenSSL's BN_bn2hex: uppercase, whole
-// bytes, "0" for zero, "-" for negative numbers.
-func SerialHex(c *x509.Certificate) string {
-	n := c.SerialNumber
-	if n == nil || n.Sign() == 0 {
-		return "0"
-	}
-	s := strings.ToUpper(hex.EncodeToString(n.Bytes()))
-	if n.Sign() < 0 {
-		return "-" + s
-	}
-	return s
 }
 
 // ARICertID is the RFC 9773 certificate id as mod_md computes it

@@ -269,6 +269,11 @@ func TestGoldenViews(t *testing.T) {
 		{"metrics.prom", ViewMetrics, nil, false},
 		{"server-status.txt", ViewServerStatus, nil, false},
 		{"page.html", ViewHTML, nil, false},
+		{"good.test.txt", ViewDetail, []string{"good.test"}, false},
+		{"failing.test.txt", ViewDetail, []string{"failing.test"}, false},
+		{"staged.test.txt", ViewDetail, []string{"staged.test"}, false},
+		{"multi.test.txt", ViewDetail, []string{"multi.test"}, false},
+		{"detail-all.txt", ViewDetail, nil, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {

@@ -2,19 +2,29 @@ package status
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/mdtools/mdtools/lib/apachetest"
 	"github.com/mdtools/mdtools/lib/devca"
+	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/store"
 )
 
@@ -59,6 +69,8 @@ func startApache(t *testing.T, ca *devca.CA, httpPort, httpsPort int) *apache {
 			if err := os.WriteFile(caFile, ca.RootsPEM, 0o644); err != nil {
 				t.Fatal(err)
 			}
+			// a4.test: static files whose certificate lacks www.a4.test
+			staticCert, staticKey := writeSelfSigned(t, s.Root, "a4.test")
 			return fmt.Sprintf(`LogLevel warn md:debug
 ServerName localhost
 ServerAdmin mailto:admin@example.org
@@ -106,9 +118,47 @@ MDServerStatus on
     ServerName a3.test
     SSLEngine on
 </VirtualHost>
-`, s.Root, httpPort, httpsPort, ca.DirectoryURL, caFile)
+
+<MDomain a4.test www.a4.test>
+    MDCertificateFile %[6]s
+    MDCertificateKeyFile %[7]s
+</MDomain>
+<VirtualHost 127.0.0.1:%[3]d>
+    ServerName a4.test
+    ServerAlias www.a4.test
+    SSLEngine on
+</VirtualHost>
+`, s.Root, httpPort, httpsPort, ca.DirectoryURL, caFile, staticCert, staticKey)
 		}})
 	return &apache{Server: srv, t: t, httpPort: httpPort}
+}
+
+// writeSelfSigned writes a self-signed certificate for name and its key
+// into dir (readable by Apache's workers) and returns their paths.
+func writeSelfSigned(t *testing.T, dir, name string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(0x61ABF0A858217A5), Subject: pkix.Name{CommonName: name},
+		DNSNames: []string{name}, NotBefore: time.Now().Add(-time.Hour).Truncate(time.Second), NotAfter: time.Now().Add(30 * md.Day).Truncate(time.Second)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
 }
 
 // list is Apache's /md-status parsed enough to poll it.
@@ -183,31 +233,59 @@ func withoutKeys(t *testing.T, doc []byte, keys ...string) string {
 	return string(b)
 }
 
-// compareWithApache fetches path from Apache, renders ours with render,
-// and fetches Apache again: the two Apache answers must agree (no change
-// in between) and ours must equal them without the excluded keys.
-func compareWithApache(t *testing.T, a *apache, path, host string, render func() []byte, exclude ...string) {
+// instants are the moments of [t0, t1] that stand for every answer mod_md
+// can have given to a request made in between. Its times are whole seconds
+// (read back from its JSON) and only their comparison with, and difference
+// from, now depend on now: the answer changes only when now reaches a whole
+// second. So: t0, each whole second in (t0, t1], and a microsecond (apr's
+// resolution) after each whole second in [t0, t1).
+func instants(t0, t1 time.Time) []time.Time {
+	t0, t1 = t0.Round(0).UTC(), t1.Round(0).UTC()
+	out := []time.Time{t0}
+	for s := t0.Truncate(time.Second); !s.After(t1); s = s.Add(time.Second) {
+		if s.After(t0) {
+			out = append(out, s)
+		}
+		if just := s.Add(time.Microsecond); just.After(t0) && !just.After(t1) {
+			out = append(out, just)
+		}
+	}
+	return out
+}
+
+// at returns a reader whose clock stands still at now.
+func at(r *Reader, now time.Time) *Reader {
+	rr := *r
+	rr.Now = func() time.Time { return now }
+	return &rr
+}
+
+// compareWithApache fetches path from Apache and renders ours at each of
+// the moments Apache may have answered at (instants): one must equal
+// Apache's answer, byte for byte (bar the excluded keys). When none does,
+// Apache's watchdog may have changed the store between its answer and our
+// reading: try again.
+func compareWithApache(t *testing.T, a *apache, path, host string, render func(r *Reader) []byte, r *Reader, exclude ...string) {
 	t.Helper()
 	var want, got string
-	for try := 0; try < 5; try++ {
-		b1, err := a.get(path, host)
+	for try := 0; try < 10; try++ {
+		if try > 0 {
+			time.Sleep(100 * time.Millisecond)
+		}
+		t0 := time.Now()
+		b, err := a.get(path, host)
 		if err != nil {
 			t.Fatal(err)
 		}
-		ours := render()
-		b2, err := a.get(path, host)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(b1, b2) {
-			continue // Apache's watchdog wrote in between
-		}
-		want, got = withoutKeys(t, b1, exclude...), withoutKeys(t, ours, exclude...)
-		if want == got {
-			if testing.Verbose() {
-				t.Logf("%s (Host %q) equal to Apache's:\n%s", path, host, got)
+		t1 := time.Now()
+		want = withoutKeys(t, b, exclude...)
+		for _, now := range instants(t0, t1) {
+			if got = withoutKeys(t, render(at(r, now)), exclude...); got == want {
+				if testing.Verbose() {
+					t.Logf("%s (Host %q) equal to Apache's:\n%s", path, host, got)
+				}
+				return
 			}
-			return
 		}
 	}
 	t.Errorf("%s (Host %q): md-status differs from Apache's mod_md\n--- Apache\n%s\n--- md-status\n%s", path, host, want, got)
@@ -223,12 +301,11 @@ func compareWithApache(t *testing.T, a *apache, path, host string, render func()
 //
 // It also compares mod_md's lines of server-status?auto (mod_status).
 //
-// Excluded, because they depend on the moment of the call: "renew-at" of
-// an MD that is incomplete (mod_md reports the current time), the list's
-// "version" (mod_md's version vs mdtools'), and in server-status the
-// seconds-from-now values (ActivityRenew, ActivityNextRun,
-// ActivityRefresh), which are compared rounded to the minute. Nothing else
-// is excluded.
+// Everything is compared exactly, including what depends on the moment of
+// the call ("renew-at" of an incomplete MD is now; server-status prints
+// seconds from now): ours is rendered at each moment Apache may have
+// answered at (instants). Only the list's "version" is excluded (mod_md's
+// version vs mdtools').
 func TestInteropWithApacheModMD(t *testing.T) {
 	ports, err := devca.FreePorts(3)
 	if err != nil {
@@ -245,8 +322,8 @@ func TestInteropWithApacheModMD(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := &Reader{Store: st}
-	one := func(name string, certStatus bool) func() []byte {
-		return func() []byte {
+	one := func(name string, certStatus bool) func(*Reader) []byte {
+		return func(r *Reader) []byte {
 			rep, err := r.Load(name)
 			if err != nil {
 				t.Fatal(err)
@@ -262,7 +339,7 @@ func TestInteropWithApacheModMD(t *testing.T) {
 			return b
 		}
 	}
-	list := func() []byte {
+	list := func(r *Reader) []byte {
 		var buf bytes.Buffer
 		if err := r.Render(&buf, ViewJSON, nil, DefaultOptions()); err != nil {
 			t.Fatal(err)
@@ -283,10 +360,10 @@ func TestInteropWithApacheModMD(t *testing.T) {
 		}
 		return n == 3
 	})
-	for _, name := range []string{"a1.test", "a2.test", "a3.test"} {
-		compareWithApache(t, a, "/md-status/"+name, "", one(name, false), "renew-at")
+	for _, name := range []string{"a1.test", "a2.test", "a3.test", "a4.test"} {
+		compareWithApache(t, a, "/md-status/"+name, "", one(name, false), r)
 	}
-	compareWithApache(t, a, "/.httpd/certificate-status", "www.a2.test", one("a2.test", true))
+	compareWithApache(t, a, "/.httpd/certificate-status", "www.a2.test", one("a2.test", true), r)
 	compareServerStatus(t, a, r)
 
 	// 2. Activated by a graceful restart: state 2, certificates, no renewal.
@@ -300,60 +377,86 @@ func TestInteropWithApacheModMD(t *testing.T) {
 		}
 		return n == 2
 	})
-	for _, name := range []string{"a1.test", "a2.test"} {
-		compareWithApache(t, a, "/md-status/"+name, "", one(name, false))
+	for _, name := range []string{"a1.test", "a2.test", "a3.test", "a4.test"} {
+		compareWithApache(t, a, "/md-status/"+name, "", one(name, false), r)
 	}
-	compareWithApache(t, a, "/md-status/www.a2.test", "", one("a2.test", false))
-	compareWithApache(t, a, "/md-status/a3.test", "", one("a3.test", false), "renew-at")
-	compareWithApache(t, a, "/md-status", "", list, "version", "managed-domains[].renew-at")
-	compareWithApache(t, a, "/.httpd/certificate-status", "a1.test", one("a1.test", true))
+	compareWithApache(t, a, "/md-status/www.a2.test", "", one("a2.test", false), r)
+	compareWithApache(t, a, "/md-status", "", list, r, "version")
+	compareServe(t, a, r, "/md-status/nosuch.test", "/md-status/", "/md-status/a1.test")
+	compareWithApache(t, a, "/.httpd/certificate-status", "a1.test", one("a1.test", true), r)
 	compareServerStatus(t, a, r)
 }
 
-// managedLines are mod_md's lines of server-status?auto. Seconds-from-now
-// values (ActivityRenew, ...NextRun, ...Refresh) are rounded to a minute:
-// they depend on the moment of the call.
+// compareServe checks that md-status --serve answers paths with the status
+// code and body Apache's md-status handler gives (bar the list's version).
+func compareServe(t *testing.T, a *apache, r *Reader, paths ...string) {
+	t.Helper()
+	var mu sync.Mutex
+	var now time.Time // the server's clock: the moment compareWithApache renders at
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	srv := httptest.NewServer(&Handler{Reader: &Reader{Store: r.Store, Now: clock}, Opts: DefaultOptions()})
+	defer srv.Close()
+	for _, p := range paths {
+		compareWithApache(t, a, p, "", func(r *Reader) []byte {
+			mu.Lock()
+			now = r.Now()
+			mu.Unlock()
+			resp, err := http.Get(srv.URL + p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != 200 {
+				t.Fatalf("md-status --serve %s: %s (Apache: 200)\n%s", p, resp.Status, b)
+			}
+			return b
+		}, r, "version")
+	}
+}
+
+// managedLines are mod_md's lines of server-status?auto.
 func managedLines(b []byte) string {
 	var out []string
 	for _, l := range strings.Split(string(b), "\n") {
-		if !strings.HasPrefix(l, "Managed") {
-			continue
+		if strings.HasPrefix(l, "Managed") {
+			out = append(out, l)
 		}
-		for _, k := range []string{"ActivityRenew: ", "ActivityNextRun: ", "ActivityRefresh: "} {
-			if i := strings.Index(l, k); i >= 0 {
-				if n, err := strconv.Atoi(l[i+len(k):]); err == nil {
-					l = l[:i+len(k)] + strconv.Itoa((n+30)/60) + "min"
-				}
-			}
-		}
-		out = append(out, l)
 	}
 	return strings.Join(out, "\n")
 }
 
+// compareServerStatus compares mod_md's lines of server-status?auto with
+// ours, exactly, as compareWithApache does.
 func compareServerStatus(t *testing.T, a *apache, r *Reader) {
 	t.Helper()
 	var want, got string
 	var raw []byte
-	for try := 0; try < 5; try++ {
-		b1, err := a.get("/server-status?auto", "")
-		raw = b1
+	for try := 0; try < 10; try++ {
+		if try > 0 {
+			time.Sleep(100 * time.Millisecond)
+		}
+		t0 := time.Now()
+		b, err := a.get("/server-status?auto", "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		var buf bytes.Buffer
-		if err := r.Render(&buf, ViewServerStatus, nil, DefaultOptions()); err != nil {
-			t.Fatal(err)
-		}
-		b2, err := a.get("/server-status?auto", "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want, got = managedLines(b1), managedLines(buf.Bytes()); want == got && want == managedLines(b2) {
-			if testing.Verbose() {
-				t.Logf("server-status?auto equal to Apache's:\n%s", got)
+		t1 := time.Now()
+		raw, want = b, managedLines(b)
+		for _, now := range instants(t0, t1) {
+			var buf bytes.Buffer
+			if err := at(r, now).Render(&buf, ViewServerStatus, nil, DefaultOptions()); err != nil {
+				t.Fatal(err)
 			}
-			return
+			if got = managedLines(buf.Bytes()); got == want {
+				if testing.Verbose() {
+					t.Logf("server-status?auto equal to Apache's:\n%s", got)
+				}
+				return
+			}
 		}
 	}
 	var files []string
@@ -364,4 +467,25 @@ func compareServerStatus(t *testing.T, a *apache, r *Reader) {
 		return nil
 	})
 	t.Errorf("server-status?auto differs from Apache's mod_md\n--- Apache\n%s\n--- md-status\n%s\n--- Apache's whole answer\n%s\nstore: %v", want, got, raw, files)
+}
+
+// TestInstants: the moments stand for every whole-second boundary.
+func TestInstants(t *testing.T) {
+	T := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	ms := time.Millisecond
+	us := time.Microsecond
+	tests := []struct {
+		t0, t1 time.Time
+		want   []time.Time
+	}{
+		{T.Add(100 * ms), T.Add(200 * ms), []time.Time{T.Add(100 * ms)}},
+		{T, T.Add(200 * ms), []time.Time{T, T.Add(us)}},
+		{T.Add(900 * ms), T.Add(1100 * ms), []time.Time{T.Add(900 * ms), T.Add(time.Second), T.Add(time.Second + us)}},
+	}
+	for _, tc := range tests {
+		got := instants(tc.t0, tc.t1)
+		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("instants(%v, %v) = %v; want %v", tc.t0, tc.t1, got, tc.want)
+		}
+	}
 }

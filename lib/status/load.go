@@ -46,7 +46,10 @@ type Report struct {
 	Renew    bool
 	Watched  bool
 	Problems []string // unreadable store files, each "path: what is wrong"
-	Now      time.Time
+	// Now is the moment of reading rounded down to the second, as mod_md's
+	// JSON times are; At is the exact moment, which mod_md subtracts from
+	// for server-status's seconds-from-now (apr_time_now()).
+	Now, At time.Time
 }
 
 // Cert is one certificate slot of an MD.
@@ -120,11 +123,14 @@ func (r *Reader) withPresence() *Reader {
 	return &rp
 }
 
-func (r *Reader) now() time.Time {
+func (r *Reader) now() time.Time { return r.clock().Truncate(time.Second) }
+
+// clock is the exact time of reading.
+func (r *Reader) clock() time.Time {
 	if r.Now != nil {
-		return r.Now().UTC().Truncate(time.Second)
+		return r.Now().UTC()
 	}
-	return time.Now().UTC().Truncate(time.Second)
+	return time.Now().UTC()
 }
 
 // path names a store file in messages.
@@ -177,7 +183,8 @@ func (r *Reader) Find(name string) (string, error) {
 // Load reads one MD. It fails only if the MD does not exist; unreadable
 // files are reported in Problems, and the MD gets state error.
 func (r *Reader) Load(name string) (*Report, error) {
-	rep := &Report{Name: name, Now: r.now()}
+	at := r.clock()
+	rep := &Report{Name: name, Now: at.Truncate(time.Second), At: at}
 	m, err := r.loadMD(name)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -230,7 +237,7 @@ func (r *Reader) Load(name string) (*Report, error) {
 			rep.Certs = append(rep.Certs, r.loadCert(rep, store.GroupDomains, name, spec))
 		}
 	}
-	rep.initState(specs)
+	rep.initState()
 
 	// OCSP for installed certificates: when the MD staples, and when a
 	// server stapled them anyway (vhost-level MDStapling/MDStapleOthers),
@@ -395,38 +402,23 @@ func (r *Reader) loadOCSP(name string, ci *CertInfo) *OCSP {
 }
 
 // initState computes state and state-descr as mod_md's state_init does at
-// startup: the first missing, non-covering or must-staple-mismatching
-// certificate makes the MD incomplete.
-func (rep *Report) initState(specs md.KeySpecs) {
-	m := rep.MD
-	m.State, m.StateDescr = md.StateComplete, ""
+// startup, with renew.State (the one implementation of the rules) over the
+// installed certificates or static files.
+func (rep *Report) initState() {
+	slots := renew.Slots(rep.MD)
+	certs := make([]renew.Cert, 0, len(rep.Certs))
 	for i, c := range rep.Certs {
-		spec := "rsa"
-		if i < len(specs) {
-			spec = specs[i].Name()
+		rc := renew.Cert{Spec: md.DefaultKeySpecs[0], Unreadable: c.Bad}
+		if i < len(slots) {
+			rc.Spec = slots[i]
 		}
-		switch {
-		case c.Bad:
-			m.State, m.StateDescr = md.StateError, "error initializing"
-			return
-		case c.Info == nil:
-			m.State, m.StateDescr = md.StateIncomplete, fmt.Sprintf("certificate(%s) is missing", spec)
-			return
-		case c.KeyMismatch:
-			m.State, m.StateDescr = md.StateIncomplete, renew.KeyMismatchDescr(spec)
-			return
-		case !c.Info.Covers(m.Domains):
-			m.State, m.StateDescr = md.StateIncomplete, fmt.Sprintf("certificate(%s) does not cover all domains.", spec)
-			return
-		case m.MustStaple != c.Info.MustStaple:
-			not1, not2 := "", " not"
-			if !m.MustStaple {
-				not1, not2 = " not", ""
-			}
-			m.State, m.StateDescr = md.StateIncomplete, fmt.Sprintf("'must-staple' is%s requested, but certificate(%s) has it%s enabled.", not1, spec, not2)
-			return
+		if c.Info != nil {
+			rc.Leaf = c.Info.Cert
 		}
+		rc.KeyMismatch = c.KeyMismatch
+		certs = append(certs, rc)
 	}
+	rep.MD.State, rep.MD.StateDescr = renew.State(rep.MD, certs)
 }
 
 // renewTimes is mod_md's md_reg_renew_at (and the warn window's start):

@@ -21,6 +21,7 @@ const (
 	ViewServerStatus             // server-status?auto lines
 	ViewHTML                     // self-contained HTML page
 	ViewCertStatus               // /.httpd/certificate-status of one MD
+	ViewDetail                   // per MD for people: certificates, job log, next steps
 )
 
 // Options steer the renderings.
@@ -56,7 +57,7 @@ func (r *Reader) Render(w io.Writer, view View, names []string, opt Options) err
 		rh := *r
 		rh.History, rh.Logs = true, true
 		r = &rh
-	case ViewPlan, ViewPlanText, ViewHTML:
+	case ViewPlan, ViewPlanText, ViewHTML, ViewDetail:
 		rh := *r
 		rh.History, rh.Logs, rh.HistoryLogs = true, true, true
 		r = &rh
@@ -123,6 +124,18 @@ func (r *Reader) Render(w io.Writer, view View, names []string, opt Options) err
 		if b, err = json.MarshalIndent(doc, "", "  "); err == nil {
 			_, err = w.Write(append(b, '\n'))
 		}
+	case ViewDetail:
+		n := 0
+		err = r.Each(names, func(rep *Report) error {
+			count(rep)
+			if n > 0 {
+				if _, err := io.WriteString(w, "\n"); err != nil {
+					return err
+				}
+			}
+			n++
+			return rep.WriteDetail(w, opt.StaplingWindow, opt.Color)
+		})
 	case ViewMetrics:
 		mw := NewMetricsWriter()
 		err = r.Each(names, func(rep *Report) error {

@@ -18,7 +18,8 @@ import (
 // on every request (only the MD asked for, where one is named):
 //
 //	/md-status                    mod_md's md-status list (JSON)
-//	/md-status/<name>             one MD with its job log (by MD name or domain)
+//	/md-status/<name>             one MD with its job log (by MD name or domain);
+//	                              the list when no MD has that name, as mod_md
 //	/.httpd/certificate-status    mod_md's certificate-status for the Host header
 //	/metrics                      Prometheus text format
 //	/server-status?auto           mod_md's server-status lines
@@ -110,7 +111,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		err = h.Reader.Render(&buf, ViewJSON, nil, h.Opts)
 	case strings.HasPrefix(p, "/md-status/"):
 		name := p[strings.LastIndexByte(p, '/')+1:]
-		err = h.one(&buf, name, false)
+		if err = h.one(&buf, name, false); errors.Is(err, ErrUnknown) {
+			// mod_md's md-status handler: no MD of that name or domain,
+			// the whole list (200)
+			buf.Reset()
+			err = h.Reader.Render(&buf, ViewJSON, nil, h.Opts)
+		}
 	case p == "/.httpd/certificate-status":
 		host := req.Host
 		if hh, _, e := net.SplitHostPort(host); e == nil {

@@ -97,7 +97,8 @@ func TestServe(t *testing.T) {
 	}{
 		{"GET", "/md-status", "", 200, "application/json", `"managed-domains"`},
 		{"GET", "/md-status/www.multi.test", "", 200, "application/json", `"name": "multi.test"`},
-		{"GET", "/md-status/nosuch.test", "", 404, "text/plain; charset=utf-8", "no managed domain"},
+		{"GET", "/md-status/nosuch.test", "", 200, "application/json", `"managed-domains"`}, // as mod_md: the list
+		{"GET", "/md-status/not a name", "", 200, "application/json", `"managed-domains"`},
 		{"GET", "/.httpd/certificate-status", "staged.test:443", 200, "application/json", `"renewal"`},
 		{"GET", "/.httpd/certificate-status", "other.test", 404, "text/plain; charset=utf-8", "no managed domain"},
 		{"GET", "/metrics", "", 200, "text/plain; version=0.0.4; charset=utf-8", `md_cert_not_after_timestamp_seconds{md="good.test",spec="rsa"}`},

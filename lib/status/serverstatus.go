@@ -1,6 +1,7 @@
 package status
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -35,15 +36,35 @@ type stapling struct {
 	job                     *Job
 }
 
+// mod_md prints seconds from now as apr_time_sec(t - apr_time_now()): t
+// comes from its JSON (RFC 822, whole seconds: rounded down), now is exact,
+// and the difference is truncated toward zero. Comparisons (t > now) use
+// the same two values.
+
+// exactNow is the moment mod_md's apr_time_now() stands for.
+func exactNow(rep *Report) time.Time {
+	if rep.At.IsZero() {
+		return rep.Now
+	}
+	return rep.At
+}
+
+// jsonTime is t as mod_md reads it back from its JSON: whole seconds.
+func jsonTime(t time.Time) time.Time { return t.Truncate(time.Second) }
+
+// secondsFrom is apr_time_sec(t - now): truncated toward zero.
+func secondsFrom(t, now time.Time) int64 { return int64(t.Sub(now) / time.Second) }
+
 // Add adds one MD (reports must come sorted by name).
 func (ss *ServerStatus) Add(rep *Report) {
+	now := exactNow(rep)
 	ss.total++
 	switch rep.MD.State {
 	case md.StateComplete, md.StateIncomplete:
 		if rep.MD.State == md.StateComplete {
 			ss.ok++
 		}
-		if rep.RenewAt.IsZero() || rep.RenewAt.After(rep.Now) {
+		if rep.RenewAt.IsZero() || rep.RenewAt.After(now) {
 			break // md_reg_should_renew: not due
 		}
 		ss.renew++
@@ -66,7 +87,7 @@ func (ss *ServerStatus) Add(rep *Report) {
 	}
 	fmt.Fprintf(b, "%sStatus: %s\n", p, rep.StatusWord())
 	from, until := rep.Valid()
-	if from.After(rep.Now) {
+	if from.After(now) {
 		fmt.Fprintf(b, "%sValidFrom: %s\n", p, from.Format("2006-01-02"))
 	}
 	if !until.IsZero() {
@@ -95,7 +116,7 @@ func (ss *ServerStatus) Add(rep *Report) {
 	switch j := rep.Job; {
 	case j != nil:
 		if j.Last != nil && j.Last.Status != 0 {
-			fmt.Fprintf(b, "%sLastStatus: %s\n%sLastProblem: %s\n", a, statusText(j.Last), a, j.Last.Problem)
+			fmt.Fprintf(b, "%sLastStatus: %s\n%sLastProblem: %s\n", a, statusText(j.Last), a, lastProblem(j))
 		}
 		fmt.Fprintf(b, "%sFinished: %s\n", a, yesNo(j.Finished))
 		if j.Finished {
@@ -105,11 +126,11 @@ func (ss *ServerStatus) Add(rep *Report) {
 		}
 		// mod_md would print "Retries" here but reads "errors" from the MD
 		// object, where it never is; Apache's output has no such line.
-		if j.NextRun.After(rep.Now) && !j.Finished {
-			fmt.Fprintf(b, "%sNextRun: %d\n", a, int64(j.NextRun.Sub(rep.Now)/time.Second))
+		if t := jsonTime(j.NextRun.Time); t.After(now) && !j.Finished {
+			fmt.Fprintf(b, "%sNextRun: %d\n", a, secondsFrom(t, now))
 		}
-	case !rep.RenewAt.IsZero() && rep.RenewAt.After(rep.Now):
-		fmt.Fprintf(b, "%sRenew: %d\n", a, int64(rep.RenewAt.Sub(rep.Now)/time.Second))
+	case !rep.RenewAt.IsZero() && jsonTime(rep.RenewAt).After(now):
+		fmt.Fprintf(b, "%sRenew: %d\n", a, secondsFrom(jsonTime(rep.RenewAt), now))
 	case !rep.RenewAt.IsZero():
 		fmt.Fprintf(b, "%s: Pending\n", a)
 	case rep.MD.RenewMode == md.RenewManual:
@@ -119,11 +140,11 @@ func (ss *ServerStatus) Add(rep *Report) {
 		if c.OCSP == nil {
 			continue
 		}
-		s := stapling{domain: rep.Name, id: c.OCSP.ID, status: c.OCSP.Status, url: c.OCSP.Responder, valid: c.OCSP.Valid, now: rep.Now}
+		s := stapling{domain: rep.Name, id: c.OCSP.ID, status: c.OCSP.Status, url: c.OCSP.Responder, valid: c.OCSP.Valid, now: now}
 		if !s.valid.Until.IsZero() {
 			s.renewAt = ss.Window.Start(s.valid.From.Time, s.valid.Until.Time)
 		}
-		if s.status == "unknown" || s.renewAt.Before(rep.Now) {
+		if s.status == "unknown" || s.renewAt.Before(now) {
 			s.job = rep.OCSPJob
 		}
 		ss.staplings = append(ss.staplings, s)
@@ -136,6 +157,28 @@ func statusText(r *md.JobResult) string {
 		return r.StatusDescription
 	}
 	return fmt.Sprintf("error %d", r.Status)
+}
+
+// lastProblem is the job's last problem as mod_md prints it with "%s":
+// "(null)" when the job has none (apr's formatter prints a NULL string so).
+func lastProblem(j *Job) string {
+	if j.Last.Problem != "" {
+		return j.Last.Problem
+	}
+	if j.Raw != nil {
+		// "problem": "" is a problem, empty; only a missing key is NULL.
+		if v, ok := j.Raw.Get("last"); ok {
+			if raw, ok := v.(json.RawMessage); ok {
+				var last struct {
+					Problem *string `json:"problem"`
+				}
+				if json.Unmarshal(raw, &last) == nil && last.Problem != nil {
+					return *last.Problem
+				}
+			}
+		}
+	}
+	return "(null)"
 }
 
 func yesNo(b bool) string {
@@ -184,11 +227,11 @@ func (ss *ServerStatus) WriteTo(w io.Writer) (int64, error) {
 		}
 		a := p + "Activity"
 		if !s.renewAt.IsZero() {
-			fmt.Fprintf(&b, "%sRefresh: %d\n", a, int64(s.renewAt.Sub(s.now)/time.Second))
+			fmt.Fprintf(&b, "%sRefresh: %d\n", a, secondsFrom(jsonTime(s.renewAt), s.now))
 		}
 		if j := s.job; j != nil {
 			if j.Last != nil && j.Last.Status != 0 {
-				fmt.Fprintf(&b, "%sLastStatus: %s\n%sLastProblem: %s\n", a, statusText(j.Last), a, j.Last.Problem)
+				fmt.Fprintf(&b, "%sLastStatus: %s\n%sLastProblem: %s\n", a, statusText(j.Last), a, lastProblem(j))
 			}
 			fmt.Fprintf(&b, "%sFinished: %s\n", a, yesNo(j.Finished))
 			if j.Finished {
@@ -196,8 +239,8 @@ func (ss *ServerStatus) WriteTo(w io.Writer) (int64, error) {
 			} else if j.Last != nil && j.Last.Detail != "" {
 				fmt.Fprintf(&b, "%sLastDetail: %s\n", a, j.Last.Detail)
 			}
-			if j.NextRun.After(s.now) && !j.Finished {
-				fmt.Fprintf(&b, "%sNextRun: %d\n", a, int64(j.NextRun.Sub(s.now)/time.Second))
+			if t := jsonTime(j.NextRun.Time); t.After(s.now) && !j.Finished {
+				fmt.Fprintf(&b, "%sNextRun: %d\n", a, secondsFrom(t, s.now))
 			} else {
 				fmt.Fprintf(&b, "%s: Ongoing\n", a)
 			}

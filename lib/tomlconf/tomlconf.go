@@ -23,6 +23,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/mdtools/mdtools/lib/fsread"
 	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/renew"
 )
 
 // MaxFileSize bounds md.toml: larger files are refused before parsing.
@@ -460,14 +461,7 @@ func (p *parser) record(g, d *conf, t *table, pm *md.PortMap, reach *md.Reachabl
 	m.State = md.StateIncomplete
 	m.StateDescr = fmt.Sprintf("certificate(%s) is missing", m.PrivKey.Effective()[0].Name())
 	if len(m.CertFiles) > 0 {
-		m.State, m.StateDescr = md.StateComplete, ""
-		for _, f := range m.CertFiles {
-			if _, err := os.Stat(f); err != nil {
-				m.State = md.StateIncomplete
-				m.StateDescr = fmt.Sprintf("certificate(%s) is missing", m.PrivKey.Effective()[0].Name())
-				break
-			}
-		}
+		m.State, m.StateDescr, _ = renew.StoredState(nil, "", &m)
 	}
 
 	// host settings
