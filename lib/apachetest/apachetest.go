@@ -160,8 +160,19 @@ func (s *Server) Graceful() {
 
 func (s *Server) ctl(verb string) {
 	s.t.Helper()
-	if out, err := s.command(verb).CombinedOutput(); err != nil {
-		s.t.Fatalf("apache2 -k %s: %v\n%s", verb, err, out)
+	// Output goes to a file, not a pipe: a process Apache starts (a piped
+	// logger) inherits the pipe and would keep CombinedOutput waiting.
+	out, err := os.CreateTemp(s.Root, "ctl-*.out")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer os.Remove(out.Name())
+	defer out.Close()
+	cmd := s.command(verb)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Run(); err != nil {
+		b, _ := os.ReadFile(out.Name())
+		s.t.Fatalf("apache2 -k %s: %v\n%s", verb, err, b)
 	}
 }
 

@@ -74,7 +74,11 @@ func TestStartGracefulStop(t *testing.T) {
 func TestStopWaitsForEveryProcess(t *testing.T) {
 	s := Start(t, Options{Ports: 1, Modules: []string{"mpm_event", "authz_core"}, Config: func(s *Server) string {
 		return fmt.Sprintf("ServerName localhost\nListen 127.0.0.1:%d\n"+
-			"CustomLog \"|$trap '' TERM HUP; sleep 86400 & exec cat >/dev/null\" common\n", s.Ports[0])
+			// only the daemon's logger (its parent leads a process
+			// group) leaves the stubborn sleep: Apache also runs the
+			// logger while it reads the config before detaching
+			"CustomLog \"|$read pid comm state ppid pgrp rest </proc/$PPID/stat; "+
+			"if [ x$pgrp = x$PPID ]; then trap '' TERM HUP; sleep 86400 & fi; exec cat >/dev/null\" common\n", s.Ports[0])
 	}})
 	s.StopWait = 2 * time.Second // the stubborn sleep never exits by itself
 	pid := s.pid
