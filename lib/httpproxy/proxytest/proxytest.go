@@ -13,6 +13,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"io"
+	"log"
 	"math/big"
 	"net"
 	"net/http"
@@ -55,7 +56,8 @@ func start(t testing.TB, useTLS bool) *Proxy {
 		scheme = "https"
 	}
 	p.URL = scheme + "://" + ln.Addr().String()
-	srv := &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
+	// refused handshakes are what some tests expect: not worth a log line
+	srv := &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return p
