@@ -425,11 +425,11 @@ func (r *Runner) fetch(ctx context.Context, w *work) {
 		w.err = &skipError{fmt.Errorf("the certificate expired at %s: no OCSP for it", t.leaf.NotAfter.UTC().Format(httpTime))}
 		return
 	}
-	proxy := ""
+	proxy, proxyCA := "", ""
 	if w.set.Settings != nil {
-		proxy = w.set.Settings.HTTPProxy
+		proxy, proxyCA = w.set.Settings.HTTPProxy, w.set.Settings.ProxyCACerts
 	}
-	client, err := r.client(proxy)
+	client, err := r.client(proxy, proxyCA)
 	if err != nil {
 		w.err = err
 		return
@@ -463,20 +463,21 @@ func (r *Runner) fetch(ctx context.Context, w *work) {
 	}
 }
 
-func (r *Runner) client(proxy string) (*http.Client, error) {
+func (r *Runner) client(proxy, proxyCA string) (*http.Client, error) {
 	r.clientMu.Lock()
 	defer r.clientMu.Unlock()
-	if c, ok := r.clients[proxy]; ok {
+	key := proxy + "\x00" + proxyCA
+	if c, ok := r.clients[key]; ok {
 		return c, nil
 	}
-	c, err := NewHTTPClient(proxy, r.Timeout)
+	c, err := NewHTTPClient(proxy, proxyCA, r.Timeout)
 	if err != nil {
 		return nil, err
 	}
 	if r.clients == nil {
 		r.clients = map[string]*http.Client{}
 	}
-	r.clients[proxy] = c
+	r.clients[key] = c
 	return c, nil
 }
 
