@@ -64,14 +64,17 @@ type Set struct {
 	Settings *md.Settings
 	Targets  []*Target
 
-	job     *md.Job
-	certs   map[string]certState
-	window  md.Timeslice
-	delay   time.Duration
-	keep    time.Duration
-	unlock  func()
-	due     []*work
-	entries []md.StapledStatus
+	// checkOnly: stapling is off, the response only tells whether the
+	// certificate is revoked.
+	checkOnly bool
+	job       *md.Job
+	certs     map[string]certState
+	window    md.Timeslice
+	delay     time.Duration
+	keep      time.Duration
+	unlock    func()
+	due       []*work
+	entries   []md.StapledStatus
 }
 
 // work is one due certificate.
@@ -107,28 +110,36 @@ func (r *Runner) logf(level, format string, args ...any) {
 	}
 }
 
-// SetsFromRecords makes one Set per record with stapling on, reading the
-// installed certificates from domains/<md>/. Records with stapling off get
-// no staple section (a must-staple one gets a warning).
+// SetsFromRecords makes one Set per record, reading the installed
+// certificates from domains/<md>/. Revocation is checked for every MD
+// (md-order renews a revoked certificate at once); stapling decides only
+// whether the response is deployed for web servers: a record with
+// stapling off gets a check-only set (no deploy files, no events, a failed
+// check is a warning), and a must-staple one also a warning.
 func (r *Runner) SetsFromRecords(recs []*md.Record) []*Set {
 	all := make([]*Set, len(recs))
 	forEach(len(recs), scanParallel, func(i int) {
 		rec := recs[i]
-		if !rec.Stapling {
-			if rec.MustStaple {
-				msg := "must-staple is on but stapling is off: clients will refuse this certificate unless the server staples (set MDStapling on)"
-				rec.Staple = &md.StapleResult{Warnings: []string{msg}}
-				r.logf("warn", "%s: %s", rec.Name, msg)
-			}
-			return
+		if !rec.Stapling && rec.MustStaple {
+			msg := "must-staple is on but stapling is off: clients will refuse this certificate unless the server staples (set MDStapling on)"
+			rec.Staple = &md.StapleResult{Warnings: []string{msg}}
+			r.logf("warn", "%s: %s", rec.Name, msg)
 		}
 		targets, err := targetsOf(r.Store, rec)
 		if err != nil {
-			rec.Staple = &md.StapleResult{At: md.NewTime(r.now())}
+			if rec.Staple == nil {
+				rec.Staple = &md.StapleResult{}
+			}
+			rec.Staple.At = md.NewTime(r.now())
 			failRecord(rec, err)
 			return
 		}
-		all[i] = &Set{Group: rec.Name, Record: rec, Settings: rec.Settings, Targets: targets}
+		if !rec.Stapling {
+			for _, t := range targets {
+				t.Deploy, t.Mode = "", nil
+			}
+		}
+		all[i] = &Set{Group: rec.Name, Record: rec, Settings: rec.Settings, Targets: targets, checkOnly: !rec.Stapling}
 	})
 	var sets []*Set
 	for _, s := range all {
@@ -608,6 +619,10 @@ func (r *Runner) finish(ctx context.Context, s *Set) {
 			if w.stored == nil {
 				kept = "; there is no response to staple yet"
 			}
+			if s.checkOnly {
+				warn(r, rec, fmt.Sprintf("certificate %s (%s): revocation check failed: %v (stapling is off: nothing is served from it)", t.ID, specLabel(t), w.err))
+				continue
+			}
 			failRecord(rec, fmt.Errorf("certificate %s (%s): %w%s", t.ID, specLabel(t), w.err, kept))
 			if w.stored != nil && t.Deploy != "" {
 				if der, err := w.stored.DER(); err == nil {
@@ -672,10 +687,10 @@ func (r *Runner) finish(ctx context.Context, s *Set) {
 			}
 		}
 		setJobCerts(s.job, s.certs)
-		if renewed {
+		if renewed && !s.checkOnly {
 			r.raise(ctx, s, "ocsp-renewed", now)
 		}
-		if errored {
+		if errored && !s.checkOnly {
 			r.raise(ctx, s, "ocsp-errored", now)
 		}
 		if err := r.Store.SaveJob(store.GroupOCSP, s.Group, s.job); err != nil {
@@ -688,8 +703,17 @@ func (r *Runner) finish(ctx context.Context, s *Set) {
 		// with nothing due does not even list the directory.
 		r.prune(s, now)
 	}
+	if s.checkOnly {
+		for i := range s.entries {
+			if s.entries[i].Detail == "" {
+				s.entries[i].Detail = checkOnlyDetail
+			}
+		}
+	}
 	rec.Staple.Responses = append(rec.Staple.Responses, s.entries...)
 }
+
+const checkOnlyDetail = "stapling is off: checked for revocation only, not deployed"
 
 func specLabel(t *Target) string {
 	if t.Spec != "" {
