@@ -226,10 +226,16 @@ func (r *Runner) Process(ctx context.Context, rec *md.Record) error {
 		}
 		return nil
 	}
+	urls := rec.EffectiveCAURLs()
+	if len(urls) > 0 {
+		if w := r.mustStapleWarning(rec, urls[renew.FailoverIndex(len(urls), job.Errors, failover(rec))]); w != "" {
+			res.Warnings = append(res.Warnings, w)
+			r.log().Warnf("%s: %s", name, w)
+		}
+	}
 	if r.DryRun {
 		res.Action = ActionDryRun
 		res.Reason = "would order: " + d.Reason
-		urls := rec.EffectiveCAURLs()
 		res.CA = urls[renew.FailoverIndex(len(urls), job.Errors, failover(rec))]
 		return nil
 	}

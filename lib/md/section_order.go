@@ -19,4 +19,7 @@ type OrderResult struct {
 	RenewAt Time       `json:"renew-at,omitzero"`
 	CA      string     `json:"ca,omitempty"`
 	Certs   []CertInfo `json:"certs,omitempty"`
+	// Warnings are problems found before ordering that did not stop it
+	// (must-staple from a CA without an OCSP responder).
+	Warnings []string `json:"warnings,omitempty"`
 }
