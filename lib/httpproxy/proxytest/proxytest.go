@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,6 +31,11 @@ type Proxy struct {
 	CAFile   string       // PEM of the private CA that signed the proxy's certificate
 	Tunnels  atomic.Int32 // CONNECT tunnels opened
 	Forwards atomic.Int32 // plain requests forwarded
+
+	mu      sync.Mutex
+	tunnels map[net.Conn]struct{} // both ends of open tunnels, closed at the end
+	wg      sync.WaitGroup        // the tunnels' copy goroutines
+	closed  bool
 }
 
 // Start serves the proxy over TLS until the test ends.
@@ -59,8 +65,44 @@ func start(t testing.TB, useTLS bool) *Proxy {
 	// refused handshakes are what some tests expect: not worth a log line
 	srv := &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
 	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
+	t.Cleanup(func() {
+		_ = srv.Close() // does not know the hijacked tunnel connections
+		p.mu.Lock()
+		p.closed = true
+		for c := range p.tunnels {
+			c.Close()
+		}
+		p.mu.Unlock()
+		p.wg.Wait()
+	})
 	return p
+}
+
+// track registers a tunnel's connections and its two copy goroutines;
+// false when the proxy is closing.
+func (p *Proxy) track(cs ...net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	if p.tunnels == nil {
+		p.tunnels = map[net.Conn]struct{}{}
+	}
+	for _, c := range cs {
+		p.tunnels[c] = struct{}{}
+	}
+	p.wg.Add(2) // the copy goroutines, counted before Cleanup can Wait
+	return true
+}
+
+func (p *Proxy) untrack(cs ...net.Conn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range cs {
+		c.Close()
+		delete(p.tunnels, c)
+	}
 }
 
 // ServeHTTP tunnels CONNECT and forwards absolute-URI requests.
@@ -86,9 +128,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		up.Close()
 		return
 	}
+	if !p.track(conn, up) {
+		conn.Close()
+		up.Close()
+		return
+	}
 	p.Tunnels.Add(1)
-	go func() { _, _ = io.Copy(up, buf); up.Close() }()
-	go func() { _, _ = io.Copy(conn, up); conn.Close() }()
+	go func() { defer p.wg.Done(); _, _ = io.Copy(up, buf); p.untrack(conn, up) }()
+	go func() { defer p.wg.Done(); _, _ = io.Copy(conn, up); p.untrack(conn, up) }()
 }
 
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
