@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/staple/ocsptest"
 )
 
 // TestCheckOnlyFailureWarns: with stapling off a failed revocation check
@@ -34,5 +35,34 @@ func TestCheckOnlyFailureWarns(t *testing.T) {
 	}
 	if got := ev.list(); len(got) != 0 {
 		t.Errorf("events %v; want none", got)
+	}
+}
+
+// TestNoRevocationSource: a certificate with neither OCSP responder nor
+// CRL is a warning where stapling is on (nothing to staple) and only a
+// note where it is off (nothing was asked for).
+func TestNoRevocationSource(t *testing.T) {
+	ca, err := ocsptest.NewCA("no revocation CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stapling := range []bool{true, false} {
+		st := newStore(t)
+		_, _, chain, err := ca.Leaf(ocsptest.LeafOptions{Name: "norev.test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := installPEM(t, st, "norev.test", chain)
+		rec.Stapling = stapling
+		r := &Runner{Store: st, Log: &testLog{}, Notifier: (&events{}).notifier}
+		if err := r.Run(context.Background(), r.SetsFromRecords([]*md.Record{rec})); err != nil {
+			t.Fatal(err)
+		}
+		if rec.Error != nil || rec.Staple == nil || len(rec.Staple.Responses) != 1 || rec.Staple.Responses[0].Action != "skipped" {
+			t.Fatalf("stapling %v: error %v, staple %+v; want one skipped response", stapling, rec.Error, rec.Staple)
+		}
+		if warned := len(rec.Staple.Warnings) > 0; warned != stapling {
+			t.Errorf("stapling %v: warnings %q", stapling, rec.Staple.Warnings)
+		}
 	}
 }

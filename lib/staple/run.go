@@ -599,6 +599,12 @@ func (r *Runner) finish(ctx context.Context, s *Set) {
 			if w.stored != nil {
 				e.Status = w.stored.Status
 			}
+			if s.checkOnly && errors.Is(w.err, errNoRevocationSource) {
+				// nothing to staple and nothing to check: not worth a
+				// warning where nobody asked for stapling
+				r.logf("info", "%s: certificate %s (%s): %v", s.Group, t.ID, specLabel(t), w.err)
+				continue
+			}
 			warn(r, rec, fmt.Sprintf("certificate %s (%s): %v", t.ID, specLabel(t), w.err))
 			continue
 		}
