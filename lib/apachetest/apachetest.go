@@ -194,15 +194,19 @@ func (s *Server) Stop() {
 	if s.t.Failed() {
 		s.t.Logf("apache error_log (%s):\n%s", s.LogFile, s.ErrorLog())
 	}
-	pid := s.readPid()
+	pid, fromFile := s.readPid(), true
 	if pid == 0 {
-		pid = s.pid // a pid file removed, but maybe not yet exited
-	}
-	if pid == 0 {
-		return
+		pid, fromFile = s.pid, false // a pid file removed, but maybe not yet exited
 	}
 	s.pid = 0 // a later Stop must not signal a reused pid
-	_ = s.command("stop").Run()
+	if pid == 0 || len(groupMembers(pid)) == 0 {
+		return
+	}
+	if fromFile {
+		_ = s.command("stop").Run()
+	} else {
+		_ = syscall.Kill(pid, syscall.SIGTERM) // "-k stop" needs the pid file
+	}
 	if waitGroupGone(pid, s.StopWait) {
 		return
 	}
