@@ -25,6 +25,8 @@ good response and is retried after MDRetryDelay, doubled per failure up to a
 day. Certificates whose CA runs no OCSP responder (Let's Encrypt since 2025)
 are checked against their CRL instead (verified, cached in ocsp/<md>/). A
 revoked certificate is recorded, and md-order renews its MD on its next run.
+Revocation is checked for every MD; with stapling off nothing is deployed,
+no event is raised and a failed check is only a warning.
 
 Records pass through with a "staple" section added; stdout is only the
 JSON stream. Exit 0 all fine, 1 a record failed (e.g. responder down),
@@ -52,5 +54,9 @@ Examples:
 
    # fetch now, through a proxy
    md-staple --all --force --http-proxy http://proxy.example:3128
+
+   # through an HTTPS proxy whose certificate comes from a private CA
+   md-staple --all --http-proxy https://proxy.example:3129 \
+       --http-proxy-ca-file /etc/ssl/proxy-ca.pem
 
 ` + cli.StoreRule

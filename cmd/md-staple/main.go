@@ -21,6 +21,7 @@ func tool() cli.Tool {
 		&ucli.DurationFlag{Name: "timeout", Value: staple.DefaultTimeout, Usage: "time limit of one request to a responder or CRL server"},
 		&ucli.IntFlag{Name: "parallel", Value: staple.DefaultParallel, Usage: "requests in flight at most"},
 		&ucli.StringFlag{Name: "http-proxy", Usage: "proxy `URL` for responders (MDHttpProxy; overrides the records')"},
+		&ucli.StringFlag{Name: "http-proxy-ca-file", Usage: "PEM `FILE` of the CA that signed an https:// proxy's certificate (MDHttpProxyCACertificateFile)"},
 		&ucli.StringFlag{Name: "renew-window", Usage: "fetch when this much of a response's validity is left (MDStaplingRenewWindow: `33%` or 2d)"},
 		&ucli.StringFlag{Name: "keep-response", Usage: "remove responses of certificates no longer installed after this long (MDStaplingKeepResponse, `7d`)"},
 		&ucli.StringFlag{Name: "retry-delay", Usage: "first delay after a failed request, doubled per failure up to a day (MDRetryDelay, `30s`)"},
@@ -34,7 +35,7 @@ func tool() cli.Tool {
 		Action: func(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) error {
 			opts := &staple.Options{
 				All: c.Bool("all"), CertFiles: c.StringSlice("cert"), CertOCSPOut: c.Bool("cert-ocsp-file"),
-				HTTPProxy: c.String("http-proxy"), RenewWindow: c.String("renew-window"),
+				HTTPProxy: c.String("http-proxy"), ProxyCAFile: c.String("http-proxy-ca-file"), RenewWindow: c.String("renew-window"),
 				KeepResponse: c.String("keep-response"), RetryDelay: c.String("retry-delay"),
 			}
 			if err := opts.Validate(); err != nil {

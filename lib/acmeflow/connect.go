@@ -17,11 +17,12 @@ import (
 )
 
 // httpOptions are the connection settings of a record for one CA: the MD's
-// own MDHttpProxy / MDCACertificateFile, else the global ones from the
+// own MDHttpProxy / MDHttpProxyCACertificateFile / MDCACertificateFile,
+// else the global ones from the
 // record's settings (md-parse puts a global value only there, as mod_md
 // keeps it in the server config).
 func (r *Runner) httpOptions(rec *md.Record) HTTPOptions {
-	proxy, caCerts := rec.ProxyURL, rec.CACerts
+	proxy, caCerts, proxyCA := rec.ProxyURL, rec.CACerts, rec.ProxyCACerts
 	if s := rec.Settings; s != nil {
 		if proxy == "" {
 			proxy = s.HTTPProxy
@@ -29,8 +30,11 @@ func (r *Runner) httpOptions(rec *md.Record) HTTPOptions {
 		if caCerts == "" {
 			caCerts = s.CACerts
 		}
+		if proxyCA == "" {
+			proxyCA = s.ProxyCACerts
+		}
 	}
-	o := HTTPOptions{ProxyURL: proxy, CAFiles: append([]string{}, r.CAFiles...)}
+	o := HTTPOptions{ProxyURL: proxy, ProxyCAFile: proxyCA, CAFiles: append([]string{}, r.CAFiles...)}
 	if caCerts != "" && caCerts != "none" {
 		o.CAFiles = append(o.CAFiles, caCerts)
 	}
@@ -41,7 +45,7 @@ func (r *Runner) httpOptions(rec *md.Record) HTTPOptions {
 // HTTP settings, discovering the directory once per run.
 func (r *Runner) caFor(ctx context.Context, rec *md.Record, caURL string) (*caEntry, error) {
 	o := r.httpOptions(rec)
-	key := caURL + "\x00" + o.ProxyURL + "\x00" + strings.Join(o.CAFiles, "\x00")
+	key := caURL + "\x00" + o.ProxyURL + "\x00" + o.ProxyCAFile + "\x00" + strings.Join(o.CAFiles, "\x00")
 	r.mu.Lock()
 	if r.cas == nil {
 		r.cas = map[string]*caEntry{}

@@ -7,18 +7,21 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
 	"github.com/mdtools/mdtools/lib/fsread"
+	"github.com/mdtools/mdtools/lib/httpproxy"
 )
 
 // HTTPOptions configure the HTTP client for one CA.
 type HTTPOptions struct {
 	ProxyURL string   // MDHttpProxy; "" = none (the environment is not consulted)
 	CAFiles  []string // PEM roots trusted in addition to the system's (MDCACertificateFile, --ca-file)
-	Timeout  time.Duration
+	// ProxyCAFile holds the PEM roots that signed an https:// proxy's
+	// certificate (MDHttpProxyCACertificateFile); "" or "none": the system's.
+	ProxyCAFile string
+	Timeout     time.Duration
 }
 
 // HTTPClient builds the client for the ACME connection: an explicit proxy,
@@ -50,12 +53,8 @@ func HTTPClient(o HTTPOptions) (*http.Client, error) {
 		IdleConnTimeout:       30 * time.Second,
 		ForceAttemptHTTP2:     true,
 	}
-	if o.ProxyURL != "" {
-		pu, err := url.Parse(o.ProxyURL)
-		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
-			return nil, fmt.Errorf("proxy URL %q: scheme must be http or https", o.ProxyURL)
-		}
-		tr.Proxy = http.ProxyURL(pu)
+	if err := httpproxy.Configure(tr, o.ProxyURL, o.ProxyCAFile); err != nil {
+		return nil, err
 	}
 	timeout := o.Timeout
 	if timeout == 0 {

@@ -230,13 +230,19 @@ func (r *Runner) Process(ctx context.Context, rec *md.Record) error {
 		r.stillFailing(rec, job, live, now)
 		return nil
 	}
+	urls := rec.EffectiveCAURLs()
+	if len(urls) > 0 {
+		if w := r.mustStapleWarning(rec, urls[renew.FailoverIndex(len(urls), job.Errors, failover(rec))]); w != "" {
+			res.Warnings = append(res.Warnings, w)
+			r.log().Warnf("%s: %s", name, w)
+		}
+	}
 	// Which challenges can work is known before the CA is asked: an MD
 	// with none fails here, without an order at the CA.
 	types, cerr := r.challengeTypes(rec)
 	if r.DryRun {
 		res.Action = ActionDryRun
 		res.Reason = "would order: " + d.Reason
-		urls := rec.EffectiveCAURLs()
 		res.CA = urls[renew.FailoverIndex(len(urls), job.Errors, failover(rec))]
 		if cerr != nil {
 			res.Reason = "would order (" + d.Reason + "), but fails before the order: see the error"

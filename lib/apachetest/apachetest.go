@@ -54,8 +54,12 @@ type Server struct {
 	PidFile string // Root/run/httpd.pid
 	LogFile string // Root/logs/error_log
 	Ports   []int  // Options.Ports free loopback ports
+	// StopWait bounds how long Stop waits for Apache to exit by itself
+	// before it kills the process group (DefaultStopWait).
+	StopWait time.Duration
 
-	t testing.TB
+	t   testing.TB
+	pid int // the daemon's pid from Start, until Stop
 }
 
 // New writes the ServerRoot and httpd.conf, and registers Stop with
@@ -76,7 +80,8 @@ func New(t testing.TB, opts Options) *Server {
 		}
 	}
 	s := &Server{Root: root, Conf: filepath.Join(root, "httpd.conf"),
-		PidFile: filepath.Join(root, "run", "httpd.pid"), LogFile: filepath.Join(root, "logs", "error_log"), t: t}
+		PidFile: filepath.Join(root, "run", "httpd.pid"), LogFile: filepath.Join(root, "logs", "error_log"),
+		StopWait: DefaultStopWait, t: t}
 	if opts.Ports > 0 {
 		ports, err := devca.FreePorts(opts.Ports)
 		if err != nil {
@@ -121,6 +126,30 @@ func (s *Server) Args(extra ...string) []string {
 func (s *Server) Start() {
 	s.t.Helper()
 	s.ctl("start")
+	// "-k start" returns when the daemon has detached, before it writes
+	// its pid file; Stop needs the pid, so wait for it (bounded).
+	deadline := time.Now().Add(startWait)
+	for s.pid = s.readPid(); s.pid == 0; s.pid = s.readPid() {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("apache2 -k start: no pid in %s after %v; error_log:\n%s", s.PidFile, startWait, s.ErrorLog())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// startWait bounds the wait for the pid file of a started Apache.
+const startWait = 60 * time.Second
+
+// readPid is the pid in PidFile, or 0.
+func (s *Server) readPid() int {
+	data, err := os.ReadFile(s.PidFile)
+	if err != nil {
+		return 0
+	}
+	if p, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil && p > 1 {
+		return p
+	}
+	return 0
 }
 
 // Graceful runs "apache2 -k graceful"; a failure fails the test.
@@ -131,8 +160,19 @@ func (s *Server) Graceful() {
 
 func (s *Server) ctl(verb string) {
 	s.t.Helper()
-	if out, err := s.command(verb).CombinedOutput(); err != nil {
-		s.t.Fatalf("apache2 -k %s: %v\n%s", verb, err, out)
+	// Output goes to a file, not a pipe: a process Apache starts (a piped
+	// logger) inherits the pipe and would keep CombinedOutput waiting.
+	out, err := os.CreateTemp(s.Root, "ctl-*.out")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer os.Remove(out.Name())
+	defer out.Close()
+	cmd := s.command(verb)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Run(); err != nil {
+		b, _ := os.ReadFile(out.Name())
+		s.t.Fatalf("apache2 -k %s: %v\n%s", verb, err, b)
 	}
 }
 
@@ -143,27 +183,99 @@ func (s *Server) command(verb string) *exec.Cmd {
 	return cmd
 }
 
-// Stop runs "apache2 -k stop" and waits up to 5 s for the pid file to
-// disappear, then kills the pid it named. If the test failed, it logs the
-// tail of error_log first. It does nothing if Apache never ran.
+// Stop runs "apache2 -k stop" and returns once Apache and every process
+// it started are gone. Apache removes its pid file before it has finished
+// exiting (module cleanups, piped loggers), so Stop waits for the
+// processes themselves: the daemon is a session leader and its workers and
+// loggers share its process group. If they are not gone after StopWait,
+// the group is killed. It does nothing if Apache never ran. If the test
+// failed, it logs the tail of error_log first.
 func (s *Server) Stop() {
 	if s.t.Failed() {
-		s.t.Logf("apache error_log:\n%s", s.ErrorLog())
+		s.t.Logf("apache error_log (%s):\n%s", s.LogFile, s.ErrorLog())
 	}
-	data, err := os.ReadFile(s.PidFile)
-	if err != nil {
+	pid, fromFile := s.readPid(), true
+	if pid == 0 {
+		pid, fromFile = s.pid, false // a pid file removed, but maybe not yet exited
+	}
+	s.pid = 0 // a later Stop must not signal a reused pid
+	if pid == 0 || len(groupMembers(pid)) == 0 {
 		return
 	}
-	_ = s.command("stop").Run()
-	for i := 0; i < 100; i++ {
-		if _, err := os.Stat(s.PidFile); err != nil {
-			return
+	if fromFile {
+		_ = s.command("stop").Run()
+	} else {
+		_ = syscall.Kill(pid, syscall.SIGTERM) // "-k stop" needs the pid file
+	}
+	if waitGroupGone(pid, s.StopWait) {
+		return
+	}
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	if !waitGroupGone(pid, killWait) {
+		s.t.Errorf("apache2 (pid %d) or a process of its group is still alive after SIGKILL: %v", pid, groupMembers(pid))
+	}
+}
+
+// DefaultStopWait is how long Stop lets Apache shut down by itself. Its
+// own escalation to SIGKILL for workers and piped loggers takes about 3 s.
+const DefaultStopWait = 20 * time.Second
+
+// killWait bounds the wait for processes to vanish after SIGKILL.
+const killWait = 20 * time.Second
+
+// waitGroupGone polls /proc until no live process (zombies do not count:
+// their parent, maybe a PID 1 that never reaps, decides when they go)
+// has pid or belongs to its process group; false after d.
+func waitGroupGone(pid int, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if len(groupMembers(pid)) == 0 {
+			return true
 		}
-		time.Sleep(50 * time.Millisecond)
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil && pid > 1 {
-		_ = syscall.Kill(pid, syscall.SIGKILL)
+}
+
+// groupMembers are the live (not zombie) processes that are pid or in
+// process group pid.
+func groupMembers(pid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	var live []int
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		state, pgrp, ok := procStat(p)
+		if ok && state != "Z" && state != "X" && (p == pid || pgrp == pid) {
+			live = append(live, p)
+		}
 	}
+	return live
+}
+
+// procStat reads the state and process group of a process from
+// /proc/<pid>/stat ("pid (comm) state ppid pgrp ..."; comm may hold
+// spaces and parentheses, so fields are counted after the last ')').
+func procStat(pid int) (state string, pgrp int, ok bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return "", 0, false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return "", 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 3 {
+		return "", 0, false
+	}
+	pgrp, err = strconv.Atoi(f[2])
+	return f[0], pgrp, err == nil
 }
 
 // ErrorLog is the last 6000 bytes of error_log.

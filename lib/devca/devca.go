@@ -315,17 +315,46 @@ func (ca *CA) challReady() bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-// LogTail returns the end of each server's log, for failure messages.
+// logTailLines is how much of each server log a failure message shows;
+// the whole log stays in its file (LogFiles).
+const logTailLines = 20
+
+// LogFiles are the servers' log files (in Dir).
+func (ca *CA) LogFiles() []string { return append([]string(nil), ca.logs...) }
+
+// LogTail returns the last lines of each server's log with the log's
+// path, for failure messages: Pebble logs every request, so whole logs
+// would bury the test's own message.
 func (ca *CA) LogTail() string {
 	var b bytes.Buffer
 	for _, p := range ca.logs {
-		data, _ := os.ReadFile(p)
-		if len(data) > 4000 {
-			data = data[len(data)-4000:]
-		}
-		fmt.Fprintf(&b, "== %s\n%s\n", filepath.Base(p), data)
+		fmt.Fprintf(&b, "== %s (last %d lines)\n%s", p, logTailLines, tailLines(p, logTailLines))
 	}
 	return b.String()
+}
+
+// tailLines is the last n lines of the file at path, from at most its
+// last 64 KiB.
+func tailLines(path string, n int) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return err.Error() + "\n"
+	}
+	defer f.Close()
+	const max = 64 << 10
+	if fi, err := f.Stat(); err == nil && fi.Size() > max {
+		_, _ = f.Seek(fi.Size()-max, io.SeekStart)
+	}
+	data, _ := io.ReadAll(io.LimitReader(f, max))
+	data = bytes.TrimRight(data, "\n")
+	lines := bytes.Split(data, []byte("\n"))
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	if len(data) == 0 {
+		return ""
+	}
+	return string(bytes.Join(lines, []byte("\n"))) + "\n"
 }
 
 // Stop kills the servers by PID and waits for them.

@@ -26,4 +26,7 @@ type OrderResult struct {
 	Errors       int  `json:"errors,omitempty"`
 	FailingSince Time `json:"failing-since,omitzero"`
 	NextRun      Time `json:"next-run,omitzero"`
+	// Warnings are problems found before ordering that did not stop it
+	// (must-staple from a CA without an OCSP responder).
+	Warnings []string `json:"warnings,omitempty"`
 }

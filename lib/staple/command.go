@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/mdtools/mdtools/lib/httpproxy"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/store"
 )
@@ -17,6 +18,7 @@ type Options struct {
 	// Settings given on the command line; they override the records'
 	// (for --all and --cert they are the only source).
 	HTTPProxy, RenewWindow, KeepResponse, RetryDelay string
+	ProxyCAFile                                      string // MDHttpProxyCACertificateFile
 }
 
 // StoreRecords makes records for every MD installed in the store
@@ -57,6 +59,9 @@ func (o *Options) Apply(recs []*md.Record) *md.Settings {
 		if o.HTTPProxy != "" {
 			c.HTTPProxy = o.HTTPProxy
 		}
+		if o.ProxyCAFile != "" {
+			c.ProxyCACerts = o.ProxyCAFile
+		}
 		if o.RenewWindow != "" {
 			c.StaplingRenewWindow = o.RenewWindow
 		}
@@ -73,7 +78,7 @@ func (o *Options) Apply(recs []*md.Record) *md.Settings {
 		if r.Settings != nil && first == nil {
 			first = r.Settings
 		}
-		if o.HTTPProxy != "" || o.RenewWindow != "" || o.KeepResponse != "" || o.RetryDelay != "" {
+		if o.HTTPProxy != "" || o.ProxyCAFile != "" || o.RenewWindow != "" || o.KeepResponse != "" || o.RetryDelay != "" {
 			r.Settings = over(r.Settings)
 		}
 	}
@@ -100,8 +105,13 @@ func (o *Options) Validate() error {
 		}
 	}
 	if o.HTTPProxy != "" {
-		if _, err := NewHTTPClient(o.HTTPProxy, 0); err != nil {
+		if _, err := httpproxy.ParseURL(o.HTTPProxy); err != nil {
 			return fmt.Errorf("--http-proxy: %w", err)
+		}
+	}
+	if o.ProxyCAFile != "" {
+		if _, err := httpproxy.Roots(o.ProxyCAFile); err != nil {
+			return fmt.Errorf("--http-proxy-ca-file: %w", err)
 		}
 	}
 	return nil

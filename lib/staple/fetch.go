@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/mdtools/mdtools/lib/httpproxy"
 )
 
 // Limits of one request. A responder that hangs or sends more than this is
@@ -22,15 +24,13 @@ const (
 
 // NewHTTPClient returns the client for responders and CRL servers: the
 // given proxy (MDHttpProxy) if any, else the environment's
-// (HTTP_PROXY/NO_PROXY), and a timeout for the whole exchange.
-func NewHTTPClient(proxy string, timeout time.Duration) (*http.Client, error) {
+// (HTTP_PROXY/NO_PROXY), and a timeout for the whole exchange. proxyCA
+// (MDHttpProxyCACertificateFile) holds the roots of an https:// proxy's
+// certificate.
+func NewHTTPClient(proxy, proxyCA string, timeout time.Duration) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	if proxy != "" {
-		u, err := url.Parse(proxy)
-		if err != nil || u.Host == "" {
-			return nil, fmt.Errorf("http proxy %q is not a URL", proxy)
-		}
-		tr.Proxy = http.ProxyURL(u)
+	if err := httpproxy.Configure(tr, proxy, proxyCA); err != nil {
+		return nil, err
 	}
 	if timeout <= 0 {
 		timeout = DefaultTimeout

@@ -56,12 +56,13 @@ pid=$!
 # connection blocks openssl ocsp's single-threaded loop).
 i=0
 until grep -q "waiting for OCSP client connections" ocsp.log; do
-  i=$((i+1)); [ $i -gt 200 ] && { echo "openssl ocsp did not start"; kill $pid; exit 1; }
+  i=$((i+1)); [ $i -gt 200 ] && { echo "openssl ocsp did not start"; kill $pid; wait $pid; exit 1; }
   sleep 0.05
 done
 "$0" -test.run='^$'
 rc=$?
 kill $pid
+wait $pid # gone before the test goes on
 exit $rc`, ca.dir, port)
 	ns := []string{"-n"}
 	if os.Geteuid() != 0 {

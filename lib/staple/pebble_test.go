@@ -30,8 +30,14 @@ func TestStapleWithRealCA(t *testing.T) {
 		t.Fatal(err)
 	}
 	revoked := fx.install(t, st, "revoked.test", "revoked.test")
-	off := fx.install(t, st, "unknown.test", "unknown.test")
+	// Stapling off: revocation is still checked (md-order renews a revoked
+	// certificate), but nothing is deployed and no event raised.
+	off := fx.install(t, st, "off.test", "revoked.test")
 	off.Stapling = false
+	off.Host = &md.HostConfig{Deploy: &md.Deploy{Dir: filepath.Join(deploy, "off.test")}}
+	if err := os.Mkdir(filepath.Join(deploy, "off.test"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	clk := &clock{t: time.Now()}
 	ev := &events{}
 	log := &testLog{}
@@ -41,16 +47,19 @@ func TestStapleWithRealCA(t *testing.T) {
 	if err := r.Run(context.Background(), r.SetsFromRecords(recs)); err != nil {
 		t.Fatal(err)
 	}
-	if n := fx.responder.Requests.Load() - before; n != 3 {
-		t.Errorf("requests = %d; want 3", n)
+	if n := fx.responder.Requests.Load() - before; n != 4 {
+		t.Errorf("requests = %d; want 4", n)
 	}
 	for _, rec := range recs[:2] {
 		if rec.Error != nil {
 			t.Fatalf("%s: %v\nlog:\n%s", rec.Name, rec.Error, log)
 		}
 	}
-	if off.Staple != nil {
-		t.Errorf("stapling off got a staple section: %+v", off.Staple)
+	if e := entry(t, off, "rsa"); e.Status != StatusRevoked || e.Action != "fetched" || e.File != "" || e.Detail != checkOnlyDetail {
+		t.Errorf("stapling off: %+v; want a revoked verdict, checked only", e)
+	}
+	if files, _ := os.ReadDir(filepath.Join(deploy, "off.test")); len(files) != 0 {
+		t.Errorf("stapling off: deploy files %v", files)
 	}
 	for _, spec := range []string{"rsa", "secp256r1"} {
 		e := entry(t, good, spec)
@@ -115,7 +124,7 @@ func TestStapleWithRealCA(t *testing.T) {
 	if len(revoked.Staple.Warnings) == 0 || !strings.Contains(revoked.Staple.Warnings[0], "REVOKED") {
 		t.Errorf("revoked.test warnings: %v", revoked.Staple.Warnings)
 	}
-	for name, want := range map[string]bool{"good.test": false, "revoked.test": true, "unknown.test": false, "nothere.test": false} {
+	for name, want := range map[string]bool{"good.test": false, "revoked.test": true, "off.test": true, "nothere.test": false} {
 		got, err := HasRevoked(st, name)
 		if err != nil || got != want {
 			t.Errorf("HasRevoked(%s) = %v, %v; want %v", name, got, err, want)
@@ -138,7 +147,7 @@ func TestStapleWithRealCA(t *testing.T) {
 	// Nothing due: no request, everything kept.
 	before = fx.responder.Requests.Load()
 	clk.Add(time.Hour)
-	good.Staple, revoked.Staple = nil, nil
+	good.Staple, revoked.Staple, off.Staple = nil, nil, nil
 	if err := r.Run(context.Background(), r.SetsFromRecords(recs)); err != nil {
 		t.Fatal(err)
 	}

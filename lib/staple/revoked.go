@@ -16,8 +16,8 @@ import (
 // or its CRL verdict (ocsp/<name>/crl-status-<id>.json) says "revoked".
 // This is mod_md's md_reg_has_revoked_certs; md-order calls it to renew
 // such an MD at once. An MD that is not installed is not revoked. Unlike
-// mod_md it does not look at the MD's stapling setting: a verdict exists
-// only where md-staple (or mod_md) checked.
+// mod_md it does not look at the MD's stapling setting: md-staple checks
+// every installed certificate, stapled or not.
 func HasRevoked(st *store.Store, name string) (bool, error) {
 	m, err := st.LoadMD(store.GroupDomains, name)
 	if errors.Is(err, fs.ErrNotExist) {

@@ -64,14 +64,17 @@ type Set struct {
 	Settings *md.Settings
 	Targets  []*Target
 
-	job     *md.Job
-	certs   map[string]certState
-	window  md.Timeslice
-	delay   time.Duration
-	keep    time.Duration
-	unlock  func()
-	due     []*work
-	entries []md.StapledStatus
+	// checkOnly: stapling is off, the response only tells whether the
+	// certificate is revoked.
+	checkOnly bool
+	job       *md.Job
+	certs     map[string]certState
+	window    md.Timeslice
+	delay     time.Duration
+	keep      time.Duration
+	unlock    func()
+	due       []*work
+	entries   []md.StapledStatus
 }
 
 // work is one due certificate.
@@ -107,28 +110,36 @@ func (r *Runner) logf(level, format string, args ...any) {
 	}
 }
 
-// SetsFromRecords makes one Set per record with stapling on, reading the
-// installed certificates from domains/<md>/. Records with stapling off get
-// no staple section (a must-staple one gets a warning).
+// SetsFromRecords makes one Set per record, reading the installed
+// certificates from domains/<md>/. Revocation is checked for every MD
+// (md-order renews a revoked certificate at once); stapling decides only
+// whether the response is deployed for web servers: a record with
+// stapling off gets a check-only set (no deploy files, no events, a failed
+// check is a warning), and a must-staple one also a warning.
 func (r *Runner) SetsFromRecords(recs []*md.Record) []*Set {
 	all := make([]*Set, len(recs))
 	forEach(len(recs), scanParallel, func(i int) {
 		rec := recs[i]
-		if !rec.Stapling {
-			if rec.MustStaple {
-				msg := "must-staple is on but stapling is off: clients will refuse this certificate unless the server staples (set MDStapling on)"
-				rec.Staple = &md.StapleResult{Warnings: []string{msg}}
-				r.logf("warn", "%s: %s", rec.Name, msg)
-			}
-			return
+		if !rec.Stapling && rec.MustStaple {
+			msg := "must-staple is on but stapling is off: clients will refuse this certificate unless the server staples (set MDStapling on)"
+			rec.Staple = &md.StapleResult{Warnings: []string{msg}}
+			r.logf("warn", "%s: %s", rec.Name, msg)
 		}
 		targets, err := targetsOf(r.Store, rec)
 		if err != nil {
-			rec.Staple = &md.StapleResult{At: md.NewTime(r.now())}
+			if rec.Staple == nil {
+				rec.Staple = &md.StapleResult{}
+			}
+			rec.Staple.At = md.NewTime(r.now())
 			failRecord(rec, err)
 			return
 		}
-		all[i] = &Set{Group: rec.Name, Record: rec, Settings: rec.Settings, Targets: targets}
+		if !rec.Stapling {
+			for _, t := range targets {
+				t.Deploy, t.Mode = "", nil
+			}
+		}
+		all[i] = &Set{Group: rec.Name, Record: rec, Settings: rec.Settings, Targets: targets, checkOnly: !rec.Stapling}
 	})
 	var sets []*Set
 	for _, s := range all {
@@ -425,11 +436,11 @@ func (r *Runner) fetch(ctx context.Context, w *work) {
 		w.err = &skipError{fmt.Errorf("the certificate expired at %s: no OCSP for it", t.leaf.NotAfter.UTC().Format(httpTime))}
 		return
 	}
-	proxy := ""
+	proxy, proxyCA := "", ""
 	if w.set.Settings != nil {
-		proxy = w.set.Settings.HTTPProxy
+		proxy, proxyCA = w.set.Settings.HTTPProxy, w.set.Settings.ProxyCACerts
 	}
-	client, err := r.client(proxy)
+	client, err := r.client(proxy, proxyCA)
 	if err != nil {
 		w.err = err
 		return
@@ -463,20 +474,21 @@ func (r *Runner) fetch(ctx context.Context, w *work) {
 	}
 }
 
-func (r *Runner) client(proxy string) (*http.Client, error) {
+func (r *Runner) client(proxy, proxyCA string) (*http.Client, error) {
 	r.clientMu.Lock()
 	defer r.clientMu.Unlock()
-	if c, ok := r.clients[proxy]; ok {
+	key := proxy + "\x00" + proxyCA
+	if c, ok := r.clients[key]; ok {
 		return c, nil
 	}
-	c, err := NewHTTPClient(proxy, r.Timeout)
+	c, err := NewHTTPClient(proxy, proxyCA, r.Timeout)
 	if err != nil {
 		return nil, err
 	}
 	if r.clients == nil {
 		r.clients = map[string]*http.Client{}
 	}
-	r.clients[proxy] = c
+	r.clients[key] = c
 	return c, nil
 }
 
@@ -587,6 +599,12 @@ func (r *Runner) finish(ctx context.Context, s *Set) {
 			if w.stored != nil {
 				e.Status = w.stored.Status
 			}
+			if s.checkOnly && errors.Is(w.err, errNoRevocationSource) {
+				// nothing to staple and nothing to check: not worth a
+				// warning where nobody asked for stapling
+				r.logf("info", "%s: certificate %s (%s): %v", s.Group, t.ID, specLabel(t), w.err)
+				continue
+			}
 			warn(r, rec, fmt.Sprintf("certificate %s (%s): %v", t.ID, specLabel(t), w.err))
 			continue
 		}
@@ -606,6 +624,10 @@ func (r *Runner) finish(ctx context.Context, s *Set) {
 			kept := "; the last good response is kept"
 			if w.stored == nil {
 				kept = "; there is no response to staple yet"
+			}
+			if s.checkOnly {
+				warn(r, rec, fmt.Sprintf("certificate %s (%s): revocation check failed: %v (stapling is off: nothing is served from it)", t.ID, specLabel(t), w.err))
+				continue
 			}
 			failRecord(rec, fmt.Errorf("certificate %s (%s): %w%s", t.ID, specLabel(t), w.err, kept))
 			if w.stored != nil && t.Deploy != "" {
@@ -671,10 +693,10 @@ func (r *Runner) finish(ctx context.Context, s *Set) {
 			}
 		}
 		setJobCerts(s.job, s.certs)
-		if renewed {
+		if renewed && !s.checkOnly {
 			r.raise(ctx, s, "ocsp-renewed", now)
 		}
-		if errored {
+		if errored && !s.checkOnly {
 			r.raise(ctx, s, "ocsp-errored", now)
 		}
 		if err := r.Store.SaveJob(store.GroupOCSP, s.Group, s.job); err != nil {
@@ -687,8 +709,17 @@ func (r *Runner) finish(ctx context.Context, s *Set) {
 		// with nothing due does not even list the directory.
 		r.prune(s, now)
 	}
+	if s.checkOnly {
+		for i := range s.entries {
+			if s.entries[i].Detail == "" {
+				s.entries[i].Detail = checkOnlyDetail
+			}
+		}
+	}
 	rec.Staple.Responses = append(rec.Staple.Responses, s.entries...)
 }
+
+const checkOnlyDetail = "stapling is off: checked for revocation only, not deployed"
 
 func specLabel(t *Target) string {
 	if t.Spec != "" {

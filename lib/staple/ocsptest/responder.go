@@ -36,6 +36,7 @@ type Responder struct {
 	unknown map[string]bool
 	down    bool
 	srv     *http.Server
+	served  chan struct{} // closed when Serve has returned
 	keyHash []byte
 }
 
@@ -50,12 +51,17 @@ func Listen() (*Responder, error) {
 	r := &Responder{URL: "http://" + ln.Addr().String() + "/", Validity: 24 * time.Hour,
 		revoked: map[string]time.Time{}, unknown: map[string]bool{}}
 	r.srv = &http.Server{Handler: r, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = r.srv.Serve(ln) }()
+	r.served = make(chan struct{})
+	go func() { _ = r.srv.Serve(ln); close(r.served) }()
 	return r, nil
 }
 
-// Close stops the responder.
-func (r *Responder) Close() { _ = r.srv.Close() }
+// Close stops the responder and returns when it no longer listens and its
+// connections are closed.
+func (r *Responder) Close() {
+	_ = r.srv.Close()
+	<-r.served
+}
 
 // SetIssuer sets the CA the responder answers for and the key it signs
 // with (the CA's own key, or a delegate's with SetDelegate).
