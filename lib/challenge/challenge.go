@@ -89,7 +89,7 @@ func Candidates(rec *md.Record) ([]string, error) {
 // reachability, and tls-alpn-01 then needs no acme-tls/1 vhost.
 func candidates(rec *md.Record, ownHTTP, ownTLS bool) ([]string, error) {
 	if rec.CA != nil && len(rec.CA.Challenges) > 0 {
-		return append([]string(nil), rec.CA.Challenges...), nil
+		return configured(rec)
 	}
 	canHTTP, canHTTPS := true, true
 	if rec.Settings != nil && rec.Settings.Reachable != nil {
@@ -117,6 +117,28 @@ func candidates(rec *md.Record, ownHTTP, ownTLS bool) ([]string, error) {
 		return nil, &md.StageError{Detail: "None of the ACME challenge methods configured for this domain are suitable." + why.String()}
 	}
 	return list, nil
+}
+
+// configured is an MD's own MDCAChallenges list, less dns-01 when no
+// MDChallengeDns01 command could answer it. mod_md keeps it and fails
+// after the CA created an order; an order that cannot be answered only
+// burns the CA's rate limit, so an MD left with no type fails before it.
+func configured(rec *md.Record) ([]string, error) {
+	list := append([]string(nil), rec.CA.Challenges...)
+	if len(DNS01Command(rec)) > 0 {
+		return list, nil
+	}
+	kept := list[:0]
+	for _, t := range list {
+		if !strings.EqualFold(t, DNS01) {
+			kept = append(kept, t)
+		}
+	}
+	if len(kept) == 0 {
+		return nil, &md.StageError{Detail: fmt.Sprintf("MDCAChallenges allows only '%s', and the DNS challenge 'dns-01' needs the directive 'MDChallengeDns01' (md.toml: challenge-dns01), which is not configured.",
+			strings.Join(list, " "))}
+	}
+	return kept, nil
 }
 
 // Candidates is the package's Candidates for a record, counting the
