@@ -83,28 +83,34 @@ func tool() cli.Tool {
 	}
 }
 
+// options are the rendering options from the flags.
+func options(c *ucli.Context, env cli.Env, tty bool) (status.Options, error) {
+	opts := status.DefaultOptions()
+	var err error
+	if s := c.String("certificate-check"); s != "" {
+		if opts.Check, err = status.ParseCertCheck(s); err != nil {
+			return opts, cli.Usagef("--certificate-check %v", err)
+		}
+	}
+	if opts.StaplingWindow, err = md.ParseTimeslice(c.String("stapling-renew-window"), md.Day); err != nil {
+		return opts, cli.Usagef("--stapling-renew-window: %v", err)
+	}
+	if opts.Color, err = status.ParseColor(c.String("color"), tty, env.Var("NO_COLOR")); err != nil {
+		return opts, cli.Usagef("--color %v", err)
+	}
+	return opts, nil
+}
+
 func run(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) error {
 	status.Version = cli.Version
 	if c.NArg() > 1 {
 		return cli.Usagef("at most one NAME, got %d", c.NArg())
 	}
-	opts := status.DefaultOptions()
-	var err error
-	if s := c.String("certificate-check"); s != "" {
-		if opts.Check, err = status.ParseCertCheck(s); err != nil {
-			return cli.Usagef("--certificate-check %v", err)
-		}
-	}
-	w, err := md.ParseTimeslice(c.String("stapling-renew-window"), md.Day)
-	if err != nil {
-		return cli.Usagef("--stapling-renew-window: %v", err)
-	}
-	opts.StaplingWindow = w
 	tty := cli.IsTerminal(env.Stdout)
-	if opts.Color, err = status.ParseColor(c.String("color"), tty, os.Getenv("NO_COLOR")); err != nil {
-		return cli.Usagef("--color %v", err)
+	opts, err := options(c, env, tty)
+	if err != nil {
+		return err
 	}
-
 	name := c.Args().First()
 	view, views := status.ChooseView(c.Bool, tty, name != "")
 	if host := c.String("certificate-status"); host != "" {
