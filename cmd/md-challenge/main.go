@@ -3,58 +3,26 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/mdtools/mdtools/lib/challenge"
 	"github.com/mdtools/mdtools/lib/cli"
+	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/store"
 	ucli "github.com/urfave/cli/v2"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args, cli.OSEnv())
-	stop()
-	os.Exit(code)
-}
+func main() { cli.Main(tool()) }
 
-// run dispatches "md-challenge <verb> ..." to the verb's own tool, so each
-// verb has its own flags and --help; anything else goes to the top tool.
-func run(ctx context.Context, args []string, env cli.Env) int {
-	if len(args) > 1 {
-		for _, v := range verbs() {
-			if args[1] == v.Name {
-				v.Name = "md-challenge " + v.Name
-				return cli.Run(ctx, v, append([]string{v.Name}, args[2:]...), env)
-			}
-		}
-	}
-	return cli.Run(ctx, tool(), args, env)
-}
-
+// tool is md-challenge; each verb is its own tool with its own flags and
+// --help (cli.Run dispatches "md-challenge <verb> ...").
 func tool() cli.Tool {
 	return cli.Tool{
 		Name:        "md-challenge",
 		Usage:       "set up, tear down and serve ACME challenges (http-01, tls-alpn-01, dns-01)",
 		ArgsUsage:   "setup|teardown|serve [OPTIONS] [ARGS...]",
 		Description: topDescription,
-		Action: func(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) error {
-			if c.NArg() == 0 {
-				return cli.Usagef("missing command: setup, teardown or serve (see md-challenge --help)")
-			}
-			for _, v := range verbs() {
-				if c.Args().First() == v.Name {
-					return cli.Usagef("put the command first: md-challenge %s [OPTIONS] [ARGS...]", v.Name)
-				}
-			}
-			err := fmt.Errorf("unknown command %q: want setup, teardown or serve", c.Args().First())
-			if s := cli.Nearest(c.Args().First(), []string{"setup", "teardown", "serve"}); s != "" {
-				return &cli.UsageError{Err: &cli.Hinted{Err: err, Hint: "did you mean md-challenge " + s + "?"}}
-			}
-			return &cli.UsageError{Err: err}
-		},
+		Verbs:       verbs(),
 	}
 }
 
@@ -118,57 +86,58 @@ func runTasks(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger
 	if setup && tasksFile == "" {
 		return cli.Usagef("setup needs --tasks FILE (JSON Lines of {\"md\",\"type\",\"domain\",\"token\",\"key-authorization\"})")
 	}
-	files := c.Args().Slice()
-	if tasksFile == "-" && (len(files) == 0 || contains(files, "-")) {
+	if tasksFile == "-" && (c.NArg() == 0 || contains(c.Args().Slice(), "-")) {
 		return cli.Usagef("--tasks - reads stdin, so name the record files as arguments")
 	}
-	recs, err := cli.OpenInputs(files, env.Stdin, true)
-	if err != nil {
-		return err
-	}
 	var tasks []challenge.TaskLine
-	if tasksFile != "" {
-		in, name := env.Stdin, "stdin"
-		if tasksFile != "-" {
-			f, err := os.Open(tasksFile)
+	stage := &cli.Stage{
+		Checked: func(recs []*md.Record) (err error) {
+			tasks, err = readTasks(tasksFile, env, recs, setup)
+			return err
+		},
+		Start: func(_ context.Context, st *store.Store, _ []*md.Record) (*cli.Work, error) {
+			m, err := challenge.New(st, challenge.Options{NoListen: true, CommandTimeout: c.Duration("timeout"), Log: log})
 			if err != nil {
-				return &cli.UsageError{Err: err}
+				return nil, err
 			}
-			defer f.Close()
-			in, name = f, tasksFile
-		}
-		if tasks, err = challenge.ReadTasks(in, name, setup); err != nil {
-			return &cli.UsageError{Err: err}
-		}
-		for i, tl := range tasks {
-			if _, err := challenge.MatchRecord(recs, tl); err != nil {
-				return cli.Usagef("%s: task %d (%s): %v", name, i+1, tl.Task, err)
-			}
-		}
-	} else {
-		tasks = challenge.StoredTasks(recs)
+			return &cli.Work{Close: func() { m.Close() }, Batch: func(ctx context.Context, recs []*md.Record) ([]*md.Record, error) {
+				failed, err := challenge.Apply(ctx, m, recs, tasks, setup)
+				if err != nil {
+					return nil, err
+				}
+				log.Infof("%d tasks, %d failed", len(tasks), failed)
+				return recs, nil
+			}}, nil
+		},
 	}
-	st, err := cli.OpenStore(c, env, log, recs)
+	return stage.Run(ctx, c, env, log)
+}
+
+// readTasks reads the task list (or, without one, the tasks stored for the
+// records) and checks that each task belongs to one of the records.
+func readTasks(tasksFile string, env cli.Env, recs []*md.Record, setup bool) ([]challenge.TaskLine, error) {
+	if tasksFile == "" {
+		return challenge.StoredTasks(recs), nil
+	}
+	in, name := env.Stdin, "stdin"
+	if tasksFile != "-" {
+		f, err := os.Open(tasksFile)
+		if err != nil {
+			return nil, &cli.UsageError{Err: err}
+		}
+		defer f.Close()
+		in, name = f, tasksFile
+	}
+	tasks, err := challenge.ReadTasks(in, name, setup)
 	if err != nil {
-		return err
+		return nil, &cli.UsageError{Err: err}
 	}
-	m, err := challenge.New(st, challenge.Options{NoListen: true, CommandTimeout: c.Duration("timeout"), Log: log})
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	failed, err := challenge.Apply(ctx, m, recs, tasks, setup)
-	if err != nil {
-		return err
-	}
-	log.Infof("%d tasks, %d failed", len(tasks), failed)
-	w := cli.NewRecordWriter(env.Stdout)
-	for _, r := range recs {
-		if err := w.Write(r); err != nil {
-			return fmt.Errorf("writing records: %w", err)
+	for i, tl := range tasks {
+		if _, err := challenge.MatchRecord(recs, tl); err != nil {
+			return nil, cli.Usagef("%s: task %d (%s): %v", name, i+1, tl.Task, err)
 		}
 	}
-	return cli.Finish(log, recs)
+	return tasks, nil
 }
 
 func contains(list []string, s string) bool {

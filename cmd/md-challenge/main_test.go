@@ -60,7 +60,7 @@ type result struct {
 func runCmd(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code := run(context.Background(), append([]string{"md-challenge"}, args...), cli.Env{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errOut})
+	code := cli.Run(context.Background(), tool(), append([]string{"md-challenge"}, args...), cli.Env{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errOut})
 	return result{code, out.String(), errOut.String()}
 }
 

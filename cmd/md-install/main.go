@@ -3,7 +3,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/mdtools/mdtools/lib/cli"
@@ -86,48 +85,29 @@ func action(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) 
 	if c.Bool("all") && c.Args().Len() > 0 {
 		return cli.Usagef("--all reads the store; do not name input files")
 	}
-	var recs []*md.Record
-	var err error
-	if !c.Bool("all") {
-		if recs, err = cli.OpenInputs(c.Args().Slice(), env.Stdin, true); err != nil {
-			return err
-		}
-	}
-	st, err := cli.OpenStore(c, env, log, recs)
-	if err != nil {
-		return err
+	stage := &cli.Stage{
+		LockedHint: "another md-order or md-install is working on them; run again later or raise --wait",
+		Start: func(_ context.Context, st *store.Store, _ []*md.Record) (*cli.Work, error) {
+			opts := install.Options{
+				Store:         st,
+				StoreDir:      c.String("apache-store-dir"),
+				LockWait:      c.Duration("wait"),
+				ApacheDir:     c.String("apache-dir"),
+				ReloadCmd:     reload,
+				ReloadTimeout: c.Duration("reload-timeout"),
+				NoVerify:      c.Bool("no-verify"),
+				VerifyTimeout: c.Duration("verify-timeout"),
+				VerifyAddr:    c.String("verify-addr"),
+				Log:           log,
+			}
+			// one batch: activations in parallel, then a single reload
+			return &cli.Work{Batch: func(ctx context.Context, recs []*md.Record) ([]*md.Record, error) {
+				return recs, install.Run(ctx, opts, recs)
+			}}, nil
+		},
 	}
 	if c.Bool("all") {
-		if recs, err = install.StoreRecords(st); err != nil {
-			return err
-		}
-		cli.NameStore(recs, st)
+		stage.FromStore = install.StoreRecords
 	}
-	opts := install.Options{
-		Store:         st,
-		StoreDir:      c.String("apache-store-dir"),
-		LockWait:      c.Duration("wait"),
-		ApacheDir:     c.String("apache-dir"),
-		ReloadCmd:     reload,
-		ReloadTimeout: c.Duration("reload-timeout"),
-		NoVerify:      c.Bool("no-verify"),
-		VerifyTimeout: c.Duration("verify-timeout"),
-		VerifyAddr:    c.String("verify-addr"),
-		Log:           log,
-	}
-	runErr := install.Run(ctx, opts, recs)
-	w := cli.NewRecordWriter(env.Stdout)
-	for _, r := range recs {
-		if err := w.Write(r); err != nil {
-			return err
-		}
-	}
-	finErr := cli.Finish(log, recs)
-	if runErr != nil {
-		if errors.Is(runErr, store.ErrLocked) {
-			return &cli.Hinted{Err: runErr, Hint: "another md-order or md-install is working on them; run again later or raise --wait"}
-		}
-		return runErr
-	}
-	return finErr
+	return stage.Run(ctx, c, env, log)
 }

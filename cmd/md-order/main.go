@@ -2,10 +2,119 @@
 package main
 
 import (
+	"context"
+	"time"
+
 	"github.com/mdtools/mdtools/lib/acmeflow"
+	"github.com/mdtools/mdtools/lib/challenge"
 	"github.com/mdtools/mdtools/lib/cli"
+	"github.com/mdtools/mdtools/lib/event"
+	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/store"
+	ucli "github.com/urfave/cli/v2"
 )
 
-func main() { cli.Main(acmeflow.Tool()) }
+func main() { cli.Main(tool()) }
 
-func tool() cli.Tool { return acmeflow.Tool() }
+const description = `For every MD record on stdin (from md-parse) md-order decides whether new
+certificates are due and, when they are, obtains them from the MD's ACME CA
+into the store's staging area (staging/<md>/), where md-install picks them up.
+Every record is passed on to stdout with an "order" section saying what was
+done ("none", "ordered", "resumed", "staged", "dry-run", "vetoed", "failed",
+"backoff", "locked") and why; a failure also sets the record's "error" (the
+ACME problem type, detail and subproblems). Nothing due means no network
+traffic (ARI answers are kept in the store until their Retry-After).
+
+An MD stays failed, and md-order exits 1, for as long as it is not fine:
+while a failed attempt waits for its retry (action "backoff": the last
+error again, with "errors", "failing-since" and "next-run", and no request
+to the CA), and while it has no valid certificate that md-order would
+renew (e.g. MDRenewMode manual).
+
+The challenge types an MD can use are known before anything is ordered:
+--http-listen and --tls-listen count (md-order answers there itself), and
+an MD with no usable type (or a wildcard without dns-01, or a listener
+port taken by another program) fails without an order at the CA. When
+another md-order run over the same store already listens on that port,
+the MD is skipped as "locked" instead.
+
+Renewal is due when a key spec has no certificate, the certificate does not
+cover every domain, differs in must-staple or does not fit its private key,
+the renew window (renew-window, default 33% of the certificate's lifetime)
+has started, or the CA's ARI window says so. Renew mode manual and static
+certificate files are left alone. Each MD orders with its own account (its
+ca.account). A failed attempt is retried after MDRetryDelay, doubling up to
+24 h, and not before the CA's Retry-After (capped at 24 h).
+
+md-order never touches domains/ (the live certificates). A run killed at any
+point is resumed by the next one; a set already staged is not ordered again.
+Two runs never work on the same MD: an MD locked by another run is skipped
+(action "locked") and the exit status is 3 unless a record failed.
+
+Examples:
+  md-parse /etc/apache2/apache2.conf | md-order | md-install
+  md-parse md.toml | md-order --dry-run | jq -c '{name, order}'
+  md-order --force -j 4 records.jsonl > ordered.jsonl
+  md-parse md.toml | md-order --http-listen :80   # no web server on port 80
+  md-order --ca-file /etc/ssl/my-acme-root.pem < records.jsonl
+
+` + cli.StoreRule
+
+func tool() cli.Tool {
+	flags := append(cli.StoreFlags(),
+		&ucli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "order new certificates even if none is due (ignores renew window, backoff and a staged set)"},
+		&ucli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "say what would be done; no network, no store changes"},
+		&ucli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: 8, Usage: "work on at most `N` MDs at once"},
+		&ucli.StringFlag{Name: "http-listen", Usage: "answer http-01 challenges on `ADDR` (e.g. :80) while ordering"},
+		&ucli.StringFlag{Name: "tls-listen", Usage: "answer tls-alpn-01 challenges on `ADDR` (e.g. :443) while ordering"},
+		&ucli.StringSliceFlag{Name: "ca-file", Usage: "also trust the PEM roots in `FILE` (a regular file, at most 4 MiB) for the ACME HTTPS connection (repeatable)"},
+		&ucli.DurationFlag{Name: "timeout", Value: 5 * time.Minute, Usage: "give up on one MD after `DURATION`"},
+	)
+	return cli.Tool{
+		Name:        "md-order",
+		Usage:       "obtain or renew certificates from an ACME CA into the store's staging area",
+		ArgsUsage:   "[RECORDS.jsonl ...]",
+		Description: description,
+		Flags:       flags,
+		Action:      action,
+	}
+}
+
+func action(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) error {
+	if c.Int("jobs") < 1 {
+		return cli.Usagef("--jobs must be at least 1")
+	}
+	stage := &cli.Stage{
+		LockedHint: "another md-order run is working on some MDs; they were skipped, run again later",
+		Start: func(_ context.Context, st *store.Store, _ []*md.Record) (*cli.Work, error) {
+			mgr, err := challenge.New(st, challenge.Options{HTTPListen: c.String("http-listen"), TLSListen: c.String("tls-listen"), Log: log})
+			if err != nil {
+				return nil, err
+			}
+			r := &acmeflow.Runner{
+				Store: st, Challenges: mgr, Events: notifier(log), Log: log,
+				CAFiles: c.StringSlice("ca-file"), Force: c.Bool("force"), DryRun: c.Bool("dry-run"),
+				LockWait: c.Duration("wait"), Timeout: c.Duration("timeout"),
+				UserAgent: "mdtools-md-order/" + cli.Version,
+			}
+			return &cli.Work{Jobs: c.Int("jobs"), Each: r.Process, Close: func() { mgr.Close() }}, nil
+		},
+	}
+	if c.Bool("dry-run") {
+		stage.Open = cli.OpenDryRun
+	}
+	return stage.Run(ctx, c, env, log)
+}
+
+// notifier raises mod_md's events with each record's own settings.
+func notifier(log *cli.Logger) func(*md.Record) acmeflow.Notifier {
+	return func(rec *md.Record) acmeflow.Notifier {
+		s := rec.Settings
+		if s == nil {
+			s = &md.Settings{}
+		}
+		n := event.New(s)
+		n.Log = log
+		return n
+	}
+}

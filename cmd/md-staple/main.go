@@ -7,6 +7,7 @@ import (
 	"github.com/mdtools/mdtools/lib/cli"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/staple"
+	"github.com/mdtools/mdtools/lib/store"
 	ucli "github.com/urfave/cli/v2"
 )
 
@@ -47,37 +48,22 @@ func tool() cli.Tool {
 			if c.Int("parallel") < 1 {
 				return cli.Usagef("--parallel must be at least 1")
 			}
-			var recs []*md.Record
-			var err error
-			if !opts.All && (c.NArg() > 0 || len(opts.CertFiles) == 0) {
-				if recs, err = cli.OpenInputs(c.Args().Slice(), env.Stdin, true); err != nil {
-					return err
-				}
-			}
-			st, err := cli.OpenStore(c, env, log, recs)
-			if err != nil {
-				return err
+			stage := &cli.Stage{
+				// only --cert FILE: no records to read
+				NoInput: !opts.All && c.NArg() == 0 && len(opts.CertFiles) > 0,
+				Start: func(_ context.Context, st *store.Store, _ []*md.Record) (*cli.Work, error) {
+					staple.SetUserAgent("md-staple/" + cli.Version)
+					r := &staple.Runner{Store: st, Log: log, Timeout: c.Duration("timeout"), Parallel: c.Int("parallel"),
+						Force: c.Bool("force"), LockWait: c.Duration("wait")}
+					return &cli.Work{Batch: func(ctx context.Context, recs []*md.Record) ([]*md.Record, error) {
+						return r.RunRecords(ctx, recs, opts)
+					}}, nil
+				},
 			}
 			if opts.All {
-				if recs, err = staple.StoreRecords(st); err != nil {
-					return err
-				}
-				cli.NameStore(recs, st)
+				stage.FromStore = staple.StoreRecords
 			}
-			staple.SetUserAgent("md-staple/" + cli.Version)
-			r := &staple.Runner{Store: st, Log: log, Timeout: c.Duration("timeout"), Parallel: c.Int("parallel"),
-				Force: c.Bool("force"), LockWait: c.Duration("wait")}
-			out, err := r.RunRecords(ctx, recs, opts)
-			if err != nil {
-				return err
-			}
-			w := cli.NewRecordWriter(env.Stdout)
-			for _, rec := range out {
-				if err := w.Write(rec); err != nil {
-					return err
-				}
-			}
-			return cli.Finish(log, out)
+			return stage.Run(ctx, c, env, log)
 		},
 	}
 }

@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/mdtools/mdtools/lib/cli"
@@ -85,13 +83,22 @@ func tool() cli.Tool {
 	}
 }
 
-func isTerminal(w any) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
+// options are the rendering options from the flags.
+func options(c *ucli.Context, env cli.Env, tty bool) (status.Options, error) {
+	opts := status.DefaultOptions()
+	var err error
+	if s := c.String("certificate-check"); s != "" {
+		if opts.Check, err = status.ParseCertCheck(s); err != nil {
+			return opts, cli.Usagef("--certificate-check %v", err)
+		}
 	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	if opts.StaplingWindow, err = md.ParseTimeslice(c.String("stapling-renew-window"), md.Day); err != nil {
+		return opts, cli.Usagef("--stapling-renew-window: %v", err)
+	}
+	if opts.Color, err = status.ParseColor(c.String("color"), tty, env.Var("NO_COLOR")); err != nil {
+		return opts, cli.Usagef("--color %v", err)
+	}
+	return opts, nil
 }
 
 func run(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) error {
@@ -99,32 +106,13 @@ func run(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) err
 	if c.NArg() > 1 {
 		return cli.Usagef("at most one NAME, got %d", c.NArg())
 	}
-	opts := status.DefaultOptions()
-	if s := c.String("certificate-check"); s != "" {
-		name, url, ok := strings.Cut(strings.TrimSpace(s), " ")
-		if !ok || name == "" || strings.TrimSpace(url) == "" {
-			return cli.Usagef("--certificate-check wants \"NAME URL\", got %q", s)
-		}
-		opts.Check = status.CertCheck{Name: name, URL: strings.TrimSpace(url)}
-	}
-	w, err := md.ParseTimeslice(c.String("stapling-renew-window"), md.Day)
+	tty := cli.IsTerminal(env.Stdout)
+	opts, err := options(c, env, tty)
 	if err != nil {
-		return cli.Usagef("--stapling-renew-window: %v", err)
+		return err
 	}
-	opts.StaplingWindow = w
-	tty := isTerminal(env.Stdout)
-	switch c.String("color") {
-	case "auto":
-		opts.Color = tty && os.Getenv("NO_COLOR") == ""
-	case "always":
-		opts.Color = true
-	case "never":
-	default:
-		return cli.Usagef("--color wants auto, always or never, got %q", c.String("color"))
-	}
-
 	name := c.Args().First()
-	view, views := chooseView(c.Bool, tty, name != "")
+	view, views := status.ChooseView(c.Bool, tty, name != "")
 	if host := c.String("certificate-status"); host != "" {
 		views++
 		view, name = status.ViewCertStatus, host
@@ -150,7 +138,7 @@ func run(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) err
 	}
 	r := &status.Reader{Store: st}
 	if s := c.String("now"); s != "" {
-		now, err := parseTime(s)
+		now, err := status.ParseTime(s)
 		if err != nil {
 			return cli.Usagef("--now: %v", err)
 		}
@@ -185,47 +173,4 @@ func run(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) err
 		return cli.ErrRecordsFailed
 	}
 	return err
-}
-
-// chooseView picks the view from the view flags (set reports whether one
-// was given) and where stdout goes: JSON in a pipe; on a terminal the table,
-// or for one NAME the per-MD text. views counts the view flags given.
-func chooseView(set func(string) bool, tty, named bool) (view status.View, views int) {
-	view = status.ViewJSON
-	if tty {
-		view = status.ViewTable
-	}
-	for _, f := range []struct {
-		flag string
-		v    status.View
-	}{{"json", status.ViewJSON}, {"plan", status.ViewPlan}, {"metrics", status.ViewMetrics},
-		{"server-status", status.ViewServerStatus}, {"html", status.ViewHTML}, {"text", status.ViewDetail}} {
-		if set(f.flag) {
-			views++
-			view = f.v
-		}
-	}
-	if set("table") {
-		if view == status.ViewPlan {
-			view = status.ViewPlanText
-		} else {
-			views++
-			view = status.ViewTable
-		}
-	} else if view == status.ViewPlan && tty {
-		view = status.ViewPlanText
-	}
-	if named && tty && views == 0 {
-		view = status.ViewDetail
-	}
-	return view, views
-}
-
-func parseTime(s string) (time.Time, error) {
-	for _, layout := range []string{time.RFC3339, http.TimeFormat, "2006-01-02"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t.UTC(), nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("%q is not a time like 2026-11-28T14:00:00Z", s)
 }

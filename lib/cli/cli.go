@@ -106,6 +106,10 @@ type Tool struct {
 	// UsageError, an error wrapping store.ErrLocked, or another error
 	// (exit 1).
 	Action func(ctx context.Context, c *ucli.Context, env Env, log *Logger) error
+	// Verbs are subcommands ("md-challenge setup ..."), each a Tool with
+	// its own flags, --help and Action, named "<tool> <verb>" in messages.
+	// A tool with verbs and no Action says which verbs there are.
+	Verbs []Tool
 }
 
 // Main runs a tool as the process and exits with its code; only main calls it.
@@ -119,6 +123,17 @@ func Main(t Tool) {
 // Run runs a tool with the given arguments and environment and returns the
 // exit code.
 func Run(ctx context.Context, t Tool, args []string, env Env) int {
+	if len(args) > 1 {
+		for _, v := range t.Verbs {
+			if args[1] == v.Name {
+				v.Name = t.Name + " " + v.Name
+				return Run(ctx, v, append([]string{v.Name}, args[2:]...), env)
+			}
+		}
+	}
+	if t.Action == nil && len(t.Verbs) > 0 {
+		t.Action = t.verbMissing
+	}
 	log := NewLogger(t.Name, env.Stderr)
 	var usageErr error
 	flags := append(append([]ucli.Flag{}, t.Flags...), verboseFlag())
@@ -175,4 +190,30 @@ func verboseFlag() ucli.Flag {
 func init() {
 	// urfave/cli gives -v to --version; -v is verbose here, as in most tools.
 	ucli.VersionFlag = &ucli.BoolFlag{Name: "version", Aliases: []string{"V"}, Usage: "print the version"}
+}
+
+// verbMissing is the action of a tool with verbs when none came first.
+func (t Tool) verbMissing(_ context.Context, c *ucli.Context, _ Env, _ *Logger) error {
+	names := make([]string, len(t.Verbs))
+	for i, v := range t.Verbs {
+		names[i] = v.Name
+	}
+	want := strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+	if len(names) == 1 {
+		want = names[0]
+	}
+	if c.NArg() == 0 {
+		return Usagef("missing command: %s (see %s --help)", want, t.Name)
+	}
+	arg := c.Args().First()
+	for _, n := range names {
+		if arg == n {
+			return Usagef("put the command first: %s %s [OPTIONS] [ARGS...]", t.Name, n)
+		}
+	}
+	err := fmt.Errorf("unknown command %q: want %s", arg, want)
+	if s := Nearest(arg, names); s != "" {
+		return &UsageError{Err: &Hinted{Err: err, Hint: "did you mean " + t.Name + " " + s + "?"}}
+	}
+	return &UsageError{Err: err}
 }

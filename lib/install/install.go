@@ -33,6 +33,7 @@ import (
 
 	"github.com/mdtools/mdtools/lib/event"
 	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/pool"
 	"github.com/mdtools/mdtools/lib/store"
 )
 
@@ -301,22 +302,7 @@ func (r *runner) parallel(f func(*item)) { r.parallelOver(r.items, f) }
 
 // parallelOver runs f for each item on the run's workers.
 func (r *runner) parallelOver(items []*item, f func(*item)) {
-	work := make(chan *item)
-	var wg sync.WaitGroup
-	for w := 0; w < r.opts.Workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for it := range work {
-				f(it)
-			}
-		}()
-	}
-	for _, it := range items {
-		work <- it
-	}
-	close(work)
-	wg.Wait()
+	pool.Each(len(items), r.opts.Workers, func(i int) { f(items[i]) })
 }
 
 func (r *runner) syncAll() error {

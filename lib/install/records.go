@@ -8,9 +8,9 @@ import (
 	"io/fs"
 	"runtime"
 	"sort"
-	"sync"
 
 	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/pool"
 	"github.com/mdtools/mdtools/lib/store"
 )
 
@@ -39,22 +39,9 @@ func StoreRecords(st *store.Store) ([]*md.Record, error) {
 	}
 	sort.Strings(names)
 	recs := make([]*md.Record, len(names))
-	var wg sync.WaitGroup
-	work := make(chan int)
-	for w := 0; w < max(2, runtime.GOMAXPROCS(0)); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				recs[i] = storeRecord(st, names[i], isLive[names[i]])
-			}
-		}()
-	}
-	for i := range names {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
+	pool.Each(len(names), max(2, runtime.GOMAXPROCS(0)), func(i int) {
+		recs[i] = storeRecord(st, names[i], isLive[names[i]])
+	})
 	out := recs[:0]
 	for _, r := range recs {
 		if r != nil {

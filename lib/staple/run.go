@@ -10,12 +10,12 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/mdtools/mdtools/lib/event"
 	"github.com/mdtools/mdtools/lib/fsread"
 	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/pool"
 	"github.com/mdtools/mdtools/lib/store"
 )
 
@@ -241,30 +241,7 @@ const (
 )
 
 // forEach calls f(0..n-1) on at most par goroutines.
-func forEach(n, par int, f func(i int)) {
-	if n <= 1 || par <= 1 {
-		for i := 0; i < n; i++ {
-			f(i)
-		}
-		return
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := 0; w < min(par, n); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				f(i)
-			}
-		}()
-	}
-	wg.Wait()
-}
+func forEach(n, par int, f func(i int)) { pool.Each(n, par, f) }
 
 func lockName(group string) string { return "_ocsp." + group }
 
@@ -408,18 +385,7 @@ func (r *Runner) fetchAll(ctx context.Context, all []*work) {
 	if n <= 0 {
 		n = DefaultParallel
 	}
-	sem := make(chan struct{}, n)
-	var wg sync.WaitGroup
-	for _, w := range all {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(w *work) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			r.fetch(ctx, w)
-		}(w)
-	}
-	wg.Wait()
+	pool.Each(len(all), n, func(i int) { r.fetch(ctx, all[i]) })
 }
 
 // fetch gets and verifies one response (or CRL verdict).

@@ -5,7 +5,8 @@ import (
 	"encoding/json"
 	"io"
 	"runtime"
-	"sync"
+
+	"github.com/mdtools/mdtools/lib/pool"
 )
 
 // Each loads the named MDs in parallel and calls fn with each report in
@@ -16,42 +17,23 @@ func (r *Reader) Each(names []string, fn func(*Report) error) error {
 	if workers > 8 {
 		workers = 8
 	}
-	const chunk = 64
+	const window = 64 // reports loaded but not yet handed to fn, at most
 	if len(names) > 1 {
 		r = r.withPresence()
 	}
-	for start := 0; start < len(names); start += chunk {
-		end := min(start+chunk, len(names))
-		reps := make([]*Report, end-start)
-		var wg sync.WaitGroup
-		next := make(chan int)
-		for w := 0; w < workers; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := range next {
-					rep, err := r.Load(names[start+i])
-					if err == nil {
-						reps[i] = rep
-					}
-				}
-			}()
+	reps := make([]*Report, len(names))
+	return pool.Ordered(len(names), workers, window, func(i int) {
+		if rep, err := r.Load(names[i]); err == nil {
+			reps[i] = rep
 		}
-		for i := range reps {
-			next <- i
+	}, func(i int) error {
+		rep := reps[i]
+		reps[i] = nil // emitted: let it go
+		if rep == nil {
+			return nil
 		}
-		close(next)
-		wg.Wait()
-		for _, rep := range reps {
-			if rep == nil {
-				continue
-			}
-			if err := fn(rep); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+		return fn(rep)
+	})
 }
 
 // WriteList streams mod_md's md-status list document for names to w,

@@ -4,17 +4,17 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"crypto/sha1"
 	"encoding/hex"
 
 	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/pool"
 	"github.com/mdtools/mdtools/lib/store"
 )
 
@@ -28,28 +28,9 @@ func BuildStore(dir string, n int, ca *CA, r *Responder, respond bool) error {
 		return err
 	}
 	now := time.Now()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, 8)
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				if err := buildOne(dir, i, ca, r, respond, now); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	return <-errs
+	errs := make([]error, n)
+	pool.Each(n, 8, func(i int) { errs[i] = buildOne(dir, i, ca, r, respond, now) })
+	return errors.Join(errs...)
 }
 
 func buildOne(dir string, i int, ca *CA, r *Responder, respond bool, now time.Time) error {

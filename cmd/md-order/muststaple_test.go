@@ -1,4 +1,4 @@
-package acmeflow_test
+package main
 
 import (
 	"strings"

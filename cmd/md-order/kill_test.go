@@ -1,4 +1,4 @@
-package acmeflow_test
+package main
 
 import (
 	"crypto/ecdsa"
@@ -23,7 +23,7 @@ import (
 // TestMain lets a test re-exec this binary as md-order, to kill it.
 func TestMain(m *testing.M) {
 	if os.Getenv("MDORDER_TEST_AS_MAIN") == "1" {
-		cli.Main(acmeflow.Tool())
+		cli.Main(tool())
 	}
 	os.Exit(m.Run())
 }

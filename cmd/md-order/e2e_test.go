@@ -1,4 +1,4 @@
-package acmeflow_test
+package main
 
 import (
 	"bytes"
@@ -60,7 +60,7 @@ func runOrder(t testing.TB, stdin string, args ...string) runResult {
 	cliMu.Lock()
 	defer cliMu.Unlock()
 	var out, errb bytes.Buffer
-	code := cli.Run(context.Background(), acmeflow.Tool(), append([]string{"md-order"}, args...),
+	code := cli.Run(context.Background(), tool(), append([]string{"md-order"}, args...),
 		cli.Env{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb})
 	recs, err := cli.ReadRecords(&out, "stdout", false)
 	if err != nil {

@@ -1,0 +1,194 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sync"
+
+	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/pool"
+	"github.com/mdtools/mdtools/lib/store"
+	ucli "github.com/urfave/cli/v2"
+)
+
+// Stage is the skeleton of a record stage (md-order, md-install,
+// md-staple, md-challenge setup/teardown), so that each of them reads,
+// opens, works, writes and exits by the same rules:
+//
+//  1. read every input record (files named as arguments, else stdin) and
+//     check them before anything is done, or take the MDs from the store
+//     (--all);
+//  2. open the store the records name (ChooseStore);
+//  3. Start the command's work on it; run Each on every record in a
+//     bounded pool of Jobs workers, then Batch once over all records
+//     (md-install's single reload);
+//  4. write every record to stdout in input order, the failed ones too:
+//     they are passed on for the next stage, with their error;
+//  5. finish with the exit code: a Batch error, else 1 if a record
+//     failed, else 3 if an MD was skipped because another run held its
+//     lock, else 0.
+type Stage struct {
+	// NoInput is set when the command reads no records at all (md-staple
+	// with only --cert FILE).
+	NoInput bool
+	// Checked, if set, looks at the records before the store is opened;
+	// its error (a UsageError) stops the run with nothing done.
+	Checked func(recs []*md.Record) error
+	// FromStore, if set, makes the records from the store instead of the
+	// input (--all); they are given the store's name (NameStore).
+	FromStore func(st *store.Store) ([]*md.Record, error)
+	// Open opens the chosen store directory; nil opens it read-write
+	// (OpenStore). done, if not nil, is called when the run ends.
+	Open func(dir string) (st *store.Store, done func(), err error)
+	// Start prepares the work once the store is open and returns it.
+	Start func(ctx context.Context, st *store.Store, recs []*md.Record) (*Work, error)
+	// LockedHint is the hint given when the run ends with exit 3.
+	LockedHint string
+}
+
+// Work is what a Stage does with its records.
+type Work struct {
+	// Jobs bounds the records worked on at once by Each (at least 1).
+	Jobs int
+	// Each works on one record and records the outcome in it. An error
+	// wrapping store.ErrLocked means another run holds the MD: it is
+	// skipped and counted for exit 3; other errors are already in the
+	// record.
+	Each func(ctx context.Context, rec *md.Record) error
+	// Batch runs once after Each over all records and returns the records
+	// to write (it may add some). An error from it is the run's error: it
+	// wins over failed records; the records it returns are still written.
+	Batch func(ctx context.Context, recs []*md.Record) ([]*md.Record, error)
+	// Close releases what Start set up, after the records are written.
+	Close func()
+}
+
+// Run runs the stage for a command invoked with c.
+func (s *Stage) Run(ctx context.Context, c *ucli.Context, env Env, log *Logger) error {
+	recs, err := s.inputs(c, env)
+	if err != nil {
+		return err
+	}
+	st, done, err := s.open(c, env, log, recs)
+	if done != nil {
+		defer done()
+	}
+	if err != nil {
+		return err
+	}
+	if s.FromStore != nil {
+		if recs, err = s.FromStore(st); err != nil {
+			return err
+		}
+		NameStore(recs, st)
+	}
+	w, err := s.Start(ctx, st, recs)
+	if err != nil {
+		return err
+	}
+	if w.Close != nil {
+		defer w.Close()
+	}
+	return s.work(ctx, w, recs, NewRecordWriter(env.Stdout), log)
+}
+
+func (s *Stage) inputs(c *ucli.Context, env Env) ([]*md.Record, error) {
+	if s.NoInput || s.FromStore != nil {
+		return nil, nil
+	}
+	recs, err := OpenInputs(c.Args().Slice(), env.Stdin, true)
+	if err != nil {
+		return nil, err
+	}
+	if s.Checked != nil {
+		if err := s.Checked(recs); err != nil {
+			return nil, err
+		}
+	}
+	return recs, nil
+}
+
+func (s *Stage) open(c *ucli.Context, env Env, log *Logger, recs []*md.Record) (*store.Store, func(), error) {
+	if s.Open == nil {
+		st, err := OpenStore(c, env, log, recs)
+		return st, nil, err
+	}
+	dir, err := StoreDir(c, env, log, recs)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s.Open(dir)
+}
+
+// work runs Each in the pool, writing each record as soon as it and all
+// before it are done (a long pipeline sees output early), or, with a
+// Batch, runs it and writes what it returns.
+func (s *Stage) work(ctx context.Context, w *Work, recs []*md.Record, out *RecordWriter, log *Logger) error {
+	var mu sync.Mutex
+	locked := 0
+	var werr error
+	if w.Each != nil {
+		emit := func(i int) error {
+			if w.Batch == nil {
+				if err := out.Write(recs[i]); err != nil {
+					werr = fmt.Errorf("writing records: %w", err)
+				}
+			}
+			return werr
+		}
+		_ = pool.Ordered(len(recs), max(1, w.Jobs), 0, func(i int) {
+			if err := w.Each(ctx, recs[i]); errors.Is(err, store.ErrLocked) {
+				log.Warnf("%s: skipped: another run holds its lock", recs[i].Name)
+				mu.Lock()
+				locked++
+				mu.Unlock()
+			}
+		}, emit)
+		if werr != nil {
+			return werr
+		}
+	}
+	var batchErr error
+	if w.Batch != nil {
+		recs, batchErr = w.Batch(ctx, recs)
+		for _, r := range recs {
+			if err := out.Write(r); err != nil {
+				return fmt.Errorf("writing records: %w", err)
+			}
+		}
+	}
+	finErr := Finish(log, recs)
+	switch {
+	case batchErr != nil:
+		if errors.Is(batchErr, store.ErrLocked) && s.LockedHint != "" {
+			return &Hinted{Err: batchErr, Hint: s.LockedHint}
+		}
+		return batchErr
+	case finErr != nil:
+		return finErr
+	case locked > 0:
+		return &Hinted{Err: store.ErrLocked, Hint: s.LockedHint}
+	}
+	return nil
+}
+
+// OpenDryRun opens the store at dir read-only, for a dry run that must
+// change nothing, not even by creating a store that does not exist yet: it
+// then looks empty (done removes the empty stand-in).
+func OpenDryRun(dir string) (st *store.Store, done func(), err error) {
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		empty, err := os.MkdirTemp("", "mdtools-dry-run-")
+		if err != nil {
+			return nil, nil, err
+		}
+		dir, done = empty, func() { os.Remove(empty) }
+	}
+	st, err = store.OpenReadOnly(dir)
+	if err != nil {
+		return nil, done, &Hinted{Err: err, Hint: "check the records' \"store\" / --store / $MD_STORE"}
+	}
+	return st, done, nil
+}
