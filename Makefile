@@ -10,7 +10,7 @@ DESTDIR ?=
 BINDIR  ?= $(PREFIX)/bin
 MANDIR  ?= $(PREFIX)/share/man
 GO      ?= go
-TESTFLAGS ?= -race -timeout 30m
+TESTFLAGS ?= -race -count=1 -timeout 30m
 BENCHTIME ?= 1x
 
 .PHONY: help build test deps lint man install demo bench clean $(addprefix bin/,$(CMDS))
