@@ -65,7 +65,7 @@ func serveTool() cli.Tool {
 			if c.NArg() > 0 {
 				return cli.Usagef("serve takes no arguments")
 			}
-			st, err := cli.OpenStore(c, env, log, nil)
+			st, err := cli.OpenStore(ctx, c, env, log, nil)
 			if err != nil {
 				return err
 			}

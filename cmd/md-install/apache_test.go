@@ -86,7 +86,7 @@ func stage(t *testing.T, ca *devca.CA, st *store.Store, rec *md.Record) []testCr
 	t.Helper()
 	m := rec.MD
 	m.CA = &md.CA{Proto: md.ProtoACME, URL: ca.DirectoryURL, URLs: []string{ca.DirectoryURL}}
-	if err := st.SaveMD(store.GroupStaging, &m); err != nil {
+	if err := st.SaveMD(t.Context(), store.GroupStaging, &m); err != nil {
 		t.Fatal(err)
 	}
 	specs := rec.PrivKey.Effective()
@@ -119,14 +119,14 @@ func stage(t *testing.T, ca *devca.CA, st *store.Store, rec *md.Record) []testCr
 		if errs[i] != nil {
 			t.Fatal(errs[i])
 		}
-		if err := st.SaveKey(store.GroupStaging, rec.Name, c.spec.FileName("privkey"), c.key); err != nil {
+		if err := st.SaveKey(t.Context(), store.GroupStaging, rec.Name, c.spec.FileName("privkey"), c.key); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.SaveChain(store.GroupStaging, rec.Name, c.spec.FileName("pubcert"), c.chain); err != nil {
+		if err := st.SaveChain(t.Context(), store.GroupStaging, rec.Name, c.spec.FileName("pubcert"), c.chain); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := st.SaveJob(store.GroupStaging, rec.Name, &md.Job{Name: rec.Name, Finished: true}); err != nil {
+	if err := st.SaveJob(t.Context(), store.GroupStaging, rec.Name, &md.Job{Name: rec.Name, Finished: true}); err != nil {
 		t.Fatal(err)
 	}
 	return creds
@@ -179,7 +179,7 @@ func TestApacheServesInstalledCertificates(t *testing.T) {
 	ca := devca.StartT(t, devca.Options{})
 	storeDir := t.TempDir()
 	snippets := filepath.Join(t.TempDir(), "apache")
-	st, err := store.Open(storeDir)
+	st, err := store.Open(t.Context(), storeDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +298,7 @@ func TestApacheServesInstalledCertificates(t *testing.T) {
 		if status := httpsStatus(t, a, "c.test"); status != 200 {
 			t.Errorf("HTTPS on c.test: %d; want 200", status)
 		}
-		if !st.Exists(store.GroupArchive, "c.test.1", "fallback-pubcert.p-256.pem") {
+		if !st.Exists(t.Context(), store.GroupArchive, "c.test.1", "fallback-pubcert.p-256.pem") {
 			t.Errorf("the fallback set was not archived as mod_md does")
 		}
 	})
@@ -318,7 +318,7 @@ func TestApacheServesInstalledCertificates(t *testing.T) {
 		if a.served(t, "b.test") != before {
 			t.Fatalf("Apache changed without a reload?")
 		}
-		job, _ := st.LoadJob(store.GroupDomains, "b.test")
+		job, _ := st.LoadJob(t.Context(), store.GroupDomains, "b.test")
 		if e, ok := job.LastEntry("install-error"); !ok || e.Status != install.ProblemNotServed {
 			t.Errorf("job log: %+v", job.Log.Entries[:3])
 		}

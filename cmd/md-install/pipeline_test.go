@@ -91,11 +91,11 @@ func TestPipelineParseOrderInstall(t *testing.T) {
 	if in.Action != "activated" || in.Served == nil || !*in.Served {
 		t.Fatalf("install %+v error %+v", in, recs[0].Error)
 	}
-	st, err := store.Open(storeDir)
+	st, err := store.Open(t.Context(), storeDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	chain, err := st.LoadChain(store.GroupDomains, "pipe.test", md.DefaultKeySpecs[0].FileName("pubcert"))
+	chain, err := st.LoadChain(t.Context(), store.GroupDomains, "pipe.test", md.DefaultKeySpecs[0].FileName("pubcert"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestPipelineParseOrderInstall(t *testing.T) {
 			t.Errorf("%s: Apache serves %s; want the ordered certificate %s", name, fp, in.Certs[0].SHA256)
 		}
 	}
-	if m, _ := st.LoadMD(store.GroupDomains, "pipe.test"); m == nil || m.CA.Account == "" || m.State != md.StateComplete {
+	if m, _ := st.LoadMD(t.Context(), store.GroupDomains, "pipe.test"); m == nil || m.CA.Account == "" || m.State != md.StateComplete {
 		t.Errorf("live md.json: %+v", m)
 	}
 }

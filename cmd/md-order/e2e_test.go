@@ -86,7 +86,7 @@ func fileMode(t *testing.T, p string) os.FileMode {
 // verify against the CA's issuing roots.
 func checkStaged(t *testing.T, ca *devca.CA, dir string, rec *md.Record) {
 	t.Helper()
-	st, err := store.Open(dir)
+	st, err := store.Open(t.Context(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,23 +94,23 @@ func checkStaged(t *testing.T, ca *devca.CA, dir string, rec *md.Record) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sm, err := st.LoadMD(store.GroupStaging, rec.Name)
+	sm, err := st.LoadMD(t.Context(), store.GroupStaging, rec.Name)
 	if err != nil {
 		t.Fatalf("staged md.json: %v", err)
 	}
 	if sm.CA == nil || sm.CA.URL != ca.DirectoryURL {
 		t.Errorf("staged md.json ca = %+v; want url %s", sm.CA, ca.DirectoryURL)
 	}
-	job, err := st.LoadJob(store.GroupStaging, rec.Name)
+	job, err := st.LoadJob(t.Context(), store.GroupStaging, rec.Name)
 	if err != nil || !job.Finished || job.Errors != 0 {
 		t.Errorf("staged job: %+v, %v", job, err)
 	}
 	for _, s := range rec.PrivKey.Effective() {
-		chain, err := st.LoadChain(store.GroupStaging, rec.Name, s.FileName("pubcert"))
+		chain, err := st.LoadChain(t.Context(), store.GroupStaging, rec.Name, s.FileName("pubcert"))
 		if err != nil {
 			t.Fatalf("%s: %v", s.FileName("pubcert"), err)
 		}
-		key, err := st.LoadKey(store.GroupStaging, rec.Name, s.FileName("privkey"))
+		key, err := st.LoadKey(t.Context(), store.GroupStaging, rec.Name, s.FileName("privkey"))
 		if err != nil {
 			t.Fatalf("%s: %v", s.FileName("privkey"), err)
 		}
@@ -137,10 +137,10 @@ func checkStaged(t *testing.T, ca *devca.CA, dir string, rec *md.Record) {
 			t.Errorf("%s mode %o; want 644", s.FileName("pubcert"), m)
 		}
 	}
-	if st.Exists(store.GroupStaging, rec.Name, store.FileOrder) {
+	if st.Exists(t.Context(), store.GroupStaging, rec.Name, store.FileOrder) {
 		t.Errorf("order.json left behind")
 	}
-	if names, _ := st.List(store.GroupDomains); len(names) != 0 {
+	if names, _ := st.List(t.Context(), store.GroupDomains); len(names) != 0 {
 		t.Errorf("domains/ was touched: %v", names)
 	}
 }
@@ -173,11 +173,11 @@ func TestHTTP01IssuanceEndToEnd(t *testing.T) {
 	}
 	// One account registered for both MDs, staged with each.
 	var a1, a2 acmeflow.AccountFile
-	st, _ := store.Open(dir)
-	if err := st.LoadJSON(store.GroupStaging, "a.test", store.FileAccount, &a1); err != nil {
+	st, _ := store.Open(t.Context(), dir)
+	if err := st.LoadJSON(t.Context(), store.GroupStaging, "a.test", store.FileAccount, &a1); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.LoadJSON(store.GroupStaging, "b.test", store.FileAccount, &a2); err != nil {
+	if err := st.LoadJSON(t.Context(), store.GroupStaging, "b.test", store.FileAccount, &a2); err != nil {
 		t.Fatal(err)
 	}
 	if a1.URL == "" || a1.URL != a2.URL || a1.CAURL != ca.DirectoryURL {

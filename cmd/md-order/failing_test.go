@@ -135,7 +135,7 @@ func TestBusyListener(t *testing.T) {
 	if res.code != 3 || res.recs[0].Order.Action != acmeflow.ActionLocked || res.recs[0].Error != nil {
 		t.Fatalf("second run: exit %d order %+v error %+v\n%s", res.code, res.recs[0].Order, res.recs[0].Error, res.stderr)
 	}
-	if job, err := st.LoadJob(store.GroupStaging, "busy.test"); err == nil && job.Errors != 0 {
+	if job, err := st.LoadJob(t.Context(), store.GroupStaging, "busy.test"); err == nil && job.Errors != 0 {
 		t.Errorf("a locked MD got a failed attempt: %+v", job)
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 		t.Fatal(err)

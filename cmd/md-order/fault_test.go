@@ -182,7 +182,7 @@ func (f *fakeCA) issue() []byte {
 // that renewal is due, and returns the files' contents.
 func liveSet(t *testing.T, dir, name string) map[string][]byte {
 	t.Helper()
-	st, err := store.Open(dir)
+	st, err := store.Open(t.Context(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,10 +191,10 @@ func liveSet(t *testing.T, dir, name string) map[string][]byte {
 		NotBefore: time.Now().Add(-80 * 24 * time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
 	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, k.Public(), k)
 	c, _ := x509.ParseCertificate(der)
-	if err := st.SaveChain(store.GroupDomains, name, "pubcert.pem", []*x509.Certificate{c}); err != nil {
+	if err := st.SaveChain(t.Context(), store.GroupDomains, name, "pubcert.pem", []*x509.Certificate{c}); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.SaveKey(store.GroupDomains, name, "privkey.pem", k); err != nil {
+	if err := st.SaveKey(t.Context(), store.GroupDomains, name, "privkey.pem", k); err != nil {
 		t.Fatal(err)
 	}
 	return snapshot(t, filepath.Join(dir, "domains", name))
@@ -285,8 +285,8 @@ func TestFaultsStageNothing(t *testing.T) {
 					t.Errorf("domains/f.test/%s changed", k)
 				}
 			}
-			st, _ := store.Open(dir)
-			job, err := st.LoadJob(store.GroupStaging, "f.test")
+			st, _ := store.Open(t.Context(), dir)
+			job, err := st.LoadJob(t.Context(), store.GroupStaging, "f.test")
 			if err != nil || job.Errors != 1 || job.Last == nil || job.Last.Problem != tc.problem {
 				t.Fatalf("job = %+v, %v", job, err)
 			}

@@ -40,7 +40,7 @@ func deadURL(t *testing.T) string {
 
 func mustStore(t *testing.T, dir string) *store.Store {
 	t.Helper()
-	st, err := store.Open(dir)
+	st, err := store.Open(t.Context(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,23 +52,23 @@ func install(t *testing.T, dir, name string) {
 	t.Helper()
 	st := mustStore(t, dir)
 	var f acmeflow.AccountFile
-	if err := st.LoadJSON(store.GroupStaging, name, store.FileAccount, &f); err == nil {
-		key, err := st.LoadKey(store.GroupStaging, name, store.FileAccountKey)
+	if err := st.LoadJSON(t.Context(), store.GroupStaging, name, store.FileAccount, &f); err == nil {
+		key, err := st.LoadKey(t.Context(), store.GroupStaging, name, store.FileAccountKey)
 		if err != nil {
 			t.Fatal(err)
 		}
 		id := acmeflow.AccountIDPrefix(f.CAURL) + "0000"
-		if err := st.SaveJSON(store.GroupAccounts, id, store.FileAccount, &f); err != nil {
+		if err := st.SaveJSON(t.Context(), store.GroupAccounts, id, store.FileAccount, &f); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.SaveKey(store.GroupAccounts, id, store.FileAccountKey, key); err != nil {
+		if err := st.SaveKey(t.Context(), store.GroupAccounts, id, store.FileAccountKey, key); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, f := range []string{store.FileOrder, store.FileAccount, store.FileAccountKey} {
-		_ = st.Remove(store.GroupStaging, name, f)
+		_ = st.Remove(t.Context(), store.GroupStaging, name, f)
 	}
-	if _, err := st.Promote(store.GroupStaging, name); err != nil {
+	if _, err := st.Promote(t.Context(), store.GroupStaging, name); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -103,7 +103,7 @@ func TestWithPebble(t *testing.T) {
 			t.Fatalf("exit %d order %+v error %+v\n%s", res.code, res.recs[0].Order, res.recs[0].Error, res.stderr)
 		}
 		checkStaged(t, ca, dir, rec)
-		chain, _ := mustStore(t, dir).LoadChain(store.GroupStaging, "w.test", "pubcert.pem")
+		chain, _ := mustStore(t, dir).LoadChain(t.Context(), store.GroupStaging, "w.test", "pubcert.pem")
 		if got := strings.Join(chain[0].DNSNames, " "); got != "w.test *.w.test" {
 			t.Errorf("SANs %q; want the minimal set \"w.test *.w.test\"", got)
 		}
@@ -161,7 +161,7 @@ func TestWithPebble(t *testing.T) {
 		if res.code != 0 || res.recs[0].Order.Action != acmeflow.ActionNone {
 			t.Fatalf("fresh cert: %+v\n%s", res.recs[0].Order, res.stderr)
 		}
-		chain, err := mustStore(t, dir).LoadChain(store.GroupDomains, "ari.test", "pubcert.pem")
+		chain, err := mustStore(t, dir).LoadChain(t.Context(), store.GroupDomains, "ari.test", "pubcert.pem")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -178,7 +178,7 @@ func TestWithPebble(t *testing.T) {
 		if res.code != 0 || o.Action != acmeflow.ActionOrdered || !strings.Contains(o.Reason, "triggered by CA via ARI") || !strings.Contains(o.Reason, "new certificates staged") {
 			t.Fatalf("ARI run: exit %d order %+v error %+v\n%s", res.code, o, res.recs[0].Error, res.stderr)
 		}
-		job, _ := mustStore(t, dir).LoadJob(store.GroupStaging, "ari.test")
+		job, _ := mustStore(t, dir).LoadJob(t.Context(), store.GroupStaging, "ari.test")
 		var sawARI, sawReplaces bool
 		for _, e := range job.Log.Entries {
 			sawARI = sawARI || strings.Contains(e.Detail, "triggered by CA via ARI")
@@ -227,18 +227,18 @@ func TestWithPebble(t *testing.T) {
 		// md-install moves the staged account to accounts/ACME-127.0.0.1-0000.
 		st := mustStore(t, dir)
 		var f acmeflow.AccountFile
-		if err := st.LoadJSON(store.GroupStaging, "acc1.test", store.FileAccount, &f); err != nil {
+		if err := st.LoadJSON(t.Context(), store.GroupStaging, "acc1.test", store.FileAccount, &f); err != nil {
 			t.Fatal(err)
 		}
-		key, _ := st.LoadKey(store.GroupStaging, "acc1.test", store.FileAccountKey)
+		key, _ := st.LoadKey(t.Context(), store.GroupStaging, "acc1.test", store.FileAccountKey)
 		id := acmeflow.AccountIDPrefix(ca.DirectoryURL) + "0000"
 		if id != "ACME-127.0.0.1-0000" {
 			t.Errorf("account id %q", id)
 		}
-		if err := st.SaveJSON(store.GroupAccounts, id, store.FileAccount, &f); err != nil {
+		if err := st.SaveJSON(t.Context(), store.GroupAccounts, id, store.FileAccount, &f); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.SaveKey(store.GroupAccounts, id, store.FileAccountKey, key); err != nil {
+		if err := st.SaveKey(t.Context(), store.GroupAccounts, id, store.FileAccountKey, key); err != nil {
 			t.Fatal(err)
 		}
 		install(t, dir, "acc1.test")
@@ -246,9 +246,9 @@ func TestWithPebble(t *testing.T) {
 		if res.code != 0 {
 			t.Fatal(res.stderr)
 		}
-		sm, _ := st.LoadMD(store.GroupStaging, "acc2.test")
-		if sm.CA.Account != id || st.Exists(store.GroupStaging, "acc2.test", store.FileAccount) {
-			t.Errorf("staged ca.account %q, staged account file %v; want %s reused", sm.CA.Account, st.Exists(store.GroupStaging, "acc2.test", store.FileAccount), id)
+		sm, _ := st.LoadMD(t.Context(), store.GroupStaging, "acc2.test")
+		if sm.CA.Account != id || st.Exists(t.Context(), store.GroupStaging, "acc2.test", store.FileAccount) {
+			t.Errorf("staged ca.account %q, staged account file %v; want %s reused", sm.CA.Account, st.Exists(t.Context(), store.GroupStaging, "acc2.test", store.FileAccount), id)
 		}
 	})
 
@@ -258,10 +258,10 @@ func TestWithPebble(t *testing.T) {
 		key, _ := rsa.GenerateKey(rand.Reader, 2048)
 		id := acmeflow.AccountIDPrefix(ca.DirectoryURL) + "0000"
 		bogus := acmeflow.AccountFile{Status: "valid", URL: strings.TrimSuffix(ca.DirectoryURL, "/dir") + "/my-account/deadbeef", CAURL: ca.DirectoryURL}
-		if err := st.SaveJSON(store.GroupAccounts, id, store.FileAccount, &bogus); err != nil {
+		if err := st.SaveJSON(t.Context(), store.GroupAccounts, id, store.FileAccount, &bogus); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.SaveKey(store.GroupAccounts, id, store.FileAccountKey, key); err != nil {
+		if err := st.SaveKey(t.Context(), store.GroupAccounts, id, store.FileAccountKey, key); err != nil {
 			t.Fatal(err)
 		}
 		res := runOrder(t, jsonl(t, record([]string{ca.DirectoryURL}, "rej.test")), caArgs(ca, dir)...)
@@ -269,7 +269,7 @@ func TestWithPebble(t *testing.T) {
 			t.Fatalf("exit %d error %+v\n%s", res.code, res.recs[0].Error, res.stderr)
 		}
 		var f acmeflow.AccountFile
-		if err := st.LoadJSON(store.GroupStaging, "rej.test", store.FileAccount, &f); err != nil || f.URL == bogus.URL {
+		if err := st.LoadJSON(t.Context(), store.GroupStaging, "rej.test", store.FileAccount, &f); err != nil || f.URL == bogus.URL {
 			t.Errorf("staged account %+v %v; want a new one", f, err)
 		}
 	})
@@ -290,7 +290,7 @@ func TestWithPebble(t *testing.T) {
 		if res.code != 0 || res.recs[0].Order.Action != acmeflow.ActionOrdered {
 			t.Fatalf("exit %d %+v\n%s", res.code, res.recs[0].Order, res.stderr)
 		}
-		job, _ := mustStore(t, dir).LoadJob(store.GroupStaging, "delay.test")
+		job, _ := mustStore(t, dir).LoadJob(t.Context(), store.GroupStaging, "delay.test")
 		if !job.Finished || job.NotifiedRenewed || job.ValidFrom.Before(time.Now().Add(23*time.Hour)) || !job.NextRun.Equal(job.ValidFrom.Time) {
 			t.Errorf("job finished %v notified-renewed %v valid-from %v next-run %v", job.Finished, job.NotifiedRenewed, job.ValidFrom, job.NextRun)
 		}
@@ -419,7 +419,7 @@ func TestNothingDueNoNetwork(t *testing.T) {
 	if res.code != 0 || res.recs[0].Order.Action != "dry-run" || !strings.Contains(res.recs[0].Order.Reason, "renew window reached") || res.recs[0].Order.CA != dead {
 		t.Errorf("dry-run: exit %d %+v\n%s", res.code, res.recs[0].Order, res.stderr)
 	}
-	if names, _ := st.List(store.GroupStaging); len(names) != 0 {
+	if names, _ := st.List(t.Context(), store.GroupStaging); len(names) != 0 {
 		t.Errorf("dry-run staged %v", names)
 	}
 	// Not even a missing store is created.
@@ -434,7 +434,7 @@ func TestNothingDueNoNetwork(t *testing.T) {
 func liveFresh(t *testing.T, st *store.Store, name string) string {
 	t.Helper()
 	c := selfSigned(t, name, time.Now().Add(-time.Hour), time.Now().Add(90*24*time.Hour))
-	if err := st.SaveChain(store.GroupDomains, name, "pubcert.pem", c); err != nil {
+	if err := st.SaveChain(t.Context(), store.GroupDomains, name, "pubcert.pem", c); err != nil {
 		t.Fatal(err)
 	}
 	return name
@@ -469,7 +469,7 @@ func TestEAB(t *testing.T) {
 	// md-parse synced the MD with its HMAC into domains/.
 	synced := rec.MD
 	synced.EAB = &md.EAB{KID: "kid-1", HMAC: hmac}
-	if err := st.SaveMD(store.GroupDomains, &synced); err != nil {
+	if err := st.SaveMD(t.Context(), store.GroupDomains, &synced); err != nil {
 		t.Fatal(err)
 	}
 	res = runOrder(t, jsonl(t, rec), append(caArgs(ca, dir), "--force")...)
@@ -480,7 +480,7 @@ func TestEAB(t *testing.T) {
 		t.Errorf("HMAC in stderr")
 	}
 	var f acmeflow.AccountFile
-	if err := st.LoadJSON(store.GroupStaging, "eab.test", store.FileAccount, &f); err != nil || f.EAB == nil || f.EAB.KID != "kid-1" {
+	if err := st.LoadJSON(t.Context(), store.GroupStaging, "eab.test", store.FileAccount, &f); err != nil || f.EAB == nil || f.EAB.KID != "kid-1" {
 		t.Errorf("staged account %+v %v", f, err)
 	}
 	// No EAB: the CA requires it.

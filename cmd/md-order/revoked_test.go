@@ -56,7 +56,7 @@ func TestRevokedCertIsRenewed(t *testing.T) {
 	}
 	install(t, dir, "revoked.test")
 	st := mustStore(t, dir)
-	chain, err := st.LoadChain(store.GroupDomains, "revoked.test", "pubcert.pem")
+	chain, err := st.LoadChain(t.Context(), store.GroupDomains, "revoked.test", "pubcert.pem")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestRevokedCertIsRenewed(t *testing.T) {
 	if _, err := runner.RunRecords(context.Background(), []*md.Record{rec}, &staple.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	if revoked, err := staple.HasRevoked(st, "revoked.test"); err != nil || !revoked {
+	if revoked, err := staple.HasRevoked(t.Context(), st, "revoked.test"); err != nil || !revoked {
 		t.Fatalf("md-staple did not record the revocation: %v %v", revoked, err)
 	}
 	res := runOrder(t, jsonl(t, rec), caArgs(ca, dir)...)

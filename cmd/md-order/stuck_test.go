@@ -49,7 +49,7 @@ func TestRenewalsNeverStuck(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The CA then asks for renewal through ARI: a normal run, not forced.
-		chain, err := mustStore(t, dir).LoadChain(store.GroupDomains, "rep.test", "pubcert.pem")
+		chain, err := mustStore(t, dir).LoadChain(t.Context(), store.GroupDomains, "rep.test", "pubcert.pem")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,7 +72,7 @@ func TestRenewalsNeverStuck(t *testing.T) {
 		}
 		install(t, dir, "km.test") // fresh: not due by time
 		other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err := mustStore(t, dir).SaveKey(store.GroupDomains, "km.test", "privkey.pem", other); err != nil {
+		if err := mustStore(t, dir).SaveKey(t.Context(), store.GroupDomains, "km.test", "privkey.pem", other); err != nil {
 			t.Fatal(err)
 		}
 		res := runOrder(t, jsonl(t, rec), caArgs(ca, dir)...)
@@ -81,7 +81,7 @@ func TestRenewalsNeverStuck(t *testing.T) {
 			!strings.Contains(res.stderr, "urn:org:mdtools:cert-key-mismatch") {
 			t.Fatalf("exit %d order %+v error %+v\n%s", res.code, o, res.recs[0].Error, res.stderr)
 		}
-		job, _ := mustStore(t, dir).LoadJob(store.GroupStaging, "km.test")
+		job, _ := mustStore(t, dir).LoadJob(t.Context(), store.GroupStaging, "km.test")
 		found := false
 		for _, e := range job.Log.Entries {
 			found = found || e.Status == "urn:org:mdtools:cert-key-mismatch"
@@ -118,7 +118,7 @@ func TestRenewalsNeverStuck(t *testing.T) {
 		a.CA.Account, b.CA.Account = "ACME-127.0.0.1-0000", "ACME-127.0.0.1-0001" // as md-parse keeps them
 		st := mustStore(t, dir)
 		for _, name := range []string{"acct-a.test", "acct-b.test"} {
-			chain, err := st.LoadChain(store.GroupDomains, name, "pubcert.pem")
+			chain, err := st.LoadChain(t.Context(), store.GroupDomains, name, "pubcert.pem")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -133,7 +133,7 @@ func TestRenewalsNeverStuck(t *testing.T) {
 			if r.Order.Action != acmeflow.ActionOrdered || !strings.Contains(r.Order.Reason, "ARI") || strings.Contains(r.Order.Reason, "without ARI replaces") {
 				t.Errorf("%s: order %+v error %+v", r.Name, r.Order, r.Error)
 			}
-			if sm, err := st.LoadMD(store.GroupStaging, r.Name); err != nil || sm.CA.Account != r.CA.Account {
+			if sm, err := st.LoadMD(t.Context(), store.GroupStaging, r.Name); err != nil || sm.CA.Account != r.CA.Account {
 				t.Errorf("%s: staged with account %+v (%v); want its own %s", r.Name, sm, err, r.CA.Account)
 			}
 		}
@@ -167,10 +167,10 @@ func TestRenewalsNeverStuck(t *testing.T) {
 			}
 			urls := map[string]bool{}
 			st := mustStore(t, dir)
-			names, _ := st.List(store.GroupStaging)
+			names, _ := st.List(t.Context(), store.GroupStaging)
 			for _, n := range names {
 				var f acmeflow.AccountFile
-				if err := st.LoadJSON(store.GroupStaging, n, store.FileAccount, &f); err == nil {
+				if err := st.LoadJSON(t.Context(), store.GroupStaging, n, store.FileAccount, &f); err == nil {
 					urls[f.URL] = true
 				}
 			}
@@ -187,20 +187,20 @@ func installAs(t *testing.T, dir, name, n string) {
 	t.Helper()
 	st := mustStore(t, dir)
 	var f acmeflow.AccountFile
-	if err := st.LoadJSON(store.GroupStaging, name, store.FileAccount, &f); err == nil {
-		key, err := st.LoadKey(store.GroupStaging, name, store.FileAccountKey)
+	if err := st.LoadJSON(t.Context(), store.GroupStaging, name, store.FileAccount, &f); err == nil {
+		key, err := st.LoadKey(t.Context(), store.GroupStaging, name, store.FileAccountKey)
 		if err != nil {
 			t.Fatal(err)
 		}
 		id := acmeflow.AccountIDPrefix(f.CAURL) + n
-		if err := st.SaveJSON(store.GroupAccounts, id, store.FileAccount, &f); err != nil {
+		if err := st.SaveJSON(t.Context(), store.GroupAccounts, id, store.FileAccount, &f); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.SaveKey(store.GroupAccounts, id, store.FileAccountKey, key); err != nil {
+		if err := st.SaveKey(t.Context(), store.GroupAccounts, id, store.FileAccountKey, key); err != nil {
 			t.Fatal(err)
 		}
 		for _, f := range []string{store.FileAccount, store.FileAccountKey} {
-			_ = st.Remove(store.GroupStaging, name, f)
+			_ = st.Remove(t.Context(), store.GroupStaging, name, f)
 		}
 	}
 	install(t, dir, name)
@@ -209,7 +209,7 @@ func installAs(t *testing.T, dir, name, n string) {
 // assertLogged checks that the MD's staged job log has an entry with text.
 func assertLogged(t *testing.T, dir, name, text string) {
 	t.Helper()
-	job, err := mustStore(t, dir).LoadJob(store.GroupStaging, name)
+	job, err := mustStore(t, dir).LoadJob(t.Context(), store.GroupStaging, name)
 	if err != nil {
 		t.Fatal(err)
 	}

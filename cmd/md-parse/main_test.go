@@ -71,11 +71,11 @@ func TestSyncWritesStore(t *testing.T) {
 	if n := len(records(t, out)); n != 2 {
 		t.Fatalf("%d records", n)
 	}
-	st, err := store.Open(dir)
+	st, err := store.Open(t.Context(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := st.LoadMD(store.GroupDomains, "a2.test")
+	m, err := st.LoadMD(t.Context(), store.GroupDomains, "a2.test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestSyncWritesStore(t *testing.T) {
 	}
 	// a second run changes nothing and keeps ca.account set by a later stage
 	m.CA.Account = "ACME-127.0.0.1-0000"
-	if err := st.SaveMD(store.GroupDomains, m); err != nil {
+	if err := st.SaveMD(t.Context(), store.GroupDomains, m); err != nil {
 		t.Fatal(err)
 	}
 	code, out, errOut = run(t, append(sampleRoot, "--store", dir, sample)...)

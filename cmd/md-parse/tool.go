@@ -2,11 +2,10 @@ package main
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 
 	"github.com/mdtools/mdtools/lib/apacheconf"
 	"github.com/mdtools/mdtools/lib/cli"
+	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/registry"
 	"github.com/mdtools/mdtools/lib/store"
 	ucli "github.com/urfave/cli/v2"
@@ -108,27 +107,9 @@ func parse(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) e
 		r.Store = dir // every later stage uses this store
 	}
 	dry := c.Bool("dry-run")
-	if !dry || dirExists(dir) {
-		st, err := openStore(ch, dry)
-		if err != nil {
+	if !dry || store.Initialized(ctx, dir) { // a dry run never creates a store
+		if err := syncStore(ctx, c, log, ch, recs, dry); err != nil {
 			return err
-		}
-		if st != nil {
-			res, err := registry.Sync(ctx, st, recs, registry.Options{DryRun: dry, Wait: c.Duration("wait")})
-			if err != nil {
-				return err
-			}
-			if res != nil {
-				for _, w := range res.Warnings {
-					log.Warnf("%s", w)
-				}
-				for old, nw := range res.Renamed {
-					log.Infof("MD %s was renamed to %s", old, nw)
-				}
-				for _, n := range res.Written {
-					log.Debugf("wrote domains/%s/md.json", n)
-				}
-			}
 		}
 	}
 	w := cli.NewRecordWriter(env.Stdout)
@@ -140,24 +121,33 @@ func parse(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) e
 	return nil
 }
 
-// openStore opens the store; a dry run never creates one.
-func openStore(ch cli.ChosenStore, dry bool) (*store.Store, error) {
-	if dry && !fileExists(filepath.Join(ch.Dir, "md_store.json")) {
-		return nil, nil
+// syncStore opens the store and syncs the records into it (registry.Sync).
+func syncStore(ctx context.Context, c *ucli.Context, log *cli.Logger, ch cli.ChosenStore, recs []*md.Record, dry bool) error {
+	st, err := openStore(ctx, ch)
+	if err != nil {
+		return err
 	}
-	st, err := store.Open(ch.Dir)
+	res, err := registry.Sync(ctx, st, recs, registry.Options{DryRun: dry, Wait: c.Duration("wait")})
+	if err != nil || res == nil {
+		return err
+	}
+	for _, w := range res.Warnings {
+		log.Warnf("%s", w)
+	}
+	for old, nw := range res.Renamed {
+		log.Infof("MD %s was renamed to %s", old, nw)
+	}
+	for _, n := range res.Written {
+		log.Debugf("wrote domains/%s/md.json", n)
+	}
+	return nil
+}
+
+// openStore opens the store.
+func openStore(ctx context.Context, ch cli.ChosenStore) (*store.Store, error) {
+	st, err := store.Open(ctx, ch.Dir)
 	if err != nil {
 		return nil, &cli.Hinted{Err: err, Hint: "that is the " + ch.String() + "; check it and that this user may write there"}
 	}
 	return st, nil
-}
-
-func dirExists(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.IsDir()
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }

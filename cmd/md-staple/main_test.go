@@ -78,7 +78,7 @@ func TestCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	storeDir := t.TempDir()
-	st, err := store.Open(storeDir)
+	st, err := store.Open(t.Context(), storeDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,10 +89,10 @@ func TestCommand(t *testing.T) {
 			t.Fatal(err)
 		}
 		m := &md.MD{Name: name, Domains: []string{name}, Stapling: true, State: md.StateComplete}
-		if err := st.SaveMD(store.GroupDomains, m); err != nil {
+		if err := st.SaveMD(t.Context(), store.GroupDomains, m); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.Write(store.GroupDomains, name, "pubcert.pem", chain); err != nil {
+		if err := st.Write(t.Context(), store.GroupDomains, name, "pubcert.pem", chain); err != nil {
 			t.Fatal(err)
 		}
 		b, _ := json.Marshal(&md.Record{MD: *m, Order: &md.OrderResult{}})

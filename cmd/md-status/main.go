@@ -157,7 +157,7 @@ func run(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) err
 
 	var names []string
 	if name != "" {
-		mdName, err := r.Find(name)
+		mdName, err := r.Find(ctx, name)
 		if err != nil {
 			if errors.Is(err, status.ErrUnknown) {
 				return &cli.Hinted{Err: fmt.Errorf("%w (store %s)", err, st), Hint: "md-status with no NAME lists the managed domains"}
@@ -166,7 +166,7 @@ func run(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) err
 		}
 		names = []string{mdName}
 	}
-	err = r.Render(env.Stdout, view, names, opts)
+	err = r.Render(ctx, env.Stdout, view, names, opts)
 	var bad *status.BadStoreError
 	if errors.As(err, &bad) {
 		log.Errorf("%v", err)

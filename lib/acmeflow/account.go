@@ -76,13 +76,13 @@ func (a *AccountFile) usable(caURL string, eab *md.EAB) bool {
 // findStoredAccount looks for a usable account: first the MD's
 // ca.account, then accounts/ACME-<sname>-*, then accounts staged for other
 // MDs (spec §5.6). It does not contact the CA.
-func findStoredAccount(st *store.Store, m *md.MD, caURL string, eab *md.EAB) (*Account, error) {
+func findStoredAccount(ctx context.Context, st *store.Store, m *md.MD, caURL string, eab *md.EAB) (*Account, error) {
 	try := func(g store.Group, name string) *Account {
 		var f AccountFile
-		if err := st.LoadJSON(g, name, store.FileAccount, &f); err != nil || !f.usable(caURL, eab) {
+		if err := st.LoadJSON(ctx, g, name, store.FileAccount, &f); err != nil || !f.usable(caURL, eab) {
 			return nil
 		}
-		key, err := st.LoadKey(g, name, store.FileAccountKey)
+		key, err := st.LoadKey(ctx, g, name, store.FileAccountKey)
 		if err != nil {
 			return nil
 		}
@@ -100,7 +100,7 @@ func findStoredAccount(st *store.Store, m *md.MD, caURL string, eab *md.EAB) (*A
 			return a, nil
 		}
 	}
-	ids, err := st.List(store.GroupAccounts)
+	ids, err := st.List(ctx, store.GroupAccounts)
 	if err != nil {
 		return nil, err
 	}
@@ -112,12 +112,12 @@ func findStoredAccount(st *store.Store, m *md.MD, caURL string, eab *md.EAB) (*A
 			}
 		}
 	}
-	names, err := st.List(store.GroupStaging)
+	names, err := st.List(ctx, store.GroupStaging)
 	if err != nil {
 		return nil, err
 	}
 	for _, n := range names {
-		if n != m.Name && st.Exists(store.GroupStaging, n, store.FileAccount) {
+		if n != m.Name && st.Exists(ctx, store.GroupStaging, n, store.FileAccount) {
 			if a := try(store.GroupStaging, n); a != nil {
 				return a, nil
 			}

@@ -78,13 +78,13 @@ func (r *Runner) caFor(ctx context.Context, rec *md.Record, caURL string) (*caEn
 
 // eabFor returns the MD's EAB with its real HMAC: the record shows it as
 // "***", so it is read from domains/<md>/md.json, where md-parse synced it.
-func (r *Runner) eabFor(rec *md.Record) (*md.EAB, error) {
+func (r *Runner) eabFor(ctx context.Context, rec *md.Record) (*md.EAB, error) {
 	if rec.EAB == nil || rec.EAB.KID == "" {
 		return nil, nil
 	}
 	e := *rec.EAB
 	if e.HMAC == md.RedactedSecret || e.HMAC == "" {
-		m, err := r.Store.LoadMD(store.GroupDomains, rec.Name)
+		m, err := r.Store.LoadMD(ctx, store.GroupDomains, rec.Name)
 		if err != nil || m.EAB == nil || m.EAB.KID != e.KID || m.EAB.HMAC == "" || m.EAB.HMAC == md.RedactedSecret {
 			return nil, &Problem{Type: ProblemEABInvalid, Detail: fmt.Sprintf(
 				"the external account binding HMAC for kid %q is not in domains/%s/md.json (run md-parse to sync the configuration into the store)", e.KID, rec.Name)}
@@ -108,11 +108,11 @@ func (a *attempt) connect(ctx context.Context) error {
 		return err
 	}
 	a.ca = ca
-	eab, err := r.eabFor(a.rec)
+	eab, err := r.eabFor(ctx, a.rec)
 	if err != nil {
 		return err
 	}
-	stored, err := findStoredAccount(r.Store, &a.rec.MD, a.caURL, eab)
+	stored, err := findStoredAccount(ctx, r.Store, &a.rec.MD, a.caURL, eab)
 	if err != nil {
 		return err
 	}
@@ -198,7 +198,7 @@ func (a *attempt) chooseAccount(ctx context.Context, eab *md.EAB, stored *Accoun
 		return nil, nil, fmt.Errorf("taking the account lock: %w", err)
 	}
 	defer unlock()
-	again, err := findStoredAccount(a.r.Store, &a.rec.MD, a.caURL, eab)
+	again, err := findStoredAccount(ctx, a.r.Store, &a.rec.MD, a.caURL, eab)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -218,10 +218,10 @@ func (a *attempt) chooseAccount(ctx context.Context, eab *md.EAB, stored *Accoun
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := a.r.Store.SaveJSON(store.GroupStaging, a.name, store.FileAccount, &acct.File); err != nil {
+	if err := a.r.Store.SaveJSON(ctx, store.GroupStaging, a.name, store.FileAccount, &acct.File); err != nil {
 		return nil, nil, err
 	}
-	if err := a.r.Store.SaveKey(store.GroupStaging, a.name, store.FileAccountKey, acct.Key); err != nil {
+	if err := a.r.Store.SaveKey(ctx, store.GroupStaging, a.name, store.FileAccountKey, acct.Key); err != nil {
 		return nil, nil, err
 	}
 	return acct, a.newSigner(acct), nil
@@ -260,7 +260,7 @@ func (r *Runner) ariApplies(rec *md.Record, live []renew.Cert) bool {
 // in a dry run).
 func (r *Runner) ariWindow(ctx context.Context, rec *md.Record, live []renew.Cert, now time.Time) *renew.Window {
 	var cache ariCache
-	_ = r.Store.LoadJSON(store.GroupRoot, "", ariFile(rec.Name), &cache)
+	_ = r.Store.LoadJSON(ctx, store.GroupRoot, "", ariFile(rec.Name), &cache)
 	if cache.Entries == nil {
 		cache.Entries = map[string]ariEntry{}
 	}
@@ -297,7 +297,7 @@ func (r *Runner) ariWindow(ctx context.Context, rec *md.Record, live []renew.Cer
 				delete(cache.Entries, id)
 			}
 		}
-		if err := r.Store.SaveJSON(store.GroupRoot, "", ariFile(rec.Name), &cache); err != nil {
+		if err := r.Store.SaveJSON(ctx, store.GroupRoot, "", ariFile(rec.Name), &cache); err != nil {
 			r.log().Warnf("%s: saving ARI answer: %v", rec.Name, err)
 		}
 	}
@@ -312,12 +312,12 @@ const ariFirstQuery = 6 * time.Hour
 
 // seedARI records, for certificates just issued, that ARI need not be
 // asked before ariFirstQuery has passed.
-func (r *Runner) seedARI(rec *md.Record, chains [][]*x509.Certificate, now time.Time) {
+func (r *Runner) seedARI(ctx context.Context, rec *md.Record, chains [][]*x509.Certificate, now time.Time) {
 	if r.DryRun || !rec.ARIRenewals {
 		return
 	}
 	var cache ariCache
-	_ = r.Store.LoadJSON(store.GroupRoot, "", ariFile(rec.Name), &cache)
+	_ = r.Store.LoadJSON(ctx, store.GroupRoot, "", ariFile(rec.Name), &cache)
 	if cache.Entries == nil {
 		cache.Entries = map[string]ariEntry{}
 	}
@@ -326,7 +326,7 @@ func (r *Runner) seedARI(rec *md.Record, chains [][]*x509.Certificate, now time.
 			cache.Entries[id] = ariEntry{RetryAfter: md.NewTime(now.Add(ariFirstQuery))}
 		}
 	}
-	if err := r.Store.SaveJSON(store.GroupRoot, "", ariFile(rec.Name), &cache); err != nil {
+	if err := r.Store.SaveJSON(ctx, store.GroupRoot, "", ariFile(rec.Name), &cache); err != nil {
 		r.log().Warnf("%s: saving ARI cache: %v", rec.Name, err)
 	}
 }

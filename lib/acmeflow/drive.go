@@ -79,8 +79,8 @@ func (a *attempt) progress(format string, args ...any) {
 	a.r.log().Infof("%s: %s", a.name, msg)
 }
 
-func (a *attempt) saveJob() {
-	if err := a.r.Store.SaveJob(store.GroupStaging, a.name, a.job); err != nil {
+func (a *attempt) saveJob(ctx context.Context) {
+	if err := a.r.Store.SaveJob(ctx, store.GroupStaging, a.name, a.job); err != nil {
 		a.r.log().Warnf("%s: saving job: %v", a.name, err)
 	}
 }
@@ -93,7 +93,7 @@ func (r *Runner) renew(ctx context.Context, rec *md.Record, job *md.Job, live []
 		r.log().Warnf("%s: renewing event: %v", name, err)
 	} else if err != nil {
 		res.Action, res.Reason = ActionVetoed, "the renewing event command vetoed this run: "+err.Error()
-		if err := r.Store.SaveJob(store.GroupStaging, name, job); err != nil {
+		if err := r.Store.SaveJob(ctx, store.GroupStaging, name, job); err != nil {
 			r.log().Warnf("%s: saving job: %v", name, err)
 		}
 		return
@@ -113,8 +113,8 @@ func (r *Runner) renew(ctx context.Context, rec *md.Record, job *md.Job, live []
 	if d.ViaARI {
 		a.progress("%s", d.Reason)
 	}
-	a.checkStaging(urls)
-	a.saveJob()
+	a.checkStaging(ctx, urls)
+	a.saveJob(ctx)
 
 	timeout := r.Timeout
 	if timeout <= 0 {
@@ -131,7 +131,7 @@ func (r *Runner) renew(ctx context.Context, rec *md.Record, job *md.Job, live []
 		// Interrupted (SIGINT/SIGTERM): not the CA's fault. Like a kill,
 		// the staged order stays for the next run to resume.
 		a.progress("Interrupted: %v", ctx.Err())
-		a.saveJob()
+		a.saveJob(ctx)
 		res.Action, res.Reason = ActionFailed, "interrupted; the next run resumes the staged order"
 		rec.Fail("order", fmt.Errorf("interrupted: %w", ctx.Err()))
 	case err != nil:
@@ -153,9 +153,9 @@ func isCommandFailure(err error) bool {
 
 // checkStaging resets a staged attempt made for another CA or CA list
 // (mod_md's acme_renew rule) or left half-done by a forced run.
-func (a *attempt) checkStaging(urls []string) {
+func (a *attempt) checkStaging(ctx context.Context, urls []string) {
 	st := a.r.Store
-	sm, err := st.LoadMD(store.GroupStaging, a.name)
+	sm, err := st.LoadMD(ctx, store.GroupStaging, a.name)
 	if err != nil {
 		if !errors.Is(err, errNotExist) {
 			a.progress("Resetting staging for %s: %v", a.name, err)
@@ -165,7 +165,7 @@ func (a *attempt) checkStaging(urls []string) {
 	}
 	reset := sm.CA == nil || sm.CA.URL != a.caURL || strings.Join(sm.CA.URLs, " ") != strings.Join(urls, " ") ||
 		strings.Join(sm.Domains, " ") != strings.Join(a.rec.Domains, " ")
-	if !reset && a.r.Force && a.job.Errors == 0 && a.r.stagedCompleteFiles(a.name, a.rec.PrivKey.Effective()) {
+	if !reset && a.r.Force && a.job.Errors == 0 && a.r.stagedCompleteFiles(ctx, a.name, a.rec.PrivKey.Effective()) {
 		reset = true // --force on a finished set: order anew
 	}
 	if reset {
@@ -176,9 +176,9 @@ func (a *attempt) checkStaging(urls []string) {
 	}
 }
 
-func (r *Runner) stagedCompleteFiles(name string, specs md.KeySpecs) bool {
+func (r *Runner) stagedCompleteFiles(ctx context.Context, name string, specs md.KeySpecs) bool {
 	for _, s := range specs {
-		if !r.Store.Exists(store.GroupStaging, name, s.FileName("pubcert")) {
+		if !r.Store.Exists(ctx, store.GroupStaging, name, s.FileName("pubcert")) {
 			return false
 		}
 	}
@@ -191,10 +191,10 @@ func (r *Runner) stagedCompleteFiles(name string, specs md.KeySpecs) bool {
 func (a *attempt) purgeStaging(ctx context.Context, keepAccount bool) {
 	st := a.r.Store
 	var of orderFile
-	if err := st.LoadJSON(store.GroupStaging, a.name, store.FileOrder, &of); err == nil {
+	if err := st.LoadJSON(ctx, store.GroupStaging, a.name, store.FileOrder, &of); err == nil {
 		a.teardown(ctx, of.Tasks)
 	}
-	files, err := st.ListFiles(store.GroupStaging, a.name)
+	files, err := st.ListFiles(ctx, store.GroupStaging, a.name)
 	if err != nil {
 		return
 	}
@@ -202,7 +202,7 @@ func (a *attempt) purgeStaging(ctx context.Context, keepAccount bool) {
 		if f == store.FileJob || keepAccount && (f == store.FileAccount || f == store.FileAccountKey) {
 			continue
 		}
-		if err := st.Remove(store.GroupStaging, a.name, f); err != nil {
+		if err := st.Remove(ctx, store.GroupStaging, a.name, f); err != nil {
 			a.r.log().Warnf("%s: removing staging/%s/%s: %v", a.name, a.name, f, err)
 		}
 	}
@@ -225,13 +225,13 @@ func (a *attempt) drive(ctx context.Context) ([]([]*x509.Certificate), error) {
 	if err := a.connect(ctx); err != nil {
 		return nil, err
 	}
-	if err := a.stageMD(); err != nil {
+	if err := a.stageMD(ctx); err != nil {
 		return nil, err
 	}
 	specs := a.rec.PrivKey.Effective()
 	chains := make([][]*x509.Certificate, len(specs))
 	for i, spec := range specs {
-		if chain := a.stagedChain(spec); chain != nil {
+		if chain := a.stagedChain(ctx, spec); chain != nil {
 			chains[i] = chain
 			continue
 		}
@@ -247,13 +247,13 @@ func (a *attempt) drive(ctx context.Context) ([]([]*x509.Certificate), error) {
 
 // stagedChain returns a certificate staged by an earlier, interrupted run
 // when it still verifies against its staged key.
-func (a *attempt) stagedChain(spec md.KeySpec) []*x509.Certificate {
+func (a *attempt) stagedChain(ctx context.Context, spec md.KeySpec) []*x509.Certificate {
 	st := a.r.Store
-	chain, err := st.LoadChain(store.GroupStaging, a.name, spec.FileName("pubcert"))
+	chain, err := st.LoadChain(ctx, store.GroupStaging, a.name, spec.FileName("pubcert"))
 	if err != nil {
 		return nil
 	}
-	key, err := st.LoadKey(store.GroupStaging, a.name, spec.FileName("privkey"))
+	key, err := st.LoadKey(ctx, store.GroupStaging, a.name, spec.FileName("privkey"))
 	if err != nil {
 		return nil
 	}
@@ -265,7 +265,7 @@ func (a *attempt) stagedChain(spec md.KeySpec) []*x509.Certificate {
 }
 
 // stageMD writes staging/<md>/md.json: the MD with the effective CA.
-func (a *attempt) stageMD() error {
+func (a *attempt) stageMD(ctx context.Context) error {
 	m := a.rec.MD
 	ca := md.CA{}
 	if m.CA != nil {
@@ -280,14 +280,14 @@ func (a *attempt) stageMD() error {
 	}
 	ca.Account = a.acct.ID
 	m.CA = &ca
-	if err := a.r.Store.SaveMD(store.GroupStaging, &m); err != nil {
+	if err := a.r.Store.SaveMD(ctx, store.GroupStaging, &m); err != nil {
 		return fmt.Errorf("staging md.json: %w", err)
 	}
 	if a.acct.ID == "" {
-		if err := a.r.Store.SaveJSON(store.GroupStaging, a.name, store.FileAccount, &a.acct.File); err != nil {
+		if err := a.r.Store.SaveJSON(ctx, store.GroupStaging, a.name, store.FileAccount, &a.acct.File); err != nil {
 			return err
 		}
-		if err := a.r.Store.SaveKey(store.GroupStaging, a.name, store.FileAccountKey, a.acct.Key); err != nil {
+		if err := a.r.Store.SaveKey(ctx, store.GroupStaging, a.name, store.FileAccountKey, a.acct.Key); err != nil {
 			return err
 		}
 	}
@@ -321,7 +321,7 @@ func (a *attempt) orderSpec(ctx context.Context, spec md.KeySpec, liveLeaf *x509
 	st := a.r.Store
 	var of orderFile
 	var o *acme.Order
-	if err := st.LoadJSON(store.GroupStaging, a.name, store.FileOrder, &of); err == nil && of.URL != "" && (of.Spec == "" || of.Spec == spec.Name()) {
+	if err := st.LoadJSON(ctx, store.GroupStaging, a.name, store.FileOrder, &of); err == nil && of.URL != "" && (of.Spec == "" || of.Spec == spec.Name()) {
 		got, _, err := a.sig.getOrder(ctx, of.URL)
 		switch {
 		case err != nil:
@@ -335,7 +335,7 @@ func (a *attempt) orderSpec(ctx context.Context, spec md.KeySpec, liveLeaf *x509
 		}
 		if o == nil {
 			a.teardown(ctx, of.Tasks)
-			_ = st.Remove(store.GroupStaging, a.name, store.FileOrder)
+			_ = st.Remove(ctx, store.GroupStaging, a.name, store.FileOrder)
 			of = orderFile{}
 		}
 	}
@@ -357,7 +357,7 @@ func (a *attempt) orderSpec(ctx context.Context, spec md.KeySpec, liveLeaf *x509
 			}
 		}
 		of = orderFile{URL: o.URI, Status: o.Status, Authorizations: o.AuthzURLs, Finalize: o.FinalizeURL, Spec: spec.Name()}
-		if err := st.SaveJSON(store.GroupStaging, a.name, store.FileOrder, &of); err != nil {
+		if err := st.SaveJSON(ctx, store.GroupStaging, a.name, store.FileOrder, &of); err != nil {
 			return nil, err
 		}
 	}
@@ -367,7 +367,7 @@ func (a *attempt) orderSpec(ctx context.Context, spec md.KeySpec, liveLeaf *x509
 		err error
 	}
 	keyc := make(chan keyResult, 1)
-	key, err := st.LoadKey(store.GroupStaging, a.name, spec.FileName("privkey"))
+	key, err := st.LoadKey(ctx, store.GroupStaging, a.name, spec.FileName("privkey"))
 	if err == nil {
 		keyc <- keyResult{key: key}
 	} else {
@@ -395,7 +395,7 @@ func (a *attempt) orderSpec(ctx context.Context, spec md.KeySpec, liveLeaf *x509
 	}
 	if key == nil {
 		key = kr.key
-		if err := st.SaveKey(store.GroupStaging, a.name, spec.FileName("privkey"), key); err != nil {
+		if err := st.SaveKey(ctx, store.GroupStaging, a.name, spec.FileName("privkey"), key); err != nil {
 			return nil, err
 		}
 	}
@@ -422,11 +422,11 @@ func (a *attempt) orderSpec(ctx context.Context, spec md.KeySpec, liveLeaf *x509
 	if err := Verify(chain, key, a.rec.Domains, a.rec.MustStaple, a.r.now()); err != nil {
 		return nil, err
 	}
-	if err := st.SaveChain(store.GroupStaging, a.name, spec.FileName("pubcert"), chain); err != nil {
+	if err := st.SaveChain(ctx, store.GroupStaging, a.name, spec.FileName("pubcert"), chain); err != nil {
 		return nil, err
 	}
 	a.teardown(ctx, of.Tasks)
-	if err := st.Remove(store.GroupStaging, a.name, store.FileOrder); err != nil {
+	if err := st.Remove(ctx, store.GroupStaging, a.name, store.FileOrder); err != nil {
 		return nil, err
 	}
 	return chain, nil
@@ -437,7 +437,7 @@ func (a *attempt) orderSpec(ctx context.Context, spec md.KeySpec, liveLeaf *x509
 // orderFile.Intent).
 func (a *attempt) createOrder(ctx context.Context, spec md.KeySpec, ids []string, profile string, liveLeaf *x509.Certificate) (*acme.Order, error) {
 	intent := orderFile{Spec: spec.Name(), Intent: &orderIntent{Identifiers: ids, At: md.NewTime(a.r.now())}}
-	if err := a.r.Store.SaveJSON(store.GroupStaging, a.name, store.FileOrder, &intent); err != nil {
+	if err := a.r.Store.SaveJSON(ctx, store.GroupStaging, a.name, store.FileOrder, &intent); err != nil {
 		return nil, err
 	}
 	replaces := ""
@@ -632,7 +632,7 @@ func (a *attempt) setupOne(ctx context.Context, z *authz, types []string, thumb 
 		setup += " " + challenge.DNS01Value(t.KeyAuth)
 	}
 	of.ChallengeSetups = append(of.ChallengeSetups, setup)
-	if err := a.r.Store.SaveJSON(store.GroupStaging, a.name, store.FileOrder, of); err != nil {
+	if err := a.r.Store.SaveJSON(ctx, store.GroupStaging, a.name, store.FileOrder, of); err != nil {
 		return err
 	}
 	if err := a.sig.accept(ctx, z.Challenges[idx].URL); err != nil {
@@ -703,11 +703,11 @@ func (a *attempt) finish(ctx context.Context, chains [][]*x509.Certificate) {
 	}
 	j.AddLog(now, "finished", "", "")
 	res.Reason += "; new certificates staged for md-install"
-	a.r.seedARI(a.rec, chains, now)
+	a.r.seedARI(ctx, a.rec, chains, now)
 	if !ready.After(now) {
 		a.r.notifyRenewed(ctx, a.rec, j, now)
 	}
-	a.saveJob()
+	a.saveJob(ctx)
 }
 
 // fail records a failed attempt (spec §3.6): the problem in the record
@@ -729,7 +729,7 @@ func (a *attempt) fail(ctx context.Context, err error) {
 	j.NextRun = md.NewTime(next)
 	j.AddLog(now, "renewal-error", se.Problem, se.Detail)
 	_ = a.r.notifier(a.rec).Raise(ctx, j, "errored", a.name, now)
-	a.saveJob()
+	a.saveJob(ctx)
 	res := a.rec.Order
 	res.Action = ActionFailed
 	res.CA = a.caURL

@@ -1,6 +1,7 @@
 package acmeflow
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/mdtools/mdtools/lib/md"
@@ -13,16 +14,16 @@ import (
 // be nothing to staple. The evidence is an installed certificate from the
 // same CA URL, the MD's own first, then any other MD's; with none (the
 // first certificate from this CA) nothing is known and nothing is said.
-func (r *Runner) mustStapleWarning(rec *md.Record, caURL string) string {
+func (r *Runner) mustStapleWarning(ctx context.Context, rec *md.Record, caURL string) string {
 	if !rec.MustStaple || caURL == "" {
 		return ""
 	}
 	names := []string{rec.Name}
-	if others, err := r.Store.List(store.GroupDomains); err == nil {
+	if others, err := r.Store.List(ctx, store.GroupDomains); err == nil {
 		names = append(names, others...)
 	}
 	for _, name := range names {
-		hasOCSP, known := r.installedHasOCSP(name, caURL)
+		hasOCSP, known := r.installedHasOCSP(ctx, name, caURL)
 		if !known {
 			continue
 		}
@@ -38,13 +39,13 @@ func (r *Runner) mustStapleWarning(rec *md.Record, caURL string) string {
 // installedHasOCSP reports whether the installed certificate of MD name,
 // if it came from caURL, names an OCSP responder; known is false when the
 // MD has no installed certificate from that CA.
-func (r *Runner) installedHasOCSP(name, caURL string) (hasOCSP, known bool) {
-	m, err := r.Store.LoadMD(store.GroupDomains, name)
+func (r *Runner) installedHasOCSP(ctx context.Context, name, caURL string) (hasOCSP, known bool) {
+	m, err := r.Store.LoadMD(ctx, store.GroupDomains, name)
 	if err != nil || m.CA == nil || m.CA.URL != caURL {
 		return false, false
 	}
 	for _, ks := range m.PrivKey.Effective() {
-		chain, err := r.Store.LoadChain(store.GroupDomains, name, ks.FileName("pubcert"))
+		chain, err := r.Store.LoadChain(ctx, store.GroupDomains, name, ks.FileName("pubcert"))
 		if err != nil || len(chain) == 0 {
 			continue
 		}

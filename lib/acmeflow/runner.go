@@ -187,14 +187,14 @@ func (r *Runner) Process(ctx context.Context, rec *md.Record) error {
 	}
 	now := r.now()
 	specs := rec.PrivKey.Effective()
-	live := r.liveCerts(name, specs)
-	job, err := r.Store.LoadJob(store.GroupStaging, name)
+	live := r.liveCerts(ctx, name, specs)
+	job, err := r.Store.LoadJob(ctx, store.GroupStaging, name)
 	if err != nil {
 		r.log().Warnf("%s: %v; starting a new job", name, err)
 		job = &md.Job{Name: name}
 	}
-	staged := r.stagedComplete(&rec.MD, specs, job)
-	revoked, err := staple.HasRevoked(r.Store, name)
+	staged := r.stagedComplete(ctx, &rec.MD, specs, job)
+	revoked, err := staple.HasRevoked(ctx, r.Store, name)
 	if err != nil {
 		r.log().Warnf("%s: reading revocation status: %v", name, err)
 	}
@@ -215,8 +215,8 @@ func (r *Runner) Process(ctx context.Context, rec *md.Record) error {
 	switch d.Action {
 	case renew.Staged:
 		res.Action = ActionStaged
-		res.Certs = r.stagedInfos(name, specs)
-		if st, err := r.Store.LoadMD(store.GroupStaging, name); err == nil && st.CA != nil {
+		res.Certs = r.stagedInfos(ctx, name, specs)
+		if st, err := r.Store.LoadMD(ctx, store.GroupStaging, name); err == nil && st.CA != nil {
 			res.CA = st.CA.URL
 		}
 		if !r.DryRun {
@@ -232,7 +232,7 @@ func (r *Runner) Process(ctx context.Context, rec *md.Record) error {
 	}
 	urls := rec.EffectiveCAURLs()
 	if len(urls) > 0 {
-		if w := r.mustStapleWarning(rec, urls[renew.FailoverIndex(len(urls), job.Errors, failover(rec))]); w != "" {
+		if w := r.mustStapleWarning(ctx, rec, urls[renew.FailoverIndex(len(urls), job.Errors, failover(rec))]); w != "" {
 			res.Warnings = append(res.Warnings, w)
 			r.log().Warnf("%s: %s", name, w)
 		}
@@ -401,18 +401,18 @@ func activationDelay(rec *md.Record) time.Duration {
 
 // liveCerts loads domains/<md>/pubcert*.pem per key spec (nil: missing or
 // unreadable).
-func (r *Runner) liveCerts(name string, specs md.KeySpecs) []renew.Cert {
+func (r *Runner) liveCerts(ctx context.Context, name string, specs md.KeySpecs) []renew.Cert {
 	out := make([]renew.Cert, len(specs))
 	for i, s := range specs {
 		out[i].Spec = s
-		chain, err := r.Store.LoadChain(store.GroupDomains, name, s.FileName("pubcert"))
+		chain, err := r.Store.LoadChain(ctx, store.GroupDomains, name, s.FileName("pubcert"))
 		if err == nil {
 			out[i].Leaf = chain[0]
 		} else if !errors.Is(err, errNotExist) {
 			r.log().Warnf("%s: %v", name, err)
 		}
 		if out[i].Leaf != nil {
-			fits, err := r.Store.KeyFits(store.GroupDomains, name, s.FileName("privkey"), out[i].Leaf)
+			fits, err := r.Store.KeyFits(ctx, store.GroupDomains, name, s.FileName("privkey"), out[i].Leaf)
 			if err == nil && !fits {
 				out[i].KeyMismatch = true
 				r.log().Warnf("%s: domains/%s/%s does not match its private key %s (%s); renewing", name, name, s.FileName("pubcert"), s.FileName("privkey"), renew.ProblemKeyMismatch)
@@ -426,18 +426,18 @@ func (r *Runner) liveCerts(name string, specs md.KeySpecs) []renew.Cert {
 // the MD as configured now: the job says finished, md.json is there and
 // every key spec has its key and a certificate that covers the domains
 // (mod_md's md_job_json_seems_valid, plus the state rules).
-func (r *Runner) stagedComplete(m *md.MD, specs md.KeySpecs, job *md.Job) bool {
+func (r *Runner) stagedComplete(ctx context.Context, m *md.MD, specs md.KeySpecs, job *md.Job) bool {
 	name := m.Name
-	if !job.Finished || !r.Store.Exists(store.GroupStaging, name, store.FileMD) {
+	if !job.Finished || !r.Store.Exists(ctx, store.GroupStaging, name, store.FileMD) {
 		return false
 	}
 	certs := make([]renew.Cert, len(specs))
 	for i, s := range specs {
 		certs[i].Spec = s
-		if !r.Store.Exists(store.GroupStaging, name, s.FileName("privkey")) {
+		if !r.Store.Exists(ctx, store.GroupStaging, name, s.FileName("privkey")) {
 			return false
 		}
-		chain, err := r.Store.LoadChain(store.GroupStaging, name, s.FileName("pubcert"))
+		chain, err := r.Store.LoadChain(ctx, store.GroupStaging, name, s.FileName("pubcert"))
 		if err != nil {
 			return false
 		}
@@ -455,10 +455,10 @@ func ariByte(name string, w *renew.Window) byte {
 	return sum[0]
 }
 
-func (r *Runner) stagedInfos(name string, specs md.KeySpecs) []md.CertInfo {
+func (r *Runner) stagedInfos(ctx context.Context, name string, specs md.KeySpecs) []md.CertInfo {
 	var out []md.CertInfo
 	for _, s := range specs {
-		if chain, err := r.Store.LoadChain(store.GroupStaging, name, s.FileName("pubcert")); err == nil {
+		if chain, err := r.Store.LoadChain(ctx, store.GroupStaging, name, s.FileName("pubcert")); err == nil {
 			out = append(out, CertInfo(s, chain[0]))
 		}
 	}
@@ -473,7 +473,7 @@ func (r *Runner) notifyLate(ctx context.Context, rec *md.Record, job *md.Job, no
 		return
 	}
 	r.notifyRenewed(ctx, rec, job, now)
-	if err := r.Store.SaveJob(store.GroupStaging, rec.Name, job); err != nil {
+	if err := r.Store.SaveJob(ctx, store.GroupStaging, rec.Name, job); err != nil {
 		r.log().Warnf("%s: saving job: %v", rec.Name, err)
 	}
 }
@@ -499,7 +499,7 @@ func (r *Runner) warnExpiring(ctx context.Context, rec *md.Record, live []renew.
 		r.log().Warnf("%s: expiring event: %v", rec.Name, err)
 	}
 	if len(job.Log.Entries) != n {
-		if err := r.Store.SaveJob(store.GroupStaging, rec.Name, job); err != nil {
+		if err := r.Store.SaveJob(ctx, store.GroupStaging, rec.Name, job); err != nil {
 			r.log().Warnf("%s: saving job: %v", rec.Name, err)
 		}
 	}

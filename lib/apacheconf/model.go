@@ -1,6 +1,7 @@
 package apacheconf
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"slices"
@@ -612,7 +613,7 @@ func (r *reader) record(b *built, cfg *config, canHTTP, canHTTPS bool) *md.Recor
 	if len(m.CertFiles) > 0 {
 		// static files: judged as the store sync judges them (md-parse
 		// --dry-run shows the same state)
-		m.State, m.StateDescr, _ = renew.StoredState(nil, "", &m)
+		m.State, m.StateDescr, _ = renew.StoredState(context.Background(), nil, "", &m)
 	} else {
 		m.State = md.StateIncomplete
 		m.StateDescr = fmt.Sprintf("certificate(%s) is missing", m.PrivKey.Effective()[0].Name())

@@ -49,7 +49,7 @@ MDRenewMode manual
 		}})
 	httpPort, httpsPort := srv.Ports[0], srv.Ports[1]
 	storeDir := filepath.Join(srv.Root, "md")
-	st, err := store.Open(storeDir)
+	st, err := store.Open(t.Context(), storeDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ MDRenewMode manual
 	}
 	defer conn.Close()
 	cs := conn.ConnectionState()
-	want, err := st.LoadChain(store.GroupChallenges, "ap.test", "acme-tls-alpn-01-pubcert.pem")
+	want, err := st.LoadChain(ctx, store.GroupChallenges, "ap.test", "acme-tls-alpn-01-pubcert.pem")
 	if err != nil {
 		t.Fatal(err)
 	}

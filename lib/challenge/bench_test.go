@@ -14,7 +14,7 @@ import (
 // BenchmarkHTTP01SetupTeardown: the store work of one http-01 challenge
 // (atomic, fsynced write; purge), what md-order pays per authorization.
 func BenchmarkHTTP01SetupTeardown(b *testing.B) {
-	st, err := store.Open(b.TempDir())
+	st, err := store.Open(b.Context(), b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func BenchmarkHTTP01SetupTeardown(b *testing.B) {
 func BenchmarkTLSALPN01Setup(b *testing.B) {
 	for _, spec := range []md.KeySpec{{Type: md.KeyEC, Curve: "P-256"}, {Type: md.KeyRSA, Bits: 2048}} {
 		b.Run(spec.String(), func(b *testing.B) {
-			st, err := store.Open(b.TempDir())
+			st, err := store.Open(b.Context(), b.TempDir())
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -56,11 +56,11 @@ func BenchmarkTLSALPN01Setup(b *testing.B) {
 
 // BenchmarkHTTPHandler: one http-01 answer from the store.
 func BenchmarkHTTPHandler(b *testing.B) {
-	st, err := store.Open(b.TempDir())
+	st, err := store.Open(b.Context(), b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := st.Write(store.GroupChallenges, "bench.test", store.FileHTTP01, []byte(testKeyAuth)); err != nil {
+	if err := st.Write(b.Context(), store.GroupChallenges, "bench.test", store.FileHTTP01, []byte(testKeyAuth)); err != nil {
 		b.Fatal(err)
 	}
 	h := HTTPHandler(st, nil)

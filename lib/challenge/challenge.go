@@ -284,15 +284,15 @@ func (m *Manager) Setup(ctx context.Context, rec *md.Record, t Task) error {
 	var err error
 	switch t.Type {
 	case HTTP01:
-		if err = m.setupHTTP01(rec, t); err == nil {
-			m.handOver(t.Domain)
+		if err = m.setupHTTP01(ctx, rec, t); err == nil {
+			m.handOver(ctx, t.Domain)
 			if addr, _ := m.listenAddrs(rec); addr != "" {
 				err = m.startListener("http", addr)
 			}
 		}
 	case TLSALPN01:
-		if err = m.setupTLSALPN01(rec, t); err == nil {
-			m.handOver(t.Domain)
+		if err = m.setupTLSALPN01(ctx, rec, t); err == nil {
+			m.handOver(ctx, t.Domain)
 			if _, addr := m.listenAddrs(rec); addr != "" {
 				err = m.startListener("tls", addr)
 			}
@@ -304,7 +304,7 @@ func (m *Manager) Setup(ctx context.Context, rec *md.Record, t Task) error {
 	}
 	if err != nil {
 		if t.Type != DNS01 && !errors.Is(err, ErrNotApplicable) { // no half-written data stays behind
-			if terr := m.teardownDir(rec, t); terr != nil {
+			if terr := m.teardownDir(ctx, rec, t); terr != nil {
 				m.log.Warnf("%s: removing challenge data after a failed setup: %v", t, terr)
 			}
 		}
@@ -341,7 +341,7 @@ func (m *Manager) Teardown(ctx context.Context, rec *md.Record, t Task) error {
 func (m *Manager) teardown(ctx context.Context, rec *md.Record, t Task) error {
 	switch t.Type {
 	case HTTP01, TLSALPN01:
-		return m.teardownDir(rec, t)
+		return m.teardownDir(ctx, rec, t)
 	case DNS01:
 		return m.teardownDNS01(ctx, rec, t)
 	}
@@ -350,12 +350,12 @@ func (m *Manager) teardown(ctx context.Context, rec *md.Record, t Task) error {
 
 // teardownDir removes challenges/<dns>/ as mod_md does for http-01 and
 // tls-alpn-01, and the webroot token file.
-func (m *Manager) teardownDir(rec *md.Record, t Task) error {
+func (m *Manager) teardownDir(ctx context.Context, rec *md.Record, t Task) error {
 	var errs []error
 	if webroot := hostWebroot(rec); webroot != "" {
 		token := t.Token
 		if token == "" { // learn it from the stored key authorization
-			if b, err := m.st.Read(store.GroupChallenges, t.Domain, store.FileHTTP01); err == nil {
+			if b, err := m.st.Read(ctx, store.GroupChallenges, t.Domain, store.FileHTTP01); err == nil {
 				if tok, _, ok := strings.Cut(string(b), "."); ok && ValidateToken(tok) == nil {
 					token = tok
 				}
@@ -367,7 +367,7 @@ func (m *Manager) teardownDir(rec *md.Record, t Task) error {
 			}
 		}
 	}
-	if err := m.st.Purge(store.GroupChallenges, t.Domain); err != nil {
+	if err := m.st.Purge(ctx, store.GroupChallenges, t.Domain); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

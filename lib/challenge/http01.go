@@ -2,6 +2,7 @@ package challenge
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -35,12 +36,12 @@ func hostWebroot(rec *md.Record) string {
 
 // setupHTTP01 stores the key authorization as mod_md does (rewritten only
 // if changed) and, with a webroot, writes the token file there.
-func (m *Manager) setupHTTP01(rec *md.Record, t Task) error {
-	old, err := m.st.Read(store.GroupChallenges, t.Domain, store.FileHTTP01)
+func (m *Manager) setupHTTP01(ctx context.Context, rec *md.Record, t Task) error {
+	old, err := m.st.Read(ctx, store.GroupChallenges, t.Domain, store.FileHTTP01)
 	switch {
 	case err == nil && string(old) == t.KeyAuth:
 	case err == nil || errors.Is(err, fs.ErrNotExist):
-		if err := m.st.Write(store.GroupChallenges, t.Domain, store.FileHTTP01, []byte(t.KeyAuth)); err != nil {
+		if err := m.st.Write(ctx, store.GroupChallenges, t.Domain, store.FileHTTP01, []byte(t.KeyAuth)); err != nil {
 			return err
 		}
 	default:
@@ -116,7 +117,7 @@ func HTTPHandler(st *store.Store, log Logger) http.Handler {
 			http.NotFound(w, r)
 			return
 		}
-		data, err := st.Read(store.GroupChallenges, host, store.FileHTTP01)
+		data, err := st.Read(r.Context(), store.GroupChallenges, host, store.FileHTTP01)
 		if err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
 				log.Warnf("http-01: reading challenge for %s: %v", host, err)

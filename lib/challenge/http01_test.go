@@ -32,7 +32,7 @@ const (
 func openStore(t *testing.T) (*store.Store, string) {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := store.Open(dir)
+	st, err := store.Open(t.Context(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,11 +128,11 @@ func TestHTTP01SetupStoreAndWebroot(t *testing.T) {
 		t.Fatalf("webroot file: %q, %v", b, err)
 	}
 	// A repeated setup with the same data does not rewrite the file.
-	before, _ := st.Backend().ModTime(store.GroupChallenges, "www.a.test", store.FileHTTP01)
+	before, _ := st.ModTime(ctx, store.GroupChallenges, "www.a.test", store.FileHTTP01)
 	if err := m.Setup(ctx, rec, task); err != nil {
 		t.Fatal(err)
 	}
-	after, _ := st.Backend().ModTime(store.GroupChallenges, "www.a.test", store.FileHTTP01)
+	after, _ := st.ModTime(ctx, store.GroupChallenges, "www.a.test", store.FileHTTP01)
 	if !before.Equal(after) {
 		t.Errorf("unchanged key authorization was rewritten (%v -> %v)", before, after)
 	}
@@ -163,7 +163,7 @@ func TestHTTP01ChangedKeyAuthRewritten(t *testing.T) {
 	if err := m.Setup(ctx, rec, Task{Type: HTTP01, Domain: "a.test", Token: testToken, KeyAuth: testKeyAuth}); err != nil {
 		t.Fatal(err)
 	}
-	if b, _ := st.Read(store.GroupChallenges, "a.test", store.FileHTTP01); string(b) != testKeyAuth {
+	if b, _ := st.Read(ctx, store.GroupChallenges, "a.test", store.FileHTTP01); string(b) != testKeyAuth {
 		t.Fatalf("got %q; want %q", b, testKeyAuth)
 	}
 }
@@ -198,7 +198,7 @@ func TestSetupRejectsBadTasks(t *testing.T) {
 			}
 		})
 	}
-	if names, _ := st.List(store.GroupChallenges); len(names) != 0 {
+	if names, _ := st.List(t.Context(), store.GroupChallenges); len(names) != 0 {
 		t.Errorf("challenge data written for bad tasks: %v (store %s)", names, dir)
 	}
 	if err := m.Setup(context.Background(), &md.Record{MD: md.MD{Name: "a.test"}, Host: &md.HostConfig{Webroot: "relative/dir"}},
@@ -209,7 +209,7 @@ func TestSetupRejectsBadTasks(t *testing.T) {
 
 func TestHTTPHandler(t *testing.T) {
 	st, _ := openStore(t)
-	if err := st.Write(store.GroupChallenges, "a.test", store.FileHTTP01, []byte(testKeyAuth)); err != nil {
+	if err := st.Write(t.Context(), store.GroupChallenges, "a.test", store.FileHTTP01, []byte(testKeyAuth)); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(HTTPHandler(st, nil))
@@ -313,7 +313,7 @@ func TestHTTP01ListenerBusy(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "address already in use") {
 		t.Fatalf("got %v; want address already in use", err)
 	}
-	if names, _ := st.List(store.GroupChallenges); len(names) != 0 {
+	if names, _ := st.List(t.Context(), store.GroupChallenges); len(names) != 0 {
 		t.Errorf("challenge data kept after the failed setup: %v", names)
 	}
 }
@@ -355,7 +355,7 @@ func TestManagerConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if names, _ := st.List(store.GroupChallenges); len(names) != 0 {
+	if names, _ := st.List(ctx, store.GroupChallenges); len(names) != 0 {
 		t.Errorf("left over: %v", names)
 	}
 }

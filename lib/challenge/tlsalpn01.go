@@ -46,7 +46,7 @@ func TLSALPNFileNames(spec md.KeySpec) (keyFile, certFile string) {
 // setupTLSALPN01 writes a challenge key and certificate per key spec. As
 // mod_md, a domain not in proto.acme-tls/1 is tried anyway when other
 // domains of the MD have acme-tls/1, and is not applicable otherwise.
-func (m *Manager) setupTLSALPN01(rec *md.Record, t Task) error {
+func (m *Manager) setupTLSALPN01(ctx context.Context, rec *md.Record, t Task) error {
 	if !slices.Contains(rec.Proto.ACMETLS1, t.Domain) {
 		// our own listener (md-order --tls-listen) answers acme-tls/1 for
 		// any name; a web server only where Protocols has acme-tls/1
@@ -59,7 +59,7 @@ func (m *Manager) setupTLSALPN01(rec *md.Record, t Task) error {
 	digest := sha256.Sum256([]byte(t.KeyAuth))
 	for _, spec := range rec.PrivKey.Effective() {
 		keyFile, certFile := TLSALPNFileNames(spec)
-		if m.tlsALPNCurrent(t.Domain, certFile, digest[:]) {
+		if m.tlsALPNCurrent(ctx, t.Domain, certFile, digest[:]) {
 			continue
 		}
 		key, err := md.GenerateKey(spec)
@@ -74,10 +74,10 @@ func (m *Manager) setupTLSALPN01(rec *md.Record, t Task) error {
 		if err != nil {
 			return err
 		}
-		if err := m.st.SaveKey(store.GroupChallenges, t.Domain, keyFile, key); err != nil {
+		if err := m.st.SaveKey(ctx, store.GroupChallenges, t.Domain, keyFile, key); err != nil {
 			return err
 		}
-		if err := m.st.SaveChain(store.GroupChallenges, t.Domain, certFile, []*x509.Certificate{cert}); err != nil {
+		if err := m.st.SaveChain(ctx, store.GroupChallenges, t.Domain, certFile, []*x509.Certificate{cert}); err != nil {
 			return err
 		}
 	}
@@ -87,8 +87,8 @@ func (m *Manager) setupTLSALPN01(rec *md.Record, t Task) error {
 // tlsALPNCurrent reports whether a stored challenge certificate already
 // answers this key authorization (then it is kept, so a repeated Setup does
 // not change what the responder serves).
-func (m *Manager) tlsALPNCurrent(domain, certFile string, digest []byte) bool {
-	chain, err := m.st.LoadChain(store.GroupChallenges, domain, certFile)
+func (m *Manager) tlsALPNCurrent(ctx context.Context, domain, certFile string, digest []byte) bool {
+	chain, err := m.st.LoadChain(ctx, store.GroupChallenges, domain, certFile)
 	if err != nil || len(chain) != 1 || chain[0].VerifyHostname(domain) != nil {
 		return false
 	}
@@ -161,7 +161,7 @@ func TLSALPNConfig(st *store.Store, log Logger) *tls.Config {
 			if ValidateChallengeDomain(name) != nil {
 				return nil, fmt.Errorf("tls-alpn-01: bad or missing SNI %q", hello.ServerName)
 			}
-			certs, err := loadTLSALPN(st, name)
+			certs, err := loadTLSALPN(hello.Context(), st, name)
 			if err != nil {
 				log.Warnf("tls-alpn-01: %s: %v", name, err)
 				return nil, err
@@ -179,8 +179,8 @@ func TLSALPNConfig(st *store.Store, log Logger) *tls.Config {
 }
 
 // loadTLSALPN loads the challenge certificates of a DNS name, RSA first.
-func loadTLSALPN(st *store.Store, dns string) ([]*tls.Certificate, error) {
-	files, err := st.ListFiles(store.GroupChallenges, dns)
+func loadTLSALPN(ctx context.Context, st *store.Store, dns string) ([]*tls.Certificate, error) {
+	files, err := st.ListFiles(ctx, store.GroupChallenges, dns)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil
@@ -198,11 +198,11 @@ func loadTLSALPN(st *store.Store, dns string) ([]*tls.Certificate, error) {
 	var out []*tls.Certificate
 	for _, cf := range certFiles {
 		kf := strings.Replace(cf, "pubcert", "privkey", 1)
-		certPEM, err := st.Read(store.GroupChallenges, dns, cf)
+		certPEM, err := st.Read(ctx, store.GroupChallenges, dns, cf)
 		if err != nil {
 			continue
 		}
-		keyPEM, err := st.Read(store.GroupChallenges, dns, kf)
+		keyPEM, err := st.Read(ctx, store.GroupChallenges, dns, kf)
 		if err != nil {
 			continue
 		}

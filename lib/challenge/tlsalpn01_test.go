@@ -123,7 +123,7 @@ func TestTLSALPN01SetupFiles(t *testing.T) {
 			t.Errorf("%s mode %v; want %v", f, fi.Mode().Perm(), mode)
 		}
 	}
-	rsaChain, err := st.LoadChain(store.GroupChallenges, "a.test", "acme-tls-alpn-01-pubcert.pem")
+	rsaChain, err := st.LoadChain(ctx, store.GroupChallenges, "a.test", "acme-tls-alpn-01-pubcert.pem")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +251,7 @@ func TestTLSALPN01WithPebble(t *testing.T) {
 	if strings.Join(types, " ") != "tls-alpn-01 tls-alpn-01" {
 		t.Errorf("challenge types used: %v", types)
 	}
-	if names, _ := st.List(store.GroupChallenges); len(names) != 0 {
+	if names, _ := st.List(t.Context(), store.GroupChallenges); len(names) != 0 {
 		t.Errorf("challenge data left after teardown: %v", names)
 	}
 }

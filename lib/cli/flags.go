@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"time"
 
 	"github.com/mdtools/mdtools/lib/md"
@@ -21,12 +22,12 @@ func StoreFlags() []ucli.Flag {
 }
 
 // OpenStore opens, read-write, the store this run uses (see StoreDir).
-func OpenStore(c *ucli.Context, env Env, log *Logger, recs []*md.Record) (*store.Store, error) {
+func OpenStore(ctx context.Context, c *ucli.Context, env Env, log *Logger, recs []*md.Record) (*store.Store, error) {
 	ch, err := StoreFor(c, env, log, recs)
 	if err != nil {
 		return nil, err
 	}
-	s, err := store.Open(ch.Dir)
+	s, err := store.Open(ctx, ch.Dir)
 	if err != nil {
 		return nil, &Hinted{Err: err, Hint: "that is the " + ch.String() + "; check it and that this user may write there"}
 	}

@@ -39,7 +39,7 @@ type Stage struct {
 	Checked func(recs []*md.Record) error
 	// FromStore, if set, makes the records from the store instead of the
 	// input (--all); they are given the store's name (NameStore).
-	FromStore func(st *store.Store) ([]*md.Record, error)
+	FromStore func(ctx context.Context, st *store.Store) ([]*md.Record, error)
 	// Open opens the chosen store directory; nil opens it read-write
 	// (OpenStore). done, if not nil, is called when the run ends.
 	Open func(dir string) (st *store.Store, done func(), err error)
@@ -72,7 +72,7 @@ func (s *Stage) Run(ctx context.Context, c *ucli.Context, env Env, log *Logger) 
 	if err != nil {
 		return err
 	}
-	st, done, err := s.open(c, env, log, recs)
+	st, done, err := s.open(ctx, c, env, log, recs)
 	if done != nil {
 		defer done()
 	}
@@ -80,7 +80,7 @@ func (s *Stage) Run(ctx context.Context, c *ucli.Context, env Env, log *Logger) 
 		return err
 	}
 	if s.FromStore != nil {
-		if recs, err = s.FromStore(st); err != nil {
+		if recs, err = s.FromStore(ctx, st); err != nil {
 			return err
 		}
 		NameStore(recs, st)
@@ -111,9 +111,9 @@ func (s *Stage) inputs(c *ucli.Context, env Env) ([]*md.Record, error) {
 	return recs, nil
 }
 
-func (s *Stage) open(c *ucli.Context, env Env, log *Logger, recs []*md.Record) (*store.Store, func(), error) {
+func (s *Stage) open(ctx context.Context, c *ucli.Context, env Env, log *Logger, recs []*md.Record) (*store.Store, func(), error) {
 	if s.Open == nil {
-		st, err := OpenStore(c, env, log, recs)
+		st, err := OpenStore(ctx, c, env, log, recs)
 		return st, nil, err
 	}
 	dir, err := StoreDir(c, env, log, recs)

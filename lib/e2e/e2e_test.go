@@ -204,7 +204,7 @@ func (e *env) live(t *testing.T, name string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	chain, err := st.LoadChain(store.GroupDomains, name, "pubcert.pem")
+	chain, err := st.LoadChain(t.Context(), store.GroupDomains, name, "pubcert.pem")
 	if err != nil {
 		t.Fatalf("live certificate of %s: %v", name, err)
 	}
@@ -428,7 +428,7 @@ func TestCycle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		chain, err := st.LoadChain(store.GroupDomains, "a.test", "pubcert.pem")
+		chain, err := st.LoadChain(t.Context(), store.GroupDomains, "a.test", "pubcert.pem")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -697,7 +697,7 @@ tls-listen = "127.0.0.1:%d"
 		if f.spec != "rsa" {
 			suffix = "." + f.spec
 		}
-		live, err := st.LoadChain(store.GroupDomains, f.md, "pubcert"+suffix+".pem")
+		live, err := st.LoadChain(t.Context(), store.GroupDomains, f.md, "pubcert"+suffix+".pem")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -713,7 +713,7 @@ tls-listen = "127.0.0.1:%d"
 			t.Errorf("%s %s: deployed key does not fit: %v", f.md, f.spec, err)
 		}
 	}
-	if live, err := st.LoadChain(store.GroupDomains, "wild.test", "pubcert.secp256r1.pem"); err == nil {
+	if live, err := st.LoadChain(t.Context(), store.GroupDomains, "wild.test", "pubcert.secp256r1.pem"); err == nil {
 		if err := live[0].VerifyHostname("anything.wild.test"); err != nil {
 			t.Errorf("wildcard certificate: %v", err)
 		}

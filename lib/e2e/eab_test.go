@@ -65,7 +65,7 @@ tls-listen = "127.0.0.1:%d"
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ids, _ := st.List(store.GroupAccounts); len(ids) != 1 {
+	if ids, _ := st.List(t.Context(), store.GroupAccounts); len(ids) != 1 {
 		t.Errorf("accounts %v; want one", ids)
 	}
 }

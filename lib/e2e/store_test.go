@@ -103,11 +103,11 @@ MDomain one.test
 	if recs := install.records(t); len(recs) != 1 || recs[0].Install == nil || recs[0].Install.Action != "activated" {
 		t.Fatalf("md-install records: %s", install.stdout)
 	}
-	st, err := store.Open(confStore)
+	st, err := store.Open(t.Context(), confStore)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.LoadChain(store.GroupDomains, "one.test", md.DefaultKeySpecs[0].FileName("pubcert")); err != nil {
+	if _, err := st.LoadChain(t.Context(), store.GroupDomains, "one.test", md.DefaultKeySpecs[0].FileName("pubcert")); err != nil {
 		t.Errorf("no live certificate in the config's store %s: %v", confStore, err)
 	}
 	if _, err := os.Stat(envStore); !errors.Is(err, os.ErrNotExist) {

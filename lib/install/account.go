@@ -1,6 +1,7 @@
 package install
 
 import (
+	"context"
 	"crypto"
 	"encoding/json"
 	"fmt"
@@ -25,13 +26,13 @@ type accountHead struct {
 	CAURL  string `json:"ca-url"`
 }
 
-func (ix *accountIndex) load(st *store.Store) error {
+func (ix *accountIndex) load(ctx context.Context, st *store.Store) error {
 	if ix.loaded {
 		return ix.loadErr
 	}
 	ix.loaded = true
 	ix.byURL, ix.byCA, ix.taken = map[string]string{}, map[string]string{}, map[string]bool{}
-	ids, err := st.List(store.GroupAccounts)
+	ids, err := st.List(ctx, store.GroupAccounts)
 	if err != nil {
 		ix.loadErr = err
 		return err
@@ -39,7 +40,7 @@ func (ix *accountIndex) load(st *store.Store) error {
 	for _, id := range ids {
 		ix.taken[id] = true
 		var h accountHead
-		if err := st.LoadJSON(store.GroupAccounts, id, store.FileAccount, &h); err != nil {
+		if err := st.LoadJSON(ctx, store.GroupAccounts, id, store.FileAccount, &h); err != nil {
 			continue // not an account, or a damaged one: never reused, never overwritten
 		}
 		if h.URL != "" {
@@ -62,8 +63,8 @@ func (ix *accountIndex) load(st *store.Store) error {
 // which may reuse the id of a different account for the same CA and
 // overwrite it, a different account is never overwritten, so no account
 // key is ever lost.
-func (ix *accountIndex) save(st *store.Store, raw []byte, key crypto.Signer, caURL string) (string, error) {
-	if err := ix.load(st); err != nil {
+func (ix *accountIndex) save(ctx context.Context, st *store.Store, raw []byte, key crypto.Signer, caURL string) (string, error) {
+	if err := ix.load(ctx, st); err != nil {
 		return "", err
 	}
 	var h accountHead
@@ -90,10 +91,10 @@ func (ix *accountIndex) save(st *store.Store, raw []byte, key crypto.Signer, caU
 			return "", fmt.Errorf("saving account: accounts/ACME-%s-0000 to -0999 all exist", sname)
 		}
 	}
-	if err := st.Write(store.GroupAccounts, id, store.FileAccount, raw); err != nil {
+	if err := st.Write(ctx, store.GroupAccounts, id, store.FileAccount, raw); err != nil {
 		return "", err
 	}
-	if err := st.SaveKey(store.GroupAccounts, id, store.FileAccountKey, key); err != nil {
+	if err := st.SaveKey(ctx, store.GroupAccounts, id, store.FileAccountKey, key); err != nil {
 		return "", err
 	}
 	ix.taken[id] = true
@@ -108,8 +109,8 @@ func (ix *accountIndex) save(st *store.Store, raw []byte, key crypto.Signer, caU
 
 // forCA returns a valid account for the CA URL, as mod_md does when a
 // staged set reused an account without naming it.
-func (ix *accountIndex) forCA(st *store.Store, caURL string) string {
-	if ix.load(st) != nil {
+func (ix *accountIndex) forCA(ctx context.Context, st *store.Store, caURL string) string {
+	if ix.load(ctx, st) != nil {
 		return ""
 	}
 	return ix.byCA[caURL]

@@ -24,12 +24,12 @@ func TestActivateFirstThenRenewal(t *testing.T) {
 	// md-parse synced the MD: domains/a.test/md.json, no certificate yet.
 	synced := rec.MD
 	synced.State = md.StateIncomplete
-	if err := st.SaveMD(store.GroupDomains, &synced); err != nil {
+	if err := st.SaveMD(t.Context(), store.GroupDomains, &synced); err != nil {
 		t.Fatal(err)
 	}
 	creds := freshCreds(t, rec)
 	stageSet(t, st, rec, creds)
-	if err := st.Write(store.GroupChallenges, "www.a.test", store.FileHTTP01, []byte("x")); err != nil {
+	if err := st.Write(t.Context(), store.GroupChallenges, "www.a.test", store.FileHTTP01, []byte("x")); err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now()
@@ -58,14 +58,14 @@ func TestActivateFirstThenRenewal(t *testing.T) {
 	if fi, _ := os.Stat(keyPath); fi.Mode().Perm() != 0o600 {
 		t.Errorf("live key mode %v", fi.Mode().Perm())
 	}
-	m, err := st.LoadMD(store.GroupDomains, "a.test")
+	m, err := st.LoadMD(t.Context(), store.GroupDomains, "a.test")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if m.State != md.StateComplete || m.StateDescr != "" || m.CA.URL != "https://127.0.0.1:14000/dir" {
 		t.Errorf("live md.json: state %d %q ca %+v", m.State, m.StateDescr, m.CA)
 	}
-	job, err := st.LoadJob(store.GroupDomains, "a.test")
+	job, err := st.LoadJob(t.Context(), store.GroupDomains, "a.test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,11 +76,11 @@ func TestActivateFirstThenRenewal(t *testing.T) {
 		t.Errorf("job last = %+v", job.Last)
 	}
 	for _, g := range []store.Group{store.GroupStaging, store.GroupTmp, store.GroupChallenges} {
-		if names, _ := st.List(g); len(names) != 0 {
+		if names, _ := st.List(t.Context(), g); len(names) != 0 {
 			t.Errorf("%s not purged: %v", g, names)
 		}
 	}
-	if old, err := st.LoadMD(store.GroupArchive, "a.test.1"); err != nil || old.State != md.StateIncomplete {
+	if old, err := st.LoadMD(t.Context(), store.GroupArchive, "a.test.1"); err != nil || old.State != md.StateIncomplete {
 		t.Errorf("archive/a.test.1: %v %+v", err, old)
 	}
 
@@ -97,7 +97,7 @@ func TestActivateFirstThenRenewal(t *testing.T) {
 	if got := liveFingerprint(t, st, "a.test", ecSpec); got != Fingerprint(creds2[0].chain[0]) {
 		t.Errorf("second activation did not swap the cert")
 	}
-	chain, err := st.LoadChain(store.GroupArchive, "a.test.2", ecSpec.FileName("pubcert"))
+	chain, err := st.LoadChain(t.Context(), store.GroupArchive, "a.test.2", ecSpec.FileName("pubcert"))
 	if err != nil || Fingerprint(chain[0]) != Fingerprint(creds[0].chain[0]) {
 		t.Errorf("archive/a.test.2 does not hold the first cert: %v", err)
 	}
@@ -147,10 +147,10 @@ func TestMultipleKeySpecsAndAccount(t *testing.T) {
 			url, key = "https://127.0.0.1:14000/my-account/2", otherKey
 		}
 		acct := `{"status":"valid","url":"` + url + `","ca-url":"https://127.0.0.1:14000/dir","contact":["mailto:a@example.org"]}`
-		if err := st.Write(store.GroupStaging, rec.Name, store.FileAccount, []byte(acct)); err != nil {
+		if err := st.Write(t.Context(), store.GroupStaging, rec.Name, store.FileAccount, []byte(acct)); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.SaveKey(store.GroupStaging, rec.Name, store.FileAccountKey, key); err != nil {
+		if err := st.SaveKey(t.Context(), store.GroupStaging, rec.Name, store.FileAccountKey, key); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -162,7 +162,7 @@ func TestMultipleKeySpecsAndAccount(t *testing.T) {
 		if rec.Error != nil || rec.Install.Action != "activated" {
 			t.Fatalf("%s: %+v %+v", rec.Name, rec.Install, rec.Error)
 		}
-		m, err := st.LoadMD(store.GroupDomains, rec.Name)
+		m, err := st.LoadMD(t.Context(), store.GroupDomains, rec.Name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -173,11 +173,11 @@ func TestMultipleKeySpecsAndAccount(t *testing.T) {
 	if len(recs[0].Install.Certs) != 2 || recs[0].Install.Certs[0].Spec != "rsa" || recs[0].Install.Certs[1].Spec != "P-256" {
 		t.Errorf("k1 certs: %+v", recs[0].Install.Certs)
 	}
-	ids, _ := st.List(store.GroupAccounts)
+	ids, _ := st.List(t.Context(), store.GroupAccounts)
 	if strings.Join(ids, ",") != "ACME-127.0.0.1-0000,ACME-127.0.0.1-0001" {
 		t.Errorf("accounts: %v", ids)
 	}
-	k, err := st.LoadKey(store.GroupAccounts, "ACME-127.0.0.1-0001", store.FileAccountKey)
+	k, err := st.LoadKey(t.Context(), store.GroupAccounts, "ACME-127.0.0.1-0001", store.FileAccountKey)
 	if err != nil || !publicKeysEqual(k.Public(), otherKey.Public()) {
 		t.Errorf("account key of -0001 is not k3's: %v", err)
 	}
@@ -191,7 +191,7 @@ func TestMultipleKeySpecsAndAccount(t *testing.T) {
 	if err := run(t, st, time.Now(), rec4); err != nil {
 		t.Fatal(err)
 	}
-	if m, _ := st.LoadMD(store.GroupDomains, "k4.test"); m == nil || m.CA.Account != "ACME-127.0.0.1-0000" {
+	if m, _ := st.LoadMD(t.Context(), store.GroupDomains, "k4.test"); m == nil || m.CA.Account != "ACME-127.0.0.1-0000" {
 		t.Errorf("k4 ca.account = %+v", m)
 	}
 }
@@ -206,18 +206,18 @@ func TestLiveAccountIsTheOrderingOne(t *testing.T) {
 	rec := testRecord("acct.test", md.KeySpecs{ecSpec})
 	rec.CA.Account = "ACME-127.0.0.1-0000" // what md-parse kept from the old live set
 	stageSet(t, st, rec, freshCreds(t, rec))
-	sm, err := st.LoadMD(store.GroupStaging, rec.Name)
+	sm, err := st.LoadMD(t.Context(), store.GroupStaging, rec.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sm.CA.Account = "ACME-127.0.0.1-0001" // md-order ordered with this one
-	if err := st.SaveMD(store.GroupStaging, sm); err != nil {
+	if err := st.SaveMD(t.Context(), store.GroupStaging, sm); err != nil {
 		t.Fatal(err)
 	}
 	if err := run(t, st, time.Now(), rec); err != nil {
 		t.Fatal(err)
 	}
-	if m, err := st.LoadMD(store.GroupDomains, rec.Name); err != nil || m.CA.Account != "ACME-127.0.0.1-0001" {
+	if m, err := st.LoadMD(t.Context(), store.GroupDomains, rec.Name); err != nil || m.CA.Account != "ACME-127.0.0.1-0001" {
 		t.Errorf("live md.json %+v (%v); want ca.account ACME-127.0.0.1-0001", m, err)
 	}
 }
@@ -242,8 +242,8 @@ func TestBadStagedSetsRejected(t *testing.T) {
 		}},
 		{name: "truncated PEM", want: "pubcert", build: func(t *testing.T, st *store.Store, rec *md.Record) {
 			stageSet(t, st, rec, staged)
-			data, _ := st.Read(store.GroupStaging, rec.Name, ecSpec.FileName("pubcert"))
-			if err := st.Write(store.GroupStaging, rec.Name, ecSpec.FileName("pubcert"), data[:len(data)/2]); err != nil {
+			data, _ := st.Read(t.Context(), store.GroupStaging, rec.Name, ecSpec.FileName("pubcert"))
+			if err := st.Write(t.Context(), store.GroupStaging, rec.Name, ecSpec.FileName("pubcert"), data[:len(data)/2]); err != nil {
 				t.Fatal(err)
 			}
 		}},
@@ -262,13 +262,13 @@ func TestBadStagedSetsRejected(t *testing.T) {
 		}},
 		{name: "garbage md.json", want: "md.json", build: func(t *testing.T, st *store.Store, rec *md.Record) {
 			stageSet(t, st, rec, staged)
-			if err := st.Write(store.GroupStaging, rec.Name, store.FileMD, []byte("{garbage")); err != nil {
+			if err := st.Write(t.Context(), store.GroupStaging, rec.Name, store.FileMD, []byte("{garbage")); err != nil {
 				t.Fatal(err)
 			}
 		}},
 		{name: "missing key", want: "private key", build: func(t *testing.T, st *store.Store, rec *md.Record) {
 			stageSet(t, st, rec, staged)
-			if err := st.Remove(store.GroupStaging, rec.Name, ecSpec.FileName("privkey")); err != nil {
+			if err := st.Remove(t.Context(), store.GroupStaging, rec.Name, ecSpec.FileName("privkey")); err != nil {
 				t.Fatal(err)
 			}
 		}},
@@ -304,12 +304,12 @@ func TestBadStagedSetsRejected(t *testing.T) {
 			if got := liveFingerprint(t, st, "bad.test", ecSpec); got != Fingerprint(good[0].chain[0]) {
 				t.Errorf("live cert replaced")
 			}
-			job, _ := st.LoadJob(store.GroupDomains, "bad.test")
+			job, _ := st.LoadJob(t.Context(), store.GroupDomains, "bad.test")
 			e, ok := job.LastEntry("install-error")
 			if !ok || e.Status != ProblemInvalidStaging || !strings.Contains(e.Detail, tc.want) {
 				t.Errorf("job log: %+v", job.Log.Entries)
 			}
-			if st.Exists(store.GroupStaging, "bad.test", store.FileMD) {
+			if st.Exists(t.Context(), store.GroupStaging, "bad.test", store.FileMD) {
 				t.Errorf("rejected staged set not purged")
 			}
 		})
@@ -363,7 +363,7 @@ func TestNotReadyIsKept(t *testing.T) {
 			if !tc.ready.IsZero() && !r.Install.ReadyAt.Equal(tc.ready.Truncate(time.Second)) {
 				t.Errorf("ready-at %v; want %v", r.Install.ReadyAt, tc.ready)
 			}
-			stagedStill := st.Exists(store.GroupStaging, "w.test", store.FileMD)
+			stagedStill := st.Exists(t.Context(), store.GroupStaging, "w.test", store.FileMD)
 			if stagedStill != (tc.wantAct == "waiting") {
 				t.Errorf("staging kept = %v", stagedStill)
 			}
@@ -377,7 +377,7 @@ func TestUnfinishedStagingLeftToMdOrder(t *testing.T) {
 	rec := testRecord("u.test", md.KeySpecs{ecSpec})
 	stageSet(t, st, rec, freshCreds(t, rec))
 	job := &md.Job{Name: "u.test"} // md-order still at work
-	if err := st.SaveJob(store.GroupStaging, "u.test", job); err != nil {
+	if err := st.SaveJob(t.Context(), store.GroupStaging, "u.test", job); err != nil {
 		t.Fatal(err)
 	}
 	before := tree(t, dir)
@@ -402,7 +402,7 @@ func TestAllFromStore(t *testing.T) {
 	if err := run(t, st, time.Now(), a); err != nil {
 		t.Fatal(err)
 	}
-	recs, err := StoreRecords(st)
+	recs, err := StoreRecords(t.Context(), st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -551,7 +551,7 @@ func TestDeployOwnerAndRefusals(t *testing.T) {
 	if rec.Error == nil || rec.Error.Problem != ProblemDeploy || !strings.Contains(rec.Error.Detail, "not a symlink made by md-install") {
 		t.Fatalf("error %+v", rec.Error)
 	}
-	if st.Exists(store.GroupDomains, "o.test", ecSpec.FileName("pubcert")) || !st.Exists(store.GroupStaging, "o.test", store.FileMD) {
+	if st.Exists(t.Context(), store.GroupDomains, "o.test", ecSpec.FileName("pubcert")) || !st.Exists(t.Context(), store.GroupStaging, "o.test", store.FileMD) {
 		t.Fatalf("a failed deploy must leave the staged set for the next run")
 	}
 	for _, tc := range []struct{ mode, want string }{{"0x1", "octal"}, {"1777", "octal"}} {

@@ -85,7 +85,7 @@ func BenchmarkActivate1000(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		dir := b.TempDir()
-		st, err := store.Open(dir)
+		st, err := store.Open(b.Context(), dir)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -127,7 +127,7 @@ func BenchmarkNothingToDo10000(b *testing.B) {
 	const n = 10000
 	ca := newBenchCA(b)
 	dir := b.TempDir()
-	st, err := store.Open(dir)
+	st, err := store.Open(b.Context(), dir)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -140,16 +140,16 @@ func BenchmarkNothingToDo10000(b *testing.B) {
 		k, c := ca.issue(b, r.Name)
 		m := r.MD
 		m.State = md.StateComplete
-		if err := dst.SaveMD(store.GroupDomains, &m); err != nil {
+		if err := dst.SaveMD(b.Context(), store.GroupDomains, &m); err != nil {
 			b.Fatal(err)
 		}
-		if err := dst.SaveKey(store.GroupDomains, r.Name, ecSpec.FileName("privkey"), k); err != nil {
+		if err := dst.SaveKey(b.Context(), store.GroupDomains, r.Name, ecSpec.FileName("privkey"), k); err != nil {
 			b.Fatal(err)
 		}
-		if err := dst.SaveChain(store.GroupDomains, r.Name, ecSpec.FileName("pubcert"), c); err != nil {
+		if err := dst.SaveChain(b.Context(), store.GroupDomains, r.Name, ecSpec.FileName("pubcert"), c); err != nil {
 			b.Fatal(err)
 		}
-		if err := dst.SaveJob(store.GroupDomains, r.Name, &md.Job{Name: r.Name, Finished: true}); err != nil {
+		if err := dst.SaveJob(b.Context(), store.GroupDomains, r.Name, &md.Job{Name: r.Name, Finished: true}); err != nil {
 			b.Fatal(err)
 		}
 		line, _ := json.Marshal(r)
@@ -176,7 +176,7 @@ func BenchmarkNothingToDo10000(b *testing.B) {
 		}
 		stdin, stdinCPU := time.Since(start), cpuTime()-cpu0
 		start, cpu0 = time.Now(), cpuTime()
-		all, err := StoreRecords(st)
+		all, err := StoreRecords(b.Context(), st)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -23,7 +23,7 @@ import (
 // checks the store and finishes with a normal run.
 const childEnv = "MDTOOLS_INSTALL_TEST_CHILD"
 
-func runChild() int {
+func runChild(ctx context.Context) int {
 	dir, recFile, step := os.Getenv("CHILD_STORE"), os.Getenv("CHILD_RECORDS"), os.Getenv("CHILD_CRASH_AT")
 	sleepAt := os.Getenv("CHILD_SLEEP_AT")
 	testHook = func(s, name string) {
@@ -39,7 +39,7 @@ func runChild() int {
 	if w, err := time.ParseDuration(os.Getenv("CHILD_WAIT")); err == nil {
 		wait = w
 	}
-	st, err := store.Open(dir)
+	st, err := store.Open(ctx, dir)
 	if err != nil {
 		return 10
 	}
@@ -91,10 +91,10 @@ func TestCrashAtEveryStepThenRerun(t *testing.T) {
 		r.Install = nil
 		stageSet(t, st, r, newCreds)
 		acct := `{"status":"valid","url":"https://127.0.0.1:14000/my-account/7","ca-url":"https://127.0.0.1:14000/dir"}`
-		if err := st.Write(store.GroupStaging, r.Name, store.FileAccount, []byte(acct)); err != nil {
+		if err := st.Write(t.Context(), store.GroupStaging, r.Name, store.FileAccount, []byte(acct)); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.SaveKey(store.GroupStaging, r.Name, store.FileAccountKey, acctKey); err != nil {
+		if err := st.SaveKey(t.Context(), store.GroupStaging, r.Name, store.FileAccountKey, acctKey); err != nil {
 			t.Fatal(err)
 		}
 		return st, dir, r
@@ -118,15 +118,15 @@ func TestCrashAtEveryStepThenRerun(t *testing.T) {
 	}
 	// liveComplete checks domains/c.test is one whole set, old or new.
 	liveComplete := func(t *testing.T, st *store.Store) string {
-		m, err := st.LoadMD(store.GroupDomains, "c.test")
+		m, err := st.LoadMD(t.Context(), store.GroupDomains, "c.test")
 		if err != nil {
 			t.Fatalf("live md.json: %v", err)
 		}
-		key, err := st.LoadKey(store.GroupDomains, "c.test", ecSpec.FileName("privkey"))
+		key, err := st.LoadKey(t.Context(), store.GroupDomains, "c.test", ecSpec.FileName("privkey"))
 		if err != nil {
 			t.Fatalf("live key: %v", err)
 		}
-		chain, err := st.LoadChain(store.GroupDomains, "c.test", ecSpec.FileName("pubcert"))
+		chain, err := st.LoadChain(t.Context(), store.GroupDomains, "c.test", ecSpec.FileName("pubcert"))
 		if err != nil {
 			t.Fatalf("live cert: %v", err)
 		}
@@ -161,35 +161,35 @@ func TestCrashAtEveryStepThenRerun(t *testing.T) {
 			t.Fatalf("after the rerun the live cert is still the old one (action %q)", r.Install.Action)
 		}
 		for _, g := range []store.Group{store.GroupStaging, store.GroupTmp} {
-			if names, _ := st.List(g); len(names) != 0 {
+			if names, _ := st.List(t.Context(), g); len(names) != 0 {
 				t.Errorf("%s not empty after rerun: %v", g, names)
 			}
 		}
-		archives, _ := st.List(store.GroupArchive)
+		archives, _ := st.List(t.Context(), store.GroupArchive)
 		foundOld := false
 		for _, a := range archives {
-			if chain, err := st.LoadChain(store.GroupArchive, a, ecSpec.FileName("pubcert")); err == nil && Fingerprint(chain[0]) == oldFP {
+			if chain, err := st.LoadChain(t.Context(), store.GroupArchive, a, ecSpec.FileName("pubcert")); err == nil && Fingerprint(chain[0]) == oldFP {
 				foundOld = true
 			}
-			if st.Exists(store.GroupArchive, a, ".superseded") {
+			if st.Exists(t.Context(), store.GroupArchive, a, ".superseded") {
 				t.Errorf("archive/%s keeps the superseded marker", a)
 			}
 		}
 		if !foundOld {
 			t.Errorf("old set not archived: %v", archives)
 		}
-		if st.Exists(store.GroupDomains, "c.test", ".superseded") {
+		if st.Exists(t.Context(), store.GroupDomains, "c.test", ".superseded") {
 			t.Errorf("live set carries a superseded marker")
 		}
-		m, _ := st.LoadMD(store.GroupDomains, "c.test")
+		m, _ := st.LoadMD(t.Context(), store.GroupDomains, "c.test")
 		if m.CA.Account != "ACME-127.0.0.1-0000" {
 			t.Errorf("ca.account = %q", m.CA.Account)
 		}
-		if ids, _ := st.List(store.GroupAccounts); len(ids) != 1 {
+		if ids, _ := st.List(t.Context(), store.GroupAccounts); len(ids) != 1 {
 			t.Errorf("accounts: %v (the staged account saved more than once)", ids)
 		}
 		d := r.Host.Deploy
-		live, _ := loadLive(st, "c.test", md.KeySpecs{ecSpec})
+		live, _ := loadLive(t.Context(), st, "c.test", md.KeySpecs{ecSpec})
 		if !deployCurrent(d, "c.test", live) {
 			t.Errorf("deploy set is not the live cert")
 		}
@@ -201,7 +201,7 @@ func TestCrashAtEveryStepThenRerun(t *testing.T) {
 			}
 			t.Errorf("deploy dir has stale sets: %v", names)
 		}
-		job, _ := st.LoadJob(store.GroupDomains, "c.test")
+		job, _ := st.LoadJob(t.Context(), store.GroupDomains, "c.test")
 		if _, ok := job.LastEntry("message-installed"); !ok {
 			t.Errorf("no installed event in the job log")
 		}
@@ -275,11 +275,11 @@ func TestCrashAtEveryStepThenRerun(t *testing.T) {
 			st, dir, r := setup(t)
 			crash(t, dir, r, "before-promote")
 			b := st.Backend()
-			if err := b.Write(store.GroupDomains, "c.test", ".superseded", []byte("x")); err != nil {
+			if err := b.Write(t.Context(), store.GroupDomains, "c.test", ".superseded", []byte("x")); err != nil {
 				t.Fatal(err)
 			}
 			if inside == "exchanged" {
-				if err := b.Exchange(store.GroupTmp, "c.test", store.GroupDomains, "c.test"); err != nil {
+				if err := b.Exchange(t.Context(), store.GroupTmp, "c.test", store.GroupDomains, "c.test"); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -379,7 +379,7 @@ func TestConcurrentRuns(t *testing.T) {
 			if got := liveFingerprint(t, st, "p.test", ecSpec); got != Fingerprint(creds[0].chain[0]) {
 				t.Errorf("live cert wrong")
 			}
-			if names, _ := st.List(store.GroupArchive); len(names) > 1 {
+			if names, _ := st.List(t.Context(), store.GroupArchive); len(names) > 1 {
 				t.Errorf("activated more than once: %v", names)
 			}
 		})
@@ -441,7 +441,7 @@ func TestTwoProcessesAtOnce(t *testing.T) {
 			if got := liveFingerprint(t, st, "two.test", ecSpec); got != Fingerprint(creds[0].chain[0]) {
 				t.Errorf("live cert wrong")
 			}
-			if names, _ := st.List(store.GroupArchive); len(names) != 0 {
+			if names, _ := st.List(t.Context(), store.GroupArchive); len(names) != 0 {
 				t.Errorf("activated more than once: archives %v", names)
 			}
 		})
@@ -475,7 +475,7 @@ func TestWaitingSetSwept(t *testing.T) {
 	if _, err := os.Stat(temp); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("temp file in the waiting set not swept: %v", err)
 	}
-	if !st.Exists(store.GroupStaging, "ws.test", store.FileMD) {
+	if !st.Exists(t.Context(), store.GroupStaging, "ws.test", store.FileMD) {
 		t.Error("the waiting set itself was touched")
 	}
 }

@@ -59,7 +59,7 @@ func TestEventsInstalledAndErrored(t *testing.T) {
 	if got != "LOG installed e.test|LOG errored e.test" {
 		t.Errorf("events %q", got)
 	}
-	job, _ := st.LoadJob(store.GroupDomains, "e.test")
+	job, _ := st.LoadJob(t.Context(), store.GroupDomains, "e.test")
 	for _, typ := range []string{"message-installed", "message-errored", "install-error"} {
 		if _, ok := job.LastEntry(typ); !ok {
 			t.Errorf("job log lacks %s", typ)
@@ -123,7 +123,7 @@ func TestExpiringOncePerDay(t *testing.T) {
 				}
 				flags = append(flags, r.Install.Expiring)
 			}
-			job, _ := st.LoadJob(store.GroupStaging, "x.test") // the renewal job, shared with md-order
+			job, _ := st.LoadJob(t.Context(), store.GroupStaging, "x.test") // the renewal job, shared with md-order
 			n := 0
 			for _, e := range job.Log.Entries {
 				if e.Type == "message-expiring" {
@@ -165,7 +165,7 @@ func TestExpiringSharedWithMdOrder(t *testing.T) {
 	now := leaf.NotAfter.Add(-time.Hour)
 	job := &md.Job{Name: "s.test"}
 	job.AddLog(now.Add(-2*time.Hour), "message-expiring", "", "")
-	if err := st.SaveJob(store.GroupStaging, "s.test", job); err != nil {
+	if err := st.SaveJob(t.Context(), store.GroupStaging, "s.test", job); err != nil {
 		t.Fatal(err)
 	}
 	r := testRecord("s.test", md.KeySpecs{ecSpec})
@@ -205,7 +205,7 @@ func TestReloadTimeoutAndPending(t *testing.T) {
 	if r1.Install.Action != "activated" || r1.Error == nil || r1.Error.Problem != ProblemReload || !strings.Contains(r1.Error.Detail, "timed out") {
 		t.Fatalf("install %+v error %+v", r1.Install, r1.Error)
 	}
-	if got := readPending(st); !got["t.test"] {
+	if got := readPending(t.Context(), st); !got["t.test"] {
 		t.Fatalf("t.test not pending after a failed reload: %v", got)
 	}
 	data, _ := os.ReadFile(filepath.Join(dir, filePending))
@@ -223,7 +223,7 @@ func TestReloadTimeoutAndPending(t *testing.T) {
 	if _, err := os.Stat(marker); err != nil {
 		t.Errorf("reload command did not run: %v", err)
 	}
-	if got := readPending(st); got["t.test"] {
+	if got := readPending(t.Context(), st); got["t.test"] {
 		t.Errorf("t.test still pending")
 	}
 	// and a third run has nothing to reload

@@ -1,6 +1,7 @@
 package install
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -32,11 +33,11 @@ const (
 // ensureFallback makes sure domains/<md>/ has a fallback certificate per key
 // spec that covers the MD's domains and is valid for at least another day.
 // It reports whether it wrote anything.
-func ensureFallback(st *store.Store, m *md.MD, now time.Time) (bool, error) {
+func ensureFallback(ctx context.Context, st *store.Store, m *md.MD, now time.Time) (bool, error) {
 	wrote := false
 	for _, spec := range m.PrivKey.Effective() {
 		kf, cf := spec.FileName(fallbackPrefix+"privkey"), spec.FileName(fallbackPrefix+"pubcert")
-		if chain, err := st.LoadChain(store.GroupDomains, m.Name, cf); err == nil && st.Exists(store.GroupDomains, m.Name, kf) {
+		if chain, err := st.LoadChain(ctx, store.GroupDomains, m.Name, cf); err == nil && st.Exists(ctx, store.GroupDomains, m.Name, kf) {
 			ok := now.Add(24 * time.Hour).Before(chain[0].NotAfter)
 			for _, d := range m.Domains {
 				ok = ok && covers(chain[0], d)
@@ -62,10 +63,10 @@ func ensureFallback(st *store.Store, m *md.MD, now time.Time) (bool, error) {
 		}
 		cert, _ := x509.ParseCertificate(der)
 		// key first: a cert without its key is redone on the next run
-		if err := st.SaveKey(store.GroupDomains, m.Name, kf, key); err != nil {
+		if err := st.SaveKey(ctx, store.GroupDomains, m.Name, kf, key); err != nil {
 			return wrote, err
 		}
-		if err := st.SaveChain(store.GroupDomains, m.Name, cf, []*x509.Certificate{cert}); err != nil {
+		if err := st.SaveChain(ctx, store.GroupDomains, m.Name, cf, []*x509.Certificate{cert}); err != nil {
 			return wrote, err
 		}
 		wrote = true

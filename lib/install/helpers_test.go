@@ -32,7 +32,7 @@ var (
 
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
-		os.Exit(runChild())
+		os.Exit(runChild(context.Background()))
 	}
 	code := m.Run()
 	if caShared != nil {
@@ -101,24 +101,25 @@ type stagedCred struct {
 // stageSet writes a staged set as md-order does: md.json with ca.url,
 // encrypted keys, pubcerts, a finished job.json.
 func stageSet(t testing.TB, st *store.Store, rec *md.Record, creds []stagedCred) {
+	ctx := t.Context()
 	t.Helper()
 	m := rec.MD
 	m.CA = &md.CA{Proto: md.ProtoACME, URL: "https://127.0.0.1:14000/dir", URLs: []string{"https://127.0.0.1:14000/dir"}}
 	m.State, m.StateDescr = md.StateIncomplete, "certificate(rsa) is missing"
-	if err := st.SaveMD(store.GroupStaging, &m); err != nil {
+	if err := st.SaveMD(ctx, store.GroupStaging, &m); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range creds {
-		if err := st.SaveKey(store.GroupStaging, rec.Name, c.spec.FileName("privkey"), c.key); err != nil {
+		if err := st.SaveKey(ctx, store.GroupStaging, rec.Name, c.spec.FileName("privkey"), c.key); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.SaveChain(store.GroupStaging, rec.Name, c.spec.FileName("pubcert"), c.chain); err != nil {
+		if err := st.SaveChain(ctx, store.GroupStaging, rec.Name, c.spec.FileName("pubcert"), c.chain); err != nil {
 			t.Fatal(err)
 		}
 	}
 	job := &md.Job{Name: rec.Name, Finished: true, Notified: true, NotifiedRenewed: true}
 	job.AddLog(time.Now(), "finished", "", "")
-	if err := st.SaveJob(store.GroupStaging, rec.Name, job); err != nil {
+	if err := st.SaveJob(ctx, store.GroupStaging, rec.Name, job); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -153,9 +154,10 @@ func freshCreds(t testing.TB, rec *md.Record) []stagedCred {
 }
 
 func openStore(t testing.TB) (*store.Store, string) {
+	ctx := t.Context()
 	t.Helper()
 	dir := t.TempDir()
-	st, err := store.Open(dir)
+	st, err := store.Open(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,8 +203,9 @@ func run(t testing.TB, st *store.Store, now time.Time, recs ...*md.Record) error
 }
 
 func liveFingerprint(t testing.TB, st *store.Store, name string, spec md.KeySpec) string {
+	ctx := t.Context()
 	t.Helper()
-	chain, err := st.LoadChain(store.GroupDomains, name, spec.FileName("pubcert"))
+	chain, err := st.LoadChain(ctx, store.GroupDomains, name, spec.FileName("pubcert"))
 	if err != nil {
 		t.Fatalf("live set of %s: %v", name, err)
 	}

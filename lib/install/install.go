@@ -138,10 +138,12 @@ func Run(ctx context.Context, opts Options, recs []*md.Record) error {
 	if opts.VerifyInterval <= 0 {
 		opts.VerifyInterval = 250 * time.Millisecond
 	}
-	if opts.StoreDir == "" {
-		if f, ok := opts.Store.Backend().(*store.FS); ok {
-			opts.StoreDir = f.Dir()
+	if opts.StoreDir == "" && opts.ApacheDir != "" {
+		ld, ok := opts.Store.Backend().(store.LocalDir)
+		if !ok {
+			return fmt.Errorf("writing Apache snippets: the store %s is not a local directory Apache could read; give the directory Apache serves it from (--apache-store-dir)", opts.Store)
 		}
+		opts.StoreDir = ld.Dir()
 	}
 	r := &runner{opts: opts, st: opts.Store, now: opts.Now().UTC()}
 	r.dst, r.sync = opts.Store.Deferred()
@@ -185,13 +187,13 @@ func (r *runner) unlockAll() {
 }
 
 func (r *runner) run(ctx context.Context, recs []*md.Record) error {
-	stagedNames, err := r.st.List(store.GroupStaging)
+	stagedNames, err := r.st.List(ctx, store.GroupStaging)
 	if err != nil {
 		return fmt.Errorf("listing staging: %w", err)
 	}
 	// what purges killed midway left: renamed away, nobody's, no lock needed
 	for _, g := range []store.Group{store.GroupStaging, store.GroupTmp, store.GroupChallenges} {
-		if _, err := r.st.SweepTrash(g); err != nil {
+		if _, err := r.st.SweepTrash(ctx, g); err != nil {
 			r.opts.Log.Warnf("sweeping %s: %v", g, err)
 		}
 	}
@@ -252,7 +254,7 @@ func (r *runner) run(ctx context.Context, recs []*md.Record) error {
 	}
 	r.phase("finished")
 	r.writeApache(ctx)
-	pending := readPending(r.st)
+	pending := readPending(ctx, r.st)
 	for _, it := range r.items {
 		if pending[it.name] && it.liveOK {
 			it.changed, it.pending = true, true
@@ -346,30 +348,30 @@ func (it *item) reject(err error) {
 }
 
 // prepare checks the staged set of a locked item and writes its tmp set.
-func (r *runner) prepare(_ context.Context, it *item) {
-	it.live, it.liveOK = loadLive(r.st, it.name, it.specs)
+func (r *runner) prepare(ctx context.Context, it *item) {
+	it.live, it.liveOK = loadLive(ctx, r.st, it.name, it.specs)
 	if !it.locked {
 		return
 	}
-	if _, err := r.st.RecoverPromote(store.GroupTmp, it.name); err != nil {
+	if _, err := r.st.RecoverPromote(ctx, store.GroupTmp, it.name); err != nil {
 		it.fail(ProblemStore, fmt.Errorf("finishing an interrupted activation: %w", err))
 		return
 	}
 	// md-order and md-install write staging/<md> only under the MD lock
 	// we hold: a temp file there is a dead writer's
-	if _, err := r.st.SweepTemp(store.GroupStaging, it.name); err != nil {
+	if _, err := r.st.SweepTemp(ctx, store.GroupStaging, it.name); err != nil {
 		it.fail(ProblemStore, fmt.Errorf("sweeping staging/%s: %w", it.name, err))
 		return
 	}
-	if !r.stagedFinished(it) {
+	if !r.stagedFinished(ctx, it) {
 		return
 	}
-	set, err := loadStaged(r.st, it.name, it.specs)
+	set, err := loadStaged(ctx, r.st, it.name, it.specs)
 	if err == nil {
 		err = check(set.creds, it.rec.Domains, r.now)
 	}
 	if err != nil {
-		if isInvalid(err) && r.stagedIsLive(it) {
+		if isInvalid(err) && r.stagedIsLive(ctx, it) {
 			// a run died purging a set it had made live: finish its work
 			// silently instead of rejecting what is already served
 			it.action, it.reason = "finish", "finished an activation that was interrupted"
@@ -403,16 +405,16 @@ func (r *runner) prepare(_ context.Context, it *item) {
 	}
 	// tmp/<md>: plain keys, certificates, job; md.json follows in phase 2.
 	r.dirty.Store(true)
-	if err := r.dst.Purge(store.GroupTmp, it.name); err != nil {
+	if err := r.dst.Purge(ctx, store.GroupTmp, it.name); err != nil {
 		it.fail(ProblemStore, err)
 		return
 	}
 	for _, c := range set.creds {
-		if err := r.dst.SaveKey(store.GroupTmp, it.name, c.spec.FileName("privkey"), c.key); err != nil {
+		if err := r.dst.SaveKey(ctx, store.GroupTmp, it.name, c.spec.FileName("privkey"), c.key); err != nil {
 			it.fail(ProblemStore, err)
 			return
 		}
-		if err := r.dst.SaveChain(store.GroupTmp, it.name, c.spec.FileName("pubcert"), c.chain); err != nil {
+		if err := r.dst.SaveChain(ctx, store.GroupTmp, it.name, c.spec.FileName("pubcert"), c.chain); err != nil {
 			it.fail(ProblemStore, err)
 			return
 		}
@@ -421,7 +423,7 @@ func (r *runner) prepare(_ context.Context, it *item) {
 	job.Name = it.name
 	job.Last = &md.JobResult{Status: 0, Detail: "new certificate successfully saved in domains", Activity: "moving tmp to become new domains"}
 	job.AddLog(r.now, "progress", "", "md-install: activating the staged certificate set (valid since "+md.NewTime(set.creds[0].chain[0].NotBefore).Format(timeFormat)+")")
-	if err := r.dst.SaveJob(store.GroupTmp, it.name, job); err != nil {
+	if err := r.dst.SaveJob(ctx, store.GroupTmp, it.name, job); err != nil {
 		it.fail(ProblemStore, err)
 		return
 	}
@@ -431,7 +433,7 @@ func (r *runner) prepare(_ context.Context, it *item) {
 		plan, err := r.deployer.prepare(d, it.name, set.creds)
 		if err != nil {
 			it.fail(ProblemDeploy, err)
-			_ = r.dst.Purge(store.GroupTmp, it.name)
+			_ = r.dst.Purge(ctx, store.GroupTmp, it.name)
 			return
 		}
 		it.deploy = plan
@@ -444,12 +446,12 @@ func (r *runner) prepare(_ context.Context, it *item) {
 // set: every staged certificate is the live one and every staged key is
 // the live certificate's. That is a set that was promoted by a run that
 // died before (or, with an older md-install, while) purging it.
-func (r *runner) stagedIsLive(it *item) bool {
+func (r *runner) stagedIsLive(ctx context.Context, it *item) bool {
 	if !it.liveOK || len(it.live) == 0 {
 		return false
 	}
 	for _, c := range it.live {
-		data, err := r.st.Read(store.GroupStaging, it.name, c.spec.FileName("pubcert"))
+		data, err := r.st.Read(ctx, store.GroupStaging, it.name, c.spec.FileName("pubcert"))
 		if err != nil {
 			return false
 		}
@@ -457,7 +459,7 @@ func (r *runner) stagedIsLive(it *item) bool {
 		if block == nil || !bytes.Equal(block.Bytes, c.chain[0].Raw) {
 			return false
 		}
-		key, err := r.st.LoadKey(store.GroupStaging, it.name, c.spec.FileName("privkey"))
+		key, err := r.st.LoadKey(ctx, store.GroupStaging, it.name, c.spec.FileName("privkey"))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
@@ -473,23 +475,23 @@ func (r *runner) stagedIsLive(it *item) bool {
 // its job.json says finished, or (a set staged by hand) there is no job.json
 // but md.json and every certificate. A set md-order is still working on
 // (an order, some keys) is left alone: md-order resumes it.
-func (r *runner) stagedFinished(it *item) bool {
-	if r.st.Exists(store.GroupStaging, it.name, store.FileJob) {
-		job, err := r.st.LoadJob(store.GroupStaging, it.name)
+func (r *runner) stagedFinished(ctx context.Context, it *item) bool {
+	if r.st.Exists(ctx, store.GroupStaging, it.name, store.FileJob) {
+		job, err := r.st.LoadJob(ctx, store.GroupStaging, it.name)
 		if err != nil {
 			it.reject(err)
 			return false
 		}
-		if !job.Finished && (r.st.Exists(store.GroupStaging, it.name, store.FileMD) || r.st.Exists(store.GroupStaging, it.name, it.specs[0].FileName("pubcert"))) {
+		if !job.Finished && (r.st.Exists(ctx, store.GroupStaging, it.name, store.FileMD) || r.st.Exists(ctx, store.GroupStaging, it.name, it.specs[0].FileName("pubcert"))) {
 			it.reason = "md-order has not finished the staged set"
 		}
 		return job.Finished
 	}
-	if !r.st.Exists(store.GroupStaging, it.name, store.FileMD) {
+	if !r.st.Exists(ctx, store.GroupStaging, it.name, store.FileMD) {
 		return false // another run activated it while we waited
 	}
 	for _, spec := range it.specs {
-		if !r.st.Exists(store.GroupStaging, it.name, spec.FileName("pubcert")) {
+		if !r.st.Exists(ctx, store.GroupStaging, it.name, spec.FileName("pubcert")) {
 			it.reason = "md-order has not finished the staged set"
 			return false
 		}
@@ -525,7 +527,7 @@ func (r *runner) promoteAll(ctx context.Context) error {
 	if err != nil {
 		for _, it := range act {
 			it.fail(ProblemStore, fmt.Errorf("taking the store lock: %w", err))
-			r.abortTmp(it)
+			r.abortTmp(ctx, it)
 		}
 		if errors.Is(err, store.ErrLocked) && len(act) > 0 {
 			r.locked = true
@@ -538,7 +540,7 @@ func (r *runner) promoteAll(ctx context.Context) error {
 	// no live writer owns one. (An activated set's old live set is swept
 	// when it is archived.)
 	for _, it := range fin {
-		if _, err := r.st.SweepTemp(store.GroupDomains, it.name); err != nil {
+		if _, err := r.st.SweepTemp(ctx, store.GroupDomains, it.name); err != nil {
 			r.opts.Log.Warnf("%s: sweeping domains/%s: %v", it.name, it.name, err)
 		}
 	}
@@ -549,24 +551,24 @@ func (r *runner) promoteAll(ctx context.Context) error {
 	for _, it := range act {
 		m := r.liveMD(it)
 		if it.set.accountJSON != nil {
-			id, err := r.accounts.save(r.dst, it.set.accountJSON, it.set.accountKey, it.set.md.CA.URL)
+			id, err := r.accounts.save(ctx, r.dst, it.set.accountJSON, it.set.accountKey, it.set.md.CA.URL)
 			if err != nil {
 				if isInvalid(err) {
 					it.reject(err)
 				} else {
 					it.fail(ProblemStore, err)
 				}
-				r.abortTmp(it)
+				r.abortTmp(ctx, it)
 				continue
 			}
 			m.CA.Account, it.account = id, id
 			hook("account-saved", it.name)
 		} else if m.CA.Account == "" {
-			m.CA.Account = r.accounts.forCA(r.st, m.CA.URL)
+			m.CA.Account = r.accounts.forCA(ctx, r.st, m.CA.URL)
 		}
-		if err := r.dst.SaveMD(store.GroupTmp, m); err != nil {
+		if err := r.dst.SaveMD(ctx, store.GroupTmp, m); err != nil {
 			it.fail(ProblemStore, err)
-			r.abortTmp(it)
+			r.abortTmp(ctx, it)
 			continue
 		}
 	}
@@ -578,10 +580,10 @@ func (r *runner) promoteAll(ctx context.Context) error {
 			return
 		}
 		hook("before-promote", it.name)
-		arch, err := r.dst.Promote(store.GroupTmp, it.name)
+		arch, err := r.dst.Promote(ctx, store.GroupTmp, it.name)
 		if err != nil {
 			it.fail(ProblemStore, fmt.Errorf("activating: %w", err))
-			r.abortTmp(it)
+			r.abortTmp(ctx, it)
 			return
 		}
 		it.archive = arch
@@ -613,8 +615,8 @@ func (r *runner) liveMD(it *item) *md.MD {
 	return &m
 }
 
-func (r *runner) abortTmp(it *item) {
-	_ = r.st.Purge(store.GroupTmp, it.name)
+func (r *runner) abortTmp(ctx context.Context, it *item) {
+	_ = r.st.Purge(ctx, store.GroupTmp, it.name)
 	if it.deploy != nil {
 		it.deploy.abort()
 		it.deploy = nil
@@ -629,8 +631,8 @@ func (r *runner) finish(ctx context.Context, it *item) {
 		r.dirty.Store(true)
 	case "rejected":
 		r.dirty.Store(true)
-		r.purgeStaging(it)
-		job, err := r.st.LoadJob(store.GroupDomains, it.name)
+		r.purgeStaging(ctx, it)
+		job, err := r.st.LoadJob(ctx, store.GroupDomains, it.name)
 		if err != nil {
 			job = &md.Job{Name: it.name}
 		}
@@ -638,8 +640,8 @@ func (r *runner) finish(ctx context.Context, it *item) {
 		r.raise(ctx, it, job, "errored")
 		// the MD's job log lives beside its md.json; no half set is made
 		// in domains/ for an MD md-parse has not synced
-		if r.st.Exists(store.GroupDomains, it.name, store.FileMD) {
-			if err := r.dst.SaveJob(store.GroupDomains, it.name, job); err != nil {
+		if r.st.Exists(ctx, store.GroupDomains, it.name, store.FileMD) {
+			if err := r.dst.SaveJob(ctx, store.GroupDomains, it.name, job); err != nil {
 				r.opts.Log.Warnf("%s: writing job log: %v", it.name, err)
 			}
 		}
@@ -658,7 +660,7 @@ func (r *runner) finish(ctx context.Context, it *item) {
 	job := it.tmpJob
 	if job == nil {
 		var err error
-		if job, err = r.st.LoadJob(store.GroupDomains, it.name); err != nil {
+		if job, err = r.st.LoadJob(ctx, store.GroupDomains, it.name); err != nil {
 			job = &md.Job{Name: it.name}
 		}
 	}
@@ -668,16 +670,16 @@ func (r *runner) finish(ctx context.Context, it *item) {
 	}
 	job.AddLog(r.now, "progress", "", "md-install: "+detail)
 	r.raise(ctx, it, job, "installed")
-	if err := r.dst.SaveJob(store.GroupDomains, it.name, job); err != nil {
+	if err := r.dst.SaveJob(ctx, store.GroupDomains, it.name, job); err != nil {
 		r.opts.Log.Warnf("%s: writing job log: %v", it.name, err)
 	}
 	hook("job-saved", it.name)
-	r.purgeStaging(it)
+	r.purgeStaging(ctx, it)
 	hook("purged", it.name)
 	if it.set != nil {
 		it.live, it.liveOK = it.set.creds, true
 	} else {
-		it.live, it.liveOK = loadLive(r.st, it.name, it.specs)
+		it.live, it.liveOK = loadLive(ctx, r.st, it.name, it.specs)
 	}
 	it.changed = true
 	r.opts.Log.Infof("%s: activated%s", it.name, archiveNote(it.archive))
@@ -703,12 +705,12 @@ func ensureInstall(rec *md.Record) *md.InstallResult {
 }
 
 // purgeStaging removes the staged set and the MD's challenge data.
-func (r *runner) purgeStaging(it *item) {
-	if err := r.dst.Purge(store.GroupStaging, it.name); err != nil {
+func (r *runner) purgeStaging(ctx context.Context, it *item) {
+	if err := r.dst.Purge(ctx, store.GroupStaging, it.name); err != nil {
 		r.opts.Log.Warnf("%s: purging staging: %v", it.name, err)
 	}
 	for _, d := range it.rec.Domains {
-		if err := r.dst.Purge(store.GroupChallenges, d); err != nil && !errors.Is(err, store.ErrBadName) {
+		if err := r.dst.Purge(ctx, store.GroupChallenges, d); err != nil && !errors.Is(err, store.ErrBadName) {
 			r.opts.Log.Warnf("%s: purging challenges/%s: %v", it.name, d, err)
 		}
 	}
@@ -756,7 +758,7 @@ func (r *runner) refreshDeploy(ctx context.Context, it *item) {
 			it.fail(ProblemDeploy, err)
 			return
 		}
-		key, err := r.st.LoadKey(store.GroupDomains, it.name, c.spec.FileName("privkey"))
+		key, err := r.st.LoadKey(ctx, store.GroupDomains, it.name, c.spec.FileName("privkey"))
 		if err != nil {
 			it.fail(ProblemDeploy, fmt.Errorf("reading the live key: %w", err))
 			return
@@ -798,7 +800,7 @@ func (r *runner) writeApache(ctx context.Context) {
 				}
 				it.unlock, it.locked = unlock, true
 			}
-			wrote, err := ensureFallback(r.st, &it.rec.MD, r.now)
+			wrote, err := ensureFallback(ctx, r.st, &it.rec.MD, r.now)
 			if err != nil {
 				it.fail(ProblemDeploy, fmt.Errorf("making the fallback certificate: %w", err))
 				continue
@@ -885,7 +887,7 @@ func (r *runner) verify(ctx context.Context, it *item) {
 	}
 	if it.set != nil {
 		// the previous live set is what a server that did not reload serves
-		if prev, ok := r.previous(it); ok {
+		if prev, ok := r.previous(ctx, it); ok {
 			for _, fp := range prev {
 				if !want[fp] {
 					old[fp] = true
@@ -915,13 +917,13 @@ func (r *runner) logInstallError(ctx context.Context, it *item) {
 		}
 		it.unlock, it.locked = unlock, true
 	}
-	job, err := r.st.LoadJob(store.GroupDomains, it.name)
+	job, err := r.st.LoadJob(ctx, store.GroupDomains, it.name)
 	if err != nil {
 		return
 	}
 	job.AddLog(r.now, "install-error", it.err.Problem, it.err.Detail)
 	r.raise(ctx, it, job, "errored")
-	if err := r.st.SaveJob(store.GroupDomains, it.name, job); err != nil {
+	if err := r.st.SaveJob(ctx, store.GroupDomains, it.name, job); err != nil {
 		r.opts.Log.Warnf("%s: writing job log: %v", it.name, err)
 	}
 }
@@ -944,13 +946,13 @@ func (r *runner) notePending(ctx context.Context) {
 
 // previous returns the fingerprints of the set that was live before this
 // run's activation.
-func (r *runner) previous(it *item) ([]string, bool) {
+func (r *runner) previous(ctx context.Context, it *item) ([]string, bool) {
 	if it.archive == "" {
 		return nil, false
 	}
 	var fps []string
 	for _, spec := range it.specs {
-		chain, err := r.st.LoadChain(store.GroupArchive, it.archive, spec.FileName("pubcert"))
+		chain, err := r.st.LoadChain(ctx, store.GroupArchive, it.archive, spec.FileName("pubcert"))
 		if err != nil {
 			continue
 		}

@@ -18,10 +18,10 @@ type pendingFile struct {
 	Reload []string `json:"reload"`
 }
 
-func readPending(st *store.Store) map[string]bool {
+func readPending(ctx context.Context, st *store.Store) map[string]bool {
 	var p pendingFile
 	out := map[string]bool{}
-	if err := st.LoadJSON(store.GroupRoot, "", filePending, &p); err != nil {
+	if err := st.LoadJSON(ctx, store.GroupRoot, "", filePending, &p); err != nil {
 		return out
 	}
 	for _, n := range p.Reload {
@@ -41,7 +41,7 @@ func updatePending(ctx context.Context, st *store.Store, add, remove map[string]
 		return err
 	}
 	defer unlock()
-	cur := readPending(st)
+	cur := readPending(ctx, st)
 	changed := false
 	for n := range remove {
 		if cur[n] {
@@ -67,5 +67,5 @@ func updatePending(ctx context.Context, st *store.Store, add, remove map[string]
 	if err != nil {
 		return err
 	}
-	return st.Write(store.GroupRoot, "", filePending, append(data, '\n'))
+	return st.Write(ctx, store.GroupRoot, "", filePending, append(data, '\n'))
 }

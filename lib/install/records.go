@@ -2,6 +2,7 @@ package install
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,12 +19,12 @@ import (
 // staging/), for md-install --all: the MD is domains/<md>/md.json, or the
 // staged md.json for an MD not yet live. An unreadable md.json gives a
 // record carrying the error.
-func StoreRecords(st *store.Store) ([]*md.Record, error) {
-	live, err := st.List(store.GroupDomains)
+func StoreRecords(ctx context.Context, st *store.Store) ([]*md.Record, error) {
+	live, err := st.List(ctx, store.GroupDomains)
 	if err != nil {
 		return nil, fmt.Errorf("listing domains: %w", err)
 	}
-	staged, err := st.List(store.GroupStaging)
+	staged, err := st.List(ctx, store.GroupStaging)
 	if err != nil {
 		return nil, fmt.Errorf("listing staging: %w", err)
 	}
@@ -40,7 +41,7 @@ func StoreRecords(st *store.Store) ([]*md.Record, error) {
 	sort.Strings(names)
 	recs := make([]*md.Record, len(names))
 	pool.Each(len(names), max(2, runtime.GOMAXPROCS(0)), func(i int) {
-		recs[i] = storeRecord(st, names[i], isLive[names[i]])
+		recs[i] = storeRecord(ctx, st, names[i], isLive[names[i]])
 	})
 	out := recs[:0]
 	for _, r := range recs {
@@ -51,18 +52,18 @@ func StoreRecords(st *store.Store) ([]*md.Record, error) {
 	return out, nil
 }
 
-func storeRecord(st *store.Store, name string, live bool) *md.Record {
+func storeRecord(ctx context.Context, st *store.Store, name string, live bool) *md.Record {
 	g := store.GroupStaging
 	if live {
 		g = store.GroupDomains
 	}
-	m, err := loadMD(st, g, name)
+	m, err := loadMD(ctx, st, g, name)
 	if errors.Is(err, fs.ErrNotExist) {
 		if !live {
 			return nil // a staging dir without md.json: md-order at work
 		}
 		g = store.GroupStaging
-		if m, err = loadMD(st, g, name); errors.Is(err, fs.ErrNotExist) {
+		if m, err = loadMD(ctx, st, g, name); errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
 	}
@@ -85,8 +86,8 @@ type plainMD md.MD
 // loadMD reads an md.json like store.LoadMD, three times faster in the
 // common case: a plain decode that refuses unknown fields, and the full
 // decoder (which keeps unknown fields and names a bad one) otherwise.
-func loadMD(st *store.Store, g store.Group, name string) (*md.MD, error) {
-	data, err := st.Read(g, name, store.FileMD)
+func loadMD(ctx context.Context, st *store.Store, g store.Group, name string) (*md.MD, error) {
+	data, err := st.Read(ctx, g, name, store.FileMD)
 	if err != nil {
 		return nil, err
 	}
@@ -97,5 +98,5 @@ func loadMD(st *store.Store, g store.Group, name string) (*md.MD, error) {
 		m := md.MD(p)
 		return &m, nil
 	}
-	return st.LoadMD(g, name)
+	return st.LoadMD(ctx, g, name)
 }

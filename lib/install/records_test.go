@@ -38,14 +38,14 @@ func TestLoadMDMatchesStore(t *testing.T) {
 		if err := os.MkdirAll(filepath.Join(dir, "domains", name), 0o700); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.Write(store.GroupDomains, name, store.FileMD, data); err != nil {
+		if err := st.Write(t.Context(), store.GroupDomains, name, store.FileMD, data); err != nil {
 			t.Fatal(err)
 		}
-		got, err := loadMD(st, store.GroupDomains, name)
+		got, err := loadMD(t.Context(), st, store.GroupDomains, name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, err := st.LoadMD(store.GroupDomains, name)
+		want, err := st.LoadMD(t.Context(), store.GroupDomains, name)
 		if err != nil {
 			t.Fatal(err)
 		}

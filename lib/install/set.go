@@ -2,6 +2,7 @@ package install
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/sha256"
 	"crypto/x509"
@@ -80,8 +81,8 @@ type staged struct {
 // problems (missing or unparsable files, wrong key, bad chain) are returned
 // as *invalid or *store.CorruptError; everything is checked again by
 // check.
-func loadStaged(st *store.Store, name string, specs md.KeySpecs) (*staged, error) {
-	m, err := st.LoadMD(store.GroupStaging, name)
+func loadStaged(ctx context.Context, st *store.Store, name string, specs md.KeySpecs) (*staged, error) {
+	m, err := st.LoadMD(ctx, store.GroupStaging, name)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, invalidf("staging/%s/md.json is missing", name)
@@ -94,14 +95,14 @@ func loadStaged(st *store.Store, name string, specs md.KeySpecs) (*staged, error
 	s := &staged{md: m}
 	for _, spec := range specs {
 		kf, cf := spec.FileName("privkey"), spec.FileName("pubcert")
-		chain, err := st.LoadChain(store.GroupStaging, name, cf)
+		chain, err := st.LoadChain(ctx, store.GroupStaging, name, cf)
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, invalidf("staged set has no %s certificate (staging/%s/%s is missing)", spec.Name(), name, cf)
 		}
 		if err != nil {
 			return nil, err
 		}
-		key, err := st.LoadKey(store.GroupStaging, name, kf)
+		key, err := st.LoadKey(ctx, store.GroupStaging, name, kf)
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, invalidf("staged set has no %s private key (staging/%s/%s is missing)", spec.Name(), name, kf)
 		}
@@ -110,14 +111,14 @@ func loadStaged(st *store.Store, name string, specs md.KeySpecs) (*staged, error
 		}
 		s.creds = append(s.creds, credential{spec: spec, key: key, chain: chain})
 	}
-	if s.job, err = st.LoadJob(store.GroupStaging, name); err != nil {
+	if s.job, err = st.LoadJob(ctx, store.GroupStaging, name); err != nil {
 		return nil, err
 	}
-	acct, err := st.Read(store.GroupStaging, name, store.FileAccount)
+	acct, err := st.Read(ctx, store.GroupStaging, name, store.FileAccount)
 	switch {
 	case err == nil:
 		s.accountJSON = acct
-		if s.accountKey, err = st.LoadKey(store.GroupStaging, name, store.FileAccountKey); err != nil {
+		if s.accountKey, err = st.LoadKey(ctx, store.GroupStaging, name, store.FileAccountKey); err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil, invalidf("staging/%s/account.json has no account.pem beside it", name)
 			}
@@ -205,9 +206,9 @@ func readyAt(creds []credential, live []credential, delay time.Duration, now tim
 // missing or unreadable one ends the list early and ok is false. Only the
 // leaf is parsed (a run with nothing to do reads thousands of them); the
 // rest of the chain is parsed by fullChain when it is needed.
-func loadLive(st *store.Store, name string, specs md.KeySpecs) (live []credential, ok bool) {
+func loadLive(ctx context.Context, st *store.Store, name string, specs md.KeySpecs) (live []credential, ok bool) {
 	for _, spec := range specs {
-		data, err := st.Read(store.GroupDomains, name, spec.FileName("pubcert"))
+		data, err := st.Read(ctx, store.GroupDomains, name, spec.FileName("pubcert"))
 		if err != nil {
 			return live, false
 		}

@@ -52,7 +52,7 @@ func (r *runner) warn(ctx context.Context, it *item) {
 	if it.action == "waiting" {
 		return // a renewed certificate is staged and becomes live soon
 	}
-	if _, due := r.expiringJob(it); !due {
+	if _, due := r.expiringJob(ctx, it); !due {
 		return
 	}
 	if !it.locked {
@@ -63,21 +63,21 @@ func (r *runner) warn(ctx context.Context, it *item) {
 		}
 		it.unlock, it.locked = unlock, true
 	}
-	job, due := r.expiringJob(it) // again, under the lock
+	job, due := r.expiringJob(ctx, it) // again, under the lock
 	if !due {
 		return
 	}
 	r.opts.Log.Warnf("%s: the certificate expires on %s and is in its warn window (%s)", it.name, soonest.UTC().Format(time.RFC1123), window)
 	r.raise(ctx, it, job, "expiring")
-	if err := r.st.SaveJob(store.GroupStaging, it.name, job); err != nil {
+	if err := r.st.SaveJob(ctx, store.GroupStaging, it.name, job); err != nil {
 		r.opts.Log.Warnf("%s: writing job log: %v", it.name, err)
 	}
 }
 
 // expiringJob loads the renewal job and tells whether an expiring event is
 // due: no finished renewal waits and the last one is a day old.
-func (r *runner) expiringJob(it *item) (*md.Job, bool) {
-	job, err := r.st.LoadJob(store.GroupStaging, it.name)
+func (r *runner) expiringJob(ctx context.Context, it *item) (*md.Job, bool) {
+	job, err := r.st.LoadJob(ctx, store.GroupStaging, it.name)
 	if err != nil || job.Finished {
 		return job, false
 	}

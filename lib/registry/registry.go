@@ -48,7 +48,7 @@ func Sync(ctx context.Context, st *store.Store, recs []*md.Record, opts Options)
 		}
 		defer unlock()
 	}
-	p, err := plan(st, recs)
+	p, err := plan(ctx, st, recs)
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +56,7 @@ func Sync(ctx context.Context, st *store.Store, recs []*md.Record, opts Options)
 		return nil, err
 	}
 	if !opts.DryRun {
-		if err := p.apply(st); err != nil {
+		if err := p.apply(ctx, st); err != nil {
 			return nil, err
 		}
 	}
@@ -77,7 +77,7 @@ type rename struct {
 }
 
 // plan reads the store and decides, for every record, what to write.
-func plan(st *store.Store, recs []*md.Record) (*syncPlan, error) {
+func plan(ctx context.Context, st *store.Store, recs []*md.Record) (*syncPlan, error) {
 	p := &syncPlan{result: Result{Renamed: map[string]string{}}}
 	var active []*md.Record
 	names := map[string]bool{}
@@ -95,7 +95,7 @@ func plan(st *store.Store, recs []*md.Record) (*syncPlan, error) {
 		active = append(active, r)
 	}
 
-	stored, err := st.List(store.GroupDomains)
+	stored, err := st.List(ctx, store.GroupDomains)
 	if err != nil {
 		return nil, fmt.Errorf("listing %s/domains: %w", st, err)
 	}
@@ -121,7 +121,7 @@ func plan(st *store.Store, recs []*md.Record) (*syncPlan, error) {
 			if names[n] {
 				continue
 			}
-			old, err := st.LoadMD(store.GroupDomains, n)
+			old, err := st.LoadMD(ctx, store.GroupDomains, n)
 			if err != nil {
 				if !errors.Is(err, fs.ErrNotExist) {
 					p.result.Warnings = append(p.result.Warnings,
@@ -137,8 +137,8 @@ func plan(st *store.Store, recs []*md.Record) (*syncPlan, error) {
 			if old == nil {
 				continue
 			}
-			rn := rename{from: old.Name, to: r.Name, staging: st.Exists(store.GroupStaging, old.Name, "")}
-			if rn.staging && st.Exists(store.GroupStaging, r.Name, "") {
+			rn := rename{from: old.Name, to: r.Name, staging: st.Exists(ctx, store.GroupStaging, old.Name, "")}
+			if rn.staging && st.Exists(ctx, store.GroupStaging, r.Name, "") {
 				// mod_md ignores a failed staging rename; the stale set stays
 				rn.staging = false
 				p.result.Warnings = append(p.result.Warnings,
@@ -158,14 +158,14 @@ func plan(st *store.Store, recs []*md.Record) (*syncPlan, error) {
 		}
 		src, hasOld := from[r.Name]
 		var unreadable error
-		r.State, r.StateDescr, unreadable = renew.StoredState(st, src, &r.MD)
+		r.State, r.StateDescr, unreadable = renew.StoredState(ctx, st, src, &r.MD)
 		if unreadable != nil {
 			p.result.Warnings = append(p.result.Warnings,
 				fmt.Sprintf("md[%s]: certificate unreadable (state error): %v", r.Name, unreadable))
 		}
 		var old *md.MD
 		if hasOld {
-			old, err = st.LoadMD(store.GroupDomains, src)
+			old, err = st.LoadMD(ctx, store.GroupDomains, src)
 			switch {
 			case errors.Is(err, fs.ErrNotExist):
 				old = nil
@@ -194,7 +194,7 @@ func plan(st *store.Store, recs []*md.Record) (*syncPlan, error) {
 	for _, r := range active {
 		if r.Settings != nil && r.Settings.Reachable != nil {
 			want := httpdFile{Proto: httpdProto{HTTP: r.Settings.Reachable.HTTP, HTTPS: r.Settings.Reachable.HTTPS}}
-			if cur, ok := loadHTTPD(st); !ok || cur != want {
+			if cur, ok := loadHTTPD(ctx, st); !ok || cur != want {
 				p.httpd = &want
 				p.result.HTTPD = true
 			}
@@ -205,24 +205,24 @@ func plan(st *store.Store, recs []*md.Record) (*syncPlan, error) {
 }
 
 // apply carries out a plan.
-func (p *syncPlan) apply(st *store.Store) error {
+func (p *syncPlan) apply(ctx context.Context, st *store.Store) error {
 	for _, rn := range p.renames {
-		if err := st.Move(store.GroupDomains, rn.from, store.GroupDomains, rn.to); err != nil {
+		if err := st.Move(ctx, store.GroupDomains, rn.from, store.GroupDomains, rn.to); err != nil {
 			return fmt.Errorf("renaming MD %s to %s: %w", rn.from, rn.to, err)
 		}
 		if rn.staging {
-			if err := st.Move(store.GroupStaging, rn.from, store.GroupStaging, rn.to); err != nil {
+			if err := st.Move(ctx, store.GroupStaging, rn.from, store.GroupStaging, rn.to); err != nil {
 				return fmt.Errorf("renaming staged MD %s to %s: %w", rn.from, rn.to, err)
 			}
 		}
 	}
 	for _, m := range p.writes {
-		if err := st.SaveMD(store.GroupDomains, m); err != nil {
+		if err := st.SaveMD(ctx, store.GroupDomains, m); err != nil {
 			return fmt.Errorf("writing the definition of MD %q: %w", m.Name, err)
 		}
 	}
 	if p.httpd != nil {
-		if err := st.SaveJSON(store.GroupRoot, "", store.FileHTTPD, p.httpd); err != nil {
+		if err := st.SaveJSON(ctx, store.GroupRoot, "", store.FileHTTPD, p.httpd); err != nil {
 			return fmt.Errorf("writing %s: %w", store.FileHTTPD, err)
 		}
 	}
@@ -479,9 +479,9 @@ type httpdProto struct {
 
 // loadHTTPD reads httpd.json as mod_md's load_props: a missing file or key
 // means reachable; an unreadable file counts as missing (mod_md deletes it).
-func loadHTTPD(st *store.Store) (httpdFile, bool) {
+func loadHTTPD(ctx context.Context, st *store.Store) (httpdFile, bool) {
 	cur := httpdFile{Proto: httpdProto{HTTP: true, HTTPS: true}}
-	data, err := st.Read(store.GroupRoot, "", store.FileHTTPD)
+	data, err := st.Read(ctx, store.GroupRoot, "", store.FileHTTPD)
 	if errors.Is(err, fs.ErrNotExist) {
 		return cur, true
 	}

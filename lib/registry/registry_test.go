@@ -46,9 +46,10 @@ func parseTOML(t testing.TB, conf string) []*md.Record {
 }
 
 func openStore(t testing.TB) (*store.Store, string) {
+	ctx := t.Context()
 	t.Helper()
 	dir := t.TempDir()
-	st, err := store.Open(dir)
+	st, err := store.Open(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +119,7 @@ func TestFirstSyncWritesSecondWritesNothing(t *testing.T) {
 		t.Errorf("httpd.json = %q, %v", httpd, err)
 	}
 	// the stored definition is mod_md's md.json of the record
-	m, err := st.LoadMD(store.GroupDomains, "a.example")
+	m, err := st.LoadMD(t.Context(), store.GroupDomains, "a.example")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +214,7 @@ func TestChanges(t *testing.T) {
 		st, _ := openStore(t)
 		sync(t, st, parseTOML(t, wild), Options{})
 		res := sync(t, st, parseTOML(t, base), Options{})
-		m, _ := st.LoadMD(store.GroupDomains, "a.example")
+		m, _ := st.LoadMD(t.Context(), store.GroupDomains, "a.example")
 		if len(res.Written) != 1 || m == nil || !reflect.DeepEqual(m.Domains, []string{"a.example", "www.a.example"}) {
 			t.Errorf("result %+v, stored %+v", res, m)
 		}
@@ -226,13 +227,13 @@ func TestKeepsStoredValues(t *testing.T) {
 	st, _ := openStore(t)
 	conf := "[[domain]]\ndomains = [\"a.example\"]\nwebroot = \"/srv\"\n"
 	sync(t, st, parseTOML(t, "[global]\ncontact-email = \"old@a.example\"\n"+conf), Options{})
-	m, err := st.LoadMD(store.GroupDomains, "a.example")
+	m, err := st.LoadMD(t.Context(), store.GroupDomains, "a.example")
 	if err != nil {
 		t.Fatal(err)
 	}
 	m.CA.Account = "ACME-ca.test-0000"
 	m.CA.URL = "https://acme-v02.api.letsencrypt.org/directory"
-	if err := st.SaveMD(store.GroupDomains, m); err != nil {
+	if err := st.SaveMD(t.Context(), store.GroupDomains, m); err != nil {
 		t.Fatal(err)
 	}
 
@@ -247,7 +248,7 @@ func TestKeepsStoredValues(t *testing.T) {
 	if r.CA.Account != "ACME-ca.test-0000" || r.CA.URL != m.CA.URL || !reflect.DeepEqual(r.Contacts, []string{"mailto:old@a.example"}) {
 		t.Errorf("record not filled from the store: ca %+v contacts %v", r.CA, r.Contacts)
 	}
-	m2, _ := st.LoadMD(store.GroupDomains, "a.example")
+	m2, _ := st.LoadMD(t.Context(), store.GroupDomains, "a.example")
 	if m2.CA.Account != "ACME-ca.test-0000" || m2.RenewWindow.String() != "10d" || len(m2.Contacts) != 1 {
 		t.Errorf("stored = %+v %+v", m2.CA, m2)
 	}
@@ -372,7 +373,7 @@ func TestRename(t *testing.T) {
 			certs := map[string][]byte{}
 			for name, domains := range tc.stored {
 				m := &md.MD{Name: name, Domains: domains, CA: &md.CA{Account: "ACME-ca.test-0001", Proto: "ACME", URL: md.DefaultCA, URLs: []string{md.DefaultCA}}, State: md.StateComplete, RenewMode: 1}
-				if err := st.SaveMD(store.GroupDomains, m); err != nil {
+				if err := st.SaveMD(t.Context(), store.GroupDomains, m); err != nil {
 					t.Fatal(err)
 				}
 				certs[name] = selfSigned(t, domains, false)
@@ -411,7 +412,7 @@ func TestRename(t *testing.T) {
 				if _, err := os.Stat(filepath.Join(dir, "staging", nw, "job.json")); err != nil {
 					t.Errorf("staging not moved: %v", err)
 				}
-				m, err := st.LoadMD(store.GroupDomains, nw)
+				m, err := st.LoadMD(t.Context(), store.GroupDomains, nw)
 				if err != nil || m.Name != nw || !reflect.DeepEqual(m.Domains, r.Domains) {
 					t.Errorf("stored md under new name = %+v, %v", m, err)
 				}
@@ -659,7 +660,7 @@ func TestStoreOddities(t *testing.T) {
 		if len(res.Written) != 2 {
 			t.Errorf("written = %v; want both", res.Written)
 		}
-		if _, err := st.LoadMD(store.GroupDomains, "a.example"); err != nil {
+		if _, err := st.LoadMD(t.Context(), store.GroupDomains, "a.example"); err != nil {
 			t.Error(err)
 		}
 	})
@@ -677,7 +678,7 @@ func TestStoreOddities(t *testing.T) {
 	t.Run("staging target exists", func(t *testing.T) {
 		st, dir := openStore(t)
 		old := &md.MD{Name: "a.example", Domains: []string{"a.example", "www.a.example"}, CA: &md.CA{Proto: "ACME"}}
-		if err := st.SaveMD(store.GroupDomains, old); err != nil {
+		if err := st.SaveMD(t.Context(), store.GroupDomains, old); err != nil {
 			t.Fatal(err)
 		}
 		writeFile(t, filepath.Join(dir, "staging", "a.example", "job.json"), []byte(`{"name":"a.example"}`))
@@ -713,7 +714,7 @@ func TestConcurrentSyncs(t *testing.T) {
 	errs := make(chan error, n)
 	for i := 0; i < n; i++ {
 		go func() {
-			st, err := store.Open(dir)
+			st, err := store.Open(t.Context(), dir)
 			if err != nil {
 				errs <- err
 				return
@@ -751,7 +752,7 @@ func BenchmarkSync(b *testing.B) {
 	if err := os.WriteFile(path, []byte(conf.String()), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	st, err := store.Open(filepath.Join(dir, "store"))
+	st, err := store.Open(b.Context(), filepath.Join(dir, "store"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -816,7 +817,7 @@ func TestRepairsRedactedHMAC(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := sync(t, st, parseTOML(t, conf), Options{})
-	m, err := st.LoadMD(store.GroupDomains, "a.example")
+	m, err := st.LoadMD(t.Context(), store.GroupDomains, "a.example")
 	if len(res.Written) != 1 || err != nil || m.EAB == nil || m.EAB.HMAC != "aG1hYw" {
 		t.Errorf("result %+v, stored eab %+v (%v); want the configured hmac back", res, m.EAB, err)
 	}

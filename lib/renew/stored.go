@@ -1,6 +1,7 @@
 package renew
 
 import (
+	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -18,12 +19,12 @@ import (
 // md-parse's provisional state for static files use it. For state error,
 // unreadable says why (mod_md's description, "error initializing", does
 // not).
-func StoredState(st *store.Store, set string, m *md.MD) (state int, descr string, unreadable error) {
+func StoredState(ctx context.Context, st *store.Store, set string, m *md.MD) (state int, descr string, unreadable error) {
 	slots := Slots(m)
 	certs := make([]Cert, 0, len(slots))
 	for i, spec := range slots {
 		c := Cert{Spec: spec}
-		chain, err := loadSlot(st, set, m, i, spec)
+		chain, err := loadSlot(ctx, st, set, m, i, spec)
 		switch {
 		case errors.Is(err, fs.ErrNotExist) || (err == nil && len(chain) == 0):
 		case err != nil:
@@ -34,7 +35,7 @@ func StoredState(st *store.Store, set string, m *md.MD) (state int, descr string
 		default:
 			c.Leaf = chain[0]
 			if len(m.CertFiles) == 0 && set != "" && st != nil {
-				fits, err := st.KeyFits(store.GroupDomains, set, spec.FileName("privkey"), c.Leaf)
+				fits, err := st.KeyFits(ctx, store.GroupDomains, set, spec.FileName("privkey"), c.Leaf)
 				c.KeyMismatch = err == nil && !fits
 			}
 		}
@@ -50,7 +51,7 @@ func StoredState(st *store.Store, set string, m *md.MD) (state int, descr string
 	return state, descr, unreadable
 }
 
-func loadSlot(st *store.Store, set string, m *md.MD, i int, spec md.KeySpec) ([]*x509.Certificate, error) {
+func loadSlot(ctx context.Context, st *store.Store, set string, m *md.MD, i int, spec md.KeySpec) ([]*x509.Certificate, error) {
 	if len(m.CertFiles) > 0 {
 		data, err := fsread.ReadFile(m.CertFiles[i], fsread.MaxPEM)
 		if err == nil {
@@ -67,7 +68,7 @@ func loadSlot(st *store.Store, set string, m *md.MD, i int, spec md.KeySpec) ([]
 	if set == "" || st == nil {
 		return nil, fs.ErrNotExist
 	}
-	return st.LoadChain(store.GroupDomains, set, spec.FileName("pubcert"))
+	return st.LoadChain(ctx, store.GroupDomains, set, spec.FileName("pubcert"))
 }
 
 // staticFileError names the MDCertificateFile once: fsread and os errors

@@ -51,24 +51,24 @@ MDRenewMode manual
 `, s.Root, s.Ports[0], s.Ports[1], fx.ca.DirectoryURL, caFile)
 		}})
 	storeDir := filepath.Join(srv.Root, "md")
-	st, err := store.Open(storeDir)
+	st, err := store.Open(t.Context(), storeDir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rec := fx.install(t, st, "good.test", "good.test")
 	rec.CA = &md.CA{Proto: md.ProtoACME, URL: fx.ca.DirectoryURL, URLs: []string{fx.ca.DirectoryURL}}
 	rec.RenewMode = md.RenewManual
-	if err := st.SaveMD(store.GroupDomains, &rec.MD); err != nil {
+	if err := st.SaveMD(t.Context(), store.GroupDomains, &rec.MD); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.SaveKey(store.GroupDomains, "good.test", "privkey.pem", fx.keys["good.test"]); err != nil {
+	if err := st.SaveKey(t.Context(), store.GroupDomains, "good.test", "privkey.pem", fx.keys["good.test"]); err != nil {
 		t.Fatal(err)
 	}
 	r := &Runner{Store: st, Notifier: (&events{}).notifier}
-	if err := r.Run(context.Background(), r.SetsFromRecords([]*md.Record{rec})); err != nil || rec.Error != nil {
+	if err := r.Run(context.Background(), r.SetsFromRecords(t.Context(), []*md.Record{rec})); err != nil || rec.Error != nil {
 		t.Fatalf("md-staple: %v %v", err, rec.Error)
 	}
-	stored, ok, err := LoadResponse(st, "good.test", entry(t, rec, "rsa").ID)
+	stored, ok, err := LoadResponse(t.Context(), st, "good.test", entry(t, rec, "rsa").ID)
 	if !ok || err != nil {
 		t.Fatalf("no stored response: %v", err)
 	}

@@ -14,18 +14,18 @@ import (
 //	go test -run '^$' -bench Refresh1000 -benchtime 3x ./lib/staple/
 func BenchmarkRefresh1000(b *testing.B) {
 	dir, _ := ocsptest.BenchStore(b, 1000, false)
-	st, err := store.Open(dir)
+	st, err := store.Open(b.Context(), dir)
 	if err != nil {
 		b.Fatal(err)
 	}
 	r := &Runner{Store: st, Force: true, Notifier: (&events{}).notifier}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		recs, err := StoreRecords(st)
+		recs, err := StoreRecords(b.Context(), st)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := r.Run(context.Background(), r.SetsFromRecords(recs)); err != nil {
+		if err := r.Run(context.Background(), r.SetsFromRecords(b.Context(), recs)); err != nil {
 			b.Fatal(err)
 		}
 		for _, rec := range recs {

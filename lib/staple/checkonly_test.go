@@ -21,7 +21,7 @@ func TestCheckOnlyFailureWarns(t *testing.T) {
 	r := &Runner{Store: st, Now: (&clock{t: time.Now()}).Now, Log: &testLog{}, Notifier: ev.notifier}
 	rec := fx.install(t, st, "offunknown.test", "unknown.test")
 	rec.Stapling = false
-	if err := r.Run(context.Background(), r.SetsFromRecords([]*md.Record{rec})); err != nil {
+	if err := r.Run(context.Background(), r.SetsFromRecords(t.Context(), []*md.Record{rec})); err != nil {
 		t.Fatal(err)
 	}
 	if rec.Error != nil {
@@ -55,7 +55,7 @@ func TestNoRevocationSource(t *testing.T) {
 		rec := installPEM(t, st, "norev.test", chain)
 		rec.Stapling = stapling
 		r := &Runner{Store: st, Log: &testLog{}, Notifier: (&events{}).notifier}
-		if err := r.Run(context.Background(), r.SetsFromRecords([]*md.Record{rec})); err != nil {
+		if err := r.Run(context.Background(), r.SetsFromRecords(t.Context(), []*md.Record{rec})); err != nil {
 			t.Fatal(err)
 		}
 		if rec.Error != nil || rec.Staple == nil || len(rec.Staple.Responses) != 1 || rec.Staple.Responses[0].Action != "skipped" {

@@ -23,15 +23,15 @@ type Options struct {
 
 // StoreRecords makes records for every MD installed in the store
 // (domains/*/md.json), for --all.
-func StoreRecords(st *store.Store) ([]*md.Record, error) {
-	names, err := st.List(store.GroupDomains)
+func StoreRecords(ctx context.Context, st *store.Store) ([]*md.Record, error) {
+	names, err := st.List(ctx, store.GroupDomains)
 	if err != nil {
 		return nil, fmt.Errorf("listing installed MDs: %w", err)
 	}
 	recs := make([]*md.Record, len(names))
 	errs := make([]error, len(names))
 	forEach(len(names), scanParallel, func(i int) {
-		m, err := st.LoadMD(store.GroupDomains, names[i])
+		m, err := st.LoadMD(ctx, store.GroupDomains, names[i])
 		if err != nil {
 			errs[i] = err
 			return
@@ -122,7 +122,7 @@ func (o *Options) Validate() error {
 // print, the "other" record last.
 func (r *Runner) RunRecords(ctx context.Context, recs []*md.Record, o *Options) ([]*md.Record, error) {
 	other := o.Apply(recs)
-	sets := r.SetsFromRecords(recs)
+	sets := r.SetsFromRecords(ctx, recs)
 	out := recs
 	if len(o.CertFiles) > 0 {
 		s := r.SetFromFiles(o.CertFiles, other, o.CertOCSPOut)

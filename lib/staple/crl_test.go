@@ -70,10 +70,10 @@ func (c *opensslCA) issue(t *testing.T, name, extensions string) []byte {
 func installPEM(t *testing.T, st *store.Store, name string, chainPEM []byte) *md.Record {
 	t.Helper()
 	rec := &md.Record{MD: md.MD{Name: name, Domains: []string{name}, Stapling: true, State: md.StateComplete}}
-	if err := st.SaveMD(store.GroupDomains, &rec.MD); err != nil {
+	if err := st.SaveMD(t.Context(), store.GroupDomains, &rec.MD); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Write(store.GroupDomains, name, "pubcert.pem", chainPEM); err != nil {
+	if err := st.Write(t.Context(), store.GroupDomains, name, "pubcert.pem", chainPEM); err != nil {
 		t.Fatal(err)
 	}
 	return rec
@@ -111,7 +111,7 @@ func TestCRLWithOpensslCA(t *testing.T) {
 	clk := &clock{t: time.Now()}
 	r := &Runner{Store: st, Now: clk.Now, Notifier: (&events{}).notifier}
 	recs := []*md.Record{good, revoked, must}
-	if err := r.Run(context.Background(), r.SetsFromRecords(recs)); err != nil {
+	if err := r.Run(context.Background(), r.SetsFromRecords(t.Context(), recs)); err != nil {
 		t.Fatal(err)
 	}
 	for _, rec := range recs {
@@ -127,10 +127,10 @@ func TestCRLWithOpensslCA(t *testing.T) {
 		if e.Status != want || e.Source != "crl" || e.CRL != crlURL || e.Responder != "" || !strings.Contains(e.Detail, "no OCSP responder") {
 			t.Errorf("%s: %+v", rec.Name, e)
 		}
-		if !st.Exists(store.GroupOCSP, rec.Name, CRLCacheFile(crlURL)) || !st.Exists(store.GroupOCSP, rec.Name, CRLStatusFile(e.ID)) {
+		if !st.Exists(t.Context(), store.GroupOCSP, rec.Name, CRLCacheFile(crlURL)) || !st.Exists(t.Context(), store.GroupOCSP, rec.Name, CRLStatusFile(e.ID)) {
 			t.Errorf("%s: CRL cache or status file missing", rec.Name)
 		}
-		got, err := HasRevoked(st, rec.Name)
+		got, err := HasRevoked(t.Context(), st, rec.Name)
 		if err != nil || got != (want == StatusRevoked) {
 			t.Errorf("HasRevoked(%s) = %v, %v", rec.Name, got, err)
 		}
@@ -146,13 +146,13 @@ func TestCRLWithOpensslCA(t *testing.T) {
 	for _, rec := range recs {
 		rec.Staple = nil
 	}
-	_ = r.Run(context.Background(), r.SetsFromRecords(recs))
+	_ = r.Run(context.Background(), r.SetsFromRecords(t.Context(), recs))
 	if hits.Load() != 3 || entry(t, revoked, "rsa").Action != "kept" || entry(t, revoked, "rsa").Status != StatusRevoked {
 		t.Errorf("second run: downloads %d, entry %+v", hits.Load(), entry(t, revoked, "rsa"))
 	}
 	// Forced: the cached CRL is not used, a new one is downloaded.
 	r.Force = true
-	_ = r.Run(context.Background(), r.SetsFromRecords([]*md.Record{good}))
+	_ = r.Run(context.Background(), r.SetsFromRecords(t.Context(), []*md.Record{good}))
 	if hits.Load() != 4 {
 		t.Errorf("forced run: downloads %d; want 4", hits.Load())
 	}
@@ -164,7 +164,7 @@ func TestCRLWithOpensslCA(t *testing.T) {
 	shard.run(t, "ca", "-config", "ca.cnf", "-gencrl", "-out", "shard.crl.pem")
 	shard.run(t, "crl", "-in", "shard.crl.pem", "-outform", "DER", "-out", "ca.crl")
 	revoked.Staple = nil
-	_ = r.Run(context.Background(), r.SetsFromRecords([]*md.Record{revoked}))
+	_ = r.Run(context.Background(), r.SetsFromRecords(t.Context(), []*md.Record{revoked}))
 	if revoked.Error == nil || !strings.Contains(revoked.Error.Detail, "another shard") {
 		t.Errorf("other shard: error %v", revoked.Error)
 	}
@@ -173,17 +173,17 @@ func TestCRLWithOpensslCA(t *testing.T) {
 	other := newOpensslCA(t, crlURL)
 	other.run(t, "ca", "-config", "ca.cnf", "-gencrl", "-out", "ca.crl.pem")
 	other.run(t, "crl", "-in", "ca.crl.pem", "-outform", "DER", "-out", filepath.Join(ca.dir, "ca.crl"))
-	before, _ := st.Read(store.GroupOCSP, "revoked.example", CRLStatusFile(entry(t, revoked, "rsa").ID))
+	before, _ := st.Read(t.Context(), store.GroupOCSP, "revoked.example", CRLStatusFile(entry(t, revoked, "rsa").ID))
 	revoked.Staple, revoked.Error = nil, nil
-	_ = r.Run(context.Background(), r.SetsFromRecords([]*md.Record{revoked}))
+	_ = r.Run(context.Background(), r.SetsFromRecords(t.Context(), []*md.Record{revoked}))
 	if revoked.Error == nil || !strings.Contains(revoked.Error.Detail, "CRL signature does not verify") {
 		t.Errorf("foreign CRL: error %v", revoked.Error)
 	}
-	after, _ := st.Read(store.GroupOCSP, "revoked.example", CRLStatusFile(entry(t, revoked, "rsa").ID))
+	after, _ := st.Read(t.Context(), store.GroupOCSP, "revoked.example", CRLStatusFile(entry(t, revoked, "rsa").ID))
 	if !bytes.Equal(before, after) {
 		t.Errorf("CRL verdict changed after a failed check")
 	}
-	if ok, _ := HasRevoked(st, "revoked.example"); !ok {
+	if ok, _ := HasRevoked(t.Context(), st, "revoked.example"); !ok {
 		t.Errorf("revocation forgotten after a failed CRL check")
 	}
 }

@@ -112,11 +112,11 @@ func TestResponderFaults(t *testing.T) {
 			ev := &events{}
 			r := &Runner{Store: st, Now: clk.Now, Notifier: ev.notifier, Timeout: 500 * time.Millisecond, Jitter: func() byte { return 128 }}
 			// First a good response from the real responder.
-			if err := r.Run(context.Background(), r.SetsFromRecords([]*md.Record{rec})); err != nil || rec.Error != nil {
+			if err := r.Run(context.Background(), r.SetsFromRecords(t.Context(), []*md.Record{rec})); err != nil || rec.Error != nil {
 				t.Fatalf("first run: %v %v", err, rec.Error)
 			}
 			id := entry(t, rec, "rsa").ID
-			before, _ := st.Read(store.GroupOCSP, "good.test", ResponseFile(id))
+			before, _ := st.Read(t.Context(), store.GroupOCSP, "good.test", ResponseFile(id))
 
 			var hits atomic.Int32
 			stop := make(chan struct{})
@@ -138,7 +138,7 @@ func TestResponderFaults(t *testing.T) {
 			clk.Add(20 * time.Hour)
 			rec.Settings = &md.Settings{HTTPProxy: fake.URL, RetryDelay: "10mi"}
 			rec.Staple, rec.Error = nil, nil
-			if err := r.Run(context.Background(), r.SetsFromRecords([]*md.Record{rec})); err != nil {
+			if err := r.Run(context.Background(), r.SetsFromRecords(t.Context(), []*md.Record{rec})); err != nil {
 				t.Fatal(err)
 			}
 			if hits.Load() != 1 {
@@ -154,11 +154,11 @@ func TestResponderFaults(t *testing.T) {
 			if e.Action != "failed" || e.Status != StatusGood || e.Errors != 1 || !e.NextRun.Equal(clk.Now().Add(10*time.Minute).Truncate(time.Second)) {
 				t.Errorf("entry: %+v", e)
 			}
-			after, _ := st.Read(store.GroupOCSP, "good.test", ResponseFile(id))
+			after, _ := st.Read(t.Context(), store.GroupOCSP, "good.test", ResponseFile(id))
 			if !bytes.Equal(before, after) {
 				t.Errorf("stored response changed after a failed attempt")
 			}
-			job, _ := st.LoadJob(store.GroupOCSP, "good.test")
+			job, _ := st.LoadJob(t.Context(), store.GroupOCSP, "good.test")
 			le, ok := job.LastEntry("ocsp-error")
 			if !ok || !strings.Contains(le.Detail, tc.wantErr) || job.Errors != 1 {
 				t.Errorf("job: errors %d, ocsp-error entry %+v", job.Errors, le)
@@ -169,7 +169,7 @@ func TestResponderFaults(t *testing.T) {
 			// Backoff: no request before next-run; the second failure doubles it.
 			rec.Staple, rec.Error = nil, nil
 			clk.Add(5 * time.Minute)
-			_ = r.Run(context.Background(), r.SetsFromRecords([]*md.Record{rec}))
+			_ = r.Run(context.Background(), r.SetsFromRecords(t.Context(), []*md.Record{rec}))
 			if hits.Load() != 1 || rec.Error != nil || entry(t, rec, "rsa").Action != "waiting" || !strings.Contains(entry(t, rec, "rsa").Detail, tc.wantErr) {
 				t.Fatalf("within backoff: hits %d, error %v, entry %+v", hits.Load(), rec.Error, entry(t, rec, "rsa"))
 			}
@@ -178,7 +178,7 @@ func TestResponderFaults(t *testing.T) {
 			}
 			clk.Add(6 * time.Minute)
 			rec.Staple, rec.Error = nil, nil
-			_ = r.Run(context.Background(), r.SetsFromRecords([]*md.Record{rec}))
+			_ = r.Run(context.Background(), r.SetsFromRecords(t.Context(), []*md.Record{rec}))
 			e = entry(t, rec, "rsa")
 			if hits.Load() != 2 || e.Errors != 2 || !e.NextRun.Equal(clk.Now().Add(20*time.Minute).Truncate(time.Second)) {
 				t.Errorf("second failure: hits %d, entry %+v", hits.Load(), e)
@@ -201,7 +201,7 @@ func TestOutageAndRecovery(t *testing.T) {
 	run := func() md.StapledStatus {
 		t.Helper()
 		rec.Staple, rec.Error = nil, nil
-		if err := r.Run(context.Background(), r.SetsFromRecords([]*md.Record{rec})); err != nil {
+		if err := r.Run(context.Background(), r.SetsFromRecords(t.Context(), []*md.Record{rec})); err != nil {
 			t.Fatal(err)
 		}
 		return entry(t, rec, "secp256r1")
@@ -222,7 +222,7 @@ func TestOutageAndRecovery(t *testing.T) {
 	if e := run(); e.Action != "fetched" || e.Errors != 0 || rec.Error != nil {
 		t.Fatalf("recovered: %+v %v", e, rec.Error)
 	}
-	job, _ := st.LoadJob(store.GroupOCSP, "ec.good.test")
+	job, _ := st.LoadJob(t.Context(), store.GroupOCSP, "ec.good.test")
 	if job.Errors != 0 || len(jobCerts(job)) != 0 {
 		t.Errorf("job after recovery: errors %d, certs %v", job.Errors, jobCerts(job))
 	}

@@ -42,7 +42,7 @@ var (
 
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(opensslChildEnv); dir != "" {
-		os.Exit(opensslChild(dir))
+		os.Exit(opensslChild(context.Background(), dir))
 	}
 	code := m.Run()
 	if pebbleFx != nil {
@@ -147,12 +147,12 @@ func (fx *pebbleFixture) install(t *testing.T, st *store.Store, name string, cer
 			rec.PrivKey = append(rec.PrivKey, md.KeySpec{Type: md.KeyRSA, Bits: 2048})
 		}
 	}
-	if err := st.SaveMD(store.GroupDomains, &rec.MD); err != nil {
+	if err := st.SaveMD(t.Context(), store.GroupDomains, &rec.MD); err != nil {
 		t.Fatal(err)
 	}
 	for i, c := range certs {
 		ks := rec.PrivKey[i]
-		if err := st.SaveChain(store.GroupDomains, name, ks.FileName("pubcert"), fx.chains[c]); err != nil {
+		if err := st.SaveChain(t.Context(), store.GroupDomains, name, ks.FileName("pubcert"), fx.chains[c]); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -161,7 +161,7 @@ func (fx *pebbleFixture) install(t *testing.T, st *store.Store, name string, cer
 
 func newStore(t *testing.T) *store.Store {
 	t.Helper()
-	st, err := store.Open(t.TempDir())
+	st, err := store.Open(t.Context(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,7 +37,7 @@ func TestOpensslOCSPResponder(t *testing.T) {
 	ca.run(t, "ca", "-config", "ca.cnf", "-revoke", "revoked.example.crt", "-crl_reason", "keyCompromise")
 
 	storeDir := t.TempDir()
-	st, err := store.Open(storeDir)
+	st, err := store.Open(t.Context(), storeDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,11 +76,11 @@ exit $rc`, ca.dir, port)
 		t.Fatalf("md-staple against openssl ocsp in a network namespace: %v\n%s\nopenssl ocsp log:\n%s", err, out, log)
 	}
 	for rec, want := range map[*md.Record]string{good: StatusGood, revoked: StatusRevoked} {
-		chain, err := st.LoadChain(store.GroupDomains, rec.Name, "pubcert.pem")
+		chain, err := st.LoadChain(t.Context(), store.GroupDomains, rec.Name, "pubcert.pem")
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, ok, err := LoadResponse(st, rec.Name, CertID(chain[0].Raw))
+		s, ok, err := LoadResponse(t.Context(), st, rec.Name, CertID(chain[0].Raw))
 		if !ok || err != nil || s.Status != want {
 			t.Fatalf("%s: stored %+v, %v, %v; want %s\nchild output:\n%s", rec.Name, s, ok, err, want, out)
 		}
@@ -89,20 +89,20 @@ exit $rc`, ca.dir, port)
 		if err != nil || r.Certificate == nil || !r.Certificate.Equal(chain[1]) {
 			t.Errorf("%s: response from openssl should embed the issuer: %v", rec.Name, err)
 		}
-		if got, _ := HasRevoked(st, rec.Name); got != (want == StatusRevoked) {
+		if got, _ := HasRevoked(t.Context(), st, rec.Name); got != (want == StatusRevoked) {
 			t.Errorf("HasRevoked(%s) = %v", rec.Name, got)
 		}
 	}
 }
 
 // opensslChild staples every MD of the store (the responder is up).
-func opensslChild(dir string) int {
-	st, err := store.Open(dir)
+func opensslChild(ctx context.Context, dir string) int {
+	st, err := store.Open(ctx, dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	recs, err := StoreRecords(st)
+	recs, err := StoreRecords(ctx, st)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -111,7 +111,7 @@ func opensslChild(dir string) int {
 		r.Stapling = true
 	}
 	r := &Runner{Store: st, Timeout: 5 * time.Second, Notifier: (&events{}).notifier}
-	if err := r.Run(context.Background(), r.SetsFromRecords(recs)); err != nil {
+	if err := r.Run(context.Background(), r.SetsFromRecords(ctx, recs)); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

@@ -44,7 +44,7 @@ func TestStapleWithRealCA(t *testing.T) {
 	r := &Runner{Store: st, Now: clk.Now, Log: log, Notifier: ev.notifier}
 	before := fx.responder.Requests.Load()
 	recs := []*md.Record{good, revoked, off}
-	if err := r.Run(context.Background(), r.SetsFromRecords(recs)); err != nil {
+	if err := r.Run(context.Background(), r.SetsFromRecords(t.Context(), recs)); err != nil {
 		t.Fatal(err)
 	}
 	if n := fx.responder.Requests.Load() - before; n != 4 {
@@ -71,7 +71,7 @@ func TestStapleWithRealCA(t *testing.T) {
 		if spec != "rsa" {
 			chainFile = "pubcert.secp256r1.pem"
 		}
-		chain, err := st.LoadChain(store.GroupDomains, "good.test", chainFile)
+		chain, err := st.LoadChain(t.Context(), store.GroupDomains, "good.test", chainFile)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -79,7 +79,7 @@ func TestStapleWithRealCA(t *testing.T) {
 		if e.ID != id {
 			t.Errorf("id = %s; want %s", e.ID, id)
 		}
-		raw, err := st.Read(store.GroupOCSP, "good.test", "ocsp-"+id+".json")
+		raw, err := st.Read(t.Context(), store.GroupOCSP, "good.test", "ocsp-"+id+".json")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -95,7 +95,7 @@ func TestStapleWithRealCA(t *testing.T) {
 		if strings.Join(keys, ",") != "response,status,valid" {
 			t.Errorf("stored keys %v; want mod_md's response,status,valid", keys)
 		}
-		s, ok, err := LoadResponse(st, "good.test", id)
+		s, ok, err := LoadResponse(t.Context(), st, "good.test", id)
 		if !ok || err != nil {
 			t.Fatalf("LoadResponse: %v %v", ok, err)
 		}
@@ -125,12 +125,12 @@ func TestStapleWithRealCA(t *testing.T) {
 		t.Errorf("revoked.test warnings: %v", revoked.Staple.Warnings)
 	}
 	for name, want := range map[string]bool{"good.test": false, "revoked.test": true, "off.test": true, "nothere.test": false} {
-		got, err := HasRevoked(st, name)
+		got, err := HasRevoked(t.Context(), st, name)
 		if err != nil || got != want {
 			t.Errorf("HasRevoked(%s) = %v, %v; want %v", name, got, err, want)
 		}
 	}
-	job, err := st.LoadJob(store.GroupOCSP, "good.test")
+	job, err := st.LoadJob(t.Context(), store.GroupOCSP, "good.test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestStapleWithRealCA(t *testing.T) {
 	before = fx.responder.Requests.Load()
 	clk.Add(time.Hour)
 	good.Staple, revoked.Staple, off.Staple = nil, nil, nil
-	if err := r.Run(context.Background(), r.SetsFromRecords(recs)); err != nil {
+	if err := r.Run(context.Background(), r.SetsFromRecords(t.Context(), recs)); err != nil {
 		t.Fatal(err)
 	}
 	if n := fx.responder.Requests.Load() - before; n != 0 {
@@ -162,7 +162,7 @@ func TestStapleWithRealCA(t *testing.T) {
 	// but ocsp-renewed is raised at most daily.
 	clk.Add(17 * time.Hour)
 	good.Staple = nil
-	if err := r.Run(context.Background(), r.SetsFromRecords([]*md.Record{good})); err != nil {
+	if err := r.Run(context.Background(), r.SetsFromRecords(t.Context(), []*md.Record{good})); err != nil {
 		t.Fatal(err)
 	}
 	if n := fx.responder.Requests.Load() - before; n != 2 {
@@ -182,7 +182,7 @@ func TestUnknownIsAnError(t *testing.T) {
 	st := newStore(t)
 	rec := fx.install(t, st, "unknown.test", "unknown.test")
 	r := &Runner{Store: st, Notifier: (&events{}).notifier}
-	if err := r.Run(context.Background(), r.SetsFromRecords([]*md.Record{rec})); err != nil {
+	if err := r.Run(context.Background(), r.SetsFromRecords(t.Context(), []*md.Record{rec})); err != nil {
 		t.Fatal(err)
 	}
 	if rec.Error == nil || !strings.Contains(rec.Error.Detail, "unknown") {
@@ -191,7 +191,7 @@ func TestUnknownIsAnError(t *testing.T) {
 	if e := entry(t, rec, "rsa"); e.Action != "failed" || e.Errors != 1 || e.NextRun.IsZero() {
 		t.Errorf("entry: %+v", e)
 	}
-	if files, _ := st.ListFiles(store.GroupOCSP, "unknown.test"); len(files) != 1 || files[0] != "job.json" {
+	if files, _ := st.ListFiles(t.Context(), store.GroupOCSP, "unknown.test"); len(files) != 1 || files[0] != "job.json" {
 		t.Errorf("ocsp files = %v; want only job.json", files)
 	}
 }
@@ -210,7 +210,7 @@ func TestEventsRunMessageCmd(t *testing.T) {
 	run := func() {
 		t.Helper()
 		rec.Staple, rec.Error = nil, nil
-		if err := r.Run(context.Background(), r.SetsFromRecords([]*md.Record{rec})); err != nil {
+		if err := r.Run(context.Background(), r.SetsFromRecords(t.Context(), []*md.Record{rec})); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -225,7 +225,7 @@ func TestEventsRunMessageCmd(t *testing.T) {
 	if string(got) != "ocsp-renewed good.test\nocsp-errored good.test\n" {
 		t.Errorf("MDMessageCmd runs:\n%s", got)
 	}
-	job, _ := st.LoadJob(store.GroupOCSP, "good.test")
+	job, _ := st.LoadJob(t.Context(), store.GroupOCSP, "good.test")
 	for _, typ := range []string{"message-ocsp-renewed", "message-ocsp-errored", "ocsp-error"} {
 		if _, ok := job.LastEntry(typ); !ok {
 			t.Errorf("job log has no %s entry", typ)

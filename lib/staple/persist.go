@@ -1,6 +1,7 @@
 package staple
 
 import (
+	"context"
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/hex"
@@ -97,9 +98,9 @@ type CRLStatus struct {
 }
 
 // LoadResponse reads a stored response; ok is false when there is none.
-func LoadResponse(st *store.Store, group, id string) (s *Stored, ok bool, err error) {
+func LoadResponse(ctx context.Context, st *store.Store, group, id string) (s *Stored, ok bool, err error) {
 	s = &Stored{}
-	err = st.LoadJSON(store.GroupOCSP, group, ResponseFile(id), s)
+	err = st.LoadJSON(ctx, store.GroupOCSP, group, ResponseFile(id), s)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, nil
 	}
@@ -113,9 +114,9 @@ func LoadResponse(st *store.Store, group, id string) (s *Stored, ok bool, err er
 }
 
 // LoadCRLStatus reads a stored CRL status; ok is false when there is none.
-func LoadCRLStatus(st *store.Store, group, id string) (s *CRLStatus, ok bool, err error) {
+func LoadCRLStatus(ctx context.Context, st *store.Store, group, id string) (s *CRLStatus, ok bool, err error) {
 	s = &CRLStatus{}
-	err = st.LoadJSON(store.GroupOCSP, group, CRLStatusFile(id), s)
+	err = st.LoadJSON(ctx, store.GroupOCSP, group, CRLStatusFile(id), s)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, nil
 	}

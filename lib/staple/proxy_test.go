@@ -25,7 +25,7 @@ func TestHTTPSProxyWithPrivateCA(t *testing.T) {
 	refused := fx.install(t, st, "nopxca.test", "good.test")
 	refused.Settings = &md.Settings{HTTPProxy: p.URL}
 	before := fx.responder.Requests.Load()
-	if err := r.Run(context.Background(), r.SetsFromRecords([]*md.Record{refused})); err != nil {
+	if err := r.Run(context.Background(), r.SetsFromRecords(t.Context(), []*md.Record{refused})); err != nil {
 		t.Fatal(err)
 	}
 	if refused.Error == nil || !strings.Contains(refused.Error.Detail, "MDHttpProxyCACertificateFile") {
@@ -37,7 +37,7 @@ func TestHTTPSProxyWithPrivateCA(t *testing.T) {
 
 	rec := fx.install(t, st, "hpx.test", "good.test")
 	rec.Settings = &md.Settings{HTTPProxy: p.URL, ProxyCACerts: p.CAFile}
-	if err := r.Run(context.Background(), r.SetsFromRecords([]*md.Record{rec})); err != nil {
+	if err := r.Run(context.Background(), r.SetsFromRecords(t.Context(), []*md.Record{rec})); err != nil {
 		t.Fatal(err)
 	}
 	if rec.Error != nil {

@@ -1,6 +1,7 @@
 package staple
 
 import (
+	"context"
 	"strings"
 	"time"
 
@@ -14,11 +15,11 @@ import (
 // kept here instead, so that a responder outage longer than the keep time
 // never loses the last good response (it is replaced when a new one
 // arrives).
-func (r *Runner) prune(s *Set, now time.Time) {
+func (r *Runner) prune(ctx context.Context, s *Set, now time.Time) {
 	if s.keep <= 0 {
 		return
 	}
-	files, err := r.Store.ListFiles(store.GroupOCSP, s.Group)
+	files, err := r.Store.ListFiles(ctx, store.GroupOCSP, s.Group)
 	if err != nil {
 		return
 	}
@@ -43,11 +44,11 @@ func (r *Runner) prune(s *Set, now time.Time) {
 		if id != "" && current[id] {
 			continue
 		}
-		mt, err := r.Store.Backend().ModTime(store.GroupOCSP, s.Group, f)
+		mt, err := r.Store.ModTime(ctx, store.GroupOCSP, s.Group, f)
 		if err != nil || !mt.Before(cutoff) {
 			continue
 		}
-		if err := r.Store.Remove(store.GroupOCSP, s.Group, f); err != nil {
+		if err := r.Store.Remove(ctx, store.GroupOCSP, s.Group, f); err != nil {
 			r.logf("warn", "%s: removing old %s: %v", s.Group, f, err)
 			continue
 		}

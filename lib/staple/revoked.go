@@ -1,6 +1,7 @@
 package staple
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -18,8 +19,8 @@ import (
 // such an MD at once. An MD that is not installed is not revoked. Unlike
 // mod_md it does not look at the MD's stapling setting: md-staple checks
 // every installed certificate, stapled or not.
-func HasRevoked(st *store.Store, name string) (bool, error) {
-	m, err := st.LoadMD(store.GroupDomains, name)
+func HasRevoked(ctx context.Context, st *store.Store, name string) (bool, error) {
+	m, err := st.LoadMD(ctx, store.GroupDomains, name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
@@ -27,7 +28,7 @@ func HasRevoked(st *store.Store, name string) (bool, error) {
 		return false, err
 	}
 	for _, ks := range m.PrivKey.Effective() {
-		revoked, err := specRevoked(st, name, ks)
+		revoked, err := specRevoked(ctx, st, name, ks)
 		if err != nil || revoked {
 			return revoked, err
 		}
@@ -35,8 +36,8 @@ func HasRevoked(st *store.Store, name string) (bool, error) {
 	return false, nil
 }
 
-func specRevoked(st *store.Store, name string, ks md.KeySpec) (bool, error) {
-	data, err := st.Read(store.GroupDomains, name, ks.FileName("pubcert"))
+func specRevoked(ctx context.Context, st *store.Store, name string, ks md.KeySpec) (bool, error) {
+	data, err := st.Read(ctx, store.GroupDomains, name, ks.FileName("pubcert"))
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
@@ -47,14 +48,14 @@ func specRevoked(st *store.Store, name string, ks md.KeySpec) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("domains/%s/%s: %w", name, ks.FileName("pubcert"), err)
 	}
-	resp, ok, err := LoadResponse(st, name, id)
+	resp, ok, err := LoadResponse(ctx, st, name, id)
 	if err != nil {
 		return false, err
 	}
 	if ok && resp.Status == StatusRevoked {
 		return true, nil
 	}
-	cs, ok, err := LoadCRLStatus(st, name, id)
+	cs, ok, err := LoadCRLStatus(ctx, st, name, id)
 	if err != nil {
 		return false, err
 	}

@@ -116,7 +116,7 @@ func (r *Runner) logf(level, format string, args ...any) {
 // whether the response is deployed for web servers: a record with
 // stapling off gets a check-only set (no deploy files, no events, a failed
 // check is a warning), and a must-staple one also a warning.
-func (r *Runner) SetsFromRecords(recs []*md.Record) []*Set {
+func (r *Runner) SetsFromRecords(ctx context.Context, recs []*md.Record) []*Set {
 	all := make([]*Set, len(recs))
 	forEach(len(recs), scanParallel, func(i int) {
 		rec := recs[i]
@@ -125,7 +125,7 @@ func (r *Runner) SetsFromRecords(recs []*md.Record) []*Set {
 			rec.Staple = &md.StapleResult{Warnings: []string{msg}}
 			r.logf("warn", "%s: %s", rec.Name, msg)
 		}
-		targets, err := targetsOf(r.Store, rec)
+		targets, err := targetsOf(ctx, r.Store, rec)
 		if err != nil {
 			if rec.Staple == nil {
 				rec.Staple = &md.StapleResult{}
@@ -192,7 +192,7 @@ func (r *Runner) Run(ctx context.Context, sets []*Set) error {
 			s.Targets = nil
 			return
 		}
-		r.scan(s, now)
+		r.scan(ctx, s, now)
 	})
 	// Lock the sets with work, in name order, then re-check what is due:
 	// another run may have fetched meanwhile.
@@ -221,7 +221,7 @@ func (r *Runner) Run(ctx context.Context, sets []*Set) error {
 			failRecord(s.Record, err)
 			continue
 		}
-		r.scan(s, now)
+		r.scan(ctx, s, now)
 	}
 	var all []*work
 	for _, s := range sets {
@@ -272,11 +272,11 @@ func orDefault(v, def string) string {
 }
 
 // loadJob reads ocsp/<group>/job.json once per set.
-func (r *Runner) loadJob(s *Set) error {
+func (r *Runner) loadJob(ctx context.Context, s *Set) error {
 	if s.job != nil {
 		return nil
 	}
-	job, err := r.Store.LoadJob(store.GroupOCSP, s.Group)
+	job, err := r.Store.LoadJob(ctx, store.GroupOCSP, s.Group)
 	if err != nil {
 		return err
 	}
@@ -286,7 +286,7 @@ func (r *Runner) loadJob(s *Set) error {
 
 // scan decides for every target whether it is due, from the stored files
 // alone: certificates are parsed only when something must be done.
-func (r *Runner) scan(s *Set, now time.Time) {
+func (r *Runner) scan(ctx context.Context, s *Set, now time.Time) {
 	for _, t := range s.Targets {
 		e := md.StapledStatus{Spec: t.Spec, ID: t.ID, Status: StatusNone}
 		if s.Group == GroupOther {
@@ -304,14 +304,14 @@ func (r *Runner) scan(s *Set, now time.Time) {
 			continue
 		}
 		st := State{}
-		stored, ok, err := LoadResponse(r.Store, s.Group, t.ID)
+		stored, ok, err := LoadResponse(ctx, r.Store, s.Group, t.ID)
 		if err != nil {
 			r.logf("warn", "%s: %v (fetching a new response)", s.Group, err)
 		}
 		if ok {
 			st.HasResponse, st.Valid = true, stored.Valid
 			e.Status, e.Valid, e.Source = stored.Status, stored.Valid, "ocsp"
-		} else if cs, ok, err := LoadCRLStatus(r.Store, s.Group, t.ID); ok && err == nil {
+		} else if cs, ok, err := LoadCRLStatus(ctx, r.Store, s.Group, t.ID); ok && err == nil {
 			st.HasResponse, st.Valid = true, cs.Valid
 			e.Status, e.Valid, e.Source, e.CRL = cs.Status, cs.Valid, "crl", cs.CRL
 			e.Detail = noOCSPDetail
@@ -320,7 +320,7 @@ func (r *Runner) scan(s *Set, now time.Time) {
 			e.RenewAt = md.NewTime(RenewAt(st.Valid.From.Time, st.Valid.Until.Time, s.window))
 		}
 		if !st.HasResponse || !now.Before(e.RenewAt.Time) || r.Force {
-			if err := r.loadJob(s); err != nil {
+			if err := r.loadJob(ctx, s); err != nil {
 				failRecord(s.Record, err)
 				e.Action, e.Detail = "failed", err.Error()
 				s.entries = append(s.entries, e)
@@ -496,7 +496,7 @@ func (r *Runner) checkCRL(ctx context.Context, c *http.Client, group string, t *
 func (r *Runner) loadCRL(ctx context.Context, c *http.Client, group string, t *Target) (*x509.RevocationList, error) {
 	now := r.now()
 	file := CRLCacheFile(t.crlURL)
-	if data, err := r.Store.Read(store.GroupOCSP, group, file); err == nil && !r.Force {
+	if data, err := r.Store.Read(ctx, store.GroupOCSP, group, file); err == nil && !r.Force {
 		if crl, err := ParseCRL(data, t.issuer, now); err == nil && checkScope(crl, t.crlURL) == nil {
 			from, until := crlValid(crl)
 			if win, err := md.ParseTimeslice(md.DefaultStaplingRenewWindow, md.Day); err == nil && now.Before(RenewAt(from, until, win)) {
@@ -517,7 +517,7 @@ func (r *Runner) loadCRL(ctx context.Context, c *http.Client, group string, t *T
 	if err := checkScope(crl, t.crlURL); err != nil {
 		return nil, err
 	}
-	if err := r.Store.Write(store.GroupOCSP, group, file, crl.Raw); err != nil {
+	if err := r.Store.Write(ctx, store.GroupOCSP, group, file, crl.Raw); err != nil {
 		return nil, err
 	}
 	return crl, nil
@@ -533,7 +533,7 @@ func (r *Runner) finish(ctx context.Context, s *Set) {
 	}
 	rec.Staple.At = md.NewTime(now)
 	if len(s.due) > 0 {
-		if err := r.loadJob(s); err != nil {
+		if err := r.loadJob(ctx, s); err != nil {
 			failRecord(rec, err)
 			s.job, s.certs = &md.Job{Name: s.Group}, map[string]certState{}
 		}
@@ -553,7 +553,7 @@ func (r *Runner) finish(ctx context.Context, s *Set) {
 			activity += ", reading CRL " + t.crlURL
 		}
 		if w.err == nil {
-			w.err = r.store(s, w, now)
+			w.err = r.store(ctx, s, w, now)
 		}
 		var skip *skipError
 		if errors.As(w.err, &skip) {
@@ -665,7 +665,7 @@ func (r *Runner) finish(ctx context.Context, s *Set) {
 		if errored && !s.checkOnly {
 			r.raise(ctx, s, "ocsp-errored", now)
 		}
-		if err := r.Store.SaveJob(store.GroupOCSP, s.Group, s.job); err != nil {
+		if err := r.Store.SaveJob(ctx, store.GroupOCSP, s.Group, s.job); err != nil {
 			failRecord(rec, err)
 		}
 	}
@@ -673,7 +673,7 @@ func (r *Runner) finish(ctx context.Context, s *Set) {
 		// Only where something changed: a new certificate (new id) is
 		// always due, so that is when old files start to age out. A run
 		// with nothing due does not even list the directory.
-		r.prune(s, now)
+		r.prune(ctx, s, now)
 	}
 	if s.checkOnly {
 		for i := range s.entries {
@@ -716,10 +716,10 @@ func (r *Runner) deployFailed(s *Set, t *Target, err error) {
 
 // store persists a verified response or CRL verdict and writes the
 // deploy file.
-func (r *Runner) store(s *Set, w *work, now time.Time) error {
+func (r *Runner) store(ctx context.Context, s *Set, w *work, now time.Time) error {
 	t := w.t
 	if w.resp != nil {
-		if err := r.Store.SaveJSON(store.GroupOCSP, s.Group, ResponseFile(t.ID), storedFrom(w.resp)); err != nil {
+		if err := r.Store.SaveJSON(ctx, store.GroupOCSP, s.Group, ResponseFile(t.ID), storedFrom(w.resp)); err != nil {
 			return fmt.Errorf("saving the response: %w", err)
 		}
 		if t.Deploy != "" {
@@ -731,7 +731,7 @@ func (r *Runner) store(s *Set, w *work, now time.Time) error {
 		}
 		return nil
 	}
-	if err := r.Store.SaveJSON(store.GroupOCSP, s.Group, CRLStatusFile(t.ID), w.crl); err != nil {
+	if err := r.Store.SaveJSON(ctx, store.GroupOCSP, s.Group, CRLStatusFile(t.ID), w.crl); err != nil {
 		return fmt.Errorf("saving the CRL status: %w", err)
 	}
 	return nil

@@ -1,6 +1,7 @@
 package staple
 
 import (
+	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -71,12 +72,12 @@ func (t *Target) doParse() error {
 // targetsOf lists the installed certificates of an MD: one per key spec,
 // domains/<md>/pubcert[.<spec>].pem. A missing file gives a target with
 // PEM nil (not installed yet).
-func targetsOf(st *store.Store, rec *md.Record) ([]*Target, error) {
+func targetsOf(ctx context.Context, st *store.Store, rec *md.Record) ([]*Target, error) {
 	var out []*Target
 	for _, ks := range rec.PrivKey.Effective() {
 		file := ks.FileName("pubcert")
 		t := &Target{Spec: ks.Name(), File: file}
-		data, err := st.Read(store.GroupDomains, rec.Name, file)
+		data, err := st.Read(ctx, store.GroupDomains, rec.Name, file)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 		case err != nil:

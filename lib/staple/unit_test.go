@@ -85,10 +85,10 @@ func TestReadsModMDFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Write(store.GroupOCSP, "a1.test", ResponseFile(id), data); err != nil {
+	if err := st.Write(t.Context(), store.GroupOCSP, "a1.test", ResponseFile(id), data); err != nil {
 		t.Fatal(err)
 	}
-	s, ok, err := LoadResponse(st, "a1.test", id)
+	s, ok, err := LoadResponse(t.Context(), st, "a1.test", id)
 	if !ok || err != nil {
 		t.Fatalf("LoadResponse: %v %v", ok, err)
 	}
@@ -177,7 +177,7 @@ func TestParallelBoundAndOthers(t *testing.T) {
 		if _, err := os.Stat(e.File); err != nil {
 			t.Error(err)
 		}
-		if !st.Exists(store.GroupOCSP, GroupOther, ResponseFile(e.ID)) {
+		if !st.Exists(t.Context(), store.GroupOCSP, GroupOther, ResponseFile(e.ID)) {
 			t.Errorf("no ocsp/other/%s", ResponseFile(e.ID))
 		}
 	}
@@ -199,7 +199,7 @@ func TestPrune(t *testing.T) {
 	id, _ := leafID(chain)
 	old := "0123456789012345678901234567890123456789"
 	for _, f := range []string{ResponseFile(id), ResponseFile(old), CRLStatusFile(old), "crl-aaaa.der", "job.json"} {
-		if err := st.Write(store.GroupOCSP, "prune.test", f, []byte(`{"response":"AA","status":"good","valid":{"from":"Sat, 28 Nov 2026 14:42:34 GMT","until":"Sat, 28 Nov 2099 14:42:34 GMT"}}`)); err != nil {
+		if err := st.Write(t.Context(), store.GroupOCSP, "prune.test", f, []byte(`{"response":"AA","status":"good","valid":{"from":"Sat, 28 Nov 2026 14:42:34 GMT","until":"Sat, 28 Nov 2099 14:42:34 GMT"}}`)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -207,10 +207,10 @@ func TestPrune(t *testing.T) {
 	// Forced, so there is work (pruning happens only then); the responder
 	// is unreachable, which must not matter.
 	r := &Runner{Store: st, Now: clk.Now, Force: true, Timeout: time.Second, Notifier: (&events{}).notifier}
-	if err := r.Run(context.Background(), r.SetsFromRecords([]*md.Record{rec})); err != nil {
+	if err := r.Run(context.Background(), r.SetsFromRecords(t.Context(), []*md.Record{rec})); err != nil {
 		t.Fatal(err)
 	}
-	files, _ := st.ListFiles(store.GroupOCSP, "prune.test")
+	files, _ := st.ListFiles(t.Context(), store.GroupOCSP, "prune.test")
 	if strings.Join(files, ",") != "job.json,"+ResponseFile(id) {
 		t.Errorf("after prune: %v", files)
 	}
@@ -232,26 +232,26 @@ func TestModMDStoreIDs(t *testing.T) {
 	if id != "a202d7ef1a68880427ca3c9159fab60e4ed19ba2" {
 		t.Fatalf("id = %s; mod_md named the file ocsp-a202d7ef1a68880427ca3c9159fab60e4ed19ba2.json", id)
 	}
-	if err := st.Write(store.GroupOCSP, "a1.test", ResponseFile(id), resp); err != nil {
+	if err := st.Write(t.Context(), store.GroupOCSP, "a1.test", ResponseFile(id), resp); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := HasRevoked(st, "a1.test"); got || err != nil {
+	if got, err := HasRevoked(t.Context(), st, "a1.test"); got || err != nil {
 		t.Errorf("HasRevoked = %v, %v", got, err)
 	}
 	// mod_md's response was valid for a day from 28 Nov 2026 14:42:34 GMT.
 	clk := &clock{t: time.Date(2026, 11, 28, 15, 0, 0, 0, time.UTC)}
 	r := &Runner{Store: st, Now: clk.Now, Notifier: (&events{}).notifier}
-	if err := r.Run(context.Background(), r.SetsFromRecords([]*md.Record{rec})); err != nil {
+	if err := r.Run(context.Background(), r.SetsFromRecords(t.Context(), []*md.Record{rec})); err != nil {
 		t.Fatal(err)
 	}
 	if e := entry(t, rec, "rsa"); e.Action != "kept" || e.Status != StatusGood || e.Valid.Until.IsZero() {
 		t.Errorf("mod_md's response not used: %+v", e)
 	}
 	revoked := strings.Replace(string(resp), `"status": "good"`, `"status": "revoked"`, 1)
-	if err := st.Write(store.GroupOCSP, "a1.test", ResponseFile(id), []byte(revoked)); err != nil {
+	if err := st.Write(t.Context(), store.GroupOCSP, "a1.test", ResponseFile(id), []byte(revoked)); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := HasRevoked(st, "a1.test"); !got || err != nil {
+	if got, err := HasRevoked(t.Context(), st, "a1.test"); !got || err != nil {
 		t.Errorf("HasRevoked after revocation = %v, %v", got, err)
 	}
 }
@@ -278,7 +278,7 @@ func TestConcurrentRuns(t *testing.T) {
 	for i := 0; i < 2; i++ {
 		go func(i int) {
 			r := &Runner{Store: st, Notifier: (&events{}).notifier, LockWait: 10 * time.Second}
-			errs <- r.Run(context.Background(), r.SetsFromRecords(recs[i]))
+			errs <- r.Run(context.Background(), r.SetsFromRecords(t.Context(), recs[i]))
 		}(i)
 	}
 	for i := 0; i < 2; i++ {
@@ -324,7 +324,7 @@ func TestUncheckable(t *testing.T) {
 			r := &Runner{Store: st, Now: clk.Now, Notifier: ev.notifier}
 			run := func() md.StapledStatus {
 				rec.Staple, rec.Error = nil, nil
-				if err := r.Run(context.Background(), r.SetsFromRecords([]*md.Record{rec})); err != nil {
+				if err := r.Run(context.Background(), r.SetsFromRecords(t.Context(), []*md.Record{rec})); err != nil {
 					t.Fatal(err)
 				}
 				return entry(t, rec, "rsa")

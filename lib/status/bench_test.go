@@ -41,7 +41,7 @@ var (
 // chain (leaf + intermediate, signed by a throw-away CA), a domains
 // job.json with a typical log, and for every tenth MD a staged renewal.
 func GenerateBenchStore(tb testing.TB, dir string, n int) time.Time {
-	st, err := store.Open(dir)
+	st, err := store.Open(tb.Context(), dir)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func GenerateBenchStore(tb testing.TB, dir string, n int) time.Time {
 		m := baseMD(name, "www."+name)
 		m.PrivKey = md.KeySpecs{{Type: md.KeyEC, Curve: "secp256r1"}}
 		m.Stapling = i%2 == 0
-		if err := st.SaveMD(store.GroupDomains, m); err != nil {
+		if err := st.SaveMD(tb.Context(), store.GroupDomains, m); err != nil {
 			tb.Fatal(err)
 		}
 		from := now.Add(-time.Duration(i%80) * 24 * time.Hour)
@@ -74,25 +74,25 @@ func GenerateBenchStore(tb testing.TB, dir string, n int) time.Time {
 		}
 		leaf, _ := x509.ParseCertificate(der)
 		chain := []*x509.Certificate{leaf, caCert}
-		if err := st.SaveChain(store.GroupDomains, name, "pubcert.secp256r1.pem", chain); err != nil {
+		if err := st.SaveChain(tb.Context(), store.GroupDomains, name, "pubcert.secp256r1.pem", chain); err != nil {
 			tb.Fatal(err)
 		}
 		j := job(name, from, true, 0, &md.JobResult{ValidFrom: md.NewTime(from)})
 		for k := 0; k < 30; k++ {
 			j.AddLog(from, "progress", "", "Monitoring challenge status for "+name+": domain authorization is valid")
 		}
-		if err := st.SaveJob(store.GroupDomains, name, j); err != nil {
+		if err := st.SaveJob(tb.Context(), store.GroupDomains, name, j); err != nil {
 			tb.Fatal(err)
 		}
 		if i%10 == 0 {
 			sm := *m
-			if err := st.SaveMD(store.GroupStaging, &sm); err != nil {
+			if err := st.SaveMD(tb.Context(), store.GroupStaging, &sm); err != nil {
 				tb.Fatal(err)
 			}
-			if err := st.SaveChain(store.GroupStaging, name, "pubcert.secp256r1.pem", chain); err != nil {
+			if err := st.SaveChain(tb.Context(), store.GroupStaging, name, "pubcert.secp256r1.pem", chain); err != nil {
 				tb.Fatal(err)
 			}
-			if err := st.SaveJob(store.GroupStaging, name, j); err != nil {
+			if err := st.SaveJob(tb.Context(), store.GroupStaging, name, j); err != nil {
 				tb.Fatal(err)
 			}
 		}
@@ -127,7 +127,7 @@ func benchView(b *testing.B, view View) {
 	r, _ := benchStore(b)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if err := r.Render(io.Discard, view, nil, DefaultOptions()); err != nil {
+		if err := r.Render(b.Context(), io.Discard, view, nil, DefaultOptions()); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -2,6 +2,7 @@ package status
 
 import (
 	"bytes"
+	"context"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -24,8 +25,8 @@ import (
 // fields are dropped, as mod_md's md-status drops them.
 type plainMD md.MD
 
-func (r *Reader) loadMD(name string) (*md.MD, error) {
-	data, err := r.Store.Read(store.GroupDomains, name, store.FileMD)
+func (r *Reader) loadMD(ctx context.Context, name string) (*md.MD, error) {
+	data, err := r.Store.Read(ctx, store.GroupDomains, name, store.FileMD)
 	if err != nil {
 		return nil, err
 	}
@@ -36,7 +37,7 @@ func (r *Reader) loadMD(name string) (*md.MD, error) {
 		return &m, nil
 	}
 	// Describe the problem as lib/md does, naming the field.
-	return r.Store.LoadMD(store.GroupDomains, name)
+	return r.Store.LoadMD(ctx, store.GroupDomains, name)
 }
 
 // plainJob is md.Job without its JSON methods; the log is decoded only
@@ -197,8 +198,8 @@ func rfcCertID(ci *CertInfo) string {
 
 // loadARI returns the earliest ARI window md-order recorded for the
 // installed certificates, if any.
-func (r *Reader) loadARI(name string, certs []Cert) *renew.Window {
-	data, err := r.Store.Read(store.GroupRoot, "", store.ARIFile(name))
+func (r *Reader) loadARI(ctx context.Context, name string, certs []Cert) *renew.Window {
+	data, err := r.Store.Read(ctx, store.GroupRoot, "", store.ARIFile(name))
 	if err != nil {
 		return nil
 	}

@@ -130,7 +130,7 @@ func job(name string, at time.Time, finished bool, errs int, last *md.JobResult,
 func buildStore(t *testing.T) (string, time.Time) {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := store.Open(dir)
+	st, err := store.Open(t.Context(), dir)
 	must(t, err)
 	good := loadFixture(t, "good.test.pem")
 	now := good[0].NotBefore.Add(3 * 24 * time.Hour).UTC()
@@ -139,50 +139,50 @@ func buildStore(t *testing.T) (string, time.Time) {
 	// good.test: complete, stapled, OCSP good.
 	m := baseMD("good.test")
 	m.Stapling = true
-	must(t, st.SaveMD(store.GroupDomains, m))
-	must(t, st.SaveChain(store.GroupDomains, "good.test", "pubcert.pem", good))
-	must(t, st.SaveJob(store.GroupDomains, "good.test", job("good.test", issued, true, 0, &md.JobResult{ValidFrom: md.NewTime(issued)},
+	must(t, st.SaveMD(t.Context(), store.GroupDomains, m))
+	must(t, st.SaveChain(t.Context(), store.GroupDomains, "good.test", "pubcert.pem", good))
+	must(t, st.SaveJob(t.Context(), store.GroupDomains, "good.test", job("good.test", issued, true, 0, &md.JobResult{ValidFrom: md.NewTime(issued)},
 		[2]string{"message-installed", ""}, [2]string{"finished", ""}, [2]string{"progress", "Retrieving rsa certificate chain for good.test"}, [2]string{"starting", ""})))
 	gi := NewCertInfo(good)
-	must(t, st.SaveJSON(store.GroupOCSP, "good.test", "ocsp-"+gi.SHA1+".json", map[string]any{
+	must(t, st.SaveJSON(t.Context(), store.GroupOCSP, "good.test", "ocsp-"+gi.SHA1+".json", map[string]any{
 		"response": "MIIBywoBAKCC", "status": "good",
 		"valid": md.Period{From: md.NewTime(now.Add(-time.Hour)), Until: md.NewTime(now.Add(23 * time.Hour))}}))
 	oj := job("good.test", now.Add(-time.Hour), true, 0, &md.JobResult{Detail: "certificate status is GOOD", Activity: "status of certid " + gi.SHA1 + ", reading response"},
 		[2]string{"finished", ""}, [2]string{"starting", ""})
 	oj.Notified, oj.NotifiedRenewed = false, false
-	must(t, st.SaveJob(store.GroupOCSP, "good.test", oj))
+	must(t, st.SaveJob(t.Context(), store.GroupOCSP, "good.test", oj))
 
 	// multi.test: two key specs, absolute renew window.
 	m = baseMD("multi.test", "www.multi.test")
 	m.PrivKey = md.KeySpecs{{Type: md.KeyEC, Curve: "secp256r1"}, {Type: md.KeyRSA, Bits: 2048}}
 	m.RenewWindow = window("14d")
 	m.RequireHTTPS = "permanent"
-	must(t, st.SaveMD(store.GroupDomains, m))
-	must(t, st.SaveChain(store.GroupDomains, "multi.test", "pubcert.secp256r1.pem", loadFixture(t, "multi.test.ec.pem")))
-	must(t, st.SaveChain(store.GroupDomains, "multi.test", "pubcert.pem", loadFixture(t, "multi.test.rsa.pem")))
+	must(t, st.SaveMD(t.Context(), store.GroupDomains, m))
+	must(t, st.SaveChain(t.Context(), store.GroupDomains, "multi.test", "pubcert.secp256r1.pem", loadFixture(t, "multi.test.ec.pem")))
+	must(t, st.SaveChain(t.Context(), store.GroupDomains, "multi.test", "pubcert.pem", loadFixture(t, "multi.test.rsa.pem")))
 
 	// staged.test: first certificate renewed into staging, not activated.
 	m = baseMD("staged.test")
 	m.CA.Account, m.CA.URL = "", ""
 	m.State, m.StateDescr = md.StateIncomplete, "certificate(rsa) is missing"
-	must(t, st.SaveMD(store.GroupDomains, m))
+	must(t, st.SaveMD(t.Context(), store.GroupDomains, m))
 	sm := baseMD("staged.test")
 	sm.CA.Account = ""
-	must(t, st.SaveMD(store.GroupStaging, sm))
+	must(t, st.SaveMD(t.Context(), store.GroupStaging, sm))
 	staged := loadFixture(t, "staged.test.pem")
-	must(t, st.SaveChain(store.GroupStaging, "staged.test", "pubcert.pem", staged))
+	must(t, st.SaveChain(t.Context(), store.GroupStaging, "staged.test", "pubcert.pem", staged))
 	sj := job("staged.test", now.Add(-2*time.Hour), true, 0, &md.JobResult{ValidFrom: md.NewTime(staged[0].NotBefore)},
 		[2]string{"message-renewed", ""}, [2]string{"finished", ""},
 		[2]string{"progress", "The certificate for the managed domain has been renewed successfully and can be used (valid since " + staged[0].NotBefore.UTC().Format(http.TimeFormat) + "). A graceful server restart now is recommended."},
 		[2]string{"starting", ""})
 	sj.ValidFrom = md.NewTime(staged[0].NotBefore)
-	must(t, st.SaveJob(store.GroupStaging, "staged.test", sj))
+	must(t, st.SaveJob(t.Context(), store.GroupStaging, "staged.test", sj))
 
 	// failing.test: in its renew window, renewal failing with backoff.
 	m = baseMD("failing.test")
 	m.RenewWindow = window("80%")
-	must(t, st.SaveMD(store.GroupDomains, m))
-	must(t, st.SaveChain(store.GroupDomains, "failing.test", "pubcert.pem", loadFixture(t, "failing.test.pem")))
+	must(t, st.SaveMD(t.Context(), store.GroupDomains, m))
+	must(t, st.SaveChain(t.Context(), store.GroupDomains, "failing.test", "pubcert.pem", loadFixture(t, "failing.test.pem")))
 	fj := job("failing.test", now.Add(-10*time.Minute), false, 3, &md.JobResult{Status: 22, StatusDescription: "Invalid argument",
 		Problem: "urn:ietf:params:acme:error:rateLimited", Detail: "too many new orders recently"},
 		[2]string{"renewal-error", "urn:ietf:params:acme:error:rateLimited"},
@@ -190,24 +190,24 @@ func buildStore(t *testing.T) (string, time.Time) {
 		[2]string{"starting", ""})
 	fj.NextRun = md.NewTime(now.Add(2 * time.Hour))
 	fj.Log.Entries[0].Status = "urn:ietf:params:acme:error:rateLimited"
-	must(t, st.SaveJob(store.GroupStaging, "failing.test", fj))
+	must(t, st.SaveJob(t.Context(), store.GroupStaging, "failing.test", fj))
 
 	// eab.test: EAB secret (shown as ***), wildcard name.
 	m = baseMD("eab.test", "*.eab.test")
 	m.PrivKey = md.KeySpecs{{Type: md.KeyEC, Curve: "secp256r1"}}
 	m.EAB = &md.EAB{KID: "kid-1", HMAC: "c2VjcmV0LWhtYWMtdmFsdWU"}
 	m.Profile = "shortlived"
-	must(t, st.SaveMD(store.GroupDomains, m))
-	must(t, st.SaveChain(store.GroupDomains, "eab.test", "pubcert.secp256r1.pem", loadFixture(t, "eab.test.pem")))
+	must(t, st.SaveMD(t.Context(), store.GroupDomains, m))
+	must(t, st.SaveChain(t.Context(), store.GroupDomains, "eab.test", "pubcert.secp256r1.pem", loadFixture(t, "eab.test.pem")))
 
 	// manual.test: renew mode manual, no certificate.
 	m = baseMD("manual.test")
 	m.RenewMode = md.RenewManual
-	must(t, st.SaveMD(store.GroupDomains, m))
+	must(t, st.SaveMD(t.Context(), store.GroupDomains, m))
 
 	// broken.test: a corrupted staging job.json and a truncated PEM.
 	m = baseMD("broken.test")
-	must(t, st.SaveMD(store.GroupDomains, m))
+	must(t, st.SaveMD(t.Context(), store.GroupDomains, m))
 	pemData := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: good[0].Raw})
 	must(t, os.WriteFile(filepath.Join(dir, "domains", "broken.test", "pubcert.pem"), pemData[:len(pemData)/2], 0o600))
 	must(t, os.MkdirAll(filepath.Join(dir, "staging", "broken.test"), 0o755))
@@ -280,7 +280,7 @@ func TestGoldenViews(t *testing.T) {
 			var buf bytes.Buffer
 			o := opts
 			o.Color = tc.color
-			err := r.Render(&buf, tc.view, tc.names, o)
+			err := r.Render(t.Context(), &buf, tc.view, tc.names, o)
 			var bad *BadStoreError
 			if tc.names == nil {
 				// broken.test and badmd.test are unreadable: output in full, error 2.
@@ -334,7 +334,7 @@ func TestSampleStoreByteForByte(t *testing.T) {
 		at, err := time.Parse(http.TimeFormat, now)
 		must(t, err)
 		var buf bytes.Buffer
-		must(t, (&Reader{Store: st, Now: func() time.Time { return at }}).Render(&buf, view, names, DefaultOptions()))
+		must(t, (&Reader{Store: st, Now: func() time.Time { return at }}).Render(t.Context(), &buf, view, names, DefaultOptions()))
 		return buf.String()
 	}
 	if got, want := entry(render(installed, "Sat, 28 Nov 2026 14:43:36 GMT", ViewJSON, nil)), entry(sample("md-status.json")); got != want {

@@ -324,7 +324,7 @@ func TestInteropWithApacheModMD(t *testing.T) {
 	r := &Reader{Store: st}
 	one := func(name string, certStatus bool) func(*Reader) []byte {
 		return func(r *Reader) []byte {
-			rep, err := r.Load(name)
+			rep, err := r.Load(t.Context(), name)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -341,7 +341,7 @@ func TestInteropWithApacheModMD(t *testing.T) {
 	}
 	list := func(r *Reader) []byte {
 		var buf bytes.Buffer
-		if err := r.Render(&buf, ViewJSON, nil, DefaultOptions()); err != nil {
+		if err := r.Render(t.Context(), &buf, ViewJSON, nil, DefaultOptions()); err != nil {
 			t.Fatal(err)
 		}
 		return buf.Bytes()
@@ -448,7 +448,7 @@ func compareServerStatus(t *testing.T, a *apache, r *Reader) {
 		raw, want = b, managedLines(b)
 		for _, now := range instants(t0, t1) {
 			var buf bytes.Buffer
-			if err := at(r, now).Render(&buf, ViewServerStatus, nil, DefaultOptions()); err != nil {
+			if err := at(r, now).Render(t.Context(), &buf, ViewServerStatus, nil, DefaultOptions()); err != nil {
 				t.Fatal(err)
 			}
 			if got = managedLines(buf.Bytes()); got == want {

@@ -2,6 +2,7 @@ package status
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"runtime"
@@ -12,18 +13,18 @@ import (
 // Each loads the named MDs in parallel and calls fn with each report in
 // the order of names; reports are not kept, so memory stays flat however
 // large the store. A name that vanished meanwhile is skipped.
-func (r *Reader) Each(names []string, fn func(*Report) error) error {
+func (r *Reader) Each(ctx context.Context, names []string, fn func(*Report) error) error {
 	workers := runtime.GOMAXPROCS(0)
 	if workers > 8 {
 		workers = 8
 	}
 	const window = 64 // reports loaded but not yet handed to fn, at most
 	if len(names) > 1 {
-		r = r.withPresence()
+		r = r.withPresence(ctx)
 	}
 	reps := make([]*Report, len(names))
 	return pool.Ordered(len(names), workers, window, func(i int) {
-		if rep, err := r.Load(names[i]); err == nil {
+		if rep, err := r.Load(ctx, names[i]); err == nil {
 			reps[i] = rep
 		}
 	}, func(i int) error {
@@ -39,14 +40,14 @@ func (r *Reader) Each(names []string, fn func(*Report) error) error {
 // WriteList streams mod_md's md-status list document for names to w,
 // indented exactly as Indent(ListJSON(...)) would be, one MD at a time.
 // It returns how many MDs had unreadable files.
-func (r *Reader) WriteList(w io.Writer, names []string) (bad int, err error) {
+func (r *Reader) WriteList(ctx context.Context, w io.Writer, names []string) (bad int, err error) {
 	head, _ := marshal("mdtools/" + Version)
 	if _, err := io.WriteString(w, "{\n  \"version\": "+string(head)+",\n  \"managed-domains\": ["); err != nil {
 		return 0, err
 	}
 	n := 0
 	var buf bytes.Buffer
-	err = r.Each(names, func(rep *Report) error {
+	err = r.Each(ctx, names, func(rep *Report) error {
 		if len(rep.Problems) > 0 {
 			bad++
 		}

@@ -1,6 +1,7 @@
 package status
 
 import (
+	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -106,11 +107,11 @@ func (r *Reader) has(g store.Group, name string) bool {
 
 // withPresence returns a reader that knows which sets exist in staging/
 // and ocsp/, listing each group once.
-func (r *Reader) withPresence() *Reader {
+func (r *Reader) withPresence(ctx context.Context) *Reader {
 	rp := *r
 	rp.present = map[store.Group]map[string]bool{}
 	for _, g := range []store.Group{store.GroupStaging, store.GroupOCSP} {
-		names, err := r.Store.List(g)
+		names, err := r.Store.List(ctx, g)
 		if err != nil {
 			continue // unknown: read as usual
 		}
@@ -140,8 +141,8 @@ func (r *Reader) path(g store.Group, name, file string) string {
 
 // Names lists the candidate managed domains in the store (the sets in
 // domains/), sorted by name as mod_md sorts them.
-func (r *Reader) Names() ([]string, error) {
-	sets, err := r.Store.List(store.GroupDomains)
+func (r *Reader) Names(ctx context.Context) ([]string, error) {
+	sets, err := r.Store.List(ctx, store.GroupDomains)
 	if err != nil {
 		return nil, fmt.Errorf("listing %s/domains: %w", r.Store, err)
 	}
@@ -154,20 +155,20 @@ func (r *Reader) Names() ([]string, error) {
 // Find returns the MD for name: an MD of that name, else the MD that
 // contains it as a domain (mod_md's md_get_by_name, md_get_by_domain). A
 // direct hit reads nothing else; a domain lookup reads every md.json.
-func (r *Reader) Find(name string) (string, error) {
+func (r *Reader) Find(ctx context.Context, name string) (string, error) {
 	name = strings.ToLower(strings.TrimSpace(name))
 	if md.ValidateDomain(name) != nil {
 		return "", &UnknownError{Name: name}
 	}
-	if r.Store.Exists(store.GroupDomains, name, store.FileMD) {
+	if r.Store.Exists(ctx, store.GroupDomains, name, store.FileMD) {
 		return name, nil
 	}
-	names, err := r.Names()
+	names, err := r.Names(ctx)
 	if err != nil {
 		return "", err
 	}
 	for _, n := range names {
-		m, err := r.loadMD(n)
+		m, err := r.loadMD(ctx, n)
 		if err != nil {
 			continue
 		}
@@ -182,10 +183,10 @@ func (r *Reader) Find(name string) (string, error) {
 
 // Load reads one MD. It fails only if the MD does not exist; unreadable
 // files are reported in Problems, and the MD gets state error.
-func (r *Reader) Load(name string) (*Report, error) {
+func (r *Reader) Load(ctx context.Context, name string) (*Report, error) {
 	at := r.clock()
 	rep := &Report{Name: name, Now: at.Truncate(time.Second), At: at}
-	m, err := r.loadMD(name)
+	m, err := r.loadMD(ctx, name)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, &UnknownError{Name: name}
@@ -234,7 +235,7 @@ func (r *Reader) Load(name string) (*Report, error) {
 		}
 	} else {
 		for _, spec := range specs {
-			rep.Certs = append(rep.Certs, r.loadCert(rep, store.GroupDomains, name, spec))
+			rep.Certs = append(rep.Certs, r.loadCert(ctx, rep, store.GroupDomains, name, spec))
 		}
 	}
 	rep.initState()
@@ -253,25 +254,25 @@ func (r *Reader) Load(name string) (*Report, error) {
 			}
 			continue
 		}
-		if eff.Stapling || r.Store.Exists(store.GroupOCSP, name, "ocsp-"+c.Info.SHA1+".json") {
-			c.OCSP = r.loadOCSP(name, c.Info)
+		if eff.Stapling || r.Store.Exists(ctx, store.GroupOCSP, name, "ocsp-"+c.Info.SHA1+".json") {
+			c.OCSP = r.loadOCSP(ctx, name, c.Info)
 		}
 	}
 	if eff.Stapling {
-		rep.OCSPJob = r.loadJob(rep, store.GroupOCSP, name)
+		rep.OCSPJob = r.loadJob(ctx, rep, store.GroupOCSP, name)
 	}
 
 	// The renewal: a staging job that looks valid (md_job_json_seems_valid).
 	if r.History {
 		// Informational only (mod_md never reads it): an unreadable one is
 		// ignored, so that every view reports the same state.
-		rep.History = r.loadJob(&Report{}, store.GroupDomains, name)
-		rep.ARI = r.loadARI(name, rep.Certs)
+		rep.History = r.loadJob(ctx, &Report{}, store.GroupDomains, name)
+		rep.ARI = r.loadARI(ctx, name, rep.Certs)
 	}
-	if j := r.loadJob(rep, store.GroupStaging, name); j != nil && r.stagingJobValid(j, name, specs) {
+	if j := r.loadJob(ctx, rep, store.GroupStaging, name); j != nil && r.stagingJobValid(ctx, j, name, specs) {
 		rep.Job = j
 		for _, spec := range specs {
-			c := r.loadCert(rep, store.GroupStaging, name, spec)
+			c := r.loadCert(ctx, rep, store.GroupStaging, name, spec)
 			if c.Info != nil {
 				rep.Staged = append(rep.Staged, c)
 			}
@@ -311,10 +312,10 @@ func (rep *Report) problem(path string, err error) {
 	rep.Problems = append(rep.Problems, path+": "+err.Error())
 }
 
-func (r *Reader) loadCert(rep *Report, g store.Group, name string, spec md.KeySpec) Cert {
+func (r *Reader) loadCert(ctx context.Context, rep *Report, g store.Group, name string, spec md.KeySpec) Cert {
 	file := spec.FileName("pubcert")
 	c := Cert{Key: spec.Name(), Spec: spec, File: r.path(g, name, file)}
-	data, err := r.Store.Read(g, name, file)
+	data, err := r.Store.Read(ctx, g, name, file)
 	var chain []*x509.Certificate
 	if err == nil {
 		chain, err = parseChain(data)
@@ -329,7 +330,7 @@ func (r *Reader) loadCert(rep *Report, g store.Group, name string, spec md.KeySp
 		if g == store.GroupDomains && c.Info.Cert != nil {
 			// A key we may not read (md-status as another user) is
 			// no finding.
-			if fits, err := r.Store.KeyFits(g, name, spec.FileName("privkey"), c.Info.Cert); err == nil && !fits {
+			if fits, err := r.Store.KeyFits(ctx, g, name, spec.FileName("privkey"), c.Info.Cert); err == nil && !fits {
 				c.KeyMismatch = true
 			}
 		}
@@ -337,11 +338,11 @@ func (r *Reader) loadCert(rep *Report, g store.Group, name string, spec md.KeySp
 	return c
 }
 
-func (r *Reader) loadJob(rep *Report, g store.Group, name string) *Job {
+func (r *Reader) loadJob(ctx context.Context, rep *Report, g store.Group, name string) *Job {
 	if !r.has(g, name) {
 		return nil
 	}
-	data, err := r.Store.Read(g, name, store.FileJob)
+	data, err := r.Store.Read(ctx, g, name, store.FileJob)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -365,15 +366,15 @@ func (r *Reader) loadJob(rep *Report, g store.Group, name string) *Job {
 
 // stagingJobValid is mod_md's md_job_json_seems_valid: a staging job that
 // claims a finished, notified renewal must have produced its results.
-func (r *Reader) stagingJobValid(j *Job, name string, specs md.KeySpecs) bool {
+func (r *Reader) stagingJobValid(ctx context.Context, j *Job, name string, specs md.KeySpecs) bool {
 	if !j.Finished || !j.NotifiedRenewed {
 		return true
 	}
-	if !r.Store.Exists(store.GroupStaging, name, store.FileMD) {
+	if !r.Store.Exists(ctx, store.GroupStaging, name, store.FileMD) {
 		return false
 	}
 	for _, spec := range specs {
-		if !r.Store.Exists(store.GroupStaging, name, spec.FileName("pubcert")) {
+		if !r.Store.Exists(ctx, store.GroupStaging, name, spec.FileName("pubcert")) {
 			return false
 		}
 	}
@@ -387,10 +388,10 @@ type ocspFile struct {
 	Valid    md.Period `json:"valid"`
 }
 
-func (r *Reader) loadOCSP(name string, ci *CertInfo) *OCSP {
+func (r *Reader) loadOCSP(ctx context.Context, name string, ci *CertInfo) *OCSP {
 	o := &OCSP{ID: ci.SHA1, Responder: ci.OCSPURL, Status: "unknown"}
 	var f ocspFile
-	if err := r.Store.LoadJSON(store.GroupOCSP, name, "ocsp-"+ci.SHA1+".json", &f); err != nil || f.Response == "" {
+	if err := r.Store.LoadJSON(ctx, store.GroupOCSP, name, "ocsp-"+ci.SHA1+".json", &f); err != nil || f.Response == "" {
 		return o // no (usable) response yet: mod_md reports "unknown"
 	}
 	switch f.Status {

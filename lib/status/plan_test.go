@@ -16,34 +16,34 @@ import (
 // same MD seen at different moments, and job states md-order leaves.
 func TestPlanDecisions(t *testing.T) {
 	dir := t.TempDir()
-	st, err := store.Open(dir)
+	st, err := store.Open(t.Context(), dir)
 	must(t, err)
 	chain := loadFixture(t, "good.test.pem")
 	from, until := chain[0].NotBefore.UTC(), chain[0].NotAfter.UTC()
 	renewAt := md.MustTimeslice("33%").Start(from, until)
 	m := baseMD("good.test")
-	must(t, st.SaveMD(store.GroupDomains, m))
-	must(t, st.SaveChain(store.GroupDomains, "good.test", "pubcert.pem", chain))
+	must(t, st.SaveMD(t.Context(), store.GroupDomains, m))
+	must(t, st.SaveChain(t.Context(), store.GroupDomains, "good.test", "pubcert.pem", chain))
 
 	// A finished renewal in staging whose certificate is valid only later.
 	m2 := baseMD("later.test")
-	must(t, st.SaveMD(store.GroupDomains, m2))
-	must(t, st.SaveChain(store.GroupDomains, "later.test", "pubcert.pem", chain))
-	must(t, st.SaveMD(store.GroupStaging, m2))
-	must(t, st.SaveChain(store.GroupStaging, "later.test", "pubcert.pem", chain))
+	must(t, st.SaveMD(t.Context(), store.GroupDomains, m2))
+	must(t, st.SaveChain(t.Context(), store.GroupDomains, "later.test", "pubcert.pem", chain))
+	must(t, st.SaveMD(t.Context(), store.GroupStaging, m2))
+	must(t, st.SaveChain(t.Context(), store.GroupStaging, "later.test", "pubcert.pem", chain))
 	lj := job("later.test", from, true, 0, nil)
 	lj.ValidFrom = md.NewTime(from.Add(48 * time.Hour))
-	must(t, st.SaveJob(store.GroupStaging, "later.test", lj))
+	must(t, st.SaveJob(t.Context(), store.GroupStaging, "later.test", lj))
 
 	// Another store: the same MD with an ARI window recorded by a stage,
 	// before its renew window.
 	ariDir := t.TempDir()
-	st2, err := store.Open(ariDir)
+	st2, err := store.Open(t.Context(), ariDir)
 	must(t, err)
-	must(t, st2.SaveMD(store.GroupDomains, m))
-	must(t, st2.SaveChain(store.GroupDomains, "good.test", "pubcert.pem", chain))
+	must(t, st2.SaveMD(t.Context(), store.GroupDomains, m))
+	must(t, st2.SaveChain(t.Context(), store.GroupDomains, "good.test", "pubcert.pem", chain))
 	// md-order's ARI record (lib/acmeflow), keyed by the RFC 9773 id.
-	must(t, st2.Write(store.GroupRoot, "", "ari-good.test.json", []byte(`{"entries": {"`+rfcCertID(NewCertInfo(chain))+`": {
+	must(t, st2.Write(t.Context(), store.GroupRoot, "", "ari-good.test.json", []byte(`{"entries": {"`+rfcCertID(NewCertInfo(chain))+`": {
   "start": "`+httpDate(from.Add(10*24*time.Hour))+`", "end": "`+httpDate(from.Add(11*24*time.Hour))+`",
   "explanation-url": "https://ca.example/why", "retry-after": "`+httpDate(from.Add(time.Hour))+`"}}}`)))
 
@@ -73,7 +73,7 @@ func TestPlanDecisions(t *testing.T) {
 		if n, ok := strings.CutPrefix(name, "ari:"); ok {
 			r.Store, name = roARI, n
 		}
-		rep, err := r.Load(name)
+		rep, err := r.Load(t.Context(), name)
 		must(t, err)
 		p := rep.Plan(md.MustTimeslice("33%"))
 		if p.Order.Action != tc.order || !strings.Contains(p.Order.Reason, tc.reason) || p.Install.Action != tc.inst || !p.Next.Equal(tc.due) {
@@ -88,18 +88,18 @@ func TestPlanDecisions(t *testing.T) {
 // it (issue 11 item 4).
 func TestKeyMismatchIsNotGood(t *testing.T) {
 	dir := t.TempDir()
-	st, err := store.Open(dir)
+	st, err := store.Open(t.Context(), dir)
 	must(t, err)
 	chain := loadFixture(t, "good.test.pem")
-	must(t, st.SaveMD(store.GroupDomains, baseMD("good.test")))
-	must(t, st.SaveChain(store.GroupDomains, "good.test", "pubcert.pem", chain))
+	must(t, st.SaveMD(t.Context(), store.GroupDomains, baseMD("good.test")))
+	must(t, st.SaveChain(t.Context(), store.GroupDomains, "good.test", "pubcert.pem", chain))
 	other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	must(t, err)
-	must(t, st.SaveKey(store.GroupDomains, "good.test", "privkey.pem", other))
+	must(t, st.SaveKey(t.Context(), store.GroupDomains, "good.test", "privkey.pem", other))
 	ro, err := store.OpenReadOnly(dir)
 	must(t, err)
 	r := &Reader{Store: ro, Now: func() time.Time { return chain[0].NotBefore.Add(time.Hour) }, History: true}
-	rep, err := r.Load("good.test")
+	rep, err := r.Load(t.Context(), "good.test")
 	must(t, err)
 	want := "incomplete: certificate(rsa) does not match its private key."
 	if got := rep.StatusWord(); got != want {

@@ -1,6 +1,7 @@
 package status
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -47,7 +48,7 @@ func (e *BadStoreError) Error() string {
 // Render writes a view of the named MDs (all of them when names is nil).
 // One named MD in the JSON view gives mod_md's single-MD document with its
 // job log. It returns a *BadStoreError when some MD had unreadable files.
-func (r *Reader) Render(w io.Writer, view View, names []string, opt Options) error {
+func (r *Reader) Render(ctx context.Context, w io.Writer, view View, names []string, opt Options) error {
 	switch view {
 	case ViewTable:
 		rh := *r
@@ -65,7 +66,7 @@ func (r *Reader) Render(w io.Writer, view View, names []string, opt Options) err
 	single := names != nil
 	if names == nil {
 		var err error
-		if names, err = r.Names(); err != nil {
+		if names, err = r.Names(ctx); err != nil {
 			return err
 		}
 	}
@@ -80,7 +81,7 @@ func (r *Reader) Render(w io.Writer, view View, names []string, opt Options) err
 	case ViewJSON, ViewCertStatus:
 		if single && len(names) == 1 {
 			var rep *Report
-			if rep, err = r.Load(names[0]); err != nil {
+			if rep, err = r.Load(ctx, names[0]); err != nil {
 				return err
 			}
 			count(rep)
@@ -94,10 +95,10 @@ func (r *Reader) Render(w io.Writer, view View, names []string, opt Options) err
 			}
 			break
 		}
-		bad, err = r.WriteList(w, names)
+		bad, err = r.WriteList(ctx, w, names)
 	case ViewTable:
 		var rows []TableRow
-		err = r.Each(names, func(rep *Report) error {
+		err = r.Each(ctx, names, func(rep *Report) error {
 			count(rep)
 			rows = append(rows, rep.Row())
 			return nil
@@ -107,7 +108,7 @@ func (r *Reader) Render(w io.Writer, view View, names []string, opt Options) err
 		}
 	case ViewPlan, ViewPlanText:
 		var plans []Plan
-		err = r.Each(names, func(rep *Report) error {
+		err = r.Each(ctx, names, func(rep *Report) error {
 			count(rep)
 			plans = append(plans, rep.Plan(opt.StaplingWindow))
 			return nil
@@ -126,7 +127,7 @@ func (r *Reader) Render(w io.Writer, view View, names []string, opt Options) err
 		}
 	case ViewDetail:
 		n := 0
-		err = r.Each(names, func(rep *Report) error {
+		err = r.Each(ctx, names, func(rep *Report) error {
 			count(rep)
 			if n > 0 {
 				if _, err := io.WriteString(w, "\n"); err != nil {
@@ -138,7 +139,7 @@ func (r *Reader) Render(w io.Writer, view View, names []string, opt Options) err
 		})
 	case ViewMetrics:
 		mw := NewMetricsWriter()
-		err = r.Each(names, func(rep *Report) error {
+		err = r.Each(ctx, names, func(rep *Report) error {
 			count(rep)
 			mw.Add(rep)
 			return nil
@@ -148,7 +149,7 @@ func (r *Reader) Render(w io.Writer, view View, names []string, opt Options) err
 		}
 	case ViewServerStatus:
 		ss := &ServerStatus{Check: opt.Check, Window: opt.StaplingWindow}
-		err = r.Each(names, func(rep *Report) error {
+		err = r.Each(ctx, names, func(rep *Report) error {
 			count(rep)
 			ss.Add(rep)
 			return nil
@@ -158,7 +159,7 @@ func (r *Reader) Render(w io.Writer, view View, names []string, opt Options) err
 		}
 	case ViewHTML:
 		page := &HTMLPage{Check: opt.Check, Now: r.now(), Version: Version}
-		err = r.Each(names, func(rep *Report) error {
+		err = r.Each(ctx, names, func(rep *Report) error {
 			count(rep)
 			page.Add(rep)
 			return nil

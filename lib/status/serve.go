@@ -43,32 +43,32 @@ const indexMaxAge = 10 * time.Second
 // find is Reader.Find with a domain index: an MD name is a direct hit; a
 // domain is looked up in the index and verified against that MD's md.json;
 // the index is rebuilt at most every indexMaxAge.
-func (h *Handler) find(name string) (string, error) {
+func (h *Handler) find(ctx context.Context, name string) (string, error) {
 	name = strings.ToLower(strings.TrimSpace(name))
 	if md.ValidateDomain(name) != nil {
 		return "", &UnknownError{Name: name}
 	}
 	r := h.Reader
-	if r.Store.Exists(store.GroupDomains, name, store.FileMD) {
+	if r.Store.Exists(ctx, store.GroupDomains, name, store.FileMD) {
 		return name, nil
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if mdName, ok := h.index[name]; ok {
-		if m, err := r.loadMD(mdName); err == nil && containsFold(m.Domains, name) {
+		if m, err := r.loadMD(ctx, mdName); err == nil && containsFold(m.Domains, name) {
 			return mdName, nil
 		}
 	}
 	if h.index != nil && time.Since(h.indexAt) < indexMaxAge {
 		return "", &UnknownError{Name: name}
 	}
-	names, err := r.Names()
+	names, err := r.Names(ctx)
 	if err != nil {
 		return "", err
 	}
 	idx := map[string]string{}
 	for _, n := range names {
-		m, err := r.loadMD(n)
+		m, err := r.loadMD(ctx, n)
 		if err != nil {
 			continue
 		}
@@ -108,30 +108,30 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	)
 	switch {
 	case p == "/md-status" || p == "/md-status/":
-		err = h.Reader.Render(&buf, ViewJSON, nil, h.Opts)
+		err = h.Reader.Render(req.Context(), &buf, ViewJSON, nil, h.Opts)
 	case strings.HasPrefix(p, "/md-status/"):
 		name := p[strings.LastIndexByte(p, '/')+1:]
-		if err = h.one(&buf, name, false); errors.Is(err, ErrUnknown) {
+		if err = h.one(req.Context(), &buf, name, false); errors.Is(err, ErrUnknown) {
 			// mod_md's md-status handler: no MD of that name or domain,
 			// the whole list (200)
 			buf.Reset()
-			err = h.Reader.Render(&buf, ViewJSON, nil, h.Opts)
+			err = h.Reader.Render(req.Context(), &buf, ViewJSON, nil, h.Opts)
 		}
 	case p == "/.httpd/certificate-status":
 		host := req.Host
 		if hh, _, e := net.SplitHostPort(host); e == nil {
 			host = hh
 		}
-		err = h.one(&buf, host, true)
+		err = h.one(req.Context(), &buf, host, true)
 	case p == "/metrics":
 		ctype = "text/plain; version=0.0.4; charset=utf-8"
-		err = h.Reader.Render(&buf, ViewMetrics, nil, h.Opts)
+		err = h.Reader.Render(req.Context(), &buf, ViewMetrics, nil, h.Opts)
 	case p == "/server-status":
 		ctype = "text/plain; charset=utf-8"
-		err = h.Reader.Render(&buf, ViewServerStatus, nil, h.Opts)
+		err = h.Reader.Render(req.Context(), &buf, ViewServerStatus, nil, h.Opts)
 	case p == "/" || p == "/index.html":
 		ctype = "text/html; charset=utf-8"
-		err = h.Reader.Render(&buf, ViewHTML, nil, h.Opts)
+		err = h.Reader.Render(req.Context(), &buf, ViewHTML, nil, h.Opts)
 	default:
 		http.NotFound(w, req)
 		return
@@ -150,12 +150,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	_, _ = w.Write(buf.Bytes())
 }
 
-func (h *Handler) one(buf *bytes.Buffer, name string, certStatus bool) error {
-	mdName, err := h.find(name)
+func (h *Handler) one(ctx context.Context, buf *bytes.Buffer, name string, certStatus bool) error {
+	mdName, err := h.find(ctx, name)
 	if err != nil {
 		return err
 	}
-	rep, err := h.Reader.Load(mdName)
+	rep, err := h.Reader.Load(ctx, mdName)
 	if err != nil {
 		return err
 	}

@@ -26,19 +26,19 @@ func (r *recordingFS) note(name string) {
 	defer r.mu.Unlock()
 	r.sets[name] = true
 }
-func (r *recordingFS) Read(g store.Group, name, file string) ([]byte, error) {
+func (r *recordingFS) Read(ctx context.Context, g store.Group, name, file string) ([]byte, error) {
 	r.note(name)
-	return r.Backend.Read(g, name, file)
+	return r.Backend.Read(ctx, g, name, file)
 }
-func (r *recordingFS) ModTime(g store.Group, name, file string) (time.Time, error) {
+func (r *recordingFS) ModTime(ctx context.Context, g store.Group, name, file string) (time.Time, error) {
 	r.note(name)
-	return r.Backend.ModTime(g, name, file)
+	return r.Backend.ModTime(ctx, g, name, file)
 }
-func (r *recordingFS) List(g store.Group) ([]string, error) {
+func (r *recordingFS) List(ctx context.Context, g store.Group) ([]string, error) {
 	r.mu.Lock()
 	r.list++
 	r.mu.Unlock()
-	return r.Backend.List(g)
+	return r.Backend.List(ctx, g)
 }
 
 func TestServe(t *testing.T) {
@@ -46,7 +46,7 @@ func TestServe(t *testing.T) {
 	fsb, err := store.NewFS(dir)
 	must(t, err)
 	rec := &recordingFS{Backend: fsb, sets: map[string]bool{}}
-	st, err := store.OpenBackend(rec, dir)
+	st, err := store.OpenBackend(t.Context(), rec, dir)
 	must(t, err)
 	r := &Reader{Store: st, Now: func() time.Time { return now }}
 	ctx, cancel := context.WithCancel(context.Background())

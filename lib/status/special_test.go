@@ -16,15 +16,15 @@ func TestStaticCertSpecialFiles(t *testing.T) {
 	for _, sp := range fsreadtest.Specials(t) {
 		t.Run(sp.Name, func(t *testing.T) {
 			dir := t.TempDir()
-			st, err := store.Open(dir)
+			st, err := store.Open(t.Context(), dir)
 			must(t, err)
 			m := baseMD("static.test")
 			m.CertFiles, m.PKeyFiles = []string{sp.Path}, []string{sp.Path}
-			must(t, st.SaveMD(store.GroupDomains, m))
+			must(t, st.SaveMD(t.Context(), store.GroupDomains, m))
 			ro, err := store.OpenReadOnly(dir)
 			must(t, err)
 			var rep *Report
-			fsreadtest.NoHang(t, func() { rep, err = (&Reader{Store: ro}).Load("static.test") })
+			fsreadtest.NoHang(t, func() { rep, err = (&Reader{Store: ro}).Load(t.Context(), "static.test") })
 			must(t, err)
 			if len(rep.Certs) != 1 || !rep.Certs[0].Bad || rep.Certs[0].Info != nil {
 				t.Errorf("certs = %+v; want one bad certificate", rep.Certs)

@@ -57,19 +57,19 @@ MDRenewMode manual
 	}
 	before := dirModes(t, dir)
 
-	st, err := store.Open(dir)
+	st, err := store.Open(t.Context(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, g := range []store.Group{store.GroupStaging, store.GroupOCSP, store.GroupChallenges, store.GroupDomains, store.GroupAccounts} {
-		if err := st.Write(g, "ap.test", "job.json", []byte("{}")); err != nil {
+		if err := st.Write(t.Context(), g, "ap.test", "job.json", []byte("{}")); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := st.Move(store.GroupStaging, "ap.test", store.GroupTmp, "ap.test"); err != nil {
+	if err := st.Move(t.Context(), store.GroupStaging, "ap.test", store.GroupTmp, "ap.test"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Promote(store.GroupTmp, "ap.test"); err != nil {
+	if _, err := st.Promote(t.Context(), store.GroupTmp, "ap.test"); err != nil {
 		t.Fatal(err)
 	}
 	unlock, err := st.Lock(context.Background(), "ap.test", 0)
@@ -77,7 +77,7 @@ MDRenewMode manual
 		t.Fatal(err)
 	}
 	unlock()
-	if _, err := store.Open(dir); err != nil {
+	if _, err := store.Open(t.Context(), dir); err != nil {
 		t.Fatal(err)
 	}
 	after := dirModes(t, dir)

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"syscall"
@@ -49,12 +50,12 @@ var _ Backend = (*deferredFS)(nil)
 // Write replaces a file atomically (temp file + rename), without fsync.
 // tmp/<md> is private to the activation that builds it and becomes visible
 // only by the exchange into domains/: its files are written in place.
-func (f *deferredFS) Write(g Group, name, file string, data []byte) error {
+func (f *deferredFS) Write(_ context.Context, g Group, name, file string, data []byte) error {
 	return f.write(g, name, file, data, false, g == GroupTmp)
 }
 
 // Move renames a set, refusing to replace a target, without fsync.
-func (f *deferredFS) Move(from Group, fromName string, to Group, toName string) error {
+func (f *deferredFS) Move(_ context.Context, from Group, fromName string, to Group, toName string) error {
 	if err := f.moveSet(from, fromName, to, toName, false); err != nil {
 		return fmt.Errorf("moving %s/%s to %s/%s: %w", from, fromName, to, toName, err)
 	}
@@ -62,7 +63,7 @@ func (f *deferredFS) Move(from Group, fromName string, to Group, toName string) 
 }
 
 // Exchange swaps two sets with renameat2(RENAME_EXCHANGE), without fsync.
-func (f *deferredFS) Exchange(g1 Group, n1 string, g2 Group, n2 string) error {
+func (f *deferredFS) Exchange(_ context.Context, g1 Group, n1 string, g2 Group, n2 string) error {
 	if err := f.exchangeSets(g1, n1, g2, n2, false); err != nil {
 		return fmt.Errorf("exchanging %s/%s and %s/%s: %w", g1, n1, g2, n2, err)
 	}

@@ -31,16 +31,16 @@ func TestExistingModesNeverLoosened(t *testing.T) {
 		must(t, os.MkdirAll(filepath.Join(dir, p), 0o700))
 		must(t, os.Chmod(filepath.Join(dir, p), found[p]))
 	}
-	s, err := Open(dir)
+	s, err := Open(t.Context(), dir)
 	must(t, err)
-	must(t, s.Write(GroupStaging, "a.org", "md.json", []byte("{}")))
-	must(t, s.Write(GroupOCSP, "a.org", "job.json", []byte("{}")))
-	must(t, s.Write(GroupChallenges, "a.org", FileHTTP01, []byte("tok")))
-	must(t, s.Write(GroupDomains, "a.org", "md.json", []byte("{}")))
-	must(t, s.Write(GroupStaging, "new.org", "md.json", []byte("{}")))
-	must(t, s.Move(GroupStaging, "new.org", GroupStaging, "renamed.org"))
-	must(t, s.Write(GroupTmp, "a.org", "pubcert.pem", []byte("x")))
-	_, err = s.Promote(GroupTmp, "a.org")
+	must(t, s.Write(t.Context(), GroupStaging, "a.org", "md.json", []byte("{}")))
+	must(t, s.Write(t.Context(), GroupOCSP, "a.org", "job.json", []byte("{}")))
+	must(t, s.Write(t.Context(), GroupChallenges, "a.org", FileHTTP01, []byte("tok")))
+	must(t, s.Write(t.Context(), GroupDomains, "a.org", "md.json", []byte("{}")))
+	must(t, s.Write(t.Context(), GroupStaging, "new.org", "md.json", []byte("{}")))
+	must(t, s.Move(t.Context(), GroupStaging, "new.org", GroupStaging, "renamed.org"))
+	must(t, s.Write(t.Context(), GroupTmp, "a.org", "pubcert.pem", []byte("x")))
+	_, err = s.Promote(t.Context(), GroupTmp, "a.org")
 	must(t, err)
 	unlock, err := s.Lock(context.Background(), "a.org", 0)
 	must(t, err)
@@ -104,33 +104,33 @@ func TestLinksInsideStoreRefused(t *testing.T) {
 		link  string // the store-relative name the error must give
 	}{
 		{"staging set, write", func(e env) { link(t, e.outDir, e.dir, "staging/a.org") },
-			func(e env) error { return e.s.Write(GroupStaging, "a.org", "order.json", []byte("{}")) }, "staging/a.org"},
+			func(e env) error { return e.s.Write(t.Context(), GroupStaging, "a.org", "order.json", []byte("{}")) }, "staging/a.org"},
 		{"staging set, move to domains", func(e env) { link(t, e.outDir, e.dir, "staging/a.org") },
-			func(e env) error { return e.s.Move(GroupStaging, "a.org", GroupDomains, "a.org") }, "staging/a.org"},
+			func(e env) error { return e.s.Move(t.Context(), GroupStaging, "a.org", GroupDomains, "a.org") }, "staging/a.org"},
 		{"domains set, write", func(e env) { link(t, e.outDir, e.dir, "domains/a.org") },
-			func(e env) error { return e.s.Write(GroupDomains, "a.org", "job.json", []byte("{}")) }, "domains/a.org"},
+			func(e env) error { return e.s.Write(t.Context(), GroupDomains, "a.org", "job.json", []byte("{}")) }, "domains/a.org"},
 		{"domains set, promote", func(e env) {
-			must(t, e.s.Write(GroupTmp, "a.org", "pubcert.pem", []byte("new")))
+			must(t, e.s.Write(t.Context(), GroupTmp, "a.org", "pubcert.pem", []byte("new")))
 			link(t, e.outDir, e.dir, "domains/a.org")
-		}, func(e env) error { _, err := e.s.Promote(GroupTmp, "a.org"); return err }, "domains/a.org"},
+		}, func(e env) error { _, err := e.s.Promote(t.Context(), GroupTmp, "a.org"); return err }, "domains/a.org"},
 		{"challenges dns, write", func(e env) { link(t, e.outDir, e.dir, "challenges/a.org") },
-			func(e env) error { return e.s.Write(GroupChallenges, "a.org", FileHTTP01, []byte("tok")) }, "challenges/a.org"},
+			func(e env) error { return e.s.Write(t.Context(), GroupChallenges, "a.org", FileHTTP01, []byte("tok")) }, "challenges/a.org"},
 		{"challenges dns, purge", func(e env) { link(t, e.outDir, e.dir, "challenges/a.org") },
-			func(e env) error { return e.s.Purge(GroupChallenges, "a.org") }, "challenges/a.org"},
+			func(e env) error { return e.s.Purge(t.Context(), GroupChallenges, "a.org") }, "challenges/a.org"},
 		{"archive group, archive", func(e env) {
-			must(t, e.s.Write(GroupDomains, "a.org", "pubcert.pem", []byte("old")))
-			must(t, e.s.Write(GroupTmp, "a.org", "pubcert.pem", []byte("new")))
+			must(t, e.s.Write(t.Context(), GroupDomains, "a.org", "pubcert.pem", []byte("old")))
+			must(t, e.s.Write(t.Context(), GroupTmp, "a.org", "pubcert.pem", []byte("new")))
 			must(t, os.RemoveAll(filepath.Join(e.dir, "archive")))
 			link(t, e.outDir, e.dir, "archive")
-		}, func(e env) error { _, err := e.s.Promote(GroupTmp, "a.org"); return err }, "archive"},
+		}, func(e env) error { _, err := e.s.Promote(t.Context(), GroupTmp, "a.org"); return err }, "archive"},
 		{"whole group, open and chmod", func(e env) {
 			must(t, os.RemoveAll(filepath.Join(e.dir, "ocsp")))
 			link(t, e.outDir, e.dir, "ocsp")
-		}, func(e env) error { _, err := Open(e.dir); return err }, "ocsp"},
+		}, func(e env) error { _, err := Open(t.Context(), e.dir); return err }, "ocsp"},
 		{"whole group, write", func(e env) {
 			must(t, os.RemoveAll(filepath.Join(e.dir, "staging")))
 			link(t, e.outDir, e.dir, "staging")
-		}, func(e env) error { return e.s.Write(GroupStaging, "a.org", "md.json", []byte("{}")) }, "staging"},
+		}, func(e env) error { return e.s.Write(t.Context(), GroupStaging, "a.org", "md.json", []byte("{}")) }, "staging"},
 		{"MD lock file", func(e env) { link(t, e.outFile, e.dir, "locks/a.org.lock") },
 			func(e env) error { _, err := e.s.Lock(context.Background(), "a.org", -1); return err }, "locks/a.org.lock"},
 		{"store lock file", func(e env) {
@@ -142,11 +142,11 @@ func TestLinksInsideStoreRefused(t *testing.T) {
 			link(t, e.outDir, e.dir, "locks")
 		}, func(e env) error { _, err := e.s.Lock(context.Background(), "a.org", -1); return err }, "locks"},
 		{"file, read", func(e env) {
-			must(t, e.s.Write(GroupDomains, "a.org", "md.json", []byte("{}")))
+			must(t, e.s.Write(t.Context(), GroupDomains, "a.org", "md.json", []byte("{}")))
 			link(t, e.outFile, e.dir, "domains/a.org/pubcert.pem")
-		}, func(e env) error { _, err := e.s.Read(GroupDomains, "a.org", "pubcert.pem"); return err }, "domains/a.org/pubcert.pem"},
+		}, func(e env) error { _, err := e.s.Read(t.Context(), GroupDomains, "a.org", "pubcert.pem"); return err }, "domains/a.org/pubcert.pem"},
 		{"set, read", func(e env) { link(t, e.outDir, e.dir, "domains/a.org") },
-			func(e env) error { _, err := e.s.Read(GroupDomains, "a.org", "pubcert.pem"); return err }, "domains/a.org"},
+			func(e env) error { _, err := e.s.Read(t.Context(), GroupDomains, "a.org", "pubcert.pem"); return err }, "domains/a.org"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -180,10 +180,10 @@ func link(t *testing.T, target, dir, rel string) {
 // refused at once (not read, not waited on), an oversized file is refused.
 func TestReadsBoundedAndRegularOnly(t *testing.T) {
 	s, dir := openTemp(t)
-	must(t, s.Write(GroupDomains, "a.org", "md.json", []byte("{}")))
+	must(t, s.Write(t.Context(), GroupDomains, "a.org", "md.json", []byte("{}")))
 	must(t, syscall.Mkfifo(filepath.Join(dir, "domains/a.org/pubcert.pem"), 0o600))
 	done := make(chan error, 1)
-	go func() { _, err := s.Read(GroupDomains, "a.org", "pubcert.pem"); done <- err }()
+	go func() { _, err := s.Read(t.Context(), GroupDomains, "a.org", "pubcert.pem"); done <- err }()
 	select {
 	case err := <-done:
 		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
@@ -195,7 +195,7 @@ func TestReadsBoundedAndRegularOnly(t *testing.T) {
 	big := filepath.Join(dir, "domains/a.org/job.json")
 	must(t, os.WriteFile(big, nil, 0o600))
 	must(t, os.Truncate(big, MaxFileSize+1))
-	if _, err := s.Read(GroupDomains, "a.org", "job.json"); err == nil || !strings.Contains(err.Error(), "larger than") {
+	if _, err := s.Read(t.Context(), GroupDomains, "a.org", "job.json"); err == nil || !strings.Contains(err.Error(), "larger than") {
 		t.Errorf("oversized: err = %v", err)
 	}
 }
@@ -205,15 +205,15 @@ func TestReadsBoundedAndRegularOnly(t *testing.T) {
 // removes it.
 func TestPurgeIsAllOrNothing(t *testing.T) {
 	s, dir := openTemp(t)
-	must(t, s.Write(GroupStaging, "a.org", "md.json", []byte("{}")))
-	must(t, s.Write(GroupStaging, "b.org", "md.json", []byte("{}")))
+	must(t, s.Write(t.Context(), GroupStaging, "a.org", "md.json", []byte("{}")))
+	must(t, s.Write(t.Context(), GroupStaging, "b.org", "md.json", []byte("{}")))
 	// what a purge killed after its rename leaves
 	must(t, os.Rename(filepath.Join(dir, "staging/a.org"), filepath.Join(dir, "staging/.a.org.0123456789ab.purge")))
-	if names, _ := s.List(GroupStaging); len(names) != 1 || names[0] != "b.org" {
+	if names, _ := s.List(t.Context(), GroupStaging); len(names) != 1 || names[0] != "b.org" {
 		t.Errorf("List = %v; the trash is not a set", names)
 	}
-	must(t, s.Purge(GroupStaging, "b.org"))
-	if n, err := s.SweepTrash(GroupStaging); n != 1 || err != nil {
+	must(t, s.Purge(t.Context(), GroupStaging, "b.org"))
+	if n, err := s.SweepTrash(t.Context(), GroupStaging); n != 1 || err != nil {
 		t.Errorf("SweepTrash = %d, %v", n, err)
 	}
 	if entries, _ := os.ReadDir(filepath.Join(dir, "staging")); len(entries) != 0 {
@@ -230,11 +230,11 @@ func TestHandOverFollowsNoLink(t *testing.T) {
 	}
 	s, dir := openTemp(t)
 	must(t, os.Chown(filepath.Join(dir, "challenges"), 65534, 65534))
-	must(t, s.Write(GroupChallenges, "a.org", FileHTTP01, []byte("tok")))
+	must(t, s.Write(t.Context(), GroupChallenges, "a.org", FileHTTP01, []byte("tok")))
 	outside := filepath.Join(t.TempDir(), "secret.pem")
 	must(t, os.WriteFile(outside, []byte("secret"), 0o600))
 	link(t, outside, dir, "challenges/a.org/acme-tls-alpn-01.pem")
-	done, err := s.Backend().(*FS).HandOver(GroupChallenges, "a.org")
+	done, err := s.Backend().(Owner).HandOver(t.Context(), GroupChallenges, "a.org")
 	if err != nil || !done {
 		t.Fatalf("HandOver: %v %v", done, err)
 	}
@@ -252,7 +252,7 @@ func TestHandOverFollowsNoLink(t *testing.T) {
 	outDir := t.TempDir()
 	must(t, os.WriteFile(filepath.Join(outDir, "key.pem"), []byte("secret"), 0o600))
 	link(t, outDir, dir, "challenges/b.org")
-	if _, err := s.Backend().(*FS).HandOver(GroupChallenges, "b.org"); err == nil || !strings.Contains(err.Error(), "challenges/b.org is a symbolic link") {
+	if _, err := s.Backend().(Owner).HandOver(t.Context(), GroupChallenges, "b.org"); err == nil || !strings.Contains(err.Error(), "challenges/b.org is a symbolic link") {
 		t.Errorf("HandOver through a linked set: %v", err)
 	}
 	if owner(outDir) != 0 || owner(filepath.Join(outDir, "key.pem")) != 0 {
@@ -268,20 +268,20 @@ func TestSweepTemp(t *testing.T) {
 	plant := func(rel string) {
 		must(t, os.WriteFile(filepath.Join(dir, rel), []byte("half"), 0o600))
 	}
-	must(t, s.Write(GroupStaging, "a.org", "md.json", []byte("{}")))
+	must(t, s.Write(t.Context(), GroupStaging, "a.org", "md.json", []byte("{}")))
 	plant("staging/a.org/.order.json.0123456789ab.tmp")
 	plant("staging/a.org/.notatemp")
-	if n, err := s.SweepTemp(GroupStaging, "a.org"); n != 1 || err != nil {
+	if n, err := s.SweepTemp(t.Context(), GroupStaging, "a.org"); n != 1 || err != nil {
 		t.Errorf("SweepTemp = %d, %v", n, err)
 	}
 	if names := dirNames(t, filepath.Join(dir, "staging/a.org")); names != ".notatemp md.json" {
 		t.Errorf("staging/a.org holds %s", names)
 	}
-	must(t, s.Write(GroupDomains, "a.org", "pubcert.pem", []byte("old")))
+	must(t, s.Write(t.Context(), GroupDomains, "a.org", "pubcert.pem", []byte("old")))
 	plant("domains/a.org/.job.json.0123456789ab.tmp")
-	must(t, s.Write(GroupTmp, "a.org", "pubcert.pem", []byte("new")))
+	must(t, s.Write(t.Context(), GroupTmp, "a.org", "pubcert.pem", []byte("new")))
 	plant("tmp/a.org/.md.json.ba9876543210.tmp")
-	arch, err := s.Promote(GroupTmp, "a.org")
+	arch, err := s.Promote(t.Context(), GroupTmp, "a.org")
 	must(t, err)
 	if names := dirNames(t, filepath.Join(dir, "domains/a.org")); names != "pubcert.pem" {
 		t.Errorf("domains/a.org holds %s", names)
@@ -305,16 +305,16 @@ func dirNames(t *testing.T, dir string) string {
 // BenchmarkRead is one read of a small store file (md-status and
 // md-install --all read thousands).
 func BenchmarkRead(b *testing.B) {
-	s, err := Open(filepath.Join(b.TempDir(), "md"))
+	s, err := Open(b.Context(), filepath.Join(b.TempDir(), "md"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := s.Write(GroupDomains, "a.org", "pubcert.pem", []byte("cert")); err != nil {
+	if err := s.Write(b.Context(), GroupDomains, "a.org", "pubcert.pem", []byte("cert")); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := s.Read(GroupDomains, "a.org", "pubcert.pem"); err != nil {
+		if _, err := s.Read(b.Context(), GroupDomains, "a.org", "pubcert.pem"); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -322,16 +322,16 @@ func BenchmarkRead(b *testing.B) {
 
 // BenchmarkExists is one existence check (ModTime) of a store file.
 func BenchmarkExists(b *testing.B) {
-	s, err := Open(filepath.Join(b.TempDir(), "md"))
+	s, err := Open(b.Context(), filepath.Join(b.TempDir(), "md"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := s.Write(GroupDomains, "a.org", "pubcert.pem", []byte("cert")); err != nil {
+	if err := s.Write(b.Context(), GroupDomains, "a.org", "pubcert.pem", []byte("cert")); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if !s.Exists(GroupDomains, "a.org", "pubcert.pem") {
+		if !s.Exists(b.Context(), GroupDomains, "a.org", "pubcert.pem") {
 			b.Fatal("missing")
 		}
 	}
@@ -340,7 +340,7 @@ func BenchmarkExists(b *testing.B) {
 // BenchmarkWrite is one atomic write into an existing set, without fsync
 // (the deferred view md-install activates with).
 func BenchmarkWrite(b *testing.B) {
-	s, err := Open(filepath.Join(b.TempDir(), "md"))
+	s, err := Open(b.Context(), filepath.Join(b.TempDir(), "md"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -348,7 +348,7 @@ func BenchmarkWrite(b *testing.B) {
 	data := []byte("cert")
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if err := d.Write(GroupStaging, "a.org", "pubcert.pem", data); err != nil {
+		if err := d.Write(b.Context(), GroupStaging, "a.org", "pubcert.pem", data); err != nil {
 			b.Fatal(err)
 		}
 	}

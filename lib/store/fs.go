@@ -91,9 +91,12 @@ func (f *FS) setDir(g Group, name string) string {
 
 // Read implements Backend: a bounded read of a regular file, reached
 // without following any link.
-func (f *FS) Read(g Group, name, file string) ([]byte, error) {
+func (f *FS) Read(_ context.Context, g Group, name, file string) ([]byte, error) {
 	if err := checkNames(g, name, file); err != nil {
 		return nil, err
+	}
+	if file == "" {
+		return nil, fmt.Errorf("%w: no file name", ErrBadName)
 	}
 	rel := relPath(string(g), name, file)
 	root, err := f.openRoot()
@@ -128,7 +131,7 @@ func (f *FS) Read(g Group, name, file string) ([]byte, error) {
 
 // ModTime implements Backend. A link in place of the file or set is an
 // error naming it.
-func (f *FS) ModTime(g Group, name, file string) (time.Time, error) {
+func (f *FS) ModTime(_ context.Context, g Group, name, file string) (time.Time, error) {
 	if err := checkNames(g, name, file); err != nil {
 		return time.Time{}, err
 	}
@@ -185,7 +188,7 @@ func (f *FS) openGroupForSet(g Group, name string) (int, string, error) {
 }
 
 // Write implements Backend with an atomic replace.
-func (f *FS) Write(g Group, name, file string, data []byte) error {
+func (f *FS) Write(_ context.Context, g Group, name, file string, data []byte) error {
 	return f.write(g, name, file, data, true, false)
 }
 
@@ -304,7 +307,7 @@ func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
 
 // List implements Backend: the set directories of a group (links and
 // temp entries are not sets).
-func (f *FS) List(g Group) ([]string, error) {
+func (f *FS) List(_ context.Context, g Group) ([]string, error) {
 	if err := checkGroup(g); err != nil {
 		return nil, err
 	}
@@ -337,9 +340,12 @@ func (f *FS) readDir(g Group, name string) ([]fs.DirEntry, error) {
 }
 
 // ListFiles implements Backend: regular files of a set, temp files excluded.
-func (f *FS) ListFiles(g Group, name string) ([]string, error) {
+func (f *FS) ListFiles(_ context.Context, g Group, name string) ([]string, error) {
 	if err := checkNames(g, name, ""); err != nil {
 		return nil, err
+	}
+	if name == "" && g != GroupRoot {
+		return nil, fmt.Errorf("%w: listing files in %s needs a set name", ErrBadName, g)
 	}
 	entries, err := f.readDir(g, name)
 	if err != nil {
@@ -357,7 +363,7 @@ func (f *FS) ListFiles(g Group, name string) ([]string, error) {
 
 // Remove implements Backend. A link is removed itself (unlink never
 // follows), which is what removing a store file means.
-func (f *FS) Remove(g Group, name, file string) error {
+func (f *FS) Remove(_ context.Context, g Group, name, file string) error {
 	if err := checkNames(g, name, file); err != nil {
 		return err
 	}
@@ -386,7 +392,7 @@ const trashSuffix = ".purge"
 // one step, so a run killed while deleting leaves either the whole set or
 // no set (never a half-deleted one another run would misread); leftovers
 // of such a run are removed by SweepTrash (md-install, every run).
-func (f *FS) Purge(g Group, name string) error {
+func (f *FS) Purge(_ context.Context, g Group, name string) error {
 	if err := checkNames(g, name, ""); err != nil || name == "" {
 		return fmt.Errorf("%w: purge needs a set name", ErrBadName)
 	}
@@ -447,7 +453,7 @@ func (f *FS) removeTrash(gfd int) int {
 
 // Move implements Backend with renameat2(RENAME_NOREPLACE), refusing to
 // replace a target or to move a link.
-func (f *FS) Move(from Group, fromName string, to Group, toName string) error {
+func (f *FS) Move(_ context.Context, from Group, fromName string, to Group, toName string) error {
 	if err := f.moveSet(from, fromName, to, toName, true); err != nil {
 		return fmt.Errorf("moving %s/%s to %s/%s: %w", from, fromName, to, toName, err)
 	}
@@ -523,7 +529,7 @@ const renameExchange = 0x2
 
 // Exchange implements Backend with renameat2(RENAME_EXCHANGE), so a reader
 // of either path sees one complete set or the other at every moment.
-func (f *FS) Exchange(g1 Group, n1 string, g2 Group, n2 string) error {
+func (f *FS) Exchange(_ context.Context, g1 Group, n1 string, g2 Group, n2 string) error {
 	if err := f.exchangeSets(g1, n1, g2, n2, true); err != nil {
 		return fmt.Errorf("exchanging %s/%s and %s/%s: %w", g1, n1, g2, n2, err)
 	}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"crypto"
 	"crypto/rsa"
 	"crypto/x509"
@@ -85,8 +86,8 @@ func rsaPublic(der []byte) (crypto.PublicKey, error) {
 
 // KeyFits reports whether the private key in <group>/<name>/<file> is the
 // key of cert. A missing or unreadable key is an error, not a mismatch.
-func (s *Store) KeyFits(g Group, name, file string, cert *x509.Certificate) (bool, error) {
-	data, err := s.Read(g, name, file)
+func (s *Store) KeyFits(ctx context.Context, g Group, name, file string, cert *x509.Certificate) (bool, error) {
+	data, err := s.Read(ctx, g, name, file)
 	if err != nil {
 		return false, err
 	}

@@ -67,19 +67,19 @@ func TestPublicKeyPEM(t *testing.T) {
 
 	s, _ := openTemp(t)
 	cert := selfSigned(t, ecKey, "a.org")
-	if err := s.SaveKey(GroupDomains, "a.org", "privkey.pem", ecKey); err != nil {
+	if err := s.SaveKey(t.Context(), GroupDomains, "a.org", "privkey.pem", ecKey); err != nil {
 		t.Fatal(err)
 	}
-	if fits, err := s.KeyFits(GroupDomains, "a.org", "privkey.pem", cert); err != nil || !fits {
+	if fits, err := s.KeyFits(t.Context(), GroupDomains, "a.org", "privkey.pem", cert); err != nil || !fits {
 		t.Errorf("own key: fits %v, %v", fits, err)
 	}
-	if err := s.SaveKey(GroupDomains, "a.org", "privkey.pem", rsaKey); err != nil {
+	if err := s.SaveKey(t.Context(), GroupDomains, "a.org", "privkey.pem", rsaKey); err != nil {
 		t.Fatal(err)
 	}
-	if fits, err := s.KeyFits(GroupDomains, "a.org", "privkey.pem", cert); err != nil || fits {
+	if fits, err := s.KeyFits(t.Context(), GroupDomains, "a.org", "privkey.pem", cert); err != nil || fits {
 		t.Errorf("other key: fits %v, %v", fits, err)
 	}
-	if _, err := s.KeyFits(GroupDomains, "a.org", "privkey.secp384r1.pem", cert); err == nil {
+	if _, err := s.KeyFits(t.Context(), GroupDomains, "a.org", "privkey.secp384r1.pem", cert); err == nil {
 		t.Errorf("missing key: no error")
 	}
 }

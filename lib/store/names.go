@@ -67,6 +67,9 @@ func checkNames(g Group, name, file string) error {
 	if g == GroupRoot && name != "" {
 		return fmt.Errorf("%w: root files have no set name", ErrBadName)
 	}
+	if g != GroupRoot && name == "" && file != "" {
+		return fmt.Errorf("%w: file %q in %s needs a set name", ErrBadName, file, g)
+	}
 	if name != "" {
 		if err := checkName(name); err != nil {
 			return err

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -325,7 +326,7 @@ func fsyncFd(fd int) error {
 // over. mod_md makes challenges/ its worker user's at startup, and its
 // workers must read the files md-challenge writes as root. It reports
 // whether anything was handed over.
-func (f *FS) HandOver(g Group, name string) (bool, error) {
+func (f *FS) HandOver(_ context.Context, g Group, name string) (bool, error) {
 	if err := checkNames(g, name, ""); err != nil || name == "" {
 		return false, fmt.Errorf("%w: hand over needs a set name", ErrBadName)
 	}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -22,58 +23,58 @@ const maxArchive = 1000
 // before it goes live, and those in the old live set when it is archived.
 // Callers hold the MD's lock (and md-install the store lock, which keeps
 // md-parse out of domains/<name> meanwhile).
-func (s *Store) Promote(src Group, name string) (string, error) {
+func (s *Store) Promote(ctx context.Context, src Group, name string) (string, error) {
 	if err := checkNames(src, name, ""); err != nil {
 		return "", err
 	}
 	if src == GroupDomains {
 		return "", fmt.Errorf("%w: promoting from domains to itself", ErrBadName)
 	}
-	if _, err := s.RecoverPromote(src, name); err != nil {
+	if _, err := s.RecoverPromote(ctx, src, name); err != nil {
 		return "", err
 	}
-	if !s.setExists(src, name) {
+	if !s.setExists(ctx, src, name) {
 		return "", fmt.Errorf("promoting %s/%s: no such set", src, name)
 	}
 	// temp files of writers killed in src would become live litter
-	if _, err := s.SweepTemp(src, name); err != nil {
+	if _, err := s.SweepTemp(ctx, src, name); err != nil {
 		return "", err
 	}
-	if !s.setExists(GroupDomains, name) {
-		return "", s.b.Move(src, name, GroupDomains, name)
+	if !s.setExists(ctx, GroupDomains, name) {
+		return "", s.b.Move(ctx, src, name, GroupDomains, name)
 	}
-	if err := s.b.Write(GroupDomains, name, fileSuperseded, []byte("replaced by a promoted set\n")); err != nil {
+	if err := s.b.Write(ctx, GroupDomains, name, fileSuperseded, []byte("replaced by a promoted set\n")); err != nil {
 		return "", err
 	}
-	if err := s.b.Exchange(src, name, GroupDomains, name); err != nil {
+	if err := s.b.Exchange(ctx, src, name, GroupDomains, name); err != nil {
 		return "", err
 	}
-	return s.archiveSuperseded(src, name)
+	return s.archiveSuperseded(ctx, src, name)
 }
 
 // RecoverPromote finishes a Promote that died after its exchange: if
 // src/<name> is a superseded live set, it is archived. It reports the
 // archive name if it did anything.
-func (s *Store) RecoverPromote(src Group, name string) (string, error) {
-	if s.Exists(src, name, fileSuperseded) {
-		return s.archiveSuperseded(src, name)
+func (s *Store) RecoverPromote(ctx context.Context, src Group, name string) (string, error) {
+	if s.Exists(ctx, src, name, fileSuperseded) {
+		return s.archiveSuperseded(ctx, src, name)
 	}
 	return "", nil
 }
 
-func (s *Store) archiveSuperseded(src Group, name string) (string, error) {
+func (s *Store) archiveSuperseded(ctx context.Context, src Group, name string) (string, error) {
 	for n := 1; n < maxArchive; n++ {
 		arch := name + "." + strconv.Itoa(n)
-		if s.setExists(GroupArchive, arch) {
+		if s.setExists(ctx, GroupArchive, arch) {
 			continue
 		}
-		if err := s.b.Move(src, name, GroupArchive, arch); err != nil {
+		if err := s.b.Move(ctx, src, name, GroupArchive, arch); err != nil {
 			return "", err
 		}
-		_ = s.b.Remove(GroupArchive, arch, fileSuperseded)
+		_ = s.b.Remove(ctx, GroupArchive, arch, fileSuperseded)
 		// nobody writes an archived set: whatever temp file a killed
 		// writer left in the old live set goes now
-		if _, err := s.SweepTemp(GroupArchive, arch); err != nil {
+		if _, err := s.SweepTemp(ctx, GroupArchive, arch); err != nil {
 			return arch, err
 		}
 		return arch, nil
@@ -81,7 +82,7 @@ func (s *Store) archiveSuperseded(src Group, name string) (string, error) {
 	return "", errors.New("archiving " + name + ": archive/" + name + ".1 to .999 all exist; prune old archives")
 }
 
-func (s *Store) setExists(g Group, name string) bool {
-	_, err := s.b.ModTime(g, name, "") // file "" stats the set itself
+func (s *Store) setExists(ctx context.Context, g Group, name string) bool {
+	_, err := s.b.ModTime(ctx, g, name, "") // file "" stats the set itself
 	return err == nil
 }

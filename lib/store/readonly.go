@@ -20,23 +20,31 @@ type readOnlyFS struct{ fs FS }
 
 var _ Backend = readOnlyFS{}
 
-func (r readOnlyFS) Read(g Group, name, file string) ([]byte, error) {
-	return r.fs.Read(g, name, file)
+func (r readOnlyFS) Read(ctx context.Context, g Group, name, file string) ([]byte, error) {
+	return r.fs.Read(ctx, g, name, file)
 }
-func (r readOnlyFS) ModTime(g Group, name, file string) (time.Time, error) {
-	return r.fs.ModTime(g, name, file)
+func (r readOnlyFS) ModTime(ctx context.Context, g Group, name, file string) (time.Time, error) {
+	return r.fs.ModTime(ctx, g, name, file)
 }
-func (r readOnlyFS) List(g Group) ([]string, error) { return r.fs.List(g) }
-func (r readOnlyFS) ListFiles(g Group, name string) ([]string, error) {
-	return r.fs.ListFiles(g, name)
+func (r readOnlyFS) List(ctx context.Context, g Group) ([]string, error) { return r.fs.List(ctx, g) }
+func (r readOnlyFS) ListFiles(ctx context.Context, g Group, name string) ([]string, error) {
+	return r.fs.ListFiles(ctx, g, name)
 }
-func (readOnlyFS) Write(Group, string, string, []byte) error   { return ErrReadOnly }
-func (readOnlyFS) Remove(Group, string, string) error          { return ErrReadOnly }
-func (readOnlyFS) Purge(Group, string) error                   { return ErrReadOnly }
-func (readOnlyFS) Move(Group, string, Group, string) error     { return ErrReadOnly }
-func (readOnlyFS) Exchange(Group, string, Group, string) error { return ErrReadOnly }
+func (readOnlyFS) Write(context.Context, Group, string, string, []byte) error   { return ErrReadOnly }
+func (readOnlyFS) Remove(context.Context, Group, string, string) error          { return ErrReadOnly }
+func (readOnlyFS) Purge(context.Context, Group, string) error                   { return ErrReadOnly }
+func (readOnlyFS) Move(context.Context, Group, string, Group, string) error     { return ErrReadOnly }
+func (readOnlyFS) Exchange(context.Context, Group, string, Group, string) error { return ErrReadOnly }
 func (readOnlyFS) Lock(context.Context, string, time.Duration) (func(), error) {
 	return nil, ErrReadOnly
+}
+
+// Initialized reports whether dir holds a store already (its
+// md_store.json), without creating or changing anything: a dry run must not
+// create a store.
+func Initialized(ctx context.Context, dir string) bool {
+	ro, err := OpenReadOnly(dir)
+	return err == nil && ro.Exists(ctx, GroupRoot, "", FileStore)
 }
 
 // OpenReadOnly opens an existing filesystem store for reading only. It

@@ -65,25 +65,25 @@ var (
 // Store before they reach a backend; a backend still refuses unsafe ones.
 type Backend interface {
 	// Read returns a file's content, or an error wrapping fs.ErrNotExist.
-	Read(g Group, name, file string) ([]byte, error)
+	Read(ctx context.Context, g Group, name, file string) ([]byte, error)
 	// Write replaces a file atomically: readers see the old or the new
 	// content, never a mix, even if the process dies mid-write.
-	Write(g Group, name, file string, data []byte) error
+	Write(ctx context.Context, g Group, name, file string, data []byte) error
 	// ModTime reports a file's modification time; file "" means the set
 	// itself. A missing one is fs.ErrNotExist.
-	ModTime(g Group, name, file string) (time.Time, error)
+	ModTime(ctx context.Context, g Group, name, file string) (time.Time, error)
 	// List returns the names (sets) in a group, sorted.
-	List(g Group) ([]string, error)
+	List(ctx context.Context, g Group) ([]string, error)
 	// ListFiles returns the files of one set, sorted.
-	ListFiles(g Group, name string) ([]string, error)
+	ListFiles(ctx context.Context, g Group, name string) ([]string, error)
 	// Remove deletes one file; a missing file is not an error.
-	Remove(g Group, name, file string) error
+	Remove(ctx context.Context, g Group, name, file string) error
 	// Purge deletes a whole set; a missing set is not an error.
-	Purge(g Group, name string) error
+	Purge(ctx context.Context, g Group, name string) error
 	// Move renames a set; it fails if the target exists.
-	Move(from Group, fromName string, to Group, toName string) error
+	Move(ctx context.Context, from Group, fromName string, to Group, toName string) error
 	// Exchange swaps two existing sets atomically.
-	Exchange(g1 Group, n1 string, g2 Group, n2 string) error
+	Exchange(ctx context.Context, g1 Group, n1 string, g2 Group, n2 string) error
 	// Lock takes an exclusive lock; name "" is the store-wide lock. It
 	// waits up to wait, then returns ErrLocked.
 	Lock(ctx context.Context, name string, wait time.Duration) (unlock func(), err error)
@@ -97,18 +97,18 @@ type Store struct {
 }
 
 // Open opens (creating if needed) the filesystem store at dir.
-func Open(dir string) (*Store, error) {
+func Open(ctx context.Context, dir string) (*Store, error) {
 	fsb, err := NewFS(dir)
 	if err != nil {
 		return nil, err
 	}
-	return OpenBackend(fsb, dir)
+	return OpenBackend(ctx, fsb, dir)
 }
 
 // OpenBackend opens a store on any backend; desc names it in messages.
-func OpenBackend(b Backend, desc string) (*Store, error) {
+func OpenBackend(ctx context.Context, b Backend, desc string) (*Store, error) {
 	s := &Store{b: b, dir: desc}
-	pass, err := s.loadOrCreateKey()
+	pass, err := s.loadOrCreateKey(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -142,66 +142,75 @@ func DefaultDir() string {
 }
 
 // Exists reports whether a file exists.
-func (s *Store) Exists(g Group, name, file string) bool {
-	_, err := s.b.ModTime(g, name, file)
+func (s *Store) Exists(ctx context.Context, g Group, name, file string) bool {
+	_, err := s.b.ModTime(ctx, g, name, file)
 	return err == nil
 }
 
+// ModTime reports when a file was last written (file "" means the set
+// itself), after validating the names. A missing one is fs.ErrNotExist.
+func (s *Store) ModTime(ctx context.Context, g Group, name, file string) (time.Time, error) {
+	if err := checkNames(g, name, file); err != nil {
+		return time.Time{}, err
+	}
+	return s.b.ModTime(ctx, g, name, file)
+}
+
 // Read returns a file's content after validating the names.
-func (s *Store) Read(g Group, name, file string) ([]byte, error) {
+func (s *Store) Read(ctx context.Context, g Group, name, file string) ([]byte, error) {
 	if err := checkNames(g, name, file); err != nil {
 		return nil, err
 	}
-	return s.b.Read(g, name, file)
+	return s.b.Read(ctx, g, name, file)
 }
 
 // Write replaces a file atomically after validating the names.
-func (s *Store) Write(g Group, name, file string, data []byte) error {
+func (s *Store) Write(ctx context.Context, g Group, name, file string, data []byte) error {
 	if err := checkNames(g, name, file); err != nil {
 		return err
 	}
-	return s.b.Write(g, name, file, data)
+	return s.b.Write(ctx, g, name, file, data)
 }
 
 // List returns the sets in a group.
-func (s *Store) List(g Group) ([]string, error) { return s.b.List(g) }
+func (s *Store) List(ctx context.Context, g Group) ([]string, error) { return s.b.List(ctx, g) }
 
 // ListFiles returns the files of a set.
-func (s *Store) ListFiles(g Group, name string) ([]string, error) {
+func (s *Store) ListFiles(ctx context.Context, g Group, name string) ([]string, error) {
 	if err := checkNames(g, name, ""); err != nil {
 		return nil, err
 	}
-	return s.b.ListFiles(g, name)
+	return s.b.ListFiles(ctx, g, name)
 }
 
 // Remove deletes a file.
-func (s *Store) Remove(g Group, name, file string) error {
+func (s *Store) Remove(ctx context.Context, g Group, name, file string) error {
 	if err := checkNames(g, name, file); err != nil {
 		return err
 	}
-	return s.b.Remove(g, name, file)
+	return s.b.Remove(ctx, g, name, file)
 }
 
 // Purge deletes a set.
-func (s *Store) Purge(g Group, name string) error {
+func (s *Store) Purge(ctx context.Context, g Group, name string) error {
 	if err := checkNames(g, name, ""); err != nil {
 		return err
 	}
 	if name == "" {
 		return fmt.Errorf("%w: refusing to purge a whole group", ErrBadName)
 	}
-	return s.b.Purge(g, name)
+	return s.b.Purge(ctx, g, name)
 }
 
 // Move renames a set (for MD renames and staging moves).
-func (s *Store) Move(from Group, fromName string, to Group, toName string) error {
+func (s *Store) Move(ctx context.Context, from Group, fromName string, to Group, toName string) error {
 	if err := checkNames(from, fromName, ""); err != nil {
 		return err
 	}
 	if err := checkNames(to, toName, ""); err != nil {
 		return err
 	}
-	return s.b.Move(from, fromName, to, toName)
+	return s.b.Move(ctx, from, fromName, to, toName)
 }
 
 // Lock takes the per-MD lock for name, or the store-wide lock for "". A

@@ -27,7 +27,7 @@ import (
 func openTemp(t *testing.T) (*Store, string) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "md")
-	s, err := Open(dir)
+	s, err := Open(t.Context(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,13 +60,13 @@ func TestLayoutAndPermissions(t *testing.T) {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	cert := selfSigned(t, key, "a.org")
 	for _, g := range []Group{GroupDomains, GroupStaging} {
-		if err := s.SaveMD(g, &md.MD{Name: "a.org", Domains: []string{"a.org"}, EAB: &md.EAB{KID: "k", HMAC: "secret"}}); err != nil {
+		if err := s.SaveMD(t.Context(), g, &md.MD{Name: "a.org", Domains: []string{"a.org"}, EAB: &md.EAB{KID: "k", HMAC: "secret"}}); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.SaveKey(g, "a.org", "privkey.secp256r1.pem", key); err != nil {
+		if err := s.SaveKey(t.Context(), g, "a.org", "privkey.secp256r1.pem", key); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.SaveChain(g, "a.org", "pubcert.secp256r1.pem", []*x509.Certificate{cert}); err != nil {
+		if err := s.SaveChain(t.Context(), g, "a.org", "pubcert.secp256r1.pem", []*x509.Certificate{cert}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -93,7 +93,7 @@ func TestLayoutAndPermissions(t *testing.T) {
 	if !strings.HasPrefix(string(enc), "-----BEGIN ENCRYPTED PRIVATE KEY-----") {
 		t.Errorf("staging key not encrypted: %.40s", enc)
 	}
-	got, err := s.LoadKey(GroupStaging, "a.org", "privkey.secp256r1.pem")
+	got, err := s.LoadKey(t.Context(), GroupStaging, "a.org", "privkey.secp256r1.pem")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,13 +104,13 @@ func TestLayoutAndPermissions(t *testing.T) {
 
 func TestAtomicWriteKeepsOldContentOnFailure(t *testing.T) {
 	s, dir := openTemp(t)
-	if err := s.Write(GroupDomains, "a.org", "md.json", []byte("old")); err != nil {
+	if err := s.Write(t.Context(), GroupDomains, "a.org", "md.json", []byte("old")); err != nil {
 		t.Fatal(err)
 	}
 	boom := errors.New("injected crash")
 	beforeRename = func(string) error { return boom }
 	defer func() { beforeRename = nil }()
-	if err := s.Write(GroupDomains, "a.org", "md.json", []byte("new")); !errors.Is(err, boom) {
+	if err := s.Write(t.Context(), GroupDomains, "a.org", "md.json", []byte("new")); !errors.Is(err, boom) {
 		t.Fatalf("err = %v; want injected", err)
 	}
 	data, _ := os.ReadFile(filepath.Join(dir, "domains/a.org/md.json"))
@@ -126,16 +126,16 @@ func TestAtomicWriteKeepsOldContentOnFailure(t *testing.T) {
 func TestBadNamesRejected(t *testing.T) {
 	s, _ := openTemp(t)
 	for _, name := range []string{"..", "../x", "a/b", "a\x00b", ".hidden", "a..b", "*", "*.", "a b"} {
-		if err := s.Write(GroupDomains, name, "md.json", []byte("x")); !errors.Is(err, ErrBadName) {
+		if err := s.Write(t.Context(), GroupDomains, name, "md.json", []byte("x")); !errors.Is(err, ErrBadName) {
 			t.Errorf("name %q: err = %v; want ErrBadName", name, err)
 		}
 	}
 	for _, file := range []string{"../md.json", "x/y", ".x", ""} {
-		if _, err := s.Read(GroupDomains, "a.org", file); !errors.Is(err, ErrBadName) && file != "" {
+		if _, err := s.Read(t.Context(), GroupDomains, "a.org", file); !errors.Is(err, ErrBadName) && file != "" {
 			t.Errorf("file %q: err = %v; want ErrBadName", file, err)
 		}
 	}
-	if err := s.Write(GroupDomains, "*.a.org", "md.json", []byte("{}")); err != nil {
+	if err := s.Write(t.Context(), GroupDomains, "*.a.org", "md.json", []byte("{}")); err != nil {
 		t.Errorf("wildcard MD name refused: %v", err)
 	}
 }
@@ -144,20 +144,20 @@ func TestCorruptFilesNamed(t *testing.T) {
 	s, dir := openTemp(t)
 	must(t, os.MkdirAll(filepath.Join(dir, "domains/a.org"), 0o700))
 	must(t, os.WriteFile(filepath.Join(dir, "domains/a.org/md.json"), []byte(`{"name": 7}`), 0o600))
-	_, err := s.LoadMD(GroupDomains, "a.org")
+	_, err := s.LoadMD(t.Context(), GroupDomains, "a.org")
 	var ce *CorruptError
 	if !errors.As(err, &ce) || !strings.HasSuffix(ce.Path, "domains/a.org/md.json") || !strings.Contains(err.Error(), `"name"`) {
 		t.Errorf("LoadMD err = %v; want CorruptError naming file and field", err)
 	}
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	must(t, s.SaveChain(GroupDomains, "a.org", "pubcert.pem", []*x509.Certificate{selfSigned(t, key, "a.org")}))
+	must(t, s.SaveChain(t.Context(), GroupDomains, "a.org", "pubcert.pem", []*x509.Certificate{selfSigned(t, key, "a.org")}))
 	p := filepath.Join(dir, "domains/a.org/pubcert.pem")
 	data, _ := os.ReadFile(p)
 	must(t, os.WriteFile(p, data[:len(data)/2], 0o600))
-	if _, err := s.LoadChain(GroupDomains, "a.org", "pubcert.pem"); !errors.As(err, &ce) {
+	if _, err := s.LoadChain(t.Context(), GroupDomains, "a.org", "pubcert.pem"); !errors.As(err, &ce) {
 		t.Errorf("truncated PEM: err = %v; want CorruptError", err)
 	}
-	if _, err := s.LoadMD(GroupDomains, "b.org"); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := s.LoadMD(t.Context(), GroupDomains, "b.org"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing md.json: err = %v; want fs.ErrNotExist", err)
 	}
 }
@@ -166,7 +166,7 @@ func TestCorruptStoreFileNotOverwritten(t *testing.T) {
 	dir := t.TempDir()
 	bad := []byte(`{"store": {"version": 3.0}, "key": `)
 	must(t, os.WriteFile(filepath.Join(dir, "md_store.json"), bad, 0o600))
-	_, err := Open(dir)
+	_, err := Open(t.Context(), dir)
 	if err == nil || !strings.Contains(err.Error(), "md_store.json") {
 		t.Fatalf("err = %v; want error naming md_store.json", err)
 	}
@@ -175,7 +175,7 @@ func TestCorruptStoreFileNotOverwritten(t *testing.T) {
 		t.Error("corrupt md_store.json was rewritten")
 	}
 	must(t, os.WriteFile(filepath.Join(dir, "md_store.json"), []byte(`{"store":{"version":4.0},"key":"AAAA"}`), 0o600))
-	if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "version") {
+	if _, err := Open(t.Context(), dir); err == nil || !strings.Contains(err.Error(), "version") {
 		t.Errorf("future version: err = %v", err)
 	}
 }
@@ -188,7 +188,7 @@ func printableStore(t *testing.T) (*Store, string, string) {
 	key := []byte(strings.Repeat("k3y-Passphrase!", 4)[:48])
 	must(t, os.WriteFile(filepath.Join(dir, "md_store.json"),
 		[]byte(fmt.Sprintf(`{"store":{"version":3.0},"key":%q}`, base64.RawURLEncoding.EncodeToString(key))), 0o600))
-	s, err := Open(dir)
+	s, err := Open(t.Context(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +204,7 @@ func TestEncryptedKeysInteropWithOpenSSL(t *testing.T) {
 	}
 	s, dir, passFile := printableStore(t)
 	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
-	must(t, s.SaveKey(GroupAccounts, "ACME-localhost-0000", FileAccountKey, rsaKey))
+	must(t, s.SaveKey(t.Context(), GroupAccounts, "ACME-localhost-0000", FileAccountKey, rsaKey))
 	ours := filepath.Join(dir, "accounts/ACME-localhost-0000/account.pem")
 	out, err := exec.Command(openssl, "pkey", "-in", ours, "-passin", "file:"+passFile, "-pubout").CombinedOutput()
 	if err != nil {
@@ -224,7 +224,7 @@ func TestEncryptedKeysInteropWithOpenSSL(t *testing.T) {
 	if out, err := exec.Command(openssl, "pkcs8", "-topk8", "-v2", "aes-256-cbc", "-in", plain, "-out", encOut, "-passout", "file:"+passFile).CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	k, err := s.LoadKey(GroupStaging, "a.org", "privkey.pem")
+	k, err := s.LoadKey(t.Context(), GroupStaging, "a.org", "privkey.pem")
 	if err != nil {
 		t.Fatalf("reading OpenSSL-encrypted key: %v", err)
 	}
@@ -264,7 +264,7 @@ func TestLockExcludesAndTimesOut(t *testing.T) {
 // is then killed with SIGKILL; the lock must be free afterwards.
 func TestLockReleasedWhenHolderDies(t *testing.T) {
 	if dir := os.Getenv("MDTOOLS_LOCK_HOLDER"); dir != "" {
-		s, err := Open(dir)
+		s, err := Open(t.Context(), dir)
 		if err != nil {
 			os.Exit(2)
 		}
@@ -299,16 +299,16 @@ func TestLockReleasedWhenHolderDies(t *testing.T) {
 func TestPromoteArchivesAndRecovers(t *testing.T) {
 	s, dir := openTemp(t)
 	write := func(g Group, content string) {
-		must(t, s.Write(g, "a.org", "pubcert.pem", []byte(content)))
+		must(t, s.Write(t.Context(), g, "a.org", "pubcert.pem", []byte(content)))
 	}
 	live := func() string { return string(mustRead(t, filepath.Join(dir, "domains/a.org/pubcert.pem"))) }
 
 	write(GroupTmp, "one")
-	if arch, err := s.Promote(GroupTmp, "a.org"); err != nil || arch != "" {
+	if arch, err := s.Promote(t.Context(), GroupTmp, "a.org"); err != nil || arch != "" {
 		t.Fatalf("first promote: %q %v", arch, err)
 	}
 	write(GroupTmp, "two")
-	arch, err := s.Promote(GroupTmp, "a.org")
+	arch, err := s.Promote(t.Context(), GroupTmp, "a.org")
 	if err != nil || arch != "a.org.1" || live() != "two" {
 		t.Fatalf("second promote: %q %v live=%q", arch, err, live())
 	}
@@ -320,16 +320,16 @@ func TestPromoteArchivesAndRecovers(t *testing.T) {
 	}
 	// Simulate a crash right after the exchange of a third promote.
 	write(GroupTmp, "three")
-	must(t, s.b.Write(GroupDomains, "a.org", fileSuperseded, nil))
-	must(t, s.b.Exchange(GroupTmp, "a.org", GroupDomains, "a.org"))
+	must(t, s.b.Write(t.Context(), GroupDomains, "a.org", fileSuperseded, nil))
+	must(t, s.b.Exchange(t.Context(), GroupTmp, "a.org", GroupDomains, "a.org"))
 	if live() != "three" {
 		t.Fatal("exchange did not swap")
 	}
-	arch, err = s.RecoverPromote(GroupTmp, "a.org")
+	arch, err = s.RecoverPromote(t.Context(), GroupTmp, "a.org")
 	if err != nil || arch != "a.org.2" || live() != "three" {
 		t.Fatalf("recover: %q %v live=%q", arch, err, live())
 	}
-	if s.Exists(GroupArchive, "a.org.2", fileSuperseded) || s.Exists(GroupTmp, "a.org", "pubcert.pem") {
+	if s.Exists(t.Context(), GroupArchive, "a.org.2", fileSuperseded) || s.Exists(t.Context(), GroupTmp, "a.org", "pubcert.pem") {
 		t.Error("recovery left marker or temp set behind")
 	}
 }
@@ -356,7 +356,7 @@ func mustRead(t *testing.T, p string) []byte {
 // 11 item 1: EAB lost after the first install).
 func TestSaveMDKeepsRealHMAC(t *testing.T) {
 	s, dir := openTemp(t)
-	if err := s.SaveMD(GroupDomains, &md.MD{Name: "a.org", Domains: []string{"a.org"}, EAB: &md.EAB{KID: "k", HMAC: "real"}}); err != nil {
+	if err := s.SaveMD(t.Context(), GroupDomains, &md.MD{Name: "a.org", Domains: []string{"a.org"}, EAB: &md.EAB{KID: "k", HMAC: "real"}}); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -373,14 +373,14 @@ func TestSaveMDKeepsRealHMAC(t *testing.T) {
 	}
 	for _, tc := range tests {
 		e := tc.eab
-		if err := s.SaveMD(tc.g, &md.MD{Name: "a.org", Domains: []string{"a.org"}, EAB: &e}); err != nil {
+		if err := s.SaveMD(t.Context(), tc.g, &md.MD{Name: "a.org", Domains: []string{"a.org"}, EAB: &e}); err != nil {
 			t.Fatal(err)
 		}
 		raw, _ := os.ReadFile(filepath.Join(dir, string(tc.g), "a.org", "md.json"))
 		if strings.Contains(string(raw), md.RedactedSecret) {
 			t.Errorf("%s: %q written into the store:\n%s", tc.name, md.RedactedSecret, raw)
 		}
-		m, err := s.LoadMD(tc.g, "a.org")
+		m, err := s.LoadMD(t.Context(), tc.g, "a.org")
 		if err != nil || m.EAB == nil || m.EAB.HMAC != tc.want {
 			t.Errorf("%s: stored eab %+v (%v); want hmac %q", tc.name, m.EAB, err, tc.want)
 		}

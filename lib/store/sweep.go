@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"os"
 	"strings"
@@ -9,8 +10,8 @@ import (
 
 // sweeper is implemented by backends that can leave temp files behind.
 type sweeper interface {
-	sweepTemp(g Group, name string) (int, error)
-	sweepTrash(g Group) (int, error)
+	sweepTemp(ctx context.Context, g Group, name string) (int, error)
+	sweepTrash(ctx context.Context, g Group) (int, error)
 }
 
 // SweepTemp removes the temp files (".<file>.<hex>.tmp") that writers
@@ -19,12 +20,12 @@ type sweeper interface {
 // which the set is written (the MD's lock for staging/<md> and tmp/<md>;
 // the MD's lock and the store lock for domains/<md>, which md-parse writes
 // under the store lock). It reports how many it removed.
-func (s *Store) SweepTemp(g Group, name string) (int, error) {
+func (s *Store) SweepTemp(ctx context.Context, g Group, name string) (int, error) {
 	if err := checkNames(g, name, ""); err != nil {
 		return 0, err
 	}
 	if sw, ok := s.b.(sweeper); ok {
-		return sw.sweepTemp(g, name)
+		return sw.sweepTemp(ctx, g, name)
 	}
 	return 0, nil
 }
@@ -32,17 +33,17 @@ func (s *Store) SweepTemp(g Group, name string) (int, error) {
 // SweepTrash removes what purges killed midway left in a group (hidden
 // ".<name>.<hex>.purge" directories). Nobody uses those, so no lock is
 // needed.
-func (s *Store) SweepTrash(g Group) (int, error) {
+func (s *Store) SweepTrash(ctx context.Context, g Group) (int, error) {
 	if err := checkGroup(g); err != nil {
 		return 0, err
 	}
 	if sw, ok := s.b.(sweeper); ok {
-		return sw.sweepTrash(g)
+		return sw.sweepTrash(ctx, g)
 	}
 	return 0, nil
 }
 
-func (f *FS) sweepTemp(g Group, name string) (int, error) {
+func (f *FS) sweepTemp(_ context.Context, g Group, name string) (int, error) {
 	dfd, err := f.openSet(g, name, false)
 	if err != nil {
 		if notExist(err) {
@@ -87,7 +88,7 @@ func isTempName(n string) bool {
 	return true
 }
 
-func (f *FS) sweepTrash(g Group) (int, error) {
+func (f *FS) sweepTrash(_ context.Context, g Group) (int, error) {
 	gfd, err := f.openGroup(g, false)
 	if err != nil {
 		if notExist(err) {
@@ -99,5 +100,5 @@ func (f *FS) sweepTrash(g Group) (int, error) {
 	return f.removeTrash(gfd), nil
 }
 
-func (r readOnlyFS) sweepTemp(Group, string) (int, error) { return 0, ErrReadOnly }
-func (r readOnlyFS) sweepTrash(Group) (int, error)        { return 0, ErrReadOnly }
+func (r readOnlyFS) sweepTemp(context.Context, Group, string) (int, error) { return 0, ErrReadOnly }
+func (r readOnlyFS) sweepTrash(context.Context, Group) (int, error)        { return 0, ErrReadOnly }

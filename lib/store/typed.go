@@ -27,18 +27,18 @@ type storeFile struct {
 // loadOrCreateKey reads md_store.json, or creates it with a fresh random key
 // when the store is new. A corrupt file is an error naming it; it is never
 // overwritten, since that would make every encrypted key unreadable.
-func (s *Store) loadOrCreateKey() ([]byte, error) {
-	data, err := s.b.Read(GroupRoot, "", FileStore)
+func (s *Store) loadOrCreateKey(ctx context.Context) ([]byte, error) {
+	data, err := s.b.Read(ctx, GroupRoot, "", FileStore)
 	if notExist(err) {
 		// Two commands opening a new store at once must not both create
 		// a key (the second would make the first one's keys unreadable):
 		// create it under the store-wide lock, re-reading first.
-		unlock, lerr := s.b.Lock(context.Background(), "", defaultLockWait)
+		unlock, lerr := s.b.Lock(ctx, "", defaultLockWait)
 		if lerr != nil {
 			return nil, fmt.Errorf("creating %s/%s: %w", s.dir, FileStore, lerr)
 		}
 		defer unlock()
-		data, err = s.b.Read(GroupRoot, "", FileStore)
+		data, err = s.b.Read(ctx, GroupRoot, "", FileStore)
 	}
 	if notExist(err) {
 		key := make([]byte, storeKeyLen)
@@ -47,7 +47,7 @@ func (s *Store) loadOrCreateKey() ([]byte, error) {
 		}
 		out := fmt.Sprintf("{\n  \"store\": {\n    \"version\": %d.0\n  },\n  \"key\": %q\n}\n",
 			storeVersion, base64.RawURLEncoding.EncodeToString(key))
-		if err := s.b.Write(GroupRoot, "", FileStore, []byte(out)); err != nil {
+		if err := s.b.Write(ctx, GroupRoot, "", FileStore, []byte(out)); err != nil {
 			return nil, err
 		}
 		return key, nil
@@ -98,8 +98,8 @@ func (s *Store) corrupt(g Group, name, file string, err error) error {
 }
 
 // LoadMD reads <group>/<name>/md.json.
-func (s *Store) LoadMD(g Group, name string) (*md.MD, error) {
-	data, err := s.Read(g, name, FileMD)
+func (s *Store) LoadMD(ctx context.Context, g Group, name string) (*md.MD, error) {
+	data, err := s.Read(ctx, g, name, FileMD)
 	if err != nil {
 		return nil, err
 	}
@@ -117,12 +117,12 @@ func (s *Store) LoadMD(g Group, name string) (*md.MD, error) {
 // stream does (or no HMAC), keeps the HMAC of the stored definition in domains/<md>
 // when that is for the same kid, and none otherwise. "***" is never
 // written, whichever command writes md.json.
-func (s *Store) SaveMD(g Group, m *md.MD) error {
+func (s *Store) SaveMD(ctx context.Context, g Group, m *md.MD) error {
 	if m.EAB != nil && m.EAB.KID != "" && (m.EAB.HMAC == md.RedactedSecret || m.EAB.HMAC == "") {
 		cp := *m
 		e := *m.EAB
 		e.HMAC = ""
-		if old, err := s.LoadMD(GroupDomains, m.Name); err == nil && old.EAB != nil &&
+		if old, err := s.LoadMD(ctx, GroupDomains, m.Name); err == nil && old.EAB != nil &&
 			old.EAB.KID == e.KID && old.EAB.HMAC != md.RedactedSecret {
 			e.HMAC = old.EAB.HMAC
 		}
@@ -133,12 +133,12 @@ func (s *Store) SaveMD(g Group, m *md.MD) error {
 	if err != nil {
 		return err
 	}
-	return s.Write(g, m.Name, FileMD, data)
+	return s.Write(ctx, g, m.Name, FileMD, data)
 }
 
 // LoadJob reads a job.json; a missing one gives an empty job for name.
-func (s *Store) LoadJob(g Group, name string) (*md.Job, error) {
-	data, err := s.Read(g, name, FileJob)
+func (s *Store) LoadJob(ctx context.Context, g Group, name string) (*md.Job, error) {
+	data, err := s.Read(ctx, g, name, FileJob)
 	if notExist(err) {
 		return &md.Job{Name: name}, nil
 	}
@@ -153,17 +153,17 @@ func (s *Store) LoadJob(g Group, name string) (*md.Job, error) {
 }
 
 // SaveJob writes a job.json.
-func (s *Store) SaveJob(g Group, name string, j *md.Job) error {
+func (s *Store) SaveJob(ctx context.Context, g Group, name string, j *md.Job) error {
 	data, err := md.StoreJSON(j)
 	if err != nil {
 		return err
 	}
-	return s.Write(g, name, FileJob, data)
+	return s.Write(ctx, g, name, FileJob, data)
 }
 
 // LoadJSON reads any JSON file into v, naming the file on error.
-func (s *Store) LoadJSON(g Group, name, file string, v any) error {
-	data, err := s.Read(g, name, file)
+func (s *Store) LoadJSON(ctx context.Context, g Group, name, file string, v any) error {
+	data, err := s.Read(ctx, g, name, file)
 	if err != nil {
 		return err
 	}
@@ -174,17 +174,17 @@ func (s *Store) LoadJSON(g Group, name, file string, v any) error {
 }
 
 // SaveJSON writes v in the store's JSON format.
-func (s *Store) SaveJSON(g Group, name, file string, v any) error {
+func (s *Store) SaveJSON(ctx context.Context, g Group, name, file string, v any) error {
 	data, err := md.StoreJSON(v)
 	if err != nil {
 		return err
 	}
-	return s.Write(g, name, file, data)
+	return s.Write(ctx, g, name, file, data)
 }
 
 // SaveKey writes a private key as PKCS#8 PEM, encrypted with the store key
 // in the groups where mod_md encrypts. Key files are always 0600.
-func (s *Store) SaveKey(g Group, name, file string, key crypto.Signer) error {
+func (s *Store) SaveKey(ctx context.Context, g Group, name, file string, key crypto.Signer) error {
 	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		return fmt.Errorf("encoding private key: %w", err)
@@ -197,13 +197,13 @@ func (s *Store) SaveKey(g Group, name, file string, key crypto.Signer) error {
 		}
 		block = &pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: enc}
 	}
-	return s.Write(g, name, file, pem.EncodeToMemory(block))
+	return s.Write(ctx, g, name, file, pem.EncodeToMemory(block))
 }
 
 // LoadKey reads a private key written by SaveKey, by mod_md, or by OpenSSL
 // (PKCS#8 plain or encrypted, PKCS#1, SEC 1).
-func (s *Store) LoadKey(g Group, name, file string) (crypto.Signer, error) {
-	data, err := s.Read(g, name, file)
+func (s *Store) LoadKey(ctx context.Context, g Group, name, file string) (crypto.Signer, error) {
+	data, err := s.Read(ctx, g, name, file)
 	if err != nil {
 		return nil, err
 	}
@@ -249,7 +249,7 @@ func ParseKeyPEM(data, pass []byte) (crypto.Signer, error) {
 }
 
 // SaveChain writes certificates (leaf first, then intermediates) as PEM.
-func (s *Store) SaveChain(g Group, name, file string, chain []*x509.Certificate) error {
+func (s *Store) SaveChain(ctx context.Context, g Group, name, file string, chain []*x509.Certificate) error {
 	if len(chain) == 0 {
 		return errors.New("saving certificate chain: empty chain")
 	}
@@ -257,12 +257,12 @@ func (s *Store) SaveChain(g Group, name, file string, chain []*x509.Certificate)
 	for _, c := range chain {
 		_ = pem.Encode(&buf, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
 	}
-	return s.Write(g, name, file, buf.Bytes())
+	return s.Write(ctx, g, name, file, buf.Bytes())
 }
 
 // LoadChain reads a PEM certificate chain, leaf first.
-func (s *Store) LoadChain(g Group, name, file string) ([]*x509.Certificate, error) {
-	data, err := s.Read(g, name, file)
+func (s *Store) LoadChain(ctx context.Context, g Group, name, file string) ([]*x509.Certificate, error) {
+	data, err := s.Read(ctx, g, name, file)
 	if err != nil {
 		return nil, err
 	}

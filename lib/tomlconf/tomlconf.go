@@ -12,6 +12,7 @@
 package tomlconf
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -461,7 +462,7 @@ func (p *parser) record(g, d *conf, t *table, pm *md.PortMap, reach *md.Reachabl
 	m.State = md.StateIncomplete
 	m.StateDescr = fmt.Sprintf("certificate(%s) is missing", m.PrivKey.Effective()[0].Name())
 	if len(m.CertFiles) > 0 {
-		m.State, m.StateDescr, _ = renew.StoredState(nil, "", &m)
+		m.State, m.StateDescr, _ = renew.StoredState(context.Background(), nil, "", &m)
 	}
 
 	// host settings

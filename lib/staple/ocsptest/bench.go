@@ -20,7 +20,7 @@ func BenchStore(tb testing.TB, n int, respond bool) (dir string, resp *Responder
 		tb.Fatal(err)
 	}
 	dir = tb.TempDir()
-	if err := BuildStore(dir, n, ca, resp, respond); err != nil {
+	if err := BuildStore(tb.Context(), dir, n, ca, resp, respond); err != nil {
 		tb.Fatal(err)
 	}
 	return dir, resp

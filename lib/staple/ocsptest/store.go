@@ -1,6 +1,7 @@
 package ocsptest
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
@@ -23,8 +24,8 @@ import (
 // responder. With respond, each also gets a current stored response
 // (ocsp/<md>/ocsp-<id>.json), as after a successful md-staple run. Files
 // are written directly, without fsync, for benchmark setup speed.
-func BuildStore(dir string, n int, ca *CA, r *Responder, respond bool) error {
-	if _, err := store.Open(dir); err != nil {
+func BuildStore(ctx context.Context, dir string, n int, ca *CA, r *Responder, respond bool) error {
+	if _, err := store.Open(ctx, dir); err != nil {
 		return err
 	}
 	now := time.Now()
