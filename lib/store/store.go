@@ -6,7 +6,8 @@
 // Commands use a *Store, which adds typed access (md.json, job.json, keys,
 // certificate chains) and key encryption on top of a small Backend
 // interface. The filesystem (FS) is the default backend; nothing above this
-// package may assume a local path.
+// package may assume a local path or assert *FS: what needs a local
+// directory asks for a capability (LocalDir, Owner) instead.
 package store
 
 import (
@@ -63,6 +64,11 @@ var (
 // Backend is the storage the Store sits on: the local filesystem now, a
 // distributed key-value store later. Names and files are validated by the
 // Store before they reach a backend; a backend still refuses unsafe ones.
+// Every method takes the caller's context: a network backend bounds its
+// requests by it; the filesystem backend only uses it while waiting for a
+// lock (its system calls are not interruptible). What only some backends
+// can do is a capability (LocalDir, Owner). Any backend must pass the
+// conformance suite in lib/store/storetest.
 type Backend interface {
 	// Read returns a file's content, or an error wrapping fs.ErrNotExist.
 	Read(ctx context.Context, g Group, name, file string) ([]byte, error)
