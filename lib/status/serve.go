@@ -101,6 +101,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	p := req.URL.Path
+	ctx := req.Context()
 	var (
 		buf   bytes.Buffer
 		ctype = "application/json"
@@ -108,30 +109,30 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	)
 	switch {
 	case p == "/md-status" || p == "/md-status/":
-		err = h.Reader.Render(req.Context(), &buf, ViewJSON, nil, h.Opts)
+		err = h.Reader.Render(ctx, &buf, ViewJSON, nil, h.Opts)
 	case strings.HasPrefix(p, "/md-status/"):
 		name := p[strings.LastIndexByte(p, '/')+1:]
-		if err = h.one(req.Context(), &buf, name, false); errors.Is(err, ErrUnknown) {
+		if err = h.one(ctx, &buf, name, false); errors.Is(err, ErrUnknown) {
 			// mod_md's md-status handler: no MD of that name or domain,
 			// the whole list (200)
 			buf.Reset()
-			err = h.Reader.Render(req.Context(), &buf, ViewJSON, nil, h.Opts)
+			err = h.Reader.Render(ctx, &buf, ViewJSON, nil, h.Opts)
 		}
 	case p == "/.httpd/certificate-status":
 		host := req.Host
 		if hh, _, e := net.SplitHostPort(host); e == nil {
 			host = hh
 		}
-		err = h.one(req.Context(), &buf, host, true)
+		err = h.one(ctx, &buf, host, true)
 	case p == "/metrics":
 		ctype = "text/plain; version=0.0.4; charset=utf-8"
-		err = h.Reader.Render(req.Context(), &buf, ViewMetrics, nil, h.Opts)
+		err = h.Reader.Render(ctx, &buf, ViewMetrics, nil, h.Opts)
 	case p == "/server-status":
 		ctype = "text/plain; charset=utf-8"
-		err = h.Reader.Render(req.Context(), &buf, ViewServerStatus, nil, h.Opts)
+		err = h.Reader.Render(ctx, &buf, ViewServerStatus, nil, h.Opts)
 	case p == "/" || p == "/index.html":
 		ctype = "text/html; charset=utf-8"
-		err = h.Reader.Render(req.Context(), &buf, ViewHTML, nil, h.Opts)
+		err = h.Reader.Render(ctx, &buf, ViewHTML, nil, h.Opts)
 	default:
 		http.NotFound(w, req)
 		return
