@@ -491,7 +491,7 @@ func (r *Runner) notifyRenewed(ctx context.Context, rec *md.Record, job *md.Job,
 // certificate has started and no finished renewal waits. Only with an
 // MDMessageCmd: without one there is no one to tell.
 func (r *Runner) warnExpiring(ctx context.Context, rec *md.Record, live []renew.Cert, job *md.Job, now time.Time) {
-	if rec.Settings == nil || len(rec.Settings.MessageCmd) == 0 || !renew.ShouldWarn(now, rec.WarnWindow, live, job.Finished) {
+	if rec.Settings == nil || len(rec.Settings.MessageCmd) == 0 || !renew.ShouldWarn(now, &rec.MD, live, job.Finished) {
 		return
 	}
 	n := len(job.Log.Entries)

@@ -193,20 +193,6 @@ func mdContains(domains []string, name string) bool {
 	return false
 }
 
-// schemify is md_util_schemify: prefix "mailto:" unless a scheme is given.
-func schemify(s, scheme string) string {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == ':' {
-			return s
-		}
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-			break
-		}
-	}
-	return scheme + ":" + s
-}
-
 // merge is md_create + srv_conf_props_apply (section) + merge_srv_config
 // (base server) + acme_complete_md + state_init's defaults.
 func (r *reader) merge(b *built, base *server, mc *modConf) {
@@ -231,12 +217,9 @@ func (r *reader) merge(b *built, base *server, mc *modConf) {
 	case bp.caURLsSet:
 		ca.URLs = append([]string{}, bp.caURLs...)
 	}
-	if len(ca.URLs) == 0 {
-		ca.URLs = []string{md.DefaultCA} // acme_complete_md
-	}
 	// ca.url is the CA in effect, which only ordering decides (failover);
 	// mod_md writes none for a new MD and keeps the stored one on sync.
-	ca.Proto = firstNonEmpty(sp.caProto, bp.caProto, md.ProtoACME)
+	ca.Proto = firstNonEmpty(sp.caProto, bp.caProto)
 	ca.Agreement = firstNonEmpty(sp.caAgreement, bp.caAgreement)
 	switch {
 	case sp.caChallengesSet:
@@ -250,33 +233,19 @@ func (r *reader) merge(b *built, base *server, mc *modConf) {
 
 	switch {
 	case sp.contact != "":
-		b.contacts = []string{schemify(sp.contact, "mailto")}
+		b.contacts = []string{md.Schemify(sp.contact, "mailto")}
 	case bp.contact != "":
-		b.contacts = []string{schemify(bp.contact, "mailto")}
+		b.contacts = []string{md.Schemify(bp.contact, "mailto")}
 	case base.adminSet && base.admin != defaultAdmin && base.admin != "":
-		b.contacts = []string{schemify(base.admin, "mailto")}
+		b.contacts = []string{md.Schemify(base.admin, "mailto")}
 	}
 
 	m.RenewMode = md.RenewAuto
 	if v := firstInt(sp.renewMode, bp.renewMode); v != nil {
 		m.RenewMode = *v
 	}
-	if len(def.certFiles) > 0 && m.RenewMode == md.RenewAuto {
-		m.RenewMode = md.RenewManual // state_init: static files are not renewed in auto mode
-	}
-	rw := md.MustTimeslice(md.DefaultRenewWindow)
-	if sp.renewWindow != nil {
-		rw = *sp.renewWindow
-	} else if bp.renewWindow != nil {
-		rw = *bp.renewWindow
-	}
-	ww := md.MustTimeslice(md.DefaultWarnWindow)
-	if sp.warnWindow != nil {
-		ww = *sp.warnWindow
-	} else if bp.warnWindow != nil {
-		ww = *bp.warnWindow
-	}
-	m.RenewWindow, m.WarnWindow = &rw, &ww
+	m.RenewWindow = firstTimeslice(sp.renewWindow, bp.renewWindow)
+	m.WarnWindow = firstTimeslice(sp.warnWindow, bp.warnWindow)
 	if sp.pks != nil {
 		m.PrivKey = sp.pks
 	} else if bp.pks != nil {
@@ -304,6 +273,18 @@ func (r *reader) merge(b *built, base *server, mc *modConf) {
 	m.CertFiles = def.certFiles
 	m.PKeyFiles = def.keyFiles
 	m.Proto.ACMETLS1 = []string{}
+	m.ApplyDefaults() // acme_complete_md and state_init's defaults
+}
+
+// firstTimeslice returns a copy of the first window set, or nil.
+func firstTimeslice(vs ...*md.Timeslice) *md.Timeslice {
+	for _, v := range vs {
+		if v != nil {
+			w := *v
+			return &w
+		}
+	}
+	return nil
 }
 
 func firstNonEmpty(vs ...string) string {
@@ -465,9 +446,9 @@ func (r *reader) link(b *built, ix *serverIndex, mc *modConf) {
 			b.servers = append(b.servers, s)
 			if len(b.contacts) == 0 {
 				if c := s.props.contact; c != "" {
-					b.contacts = append(b.contacts, schemify(c, "mailto"))
+					b.contacts = append(b.contacts, md.Schemify(c, "mailto"))
 				} else if s.admin != "" && s.admin != defaultAdmin {
-					b.contacts = append(b.contacts, schemify(s.admin, "mailto"))
+					b.contacts = append(b.contacts, md.Schemify(s.admin, "mailto"))
 				}
 			}
 			break

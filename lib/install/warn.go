@@ -30,10 +30,7 @@ func (r *runner) warn(ctx context.Context, it *item) {
 	if !it.liveOK || !watched(it.rec) || it.err != nil && it.err.Problem == "install-locked" {
 		return
 	}
-	window := md.MustTimeslice(md.DefaultWarnWindow)
-	if it.rec.WarnWindow != nil {
-		window = *it.rec.WarnWindow
-	}
+	window := it.rec.EffectiveWarnWindow()
 	var soonest time.Time
 	expiring := false
 	for _, c := range it.live {

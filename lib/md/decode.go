@@ -135,9 +135,9 @@ func describeSyntax(err error) error {
 	return err
 }
 
-// marshalNoEscape encodes like json.Marshal but keeps <, > and & literal,
-// as mod_md's jansson does.
-func marshalNoEscape(v any) ([]byte, error) {
+// MarshalNoEscape encodes like json.Marshal but keeps <, > and & literal,
+// as mod_md's jansson does. Every mdtools JSON output goes through it.
+func MarshalNoEscape(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -162,7 +162,7 @@ func appendExtra(obj []byte, extra map[string]json.RawMessage) ([]byte, error) {
 		if i > 0 || len(out) > 1 {
 			out = append(out, ',')
 		}
-		kb, _ := marshalNoEscape(k)
+		kb, _ := MarshalNoEscape(k)
 		out = append(out, kb...)
 		out = append(out, ':')
 		var c bytes.Buffer
@@ -177,7 +177,7 @@ func appendExtra(obj []byte, extra map[string]json.RawMessage) ([]byte, error) {
 // StoreJSON encodes v as mod_md writes its store files: 2-space indentation,
 // no HTML escaping, a final newline.
 func StoreJSON(v any) ([]byte, error) {
-	b, err := marshalNoEscape(v)
+	b, err := MarshalNoEscape(v)
 	if err != nil {
 		return nil, err
 	}

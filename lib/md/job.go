@@ -57,7 +57,7 @@ func (j Job) MarshalJSON() ([]byte, error) {
 	if j.Log.Entries == nil {
 		j.Log.Entries = []JobEntry{}
 	}
-	b, err := marshalNoEscape(jobFields(j))
+	b, err := MarshalNoEscape(jobFields(j))
 	if err != nil {
 		return nil, err
 	}

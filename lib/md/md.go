@@ -23,14 +23,6 @@ const (
 	RenewAlways = 2
 )
 
-// Defaults mod_md applies to an MD that does not configure a value.
-const (
-	DefaultCA          = "https://acme-v02.api.letsencrypt.org/directory"
-	DefaultRenewWindow = "33%"
-	DefaultWarnWindow  = "10%"
-	ProtoACME          = "ACME"
-)
-
 // CA is md.json's "ca" object.
 type CA struct {
 	Account    string   `json:"account,omitempty"`
@@ -112,7 +104,7 @@ func (m MD) normalized() mdFields {
 
 // MarshalJSON encodes in mod_md's key order, then unknown fields.
 func (m MD) MarshalJSON() ([]byte, error) {
-	b, err := marshalNoEscape(m.normalized())
+	b, err := MarshalNoEscape(m.normalized())
 	if err != nil {
 		return nil, err
 	}
@@ -130,17 +122,6 @@ func (m *MD) UnmarshalJSON(b []byte) error {
 	*m = MD(f)
 	m.Extra = extra
 	return nil
-}
-
-// EffectiveCAURLs are the configured CA URLs, or mod_md's default.
-func (m *MD) EffectiveCAURLs() []string {
-	if m.CA != nil && len(m.CA.URLs) > 0 {
-		return m.CA.URLs
-	}
-	if m.CA != nil && m.CA.URL != "" {
-		return []string{m.CA.URL}
-	}
-	return []string{DefaultCA}
 }
 
 // Validate checks what every stage relies on: a valid name that is the first

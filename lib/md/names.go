@@ -169,3 +169,18 @@ func (s *DomainSet) Names() []string { return s.list }
 
 // Len is the number of names.
 func (s *DomainSet) Len() int { return len(s.list) }
+
+// Schemify prefixes scheme + ":" unless s already starts with a scheme, as
+// mod_md's md_util_schemify (contacts become "mailto:" URIs).
+func Schemify(s, scheme string) string {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == ':' {
+			return s
+		}
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			break
+		}
+	}
+	return scheme + ":" + s
+}

@@ -82,7 +82,7 @@ type recordFields struct {
 // MarshalJSON encodes the md.json fields in mod_md's order, then the stage
 // sections, then unknown fields. It does not redact: use Redacted for output.
 func (r Record) MarshalJSON() ([]byte, error) {
-	b, err := marshalNoEscape(recordFields{
+	b, err := MarshalNoEscape(recordFields{
 		mdFields: r.MD.normalized(),
 		Source:   r.Source, Store: r.Store, Watched: r.Watched, Settings: r.Settings, Vhosts: r.Vhosts, Host: r.Host,
 		Order: r.Order, Install: r.Install, Staple: r.Staple, Error: r.Error,

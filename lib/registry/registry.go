@@ -233,31 +233,9 @@ func (p *syncPlan) apply(ctx context.Context, st *store.Store) error {
 // comparing: the protocol, the default CA, the default windows, and manual
 // renewal for static certificate files in auto mode.
 func complete(r *md.Record) error {
-	if r.CA == nil {
-		r.CA = &md.CA{}
-	}
-	if r.CA.Proto == "" {
-		r.CA.Proto = md.ProtoACME
-	}
+	r.ApplyDefaults()
 	if r.CA.Proto != md.ProtoACME {
 		return fmt.Errorf("[%s] uses unknown CA protocol '%s'", r.Name, r.CA.Proto)
-	}
-	if len(r.CA.URLs) == 0 {
-		r.CA.URLs = []string{md.DefaultCA}
-	}
-	if r.RenewWindow == nil {
-		ts := md.MustTimeslice(md.DefaultRenewWindow)
-		r.RenewWindow = &ts
-	}
-	if r.WarnWindow == nil {
-		ts := md.MustTimeslice(md.DefaultWarnWindow)
-		r.WarnWindow = &ts
-	}
-	if len(r.CertFiles) > 0 && r.RenewMode == md.RenewAuto {
-		r.RenewMode = md.RenewManual
-	}
-	if r.Contacts == nil {
-		r.Contacts = []string{}
 	}
 	return nil
 }

@@ -61,7 +61,7 @@ func Decide(in Input) Decision {
 	d := Decision{}
 	state, descr := State(m, in.Certs)
 	if state == md.StateComplete {
-		d.RenewAt = RenewAt(WindowOr(m.RenewWindow, md.DefaultRenewWindow), in.Certs)
+		d.RenewAt = RenewAt(m.EffectiveRenewWindow(), in.Certs)
 	}
 	if in.Force {
 		d.Action, d.Reason = Renew, "forced (--force)"
@@ -229,11 +229,11 @@ func ReadyAt(now, newNotBefore time.Time, wasComplete bool, oldNotAfter time.Tim
 // ShouldWarn reports whether the warn window (MDWarnWindow, default 10%)
 // has started for any of the certificates while no finished renewal is
 // waiting: the condition of mod_md's "expiring" event (spec §3.2).
-func ShouldWarn(now time.Time, warn *md.Timeslice, certs []Cert, jobFinished bool) bool {
+func ShouldWarn(now time.Time, m *md.MD, certs []Cert, jobFinished bool) bool {
 	if jobFinished || len(certs) == 0 {
 		return false
 	}
-	w := WindowOr(warn, md.DefaultWarnWindow)
+	w := m.EffectiveWarnWindow()
 	for _, c := range certs {
 		if c.Leaf == nil {
 			return false // incomplete: renewal, not a warning

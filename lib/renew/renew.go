@@ -186,11 +186,3 @@ func RenewAt(window md.Timeslice, certs []Cert) time.Time {
 	}
 	return at
 }
-
-// WindowOr returns the MD's renew window, or mod_md's default of 33%.
-func WindowOr(ts *md.Timeslice, def string) md.Timeslice {
-	if ts != nil {
-		return *ts
-	}
-	return md.MustTimeslice(def)
-}

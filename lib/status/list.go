@@ -7,6 +7,7 @@ import (
 	"io"
 	"runtime"
 
+	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/pool"
 )
 
@@ -41,7 +42,7 @@ func (r *Reader) Each(ctx context.Context, names []string, fn func(*Report) erro
 // indented exactly as Indent(ListJSON(...)) would be, one MD at a time.
 // It returns how many MDs had unreadable files.
 func (r *Reader) WriteList(ctx context.Context, w io.Writer, names []string) (bad int, err error) {
-	head, _ := marshal("mdtools/" + Version)
+	head, _ := md.MarshalNoEscape("mdtools/" + Version)
 	if _, err := io.WriteString(w, "{\n  \"version\": "+string(head)+",\n  \"managed-domains\": ["); err != nil {
 		return 0, err
 	}

@@ -197,18 +197,8 @@ func (r *Reader) Load(ctx context.Context, name string) (*Report, error) {
 		return rep, nil
 	}
 	eff := m.Redacted()
-	if eff.RenewWindow == nil {
-		w := md.MustTimeslice(md.DefaultRenewWindow)
-		eff.RenewWindow = &w
-	}
-	if eff.WarnWindow == nil {
-		w := md.MustTimeslice(md.DefaultWarnWindow)
-		eff.WarnWindow = &w
-	}
+	eff.ApplyDefaults()
 	static := len(eff.CertFiles) > 0
-	if static && eff.RenewMode == md.RenewAuto {
-		eff.RenewMode = md.RenewManual
-	}
 	rep.MD = &eff
 	specs := eff.PrivKey.Effective()
 

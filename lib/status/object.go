@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+
+	"github.com/mdtools/mdtools/lib/md"
 )
 
 // Object is a JSON object that keeps its keys in insertion order, as
@@ -121,7 +123,7 @@ func appendValue(buf []byte, v any) ([]byte, error) {
 		}
 		return append(buf, ']'), nil
 	}
-	b, err := marshal(v)
+	b, err := md.MarshalNoEscape(v)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +135,7 @@ func appendValue(buf []byte, v any) ([]byte, error) {
 func appendString(buf []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
-			b, _ := marshal(s) // rare: escapes or non-ASCII (U+2028...)
+			b, _ := md.MarshalNoEscape(s) // rare: escapes or non-ASCII (U+2028...)
 			return append(buf, b...)
 		}
 	}
@@ -219,17 +221,6 @@ func skipValue(b []byte, p int) int {
 		}
 	}
 	return p
-}
-
-// marshal encodes like json.Marshal without HTML escaping.
-func marshal(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }
 
 // Indent encodes v as mod_md's handlers do (jansson JSON_INDENT(2)): two

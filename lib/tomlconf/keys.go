@@ -217,7 +217,7 @@ func setContact(p *parser, t *table, key string, v any, c *conf) {
 	}
 	var out []string
 	for _, s := range list {
-		u := schemify(strings.TrimSpace(s), "mailto")
+		u := md.Schemify(strings.TrimSpace(s), "mailto")
 		if e := uriCheck(u); e != "" {
 			p.errorf(t, key, "invalid contact %q: %s", s, e)
 			return

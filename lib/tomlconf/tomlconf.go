@@ -419,23 +419,10 @@ func (p *parser) record(g, d *conf, t *table, pm *md.PortMap, reach *md.Reachabl
 		CertFiles:        d.certFiles,
 		PKeyFiles:        d.keyFiles,
 	}
-	if m.Contacts == nil {
-		m.Contacts = []string{}
-	}
 	m.CA.URLs = pickList(d.caURLs, g.caURLs)
-	if len(m.CA.URLs) == 0 {
-		m.CA.URLs = []string{md.DefaultCA}
-	}
 	m.CA.Agreement = deref(pick(d.agreement, g.agreement), "")
 	m.CA.Challenges = pickList(d.challenges, g.challenges)
-	if m.RenewWindow == nil {
-		ts := md.MustTimeslice(md.DefaultRenewWindow)
-		m.RenewWindow = &ts
-	}
-	if m.WarnWindow == nil {
-		ts := md.MustTimeslice(md.DefaultWarnWindow)
-		m.WarnWindow = &ts
-	}
+	m.ApplyDefaults()
 	m.ProxyURL = deref(pick(d.proxy, g.proxy), "")
 	if cmd := pickList(d.dns01, g.dns01); len(cmd) > 0 {
 		m.CmdDNS01 = quoteArgv(cmd)
@@ -449,9 +436,6 @@ func (p *parser) record(g, d *conf, t *table, pm *md.PortMap, reach *md.Reachabl
 	if len(m.CertFiles) > 0 {
 		if len(m.PKeyFiles) != len(m.CertFiles) {
 			p.errorf(t, "certificate-key-file", "The Managed Domain '%s' needs one MDCertificateKeyFile for each MDCertificateFile.", m.Name)
-		}
-		if m.RenewMode == md.RenewAuto { // mod_md's state_init: static files are not renewed in auto mode
-			m.RenewMode = md.RenewManual
 		}
 	} else if len(m.PKeyFiles) > 0 {
 		p.errorf(t, "certificate-key-file", "The Managed Domain '%s' has MDCertificateKeyFile(s) but no MDCertificateFile.", m.Name)

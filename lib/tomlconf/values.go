@@ -350,21 +350,6 @@ func httpURICheck(s string) string {
 	return ""
 }
 
-// schemify prefixes def + ":" unless s starts with a scheme, as mod_md's
-// md_util_schemify.
-func schemify(s, def string) string {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == ':' {
-			return s
-		}
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-			break
-		}
-	}
-	return def + ":" + s
-}
-
 // quoteArgv joins argv into one command line that mod_md's
 // apr_tokenize_to_argv splits back into the same argv: md.json keeps
 // cmd-dns-01 as a string.
