@@ -1,9 +1,7 @@
 package install
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -57,13 +55,13 @@ func storeRecord(ctx context.Context, st *store.Store, name string, live bool) *
 	if live {
 		g = store.GroupDomains
 	}
-	m, err := loadMD(ctx, st, g, name)
+	m, err := st.LoadMD(ctx, g, name)
 	if errors.Is(err, fs.ErrNotExist) {
 		if !live {
 			return nil // a staging dir without md.json: md-order at work
 		}
 		g = store.GroupStaging
-		if m, err = loadMD(ctx, st, g, name); errors.Is(err, fs.ErrNotExist) {
+		if m, err = st.LoadMD(ctx, g, name); errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
 	}
@@ -78,25 +76,4 @@ func storeRecord(ctx context.Context, st *store.Store, name string, live bool) *
 			Error: &md.StageError{Stage: "install", Problem: ProblemStore, Detail: err.Error()}}
 	}
 	return &md.Record{MD: *m}
-}
-
-// plainMD has md.MD's fields and JSON tags without its UnmarshalJSON.
-type plainMD md.MD
-
-// loadMD reads an md.json like store.LoadMD, three times faster in the
-// common case: a plain decode that refuses unknown fields, and the full
-// decoder (which keeps unknown fields and names a bad one) otherwise.
-func loadMD(ctx context.Context, st *store.Store, g store.Group, name string) (*md.MD, error) {
-	data, err := st.Read(ctx, g, name, store.FileMD)
-	if err != nil {
-		return nil, err
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	var p plainMD
-	if dec.Decode(&p) == nil && !dec.More() {
-		m := md.MD(p)
-		return &m, nil
-	}
-	return st.LoadMD(ctx, g, name)
 }

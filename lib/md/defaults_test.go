@@ -1,7 +1,11 @@
 package md
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -46,5 +50,45 @@ func TestSchemify(t *testing.T) {
 		if got := Schemify(in, "mailto"); got != want {
 			t.Errorf("Schemify(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// DecodeMD's one-pass path gives what the full decoder gives; unknown fields
+// (a newer mod_md's) survive through the full decoder; junk after the
+// object, null and a bad field are refused as the full decoder refuses them.
+func TestDecodeMD(t *testing.T) {
+	sample, err := os.ReadFile(filepath.Join("..", "..", "testdata", "install", "staged-md.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var obj map[string]any
+	if err := json.Unmarshal(sample, &obj); err != nil {
+		t.Fatal(err)
+	}
+	obj["future-field"] = map[string]any{"x": 1}
+	withExtra, _ := json.Marshal(obj)
+	for name, data := range map[string][]byte{"known": sample, "extra": withExtra} {
+		got, err := DecodeMD(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want MD
+		if err := json.Unmarshal(data, &want); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(*got, want) {
+			t.Errorf("%s: DecodeMD %+v\nUnmarshalJSON %+v", name, *got, want)
+		}
+		if name == "extra" && got.Extra["future-field"] == nil {
+			t.Errorf("unknown field lost")
+		}
+	}
+	for _, bad := range []string{"null", string(sample) + "]", `{"state": "x"}`, ""} {
+		if _, err := DecodeMD([]byte(bad)); err == nil {
+			t.Errorf("DecodeMD(%.40q) = nil error", bad)
+		}
+	}
+	if _, err := DecodeMD([]byte(`{"renew-mode": "x"}`)); err == nil || !strings.Contains(err.Error(), "renew-mode") {
+		t.Errorf("error does not name the field: %v", err)
 	}
 }

@@ -16,29 +16,11 @@ import (
 	"github.com/mdtools/mdtools/lib/store"
 )
 
-// Reading many MDs fast: md.json and job.json are decoded in one pass into
-// plain structs (md's own decoders take two passes to name bad fields; they
-// are used only to describe a file that fails here), and intermediate
-// certificates, shared by many MDs, are parsed once.
-
-// plainMD is md.MD without its JSON methods: one-pass decoding. Unknown
-// fields are dropped, as mod_md's md-status drops them.
-type plainMD md.MD
-
-func (r *Reader) loadMD(ctx context.Context, name string) (*md.MD, error) {
-	data, err := r.Store.Read(ctx, store.GroupDomains, name, store.FileMD)
-	if err != nil {
-		return nil, err
-	}
-	var p plainMD
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&p); err == nil && !dec.More() {
-		m := md.MD(p)
-		return &m, nil
-	}
-	// Describe the problem as lib/md does, naming the field.
-	return r.Store.LoadMD(ctx, store.GroupDomains, name)
-}
+// Reading many MDs fast: md.json through store.LoadMD (md.DecodeMD's
+// one-pass rule), job.json in one pass into a plain struct (md's own
+// decoder takes two passes to name bad fields; it is used only to describe
+// a file that fails here), and intermediate certificates, shared by many
+// MDs, are parsed once.
 
 // plainJob is md.Job without its JSON methods; the log is decoded only
 // when asked for.

@@ -168,7 +168,7 @@ func (r *Reader) Find(ctx context.Context, name string) (string, error) {
 		return "", err
 	}
 	for _, n := range names {
-		m, err := r.loadMD(ctx, n)
+		m, err := r.Store.LoadMD(ctx, store.GroupDomains, n)
 		if err != nil {
 			continue
 		}
@@ -186,7 +186,7 @@ func (r *Reader) Find(ctx context.Context, name string) (string, error) {
 func (r *Reader) Load(ctx context.Context, name string) (*Report, error) {
 	at := r.clock()
 	rep := &Report{Name: name, Now: at.Truncate(time.Second), At: at}
-	m, err := r.loadMD(ctx, name)
+	m, err := r.Store.LoadMD(ctx, store.GroupDomains, name)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, &UnknownError{Name: name}

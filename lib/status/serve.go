@@ -55,7 +55,7 @@ func (h *Handler) find(ctx context.Context, name string) (string, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if mdName, ok := h.index[name]; ok {
-		if m, err := r.loadMD(ctx, mdName); err == nil && containsFold(m.Domains, name) {
+		if m, err := r.Store.LoadMD(ctx, store.GroupDomains, mdName); err == nil && containsFold(m.Domains, name) {
 			return mdName, nil
 		}
 	}
@@ -68,7 +68,7 @@ func (h *Handler) find(ctx context.Context, name string) (string, error) {
 	}
 	idx := map[string]string{}
 	for _, n := range names {
-		m, err := r.loadMD(ctx, n)
+		m, err := r.Store.LoadMD(ctx, store.GroupDomains, n)
 		if err != nil {
 			continue
 		}

@@ -97,17 +97,18 @@ func (s *Store) corrupt(g Group, name, file string, err error) error {
 	return &CorruptError{Path: s.dir + "/" + string(g) + "/" + name + "/" + file, Err: err}
 }
 
-// LoadMD reads <group>/<name>/md.json.
+// LoadMD reads <group>/<name>/md.json (md.DecodeMD's rule); every stage
+// reads MD definitions through it.
 func (s *Store) LoadMD(ctx context.Context, g Group, name string) (*md.MD, error) {
 	data, err := s.Read(ctx, g, name, FileMD)
 	if err != nil {
 		return nil, err
 	}
-	var m md.MD
-	if err := json.Unmarshal(data, &m); err != nil {
+	m, err := md.DecodeMD(data)
+	if err != nil {
 		return nil, s.corrupt(g, name, FileMD, err)
 	}
-	return &m, nil
+	return m, nil
 }
 
 // SaveMD writes <group>/<m.Name>/md.json in mod_md's format.
