@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/mdtools/mdtools/lib/challenge"
+	"github.com/mdtools/mdtools/lib/logger"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/renew"
 	"github.com/mdtools/mdtools/lib/staple"
@@ -35,13 +36,6 @@ import (
 // Notifier raises mod_md's events (lib/event.Notifier satisfies it).
 type Notifier interface {
 	Raise(ctx context.Context, job *md.Job, reason, name string, now time.Time) error
-}
-
-// Logger is where progress goes (lib/cli.Logger satisfies it).
-type Logger interface {
-	Infof(format string, args ...any)
-	Debugf(format string, args ...any)
-	Warnf(format string, args ...any)
 }
 
 // Order actions, in md.OrderResult.Action.
@@ -68,7 +62,7 @@ type Runner struct {
 	Candidates func(*md.Record) ([]string, error)
 	// Events returns the notifier for a record's settings (nil: none).
 	Events func(*md.Record) Notifier
-	Log    Logger
+	Log    logger.Logger
 	// Now and Rand are the clock and randomness (defaults time.Now and
 	// crypto/rand); tests inject them.
 	Now  func() time.Time
@@ -128,17 +122,8 @@ func (r *Runner) ua() string {
 	return "mdtools-md-order"
 }
 
-type nopLogger struct{}
-
-func (nopLogger) Infof(string, ...any)  {}
-func (nopLogger) Debugf(string, ...any) {}
-func (nopLogger) Warnf(string, ...any)  {}
-
-func (r *Runner) log() Logger {
-	if r.Log == nil {
-		return nopLogger{}
-	}
-	return r.Log
+func (r *Runner) log() logger.Logger {
+	return logger.Or(r.Log)
 }
 
 type nopNotifier struct{}

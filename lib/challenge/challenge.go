@@ -29,6 +29,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mdtools/mdtools/lib/logger"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/store"
 )
@@ -184,17 +185,6 @@ func remove(list []string, s string) []string {
 	return out
 }
 
-// Logger receives what the Manager does; *cli.Logger satisfies it.
-type Logger interface {
-	Infof(format string, args ...any)
-	Warnf(format string, args ...any)
-}
-
-type nopLogger struct{}
-
-func (nopLogger) Infof(string, ...any) {}
-func (nopLogger) Warnf(string, ...any) {}
-
 // DefaultCommandTimeout bounds one run of a dns-01 command.
 const DefaultCommandTimeout = 5 * time.Minute
 
@@ -222,7 +212,7 @@ type Options struct {
 	CommandTimeout time.Duration
 
 	// Log receives progress and command stderr; nil is silent.
-	Log Logger
+	Log logger.Logger
 
 	// Now is the clock for challenge certificates (time.Now when nil).
 	Now func() time.Time
@@ -233,7 +223,7 @@ type Options struct {
 type Manager struct {
 	st   *store.Store
 	opts Options
-	log  Logger
+	log  logger.Logger
 
 	domains sync.Map // dns name -> *sync.Mutex
 
@@ -259,10 +249,7 @@ func New(st *store.Store, opts Options) (*Manager, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	log := opts.Log
-	if log == nil {
-		log = nopLogger{}
-	}
+	log := logger.Or(opts.Log)
 	return &Manager{st: st, opts: opts, log: log}, nil
 }
 

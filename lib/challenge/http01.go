@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/mdtools/mdtools/lib/fsread"
+	"github.com/mdtools/mdtools/lib/logger"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/store"
 )
@@ -101,10 +102,8 @@ func removeWebrootToken(webroot, token string) error {
 // not compared, as in mod_md); 404 when nothing is stored for that host or
 // the path is not a challenge; 501 for methods other than GET and HEAD on a
 // stored challenge. log may be nil.
-func HTTPHandler(st *store.Store, log Logger) http.Handler {
-	if log == nil {
-		log = nopLogger{}
-	}
+func HTTPHandler(st *store.Store, log logger.Logger) http.Handler {
+	log = logger.Or(log)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Connection", "close")
 		name, ok := strings.CutPrefix(r.URL.Path, WellKnownPrefix)

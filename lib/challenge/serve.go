@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mdtools/mdtools/lib/logger"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/store"
 )
@@ -25,7 +26,7 @@ const (
 // every MD: http-01 on an HTTP listener, tls-alpn-01 on a TLS listener.
 type Servers struct {
 	st  *store.Store
-	log Logger
+	log logger.Logger
 
 	mu      sync.Mutex
 	httpSrv *http.Server
@@ -36,10 +37,8 @@ type Servers struct {
 
 // NewServers returns responders over the store; start them with StartHTTP
 // and StartTLS. log may be nil.
-func NewServers(st *store.Store, log Logger) *Servers {
-	if log == nil {
-		log = nopLogger{}
-	}
+func NewServers(st *store.Store, log logger.Logger) *Servers {
+	log = logger.Or(log)
 	return &Servers{st: st, log: log}
 }
 
@@ -145,7 +144,7 @@ func (s *Servers) Close() error {
 // Serve runs the responders on the given addresses ("" = not that one)
 // until ctx is done, then stops them cleanly. ready, if not nil, is called
 // once both listen.
-func Serve(ctx context.Context, st *store.Store, httpAddr, tlsAddr string, log Logger, ready func(*Servers)) error {
+func Serve(ctx context.Context, st *store.Store, httpAddr, tlsAddr string, log logger.Logger, ready func(*Servers)) error {
 	if httpAddr == "" && tlsAddr == "" {
 		return errors.New("challenge: nothing to serve: give an http-01 or a tls-alpn-01 address")
 	}

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mdtools/mdtools/lib/logger"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/store"
 )
@@ -146,10 +147,8 @@ func TLSALPNCertificate(key crypto.Signer, dns string, digest []byte, now time.T
 // challenge certificate for the SNI name, RSA first, then the others (as
 // mod_md's md_answer_challenge), the first one the client supports. log
 // may be nil.
-func TLSALPNConfig(st *store.Store, log Logger) *tls.Config {
-	if log == nil {
-		log = nopLogger{}
-	}
+func TLSALPNConfig(st *store.Store, log logger.Logger) *tls.Config {
+	log = logger.Or(log)
 	return &tls.Config{
 		NextProtos: []string{ACMETLS1},
 		MinVersion: tls.VersionTLS12,
@@ -217,7 +216,7 @@ func loadTLSALPN(ctx context.Context, st *store.Store, dns string) ([]*tls.Certi
 
 // answerTLSALPN completes one tls-alpn-01 handshake and closes the
 // connection: the validation needs nothing beyond the handshake.
-func answerTLSALPN(c net.Conn, cfg *tls.Config, log Logger) {
+func answerTLSALPN(c net.Conn, cfg *tls.Config, log logger.Logger) {
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
 	defer cancel()

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"sync"
+
+	"github.com/mdtools/mdtools/lib/logger"
 )
 
 // Logger writes human messages to stderr, prefixed with the command name,
@@ -16,6 +18,9 @@ type Logger struct {
 	mu      sync.Mutex
 	Verbose int
 }
+
+// Logger is the implementation of the lib packages' logger.Logger.
+var _ logger.Logger = (*Logger)(nil)
 
 // NewLogger logs for command name to w.
 func NewLogger(name string, w io.Writer) *Logger { return &Logger{name: name, w: w} }

@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mdtools/mdtools/lib/logger"
 	"github.com/mdtools/mdtools/lib/md"
 )
 
@@ -60,17 +61,6 @@ var RateLimits = map[string]time.Duration{
 	OCSPErrored: time.Hour,
 }
 
-// Logger receives command output and decisions; *cli.Logger satisfies it.
-type Logger interface {
-	Infof(format string, args ...any)
-	Warnf(format string, args ...any)
-}
-
-type nopLogger struct{}
-
-func (nopLogger) Infof(string, ...any) {}
-func (nopLogger) Warnf(string, ...any) {}
-
 // Notifier runs the event commands of one configuration. Set Timeout and
 // Log before the first Raise; it is then safe for concurrent use on
 // different jobs.
@@ -80,7 +70,7 @@ type Notifier struct {
 	Timeout time.Duration
 	// Log gets each command's stderr (and stdout) lines and rate-limit
 	// decisions; nil is silent.
-	Log Logger
+	Log logger.Logger
 }
 
 // New returns a Notifier for the settings' MessageCmd and NotifyCmd.
@@ -129,10 +119,7 @@ func (n *Notifier) Raise(ctx context.Context, job *md.Job, reason, name string, 
 	if md.IsWildcard(name) {
 		return fmt.Errorf("event %s: md name %q is a wildcard", reason, name)
 	}
-	log := n.Log
-	if log == nil {
-		log = nopLogger{}
-	}
+	log := logger.Or(n.Log)
 	logType := "message-" + reason
 	if limit := RateLimits[reason]; limit > 0 && job != nil {
 		if last, ok := job.LastEntry(logType); ok && now.Sub(last.When.Time) < limit {
@@ -173,7 +160,7 @@ func (n *Notifier) Raise(ctx context.Context, job *md.Job, reason, name string, 
 }
 
 // run executes one command and logs its output.
-func (n *Notifier) run(ctx context.Context, log Logger, argv []string) Result {
+func (n *Notifier) run(ctx context.Context, log logger.Logger, argv []string) Result {
 	timeout := DefaultTimeout
 	if n != nil && n.Timeout > 0 {
 		timeout = n.Timeout
@@ -191,7 +178,7 @@ func (n *Notifier) run(ctx context.Context, log Logger, argv []string) Result {
 // LogOutput logs a command's stderr and stdout line by line, as mod_md
 // logs stderr ("cmd(<path>) stderr: ..."): as warnings when the command
 // failed, else as information.
-func LogOutput(log Logger, cmd string, res Result) {
+func LogOutput(log logger.Logger, cmd string, res Result) {
 	for _, stream := range []struct {
 		name string
 		data []byte

@@ -42,8 +42,9 @@ type memLog struct {
 	lines []string
 }
 
-func (l *memLog) Infof(f string, a ...any) { l.add("info: " + fmt.Sprintf(f, a...)) }
-func (l *memLog) Warnf(f string, a ...any) { l.add("warn: " + fmt.Sprintf(f, a...)) }
+func (l *memLog) Infof(f string, a ...any)  { l.add("info: " + fmt.Sprintf(f, a...)) }
+func (l *memLog) Warnf(f string, a ...any)  { l.add("warn: " + fmt.Sprintf(f, a...)) }
+func (l *memLog) Debugf(f string, a ...any) { l.add("debug: " + fmt.Sprintf(f, a...)) }
 func (l *memLog) add(s string) {
 	l.mu.Lock()
 	l.lines = append(l.lines, s)

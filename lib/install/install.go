@@ -32,23 +32,11 @@ import (
 	"time"
 
 	"github.com/mdtools/mdtools/lib/event"
+	"github.com/mdtools/mdtools/lib/logger"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/pool"
 	"github.com/mdtools/mdtools/lib/store"
 )
-
-// Logger is where progress goes (stderr in the command).
-type Logger interface {
-	Infof(format string, args ...any)
-	Debugf(format string, args ...any)
-	Warnf(format string, args ...any)
-}
-
-type nopLogger struct{}
-
-func (nopLogger) Infof(string, ...any)  {}
-func (nopLogger) Debugf(string, ...any) {}
-func (nopLogger) Warnf(string, ...any)  {}
 
 // Options configure a run.
 type Options struct {
@@ -71,7 +59,7 @@ type Options struct {
 	VerifyInterval time.Duration
 	// VerifyAddr is where to check MDs that name no address (host:port).
 	VerifyAddr string
-	Log        Logger
+	Log        logger.Logger
 	// Workers bounds parallel activation work (default 2×CPUs, at least 4).
 	Workers int
 }
@@ -120,9 +108,7 @@ type item struct {
 // returned error is nil, or wraps store.ErrLocked when some MD was locked
 // by another run, or is a store-wide failure.
 func Run(ctx context.Context, opts Options, recs []*md.Record) error {
-	if opts.Log == nil {
-		opts.Log = nopLogger{}
-	}
+	opts.Log = logger.Or(opts.Log)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -722,7 +708,7 @@ func (r *runner) purgeStaging(ctx context.Context, it *item) {
 // stop an installation.
 func (r *runner) raise(ctx context.Context, it *item, job *md.Job, reason string) {
 	n := event.New(it.rec.Settings)
-	n.Log = eventLog{r.opts.Log}
+	n.Log = r.opts.Log
 	if err := n.Raise(ctx, job, reason, it.name, r.now); err != nil {
 		r.opts.Log.Warnf("%s: event %s: %v", it.name, reason, err)
 	}

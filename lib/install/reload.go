@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mdtools/mdtools/lib/event"
+	"github.com/mdtools/mdtools/lib/logger"
 	"github.com/mdtools/mdtools/lib/md"
 )
 
@@ -19,7 +20,7 @@ import (
 // shell, stdin closed, output captured, the process group killed after the
 // timeout. A program name without '/' is looked up in $PATH (unlike
 // MDMessageCmd), so "systemctl reload nginx" works.
-func runReload(ctx context.Context, argv []string, timeout time.Duration, log Logger) error {
+func runReload(ctx context.Context, argv []string, timeout time.Duration, log logger.Logger) error {
 	if len(argv) == 0 || argv[0] == "" {
 		return errors.New("empty reload command")
 	}
@@ -32,7 +33,7 @@ func runReload(ctx context.Context, argv []string, timeout time.Duration, log Lo
 		argv[0] = p
 	}
 	res := event.Run(ctx, argv, timeout)
-	event.LogOutput(eventLog{log}, argv[0], res)
+	event.LogOutput(log, argv[0], res)
 	if !res.Failed() {
 		return nil
 	}
@@ -52,9 +53,6 @@ func runReload(ctx context.Context, argv []string, timeout time.Duration, log Lo
 	}
 	return fmt.Errorf("reload command %s failed (%s)", strings.Join(argv, " "), why)
 }
-
-// eventLog adapts Logger to lib/event's.
-type eventLog struct{ Logger }
 
 // target is one place where a name's certificate is checked.
 type target struct {

@@ -14,17 +14,11 @@ import (
 
 	"github.com/mdtools/mdtools/lib/event"
 	"github.com/mdtools/mdtools/lib/fsread"
+	"github.com/mdtools/mdtools/lib/logger"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/pool"
 	"github.com/mdtools/mdtools/lib/store"
 )
-
-// Logger is where the Runner reports progress (cli.Logger fits).
-type Logger interface {
-	Infof(format string, args ...any)
-	Debugf(format string, args ...any)
-	Warnf(format string, args ...any)
-}
 
 // Notifier raises events (event.Notifier fits).
 type Notifier interface {
@@ -41,7 +35,7 @@ var eventInterval = map[string]time.Duration{
 // for sets of certificates. The zero value is not usable: set Store.
 type Runner struct {
 	Store    *store.Store
-	Log      Logger
+	Log      logger.Logger
 	Now      func() time.Time            // default time.Now
 	Timeout  time.Duration               // per request, default DefaultTimeout
 	Parallel int                         // concurrent requests, default DefaultParallel
