@@ -238,6 +238,18 @@ func TestVerify(t *testing.T) {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	leaf := cert(t, key, ca, caKey, []string{"a.test", "*.a.test"}, false)
 	stapled := cert(t, key, ca, caKey, []string{"a.test"}, true)
+	// A TLS Feature that lists status_request_v2 only: must-staple for
+	// mod_md (md_cert_must_staple tests presence), so for md-order too.
+	v2 := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "a.test"}, DNSNames: []string{"a.test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		ExtraExtensions: []pkix.Extension{{Id: renew.OIDTLSFeature, Value: []byte{0x30, 0x03, 0x02, 0x01, 0x11}}}}
+	der, err := x509.CreateCertificate(rand.Reader, v2, ca, key.Public(), caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v2, err = x509.ParseCertificate(der); err != nil {
+		t.Fatal(err)
+	}
 	now := time.Now()
 	tests := []struct {
 		name    string
@@ -254,6 +266,7 @@ func TestVerify(t *testing.T) {
 		{"two labels under wildcard", []*x509.Certificate{leaf, ca}, key, []string{"x.y.a.test"}, false, "urn:org:mdtools:cert-names-mismatch"},
 		{"staple missing", []*x509.Certificate{leaf, ca}, key, []string{"a.test"}, true, "urn:org:mdtools:cert-must-staple-missing"},
 		{"staple present", []*x509.Certificate{stapled, ca}, key, []string{"a.test"}, true, ""},
+		{"tls feature without status_request", []*x509.Certificate{v2, ca}, key, []string{"a.test"}, true, ""},
 		{"wrong intermediate", []*x509.Certificate{leaf, other}, key, []string{"a.test"}, false, "urn:org:mdtools:cert-chain-invalid"},
 	}
 	for _, tc := range tests {

@@ -73,19 +73,15 @@ var OIDTLSFeature = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 1, 24}
 // INTEGER 5 (status_request).
 var MustStapleValue = []byte{0x30, 0x03, 0x02, 0x01, 0x05}
 
-// HasMustStaple reports whether c carries the TLS Feature status_request.
+// HasMustStaple is mod_md's md_cert_must_staple (src/md_crypt.c): the TLS
+// Feature extension is present, whatever it lists. It is the one
+// must-staple test: state_init, md-order's check of an issued certificate,
+// md-staple and md-status all use it, so they cannot judge the same
+// certificate differently.
 func HasMustStaple(c *x509.Certificate) bool {
 	for _, e := range c.Extensions {
 		if e.Id.Equal(OIDTLSFeature) {
-			var feats []int
-			if _, err := asn1.Unmarshal(e.Value, &feats); err != nil {
-				return false
-			}
-			for _, f := range feats {
-				if f == 5 {
-					return true
-				}
-			}
+			return true
 		}
 	}
 	return false
@@ -128,17 +124,6 @@ func Covers(c *x509.Certificate, domains []string) bool {
 	return true
 }
 
-// hasTLSFeature is mod_md's md_cert_must_staple: the TLS Feature extension
-// is present (whatever it lists).
-func hasTLSFeature(c *x509.Certificate) bool {
-	for _, e := range c.Extensions {
-		if e.Id.Equal(OIDTLSFeature) {
-			return true
-		}
-	}
-	return false
-}
-
 // State applies mod_md's state_init rules (spec §0) to the certificates of
 // an MD's slots (Slots), in order, stopping at the first problem: error
 // when a certificate file is unreadable; incomplete when one is missing,
@@ -160,9 +145,9 @@ func State(m *md.MD, certs []Cert) (int, string) {
 			return md.StateIncomplete, KeyMismatchDescr(name)
 		case !Covers(c.Leaf, m.Domains):
 			return md.StateIncomplete, fmt.Sprintf("certificate(%s) does not cover all domains.", name)
-		case m.MustStaple && !hasTLSFeature(c.Leaf):
+		case m.MustStaple && !HasMustStaple(c.Leaf):
 			return md.StateIncomplete, fmt.Sprintf("'must-staple' is requested, but certificate(%s) has it not enabled.", name)
-		case !m.MustStaple && hasTLSFeature(c.Leaf):
+		case !m.MustStaple && HasMustStaple(c.Leaf):
 			return md.StateIncomplete, fmt.Sprintf("'must-staple' is not requested, but certificate(%s) has it enabled.", name)
 		}
 	}

@@ -351,3 +351,45 @@ func TestIsInputProblem(t *testing.T) {
 		}
 	}
 }
+
+// TestHasMustStaple: mod_md's md_cert_must_staple (src/md_crypt.c) tests
+// that the TLS Feature extension is present, whatever it lists. md-order
+// once required status_request in it, so it refused a certificate that
+// state_init (and md-status) call must-staple.
+func TestHasMustStaple(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		value []byte // nil: no extension
+		want  bool
+	}{
+		{"none", nil, false},
+		{"status_request", MustStapleValue, true},
+		{"status_request_v2 only", []byte{0x30, 0x03, 0x02, 0x01, 0x11}, true},
+		{"empty feature list", []byte{0x30, 0x00}, true},
+	} {
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "a.org"},
+			DNSNames: []string{"a.org"}, NotBefore: t0, NotAfter: t0.Add(md.Day)}
+		if tc.value != nil {
+			tmpl.ExtraExtensions = []pkix.Extension{{Id: OIDTLSFeature, Value: tc.value}}
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := HasMustStaple(c); got != tc.want {
+			t.Errorf("%s: HasMustStaple = %v, want %v", tc.name, got, tc.want)
+		}
+		m := &md.MD{Name: "a.org", Domains: []string{"a.org"}, MustStaple: true}
+		if st, descr := State(m, []Cert{{Spec: rsa, Leaf: c}}); (st == md.StateComplete) != tc.want {
+			t.Errorf("%s: State with must-staple = %d %q, want it to agree with HasMustStaple", tc.name, st, descr)
+		}
+	}
+}

@@ -64,19 +64,6 @@ func CheckCRL(crl *x509.RevocationList, leaf *x509.Certificate) (status string, 
 // errNoRevocationSource is a certificate with neither OCSP nor CRL URL.
 var errNoRevocationSource = errors.New("the certificate names neither an OCSP responder nor a CRL distribution point: its revocation cannot be checked")
 
-// mustStapleOID is the TLS Feature extension (RFC 7633).
-var mustStapleOID = []int{1, 3, 6, 1, 5, 5, 7, 1, 24}
-
-// HasMustStaple reports whether c carries the TLS Feature extension.
-func HasMustStaple(c *x509.Certificate) bool {
-	for _, e := range c.Extensions {
-		if e.Id.Equal(mustStapleOID) {
-			return true
-		}
-	}
-	return false
-}
-
 // oidIssuingDistributionPoint is the CRL extension naming the CRL's scope
 // (RFC 5280 §5.2.5); sharded CRLs such as Let's Encrypt's carry it.
 var oidIssuingDistributionPoint = []int{2, 5, 29, 28}

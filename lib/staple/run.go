@@ -17,6 +17,7 @@ import (
 	"github.com/mdtools/mdtools/lib/logger"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/pool"
+	"github.com/mdtools/mdtools/lib/renew"
 	"github.com/mdtools/mdtools/lib/store"
 )
 
@@ -691,7 +692,7 @@ func specLabel(t *Target) string {
 func (s *Set) mustStaple(id string) bool {
 	for _, t := range s.Targets {
 		if t.ID == id && t.leaf != nil {
-			return HasMustStaple(t.leaf)
+			return renew.HasMustStaple(t.leaf)
 		}
 	}
 	return false

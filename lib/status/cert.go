@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/renew"
 )
 
 // CertInfo is what md-status reports about one certificate, computed as
@@ -30,8 +31,6 @@ type CertInfo struct {
 	OCSPURL    string // first AIA OCSP responder
 	MustStaple bool   // TLS feature extension present
 }
-
-var oidTLSFeature = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 1, 24}
 
 // NewCertInfo describes the leaf of a chain (leaf first).
 func NewCertInfo(chain []*x509.Certificate) *CertInfo {
@@ -55,11 +54,7 @@ func NewCertInfo(chain []*x509.Certificate) *CertInfo {
 	if len(c.OCSPServer) > 0 {
 		ci.OCSPURL = c.OCSPServer[0]
 	}
-	for _, e := range c.Extensions {
-		if e.Id.Equal(oidTLSFeature) {
-			ci.MustStaple = true
-		}
-	}
+	ci.MustStaple = renew.HasMustStaple(c)
 	return ci
 }
 

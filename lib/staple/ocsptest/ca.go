@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"github.com/mdtools/mdtools/lib/renew"
 	"math/big"
 	"sync/atomic"
 	"time"
@@ -81,7 +82,7 @@ func (ca *CA) Leaf(o LeafOptions) (*x509.Certificate, *ecdsa.PrivateKey, []byte,
 		tmpl.DNSNames = nil
 	}
 	if o.MustStaple {
-		tmpl.ExtraExtensions = []pkix.Extension{{Id: []int{1, 3, 6, 1, 5, 5, 7, 1, 24}, Value: []byte{0x30, 0x03, 0x02, 0x01, 0x05}}}
+		tmpl.ExtraExtensions = []pkix.Extension{{Id: renew.OIDTLSFeature, Value: renew.MustStapleValue}}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
 	if err != nil {
