@@ -4,10 +4,8 @@ import (
 	"context"
 	"crypto"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,13 +23,6 @@ import (
 )
 
 var errNotExist = fs.ErrNotExist
-
-// CertInfo describes a certificate for the record.
-func CertInfo(s md.KeySpec, c *x509.Certificate) md.CertInfo {
-	sum := sha256.Sum256(c.Raw)
-	return md.CertInfo{Spec: s.Name(), Serial: md.SerialHex(c.SerialNumber), SHA256: hex.EncodeToString(sum[:]),
-		Valid: md.Period{From: md.NewTime(c.NotBefore), Until: md.NewTime(c.NotAfter)}}
-}
 
 // orderFile is mod_md's order.json (spec §2.5), plus the full challenge
 // tasks so that teardown gets exactly what setup got.
@@ -676,7 +667,7 @@ func (a *attempt) finish(ctx context.Context, chains [][]*x509.Certificate) {
 	var nb time.Time
 	res.Certs = nil
 	for i, c := range chains {
-		res.Certs = append(res.Certs, CertInfo(specs[i], c[0]))
+		res.Certs = append(res.Certs, renew.CertInfo(specs[i], c[0]))
 		if c[0].NotBefore.After(nb) {
 			nb = c[0].NotBefore
 		}

@@ -444,7 +444,7 @@ func (r *Runner) stagedInfos(ctx context.Context, name string, specs md.KeySpecs
 	var out []md.CertInfo
 	for _, s := range specs {
 		if chain, err := r.Store.LoadChain(ctx, store.GroupStaging, name, s.FileName("pubcert")); err == nil {
-			out = append(out, CertInfo(s, chain[0]))
+			out = append(out, renew.CertInfo(s, chain[0]))
 		}
 	}
 	return out

@@ -35,6 +35,7 @@ import (
 	"github.com/mdtools/mdtools/lib/logger"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/pool"
+	"github.com/mdtools/mdtools/lib/renew"
 	"github.com/mdtools/mdtools/lib/store"
 )
 
@@ -961,7 +962,7 @@ func (r *runner) report(it *item) {
 	}
 	in.Certs = nil
 	for _, c := range it.live {
-		in.Certs = append(in.Certs, certInfo(c.spec, c.chain[0]))
+		in.Certs = append(in.Certs, renew.CertInfo(c.spec, c.chain[0]))
 	}
 	if it.err != nil {
 		if it.rec.Error == nil || it.rec.Error.Stage == "install" {

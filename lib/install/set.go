@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -15,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/renew"
 	"github.com/mdtools/mdtools/lib/store"
 )
 
@@ -36,21 +35,8 @@ type credential struct {
 	lite  bool   // chain[0] has only Raw, serial and validity (loadLive)
 }
 
-// Fingerprint is the lowercase hex SHA-256 of a certificate's DER, as
-// mod_md's sha256-fingerprint.
-func Fingerprint(c *x509.Certificate) string {
-	sum := sha256.Sum256(c.Raw)
-	return hex.EncodeToString(sum[:])
-}
-
-func certInfo(spec md.KeySpec, c *x509.Certificate) md.CertInfo {
-	return md.CertInfo{
-		Spec:   spec.Name(),
-		Serial: md.SerialHex(c.SerialNumber),
-		SHA256: Fingerprint(c),
-		Valid:  md.Period{From: md.NewTime(c.NotBefore), Until: md.NewTime(c.NotAfter)},
-	}
-}
+// Fingerprint is renew.Fingerprint, mod_md's sha256-fingerprint.
+var Fingerprint = renew.Fingerprint
 
 // invalid is a problem with the content of a staged set: it is rejected.
 type invalid struct{ msg string }
