@@ -744,32 +744,11 @@ func CSR(ids []string, key crypto.Signer, mustStaple bool) ([]byte, error) {
 	return x509.CreateCertificateRequest(rand.Reader, tmpl, key)
 }
 
-// Verify checks an issued chain before it is staged: the leaf's key is
-// ours, it covers every domain, must-staple is as requested, it is
-// currently valid, and each certificate is signed by the next one.
+// Verify checks an issued chain before it is staged, by the rule
+// md-install applies before it makes the set live (renew.CheckChain).
 func Verify(chain []*x509.Certificate, key crypto.Signer, domains []string, mustStaple bool, now time.Time) error {
-	if len(chain) == 0 {
-		return errors.New("verifying certificate: empty chain")
-	}
-	leaf := chain[0]
-	if !renew.KeyFits(leaf, key) {
-		return &Problem{Type: renew.ProblemKeyMismatch, Detail: "the certificate from the CA does not match the private key it was ordered for"}
-	}
-	if !renew.Covers(leaf, domains) {
-		return &Problem{Type: "urn:org:mdtools:cert-names-mismatch", Detail: fmt.Sprintf(
-			"the certificate from the CA is for %s, not for all of %s", strings.Join(leaf.DNSNames, ", "), strings.Join(domains, ", "))}
-	}
-	if mustStaple && !renew.HasMustStaple(leaf) {
-		return &Problem{Type: "urn:org:mdtools:cert-must-staple-missing", Detail: "the certificate from the CA lacks the requested must-staple extension"}
-	}
-	if now.After(leaf.NotAfter) {
-		return &Problem{Type: "urn:org:mdtools:cert-expired", Detail: "the certificate from the CA has already expired (" + leaf.NotAfter.UTC().Format(http.TimeFormat) + ")"}
-	}
-	for i := 0; i+1 < len(chain); i++ {
-		if err := chain[i].CheckSignatureFrom(chain[i+1]); err != nil {
-			return &Problem{Type: "urn:org:mdtools:cert-chain-invalid", Detail: fmt.Sprintf(
-				"certificate %d of the CA's chain (%s) is not signed by the next one (%s): %v", i+1, chain[i].Subject, chain[i+1].Subject, err)}
-		}
+	if e := renew.CheckChain(chain, key, domains, mustStaple, now); e != nil {
+		return &Problem{Type: e.Problem, Detail: "the certificate from the CA " + e.Detail}
 	}
 	return nil
 }

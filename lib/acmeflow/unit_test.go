@@ -260,7 +260,7 @@ func TestVerify(t *testing.T) {
 		problem string
 	}{
 		{"good", []*x509.Certificate{leaf, ca}, key, []string{"a.test", "www.a.test"}, false, ""},
-		{"leaf only", []*x509.Certificate{leaf}, key, []string{"a.test"}, false, ""},
+		{"leaf only (mod_md get_chain refuses it)", []*x509.Certificate{leaf}, key, []string{"a.test"}, false, "urn:org:mdtools:cert-chain-missing"},
 		{"other key", []*x509.Certificate{leaf, ca}, otherKey, []string{"a.test"}, false, "urn:org:mdtools:cert-key-mismatch"},
 		{"names", []*x509.Certificate{leaf, ca}, key, []string{"a.test", "b.test"}, false, "urn:org:mdtools:cert-names-mismatch"},
 		{"two labels under wildcard", []*x509.Certificate{leaf, ca}, key, []string{"x.y.a.test"}, false, "urn:org:mdtools:cert-names-mismatch"},

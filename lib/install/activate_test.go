@@ -237,7 +237,7 @@ func TestBadStagedSetsRejected(t *testing.T) {
 	staged := freshCreds(t, rec0) // a valid renewal, to be damaged
 	other := freshCreds(t, testRecord("other.test", md.KeySpecs{ecSpec}))
 	cases := []badSet{
-		{name: "wrong key", want: "do not match", build: func(t *testing.T, st *store.Store, rec *md.Record) {
+		{name: "wrong key", want: "does not match the private key", build: func(t *testing.T, st *store.Store, rec *md.Record) {
 			stageSet(t, st, rec, []stagedCred{{spec: ecSpec, key: newKey(t, ecSpec), chain: staged[0].chain}})
 		}},
 		{name: "truncated PEM", want: "pubcert", build: func(t *testing.T, st *store.Store, rec *md.Record) {

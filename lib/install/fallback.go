@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/renew"
 	"github.com/mdtools/mdtools/lib/store"
 )
 
@@ -39,9 +40,7 @@ func ensureFallback(ctx context.Context, st *store.Store, m *md.MD, now time.Tim
 		kf, cf := spec.FileName(fallbackPrefix+"privkey"), spec.FileName(fallbackPrefix+"pubcert")
 		if chain, err := st.LoadChain(ctx, store.GroupDomains, m.Name, cf); err == nil && st.Exists(ctx, store.GroupDomains, m.Name, kf) {
 			ok := now.Add(24 * time.Hour).Before(chain[0].NotAfter)
-			for _, d := range m.Domains {
-				ok = ok && covers(chain[0], d)
-			}
+			ok = ok && renew.Covers(chain[0], m.Domains)
 			if ok {
 				continue
 			}

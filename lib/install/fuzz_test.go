@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/renew"
 	"github.com/mdtools/mdtools/lib/store"
 )
 
@@ -69,7 +70,7 @@ func FuzzStagedSet(f *testing.F) {
 		}
 		// it passed: it must really be a matching, covering, chained set
 		c := creds[0]
-		if !publicKeysEqual(c.key.Public(), c.chain[0].PublicKey) || !covers(c.chain[0], "a1.test") || len(c.chain) < 2 {
+		if !publicKeysEqual(c.key.Public(), c.chain[0].PublicKey) || !renew.Covers(c.chain[0], []string{"a1.test"}) || len(c.chain) < 2 {
 			t.Fatalf("an invalid set passed the check")
 		}
 		_ = readyAt(creds, creds, time.Hour, now)

@@ -211,3 +211,8 @@ func liveFingerprint(t testing.TB, st *store.Store, name string, spec md.KeySpec
 	}
 	return Fingerprint(chain[0])
 }
+
+func publicKeysEqual(a, b crypto.PublicKey) bool {
+	ea, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && ea.Equal(b)
+}

@@ -451,7 +451,7 @@ func (r *runner) stagedIsLive(ctx context.Context, it *item) bool {
 			continue
 		}
 		leaf, perr := x509.ParseCertificate(c.chain[0].Raw)
-		if err != nil || perr != nil || !publicKeysEqual(key.Public(), leaf.PublicKey) {
+		if err != nil || perr != nil || !renew.KeyFits(leaf, key) {
 			return false
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"strings"
 	"time"
 
 	"github.com/mdtools/mdtools/lib/md"
@@ -117,46 +116,15 @@ func loadStaged(ctx context.Context, st *store.Store, name string, specs md.KeyS
 }
 
 // check verifies that a set of credentials is complete and valid for the
-// MD's domains at time now: every key matches its certificate, the
-// certificate covers every domain, the chain is present and signs the
-// leaf, and the certificate has not expired.
+// MD's domains at time now, by renew.CheckChain (md-order's rule before
+// staging): must-staple is left to state_init, as mod_md's preload does.
 func check(creds []credential, domains []string, now time.Time) error {
 	for _, c := range creds {
-		leaf := c.chain[0]
-		if !publicKeysEqual(c.key.Public(), leaf.PublicKey) {
-			return invalidf("certificate(%s) and private key do not match", c.spec.Name())
-		}
-		for _, d := range domains {
-			if !covers(leaf, d) {
-				return invalidf("certificate(%s) does not cover %s (it is for %s)", c.spec.Name(), d, strings.Join(leaf.DNSNames, ", "))
-			}
-		}
-		if len(c.chain) < 2 {
-			return invalidf("certificate(%s) comes without its issuer chain", c.spec.Name())
-		}
-		if err := leaf.CheckSignatureFrom(c.chain[1]); err != nil {
-			return invalidf("certificate(%s) is not signed by the next certificate in its chain: %v", c.spec.Name(), err)
-		}
-		if now.After(leaf.NotAfter) {
-			return invalidf("certificate(%s) expired on %s", c.spec.Name(), leaf.NotAfter.UTC().Format(time.RFC3339))
+		if e := renew.CheckChain(c.chain, c.key, domains, false, now); e != nil {
+			return invalidf("certificate(%s) %s", c.spec.Name(), e.Detail)
 		}
 	}
 	return nil
-}
-
-// covers reports whether the certificate's SANs cover domain d.
-func covers(c *x509.Certificate, d string) bool {
-	for _, san := range c.DNSNames {
-		if md.DomainMatches(san, d) {
-			return true
-		}
-	}
-	return false
-}
-
-func publicKeysEqual(a, b crypto.PublicKey) bool {
-	ea, ok := a.(interface{ Equal(crypto.PublicKey) bool })
-	return ok && ea.Equal(b)
 }
 
 // readyAt is when a staged set may become live (spec §3.7): not before the
