@@ -3,14 +3,19 @@ package staple
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/mdtools/mdtools/lib/httpproxy"
+	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/pool"
+	"github.com/mdtools/mdtools/lib/store"
 )
 
 // Limits of one request. A responder that hangs or sends more than this is
@@ -96,4 +101,148 @@ func do(c *http.Client, hr *http.Request, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("%s sent more than the limit of %d bytes", hr.URL.Redacted(), limit)
 	}
 	return body, nil
+}
+
+// fetchAll runs the due work with at most Parallel requests at a time.
+func (r *Runner) fetchAll(ctx context.Context, all []*work) {
+	n := r.Parallel
+	if n <= 0 {
+		n = DefaultParallel
+	}
+	pool.Each(len(all), n, func(i int) { r.fetch(ctx, all[i]) })
+}
+
+// fetch gets and verifies one response (or CRL verdict).
+func (r *Runner) fetch(ctx context.Context, w *work) {
+	t, e := w.t, w.entry
+	if err := t.parse(); err != nil {
+		if t.leaf != nil { // a chain without issuer: nothing to ask
+			err = &skipError{err}
+		}
+		w.err = err
+		return
+	}
+	if now := r.now(); now.After(t.leaf.NotAfter) {
+		w.err = &skipError{fmt.Errorf("the certificate expired at %s: no OCSP for it", t.leaf.NotAfter.UTC().Format(httpTime))}
+		return
+	}
+	proxy, proxyCA := "", ""
+	if w.set.Settings != nil {
+		proxy, proxyCA = w.set.Settings.HTTPProxy, w.set.Settings.ProxyCACerts
+	}
+	client, err := r.client(proxy, proxyCA)
+	if err != nil {
+		w.err = err
+		return
+	}
+	if t.ocspURL == "" {
+		e.Source, e.Responder, e.CRL = "crl", "", t.crlURL
+		if t.crlURL == "" {
+			w.err = &skipError{errNoRevocationSource}
+			return
+		}
+		e.Detail = noOCSPDetail
+		w.crl, w.err = r.checkCRL(ctx, client, w.set.Group, t)
+		return
+	}
+	e.Source, e.Responder = "ocsp", t.ocspURL
+	req, err := Request(t.leaf, t.issuer)
+	if err != nil {
+		w.err = fmt.Errorf("building the OCSP request: %w", err)
+		return
+	}
+	r.logf("debug", "%s: status of certid %s, contacting %s", w.set.Group, t.ID, t.ocspURL)
+	body, err := postOCSP(ctx, client, t.ocspURL, req)
+	if err != nil {
+		w.err = err
+		return
+	}
+	w.resp, w.err = Verify(body, t.leaf, t.issuer, r.now())
+	if w.err == nil && w.stored != nil && w.resp.ThisUpdate.Truncate(time.Second).Before(w.stored.Valid.From.Time) {
+		w.resp, w.err = nil, fmt.Errorf("response (thisUpdate %s) is older than the stored one (%s): a stale cache or a replay",
+			w.resp.ThisUpdate.UTC().Format(time.RFC3339), w.stored.Valid.From.UTC().Format(time.RFC3339))
+	}
+}
+
+func (r *Runner) client(proxy, proxyCA string) (*http.Client, error) {
+	r.clientMu.Lock()
+	defer r.clientMu.Unlock()
+	key := proxy + "\x00" + proxyCA
+	if c, ok := r.clients[key]; ok {
+		return c, nil
+	}
+	c, err := NewHTTPClient(proxy, proxyCA, r.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	if r.clients == nil {
+		r.clients = map[string]*http.Client{}
+	}
+	r.clients[key] = c
+	return c, nil
+}
+
+// crlFetch is one CRL download shared by every certificate of a run.
+type crlFetch struct {
+	once sync.Once
+	crl  *x509.RevocationList
+	err  error
+}
+
+// checkCRL finds t's status in its CRL: the copy cached in the store while
+// it is outside its renew window, else a fresh download (verified, then
+// cached).
+func (r *Runner) checkCRL(ctx context.Context, c *http.Client, group string, t *Target) (*CRLStatus, error) {
+	r.crlMu.Lock()
+	if r.crls == nil {
+		r.crls = map[string]*crlFetch{}
+	}
+	key := group + "\x00" + t.crlURL + "\x00" + string(t.issuer.Raw)
+	f, ok := r.crls[key]
+	if !ok {
+		f = &crlFetch{}
+		r.crls[key] = f
+	}
+	r.crlMu.Unlock()
+	f.once.Do(func() { f.crl, f.err = r.loadCRL(ctx, c, group, t) })
+	if f.err != nil {
+		return nil, f.err
+	}
+	status, at := CheckCRL(f.crl, t.leaf)
+	from, until := crlValid(f.crl)
+	cs := &CRLStatus{Status: status, CRL: t.crlURL, Valid: md.Period{From: md.NewTime(from), Until: md.NewTime(until)}}
+	if !at.IsZero() {
+		cs.RevokedAt = md.NewTime(at)
+	}
+	return cs, nil
+}
+
+func (r *Runner) loadCRL(ctx context.Context, c *http.Client, group string, t *Target) (*x509.RevocationList, error) {
+	now := r.now()
+	file := CRLCacheFile(t.crlURL)
+	if data, err := r.Store.Read(ctx, store.GroupOCSP, group, file); err == nil && !r.Force {
+		if crl, err := ParseCRL(data, t.issuer, now); err == nil && checkScope(crl, t.crlURL) == nil {
+			from, until := crlValid(crl)
+			if win, err := md.ParseTimeslice(md.DefaultStaplingRenewWindow, md.Day); err == nil && now.Before(RenewAt(from, until, win)) {
+				r.logf("debug", "%s: using the cached CRL %s", group, t.crlURL)
+				return crl, nil
+			}
+		}
+	}
+	r.logf("debug", "%s: downloading CRL %s", group, t.crlURL)
+	data, err := getCRL(ctx, c, t.crlURL)
+	if err != nil {
+		return nil, err
+	}
+	crl, err := ParseCRL(data, t.issuer, now)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", t.crlURL, err)
+	}
+	if err := checkScope(crl, t.crlURL); err != nil {
+		return nil, err
+	}
+	if err := r.Store.Write(ctx, store.GroupOCSP, group, file, crl.Raw); err != nil {
+		return nil, err
+	}
+	return crl, nil
 }
