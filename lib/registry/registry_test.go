@@ -269,7 +269,7 @@ func selfSigned(t *testing.T, names []string, staple bool) []byte {
 		NotAfter:     time.Now().Add(90 * 24 * time.Hour),
 	}
 	if staple {
-		tmpl.ExtraExtensions = []pkix.Extension{{Id: renew.OIDTLSFeature, Value: []byte{0x30, 0x03, 0x02, 0x01, 0x05}}}
+		tmpl.ExtraExtensions = []pkix.Extension{{Id: renew.OIDTLSFeature, Value: renew.MustStapleValue}}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
