@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"github.com/mdtools/mdtools/lib/md"
+
 	"fmt"
 	"regexp"
 	"strings"
@@ -98,7 +100,7 @@ func Nearest(typed string, names []string) string {
 	}
 	best, bestD := "", -1
 	for _, n := range names {
-		d := editDistance(strings.ToLower(typed), n)
+		d := md.EditDistance(strings.ToLower(typed), n, len(typed)+len(n)+1)
 		if bestD < 0 || d < bestD {
 			best, bestD = n, d
 		}
@@ -107,25 +109,4 @@ func Nearest(typed string, names []string) string {
 		return ""
 	}
 	return best
-}
-
-// editDistance is the Levenshtein distance of two short strings.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

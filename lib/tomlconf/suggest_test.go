@@ -1,6 +1,8 @@
 package tomlconf
 
 import (
+	"github.com/mdtools/mdtools/lib/md"
+
 	"os"
 	"path/filepath"
 	"strings"
@@ -76,11 +78,11 @@ func TestEditDistance(t *testing.T) {
 		{"abc", "", 3},
 	}
 	for _, tc := range tests {
-		if got := editDistance(tc.a, tc.b, 10); got != tc.want {
-			t.Errorf("editDistance(%q, %q) = %d; want %d", tc.a, tc.b, got, tc.want)
+		if got := md.EditDistance(tc.a, tc.b, 10); got != tc.want {
+			t.Errorf("md.EditDistance(%q, %q) = %d; want %d", tc.a, tc.b, got, tc.want)
 		}
-		if got := editDistance(tc.a, tc.b, 1); got != min(tc.want, 1) {
-			t.Errorf("editDistance(%q, %q, bound 1) = %d; want %d", tc.a, tc.b, got, min(tc.want, 1))
+		if got := md.EditDistance(tc.a, tc.b, 1); got != min(tc.want, 1) {
+			t.Errorf("md.EditDistance(%q, %q, bound 1) = %d; want %d", tc.a, tc.b, got, min(tc.want, 1))
 		}
 	}
 }
