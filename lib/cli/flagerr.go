@@ -1,13 +1,13 @@
 package cli
 
 import (
-	"github.com/mdtools/mdtools/lib/md"
-
 	"fmt"
 	"regexp"
 	"strings"
 
 	ucli "github.com/urfave/cli/v2"
+
+	"github.com/mdtools/mdtools/lib/md"
 )
 
 // invalidValue matches the flag package's "invalid value "5" for flag

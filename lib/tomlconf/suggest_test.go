@@ -1,12 +1,12 @@
 package tomlconf
 
 import (
-	"github.com/mdtools/mdtools/lib/md"
-
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mdtools/mdtools/lib/md"
 )
 
 // TestUnknownKeySuggestions: a misspelt key or table gets the key it most
