@@ -1,18 +1,11 @@
 package tomlconf
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
+	"github.com/mdtools/mdtools/lib/certtest"
 	"github.com/mdtools/mdtools/lib/md"
 )
 
@@ -21,19 +14,7 @@ import (
 // store sync.
 func TestStaticCertState(t *testing.T) {
 	dir := t.TempDir()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "a.example"}, DNSNames: []string{"a.example"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "c.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	certtest.WriteSelfSigned(t, filepath.Join(dir, "c.pem"), "a.example")
 	path := filepath.Join(dir, "md.toml")
 	conf := "[[domain]]\ndomains = [\"a.example\", \"b.example\"]\ncertificate-file = [\"c.pem\"]\ncertificate-key-file = [\"c.key\"]\n"
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
