@@ -18,6 +18,9 @@ import (
 
 var errNotExist = fs.ErrNotExist
 
+// jobSaveTimeout bounds writing the job log after a run was interrupted.
+const jobSaveTimeout = 30 * time.Second
+
 // orderFile is mod_md's order.json (spec §2.5), plus the full challenge
 // tasks so that teardown gets exactly what setup got.
 type orderFile struct {
@@ -64,7 +67,12 @@ func (a *attempt) progress(format string, args ...any) {
 	a.r.log().Infof("%s: %s", a.name, msg)
 }
 
+// saveJob writes the job log even when ctx was cancelled (an interrupted
+// or timed-out run must still record what happened), bounded by its own
+// timeout.
 func (a *attempt) saveJob(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), jobSaveTimeout)
+	defer cancel()
 	if err := a.r.Store.SaveJob(ctx, store.GroupStaging, a.name, a.job); err != nil {
 		a.r.log().Warnf("%s: saving job: %v", a.name, err)
 	}

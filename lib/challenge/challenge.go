@@ -317,6 +317,11 @@ func (m *Manager) Teardown(ctx context.Context, rec *md.Record, t Task) error {
 	if err := t.Validate(false); err != nil {
 		return err
 	}
+	// Cleanup must not be skipped because the run was interrupted or its
+	// order timed out: challenge data left behind is served forever and a
+	// dns-01 record stays published. It is bounded by its own timeout.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.opts.CommandTimeout)
+	defer cancel()
 	unlock := m.lockDomain(t.Domain)
 	defer unlock()
 	if err := m.teardown(ctx, rec, t); err != nil {

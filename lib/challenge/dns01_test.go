@@ -208,3 +208,27 @@ func TestDNS01CommandMissingIsSetupFailure(t *testing.T) {
 		t.Fatalf("got %v; want challenge-setup-failure naming the command", err)
 	}
 }
+
+// An interrupted or timed-out order still removes its dns-01 record: the
+// teardown command runs even when the caller's context is already done.
+func TestDNS01TeardownAfterCancel(t *testing.T) {
+	st, _ := openStore(t)
+	logf := filepath.Join(t.TempDir(), "argv")
+	record := testdataPath(t, "event", "record-argv")
+	m := newManager(t, st, Options{CommandTimeout: 5 * time.Second})
+	task := Task{Type: DNS01, Domain: "a.test", Token: testToken, KeyAuth: testKeyAuth}
+	rec := testRecord("a.test")
+	rec.CmdDNS01 = record + " " + logf
+	if err := m.Setup(context.Background(), rec, task); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := m.Teardown(ctx, rec, task); err != nil {
+		t.Fatalf("teardown after cancel: %v", err)
+	}
+	want := fmt.Sprintf("[%s][%s][teardown][a.test] stdin-eof", record, logf)
+	if got := readLines(t, logf); len(got) != 2 || got[1] != want {
+		t.Fatalf("argv: %q; want the teardown line %q", got, want)
+	}
+}
