@@ -25,78 +25,19 @@ type built struct {
 // md_post_config_before_ssl / after_ssl do.
 func (r *reader) model(cfg *config) []*md.Record {
 	mc := &cfg.mc
-	base := cfg.base
-
 	// httpd links <VirtualHost>s in front of the base server's list, so it
 	// walks them last-defined first.
-	servers := []*server{base}
+	servers := []*server{cfg.base}
 	for i := len(cfg.vhosts) - 1; i >= 0; i-- {
 		servers = append(servers, cfg.vhosts[i])
 	}
 	r.fixupServers(cfg)
 
 	// 1. reachability (detect_supported_protocols)
-	canHTTP, canHTTPS := false, false
-	for _, l := range cfg.listeners {
-		if !strings.HasPrefix(l.protocol, "http") {
-			continue
-		}
-		if l.port == mc.local80 {
-			canHTTP = true
-		} else if l.port == mc.local443 {
-			canHTTPS = true
-		}
-	}
+	canHTTP, canHTTPS := reachability(cfg)
 
 	// 2. complete the MDs from the base server (merge_mds_with_conf)
-	var mds []*built
-	failed := map[*mdDef]bool{}
-	first := map[string]int{} // domain -> index of the first MD listing it
-	for i, def := range cfg.mds {
-		b := &built{def: def}
-		r.merge(b, base, mc)
-		if !mc.matchServerNames {
-			j := -1
-			name := ""
-			for _, x := range b.m.Domains {
-				for _, key := range []string{x, wildParent(x)} {
-					if k, ok := first[key]; ok && key != "" && (j < 0 || k < j) && mdContains(mds[k].m.Domains, x) {
-						j, name = k, x
-					}
-				}
-				if j >= 0 {
-					break
-				}
-			}
-			if j >= 0 {
-				o := mds[j]
-				r.errorf(def.file, def.line, "two Managed Domains have an overlap in domain '%s', first definition in %s(line %d), second in %s(line %d)",
-					name, def.file, def.line, o.def.file, o.def.line)
-				failed[def] = true
-			}
-		}
-		for _, x := range b.m.Domains {
-			if _, ok := first[x]; !ok {
-				first[x] = i
-			}
-		}
-		if len(def.certFiles) > 0 {
-			if len(def.keyFiles) != len(def.certFiles) {
-				r.errorf(def.file, def.line, "The Managed Domain '%s' needs one MDCertificateKeyFile for each MDCertificateFile.", b.m.Name)
-			}
-		} else if len(def.keyFiles) > 0 {
-			r.errorf(def.file, def.line, "The Managed Domain '%s' has MDCertificateKeyFile(s) but no MDCertificateFile.", b.m.Name)
-		}
-		if !strings.EqualFold(b.m.CA.Proto, md.ProtoACME) {
-			r.errorf(def.file, def.line, "[%s] uses unknown CA protocol '%s'", b.m.Name, b.m.CA.Proto)
-		}
-		for _, d := range b.m.Domains {
-			if err := md.ValidateDomain(d); err != nil {
-				r.errorf(def.file, def.line, "%v", err)
-			}
-		}
-		mds = append(mds, b)
-	}
+	mds, failed := r.mergeMDs(cfg)
 
 	// 3. link MDs to servers (link_md_to_servers)
 	ix := newServerIndex(servers)
@@ -114,36 +55,130 @@ func (r *reader) model(cfg *config) []*md.Record {
 	// 5. auto-add names, acme-tls/1 domains, usage (md_post_config_after_ssl)
 	var recs []*md.Record
 	for _, b := range mds {
-		r.autoAdd(b)
-		tls1 := r.acmeTLS1Domains(b, servers, mc, canHTTPS)
-		b.m.Proto.ACMETLS1 = tls1
-		used, hasSSL := false, false
-		for _, s := range b.servers {
-			if slices.Contains(s.assigned, b.def) {
-				used = true
-				hasSSL = hasSSL || s.ssl
-			}
+		if rec := r.finishMD(b, cfg, servers, canHTTP, canHTTPS, failed[b.def]); rec != nil {
+			recs = append(recs, rec)
 		}
-		if !hasSSL && b.m.RequireHTTPS != "" {
-			r.warnf(b.def.file, b.def.line, "MD %s does not match any VirtualHost with 'SSLEngine on', but is configured to require https. This cannot work.", b.m.Name)
-		}
-		if !used && b.m.RenewMode != md.RenewAlways {
-			r.warnf(b.def.file, b.def.line, "No VirtualHost matches Managed Domain %s", b.m.Name)
-		}
-		if b.m.RenewMode != md.RenewManual && (used || b.m.RenewMode == md.RenewAlways) {
-			r.checkChallenges(b, mc, canHTTP, canHTTPS)
-		}
-		if failed[b.def] {
-			continue
-		}
-		rec := r.record(b, cfg, canHTTP, canHTTPS)
-		// mod_md's "watched": an auto MD that no vhost uses is left alone.
-		watched := used || rec.RenewMode != md.RenewAuto
-		rec.Watched = &watched
-		recs = append(recs, rec)
 	}
 	sort.Slice(recs, func(i, j int) bool { return recs[i].Name < recs[j].Name })
 	return recs
+}
+
+// reachability tells whether the server listens on the ports the CA
+// reaches for http-01 and tls-alpn-01 (MDPortMap applied).
+func reachability(cfg *config) (canHTTP, canHTTPS bool) {
+	for _, l := range cfg.listeners {
+		if !strings.HasPrefix(l.protocol, "http") {
+			continue
+		}
+		if l.port == cfg.mc.local80 {
+			canHTTP = true
+		} else if l.port == cfg.mc.local443 {
+			canHTTPS = true
+		}
+	}
+	return canHTTP, canHTTPS
+}
+
+// mergeMDs completes every MD definition from the base server and
+// reports the definitions that fail (overlapping another MD).
+func (r *reader) mergeMDs(cfg *config) ([]*built, map[*mdDef]bool) {
+	mc := &cfg.mc
+	var mds []*built
+	failed := map[*mdDef]bool{}
+	first := map[string]int{} // domain -> index of the first MD listing it
+	for i, def := range cfg.mds {
+		b := &built{def: def}
+		r.merge(b, cfg.base, mc)
+		if !mc.matchServerNames && r.overlaps(b, mds, first) {
+			failed[def] = true
+		}
+		for _, x := range b.m.Domains {
+			if _, ok := first[x]; !ok {
+				first[x] = i
+			}
+		}
+		r.checkDefinition(b)
+		mds = append(mds, b)
+	}
+	return mds, failed
+}
+
+// overlaps reports (as an error) the first earlier MD that shares a
+// domain with b.
+func (r *reader) overlaps(b *built, mds []*built, first map[string]int) bool {
+	j := -1
+	name := ""
+	for _, x := range b.m.Domains {
+		for _, key := range []string{x, wildParent(x)} {
+			if k, ok := first[key]; ok && key != "" && (j < 0 || k < j) && mdContains(mds[k].m.Domains, x) {
+				j, name = k, x
+			}
+		}
+		if j >= 0 {
+			break
+		}
+	}
+	if j < 0 {
+		return false
+	}
+	def, o := b.def, mds[j]
+	r.errorf(def.file, def.line, "two Managed Domains have an overlap in domain '%s', first definition in %s(line %d), second in %s(line %d)",
+		name, def.file, def.line, o.def.file, o.def.line)
+	return true
+}
+
+// checkDefinition checks one merged MD: static files paired, the CA
+// protocol, the names.
+func (r *reader) checkDefinition(b *built) {
+	def := b.def
+	if len(def.certFiles) > 0 {
+		if len(def.keyFiles) != len(def.certFiles) {
+			r.errorf(def.file, def.line, "The Managed Domain '%s' needs one MDCertificateKeyFile for each MDCertificateFile.", b.m.Name)
+		}
+	} else if len(def.keyFiles) > 0 {
+		r.errorf(def.file, def.line, "The Managed Domain '%s' has MDCertificateKeyFile(s) but no MDCertificateFile.", b.m.Name)
+	}
+	if !strings.EqualFold(b.m.CA.Proto, md.ProtoACME) {
+		r.errorf(def.file, def.line, "[%s] uses unknown CA protocol '%s'", b.m.Name, b.m.CA.Proto)
+	}
+	for _, d := range b.m.Domains {
+		if err := md.ValidateDomain(d); err != nil {
+			r.errorf(def.file, def.line, "%v", err)
+		}
+	}
+}
+
+// finishMD auto-adds names, finds the acme-tls/1 domains, warns about
+// unused MDs and checks the challenges, then builds the record (none
+// for a definition that failed).
+func (r *reader) finishMD(b *built, cfg *config, servers []*server, canHTTP, canHTTPS, failed bool) *md.Record {
+	mc := &cfg.mc
+	r.autoAdd(b)
+	b.m.Proto.ACMETLS1 = r.acmeTLS1Domains(b, servers, mc, canHTTPS)
+	used, hasSSL := false, false
+	for _, s := range b.servers {
+		if slices.Contains(s.assigned, b.def) {
+			used = true
+			hasSSL = hasSSL || s.ssl
+		}
+	}
+	if !hasSSL && b.m.RequireHTTPS != "" {
+		r.warnf(b.def.file, b.def.line, "MD %s does not match any VirtualHost with 'SSLEngine on', but is configured to require https. This cannot work.", b.m.Name)
+	}
+	if !used && b.m.RenewMode != md.RenewAlways {
+		r.warnf(b.def.file, b.def.line, "No VirtualHost matches Managed Domain %s", b.m.Name)
+	}
+	if b.m.RenewMode != md.RenewManual && (used || b.m.RenewMode == md.RenewAlways) {
+		r.checkChallenges(b, mc, canHTTP, canHTTPS)
+	}
+	if failed {
+		return nil
+	}
+	rec := r.record(b, cfg, canHTTP, canHTTPS)
+	// mod_md's "watched": an auto MD that no vhost uses is left alone.
+	watched := used || rec.RenewMode != md.RenewAuto
+	rec.Watched = &watched
+	return rec
 }
 
 // fixupServers completes vhosts as httpd does: inherited ServerAdmin and

@@ -361,43 +361,19 @@ func (r *reader) exec(file string, lines []*rawLine) []*node {
 		if r.aborted {
 			return out
 		}
-		text, ok := resolveVars(l.text, r.lookupVar, func(name string) {
-			if !r.undefined[name] {
-				r.undefined[name] = true
-				r.warnf(file, l.line, "config variable ${%s} is not defined", name)
-			}
-		}, MaxLineLength)
+		text, ok := r.expand(file, l)
 		if !ok {
-			// giving up: what follows would only report the variables
-			// this line failed to define
-			r.errorf(file, l.line, "line too long after ${VAR} expansion (more than %d bytes), giving up", MaxLineLength)
-			r.aborted = true
-			return out
-		}
-		if r.expanded += max(0, len(text)-len(l.text)); r.expanded > MaxExpansion {
-			r.errorf(file, l.line, "${VAR} expansions add more than %s in all, giving up", fsread.Size(MaxExpansion))
-			r.aborted = true
 			return out
 		}
 		name, args := getWordConf(text)
 		if l.section != "" {
-			closed := strings.HasSuffix(name, ">")
-			name = strings.TrimSuffix(strings.TrimPrefix(name, "<"), ">")
-			if closed {
-				args = ""
-			} else {
-				end := strings.LastIndexByte(args, '>')
-				if end < 0 {
-					r.errorf(file, l.line, "<%s> directive missing closing '>'", name)
-					continue
-				}
-				args = strings.TrimSpace(args[:end])
+			if name, args, ok = r.sectionArgs(file, l.line, name, args); !ok {
+				continue
 			}
 		}
 		key := strings.ToLower(name)
 		switch {
-		case l.section == "ifmodule" || l.section == "ifdefine" || l.section == "iffile" || l.section == "ifversion" ||
-			l.section == "ifdirective" || l.section == "ifsection":
+		case conditionSections[l.section]:
 			ok, err := r.condition(l.section, args)
 			if err != "" {
 				r.errorf(file, l.line, "%s", err)
@@ -408,79 +384,12 @@ func (r *reader) exec(file string, lines []*rawLine) []*node {
 			}
 			continue
 		case l.section == "":
-			switch key {
-			case "include", "includeoptional":
-				words := splitArgs(args)
-				if len(words) != 1 {
-					r.errorf(file, l.line, "%s takes one argument, Name(s) of the config file(s) to be included", name)
-					continue
-				}
-				out = append(out, r.include(words[0], key == "includeoptional", file, l.line)...)
-				continue
-			case "define":
-				words := splitArgs(args)
-				if len(words) < 1 || len(words) > 2 {
-					r.errorf(file, l.line, "Define takes 1-2 arguments, Define a variable, optionally to a value.  Same as passing -D to the command line.")
-					continue
-				}
-				if strings.Contains(words[0], ":") {
-					r.errorf(file, l.line, "Variable name must not contain ':'")
-					continue
-				}
-				r.defines[words[0]] = true
-				if len(words) == 2 {
-					r.vars[words[0]] = words[1]
-				}
-				continue
-			case "undefine":
-				words := splitArgs(args)
-				if len(words) != 1 {
-					r.errorf(file, l.line, "UnDefine takes one argument, Undefine the existence of a variable. Undo a Define.")
-					continue
-				}
-				delete(r.defines, words[0])
-				delete(r.vars, words[0])
-				continue
-			case "serverroot":
-				words := splitArgs(args)
-				if len(words) != 1 {
-					r.errorf(file, l.line, "ServerRoot takes one argument, Common directory of server-related files (logs, confs, etc.)")
-					continue
-				}
-				if !r.rootSet {
-					// httpd merges a relative ServerRoot with its working directory
-					root, _ := filepath.Abs(words[0])
-					if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
-						r.errorf(file, l.line, "ServerRoot must be a valid directory")
-						continue
-					}
-					r.root = root
-				}
-				continue
-			case "loadmodule":
-				words := splitArgs(args)
-				if len(words) != 2 {
-					r.errorf(file, l.line, "LoadModule takes two arguments, a module name and the name of a shared object file to load it from")
-					continue
-				}
-				r.modules[moduleKey(words[0])] = true
-			case "use":
-				out = append(out, r.use(args, file, l.line)...)
-				continue
-			case "undefmacro":
-				delete(r.macros, strings.ToLower(strings.TrimSpace(args)))
+			if nodes, done := r.readTimeDirective(key, name, args, file, l.line); done {
+				out = append(out, nodes...)
 				continue
 			}
 		case l.section == "macro":
-			words := splitArgs(args)
-			if len(words) == 0 {
-				r.errorf(file, l.line, "macro definition: name not specified")
-				continue
-			}
-			if r.macros == nil {
-				r.macros = map[string]*macro{}
-			}
-			r.macros[strings.ToLower(words[0])] = &macro{name: words[0], params: words[1:], body: l.children, file: file, line: l.line}
+			r.defineMacro(args, file, l)
 			continue
 		}
 		n := &node{name: name, key: key, args: args, file: file, line: l.line, section: l.section != ""}
@@ -490,4 +399,136 @@ func (r *reader) exec(file string, lines []*rawLine) []*node {
 		out = append(out, n)
 	}
 	return out
+}
+
+// conditionSections are the sections evaluated while reading.
+var conditionSections = map[string]bool{
+	"ifmodule": true, "ifdefine": true, "iffile": true, "ifversion": true, "ifdirective": true, "ifsection": true,
+}
+
+// expand resolves ${VAR} in a line within the expansion bounds; on
+// exceeding them it records the error and aborts the read.
+func (r *reader) expand(file string, l *rawLine) (string, bool) {
+	text, ok := resolveVars(l.text, r.lookupVar, func(name string) {
+		if !r.undefined[name] {
+			r.undefined[name] = true
+			r.warnf(file, l.line, "config variable ${%s} is not defined", name)
+		}
+	}, MaxLineLength)
+	if !ok {
+		// giving up: what follows would only report the variables
+		// this line failed to define
+		r.errorf(file, l.line, "line too long after ${VAR} expansion (more than %d bytes), giving up", MaxLineLength)
+		r.aborted = true
+		return "", false
+	}
+	if r.expanded += max(0, len(text)-len(l.text)); r.expanded > MaxExpansion {
+		r.errorf(file, l.line, "${VAR} expansions add more than %s in all, giving up", fsread.Size(MaxExpansion))
+		r.aborted = true
+		return "", false
+	}
+	return text, true
+}
+
+// sectionArgs strips the angle brackets of a section's opening line.
+func (r *reader) sectionArgs(file string, line int, name, args string) (string, string, bool) {
+	closed := strings.HasSuffix(name, ">")
+	name = strings.TrimSuffix(strings.TrimPrefix(name, "<"), ">")
+	if closed {
+		return name, "", true
+	}
+	end := strings.LastIndexByte(args, '>')
+	if end < 0 {
+		r.errorf(file, line, "<%s> directive missing closing '>'", name)
+		return name, "", false
+	}
+	return name, strings.TrimSpace(args[:end]), true
+}
+
+// readTimeDirective runs one directive httpd handles while reading the
+// config. done is false for directives that also stay in the tree
+// (LoadModule) and for every other directive.
+func (r *reader) readTimeDirective(key, name, args, file string, line int) (nodes []*node, done bool) {
+	switch key {
+	case "include", "includeoptional":
+		words := splitArgs(args)
+		if len(words) != 1 {
+			r.errorf(file, line, "%s takes one argument, Name(s) of the config file(s) to be included", name)
+			return nil, true
+		}
+		return r.include(words[0], key == "includeoptional", file, line), true
+	case "define":
+		r.define(splitArgs(args), file, line)
+		return nil, true
+	case "undefine":
+		words := splitArgs(args)
+		if len(words) != 1 {
+			r.errorf(file, line, "UnDefine takes one argument, Undefine the existence of a variable. Undo a Define.")
+			return nil, true
+		}
+		delete(r.defines, words[0])
+		delete(r.vars, words[0])
+		return nil, true
+	case "serverroot":
+		r.serverRoot(splitArgs(args), file, line)
+		return nil, true
+	case "loadmodule":
+		words := splitArgs(args)
+		if len(words) != 2 {
+			r.errorf(file, line, "LoadModule takes two arguments, a module name and the name of a shared object file to load it from")
+			return nil, true
+		}
+		r.modules[moduleKey(words[0])] = true
+		return nil, false
+	case "use":
+		return r.use(args, file, line), true
+	case "undefmacro":
+		delete(r.macros, strings.ToLower(strings.TrimSpace(args)))
+		return nil, true
+	}
+	return nil, false
+}
+
+func (r *reader) define(words []string, file string, line int) {
+	if len(words) < 1 || len(words) > 2 {
+		r.errorf(file, line, "Define takes 1-2 arguments, Define a variable, optionally to a value.  Same as passing -D to the command line.")
+		return
+	}
+	if strings.Contains(words[0], ":") {
+		r.errorf(file, line, "Variable name must not contain ':'")
+		return
+	}
+	r.defines[words[0]] = true
+	if len(words) == 2 {
+		r.vars[words[0]] = words[1]
+	}
+}
+
+func (r *reader) serverRoot(words []string, file string, line int) {
+	if len(words) != 1 {
+		r.errorf(file, line, "ServerRoot takes one argument, Common directory of server-related files (logs, confs, etc.)")
+		return
+	}
+	if r.rootSet {
+		return
+	}
+	// httpd merges a relative ServerRoot with its working directory
+	root, _ := filepath.Abs(words[0])
+	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
+		r.errorf(file, line, "ServerRoot must be a valid directory")
+		return
+	}
+	r.root = root
+}
+
+func (r *reader) defineMacro(args, file string, l *rawLine) {
+	words := splitArgs(args)
+	if len(words) == 0 {
+		r.errorf(file, l.line, "macro definition: name not specified")
+		return
+	}
+	if r.macros == nil {
+		r.macros = map[string]*macro{}
+	}
+	r.macros[strings.ToLower(words[0])] = &macro{name: words[0], params: words[1:], body: l.children, file: file, line: l.line}
 }
