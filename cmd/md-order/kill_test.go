@@ -1,11 +1,7 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"math/big"
 	"os"
 	"os/exec"
@@ -16,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mdtools/mdtools/lib/acmeflow"
+	"github.com/mdtools/mdtools/lib/certtest"
 	"github.com/mdtools/mdtools/lib/cli"
 	"github.com/mdtools/mdtools/lib/devca"
 )
@@ -30,15 +27,10 @@ func TestMain(m *testing.M) {
 
 func selfSigned(t *testing.T, name string, from, until time.Time) []*x509.Certificate {
 	t.Helper()
-	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(9), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name}, NotBefore: from, NotAfter: until,
-		SubjectKeyId: []byte{1, 2, 3, 4}, AuthorityKeyId: []byte{1, 2, 3, 4}} // an AKI, so the cert has an ARI cert ID
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, k.Public(), k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	return []*x509.Certificate{c}
+	id := []byte{1, 2, 3, 4} // an AKI, so the cert has an ARI cert ID
+	c := certtest.New(t, certtest.Spec{Names: []string{name}, NotBefore: from, NotAfter: until, Serial: big.NewInt(9),
+		SubjectKeyID: id, AuthorityKeyID: id})
+	return []*x509.Certificate{c.Cert}
 }
 
 // testKillResume kills md-order with sig while its order is in flight

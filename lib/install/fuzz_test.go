@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mdtools/mdtools/lib/certtest"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/renew"
 	"github.com/mdtools/mdtools/lib/store"
@@ -28,17 +29,11 @@ func FuzzStagedSet(f *testing.F) {
 		f.Fatal(err)
 	}
 	// a valid set for a1.test (the sample's name), from a throwaway CA
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	leafKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	now := time.Now()
-	caT := &x509.Certificate{SerialNumber: bigOne(), IsCA: true, BasicConstraintsValid: true, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), KeyUsage: x509.KeyUsageCertSign}
-	caDER, _ := x509.CreateCertificate(rand.Reader, caT, caT, caKey.Public(), caKey)
-	caCert, _ := x509.ParseCertificate(caDER)
-	leafT := &x509.Certificate{SerialNumber: bigOne(), DNSNames: []string{"a1.test"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}
-	leafDER, _ := x509.CreateCertificate(rand.Reader, leafT, caCert, leafKey.Public(), caKey)
-	chain := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})...)
-	keyDER, _ := x509.MarshalPKCS8PrivateKey(leafKey)
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+	ca := certtest.New(f, certtest.Spec{CA: true})
+	leaf := certtest.New(f, certtest.Spec{Names: []string{"a1.test"}, Issuer: ca})
+	chain := certtest.ChainPEM(leaf, ca)
+	keyPEM := leaf.KeyPEM(f)
 	// Seeds: mod_md's staged md.json with damaged material. A complete valid
 	// set is left out: under the fuzzer's instrumentation every mutation of it
 	// costs whole ECDSA verifications and the fuzzer crawls; the valid path
@@ -76,8 +71,6 @@ func FuzzStagedSet(f *testing.F) {
 		_ = readyAt(creds, creds, time.Hour, now)
 	})
 }
-
-func bigOne() *big.Int { return big.NewInt(1) }
 
 // FuzzParseLeafLite: never a panic; whatever both parsers accept, they
 // read the same serial and validity.

@@ -2,17 +2,12 @@ package md
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"math/big"
 	"os/exec"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/mdtools/mdtools/lib/certtest"
 )
 
 func TestSerialHex(t *testing.T) {
@@ -42,18 +37,9 @@ func TestSerialHexAsOpenSSL(t *testing.T) {
 		t.Skip("openssl not installed (scripts/test-deps)")
 	}
 	for _, n := range []int64{1, 0x61ABF0A858217A5, 0x7FABF0A858217A5} {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(n), Subject: pkix.Name{CommonName: "serial.test"},
-			NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := certtest.New(t, certtest.Spec{Names: []string{"serial.test"}, Serial: big.NewInt(n)})
 		cmd := exec.Command("openssl", "x509", "-noout", "-serial")
-		cmd.Stdin = bytes.NewReader(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+		cmd.Stdin = bytes.NewReader(c.PEM())
 		out, err := cmd.Output()
 		if err != nil {
 			t.Fatalf("openssl: %v", err)

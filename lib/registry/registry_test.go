@@ -3,16 +3,10 @@ package registry
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -22,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mdtools/mdtools/lib/apacheconf"
+	"github.com/mdtools/mdtools/lib/certtest"
 	"github.com/mdtools/mdtools/lib/fsread/fsreadtest"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/renew"
@@ -257,36 +252,16 @@ func TestKeepsStoredValues(t *testing.T) {
 // selfSigned makes a certificate for names, with must-staple if asked.
 func selfSigned(t *testing.T, names []string, staple bool) []byte {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: names[0]},
-		DNSNames:     names,
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(90 * 24 * time.Hour),
-	}
+	s := certtest.Spec{Names: names, NotAfter: time.Now().Add(90 * 24 * time.Hour)}
 	if staple {
-		tmpl.ExtraExtensions = []pkix.Extension{{Id: renew.OIDTLSFeature, Value: renew.MustStapleValue}}
+		s.Extensions = []pkix.Extension{{Id: renew.OIDTLSFeature, Value: renew.MustStapleValue}}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	return certtest.New(t, s).PEM()
 }
 
 // otherKeyPEM is a private key that belongs to no certificate.
 func otherKeyPEM(t *testing.T) []byte {
-	t.Helper()
-	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	der, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	return certtest.New(t, certtest.Spec{}).KeyPEM(t)
 }
 
 func writeFile(t *testing.T, path string, data []byte) {
