@@ -10,9 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -38,9 +36,7 @@ import (
 // rename, so a reader that resolves D/a.org once (or reads combined.pem)
 // never sees a new certificate beside an old key.
 const (
-	defaultCertMode = 0o644
-	defaultKeyMode  = 0o600
-	defaultDirMode  = 0o755
+	defaultDirMode = 0o755
 )
 
 // deployFileBases are the per-spec files of a deploy set.
@@ -50,44 +46,6 @@ var deployFileBases = []string{"cert", "chain", "fullchain", "privkey", "combine
 type deployPlan struct {
 	dir, name string
 	newDir    string // absolute path of the new hidden directory
-}
-
-type deployPerms struct {
-	uid, gid      int
-	mode, keyMode os.FileMode
-}
-
-func parseDeployPerms(d *md.Deploy) (deployPerms, error) {
-	p := deployPerms{uid: -1, gid: -1, mode: defaultCertMode, keyMode: defaultKeyMode}
-	if d.Owner != "" {
-		u, err := user.Lookup(d.Owner)
-		if err != nil {
-			return p, fmt.Errorf("deploy owner %q: %w", d.Owner, err)
-		}
-		p.uid, _ = strconv.Atoi(u.Uid)
-	}
-	if d.Group != "" {
-		g, err := user.LookupGroup(d.Group)
-		if err != nil {
-			return p, fmt.Errorf("deploy group %q: %w", d.Group, err)
-		}
-		p.gid, _ = strconv.Atoi(g.Gid)
-	}
-	for _, m := range []struct {
-		text string
-		dst  *os.FileMode
-		what string
-	}{{d.Mode, &p.mode, "mode"}, {d.KeyMode, &p.keyMode, "key-mode"}} {
-		if m.text == "" {
-			continue
-		}
-		v, err := strconv.ParseUint(m.text, 8, 32)
-		if err != nil || v > 0o777 {
-			return p, fmt.Errorf("deploy %s %q is not an octal file mode like 0640", m.what, m.text)
-		}
-		*m.dst = os.FileMode(v)
-	}
-	return p, nil
 }
 
 // deployPath is the current (symlink) path of an MD's deploy set.
@@ -158,7 +116,7 @@ func (dp *deployer) prepare(d *md.Deploy, _ string, creds []credential) (*deploy
 	if !filepath.IsAbs(d.Dir) || filepath.Clean(d.Dir) == "/" {
 		return nil, fmt.Errorf("deploy dir %q is not an absolute path below /", d.Dir)
 	}
-	perms, err := parseDeployPerms(d)
+	perms, err := d.Perms()
 	if err != nil {
 		return nil, err
 	}
@@ -194,9 +152,9 @@ func (dp *deployer) prepare(d *md.Deploy, _ string, creds []credential) (*deploy
 	return p, nil
 }
 
-func (p *deployPlan) write(creds []credential, perms deployPerms) error {
-	if perms.uid >= 0 || perms.gid >= 0 {
-		if err := os.Lchown(p.newDir, perms.uid, perms.gid); err != nil {
+func (p *deployPlan) write(creds []credential, perms md.DeployPerms) error {
+	if perms.UID >= 0 || perms.GID >= 0 {
+		if err := os.Lchown(p.newDir, perms.UID, perms.GID); err != nil {
 			return fmt.Errorf("deploy set: %w", err)
 		}
 	}
@@ -212,12 +170,12 @@ func (p *deployPlan) write(creds []credential, perms deployPerms) error {
 		combined := append(append([]byte{}, full...), keyPEM...)
 		files := map[string][]byte{"cert": leaf, "chain": chain, "fullchain": full, "privkey": keyPEM, "combined": combined}
 		for _, base := range deployFileBases {
-			mode := perms.mode
+			mode := perms.Mode
 			if base == "privkey" || base == "combined" {
-				mode = perms.keyMode
+				mode = perms.KeyMode
 			}
 			path := filepath.Join(p.newDir, c.spec.FileName(base))
-			if err := writeNew(path, files[base], mode, perms.uid, perms.gid); err != nil {
+			if err := writeNew(path, files[base], mode, perms.UID, perms.GID); err != nil {
 				return err
 			}
 		}

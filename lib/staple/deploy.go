@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/user"
 	"path/filepath"
-	"strconv"
 
 	"github.com/mdtools/mdtools/lib/fsread"
 	"github.com/mdtools/mdtools/lib/md"
@@ -43,39 +41,20 @@ func writeDeploy(path string, der []byte, d *md.Deploy) (bool, error) {
 	if old, err := fsread.ReadFile(path, int64(len(der))); err == nil && bytes.Equal(old, der) {
 		return false, nil
 	}
-	mode := os.FileMode(0o644)
-	if d != nil && d.Mode != "" {
-		m, err := strconv.ParseUint(d.Mode, 8, 32)
-		if err != nil || m > 0o777 {
-			return false, fmt.Errorf("deploy mode %q is not an octal file mode", d.Mode)
-		}
-		mode = os.FileMode(m)
+	perms, err := d.Perms()
+	if err != nil {
+		return false, err
 	}
 	// Never create the directory: it is md-install's symlink to the
 	// current deploy set.
 	if _, err := os.Stat(filepath.Dir(path)); errors.Is(err, fs.ErrNotExist) {
 		return false, fmt.Errorf("%s: %w", filepath.Dir(path), errNotDeployed)
 	}
-	if err := store.WriteFileAtomic(path, der, mode); err != nil {
+	if err := store.WriteFileAtomic(path, der, perms.Mode); err != nil {
 		return false, err
 	}
-	if d != nil && (d.Owner != "" || d.Group != "") {
-		uid, gid := -1, -1
-		if d.Owner != "" {
-			u, err := user.Lookup(d.Owner)
-			if err != nil {
-				return true, fmt.Errorf("deploy owner: %w", err)
-			}
-			uid, _ = strconv.Atoi(u.Uid)
-		}
-		if d.Group != "" {
-			g, err := user.LookupGroup(d.Group)
-			if err != nil {
-				return true, fmt.Errorf("deploy group: %w", err)
-			}
-			gid, _ = strconv.Atoi(g.Gid)
-		}
-		if err := os.Chown(path, uid, gid); err != nil {
+	if perms.UID >= 0 || perms.GID >= 0 {
+		if err := os.Chown(path, perms.UID, perms.GID); err != nil {
 			return true, fmt.Errorf("setting owner of %s: %w", path, err)
 		}
 	}
