@@ -220,8 +220,8 @@ func TestFaultsStageNothing(t *testing.T) {
 		detail  string
 		next    time.Duration // minimum next-run distance
 	}{
-		{fault: "garbage-directory", detail: "not valid JSON"},
-		{fault: "garbage-order", detail: "decoding order"},
+		{fault: "garbage-directory", problem: "urn:org:mdtools:ca-response-invalid", detail: "not valid JSON"},
+		{fault: "garbage-order", problem: "urn:org:mdtools:ca-response-invalid", detail: "decoding order"},
 		{fault: "other-names", problem: "urn:org:mdtools:cert-names-mismatch", detail: "is for other.test"},
 		{fault: "key-mismatch", problem: "urn:org:mdtools:cert-key-mismatch", detail: "does not match the private key"},
 		{fault: "bad-chain", problem: "urn:org:mdtools:cert-chain-invalid", detail: "is not signed by the next one"},

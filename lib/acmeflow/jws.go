@@ -271,7 +271,7 @@ func parseOrder(data []byte) (*acme.Order, error) {
 		return nil, fmt.Errorf("decoding order: %w", err)
 	}
 	if v.Status == "" || v.Finalize == "" {
-		return nil, errors.New("decoding order: no status or finalize URL")
+		return nil, &Problem{Type: ProblemCAResponseInvalid, Detail: "decoding order: no status or finalize URL"}
 	}
 	o := &acme.Order{Status: v.Status, Identifiers: v.Identifiers, AuthzURLs: v.Authorizations,
 		FinalizeURL: v.Finalize, CertURL: v.Certificate}

@@ -1,6 +1,7 @@
 package acmeflow
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
@@ -17,6 +18,9 @@ const (
 	// ProblemCertInvalid: the CA's certificate response could not be
 	// read as a certificate chain.
 	ProblemCertInvalid = "urn:org:mdtools:cert-invalid"
+	// ProblemCAResponseInvalid: a CA answer (directory, order, ARI) that
+	// is not the JSON RFC 8555 describes.
+	ProblemCAResponseInvalid = "urn:org:mdtools:ca-response-invalid"
 	// ProblemAlreadyReplaced is RFC 9773's answer to an order whose
 	// "replaces" names a certificate another order already replaced.
 	ProblemAlreadyReplaced = "urn:ietf:params:acme:error:alreadyReplaced"
@@ -69,6 +73,16 @@ func StageError(err error, now time.Time) *md.StageError {
 		se.Problem, se.Detail = p.Type, p.Detail
 	case errors.As(err, &mse):
 		se.Problem, se.Detail, se.Subproblems = mse.Problem, mse.Detail, mse.Subproblems
+	case isJSONError(err):
+		se.Problem = ProblemCAResponseInvalid
 	}
 	return se
+}
+
+// isJSONError reports a CA answer that did not decode: an operator sees
+// a named problem, not an empty one.
+func isJSONError(err error) bool {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	return errors.As(err, &syn) || errors.As(err, &typ)
 }
