@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -151,6 +153,14 @@ func TestHTTP01IssuanceEndToEnd(t *testing.T) {
 	a := record([]string{ca.DirectoryURL}, "a.test", "www.a.test")
 	b := record([]string{ca.DirectoryURL}, "b.test")
 	b.PrivKey = md.KeySpecs{{Type: md.KeyEC, Curve: "secp256r1"}, {Type: md.KeyRSA, Bits: 2048}}
+	// A temp file a killed run left in staging is swept by the next order.
+	tmp := filepath.Join(dir, "staging", "a.test", ".order.json.0123456789ab.tmp")
+	if err := os.MkdirAll(filepath.Dir(tmp), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tmp, []byte("{half"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	res := runOrder(t, jsonl(t, a, b), caArgs(ca, dir)...)
 	if res.code != 0 || len(res.recs) != 2 {
 		t.Fatalf("exit %d, %d records; stderr:\n%s", res.code, len(res.recs), res.stderr)
@@ -166,6 +176,9 @@ func TestHTTP01IssuanceEndToEnd(t *testing.T) {
 	}
 	checkStaged(t, ca, dir, a)
 	checkStaged(t, ca, dir, b)
+	if _, err := os.Lstat(tmp); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("temp file left in staging/a.test: %v", err)
+	}
 	for _, f := range []string{"privkey.pem", "pubcert.pem", "privkey.secp256r1.pem", "pubcert.secp256r1.pem"} {
 		if _, err := os.Stat(filepath.Join(dir, "staging", "b.test", f)); err != nil {
 			t.Errorf("dual cert: %v", err)

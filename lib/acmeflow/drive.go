@@ -106,6 +106,13 @@ func (r *Runner) renew(ctx context.Context, rec *md.Record, job *md.Job, live []
 	if d.ViaARI {
 		a.progress("%s", d.Reason)
 	}
+	// Temp files a killed run left in its staging set (this run holds the
+	// MD lock, so no live writer owns them).
+	if n, err := r.Store.SweepTemp(ctx, store.GroupStaging, name); err != nil {
+		r.log().Warnf("%s: sweeping staging temp files: %v", name, err)
+	} else if n > 0 {
+		a.progress("Removed %d temp file(s) a killed run left in staging/%s", n, name)
+	}
 	a.checkStaging(ctx, urls)
 	a.saveJob(ctx)
 

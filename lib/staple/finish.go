@@ -40,7 +40,14 @@ func (r *Runner) finish(ctx context.Context, s *Set) {
 		r.closeJob(ctx, s, now, &sum)
 		// Only where something changed: a new certificate (new id) is
 		// always due, so that is when old files start to age out. A run
-		// with nothing due does not even list the directory.
+		// with nothing due does not even list the directory. Temp files
+		// of a run killed mid-write go first (this run holds the set's
+		// lock, so no live writer owns them).
+		if n, err := r.Store.SweepTemp(ctx, store.GroupOCSP, s.Group); err != nil {
+			r.logf("warn", "%s: sweeping temp files: %v", s.Group, err)
+		} else if n > 0 {
+			r.logf("info", "%s: removed %d temp file(s) a killed run left", s.Group, n)
+		}
 		r.prune(ctx, s, now)
 	}
 	if s.checkOnly {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -203,6 +205,11 @@ func TestPrune(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A temp file a killed md-staple left behind is swept too.
+	tmp := filepath.Join(st.String(), "ocsp", "prune.test", "."+ResponseFile(id)+".0123456789ab.tmp")
+	if err := os.WriteFile(tmp, []byte("half"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	clk := &clock{t: time.Now().Add(8 * 24 * time.Hour)}
 	// Forced, so there is work (pruning happens only then); the responder
 	// is unreachable, which must not matter.
@@ -213,6 +220,9 @@ func TestPrune(t *testing.T) {
 	files, _ := st.ListFiles(t.Context(), store.GroupOCSP, "prune.test")
 	if strings.Join(files, ",") != "job.json,"+ResponseFile(id) {
 		t.Errorf("after prune: %v", files)
+	}
+	if _, err := os.Lstat(tmp); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("temp file left in ocsp/prune.test: %v", err)
 	}
 }
 
