@@ -85,7 +85,7 @@ func TestResponderFaults(t *testing.T) {
 		}, 200, false, "lacks id-kp-OCSPSigning"},
 		{"wrong cert ID (serial)", func() []byte {
 			return create(ocsp.Response{Status: ocsp.Good, SerialNumber: other.SerialNumber, NextUpdate: now.Add(24 * time.Hour)}, fx.issuer, fx.issuer, nil)
-		}, 200, false, "no status for certid"},
+		}, 200, false, "it answers for serial(s) [" + md.SerialHex(other.SerialNumber) + "]"},
 		{"wrong cert ID (issuer)", func() []byte {
 			return create(ocsp.Response{Status: ocsp.Good, NextUpdate: now.Add(24 * time.Hour)}, otherCA, fx.issuer, nil)
 		}, 200, false, "no status for certid"},

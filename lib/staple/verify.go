@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"time"
 
+	"github.com/mdtools/mdtools/lib/md"
 	"golang.org/x/crypto/ocsp"
 )
 
@@ -266,11 +267,12 @@ func matchCertID(list []asnSingleResponse, leaf, issuer *x509.Certificate) (asnS
 			serials += ", "
 		}
 		if s.CertID.SerialNumber != nil {
-			serials += fmt.Sprintf("%x", s.CertID.SerialNumber)
+			serials += md.SerialHex(s.CertID.SerialNumber)
 		}
 	}
-	return asnSingleResponse{}, fmt.Errorf("response has no status for certid (serial %x, issuer %q); it answers for serial(s) [%s]",
-		leaf.SerialNumber, issuer.Subject.String(), serials)
+	// serials as md-status and openssl print them (md.SerialHex)
+	return asnSingleResponse{}, fmt.Errorf("response has no status for certid (serial %s, issuer %q); it answers for serial(s) [%s]",
+		md.SerialHex(leaf.SerialNumber), issuer.Subject.String(), serials)
 }
 
 // Request builds the DER OCSP request for leaf issued by issuer (SHA-1
