@@ -8,6 +8,7 @@ import (
 
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/renew"
+	"github.com/mdtools/mdtools/lib/staple"
 )
 
 // Step is what one stage will do with an MD on its next run, and when.
@@ -136,16 +137,15 @@ func (rep *Report) Plan(staplingWindow md.Timeslice) Plan {
 	// md-install.
 	switch {
 	case staged:
-		ready := now
-		if !rep.Job.ValidFrom.IsZero() && rep.Job.ValidFrom.After(now) {
-			ready = rep.Job.ValidFrom.Time
-		}
+		ready, at := renew.ReadyToActivate(now, rep.stagedSet())
 		p.Install = Step{Action: "activate", Reason: fmt.Sprintf("%d new certificate%s staged", len(rep.Staged), plural(len(rep.Staged)))}
-		if ready.After(now) {
+		if !ready {
 			p.Install.Action = "wait"
-			p.Install.Reason += ", ready from " + httpDate(ready)
+			p.Install.Reason += ", ready from " + httpDate(at)
+		} else {
+			at = now
 		}
-		p.Install.due(ready)
+		p.Install.due(at)
 	case rep.Job != nil && rep.Job.Finished:
 		p.Install = Step{Action: "none", Reason: "staged set is incomplete"}
 	default:
@@ -181,30 +181,59 @@ func nonEmpty(s ...string) []string {
 	return out
 }
 
+// stagedSet is what renew.ReadyToActivate needs, as md-install reads it:
+// md-order's recorded ready time, the staged and the live certificates.
+// The store does not hold MDActivationDelay; a set staged without a ready
+// time is judged without it.
+func (rep *Report) stagedSet() renew.StagedSet {
+	var s renew.StagedSet
+	if rep.Job != nil {
+		s.ValidFrom = rep.Job.ValidFrom.Time
+	}
+	for _, c := range rep.Staged {
+		if c.Info != nil && c.Info.Cert != nil && c.Info.Cert.NotBefore.After(s.NotBefore) {
+			s.NotBefore = c.Info.Cert.NotBefore
+		}
+	}
+	for _, c := range rep.Certs {
+		if c.Info == nil || c.Info.Cert == nil {
+			return renew.StagedSet{ValidFrom: s.ValidFrom, NotBefore: s.NotBefore}
+		}
+		if s.LiveNotAfter.IsZero() || c.Info.Cert.NotAfter.Before(s.LiveNotAfter) {
+			s.LiveNotAfter = c.Info.Cert.NotAfter
+		}
+	}
+	return s
+}
+
+// stapleStep is md-staple's next run: the earliest certificate due, judged
+// by renew.OCSPDue with the per-certificate backoff md-staple keeps.
 func (rep *Report) stapleStep(window md.Timeslice) Step {
 	now := rep.Now
 	var st Step
 	n := 0
+	var job *md.Job
+	if rep.OCSPJob != nil {
+		job = &rep.OCSPJob.Job
+	}
 	for _, c := range rep.Certs {
 		if c.OCSP == nil {
 			continue
 		}
 		n++
-		var at time.Time
-		reason := ""
-		if c.OCSP.Status == "unknown" || c.OCSP.Valid.Until.IsZero() {
-			at, reason = now, fmt.Sprintf("no OCSP response for %s yet", c.Key)
-		} else {
-			at = window.Start(c.OCSP.Valid.From.Time, c.OCSP.Valid.Until.Time)
+		in := renew.OCSPState{HasResponse: c.OCSP.Status != "unknown" && !c.OCSP.Valid.Until.IsZero(), Valid: c.OCSP.Valid}
+		in.Errors, in.NextRun = staple.RetryState(job, c.OCSP.ID)
+		due, at := renew.OCSPDue(now, in, window)
+		reason := fmt.Sprintf("no OCSP response for %s yet", c.Key)
+		if in.HasResponse {
 			reason = fmt.Sprintf("%s response (%s) valid until %s, refresh %s before", c.Key, c.OCSP.Status, httpDate(c.OCSP.Valid.Until.Time), window)
 		}
-		if j := rep.OCSPJob; j != nil && j.Errors > 0 && j.NextRun.After(at) {
-			at = j.NextRun.Time
-			reason += fmt.Sprintf("; backoff after %d errors", j.Errors)
+		if in.Errors > 0 && at.Equal(in.NextRun) {
+			reason += fmt.Sprintf("; backoff after %d errors", in.Errors)
 		}
 		if st.Due.IsZero() || at.Before(st.Due) {
 			st.Action, st.Reason = "refresh", reason
-			if !at.After(now) {
+			if due {
 				st.Action = "fetch"
 			}
 			st.due(at)
