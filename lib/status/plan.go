@@ -153,12 +153,7 @@ func (rep *Report) Plan(staplingWindow md.Timeslice) Plan {
 	}
 
 	// md-staple.
-	switch {
-	case !m.Stapling:
-		p.Staple = Step{Action: "none", Reason: "stapling off"}
-	default:
-		p.Staple = rep.stapleStep(staplingWindow)
-	}
+	p.Staple = rep.stapleStep(staplingWindow)
 
 	for _, s := range []Step{p.Order, p.Install, p.Staple} {
 		if !s.Due.IsZero() && (p.Next.IsZero() || s.Due.Before(p.Next)) {
@@ -207,7 +202,9 @@ func (rep *Report) stagedSet() renew.StagedSet {
 }
 
 // stapleStep is md-staple's next run: the earliest certificate due, judged
-// by renew.OCSPDue with the per-certificate backoff md-staple keeps.
+// by renew.OCSPDue with the per-certificate backoff md-staple keeps. With
+// stapling off md-staple still asks the responder, to learn whether a
+// certificate is revoked (md-order renews revoked certificates).
 func (rep *Report) stapleStep(window md.Timeslice) Step {
 	now := rep.Now
 	var st Step
@@ -217,16 +214,20 @@ func (rep *Report) stapleStep(window md.Timeslice) Step {
 		job = &rep.OCSPJob.Job
 	}
 	for _, c := range rep.Certs {
-		if c.OCSP == nil {
+		o := c.OCSP
+		if o == nil && c.Info != nil && c.Info.OCSPURL != "" && c.Info.HasIssuer {
+			o = &OCSP{ID: c.Info.SHA1, Responder: c.Info.OCSPURL, Status: "unknown"}
+		}
+		if o == nil {
 			continue
 		}
 		n++
-		in := renew.OCSPState{HasResponse: c.OCSP.Status != "unknown" && !c.OCSP.Valid.Until.IsZero(), Valid: c.OCSP.Valid}
-		in.Errors, in.NextRun = staple.RetryState(job, c.OCSP.ID)
+		in := renew.OCSPState{HasResponse: o.Status != "unknown" && !o.Valid.Until.IsZero(), Valid: o.Valid}
+		in.Errors, in.NextRun = staple.RetryState(job, o.ID)
 		due, at := renew.OCSPDue(now, in, window)
 		reason := fmt.Sprintf("no OCSP response for %s yet", c.Key)
 		if in.HasResponse {
-			reason = fmt.Sprintf("%s response (%s) valid until %s, refresh %s before", c.Key, c.OCSP.Status, httpDate(c.OCSP.Valid.Until.Time), window)
+			reason = fmt.Sprintf("%s response (%s) valid until %s, refresh %s before", c.Key, o.Status, httpDate(o.Valid.Until.Time), window)
 		}
 		if in.Errors > 0 && at.Equal(in.NextRun) {
 			reason += fmt.Sprintf("; backoff after %d errors", in.Errors)
@@ -239,8 +240,13 @@ func (rep *Report) stapleStep(window md.Timeslice) Step {
 			st.due(at)
 		}
 	}
-	if n == 0 {
+	switch {
+	case n == 0 && !rep.MD.Stapling:
+		return Step{Action: "none", Reason: "stapling off"}
+	case n == 0:
 		return Step{Action: "none", Reason: "no certificate names an OCSP responder"}
+	case !rep.MD.Stapling:
+		st.Reason = "stapling off, revocation check only: " + st.Reason
 	}
 	return st
 }
