@@ -194,7 +194,7 @@ func TestPlanMatchesStages(t *testing.T) {
 			}
 			plan := runPlan(t, dir, f.at)
 			if plan.Order.Action != tc.order || plan.Install.Action != tc.install || plan.Staple.Action != tc.staple {
-				t.Fatalf("plan: order %q (%s), install %q (%s), staple %q (%s); want %q, %q, %q",
+				t.Errorf("plan: order %q (%s), install %q (%s), staple %q (%s); want %q, %q, %q",
 					plan.Order.Action, plan.Order.Reason, plan.Install.Action, plan.Install.Reason,
 					plan.Staple.Action, plan.Staple.Reason, tc.order, tc.install, tc.staple)
 			}
