@@ -1,6 +1,7 @@
 package renew
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"net/http"
 	"strings"
@@ -126,6 +127,15 @@ func ARIPick(start, end time.Time, c byte) time.Time {
 		return start
 	}
 	return start.Add(time.Duration(int64(end.Sub(start)) / 256 * int64(c)))
+}
+
+// ARIByte is the random byte that picks md-order's renewal point in an ARI
+// window (ARIPick): derived from the MD and the window, so that every run
+// (and md-status --plan) picks the same point (RFC 9773 §4.2) while
+// different MDs spread over the window.
+func ARIByte(name string, w *Window) byte {
+	sum := sha256.Sum256([]byte(name + "\x00" + w.Start.UTC().String() + "\x00" + w.End.UTC().String()))
+	return sum[0]
 }
 
 // inputProblems are the ACME problems mod_md treats as caused by the input

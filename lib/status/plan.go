@@ -62,54 +62,9 @@ func (rep *Report) Plan(staplingWindow md.Timeslice) Plan {
 	now := rep.Now
 	m := rep.MD
 	p := Plan{Name: rep.Name}
-
-	// md-order.
-	var certs []renew.Cert
-	revoked := false
-	for _, c := range rep.Certs {
-		rc := renew.Cert{Spec: c.Spec, KeyMismatch: c.KeyMismatch}
-		if c.Info != nil {
-			rc.Leaf = c.Info.Cert
-		}
-		certs = append(certs, rc)
-		revoked = revoked || c.OCSP != nil && c.OCSP.Status == "revoked"
-	}
 	staged := rep.Job != nil && rep.Job.Finished && len(rep.Staged) == len(m.PrivKey.Effective())
-	var job *md.Job
-	if rep.Job != nil {
-		job = &rep.Job.Job
-	}
+	p.Order = rep.orderStep(staged)
 	ari := rep.ARI
-	switch {
-	case len(rep.Problems) > 0:
-		p.Order = Step{Action: "blocked", Reason: "unreadable store files: " + strings.Join(rep.Problems, "; ")}
-	default:
-		var ariIn *renew.Window
-		if m.ARIRenewals { // MDRenewViaARI
-			ariIn = ari
-		}
-		d := renew.Decide(renew.Input{Now: now, MD: m, Certs: certs, Job: job, Staged: staged, Revoked: revoked, ARI: ariIn, Rand: 128})
-		p.Order = Step{Action: d.Action, Reason: d.Reason}
-		switch {
-		case d.Action == renew.Renew:
-			p.Order.due(now)
-		case !d.NextRun.IsZero():
-			p.Order.due(d.NextRun)
-		case d.Action == renew.None && m.RenewMode != md.RenewManual && !(len(m.CertFiles) > 0 && m.RenewMode != md.RenewAlways) && !d.RenewAt.IsZero():
-			p.Order.due(d.RenewAt)
-			if ari != nil && m.ARIRenewals {
-				// md-order renews at a random point of the ARI window; the
-				// plan assumes its middle.
-				if at := renew.ARIPick(ari.Start, ari.End, 128); at.Before(d.RenewAt) {
-					p.Order.due(at)
-					p.Order.Reason += "; the CA's ARI window suggests " + httpDate(at)
-				}
-			}
-		}
-		if job != nil && job.Errors > 0 && job.Last != nil && (job.Last.Problem != "" || job.Last.Detail != "") {
-			p.Order.Reason += "; last error: " + strings.TrimPrefix(strings.Join(nonEmpty(job.Last.Problem, job.Last.Detail), ": "), ": ")
-		}
-	}
 	if from, until := rep.Valid(); !until.IsZero() && m.RenewWindow != nil {
 		life := until.Sub(from)
 		p.Window = fmt.Sprintf("%s of %s lifetime = %s before expiry", m.RenewWindow, fmtDur(life), fmtDur(m.RenewWindow.Length(life)))
@@ -134,24 +89,7 @@ func (rep *Report) Plan(staplingWindow md.Timeslice) Plan {
 		}
 	}
 
-	// md-install.
-	switch {
-	case staged:
-		ready, at := renew.ReadyToActivate(now, rep.stagedSet())
-		p.Install = Step{Action: "activate", Reason: fmt.Sprintf("%d new certificate%s staged", len(rep.Staged), plural(len(rep.Staged)))}
-		if !ready {
-			p.Install.Action = "wait"
-			p.Install.Reason += ", ready from " + httpDate(at)
-		} else {
-			at = now
-		}
-		p.Install.due(at)
-	case rep.Job != nil && rep.Job.Finished:
-		p.Install = Step{Action: "none", Reason: "staged set is incomplete"}
-	default:
-		p.Install = Step{Action: "none", Reason: "nothing staged"}
-	}
-
+	p.Install = rep.installStep(staged)
 	// md-staple.
 	p.Staple = rep.stapleStep(staplingWindow)
 
@@ -164,6 +102,76 @@ func (rep *Report) Plan(staplingWindow md.Timeslice) Plan {
 		p.NextStr = httpDate(p.Next)
 	}
 	return p
+}
+
+// orderStep is md-order's next run: renew.Decide over what md-order
+// reads, with the ARI point md-order picks (renew.ARIByte).
+func (rep *Report) orderStep(staged bool) Step {
+	now, m := rep.Now, rep.MD
+	if len(rep.Problems) > 0 {
+		return Step{Action: "blocked", Reason: "unreadable store files: " + strings.Join(rep.Problems, "; ")}
+	}
+	var certs []renew.Cert
+	revoked := false
+	for _, c := range rep.Certs {
+		rc := renew.Cert{Spec: c.Spec, KeyMismatch: c.KeyMismatch}
+		if c.Info != nil {
+			rc.Leaf = c.Info.Cert
+		}
+		certs = append(certs, rc)
+		revoked = revoked || c.OCSP != nil && c.OCSP.Status == "revoked"
+	}
+	var job *md.Job
+	if rep.Job != nil {
+		job = &rep.Job.Job
+	}
+	in := renew.Input{Now: now, MD: m, Certs: certs, Job: job, Staged: staged, Revoked: revoked, Rand: 128}
+	ari := rep.ARI
+	if ari != nil && m.ARIRenewals { // MDRenewViaARI
+		in.ARI, in.Rand = ari, renew.ARIByte(rep.Name, ari)
+	}
+	d := renew.Decide(in)
+	st := Step{Action: d.Action, Reason: d.Reason}
+	switch {
+	case d.Action == renew.Renew:
+		st.due(now)
+	case !d.NextRun.IsZero():
+		st.due(d.NextRun)
+	case d.Action == renew.None && m.RenewMode != md.RenewManual && !(len(m.CertFiles) > 0 && m.RenewMode != md.RenewAlways) && !d.RenewAt.IsZero():
+		st.due(d.RenewAt)
+		if in.ARI != nil {
+			// the point of the ARI window md-order renews at
+			if at := renew.ARIPick(ari.Start, ari.End, in.Rand); at.Before(d.RenewAt) {
+				st.due(at)
+				st.Reason += "; the CA's ARI window suggests " + httpDate(at)
+			}
+		}
+	}
+	if job != nil && job.Errors > 0 && job.Last != nil && (job.Last.Problem != "" || job.Last.Detail != "") {
+		st.Reason += "; last error: " + strings.TrimPrefix(strings.Join(nonEmpty(job.Last.Problem, job.Last.Detail), ": "), ": ")
+	}
+	return st
+}
+
+// installStep is md-install's next run: renew.ReadyToActivate for a
+// complete staged set.
+func (rep *Report) installStep(staged bool) Step {
+	switch {
+	case staged:
+		ready, at := renew.ReadyToActivate(rep.Now, rep.stagedSet())
+		st := Step{Action: "activate", Reason: fmt.Sprintf("%d new certificate%s staged", len(rep.Staged), plural(len(rep.Staged)))}
+		if !ready {
+			st.Action = "wait"
+			st.Reason += ", ready from " + httpDate(at)
+		} else {
+			at = rep.Now
+		}
+		st.due(at)
+		return st
+	case rep.Job != nil && rep.Job.Finished:
+		return Step{Action: "none", Reason: "staged set is incomplete"}
+	}
+	return Step{Action: "none", Reason: "nothing staged"}
 }
 
 func nonEmpty(s ...string) []string {

@@ -22,15 +22,13 @@ import (
 // planFixture is one store state: an on-disk store with one MD, built by
 // setup, looked at (plan and stages) at T+at.
 type planFixture struct {
-	t     *testing.T
-	st    *store.Store
-	m     *md.MD
-	ca    *ocsptest.CA
-	resp  *ocsptest.Responder
-	now   time.Time // T: certificates are issued around it
-	leaf  *x509.Certificate
-	at    time.Time // when plan and stages run
-	extra func()
+	t    *testing.T
+	st   *store.Store
+	m    *md.MD
+	ca   *ocsptest.CA
+	resp *ocsptest.Responder
+	leaf *x509.Certificate
+	at   time.Time // when plan and stages run
 }
 
 var ecP256 = md.KeySpec{Type: md.KeyEC, Curve: "P-256"}
@@ -135,14 +133,48 @@ func TestPlanMatchesStages(t *testing.T) {
 		t.Fatal(err)
 	}
 	T := time.Now().UTC().Truncate(time.Second)
+	for _, tc := range planCases(t, T) {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			st, err := store.Open(t.Context(), dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rs := md.MustTimeslice("33%")
+			m := &md.MD{Name: "plan.test", Domains: []string{"plan.test"}, Transitive: 1, PrivKey: md.KeySpecs{ecP256},
+				RenewMode: md.RenewAuto, RenewWindow: &rs, Stapling: tc.stapling,
+				CA: &md.CA{Proto: md.ProtoACME, URLs: []string{"https://ca.invalid/directory"}}}
+			f := &planFixture{t: t, st: st, m: m, ca: ca, resp: resp, at: T}
+			tc.setup(f)
+			if err := st.SaveMD(t.Context(), store.GroupDomains, m); err != nil {
+				t.Fatal(err)
+			}
+			plan := runPlan(t, dir, f.at)
+			if plan.Order.Action != tc.order || plan.Install.Action != tc.install || plan.Staple.Action != tc.staple {
+				t.Errorf("plan: order %q (%s), install %q (%s), staple %q (%s); want %q, %q, %q",
+					plan.Order.Action, plan.Order.Reason, plan.Install.Action, plan.Install.Reason,
+					plan.Staple.Action, plan.Staple.Reason, tc.order, tc.install, tc.staple)
+			}
+			checkOrder(t, st, m, f.at, plan)
+			checkStaple(t, st, resp, f.at, plan)
+			checkInstall(t, st, f.at, plan)
+		})
+	}
+}
+
+// planCase is a store state and what the plan says of it at T.
+type planCase struct {
+	name                   string
+	stapling               bool
+	setup                  func(f *planFixture)
+	order, install, staple string // the plan's actions
+}
+
+// planCases are the store states, looked at around T.
+func planCases(t *testing.T, T time.Time) []planCase {
 	// With stapling off (false below) md-staple still checks revocation
 	// with the certificate's OCSP responder.
-	tests := []struct {
-		name                   string
-		stapling               bool
-		setup                  func(f *planFixture)
-		order, install, staple string // the plan's actions
-	}{
+	return []planCase{
 		{"fresh MD without certificate", false, func(f *planFixture) {}, "renew", "none", "none"},
 		{"live certificate far from renewal", false, func(f *planFixture) { f.live() }, "none", "none", "fetch"},
 		{"inside the renew window", false, func(f *planFixture) { f.live(); f.at = T.Add(70 * md.Day) }, "renew", "none", "fetch"},
@@ -175,33 +207,6 @@ func TestPlanMatchesStages(t *testing.T) {
 			p := certtest.WriteSelfSigned(t, filepath.Join(t.TempDir(), "cert.pem"), f.m.Name)
 			f.m.CertFiles, f.m.PKeyFiles = []string{p}, []string{p}
 		}, "none", "none", "none"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			st, err := store.Open(t.Context(), dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rs := md.MustTimeslice("33%")
-			m := &md.MD{Name: "plan.test", Domains: []string{"plan.test"}, Transitive: 1, PrivKey: md.KeySpecs{ecP256},
-				RenewMode: md.RenewAuto, RenewWindow: &rs, Stapling: tc.stapling,
-				CA: &md.CA{Proto: md.ProtoACME, URLs: []string{"https://ca.invalid/directory"}}}
-			f := &planFixture{t: t, st: st, m: m, ca: ca, resp: resp, now: T, at: T}
-			tc.setup(f)
-			if err := st.SaveMD(t.Context(), store.GroupDomains, m); err != nil {
-				t.Fatal(err)
-			}
-			plan := runPlan(t, dir, f.at)
-			if plan.Order.Action != tc.order || plan.Install.Action != tc.install || plan.Staple.Action != tc.staple {
-				t.Errorf("plan: order %q (%s), install %q (%s), staple %q (%s); want %q, %q, %q",
-					plan.Order.Action, plan.Order.Reason, plan.Install.Action, plan.Install.Reason,
-					plan.Staple.Action, plan.Staple.Reason, tc.order, tc.install, tc.staple)
-			}
-			checkOrder(t, st, m, f.at, plan)
-			checkStaple(t, st, resp, f.at, plan)
-			checkInstall(t, st, f.at, plan)
-		})
 	}
 }
 
