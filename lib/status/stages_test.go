@@ -13,6 +13,7 @@ import (
 	"github.com/mdtools/mdtools/lib/certtest"
 	"github.com/mdtools/mdtools/lib/install"
 	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/renew"
 	"github.com/mdtools/mdtools/lib/staple"
 	"github.com/mdtools/mdtools/lib/staple/ocsptest"
 	"github.com/mdtools/mdtools/lib/status"
@@ -83,6 +84,38 @@ func (f *planFixture) orderBackoff(errors int, next time.Time) {
 	if err := f.st.SaveJob(f.t.Context(), store.GroupStaging, f.m.Name, job); err != nil {
 		f.t.Fatal(err)
 	}
+}
+
+// ari records the CA's ARI window for the live certificate, as md-order
+// keeps it (<store>/ari-<md>.json), with no need to ask again before a day.
+func (f *planFixture) ari(start, end time.Time) {
+	f.t.Helper()
+	f.m.ARIRenewals = true
+	id, err := acmeflow.CertID(f.leaf)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	doc := map[string]any{"entries": map[string]any{id: map[string]any{
+		"start": md.NewTime(start), "end": md.NewTime(end), "retry-after": md.NewTime(f.at.Add(md.Day))}}}
+	if err := f.st.SaveJSON(f.t.Context(), store.GroupRoot, "", "ari-"+f.m.Name+".json", doc); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// ariBeforeMiddle finds a window of 256 minutes whose point for md (as
+// md-order picks it) has passed at T while its middle has not.
+func ariBeforeMiddle(t *testing.T, name string, T time.Time) (start, end time.Time) {
+	for k := 1; k < 128; k++ {
+		start = T.Add(-time.Duration(k) * time.Minute)
+		end = start.Add(256 * time.Minute)
+		w := &renew.Window{Start: start, End: end}
+		at := renew.ARIPick(start, end, renew.ARIByte(name, w))
+		if !at.After(T) && start.Add(128*time.Minute).After(T) {
+			return start, end
+		}
+	}
+	t.Fatal("no window found")
+	return
 }
 
 // response stores an OCSP response for the live certificate, valid over
@@ -202,6 +235,20 @@ func planCases(t *testing.T, T time.Time) []planCase {
 		{"OCSP: backoff of a replaced certificate", true, func(f *planFixture) {
 			f.live()
 			f.ocspBackoff("0123456789abcdef0123456789abcdef01234567", 4, T.Add(time.Hour))
+		}, "none", "none", "fetch"},
+		{"ARI window passed", false, func(f *planFixture) {
+			f.live()
+			f.ari(T.Add(-2*md.Day), T.Add(-md.Day))
+		}, "renew", "none", "fetch"},
+		// md-order renews at its own point of the window (renew.ARIByte),
+		// here before the middle, which has not come yet.
+		{"ARI point passed, middle not", false, func(f *planFixture) {
+			f.live()
+			f.ari(ariBeforeMiddle(t, f.m.Name, T))
+		}, "renew", "none", "fetch"},
+		{"ARI window ahead", false, func(f *planFixture) {
+			f.live()
+			f.ari(T.Add(md.Day), T.Add(2*md.Day))
 		}, "none", "none", "fetch"},
 		{"static certificate file", false, func(f *planFixture) {
 			p := certtest.WriteSelfSigned(t, filepath.Join(t.TempDir(), "cert.pem"), f.m.Name)
