@@ -92,7 +92,7 @@ func (s *signer) getAuthz(ctx context.Context, url string) (*authz, time.Duratio
 		return nil, 0, fmt.Errorf("decoding authorization %s: %w", url, err)
 	}
 	z.URL = url
-	return &z, parseRetryAfter(res.Header.Get("Retry-After"), time.Now()), nil
+	return &z, parseRetryAfter(res.Header.Get("Retry-After"), s.now()), nil
 }
 
 func (s *signer) accept(ctx context.Context, chalURL string) error {
@@ -110,7 +110,7 @@ func (s *signer) getOrder(ctx context.Context, url string) (*acme.Order, time.Du
 		return nil, 0, err
 	}
 	o.URI = url
-	return o, parseRetryAfter(res.Header.Get("Retry-After"), time.Now()), nil
+	return o, parseRetryAfter(res.Header.Get("Retry-After"), s.now()), nil
 }
 
 // nap is the polling schedule: 50 ms doubling to 5 s, or the CA's

@@ -149,7 +149,7 @@ func (a *attempt) connect(ctx context.Context) error {
 }
 
 func (a *attempt) newSigner(acct *Account) *signer {
-	return &signer{hc: a.ca.hc, key: acct.Key, kid: acct.File.URL, nonceURL: a.ca.dir.NewNonce, ua: a.r.ua()}
+	return &signer{hc: a.ca.hc, key: acct.Key, kid: acct.File.URL, nonceURL: a.ca.dir.NewNonce, ua: a.r.ua(), now: a.r.now}
 }
 
 // validate asks the CA whether it still knows an account (mod_md:
@@ -213,7 +213,7 @@ func (a *attempt) chooseAccount(ctx context.Context, eab *md.EAB, stored *Accoun
 		}
 	}
 	a.progress("Creating new ACME account for %s", a.name)
-	c := &acme.Client{DirectoryURL: a.caURL, HTTPClient: a.ca.hc, UserAgent: a.r.ua(), RetryBackoff: retryBackoff}
+	c := &acme.Client{DirectoryURL: a.caURL, HTTPClient: a.ca.hc, UserAgent: a.r.ua(), RetryBackoff: retryPolicy(a.r.now)}
 	acct, err := register(ctx, c, a.ca.dir, &a.rec.MD, eab)
 	if err != nil {
 		return nil, nil, err

@@ -66,17 +66,24 @@ func HTTPClient(o HTTPOptions) (*http.Client, error) {
 // maxResponse bounds what is read from a CA response (mod_md: 1 MiB).
 const maxResponse = 1 << 20
 
-// retryBackoff is the acme.Client retry policy: bad nonces are retried
-// (mod_md: up to 9 times), server errors a few times quickly, and a
-// Retry-After longer than a few seconds is not waited for: the error
-// (with its Retry-After) goes back to the job's backoff instead.
-func retryBackoff(n int, r *http.Request, res *http.Response) time.Duration {
+// retryPolicy is the acme.Client retry policy, reading an HTTP-date
+// Retry-After against the clock now: bad nonces are retried (mod_md: up to
+// 9 times), server errors a few times quickly, and a Retry-After longer than
+// a few seconds is not waited for: the error (with its Retry-After) goes
+// back to the job's backoff instead.
+func retryPolicy(now func() time.Time) func(n int, r *http.Request, res *http.Response) time.Duration {
+	return func(n int, r *http.Request, res *http.Response) time.Duration {
+		return retryBackoff(n, res, now)
+	}
+}
+
+func retryBackoff(n int, res *http.Response, now func() time.Time) time.Duration {
 	if n > 9 {
 		return 0
 	}
 	if res != nil {
 		if v := res.Header.Get("Retry-After"); v != "" {
-			d := parseRetryAfter(v, time.Now())
+			d := parseRetryAfter(v, now())
 			if d > 3*time.Second {
 				return 0
 			}

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/crypto/acme"
 )
@@ -31,6 +32,7 @@ type signer struct {
 	kid      string
 	nonceURL string
 	ua       string
+	now      func() time.Time // the runner's clock
 
 	mu     sync.Mutex
 	nonces []string

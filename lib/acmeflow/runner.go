@@ -15,7 +15,6 @@ package acmeflow
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -188,7 +187,7 @@ func (r *Runner) Process(ctx context.Context, rec *md.Record) error {
 	if d.Action == renew.None && !r.Force && r.ariApplies(rec, live) {
 		if w := r.ariWindow(ctx, rec, live, now); w != nil {
 			in.ARI = w
-			in.Rand = ariByte(rec.Name, w)
+			in.Rand = renew.ARIByte(rec.Name, w)
 			d = renew.Decide(in)
 		}
 	}
@@ -430,14 +429,6 @@ func (r *Runner) stagedComplete(ctx context.Context, m *md.MD, specs md.KeySpecs
 	}
 	state, _ := renew.State(m, certs)
 	return state == md.StateComplete
-}
-
-// ariByte is the random byte that picks the renewal point in an ARI
-// window: derived from the MD and the window, so that every run picks the
-// same point (RFC 9773 §4.2) while different MDs spread over the window.
-func ariByte(name string, w *renew.Window) byte {
-	sum := sha256.Sum256([]byte(name + "\x00" + w.Start.UTC().String() + "\x00" + w.End.UTC().String()))
-	return sum[0]
 }
 
 func (r *Runner) stagedInfos(ctx context.Context, name string, specs md.KeySpecs) []md.CertInfo {

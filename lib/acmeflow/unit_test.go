@@ -199,15 +199,21 @@ func TestRetryAfter(t *testing.T) {
 			t.Errorf("%q: %v; want %v", v, got, want)
 		}
 	}
+	policy := retryPolicy(func() time.Time { return now })
 	res := &http.Response{StatusCode: 429, Header: http.Header{"Retry-After": {"3600"}}}
-	if d := retryBackoff(1, nil, res); d != 0 {
+	if d := policy(1, nil, res); d != 0 {
 		t.Errorf("long Retry-After is waited for: %v", d)
 	}
 	res = &http.Response{StatusCode: 503, Header: http.Header{"Retry-After": {"1"}}}
-	if d := retryBackoff(1, nil, res); d != time.Second {
+	if d := policy(1, nil, res); d != time.Second {
 		t.Errorf("short Retry-After: %v", d)
 	}
-	if d := retryBackoff(10, nil, &http.Response{StatusCode: 400, Header: http.Header{}}); d != 0 {
+	// An HTTP date is read against the runner's clock, not the wall clock.
+	res = &http.Response{StatusCode: 503, Header: http.Header{"Retry-After": {"Sat, 28 Nov 2026 12:00:02 GMT"}}}
+	if d := policy(1, nil, res); d != 2*time.Second {
+		t.Errorf("dated Retry-After against the injected clock: %v", d)
+	}
+	if d := policy(10, nil, &http.Response{StatusCode: 400, Header: http.Header{}}); d != 0 {
 		t.Errorf("retries forever: %v", d)
 	}
 }

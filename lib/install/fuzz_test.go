@@ -68,7 +68,7 @@ func FuzzStagedSet(f *testing.F) {
 		if !publicKeysEqual(c.key.Public(), c.chain[0].PublicKey) || !renew.Covers(c.chain[0], []string{"a1.test"}) || len(c.chain) < 2 {
 			t.Fatalf("an invalid set passed the check")
 		}
-		_ = readyAt(creds, creds, time.Hour, now)
+		_ = renew.ActivateAt(stagedTimes(&staged{creds: creds}, creds, time.Hour))
 	})
 }
 

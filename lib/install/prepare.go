@@ -67,7 +67,7 @@ func (r *runner) prepare(ctx context.Context, it *item) {
 	if it.liveOK {
 		liveValid = it.live
 	}
-	if at := readyAt(set.creds, liveValid, delay, r.now); r.now.Before(at) {
+	if ready, at := renew.ReadyToActivate(r.now, stagedTimes(set, liveValid, delay)); !ready {
 		it.action, it.readyAt = "waiting", at
 		it.reason = "staged certificate is ready at " + at.UTC().Format(time.RFC1123)
 		return

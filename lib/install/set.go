@@ -127,33 +127,26 @@ func check(creds []credential, domains []string, now time.Time) error {
 	return nil
 }
 
-// readyAt is when a staged set may become live (spec §3.7): not before the
-// newest notBefore of its certificates, plus MDActivationDelay when a live
-// certificate is still valid, but never after the live certificate expires.
-func readyAt(creds []credential, live []credential, delay time.Duration, now time.Time) time.Time {
-	var at time.Time
-	for _, c := range creds {
-		if c.chain[0].NotBefore.After(at) {
-			at = c.chain[0].NotBefore
+// stagedTimes is what renew.ActivateAt needs of a staged set: md-order's
+// recorded ready time, the newest notBefore of its certificates, the
+// earliest notAfter of the live set (when complete) and MDActivationDelay.
+func stagedTimes(s *staged, live []credential, delay time.Duration) renew.StagedSet {
+	var out renew.StagedSet
+	if s.job != nil {
+		out.ValidFrom = s.job.ValidFrom.Time
+	}
+	for _, c := range s.creds {
+		if c.chain[0].NotBefore.After(out.NotBefore) {
+			out.NotBefore = c.chain[0].NotBefore
 		}
 	}
-	if delay <= 0 || len(live) == 0 {
-		return at
-	}
-	liveEnd := time.Time{}
 	for _, c := range live {
-		if liveEnd.IsZero() || c.chain[0].NotAfter.Before(liveEnd) {
-			liveEnd = c.chain[0].NotAfter
+		if out.LiveNotAfter.IsZero() || c.chain[0].NotAfter.Before(out.LiveNotAfter) {
+			out.LiveNotAfter = c.chain[0].NotAfter
 		}
 	}
-	if !liveEnd.After(now) {
-		return at
-	}
-	at = at.Add(delay)
-	if at.After(liveEnd) {
-		at = liveEnd
-	}
-	return at
+	out.Delay = delay
+	return out
 }
 
 // loadLive reads the live certificates (no keys) of domains/<name>/; a

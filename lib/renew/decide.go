@@ -1,6 +1,7 @@
 package renew
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"net/http"
 	"strings"
@@ -128,6 +129,15 @@ func ARIPick(start, end time.Time, c byte) time.Time {
 	return start.Add(time.Duration(int64(end.Sub(start)) / 256 * int64(c)))
 }
 
+// ARIByte is the random byte that picks md-order's renewal point in an ARI
+// window (ARIPick): derived from the MD and the window, so that every run
+// (and md-status --plan) picks the same point (RFC 9773 §4.2) while
+// different MDs spread over the window.
+func ARIByte(name string, w *Window) byte {
+	sum := sha256.Sum256([]byte(name + "\x00" + w.Start.UTC().String() + "\x00" + w.End.UTC().String()))
+	return sum[0]
+}
+
 // inputProblems are the ACME problems mod_md treats as caused by the input
 // (configuration), retried only after 24 h (src/md_acme.c Problems[]).
 var inputProblems = map[string]bool{
@@ -150,32 +160,6 @@ func IsInputProblem(problem string) bool {
 	return inputProblems[strings.TrimPrefix(problem, "urn:ietf:params:")]
 }
 
-// MaxRetryDelay caps the backoff, as mod_md does.
-const MaxRetryDelay = 24 * time.Hour
-
-// RetryDelay is mod_md's md_job_delay_on_errors: 24 h for input-related
-// problems; otherwise base * 2^(errors-1), capped at 24 h, with a jitter of
-// delay*(c-128)/256 (about ±50%). errors < 1 gives 0.
-func RetryDelay(base time.Duration, errors int, problem string, c byte) time.Duration {
-	if errors < 1 {
-		return 0
-	}
-	if IsInputProblem(problem) {
-		return MaxRetryDelay
-	}
-	if base <= 0 {
-		base = 30 * time.Second
-	}
-	d := base
-	for i := 1; i < errors && d < MaxRetryDelay; i++ {
-		d *= 2
-	}
-	if d > MaxRetryDelay {
-		d = MaxRetryDelay
-	}
-	return d + time.Duration(int64(d)/256*(int64(c)-128))
-}
-
 // MaxRetryAfter caps how long a CA's Retry-After can postpone the next
 // attempt: mod_md's longest wait between two attempts (MaxRetryDelay). A
 // larger value (a broken CA or proxy once asked for ten years) would stop
@@ -192,11 +176,11 @@ func CapRetryAfter(now, retryAfter time.Time) (time.Time, bool) {
 	return retryAfter, false
 }
 
-// NextRun is when a failed job may run again: now + RetryDelay, but never
+// NextRun is when a failed job may run again: now + Backoff, but never
 // before a CA's Retry-After (rateLimited and friends), itself capped at
 // now + MaxRetryAfter.
 func NextRun(now time.Time, base time.Duration, errors int, problem string, retryAfter time.Time, c byte) time.Time {
-	next := now.Add(RetryDelay(base, errors, problem, c))
+	next := now.Add(Backoff(base, errors, problem, c))
 	retryAfter, _ = CapRetryAfter(now, retryAfter)
 	if retryAfter.After(next) {
 		next = retryAfter
@@ -204,17 +188,22 @@ func NextRun(now time.Time, base time.Duration, errors int, problem string, retr
 	return next
 }
 
-// ReadyAt is when newly issued certificates count as ready (spec §3.7): the
-// latest notBefore (at least now); if the MD had a complete, still valid
-// set, plus MDActivationDelay but no later than the old set's expiry. A
-// negative delay (mod_md's test hook) gives now + 1 s.
+// ReadyAt is when newly issued certificates count as ready (spec §3.7,
+// mod_md's src/md_acme_drive.c acme_renew, label "ready"): the latest
+// notBefore (at least now); if the MD had a complete, still valid set, plus
+// MDActivationDelay, the delay cut to the time the old set has left. A
+// negative delay (mod_md's test hook) gives now + 1 s for a complete MD.
+// md-order records it as the job's valid-from; ActivateAt reads it back.
 func ReadyAt(now, newNotBefore time.Time, wasComplete bool, oldNotAfter time.Time, delay time.Duration) time.Time {
 	at := now
 	if newNotBefore.After(at) {
 		at = newNotBefore
 	}
 	if delay < 0 {
-		return now.Add(time.Second)
+		if wasComplete {
+			return now.Add(time.Second)
+		}
+		return at
 	}
 	if wasComplete && oldNotAfter.After(now) && delay > 0 {
 		left := oldNotAfter.Sub(now)

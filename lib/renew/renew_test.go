@@ -219,36 +219,6 @@ func TestDecide(t *testing.T) {
 	}
 }
 
-func TestRetryDelay(t *testing.T) {
-	tests := []struct {
-		name    string
-		base    time.Duration
-		errors  int
-		problem string
-		c       byte
-		want    time.Duration
-	}{
-		{"no errors", 30 * time.Second, 0, "", 128, 0},
-		{"first", 30 * time.Second, 1, "", 128, 30 * time.Second},
-		{"second doubles", 30 * time.Second, 2, "", 128, time.Minute},
-		{"fifth", 30 * time.Second, 5, "", 128, 8 * time.Minute},
-		{"capped", 30 * time.Second, 40, "", 128, 24 * time.Hour},
-		{"jitter low", 30 * time.Second, 1, "", 0, 15 * time.Second},
-		{"jitter high", 256 * time.Second, 1, "", 255, 256*time.Second + 127*time.Second},
-		{"input problem", 30 * time.Second, 1, "urn:ietf:params:acme:error:malformed", 0, 24 * time.Hour},
-		{"input problem short form", time.Second, 3, "acme:error:rejectedIdentifier", 200, 24 * time.Hour},
-		{"rate limited is not input", 30 * time.Second, 1, "urn:ietf:params:acme:error:rateLimited", 128, 30 * time.Second},
-		{"default base", 0, 1, "", 128, 30 * time.Second},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := RetryDelay(tc.base, tc.errors, tc.problem, tc.c); got != tc.want {
-				t.Errorf("got %v; want %v", got, tc.want)
-			}
-		})
-	}
-}
-
 func TestNextRunRespectsRetryAfter(t *testing.T) {
 	if got := NextRun(t0, time.Second, 1, "urn:ietf:params:acme:error:rateLimited", t0.Add(time.Hour), 128); !got.Equal(t0.Add(time.Hour)) {
 		t.Errorf("got %v; want Retry-After", got)
@@ -293,6 +263,8 @@ func TestReadyAt(t *testing.T) {
 		{"delay not for new MD", t0, false, time.Time{}, md.Day, t0},
 		{"old expired", t0, true, t0.Add(-time.Hour), md.Day, t0},
 		{"negative test hook", t0, true, t0.Add(md.Day), -time.Second, t0.Add(time.Second)},
+		// mod_md applies the test hook only to a complete MD (acme_renew).
+		{"negative test hook, new MD", t0.Add(time.Minute), false, time.Time{}, -time.Second, t0.Add(time.Minute)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

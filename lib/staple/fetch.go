@@ -15,6 +15,7 @@ import (
 	"github.com/mdtools/mdtools/lib/httpproxy"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/pool"
+	"github.com/mdtools/mdtools/lib/renew"
 	"github.com/mdtools/mdtools/lib/store"
 )
 
@@ -223,7 +224,7 @@ func (r *Runner) loadCRL(ctx context.Context, c *http.Client, group string, t *T
 	if data, err := r.Store.Read(ctx, store.GroupOCSP, group, file); err == nil && !r.Force {
 		if crl, err := ParseCRL(data, t.issuer, now); err == nil && checkScope(crl, t.crlURL) == nil {
 			from, until := crlValid(crl)
-			if win, err := md.ParseTimeslice(md.DefaultStaplingRenewWindow, md.Day); err == nil && now.Before(RenewAt(from, until, win)) {
+			if win, err := md.ParseTimeslice(md.DefaultStaplingRenewWindow, md.Day); err == nil && now.Before(renew.OCSPRenewAt(from, until, win)) {
 				r.logf("debug", "%s: using the cached CRL %s", group, t.crlURL)
 				return crl, nil
 			}

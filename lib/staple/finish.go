@@ -12,6 +12,7 @@ import (
 
 	"github.com/mdtools/mdtools/lib/event"
 	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/renew"
 	"github.com/mdtools/mdtools/lib/store"
 )
 
@@ -121,7 +122,7 @@ func (r *Runner) failed(s *Set, w *work, now time.Time, activity string) {
 	cs := s.certs[t.ID]
 	cs.Spec = t.Spec
 	cs.Errors++
-	cs.NextRun = md.NewTime(now.Add(Backoff(s.delay, cs.Errors, r.jitter())))
+	cs.NextRun = md.NewTime(now.Add(renew.Backoff(s.delay, cs.Errors, "", r.jitter())))
 	cs.LastError = w.err.Error()
 	s.certs[t.ID] = cs
 	e.Action, e.Detail = "failed", w.err.Error()
@@ -160,7 +161,7 @@ func (r *Runner) fetched(s *Set, w *work, now time.Time, activity string) string
 	}
 	e.Status = status
 	e.Valid = md.Period{From: md.NewTime(from), Until: md.NewTime(until)}
-	e.RenewAt = md.NewTime(RenewAt(e.Valid.From.Time, e.Valid.Until.Time, s.window))
+	e.RenewAt = md.NewTime(renew.OCSPRenewAt(e.Valid.From.Time, e.Valid.Until.Time, s.window))
 	detail := fmt.Sprintf("certificate status is %s, status valid %s", strings.ToUpper(status), formatPeriod(from, until))
 	s.job.AddLog(now, "progress", "", activity+": "+detail)
 	r.logf("info", "%s: certid %s (%s): %s", s.Group, t.ID, specLabel(t), detail)

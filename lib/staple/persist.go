@@ -165,3 +165,15 @@ func formatPeriod(from, until time.Time) string {
 }
 
 const httpTime = "Mon, 02 Jan 2006 15:04:05 GMT"
+
+// RetryState is the backoff md-staple keeps for one certificate (by its
+// ocsp-<id>.json id) in the OCSP job: failed attempts since the last
+// success and the earliest retry. md-status --plan reads it so that it
+// judges a certificate as md-staple does (renew.OCSPDue).
+func RetryState(j *md.Job, id string) (errors int, nextRun time.Time) {
+	if j == nil {
+		return 0, time.Time{}
+	}
+	cs := jobCerts(j)[id]
+	return cs.Errors, cs.NextRun.Time
+}

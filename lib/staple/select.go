@@ -137,7 +137,7 @@ func (r *Runner) scan(ctx context.Context, s *Set, now time.Time) {
 			s.entries = append(s.entries, e)
 			continue
 		}
-		st := State{}
+		st := renew.OCSPState{}
 		stored, ok, err := LoadResponse(ctx, r.Store, s.Group, t.ID)
 		if err != nil {
 			r.logf("warn", "%s: %v (fetching a new response)", s.Group, err)
@@ -151,7 +151,7 @@ func (r *Runner) scan(ctx context.Context, s *Set, now time.Time) {
 			e.Detail = noOCSPDetail
 		}
 		if st.HasResponse {
-			e.RenewAt = md.NewTime(RenewAt(st.Valid.From.Time, st.Valid.Until.Time, s.window))
+			e.RenewAt = md.NewTime(renew.OCSPRenewAt(st.Valid.From.Time, st.Valid.Until.Time, s.window))
 		}
 		if !st.HasResponse || !now.Before(e.RenewAt.Time) || r.Force {
 			if err := r.loadJob(ctx, s); err != nil {
@@ -168,7 +168,7 @@ func (r *Runner) scan(ctx context.Context, s *Set, now time.Time) {
 				}
 			}
 		}
-		due, _ := Due(now, st, s.window)
+		due, _ := renew.OCSPDue(now, st, s.window)
 		if r.Force {
 			due = true
 		}

@@ -21,63 +21,6 @@ import (
 	"golang.org/x/crypto/ocsp"
 )
 
-func TestDue(t *testing.T) {
-	t0 := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
-	valid := md.Period{From: md.NewTime(t0), Until: md.NewTime(t0.Add(24 * time.Hour))}
-	pct := md.MustTimeslice("33%")
-	abs := md.MustTimeslice("2h")
-	tests := []struct {
-		name    string
-		now     time.Time
-		st      State
-		window  md.Timeslice
-		due     bool
-		renewAt time.Time
-	}{
-		{"no response", t0, State{}, pct, true, time.Time{}},
-		{"no response, backing off", t0, State{Errors: 1, NextRun: t0.Add(time.Minute)}, pct, false, time.Time{}},
-		{"no response, backoff over", t0.Add(time.Minute), State{Errors: 1, NextRun: t0.Add(time.Minute)}, pct, true, time.Time{}},
-		{"fresh", t0.Add(time.Hour), State{HasResponse: true, Valid: valid}, pct, false, t0.Add(24*time.Hour - 28512*time.Second)},
-		{"window starts", t0.Add(24*time.Hour - 28512*time.Second), State{HasResponse: true, Valid: valid}, pct, true, t0.Add(24*time.Hour - 28512*time.Second)},
-		{"absolute window", t0.Add(21 * time.Hour), State{HasResponse: true, Valid: valid}, abs, false, t0.Add(22 * time.Hour)},
-		{"absolute window, in", t0.Add(22 * time.Hour), State{HasResponse: true, Valid: valid}, abs, true, t0.Add(22 * time.Hour)},
-		{"in window, backing off", t0.Add(23 * time.Hour), State{HasResponse: true, Valid: valid, Errors: 3, NextRun: t0.Add(25 * time.Hour)}, pct, false, t0.Add(24*time.Hour - 28512*time.Second)},
-		{"expired, retry due", t0.Add(26 * time.Hour), State{HasResponse: true, Valid: valid, Errors: 3, NextRun: t0.Add(25 * time.Hour)}, pct, true, t0.Add(24*time.Hour - 28512*time.Second)},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			due, at := Due(tc.now, tc.st, tc.window)
-			if due != tc.due || !at.Equal(tc.renewAt) {
-				t.Errorf("Due = %v, %v; want %v, %v", due, at, tc.due, tc.renewAt)
-			}
-		})
-	}
-}
-
-func TestBackoff(t *testing.T) {
-	tests := []struct {
-		min    time.Duration
-		errors int
-		jitter byte
-		want   time.Duration
-	}{
-		{30 * time.Second, 0, 128, 0},
-		{30 * time.Second, 1, 128, 30 * time.Second},
-		{30 * time.Second, 2, 128, time.Minute},
-		{30 * time.Second, 5, 128, 8 * time.Minute},
-		{30 * time.Second, 30, 128, 24 * time.Hour},
-		{time.Hour, 1000, 128, 24 * time.Hour},
-		{30 * time.Second, 1, 0, 15 * time.Second},                     // -50%
-		{30 * time.Second, 1, 255, 30*time.Second + 14*time.Second},    // +49.6%
-		{24 * time.Hour, 1, 255, 24*time.Hour + 42862*time.Second + 0}, // capped before jitter
-	}
-	for _, tc := range tests {
-		if got := Backoff(tc.min, tc.errors, tc.jitter); got != tc.want {
-			t.Errorf("Backoff(%s, %d, %d) = %s; want %s", tc.min, tc.errors, tc.jitter, got, tc.want)
-		}
-	}
-}
-
 // TestReadsModMDFiles: a response file written by Apache's mod_md 2.6.10
 // reads back, and ours is written in the same shape.
 func TestReadsModMDFiles(t *testing.T) {

@@ -35,6 +35,9 @@ type plainJob struct {
 	Errors          int             `json:"errors"`
 	Last            *md.JobResult   `json:"last"`
 	Log             json.RawMessage `json:"log"`
+	// Certs is md-staple's per-certificate backoff in ocsp/<md>/job.json
+	// (read with staple.RetryState), kept in Job.Extra.
+	Certs json.RawMessage `json:"certs"`
 }
 
 // decodeJob decodes a job.json; withRaw keeps it in key order for output
@@ -50,6 +53,9 @@ func decodeJob(data []byte, withLog, withRaw bool) (*Job, error) {
 	}
 	j := &Job{Job: md.Job{Name: p.Name, Finished: p.Finished, Notified: p.Notified, NotifiedRenewed: p.NotifiedRenewed,
 		NextRun: p.NextRun, LastRun: p.LastRun, ValidFrom: p.ValidFrom, Errors: p.Errors, Last: p.Last}}
+	if len(p.Certs) > 0 {
+		j.Extra = map[string]json.RawMessage{"certs": p.Certs}
+	}
 	if withLog && len(p.Log) > 0 && !bytes.Equal(p.Log, []byte("null")) {
 		if err := json.Unmarshal(p.Log, &j.Log); err != nil {
 			return nil, &md.FieldError{Field: "log", Err: err}

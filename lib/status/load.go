@@ -248,7 +248,9 @@ func (r *Reader) Load(ctx context.Context, name string) (*Report, error) {
 			c.OCSP = r.loadOCSP(ctx, name, c.Info)
 		}
 	}
-	if eff.Stapling {
+	if eff.Stapling || r.History {
+		// With stapling off, md-staple still checks revocation and keeps
+		// its backoff there; the plan (a History view) needs it.
 		rep.OCSPJob = r.loadJob(ctx, rep, store.GroupOCSP, name)
 	}
 

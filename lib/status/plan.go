@@ -8,6 +8,7 @@ import (
 
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/renew"
+	"github.com/mdtools/mdtools/lib/staple"
 )
 
 // Step is what one stage will do with an MD on its next run, and when.
@@ -61,54 +62,9 @@ func (rep *Report) Plan(staplingWindow md.Timeslice) Plan {
 	now := rep.Now
 	m := rep.MD
 	p := Plan{Name: rep.Name}
-
-	// md-order.
-	var certs []renew.Cert
-	revoked := false
-	for _, c := range rep.Certs {
-		rc := renew.Cert{Spec: c.Spec, KeyMismatch: c.KeyMismatch}
-		if c.Info != nil {
-			rc.Leaf = c.Info.Cert
-		}
-		certs = append(certs, rc)
-		revoked = revoked || c.OCSP != nil && c.OCSP.Status == "revoked"
-	}
 	staged := rep.Job != nil && rep.Job.Finished && len(rep.Staged) == len(m.PrivKey.Effective())
-	var job *md.Job
-	if rep.Job != nil {
-		job = &rep.Job.Job
-	}
+	p.Order = rep.orderStep(staged)
 	ari := rep.ARI
-	switch {
-	case len(rep.Problems) > 0:
-		p.Order = Step{Action: "blocked", Reason: "unreadable store files: " + strings.Join(rep.Problems, "; ")}
-	default:
-		var ariIn *renew.Window
-		if m.ARIRenewals { // MDRenewViaARI
-			ariIn = ari
-		}
-		d := renew.Decide(renew.Input{Now: now, MD: m, Certs: certs, Job: job, Staged: staged, Revoked: revoked, ARI: ariIn, Rand: 128})
-		p.Order = Step{Action: d.Action, Reason: d.Reason}
-		switch {
-		case d.Action == renew.Renew:
-			p.Order.due(now)
-		case !d.NextRun.IsZero():
-			p.Order.due(d.NextRun)
-		case d.Action == renew.None && m.RenewMode != md.RenewManual && !(len(m.CertFiles) > 0 && m.RenewMode != md.RenewAlways) && !d.RenewAt.IsZero():
-			p.Order.due(d.RenewAt)
-			if ari != nil && m.ARIRenewals {
-				// md-order renews at a random point of the ARI window; the
-				// plan assumes its middle.
-				if at := renew.ARIPick(ari.Start, ari.End, 128); at.Before(d.RenewAt) {
-					p.Order.due(at)
-					p.Order.Reason += "; the CA's ARI window suggests " + httpDate(at)
-				}
-			}
-		}
-		if job != nil && job.Errors > 0 && job.Last != nil && (job.Last.Problem != "" || job.Last.Detail != "") {
-			p.Order.Reason += "; last error: " + strings.TrimPrefix(strings.Join(nonEmpty(job.Last.Problem, job.Last.Detail), ": "), ": ")
-		}
-	}
 	if from, until := rep.Valid(); !until.IsZero() && m.RenewWindow != nil {
 		life := until.Sub(from)
 		p.Window = fmt.Sprintf("%s of %s lifetime = %s before expiry", m.RenewWindow, fmtDur(life), fmtDur(m.RenewWindow.Length(life)))
@@ -133,32 +89,9 @@ func (rep *Report) Plan(staplingWindow md.Timeslice) Plan {
 		}
 	}
 
-	// md-install.
-	switch {
-	case staged:
-		ready := now
-		if !rep.Job.ValidFrom.IsZero() && rep.Job.ValidFrom.After(now) {
-			ready = rep.Job.ValidFrom.Time
-		}
-		p.Install = Step{Action: "activate", Reason: fmt.Sprintf("%d new certificate%s staged", len(rep.Staged), plural(len(rep.Staged)))}
-		if ready.After(now) {
-			p.Install.Action = "wait"
-			p.Install.Reason += ", ready from " + httpDate(ready)
-		}
-		p.Install.due(ready)
-	case rep.Job != nil && rep.Job.Finished:
-		p.Install = Step{Action: "none", Reason: "staged set is incomplete"}
-	default:
-		p.Install = Step{Action: "none", Reason: "nothing staged"}
-	}
-
+	p.Install = rep.installStep(staged)
 	// md-staple.
-	switch {
-	case !m.Stapling:
-		p.Staple = Step{Action: "none", Reason: "stapling off"}
-	default:
-		p.Staple = rep.stapleStep(staplingWindow)
-	}
+	p.Staple = rep.stapleStep(staplingWindow)
 
 	for _, s := range []Step{p.Order, p.Install, p.Staple} {
 		if !s.Due.IsZero() && (p.Next.IsZero() || s.Due.Before(p.Next)) {
@@ -171,6 +104,76 @@ func (rep *Report) Plan(staplingWindow md.Timeslice) Plan {
 	return p
 }
 
+// orderStep is md-order's next run: renew.Decide over what md-order
+// reads, with the ARI point md-order picks (renew.ARIByte).
+func (rep *Report) orderStep(staged bool) Step {
+	now, m := rep.Now, rep.MD
+	if len(rep.Problems) > 0 {
+		return Step{Action: "blocked", Reason: "unreadable store files: " + strings.Join(rep.Problems, "; ")}
+	}
+	var certs []renew.Cert
+	revoked := false
+	for _, c := range rep.Certs {
+		rc := renew.Cert{Spec: c.Spec, KeyMismatch: c.KeyMismatch}
+		if c.Info != nil {
+			rc.Leaf = c.Info.Cert
+		}
+		certs = append(certs, rc)
+		revoked = revoked || c.OCSP != nil && c.OCSP.Status == "revoked"
+	}
+	var job *md.Job
+	if rep.Job != nil {
+		job = &rep.Job.Job
+	}
+	in := renew.Input{Now: now, MD: m, Certs: certs, Job: job, Staged: staged, Revoked: revoked, Rand: 128}
+	ari := rep.ARI
+	if ari != nil && m.ARIRenewals { // MDRenewViaARI
+		in.ARI, in.Rand = ari, renew.ARIByte(rep.Name, ari)
+	}
+	d := renew.Decide(in)
+	st := Step{Action: d.Action, Reason: d.Reason}
+	switch {
+	case d.Action == renew.Renew:
+		st.due(now)
+	case !d.NextRun.IsZero():
+		st.due(d.NextRun)
+	case d.Action == renew.None && m.RenewMode != md.RenewManual && !(len(m.CertFiles) > 0 && m.RenewMode != md.RenewAlways) && !d.RenewAt.IsZero():
+		st.due(d.RenewAt)
+		if in.ARI != nil {
+			// the point of the ARI window md-order renews at
+			if at := renew.ARIPick(ari.Start, ari.End, in.Rand); at.Before(d.RenewAt) {
+				st.due(at)
+				st.Reason += "; the CA's ARI window suggests " + httpDate(at)
+			}
+		}
+	}
+	if job != nil && job.Errors > 0 && job.Last != nil && (job.Last.Problem != "" || job.Last.Detail != "") {
+		st.Reason += "; last error: " + strings.TrimPrefix(strings.Join(nonEmpty(job.Last.Problem, job.Last.Detail), ": "), ": ")
+	}
+	return st
+}
+
+// installStep is md-install's next run: renew.ReadyToActivate for a
+// complete staged set.
+func (rep *Report) installStep(staged bool) Step {
+	switch {
+	case staged:
+		ready, at := renew.ReadyToActivate(rep.Now, rep.stagedSet())
+		st := Step{Action: "activate", Reason: fmt.Sprintf("%d new certificate%s staged", len(rep.Staged), plural(len(rep.Staged)))}
+		if !ready {
+			st.Action = "wait"
+			st.Reason += ", ready from " + httpDate(at)
+		} else {
+			at = rep.Now
+		}
+		st.due(at)
+		return st
+	case rep.Job != nil && rep.Job.Finished:
+		return Step{Action: "none", Reason: "staged set is incomplete"}
+	}
+	return Step{Action: "none", Reason: "nothing staged"}
+}
+
 func nonEmpty(s ...string) []string {
 	var out []string
 	for _, x := range s {
@@ -181,37 +184,77 @@ func nonEmpty(s ...string) []string {
 	return out
 }
 
+// stagedSet is what renew.ReadyToActivate needs, as md-install reads it:
+// md-order's recorded ready time, the staged and the live certificates.
+// The store does not hold MDActivationDelay; a set staged without a ready
+// time is judged without it.
+func (rep *Report) stagedSet() renew.StagedSet {
+	var s renew.StagedSet
+	if rep.Job != nil {
+		s.ValidFrom = rep.Job.ValidFrom.Time
+	}
+	for _, c := range rep.Staged {
+		if c.Info != nil && c.Info.Cert != nil && c.Info.Cert.NotBefore.After(s.NotBefore) {
+			s.NotBefore = c.Info.Cert.NotBefore
+		}
+	}
+	for _, c := range rep.Certs {
+		if c.Info == nil || c.Info.Cert == nil {
+			return renew.StagedSet{ValidFrom: s.ValidFrom, NotBefore: s.NotBefore}
+		}
+		if s.LiveNotAfter.IsZero() || c.Info.Cert.NotAfter.Before(s.LiveNotAfter) {
+			s.LiveNotAfter = c.Info.Cert.NotAfter
+		}
+	}
+	return s
+}
+
+// stapleStep is md-staple's next run: the earliest certificate due, judged
+// by renew.OCSPDue with the per-certificate backoff md-staple keeps. With
+// stapling off md-staple still asks the responder, to learn whether a
+// certificate is revoked (md-order renews revoked certificates).
 func (rep *Report) stapleStep(window md.Timeslice) Step {
 	now := rep.Now
 	var st Step
 	n := 0
+	var job *md.Job
+	if rep.OCSPJob != nil {
+		job = &rep.OCSPJob.Job
+	}
 	for _, c := range rep.Certs {
-		if c.OCSP == nil {
+		o := c.OCSP
+		if o == nil && c.Info != nil && c.Info.OCSPURL != "" && c.Info.HasIssuer {
+			o = &OCSP{ID: c.Info.SHA1, Responder: c.Info.OCSPURL, Status: "unknown"}
+		}
+		if o == nil {
 			continue
 		}
 		n++
-		var at time.Time
-		reason := ""
-		if c.OCSP.Status == "unknown" || c.OCSP.Valid.Until.IsZero() {
-			at, reason = now, fmt.Sprintf("no OCSP response for %s yet", c.Key)
-		} else {
-			at = window.Start(c.OCSP.Valid.From.Time, c.OCSP.Valid.Until.Time)
-			reason = fmt.Sprintf("%s response (%s) valid until %s, refresh %s before", c.Key, c.OCSP.Status, httpDate(c.OCSP.Valid.Until.Time), window)
+		in := renew.OCSPState{HasResponse: o.Status != "unknown" && !o.Valid.Until.IsZero(), Valid: o.Valid}
+		in.Errors, in.NextRun = staple.RetryState(job, o.ID)
+		due, at := renew.OCSPDue(now, in, window)
+		reason := fmt.Sprintf("no OCSP response for %s yet", c.Key)
+		if in.HasResponse {
+			reason = fmt.Sprintf("%s response (%s) valid until %s, refresh %s before", c.Key, o.Status, httpDate(o.Valid.Until.Time), window)
 		}
-		if j := rep.OCSPJob; j != nil && j.Errors > 0 && j.NextRun.After(at) {
-			at = j.NextRun.Time
-			reason += fmt.Sprintf("; backoff after %d errors", j.Errors)
+		if in.Errors > 0 && at.Equal(in.NextRun) {
+			reason += fmt.Sprintf("; backoff after %d errors", in.Errors)
 		}
 		if st.Due.IsZero() || at.Before(st.Due) {
 			st.Action, st.Reason = "refresh", reason
-			if !at.After(now) {
+			if due {
 				st.Action = "fetch"
 			}
 			st.due(at)
 		}
 	}
-	if n == 0 {
+	switch {
+	case n == 0 && !rep.MD.Stapling:
+		return Step{Action: "none", Reason: "stapling off"}
+	case n == 0:
 		return Step{Action: "none", Reason: "no certificate names an OCSP responder"}
+	case !rep.MD.Stapling:
+		st.Reason = "stapling off, revocation check only: " + st.Reason
 	}
 	return st
 }
