@@ -115,7 +115,9 @@ type Tool struct {
 // Main runs a tool as the process and exits with its code; only main calls it.
 func Main(t Tool) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	stopProfile := startProfile(t.Name)
 	code := Run(ctx, t, os.Args, OSEnv())
+	stopProfile()
 	stop()
 	os.Exit(code)
 }

@@ -3,7 +3,6 @@ package cli
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -46,8 +45,8 @@ func ReadRecords(r io.Reader, input string, validate bool) ([]*md.Record, error)
 		if len(b) == 0 {
 			continue
 		}
-		rec := &md.Record{}
-		if err := json.Unmarshal(b, rec); err != nil {
+		rec, err := md.DecodeRecord(b)
+		if err != nil {
 			return nil, &UsageError{Err: &InputError{Input: input, Line: line, Err: err}}
 		}
 		rec.LowerNames() // as mod_md: domains/<name> is always lower case

@@ -165,6 +165,46 @@ func (r *runner) unlockAll() {
 }
 
 func (r *runner) run(ctx context.Context, recs []*md.Record) error {
+	if err := r.makeItems(ctx, recs); err != nil {
+		return err
+	}
+	if err := r.lockStaged(ctx); err != nil {
+		return err
+	}
+	r.phase("locked")
+	// Phase 1: check staged sets, write tmp sets and deploy sets.
+	r.parallel(func(it *item) { r.prepare(ctx, it) })
+	r.phase("prepared")
+	if err := r.syncAll(); err != nil {
+		return err
+	}
+	// Phase 2: under the store lock, accounts, md.json, promote.
+	if err := r.promoteAll(ctx); err != nil {
+		return err
+	}
+	r.phase("promoted")
+	// Phase 3: deploy flip, purge staging, job logs and events.
+	r.parallel(func(it *item) { r.finish(ctx, it) })
+	r.parallel(func(it *item) { r.refreshDeploy(ctx, it) })
+	if err := r.syncAll(); err != nil {
+		return err
+	}
+	r.phase("finished")
+	if err := r.serverAndWarnings(ctx); err != nil {
+		return err
+	}
+	for _, it := range r.items {
+		r.report(it)
+	}
+	if r.locked {
+		return errSomeLocked
+	}
+	return nil
+}
+
+// makeItems sweeps what killed purges left and makes one item per record,
+// marking the MDs with something in staging/.
+func (r *runner) makeItems(ctx context.Context, recs []*md.Record) error {
 	stagedNames, err := r.st.List(ctx, store.GroupStaging)
 	if err != nil {
 		return fmt.Errorf("listing staging: %w", err)
@@ -196,9 +236,12 @@ func (r *runner) run(ctx context.Context, recs []*md.Record) error {
 		seen[rec.Name] = true
 		r.items[i] = it
 	}
+	return nil
+}
 
-	// Lock the MDs with something staged, in name order (two runs never
-	// wait for each other in a cycle).
+// lockStaged locks the MDs with something staged, in name order (two runs
+// never wait for each other in a cycle).
+func (r *runner) lockStaged(ctx context.Context) error {
 	var toLock []*item
 	for _, it := range r.items {
 		if it.staged {
@@ -211,26 +254,13 @@ func (r *runner) run(ctx context.Context, recs []*md.Record) error {
 			return err
 		}
 	}
+	return nil
+}
 
-	r.phase("locked")
-	// Phase 1: check staged sets, write tmp sets and deploy sets.
-	r.parallel(func(it *item) { r.prepare(ctx, it) })
-	r.phase("prepared")
-	if err := r.syncAll(); err != nil {
-		return err
-	}
-	// Phase 2: under the store lock, accounts, md.json, promote.
-	if err := r.promoteAll(ctx); err != nil {
-		return err
-	}
-	r.phase("promoted")
-	// Phase 3: deploy flip, purge staging, job logs and events.
-	r.parallel(func(it *item) { r.finish(ctx, it) })
-	r.parallel(func(it *item) { r.refreshDeploy(ctx, it) })
-	if err := r.syncAll(); err != nil {
-		return err
-	}
-	r.phase("finished")
+// serverAndWarnings writes the Apache snippets, reloads and verifies the
+// server, notes pending activations, raises the expiry warnings and
+// releases the MD locks.
+func (r *runner) serverAndWarnings(ctx context.Context) error {
 	r.writeApache(ctx)
 	pending := readPending(ctx, r.st)
 	for _, it := range r.items {
@@ -244,16 +274,7 @@ func (r *runner) run(ctx context.Context, recs []*md.Record) error {
 	r.parallel(func(it *item) { r.warn(ctx, it) })
 	r.phase("warned")
 	r.unlockAll()
-	if err := r.syncAll(); err != nil {
-		return err
-	}
-	for _, it := range r.items {
-		r.report(it)
-	}
-	if r.locked {
-		return errSomeLocked
-	}
-	return nil
+	return r.syncAll()
 }
 
 // lock takes the MD lock of an item; a lock held elsewhere beyond the wait

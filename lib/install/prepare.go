@@ -35,6 +35,27 @@ func (r *runner) prepare(ctx context.Context, it *item) {
 	if !r.stagedFinished(ctx, it) {
 		return
 	}
+	set := r.checkStaged(ctx, it)
+	if set == nil {
+		return
+	}
+	it.set = set
+	hook("checked", it.name)
+	if it.liveOK && sameCerts(set.creds, it.live) {
+		it.action, it.reason = "finish", "finished an activation that was interrupted"
+		return
+	}
+	if r.notReady(it, set) {
+		return
+	}
+	if r.writeTmp(ctx, it, set) {
+		it.action = "activate"
+	}
+}
+
+// checkStaged loads and checks the finished staged set of an item; nil
+// when there is none to activate (the item says why).
+func (r *runner) checkStaged(ctx context.Context, it *item) *staged {
 	set, err := loadStaged(ctx, r.st, it.name, it.specs)
 	if err == nil {
 		err = check(set.creds, it.rec.Domains, r.now)
@@ -44,21 +65,21 @@ func (r *runner) prepare(ctx context.Context, it *item) {
 			// a run died purging a set it had made live: finish its work
 			// silently instead of rejecting what is already served
 			it.action, it.reason = "finish", "finished an activation that was interrupted"
-			return
+			return nil
 		}
 		if isInvalid(err) {
 			it.reject(err)
 		} else {
 			it.fail(ProblemStore, err)
 		}
-		return
+		return nil
 	}
-	it.set = set
-	hook("checked", it.name)
-	if it.liveOK && sameCerts(set.creds, it.live) {
-		it.action, it.reason = "finish", "finished an activation that was interrupted"
-		return
-	}
+	return set
+}
+
+// notReady reports whether the staged set must still wait (its notBefore
+// or MDActivationDelay), and says so on the item.
+func (r *runner) notReady(it *item, set *staged) bool {
 	var delay time.Duration
 	if it.rec.Settings != nil && it.rec.Settings.ActivationDelay != "" {
 		delay, _ = md.ParseDuration(it.rec.Settings.ActivationDelay, md.Day)
@@ -70,22 +91,28 @@ func (r *runner) prepare(ctx context.Context, it *item) {
 	if ready, at := renew.ReadyToActivate(r.now, stagedTimes(set, liveValid, delay)); !ready {
 		it.action, it.readyAt = "waiting", at
 		it.reason = "staged certificate is ready at " + at.UTC().Format(time.RFC1123)
-		return
+		return true
 	}
-	// tmp/<md>: plain keys, certificates, job; md.json follows in phase 2.
+	return false
+}
+
+// writeTmp writes tmp/<md> (plain keys, certificates, job; md.json follows
+// in phase 2) and prepares the deploy set; false when it failed (the item
+// says why).
+func (r *runner) writeTmp(ctx context.Context, it *item, set *staged) bool {
 	r.dirty.Store(true)
 	if err := r.dst.Purge(ctx, store.GroupTmp, it.name); err != nil {
 		it.fail(ProblemStore, err)
-		return
+		return false
 	}
 	for _, c := range set.creds {
 		if err := r.dst.SaveKey(ctx, store.GroupTmp, it.name, c.spec.FileName("privkey"), c.key); err != nil {
 			it.fail(ProblemStore, err)
-			return
+			return false
 		}
 		if err := r.dst.SaveChain(ctx, store.GroupTmp, it.name, c.spec.FileName("pubcert"), c.chain); err != nil {
 			it.fail(ProblemStore, err)
-			return
+			return false
 		}
 	}
 	job := set.job
@@ -94,7 +121,7 @@ func (r *runner) prepare(ctx context.Context, it *item) {
 	job.AddLog(r.now, "progress", "", "md-install: activating the staged certificate set (valid since "+md.NewTime(set.creds[0].chain[0].NotBefore).Format(timeFormat)+")")
 	if err := r.dst.SaveJob(ctx, store.GroupTmp, it.name, job); err != nil {
 		it.fail(ProblemStore, err)
-		return
+		return false
 	}
 	it.tmpJob = job
 	hook("tmp-written", it.name)
@@ -103,12 +130,12 @@ func (r *runner) prepare(ctx context.Context, it *item) {
 		if err != nil {
 			it.fail(ProblemDeploy, err)
 			_ = r.dst.Purge(ctx, store.GroupTmp, it.name)
-			return
+			return false
 		}
 		it.deploy = plan
 		r.noteDeployDir(filepath.Dir(filepath.Clean(d.Dir)))
 	}
-	it.action = "activate"
+	return true
 }
 
 // stagedIsLive reports whether what is left in staging/<md> is the live

@@ -52,6 +52,17 @@ func (r *runner) promoteAll(ctx context.Context) error {
 		return nil
 	}
 	r.dirty.Store(true)
+	r.writeTmpMDs(ctx, act)
+	if err := r.syncAll(); err != nil {
+		return err
+	}
+	r.promoteSets(ctx, act)
+	return r.syncAll()
+}
+
+// writeTmpMDs saves each activated item's staged account in accounts/ and
+// its new md.json in tmp/<md>; an item that fails is aborted.
+func (r *runner) writeTmpMDs(ctx context.Context, act []*item) {
 	for _, it := range act {
 		m := r.liveMD(it)
 		if it.set.accountJSON != nil {
@@ -76,9 +87,11 @@ func (r *runner) promoteAll(ctx context.Context) error {
 			continue
 		}
 	}
-	if err := r.syncAll(); err != nil {
-		return err
-	}
+}
+
+// promoteSets swaps the tmp sets of the items still activating in
+// (domains/<md>, the old set to archive/).
+func (r *runner) promoteSets(ctx context.Context, act []*item) {
 	r.parallelOver(act, func(it *item) {
 		if it.action != "activate" {
 			return
@@ -93,7 +106,6 @@ func (r *runner) promoteAll(ctx context.Context) error {
 		it.archive = arch
 		hook("promoted", it.name)
 	})
-	return r.syncAll()
 }
 
 // liveMD builds the md.json of the new live set: the MD as configured (the

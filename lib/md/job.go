@@ -67,9 +67,12 @@ func (j Job) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON decodes job.json, keeping unknown fields.
 func (j *Job) UnmarshalJSON(b []byte) error {
 	var f jobFields
-	extra, err := decodeObject(b, &f)
-	if err != nil {
-		return err
+	var extra map[string]json.RawMessage
+	if !decodePlain(b, &f) {
+		var err error
+		if extra, err = decodeObject(b, &f); err != nil {
+			return err
+		}
 	}
 	*j = Job(f)
 	j.Extra = extra

@@ -96,14 +96,22 @@ func (r Record) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON decodes a record, naming the bad field in errors.
 func (r *Record) UnmarshalJSON(b []byte) error {
 	var f recordFields
-	extra, err := decodeObject(b, &f)
-	if err != nil {
-		return err
+	var extra map[string]json.RawMessage
+	if !decodePlain(b, &f) {
+		var err error
+		if extra, err = decodeObject(b, &f); err != nil {
+			return err
+		}
 	}
-	*r = Record{MD: MD(f.mdFields), Source: f.Source, Store: f.Store, Watched: f.Watched, Settings: f.Settings, Vhosts: f.Vhosts, Host: f.Host,
+	*r = f.record(extra)
+	return nil
+}
+
+func (f *recordFields) record(extra map[string]json.RawMessage) Record {
+	r := Record{MD: MD(f.mdFields), Source: f.Source, Store: f.Store, Watched: f.Watched, Settings: f.Settings, Vhosts: f.Vhosts, Host: f.Host,
 		Order: f.Order, Install: f.Install, Staple: f.Staple, Error: f.Error}
 	r.Extra = extra
-	return nil
+	return r
 }
 
 // IsWatched is mod_md's "watched": an MD in error is not, and neither is

@@ -122,83 +122,102 @@ func (r *Runner) loadJob(ctx context.Context, s *Set) error {
 // alone: certificates are parsed only when something must be done.
 func (r *Runner) scan(ctx context.Context, s *Set, now time.Time) {
 	for _, t := range s.Targets {
-		e := md.StapledStatus{Spec: t.Spec, ID: t.ID, Status: StatusNone}
-		if s.Group == GroupOther {
-			e.Cert = t.File
-		}
-		if t.parseErr != nil {
-			e.Action, e.Detail = "failed", t.parseErr.Error()
-			s.entries = append(s.entries, e)
-			failRecord(s.Record, t.parseErr)
-			continue
-		}
-		if t.PEM == nil {
-			e.Action, e.Detail = "skipped", "no installed certificate ("+t.File+")"
-			s.entries = append(s.entries, e)
-			continue
-		}
-		st := renew.OCSPState{}
-		stored, ok, err := LoadResponse(ctx, r.Store, s.Group, t.ID)
-		if err != nil {
-			r.logf("warn", "%s: %v (fetching a new response)", s.Group, err)
-		}
-		if ok {
-			st.HasResponse, st.Valid = true, stored.Valid
-			e.Status, e.Valid, e.Source = stored.Status, stored.Valid, "ocsp"
-		} else if cs, ok, err := LoadCRLStatus(ctx, r.Store, s.Group, t.ID); ok && err == nil {
-			st.HasResponse, st.Valid = true, cs.Valid
-			e.Status, e.Valid, e.Source, e.CRL = cs.Status, cs.Valid, "crl", cs.CRL
-			e.Detail = noOCSPDetail
-		}
-		if st.HasResponse {
-			e.RenewAt = md.NewTime(renew.OCSPRenewAt(st.Valid.From.Time, st.Valid.Until.Time, s.window))
-		}
-		if !st.HasResponse || !now.Before(e.RenewAt.Time) || r.Force {
-			if err := r.loadJob(ctx, s); err != nil {
-				failRecord(s.Record, err)
-				e.Action, e.Detail = "failed", err.Error()
-				s.entries = append(s.entries, e)
-				continue
-			}
-			if cs, ok := s.certs[t.ID]; ok {
-				st.Errors, st.NextRun = cs.Errors, cs.NextRun.Time
-				e.Errors, e.NextRun = cs.Errors, cs.NextRun
-				if cs.LastError != "" {
-					e.Detail = cs.LastError
-				}
-			}
-		}
-		due, _ := renew.OCSPDue(now, st, s.window)
-		if r.Force {
-			due = true
-		}
-		if !due {
-			e.Action = "kept"
-			if st.Errors > 0 && now.Before(st.NextRun) {
-				e.Action = "waiting" // backoff after a failure, detail says which
-			}
-			if st.HasResponse && !now.Before(st.Valid.Until.Time) {
-				e.Detail = "the stored response expired at " + st.Valid.Until.UTC().Format(httpTime) +
-					"; it is still served (clients decide) until a new one arrives"
-			}
-			if t.Deploy != "" && st.HasResponse && e.Source == "ocsp" {
-				if der, err := stored.DER(); err == nil {
-					if _, err := writeDeploy(t.Deploy, der, t.Mode); err != nil {
-						r.deployFailed(s, t, err)
-					} else {
-						e.File = t.Deploy
-					}
-				}
-			}
-			s.entries = append(s.entries, e)
-			continue
-		}
-		s.entries = append(s.entries, e)
-		s.due = append(s.due, &work{set: s, t: t, stored: stored, idx: len(s.entries) - 1})
+		r.scanTarget(ctx, s, t, now)
 	}
 	// Point the work at its entry only now: append may have moved them.
 	for _, w := range s.due {
 		w.entry = &s.entries[w.idx]
+	}
+}
+
+// scanTarget adds the entry of one target to the set, and the target to
+// the set's due work when a response must be fetched.
+func (r *Runner) scanTarget(ctx context.Context, s *Set, t *Target, now time.Time) {
+	e := md.StapledStatus{Spec: t.Spec, ID: t.ID, Status: StatusNone}
+	if s.Group == GroupOther {
+		e.Cert = t.File
+	}
+	if t.parseErr != nil {
+		e.Action, e.Detail = "failed", t.parseErr.Error()
+		s.entries = append(s.entries, e)
+		failRecord(s.Record, t.parseErr)
+		return
+	}
+	if t.PEM == nil {
+		e.Action, e.Detail = "skipped", "no installed certificate ("+t.File+")"
+		s.entries = append(s.entries, e)
+		return
+	}
+	st, stored := r.storedState(ctx, s, t, &e)
+	if !st.HasResponse || !now.Before(e.RenewAt.Time) || r.Force {
+		if err := r.loadJob(ctx, s); err != nil {
+			failRecord(s.Record, err)
+			e.Action, e.Detail = "failed", err.Error()
+			s.entries = append(s.entries, e)
+			return
+		}
+		if cs, ok := s.certs[t.ID]; ok {
+			st.Errors, st.NextRun = cs.Errors, cs.NextRun.Time
+			e.Errors, e.NextRun = cs.Errors, cs.NextRun
+			if cs.LastError != "" {
+				e.Detail = cs.LastError
+			}
+		}
+	}
+	due, _ := renew.OCSPDue(now, st, s.window)
+	if r.Force {
+		due = true
+	}
+	if !due {
+		r.keep(s, t, &e, st, stored, now)
+		s.entries = append(s.entries, e)
+		return
+	}
+	s.entries = append(s.entries, e)
+	s.due = append(s.due, &work{set: s, t: t, stored: stored, idx: len(s.entries) - 1})
+}
+
+// storedState reads the stored OCSP response (else CRL verdict) of a
+// target into its state and entry.
+func (r *Runner) storedState(ctx context.Context, s *Set, t *Target, e *md.StapledStatus) (renew.OCSPState, *Stored) {
+	st := renew.OCSPState{}
+	stored, ok, err := LoadResponse(ctx, r.Store, s.Group, t.ID)
+	if err != nil {
+		r.logf("warn", "%s: %v (fetching a new response)", s.Group, err)
+	}
+	if ok {
+		st.HasResponse, st.Valid = true, stored.Valid
+		e.Status, e.Valid, e.Source = stored.Status, stored.Valid, "ocsp"
+	} else if cs, ok, err := LoadCRLStatus(ctx, r.Store, s.Group, t.ID); ok && err == nil {
+		st.HasResponse, st.Valid = true, cs.Valid
+		e.Status, e.Valid, e.Source, e.CRL = cs.Status, cs.Valid, "crl", cs.CRL
+		e.Detail = noOCSPDetail
+	}
+	if st.HasResponse {
+		e.RenewAt = md.NewTime(renew.OCSPRenewAt(st.Valid.From.Time, st.Valid.Until.Time, s.window))
+	}
+	return st, stored
+}
+
+// keep fills the entry of a target that is not due ("kept", or "waiting"
+// in a backoff) and keeps its deployed response file current.
+func (r *Runner) keep(s *Set, t *Target, e *md.StapledStatus, st renew.OCSPState, stored *Stored, now time.Time) {
+	e.Action = "kept"
+	if st.Errors > 0 && now.Before(st.NextRun) {
+		e.Action = "waiting" // backoff after a failure, detail says which
+	}
+	if st.HasResponse && !now.Before(st.Valid.Until.Time) {
+		e.Detail = "the stored response expired at " + st.Valid.Until.UTC().Format(httpTime) +
+			"; it is still served (clients decide) until a new one arrives"
+	}
+	if t.Deploy != "" && st.HasResponse && e.Source == "ocsp" {
+		if der, err := stored.DER(); err == nil {
+			if _, err := writeDeploy(t.Deploy, der, t.Mode); err != nil {
+				r.deployFailed(s, t, err)
+			} else {
+				e.File = t.Deploy
+			}
+		}
 	}
 }
 
