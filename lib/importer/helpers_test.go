@@ -9,7 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"errors"
+	"crypto/x509/pkix"
 	"net"
 	"net/http"
 	"os"
@@ -243,21 +243,24 @@ func noCARequest(t *testing.T, ca *devca.CA, f func()) {
 	}
 }
 
-// issue obtains a certificate from Pebble with the account key, answering
-// http-01 through the webroot (served by serveWebroot), as acme.sh does in
-// webroot mode. It returns the account URL and the chain's DER.
-func issue(t *testing.T, ca *devca.CA, acctKey, certKey crypto.Signer, webroot string, names ...string) (string, [][]byte) {
+// register creates an account at Pebble, as acme.sh --register-account.
+func register(t *testing.T, ca *devca.CA, key crypto.Signer) (*acme.Client, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	c := &acme.Client{Key: acctKey, DirectoryURL: ca.DirectoryURL, HTTPClient: ca.HTTPClient()}
-	a, err := c.Register(ctx, &acme.Account{Contact: []string{"mailto:admin@example.org"}}, acme.AcceptTOS)
-	if errors.Is(err, acme.ErrAccountAlreadyExists) {
-		a, err = c.GetReg(ctx, "")
-	}
+	c := &acme.Client{Key: key, DirectoryURL: ca.DirectoryURL, HTTPClient: ca.HTTPClient()}
+	a, err := c.Register(context.Background(), &acme.Account{Contact: []string{"mailto:admin@example.org"}}, acme.AcceptTOS)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c, a.URI
+}
+
+// issue obtains a certificate from Pebble with the client's account,
+// answering http-01 through the webroot (served by serveWebroot), as
+// acme.sh does in webroot mode. It returns the chain's DER.
+func issue(t *testing.T, c *acme.Client, certKey crypto.Signer, webroot string, names ...string) [][]byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	o, err := c.AuthorizeOrder(ctx, acme.DomainIDs(names...))
 	if err != nil {
 		t.Fatal(err)
@@ -290,18 +293,18 @@ func issue(t *testing.T, ca *devca.CA, acctKey, certKey crypto.Signer, webroot s
 			t.Fatal(err)
 		}
 	}
-	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: names}, certKey)
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: names[0]}, DNSNames: names}, certKey)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if o, err = c.WaitOrder(ctx, o.URI); err != nil {
 		t.Fatal(err)
 	}
-	der, _, err := c.CreateOrderCert(ctx, o.FinalizeURL, csr, true)
+	der, _, err := c.CreateCertFromOrder(ctx, o, csr, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return a.URI, der
+	return der
 }
 
 func ecKey(t *testing.T) *ecdsa.PrivateKey {
