@@ -5,6 +5,7 @@
 package certtest
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -25,6 +26,13 @@ func SelfSignedPEM(t testing.TB, names ...string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return SelfSignedKeyPEM(t, key, names...)
+}
+
+// SelfSignedKeyPEM is SelfSignedPEM for a given key (RSA or ECDSA), for
+// tests that need the certificate's private key too.
+func SelfSignedKeyPEM(t testing.TB, key crypto.Signer, names ...string) []byte {
+	t.Helper()
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)

@@ -151,12 +151,4 @@ type Options struct {
 	ApachePath string
 	DryRun     bool          // read and report, write nothing
 	Wait       time.Duration // store lock wait
-	Now        func() time.Time
-}
-
-func (o Options) now() time.Time {
-	if o.Now != nil {
-		return o.Now()
-	}
-	return time.Now()
 }

@@ -37,10 +37,9 @@ func legoHostDir(caURL string) string {
 // certificates/<domain>.{crt,key,json,issuer.crt}. server, when given,
 // is the CA directory URL of the accounts under its host.
 func scanLego(dir, server string) (*scan, error) {
-	if _, err := os.Stat(filepath.Join(dir, "certificates")); err != nil {
-		if _, err2 := os.Stat(filepath.Join(dir, "accounts")); err2 != nil {
-			return nil, fmt.Errorf("%s does not look like lego's directory (no accounts/ or certificates/): %w", dir, err)
-		}
+	accts, _ := filepath.Glob(filepath.Join(dir, "accounts", "*", "*", "account.json"))
+	if _, err := os.Stat(filepath.Join(dir, "certificates")); err != nil && len(accts) == 0 {
+		return nil, fmt.Errorf("%s does not look like lego's directory (no certificates/, no accounts/<host>/<email>/account.json)", dir)
 	}
 	s := &scan{}
 	byHost := map[string][]*account{}

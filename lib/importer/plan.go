@@ -25,7 +25,6 @@ type mdPlan struct {
 	renewWindow string
 	mustStaple  bool
 	contacts    []string
-	notes       []Note
 }
 
 // outcome is what happened to a certificate, for the report.
