@@ -97,6 +97,7 @@ func b64conf(s string) string {
 // forced renewal orders both keys with the imported account through the
 // webroot.
 func TestAcmeSh(t *testing.T) {
+	t.Parallel()
 	ca := startCA(t)
 	tmp := t.TempDir()
 	h := &acmeshHome{dir: filepath.Join(tmp, ".acme.sh"), webroot: filepath.Join(tmp, "www"), caURL: ca.DirectoryURL}

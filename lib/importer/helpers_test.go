@@ -30,8 +30,9 @@ import (
 )
 
 // startCA starts Pebble with one 90-day profile (so that no certificate is
-// a 6-day one by chance) and a Retry-After of a second on authorizations
-// (lego otherwise polls every five seconds).
+// a 6-day one by chance) and a Retry-After of a second on authorization
+// polls. (lego still waits five seconds per authorization: it reads
+// Retry-After from the challenge response, where Pebble sends none.)
 func startCA(t *testing.T) *devca.CA {
 	t.Helper()
 	return devca.StartT(t, devca.Options{
