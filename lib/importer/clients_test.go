@@ -93,24 +93,7 @@ func TestCertbot(t *testing.T) {
 	toml := filepath.Join(dir, "md.toml")
 	res := importT(t, ca, st, Options{Client: Certbot, Dir: le, StoreDir: stDir, TOMLPath: toml}, 2)
 
-	// the account: certbot's URL and key
-	acctDirs, _ := filepath.Glob(filepath.Join(le, "accounts", "*", "*", "*"))
-	if len(acctDirs) != 1 || len(res.Report.Accounts) != 1 {
-		t.Fatalf("certbot has accounts %v; report %+v", acctDirs, res.Report.Accounts)
-	}
-	var regr struct{ URI string }
-	var jwk struct{ N string }
-	_ = json.Unmarshal(readFile(t, filepath.Join(acctDirs[0], "regr.json")), &regr)
-	_ = json.Unmarshal(readFile(t, filepath.Join(acctDirs[0], "private_key.json")), &jwk)
-	id := res.Report.Accounts[0].ID
-	f, key := storedAccount(t, st, id)
-	n, _ := base64.RawURLEncoding.DecodeString(jwk.N)
-	if rk, ok := key.(*rsa.PrivateKey); !ok || rk.N.Cmp(new(big.Int).SetBytes(n)) != 0 {
-		t.Errorf("accounts/%s/account.pem is not certbot's account key", id)
-	}
-	if f.URL != regr.URI || f.CAURL != ca.DirectoryURL || f.Status != "valid" {
-		t.Errorf("accounts/%s/account.json: %+v; want url %s, ca-url %s", id, f, regr.URI, ca.DirectoryURL)
-	}
+	id, acctURL := certbotAccountImported(t, ca, st, le, res)
 
 	// the certificates, byte for byte, under mod_md's names
 	live := filepath.Join(le, "live")
@@ -148,10 +131,35 @@ func TestCertbot(t *testing.T) {
 	}
 
 	orderNone(t, ca, st, res.Records)
-	forceRenewal(t, ca, st, b, "", regr.URI)
+	forceRenewal(t, ca, st, b, "", acctURL)
 	stopWeb()
-	forceRenewal(t, ca, st, a, "", regr.URI)
+	forceRenewal(t, ca, st, a, "", acctURL)
 
+}
+
+// certbotAccountImported checks that certbot's one account is in the store
+// with its URL and key, and returns its id and URL.
+func certbotAccountImported(t *testing.T, ca *devca.CA, st *store.Store, le string, res *Result) (string, string) {
+	t.Helper()
+	acctDirs, _ := filepath.Glob(filepath.Join(le, "accounts", "*", "*", "*"))
+	if len(acctDirs) != 1 || len(res.Report.Accounts) != 1 {
+		t.Fatalf("certbot has accounts %v; report %+v", acctDirs, res.Report.Accounts)
+	}
+	var regr struct{ URI string }
+	var jwk struct{ N string }
+	_ = json.Unmarshal(readFile(t, filepath.Join(acctDirs[0], "regr.json")), &regr)
+	_ = json.Unmarshal(readFile(t, filepath.Join(acctDirs[0], "private_key.json")), &jwk)
+	id := res.Report.Accounts[0].ID
+	f, key := storedAccount(t, st, id)
+	n, _ := base64.RawURLEncoding.DecodeString(jwk.N)
+	if rk, ok := key.(*rsa.PrivateKey); !ok || rk.N.Cmp(new(big.Int).SetBytes(n)) != 0 {
+		t.Errorf("accounts/%s/account.pem is not certbot's account key", id)
+	}
+	if f.URL != regr.URI || f.CAURL != ca.DirectoryURL || f.Status != "valid" {
+		t.Errorf("accounts/%s/account.json: %+v; want url %s, ca-url %s", id, f, regr.URI, ca.DirectoryURL)
+	}
+
+	return id, regr.URI
 }
 
 func hasNote(res *Result, source, what string) bool {

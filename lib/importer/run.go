@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/registry"
@@ -63,7 +64,7 @@ func Import(ctx context.Context, st *store.Store, o Options) (*Result, error) {
 		return nil, err
 	}
 	if o.DryRun {
-		if err := r.dryAccounts(ctx); err != nil {
+		if err := r.accounts(ctx, true); err != nil {
 			return nil, err
 		}
 	} else {
@@ -156,21 +157,9 @@ func (r *run) apply(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("importing into %s: %w", r.st, err)
 	}
-	ix, err := loadAccounts(ctx, r.st)
-	if err != nil {
+	if err := r.accounts(ctx, false); err != nil {
 		unlock()
 		return err
-	}
-	for _, a := range r.scan.accounts {
-		if a.err == nil && !usableStatus(a.status) {
-			a.err = fmt.Errorf("the account's status is %q", a.status)
-		}
-		if a.err != nil {
-			continue
-		}
-		if _, err := ix.saveAccount(ctx, r.st, a, false); err != nil {
-			a.err = err
-		}
 	}
 	var synced []*md.Record
 	for _, p := range r.plans {
@@ -178,9 +167,6 @@ func (r *run) apply(ctx context.Context) error {
 		if rec == nil {
 			r.skip(p, "not in the md.toml read back (internal error)")
 			continue
-		}
-		if p.acct != nil && p.acct.id != "" {
-			rec.CA.Account = p.acct.id
 		}
 		if !r.same[p] {
 			if err := writeSet(ctx, r.st, p, &rec.MD); err != nil {
@@ -198,8 +184,9 @@ func (r *run) apply(ctx context.Context) error {
 	return nil
 }
 
-// dryAccounts gives the accounts the ids an import would give them.
-func (r *run) dryAccounts(ctx context.Context) error {
+// accounts stores the usable accounts (or, dry, gives them the ids an
+// import would) and names them in the records of their MDs.
+func (r *run) accounts(ctx context.Context, dry bool) error {
 	ix, err := loadAccounts(ctx, r.st)
 	if err != nil {
 		return err
@@ -208,8 +195,11 @@ func (r *run) dryAccounts(ctx context.Context) error {
 		if a.err == nil && !usableStatus(a.status) {
 			a.err = fmt.Errorf("the account's status is %q", a.status)
 		}
-		if a.err == nil {
-			_, _ = ix.saveAccount(ctx, r.st, a, true)
+		if a.err != nil {
+			continue
+		}
+		if _, err := ix.saveAccount(ctx, r.st, a, dry); err != nil {
+			a.err = err
 		}
 	}
 	for _, p := range r.plans {
@@ -278,6 +268,9 @@ func (r *run) report() {
 				o.status = StatusDryRun
 			case r.same[p]:
 				o.status, o.detail = StatusUnchanged, "domains/"+p.name+" has this certificate and key already"
+			}
+			if c.leaf.NotAfter.Before(time.Now()) {
+				o.detail = "expired on " + c.leaf.NotAfter.UTC().Format("2006-01-02") + ": the next md-order renews it"
 			}
 			r.out[c] = o
 		}

@@ -194,6 +194,22 @@ func TestCertbotLayouts(t *testing.T) {
 	if strings.Contains(toml+apache+string(rep), "SECRET-TOKEN") {
 		t.Errorf("the DNS credentials leaked into the output")
 	}
+	apacheFormMatches(t, dry)
+
+	// an output file that exists is an input error, before anything
+	if _, err := Import(ctx, st, Options{Client: Certbot, Dir: dir, StoreDir: stDir, TOMLPath: creds}); !errors.As(err, new(*InputError)) {
+		t.Errorf("existing --toml: %v; want an InputError", err)
+	}
+	if _, err := Import(ctx, st, Options{Client: Lego, Dir: dir, StoreDir: stDir}); !errors.As(err, new(*InputError)) {
+		t.Errorf("certbot's dir as lego's: %v; want an InputError", err)
+	}
+}
+
+// apacheFormMatches reads the --apache form back with md-parse's Apache
+// reader: the same MDs as the md.toml form.
+func apacheFormMatches(t *testing.T, dry *Result) {
+	t.Helper()
+	apache := string(dry.Apache)
 	conf := filepath.Join(t.TempDir(), "md.conf")
 	writeFile(t, conf, dry.Apache, 0o644)
 	pc, err := apacheconf.Load(conf, apacheconf.Options{})
@@ -206,11 +222,4 @@ func TestCertbotLayouts(t *testing.T) {
 		t.Errorf("Apache form %+v %+v; md.toml form %+v %+v", a.MD, a.CA, tr.MD, tr.CA)
 	}
 
-	// an output file that exists is an input error, before anything
-	if _, err := Import(ctx, st, Options{Client: Certbot, Dir: dir, StoreDir: stDir, TOMLPath: creds}); !errors.As(err, new(*InputError)) {
-		t.Errorf("existing --toml: %v; want an InputError", err)
-	}
-	if _, err := Import(ctx, st, Options{Client: Lego, Dir: dir, StoreDir: stDir}); !errors.As(err, new(*InputError)) {
-		t.Errorf("certbot's dir as lego's: %v; want an InputError", err)
-	}
 }
