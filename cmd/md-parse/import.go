@@ -112,7 +112,7 @@ func runImport(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logge
 	if f := c.String("report"); f != "" {
 		data, err := json.MarshalIndent(res.Report, "", "  ")
 		if err == nil {
-			err = os.WriteFile(f, append(data, '\n'), 0o644)
+			err = os.WriteFile(f, append(data, '\n'), 0o600) // hook command lines may hold tokens
 		}
 		if err != nil {
 			return err
@@ -136,6 +136,9 @@ func logImport(log *cli.Logger, res *importer.Result) {
 		log.Warnf("%s", w)
 	}
 	rep := res.Report
+	if len(rep.Accounts) == 0 && len(rep.Certificates) == 0 {
+		log.Warnf("%s: no account and no certificate found", rep.Dir)
+	}
 	for _, a := range rep.Accounts {
 		if a.Status == importer.StatusSkipped {
 			log.Warnf("account %s not imported: %s", a.Source, a.Detail)

@@ -150,15 +150,16 @@ func (r *run) record(name string) *md.Record {
 	return nil
 }
 
-// apply writes the accounts and the MDs' live sets under the store-wide
-// lock, then syncs the records into the store as md-parse does.
+// apply writes the accounts (under the store-wide lock) and each MD's
+// live set, then syncs the records into the store as md-parse does.
 func (r *run) apply(ctx context.Context) error {
 	unlock, err := r.st.Lock(ctx, "", r.o.Wait)
 	if err != nil {
 		return fmt.Errorf("importing into %s: %w", r.st, err)
 	}
-	if err := r.accounts(ctx, false); err != nil {
-		unlock()
+	err = r.accounts(ctx, false)
+	unlock()
+	if err != nil {
 		return err
 	}
 	var synced []*md.Record
@@ -168,20 +169,41 @@ func (r *run) apply(ctx context.Context) error {
 			r.skip(p, "not in the md.toml read back (internal error)")
 			continue
 		}
-		if !r.same[p] {
-			if err := writeSet(ctx, r.st, p, &rec.MD); err != nil {
-				r.skip(p, err.Error())
-				continue
-			}
+		if err := r.writeMD(ctx, p, rec); err != nil {
+			r.skip(p, err.Error())
+			continue
 		}
 		synced = append(synced, rec)
 	}
-	unlock()
 	if _, err := registry.Sync(ctx, r.st, synced, registry.Options{Wait: r.o.Wait}); err != nil {
 		return fmt.Errorf("syncing the imported MDs into %s: %w", r.st, err)
 	}
 	r.res.Records = synced
 	return nil
+}
+
+// writeMD makes an MD's set live under its lock and the store-wide lock,
+// taken in md-install's order, after looking again at what the store has:
+// another run may have put a certificate there since the plan.
+func (r *run) writeMD(ctx context.Context, p *mdPlan, rec *md.Record) error {
+	unlockMD, err := r.st.Lock(ctx, p.name, r.o.Wait)
+	if err != nil {
+		return fmt.Errorf("locking MD %s: %w", p.name, err)
+	}
+	defer unlockMD()
+	unlock, err := r.st.Lock(ctx, "", r.o.Wait)
+	if err != nil {
+		return fmt.Errorf("locking %s: %w", r.st, err)
+	}
+	defer unlock()
+	same, err := existing(ctx, r.st, p)
+	if err != nil {
+		return err
+	}
+	if r.same[p] = same; same {
+		return nil
+	}
+	return writeSet(ctx, r.st, p, &rec.MD)
 }
 
 // accounts stores the usable accounts (or, dry, gives them the ids an
