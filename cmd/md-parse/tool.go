@@ -11,7 +11,9 @@ import (
 	ucli "github.com/urfave/cli/v2"
 )
 
-const description = `Reads an Apache httpd configuration (as httpd and mod_md read it: Include,
+const description = `md-parse [OPTIONS] CONFIG | md-parse import [OPTIONS] certbot|lego|acme.sh DIR
+
+Reads an Apache httpd configuration (as httpd and mod_md read it: Include,
 Define, <IfModule>, <Macro>/Use, <VirtualHost>, every MD* directive) or an md.toml file, and
 prints one JSON record per managed domain (mod_md's md.json fields plus
 "source", "settings" and "vhosts"), sorted by name. By default the MD
@@ -49,7 +51,10 @@ Examples:
    md-parse -n httpd.conf | jq -c '{name, reachable: .settings.reachable, vhosts: [.vhosts[].addresses[]]}'
 
    # Debian: set the variables apache2.conf uses, then read it
-   . /etc/apache2/envvars && md-parse -n /etc/apache2/apache2.conf`
+   . /etc/apache2/envvars && md-parse -n /etc/apache2/apache2.conf
+
+   # switch from certbot, lego or acme.sh (see md-parse import --help)
+   md-parse import --toml /etc/mdtools/md.toml certbot /etc/letsencrypt`
 
 func tool() cli.Tool {
 	flags := []ucli.Flag{
@@ -68,6 +73,7 @@ func tool() cli.Tool {
 		Description: description,
 		Flags:       flags,
 		Action:      parse,
+		Verbs:       []cli.Tool{importTool()},
 	}
 }
 

@@ -27,6 +27,11 @@ func TestBashCompletion(t *testing.T) {
 		{[]string{"md-challenge", "setup", "--ta"}, []string{"--tasks"}, nil},
 		{[]string{"md-status", "--con"}, []string{"--config"}, nil},
 		{[]string{"md-order", "--ht"}, []string{"--http-listen"}, nil},
+		{[]string{"md-parse", "import", "--to"}, []string{"--toml"}, nil},
+		{[]string{"md-parse", "import", "--"}, []string{"--apache", "--report", "--server", "--dry-run"}, []string{"--httpd-version"}},
+		{[]string{"md-parse", "import", ""}, []string{"certbot", "lego", "acme.sh"}, nil},
+		{[]string{"md-parse", "import", "-n", "l"}, []string{"lego"}, []string{"certbot"}},
+		{[]string{"md-parse", "--ht"}, []string{"--httpd-version"}, []string{"--toml"}},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.words, " "), func(t *testing.T) {

@@ -1,7 +1,8 @@
 # bash completion for the mdtools commands. Flags come from the command
 # itself (`md-x - --generate-bash-completion`; md-renew: its --help), so
 # they never go stale; md-challenge completes its commands (setup, teardown,
-# serve) and then that command's flags; other words complete as file names
+# serve) and then that command's flags, md-parse import its clients (certbot,
+# lego, acme.sh) and flags; other words complete as file names
 # (configs, record files).
 _mdtools_flags() {
   local cmd=$1
@@ -14,6 +15,11 @@ _mdtools_flags() {
         setup|teardown|serve) "$cmd" "${COMP_WORDS[1]}" - --generate-bash-completion 2>/dev/null ;;
         *) "$cmd" - --generate-bash-completion 2>/dev/null ;;
       esac ;;
+    md-parse)
+      case ${COMP_WORDS[1]:-} in
+        import) "$cmd" import - --generate-bash-completion 2>/dev/null ;;
+        *) "$cmd" - --generate-bash-completion 2>/dev/null ;;
+      esac ;;
     *) "$cmd" - --generate-bash-completion 2>/dev/null ;;
   esac
 }
@@ -21,6 +27,9 @@ _mdtools_complete() {
   local cur=${COMP_WORDS[COMP_CWORD]} cmd=${COMP_WORDS[0]}
   if [[ ${cmd##*/} == md-challenge && $COMP_CWORD -eq 1 && $cur != -* ]]; then
     mapfile -t COMPREPLY < <(compgen -W "setup teardown serve" -- "$cur")
+  elif [[ ${cmd##*/} == md-parse && ${COMP_WORDS[1]:-} == import && $cur != -* ]] &&
+    ! printf '%s\n' "${COMP_WORDS[@]:2:COMP_CWORD-2}" | grep -qxE 'certbot|lego|acme\.sh'; then
+    mapfile -t COMPREPLY < <(compgen -W "certbot lego acme.sh" -- "$cur")
   elif [[ $cur == -* ]]; then
     local flags
     flags=$(_mdtools_flags "$cmd")
