@@ -51,6 +51,9 @@ point is resumed by the next one; a set already staged is not ordered again.
 Two runs never work on the same MD: an MD locked by another run is skipped
 (action "locked") and the exit status is 3 unless a record failed.
 
+"md-order revoke NAME --reason keyCompromise" revokes an MD's certificates
+(see md-order revoke --help); the next run renews such an MD at once.
+
 Examples:
   md-parse /etc/apache2/apache2.conf | md-order | md-install
   md-parse md.toml | md-order --dry-run | jq -c '{name, order}'
@@ -73,10 +76,11 @@ func tool() cli.Tool {
 	return cli.Tool{
 		Name:        "md-order",
 		Usage:       "obtain or renew certificates from an ACME CA into the store's staging area",
-		ArgsUsage:   "[RECORDS.jsonl ...]",
+		ArgsUsage:   "[RECORDS.jsonl ...] | revoke [OPTIONS] NAME",
 		Description: description,
 		Flags:       flags,
 		Action:      action,
+		Verbs:       []cli.Tool{revokeTool()},
 	}
 }
 

@@ -1,5 +1,6 @@
 // Package event raises mod_md's events (renewing, challenge-setup:TYPE:DNS,
-// renewed, installed, expiring, errored, ocsp-renewed, ocsp-errored): it
+// renewed, installed, expiring, errored, ocsp-renewed, ocsp-errored, and
+// mdtools' revoked): it
 // runs MDMessageCmd / MDNotifyCmd with mod_md's exact argv, without a shell,
 // with a timeout and stdin closed, applies mod_md's rate limits, and logs
 // every run in the MD's job log.
@@ -36,6 +37,7 @@ const (
 	Errored        = "errored"
 	OCSPRenewed    = "ocsp-renewed"
 	OCSPErrored    = "ocsp-errored"
+	Revoked        = "revoked"         // mdtools: md-order revoke revoked a live certificate; once per certificate
 	ChallengeSetup = "challenge-setup" // "challenge-setup:<type>:<dns>"
 )
 
@@ -59,6 +61,7 @@ var RateLimits = map[string]time.Duration{
 	Errored:     time.Hour,
 	OCSPRenewed: 24 * time.Hour,
 	OCSPErrored: time.Hour,
+	Revoked:     0, // once per certificate (md-order marks it notified)
 }
 
 // Notifier runs the event commands of one configuration. Set Timeout and

@@ -87,7 +87,7 @@ func (rep *Report) Plan(staplingWindow md.Timeslice) Plan {
 		if m.ARIRenewals { // MDRenewViaARI
 			ariIn = ari
 		}
-		d := renew.Decide(renew.Input{Now: now, MD: m, Certs: certs, Job: job, Staged: staged, Revoked: revoked, ARI: ariIn, Rand: 128})
+		d := renew.Decide(renew.Input{Now: now, MD: m, Certs: certs, Job: job, Staged: staged, Revoked: revoked, Revocations: rep.Revoked, ARI: ariIn, Rand: 128})
 		p.Order = Step{Action: d.Action, Reason: d.Reason}
 		switch {
 		case d.Action == renew.Renew:
