@@ -53,6 +53,9 @@ Two runs never work on the same MD: an MD locked by another run is skipped
 
 "md-order revoke NAME --reason keyCompromise" revokes an MD's certificates
 (see md-order revoke --help); the next run renews such an MD at once.
+"md-order accounts" lists the store's accounts and rolls over keys, updates
+contacts or deactivates them (see md-order accounts --help). When an MD's
+contacts change, md-order updates its account instead of registering anew.
 
 Examples:
   md-parse /etc/apache2/apache2.conf | md-order | md-install
@@ -76,11 +79,11 @@ func tool() cli.Tool {
 	return cli.Tool{
 		Name:        "md-order",
 		Usage:       "obtain or renew certificates from an ACME CA into the store's staging area",
-		ArgsUsage:   "[RECORDS.jsonl ...] | revoke [OPTIONS] NAME",
+		ArgsUsage:   "[RECORDS.jsonl ...] | revoke [OPTIONS] NAME | accounts [list|show|rollover|update-contacts|deactivate]",
 		Description: description,
 		Flags:       flags,
 		Action:      action,
-		Verbs:       []cli.Tool{revokeTool()},
+		Verbs:       []cli.Tool{revokeTool(), accountsTool()},
 	}
 }
 
