@@ -99,7 +99,7 @@ func action(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) 
 				return nil, err
 			}
 			r := &acmeflow.Runner{
-				Store: st, Challenges: mgr, Events: notifier(log), Log: log,
+				Store: st, Challenges: mgr, Events: notifier(log, st.String()), Log: log,
 				CAFiles: c.StringSlice("ca-file"), Force: c.Bool("force"), DryRun: c.Bool("dry-run"),
 				LockWait: c.Duration("wait"), Timeout: c.Duration("timeout"),
 				UserAgent: "mdtools-md-order/" + cli.Version,
@@ -114,7 +114,7 @@ func action(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) 
 }
 
 // notifier raises mod_md's events with each record's own settings.
-func notifier(log *cli.Logger) func(*md.Record) acmeflow.Notifier {
+func notifier(log *cli.Logger, storeDir string) func(*md.Record) acmeflow.Notifier {
 	return func(rec *md.Record) acmeflow.Notifier {
 		s := rec.Settings
 		if s == nil {
@@ -122,6 +122,7 @@ func notifier(log *cli.Logger) func(*md.Record) acmeflow.Notifier {
 		}
 		n := event.New(s)
 		n.Log = log
+		n.Env = event.PathEnv(storeDir, &rec.MD)
 		return n
 	}
 }

@@ -74,6 +74,9 @@ type Notifier struct {
 	// Log gets each command's stderr (and stdout) lines and rate-limit
 	// decisions; nil is silent.
 	Log logger.Logger
+	// Env, when set, adds variables to each command's environment
+	// (PathEnv: the MD's certificate and key files).
+	Env func(reason, name string) []string
 }
 
 // New returns a Notifier for the settings' MessageCmd and NotifyCmd.
@@ -136,7 +139,7 @@ func (n *Notifier) Raise(ctx context.Context, job *md.Job, reason, name string, 
 	}
 	if reason == Renewed && len(s.NotifyCmd) > 0 {
 		argv := append(append([]string(nil), s.NotifyCmd...), name)
-		if res := n.run(ctx, log, argv); res.Failed() {
+		if res := n.run(ctx, log, argv, reason, name); res.Failed() {
 			err := &md.StageError{Problem: ProblemNotifyCmd,
 				Detail: fmt.Sprintf("MDNotifyCmd %s failed with exit code %d.", strings.Join(s.NotifyCmd, " "), res.ExitCode)}
 			if job != nil {
@@ -147,7 +150,7 @@ func (n *Notifier) Raise(ctx context.Context, job *md.Job, reason, name string, 
 	}
 	if len(s.MessageCmd) > 0 {
 		argv := append(append([]string(nil), s.MessageCmd...), reason, name)
-		if res := n.run(ctx, log, argv); res.Failed() {
+		if res := n.run(ctx, log, argv, reason, name); res.Failed() {
 			err := &md.StageError{Problem: ProblemMessageCmd,
 				Detail: fmt.Sprintf("MDMessageCmd %s failed with exit code %d.", strings.Join(s.MessageCmd, " "), res.ExitCode)}
 			if job != nil {
@@ -163,12 +166,16 @@ func (n *Notifier) Raise(ctx context.Context, job *md.Job, reason, name string, 
 }
 
 // run executes one command and logs its output.
-func (n *Notifier) run(ctx context.Context, log logger.Logger, argv []string) Result {
+func (n *Notifier) run(ctx context.Context, log logger.Logger, argv []string, reason, name string) Result {
 	timeout := DefaultTimeout
 	if n != nil && n.Timeout > 0 {
 		timeout = n.Timeout
 	}
-	res := Run(ctx, argv, timeout)
+	var env []string
+	if n != nil && n.Env != nil {
+		env = n.Env(reason, name)
+	}
+	res := RunEnv(ctx, argv, timeout, env)
 	LogOutput(log, argv[0], res)
 	if res.Err != nil {
 		log.Warnf("cmd(%s): %v", argv[0], res.Err)
