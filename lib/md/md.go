@@ -80,8 +80,9 @@ type MD struct {
 	ARIRenewals      bool       `json:"ari-renewals"`
 	// ReuseKey and PreferredChain are mdtools extensions (md.toml
 	// reuse-key / preferred-chain, MDPrivateKeyReuse / MDPreferredChain),
-	// which mod_md does not know: keep the private keys on renewal, and
-	// take the CA's alternate chain whose issuer has this common name.
+	// which mod_md does not know: keep the private keys on renewal; the
+	// issuer common name of the alternate chain to prefer (read and synced,
+	// not yet applied by md-order).
 	ReuseKey       bool   `json:"reuse-key,omitempty"`
 	PreferredChain string `json:"preferred-chain,omitempty"`
 
