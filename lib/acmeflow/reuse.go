@@ -17,7 +17,7 @@ import (
 func (a *attempt) orderKey(ctx context.Context, spec md.KeySpec) (crypto.Signer, error) {
 	if a.rec.ReuseKey {
 		if k := a.reusableKey(ctx, spec); k != nil {
-			a.progress("Reusing the private key of the live certificate(%s) (reuse-key)", spec.Name())
+			a.r.log().Infof("%s: reusing the private key of the live certificate(%s) (reuse-key)", a.name, spec.Name()) // progress() is not for this goroutine
 			return k, nil
 		}
 	}
