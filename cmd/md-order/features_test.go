@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -58,6 +59,9 @@ func install(t *testing.T, dir, name string) {
 			t.Fatal(err)
 		}
 		id := acmeflow.AccountIDPrefix(f.CAURL) + "0000"
+		for n := 1; st.Exists(t.Context(), store.GroupAccounts, id, store.FileAccount); n++ {
+			id = fmt.Sprintf("%s%04d", acmeflow.AccountIDPrefix(f.CAURL), n) // as md-install numbers them
+		}
 		if err := st.SaveJSON(t.Context(), store.GroupAccounts, id, store.FileAccount, &f); err != nil {
 			t.Fatal(err)
 		}

@@ -20,6 +20,10 @@ import (
 // TestMain lets a test re-exec this binary as md-order, to kill it.
 func TestMain(m *testing.M) {
 	if os.Getenv("MDORDER_TEST_AS_MAIN") == "1" {
+		if os.Getenv("MDORDER_TEST_KILL_AT") == "rollover" {
+			// SIGKILL after the CA accepted the new key, before the store has it
+			acmeflow.SetRolloverCrashHook(func() { _ = syscall.Kill(os.Getpid(), syscall.SIGKILL) })
+		}
 		cli.Main(tool())
 	}
 	os.Exit(m.Run())

@@ -51,6 +51,12 @@ point is resumed by the next one; a set already staged is not ordered again.
 Two runs never work on the same MD: an MD locked by another run is skipped
 (action "locked") and the exit status is 3 unless a record failed.
 
+"md-order revoke NAME --reason keyCompromise" revokes an MD's certificates
+(see md-order revoke --help); the next run renews such an MD at once.
+"md-order accounts" lists the store's accounts and rolls over keys, updates
+contacts or deactivates them (see md-order accounts --help). When an MD's
+contacts change, md-order updates its account instead of registering anew.
+
 Examples:
   md-parse /etc/apache2/apache2.conf | md-order | md-install
   md-parse md.toml | md-order --dry-run | jq -c '{name, order}'
@@ -73,10 +79,11 @@ func tool() cli.Tool {
 	return cli.Tool{
 		Name:        "md-order",
 		Usage:       "obtain or renew certificates from an ACME CA into the store's staging area",
-		ArgsUsage:   "[RECORDS.jsonl ...]",
+		ArgsUsage:   "[RECORDS.jsonl ...] | revoke [OPTIONS] NAME | accounts [list|show|rollover|update-contacts|deactivate]",
 		Description: description,
 		Flags:       flags,
 		Action:      action,
+		Verbs:       []cli.Tool{revokeTool(), accountsTool()},
 	}
 }
 
@@ -92,7 +99,7 @@ func action(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) 
 				return nil, err
 			}
 			r := &acmeflow.Runner{
-				Store: st, Challenges: mgr, Events: notifier(log), Log: log,
+				Store: st, Challenges: mgr, Events: notifier(log, st.String()), Log: log,
 				CAFiles: c.StringSlice("ca-file"), Force: c.Bool("force"), DryRun: c.Bool("dry-run"),
 				LockWait: c.Duration("wait"), Timeout: c.Duration("timeout"),
 				UserAgent: "mdtools-md-order/" + cli.Version,
@@ -107,7 +114,7 @@ func action(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) 
 }
 
 // notifier raises mod_md's events with each record's own settings.
-func notifier(log *cli.Logger) func(*md.Record) acmeflow.Notifier {
+func notifier(log *cli.Logger, storeDir string) func(*md.Record) acmeflow.Notifier {
 	return func(rec *md.Record) acmeflow.Notifier {
 		s := rec.Settings
 		if s == nil {
@@ -115,6 +122,7 @@ func notifier(log *cli.Logger) func(*md.Record) acmeflow.Notifier {
 		}
 		n := event.New(s)
 		n.Log = log
+		n.Env = event.PathEnv(storeDir, &rec.MD)
 		return n
 	}
 }

@@ -142,6 +142,7 @@ func (a *attempt) connect(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		a.syncContacts(ctx, acct, sig)
 		e.acct, e.sig = acct, sig
 	}
 	a.acct, a.sig = e.acct, e.sig
@@ -190,6 +191,9 @@ func (a *attempt) chooseAccount(ctx context.Context, eab *md.EAB, stored *Accoun
 		}
 		if ok {
 			return stored, sig, nil
+		}
+		if acct, sig := a.recoverRollover(ctx, stored); acct != nil {
+			return acct, sig, nil
 		}
 		rejected = stored.File.URL
 	}

@@ -77,6 +77,14 @@ func retryPolicy(now func() time.Time) func(n int, r *http.Request, res *http.Re
 	}
 }
 
+// clockOr is now, or the wall clock when now is nil.
+func clockOr(now func() time.Time) func() time.Time {
+	if now == nil {
+		return time.Now
+	}
+	return now
+}
+
 func retryBackoff(n int, res *http.Response, now func() time.Time) time.Duration {
 	if n > 9 {
 		return 0

@@ -96,7 +96,7 @@ func (a *attempt) orderSpec(ctx context.Context, spec md.KeySpec, liveLeaf *x509
 		keyc <- keyResult{key: key}
 	} else {
 		go func() {
-			k, err := md.GenerateKey(spec)
+			k, err := a.orderKey(ctx, spec)
 			keyc <- keyResult{k, err}
 		}()
 	}

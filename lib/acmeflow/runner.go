@@ -182,7 +182,9 @@ func (r *Runner) Process(ctx context.Context, rec *md.Record) error {
 	if err != nil {
 		r.log().Warnf("%s: reading revocation status: %v", name, err)
 	}
-	in := renew.Input{Now: now, MD: &rec.MD, Certs: live, Job: job, Staged: staged, Force: r.Force, Revoked: revoked, Rand: r.randByte()}
+	revs := r.revocations(ctx, name)
+	r.notifyRevoked(ctx, rec, job, revs, live, now)
+	in := renew.Input{Now: now, MD: &rec.MD, Certs: live, Job: job, Staged: staged, Force: r.Force, Revoked: revoked, Revocations: revs, Rand: r.randByte()}
 	d := renew.Decide(in)
 	if d.Action == renew.None && !r.Force && r.ariApplies(rec, live) {
 		if w := r.ariWindow(ctx, rec, live, now); w != nil {

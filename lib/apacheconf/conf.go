@@ -28,6 +28,8 @@ type props struct {
 	stapling         *bool
 	stapleOthers     *bool
 	ariRenewals      *bool
+	reuseKey         *bool  // MDPrivateKeyReuse (mdtools)
+	preferredChain   string // MDPreferredChain (mdtools)
 	dns01Cmd         string
 	proxyURL         string
 	caCerts          string

@@ -90,6 +90,9 @@ func init() {
 		{"MDProfile", take1, "The name of an CA profile to order certificates for.", false, setProfile},
 		{"MDProfileMandatory", take1, "Determines if a configured CA profile is mandatory.", false, onOffProp(func(p *props) **bool { return &p.profileMandatory })},
 		{"MDRenewViaARI", take1, "Enable/Disable ACME ARI (RFC 9773) to trigger renewals.", false, onOffProp(func(p *props) **bool { return &p.ariRenewals })},
+		// mdtools extensions (not in mod_md)
+		{"MDPrivateKeyReuse", take1, "Keep the private keys when certificates are renewed (mdtools).", false, onOffProp(func(p *props) **bool { return &p.reuseKey })},
+		{"MDPreferredChain", take1, "Prefer the CA's alternate chain whose issuer has this common name (mdtools).", false, setPreferredChain},
 	} {
 		mdDirectives[strings.ToLower(d.name)] = d
 	}
@@ -1151,6 +1154,14 @@ func setProfile(w *walker, n *node, argv []string, _ string) string {
 		return err
 	}
 	w.props().profile = argv[0]
+	return ""
+}
+
+func setPreferredChain(w *walker, n *node, argv []string, _ string) string {
+	if err := w.check("MDPreferredChain", locAll); err != "" {
+		return err
+	}
+	w.props().preferredChain = argv[0]
 	return ""
 }
 

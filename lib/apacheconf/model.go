@@ -294,6 +294,8 @@ func (r *reader) merge(b *built, base *server, mc *modConf) {
 	m.ProfileMandatory = boolOr(false, sp.profileMandatory, bp.profileMandatory)
 	m.ARIRenewals = boolOr(true, sp.ariRenewals, bp.ariRenewals)
 	m.Profile = firstNonEmpty(sp.profile, bp.profile)
+	m.ReuseKey = boolOr(false, sp.reuseKey, bp.reuseKey)
+	m.PreferredChain = firstNonEmpty(sp.preferredChain, bp.preferredChain)
 	kid, hmac := sp.eabKID, sp.eabHMAC
 	if kid == "" {
 		kid, hmac = bp.eabKID, bp.eabHMAC

@@ -478,3 +478,24 @@ func FreePorts(n int) ([]int, error) {
 	}
 	return ports, nil
 }
+
+// CertStatus is Pebble's record of a certificate it issued.
+type CertStatus struct {
+	Status    string // "Valid" or "Revoked"
+	Reason    *uint  // the RFC 5280 reason code of a revocation, if one was given
+	RevokedAt string
+}
+
+// CertStatus asks Pebble's management API about the certificate with the
+// serial (GET /cert-status-by-serial/<hex>).
+func (ca *CA) CertStatus(serial *big.Int) (CertStatus, error) {
+	var cs CertStatus
+	data, err := ca.mgmtGet("/cert-status-by-serial/" + serial.Text(16))
+	if err != nil {
+		return cs, err
+	}
+	if err := json.Unmarshal(data, &cs); err != nil {
+		return cs, fmt.Errorf("pebble cert-status-by-serial: %w", err)
+	}
+	return cs, nil
+}

@@ -1,5 +1,6 @@
 // Package event raises mod_md's events (renewing, challenge-setup:TYPE:DNS,
-// renewed, installed, expiring, errored, ocsp-renewed, ocsp-errored): it
+// renewed, installed, expiring, errored, ocsp-renewed, ocsp-errored, and
+// mdtools' revoked): it
 // runs MDMessageCmd / MDNotifyCmd with mod_md's exact argv, without a shell,
 // with a timeout and stdin closed, applies mod_md's rate limits, and logs
 // every run in the MD's job log.
@@ -36,6 +37,7 @@ const (
 	Errored        = "errored"
 	OCSPRenewed    = "ocsp-renewed"
 	OCSPErrored    = "ocsp-errored"
+	Revoked        = "revoked"         // mdtools: md-order revoke revoked a live certificate; once per certificate
 	ChallengeSetup = "challenge-setup" // "challenge-setup:<type>:<dns>"
 )
 
@@ -59,6 +61,7 @@ var RateLimits = map[string]time.Duration{
 	Errored:     time.Hour,
 	OCSPRenewed: 24 * time.Hour,
 	OCSPErrored: time.Hour,
+	Revoked:     0, // once per certificate (md-order marks it notified)
 }
 
 // Notifier runs the event commands of one configuration. Set Timeout and
@@ -71,6 +74,9 @@ type Notifier struct {
 	// Log gets each command's stderr (and stdout) lines and rate-limit
 	// decisions; nil is silent.
 	Log logger.Logger
+	// Env, when set, adds variables to each command's environment
+	// (PathEnv: the MD's certificate and key files).
+	Env func(reason, name string) []string
 }
 
 // New returns a Notifier for the settings' MessageCmd and NotifyCmd.
@@ -133,7 +139,7 @@ func (n *Notifier) Raise(ctx context.Context, job *md.Job, reason, name string, 
 	}
 	if reason == Renewed && len(s.NotifyCmd) > 0 {
 		argv := append(append([]string(nil), s.NotifyCmd...), name)
-		if res := n.run(ctx, log, argv); res.Failed() {
+		if res := n.run(ctx, log, argv, reason, name); res.Failed() {
 			err := &md.StageError{Problem: ProblemNotifyCmd,
 				Detail: fmt.Sprintf("MDNotifyCmd %s failed with exit code %d.", strings.Join(s.NotifyCmd, " "), res.ExitCode)}
 			if job != nil {
@@ -144,7 +150,7 @@ func (n *Notifier) Raise(ctx context.Context, job *md.Job, reason, name string, 
 	}
 	if len(s.MessageCmd) > 0 {
 		argv := append(append([]string(nil), s.MessageCmd...), reason, name)
-		if res := n.run(ctx, log, argv); res.Failed() {
+		if res := n.run(ctx, log, argv, reason, name); res.Failed() {
 			err := &md.StageError{Problem: ProblemMessageCmd,
 				Detail: fmt.Sprintf("MDMessageCmd %s failed with exit code %d.", strings.Join(s.MessageCmd, " "), res.ExitCode)}
 			if job != nil {
@@ -160,12 +166,16 @@ func (n *Notifier) Raise(ctx context.Context, job *md.Job, reason, name string, 
 }
 
 // run executes one command and logs its output.
-func (n *Notifier) run(ctx context.Context, log logger.Logger, argv []string) Result {
+func (n *Notifier) run(ctx context.Context, log logger.Logger, argv []string, reason, name string) Result {
 	timeout := DefaultTimeout
 	if n != nil && n.Timeout > 0 {
 		timeout = n.Timeout
 	}
-	res := Run(ctx, argv, timeout)
+	var env []string
+	if n != nil && n.Env != nil {
+		env = n.Env(reason, name)
+	}
+	res := RunEnv(ctx, argv, timeout, env)
 	LogOutput(log, argv[0], res)
 	if res.Err != nil {
 		log.Warnf("cmd(%s): %v", argv[0], res.Err)

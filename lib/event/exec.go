@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -40,6 +41,11 @@ func (r Result) Failed() bool { return r.Err != nil || r.ExitCode != 0 }
 // it started (its process group) are killed after timeout (0 = no limit
 // beyond ctx).
 func Run(ctx context.Context, argv []string, timeout time.Duration) Result {
+	return RunEnv(ctx, argv, timeout, nil)
+}
+
+// RunEnv is Run with env added to the inherited environment.
+func RunEnv(ctx context.Context, argv []string, timeout time.Duration, env []string) Result {
 	if len(argv) == 0 || argv[0] == "" {
 		return Result{ExitCode: ExitNotStarted, Err: errors.New("empty command")}
 	}
@@ -56,6 +62,9 @@ func Run(ctx context.Context, argv []string, timeout time.Duration) Result {
 	var stdout, stderr capped
 	cmd := &exec.Cmd{Path: argv[0], Args: argv, Stdout: &stdout, Stderr: &stderr,
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true}, WaitDelay: 2 * time.Second}
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	if err := cmd.Start(); err != nil {
 		return Result{ExitCode: ExitNotStarted, Err: fmt.Errorf("starting %s: %w", argv[0], err)}
 	}

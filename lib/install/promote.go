@@ -239,6 +239,7 @@ func (r *runner) purgeStaging(ctx context.Context, it *item) {
 func (r *runner) raise(ctx context.Context, it *item, job *md.Job, reason string) {
 	n := event.New(it.rec.Settings)
 	n.Log = r.opts.Log
+	n.Env = event.PathEnv(r.opts.Store.String(), &it.rec.MD)
 	if err := n.Raise(ctx, job, reason, it.name, r.now); err != nil {
 		r.opts.Log.Warnf("%s: event %s: %v", it.name, reason, err)
 	}

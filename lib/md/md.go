@@ -78,6 +78,13 @@ type MD struct {
 	Profile          string     `json:"profile,omitempty"`
 	ProfileMandatory bool       `json:"profile-mandatory"`
 	ARIRenewals      bool       `json:"ari-renewals"`
+	// ReuseKey and PreferredChain are mdtools extensions (md.toml
+	// reuse-key / preferred-chain, MDPrivateKeyReuse / MDPreferredChain),
+	// which mod_md does not know: keep the private keys on renewal; the
+	// issuer common name of the alternate chain to prefer (read and synced,
+	// not yet applied by md-order).
+	ReuseKey       bool   `json:"reuse-key,omitempty"`
+	PreferredChain string `json:"preferred-chain,omitempty"`
 
 	// Extra keeps top-level fields this version does not know, so that a
 	// stage passes them on and a store file written by a newer mod_md keeps

@@ -292,6 +292,7 @@ func sameDefinition(m, old *md.MD) bool {
 		m.Stapling == old.Stapling &&
 		m.ProfileMandatory == old.ProfileMandatory &&
 		m.ARIRenewals == old.ARIRenewals &&
+		m.ReuseKey == old.ReuseKey && m.PreferredChain == old.PreferredChain &&
 		strEq(m.Contacts, old.Contacts) &&
 		strEq(m.CertFiles, old.CertFiles) &&
 		strEq(m.PKeyFiles, old.PKeyFiles) &&

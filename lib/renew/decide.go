@@ -21,6 +21,9 @@ type Input struct {
 	// Revoked: md-staple found a live certificate revoked (OCSP or CRL);
 	// mod_md renews such an MD at once (md_reg_has_revoked_certs).
 	Revoked bool
+	// Revocations are the certificates md-order revoke revoked
+	// (revoked-<md>.json); a live one among them makes the MD due at once.
+	Revocations *md.Revocations
 	// ARI is the CA's suggested renewal window for the current
 	// certificates, nil when ARI is off, unsupported or unknown.
 	ARI *Window
@@ -94,6 +97,10 @@ func Decide(in Input) Decision {
 	}
 	if in.Revoked {
 		d.Action, d.Reason = Renew, "a live certificate is revoked (OCSP or CRL, as md-staple recorded)"
+		return d
+	}
+	if r, ok := RevokedLive(in.Certs, in.Revocations); ok {
+		d.Action, d.Reason = Renew, revokedReason(r)
 		return d
 	}
 	if !d.RenewAt.After(in.Now) {

@@ -270,6 +270,10 @@ func (r *Runner) raise(ctx context.Context, s *Set, reason string, now time.Time
 			if r.Log != nil {
 				n.Log = r.Log
 			}
+			if r.Store != nil {
+				m, _ := r.Store.LoadMD(ctx, store.GroupDomains, s.Group) // nil: no file paths
+				n.Env = event.PathEnv(r.Store.String(), m)
+			}
 			return n
 		}
 	}

@@ -153,6 +153,10 @@ func (rep *Report) writeCert(b *strings.Builder, c Cert) {
 		}
 		kv("ocsp", o)
 	}
+	if e := c.Revoked; e != nil {
+		kv("revoked", fmt.Sprintf("%s (%s, code %d) at %s by the %s (md-order revoke); renewal due",
+			e.Serial, e.Reason, e.ReasonCode, e.At.UTC().Format("2006-01-02 15:04:05")+" UTC", e.By))
+	}
 }
 
 // KeyType names a certificate's public key: "RSA 2048", "EC P-256".

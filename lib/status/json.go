@@ -50,6 +50,9 @@ func certJSON(c Cert, ocspJob *Job, stapling, withLog bool) *Object {
 	if ci.ARICertID != "" {
 		o.Set("ari-cert-id", ci.ARICertID)
 	}
+	if c.Revoked != nil {
+		o.Set("revoked", revokedJSON(c.Revoked))
+	}
 	if stapling {
 		var oj *Object
 		if c.OCSP != nil {

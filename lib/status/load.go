@@ -46,7 +46,8 @@ type Report struct {
 	WarnAt   time.Time
 	Renew    bool
 	Watched  bool
-	Problems []string // unreadable store files, each "path: what is wrong"
+	Problems []string        // unreadable store files, each "path: what is wrong"
+	Revoked  *md.Revocations // certificates md-order revoke revoked (revoked-<md>.json), nil if none
 	// Now is the moment of reading rounded down to the second, as mod_md's
 	// JSON times are; At is the exact moment, which mod_md subtracts from
 	// for server-status's seconds-from-now (apr_time_now()).
@@ -62,7 +63,8 @@ type Cert struct {
 	Bad  bool      // the file exists but cannot be read
 	// KeyMismatch: the certificate does not fit privkey*.pem beside it.
 	KeyMismatch bool
-	OCSP        *OCSP // set when the MD staples and the certificate names a responder
+	OCSP        *OCSP          // set when the MD staples and the certificate names a responder
+	Revoked     *md.Revocation // md-order revoke revoked it (revoked-<md>.json)
 }
 
 // OCSP is the stored OCSP state of one certificate.
@@ -229,6 +231,7 @@ func (r *Reader) Load(ctx context.Context, name string) (*Report, error) {
 		}
 	}
 	rep.initState()
+	r.loadRevocations(ctx, rep)
 
 	// OCSP for installed certificates: when the MD staples, and when a
 	// server stapled them anyway (vhost-level MDStapling/MDStapleOthers),

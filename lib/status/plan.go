@@ -125,7 +125,7 @@ func (rep *Report) orderStep(staged bool) Step {
 	if rep.Job != nil {
 		job = &rep.Job.Job
 	}
-	in := renew.Input{Now: now, MD: m, Certs: certs, Job: job, Staged: staged, Revoked: revoked, Rand: 128}
+	in := renew.Input{Now: now, MD: m, Certs: certs, Job: job, Staged: staged, Revoked: revoked, Revocations: rep.Revoked, Rand: 128}
 	ari := rep.ARI
 	if ari != nil && m.ARIRenewals { // MDRenewViaARI
 		in.ARI, in.Rand = ari, renew.ARIByte(rep.Name, ari)

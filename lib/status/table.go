@@ -62,8 +62,11 @@ func (rep *Report) Row() (r TableRow) {
 		}
 	}
 	r.Activity = rep.Activity()
+	if note := rep.revokedNote(); note != "" {
+		r.State, r.Activity = "revoked", note+"; "+r.Activity
+	}
 	switch {
-	case rep.MD.State == md.StateError, r.State == "expired", rep.Job.Failing():
+	case r.State == "revoked", rep.MD.State == md.StateError, r.State == "expired", rep.Job.Failing():
 		r.Level = 2
 	case rep.MD.State != md.StateComplete, rep.Renew, !rep.WarnAt.IsZero() && !rep.WarnAt.After(rep.Now):
 		r.Level = 1

@@ -80,3 +80,7 @@ func checkNames(g Group, name, file string) error {
 	}
 	return nil
 }
+
+// CheckName validates a set name (an MD name, an account id) given on a
+// command line before it is used in the store.
+func CheckName(name string) error { return checkName(name) }

@@ -36,6 +36,8 @@ type conf struct {
 	profile          *string
 	profileMandatory *bool
 	ari              *bool
+	reuseKey         *bool
+	preferredChain   *string
 	proxy            *string
 	caCerts          *string
 	proxyCACerts     *string
@@ -87,6 +89,8 @@ func init() {
 		{"profile", inBoth, "MDProfile", setProfile},
 		{"profile-mandatory", inBoth, "MDProfileMandatory", setBool(func(c *conf) **bool { return &c.profileMandatory })},
 		{"renew-via-ari", inBoth, "MDRenewViaARI", setBool(func(c *conf) **bool { return &c.ari })},
+		{"reuse-key", inBoth, "MDPrivateKeyReuse", setBool(func(c *conf) **bool { return &c.reuseKey })},
+		{"preferred-chain", inBoth, "MDPreferredChain", setPreferredChain},
 		{"http-proxy", inBoth, "MDHttpProxy", setProxy},
 		{"ca-certificate-file", inBoth, "MDCACertificateFile", setCAFile(func(c *conf) **string { return &c.caCerts })},
 		{"http-proxy-ca-certificate-file", inBoth, "MDHttpProxyCACertificateFile", setCAFile(func(c *conf) **string { return &c.proxyCACerts })},

@@ -103,6 +103,18 @@ func setProfile(p *parser, t *table, key string, v any, c *conf) {
 	c.profile = &s
 }
 
+func setPreferredChain(p *parser, t *table, key string, v any, c *conf) {
+	s, ok := p.str(t, key, v)
+	if !ok {
+		return
+	}
+	if strings.TrimSpace(s) == "" {
+		p.errorf(t, key, "preferred-chain needs an issuer common name")
+		return
+	}
+	c.preferredChain = &s
+}
+
 func setProxy(p *parser, t *table, key string, v any, c *conf) {
 	s, ok := p.str(t, key, v)
 	if !ok {

@@ -414,6 +414,8 @@ func (p *parser) record(g, d *conf, t *table, pm *md.PortMap, reach *md.Reachabl
 		Profile:          deref(pick(d.profile, g.profile), ""),
 		ProfileMandatory: deref(pick(d.profileMandatory, g.profileMandatory), false),
 		ARIRenewals:      deref(pick(d.ari, g.ari), true),
+		ReuseKey:         deref(pick(d.reuseKey, g.reuseKey), false),
+		PreferredChain:   deref(pick(d.preferredChain, g.preferredChain), ""),
 		CACerts:          deref(pick(d.caCerts, g.caCerts), ""),
 		ProxyCACerts:     deref(pick(d.proxyCACerts, g.proxyCACerts), ""),
 		CertFiles:        d.certFiles,
