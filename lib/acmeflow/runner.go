@@ -282,6 +282,9 @@ func (r *Runner) challengeTypes(rec *md.Record) ([]string, error) {
 				d, rec.Name, strings.Join(types, " "))}
 		}
 	}
+	if se := challenge.CheckIPTypes(rec, types); se != nil {
+		return nil, &Problem{Type: ProblemChallengeMismatch, Detail: se.Detail}
+	}
 	return types, nil
 }
 

@@ -47,7 +47,7 @@ func Respond(ctx context.Context, r Responder, rec *md.Record, domain string, ca
 				continue
 			}
 			typ, ok := implemented(o.Type)
-			if !ok {
+			if !ok || md.IsIP(domain) && !ipCapable(typ) {
 				continue
 			}
 			if err := ValidateToken(o.Token); err != nil {
