@@ -27,7 +27,7 @@ func tool() cli.Tool {
 }
 
 func verbs() []cli.Tool {
-	return []cli.Tool{setupTool(true), setupTool(false), serveTool()}
+	return []cli.Tool{setupTool(true), setupTool(false), serveTool(), persistTool(false), persistTool(true)}
 }
 
 func storeFlag() ucli.Flag { return cli.StoreFlags()[0] }

@@ -60,7 +60,8 @@ func caURL(rec *md.Record) string {
 
 // AccountURL is the URL of the ACME account the MD orders with: the
 // account md.json names (the record's, else the store's copy), else the
-// only account in the store registered at the MD's CA.
+// new account staged for the MD, else the only account in the store
+// registered at the MD's CA.
 func AccountURL(ctx context.Context, st *store.Store, rec *md.Record) (string, error) {
 	id := ""
 	if rec.CA != nil {
@@ -82,6 +83,12 @@ func AccountURL(ctx context.Context, st *store.Store, rec *md.Record) (string, e
 		}
 	}
 	ca := caURL(rec)
+	// a new account stays in staging/<md>/ until the MD's first
+	// certificate (as in mod_md), which a missing record prevents
+	var staged acmeflow.AccountFile
+	if st.LoadJSON(ctx, store.GroupStaging, rec.Name, store.FileAccount, &staged) == nil && staged.URL != "" && (ca == "" || staged.CAURL == ca) {
+		return staged.URL, nil
+	}
 	ids, err := st.List(ctx, store.GroupAccounts)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return "", err
