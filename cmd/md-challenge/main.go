@@ -20,7 +20,7 @@ func tool() cli.Tool {
 	return cli.Tool{
 		Name:        "md-challenge",
 		Usage:       "set up, tear down and serve ACME challenges (http-01, tls-alpn-01, dns-01)",
-		ArgsUsage:   "setup|teardown|serve [OPTIONS] [ARGS...]",
+		ArgsUsage:   "setup|teardown|serve|persist-record|persist-check [OPTIONS] [ARGS...]",
 		Description: topDescription,
 		Verbs:       verbs(),
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -205,9 +204,3 @@ func asDNSError(err error, de **net.DNSError) bool {
 	}
 	return ok
 }
-
-// persistCandidate reports whether typ is dns-persist-01.
-func persistCandidate(typ string) bool { return strings.EqualFold(typ, DNSPersist01) }
-
-// hasPersist reports whether types include dns-persist-01.
-func hasPersist(types []string) bool { return slices.ContainsFunc(types, persistCandidate) }
