@@ -20,14 +20,14 @@ func tool() cli.Tool {
 	return cli.Tool{
 		Name:        "md-challenge",
 		Usage:       "set up, tear down and serve ACME challenges (http-01, tls-alpn-01, dns-01)",
-		ArgsUsage:   "setup|teardown|serve [OPTIONS] [ARGS...]",
+		ArgsUsage:   "setup|teardown|serve|persist-record|persist-check [OPTIONS] [ARGS...]",
 		Description: topDescription,
 		Verbs:       verbs(),
 	}
 }
 
 func verbs() []cli.Tool {
-	return []cli.Tool{setupTool(true), setupTool(false), serveTool()}
+	return []cli.Tool{setupTool(true), setupTool(false), serveTool(), persistTool(false), persistTool(true)}
 }
 
 func storeFlag() ucli.Flag { return cli.StoreFlags()[0] }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mdtools/mdtools/lib/challenge"
 	"github.com/mdtools/mdtools/lib/store"
 	"golang.org/x/crypto/acme"
 )
@@ -25,6 +26,9 @@ type Directory struct {
 	Terms       string
 	EABRequired bool
 	Profiles    map[string]string
+	// CAAIdentities are the CA's issuer domain names (meta.caaIdentities),
+	// the first of which a dns-persist-01 record names.
+	CAAIdentities []string
 }
 
 // Discover fetches and checks a directory.
@@ -55,6 +59,7 @@ func Discover(ctx context.Context, hc *http.Client, url, ua string) (*Directory,
 			Terms        string            `json:"termsOfService"`
 			ExternalAcct bool              `json:"externalAccountRequired"`
 			Profiles     map[string]string `json:"profiles"`
+			CAA          []string          `json:"caaIdentities"`
 		} `json:"meta"`
 	}
 	if err := json.Unmarshal(data, &v); err != nil {
@@ -64,7 +69,8 @@ func Discover(ctx context.Context, hc *http.Client, url, ua string) (*Directory,
 		return nil, fmt.Errorf("ACME directory %s lacks newNonce, newAccount or newOrder (not an RFC 8555 CA?)", url)
 	}
 	return &Directory{URL: url, NewNonce: v.NewNonce, NewAccount: v.NewAccount, NewOrder: v.NewOrder,
-		RenewalInfo: v.RenewalInfo, Terms: v.Meta.Terms, EABRequired: v.Meta.ExternalAcct, Profiles: v.Meta.Profiles}, nil
+		RenewalInfo: v.RenewalInfo, Terms: v.Meta.Terms, EABRequired: v.Meta.ExternalAcct, Profiles: v.Meta.Profiles,
+		CAAIdentities: v.Meta.CAA}, nil
 }
 
 // authz is an RFC 8555 §7.1.4 authorization.
@@ -79,6 +85,10 @@ type authz struct {
 		Token  string          `json:"token"`
 		Status string          `json:"status"`
 		Error  json.RawMessage `json:"error"`
+		// dns-persist-01 (draft-ietf-acme-dns-persist): what the
+		// record must name
+		AccountURI        string   `json:"accounturi"`
+		IssuerDomainNames []string `json:"issuer-domain-names"`
 	} `json:"challenges"`
 }
 
@@ -143,7 +153,16 @@ func authzError(z *authz) error {
 				Detail string `json:"detail"`
 			}
 			if json.Unmarshal(c.Error, &p) == nil && p.Type != "" {
-				return &acme.Error{ProblemType: p.Type, Detail: fmt.Sprintf("domain authorization for %s failed (%s): %s", z.Identifier.Value, c.Type, p.Detail)}
+				detail := fmt.Sprintf("domain authorization for %s failed (%s): %s", z.Identifier.Value, c.Type, p.Detail)
+				if c.Type == challenge.DNSPersist01 && len(c.IssuerDomainNames) > 0 && c.AccountURI != "" {
+					d := z.Identifier.Value
+					if z.Wildcard {
+						d = "*." + d
+					}
+					detail += ". Publish this record (md-challenge persist-record prints it): " +
+						challenge.NewPersistRecord(d, c.IssuerDomainNames[0], c.AccountURI, time.Time{}).ZoneLine(challenge.PersistTTL)
+				}
+				return &acme.Error{ProblemType: p.Type, Detail: detail}
 			}
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mdtools/mdtools/lib/md"
 	"golang.org/x/crypto/acme"
 )
 
@@ -235,7 +236,7 @@ func (s *signer) newOrder(ctx context.Context, orderURL string, ids []string, pr
 		Replaces    string  `json:"replaces,omitempty"`
 	}{Profile: profile, Replaces: replaces}
 	for _, id := range ids {
-		req.Identifiers = append(req.Identifiers, ident{"dns", id})
+		req.Identifiers = append(req.Identifiers, ident{md.IdentifierType(id), id})
 	}
 	payload, err := json.Marshal(req)
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/netip"
 	"sort"
 	"strings"
 	"time"
@@ -276,13 +278,21 @@ func orNone(s string) string {
 	return s
 }
 
-// CSR builds the certificate request (spec §5.5): CN = the first
-// identifier when shorter than 64 characters, SANs = the identifiers, and
-// the TLS Feature status_request extension for must-staple.
+// CSR builds the certificate request (spec §5.5): CN = the first DNS
+// identifier when shorter than 64 characters, SANs = the identifiers (IP
+// addresses as IP SANs, RFC 8738 §4; an address is never the CN), and the
+// TLS Feature status_request extension for must-staple.
 func CSR(ids []string, key crypto.Signer, mustStaple bool) ([]byte, error) {
-	tmpl := &x509.CertificateRequest{DNSNames: ids}
-	if len(ids) > 0 && len(ids[0]) < 64 {
-		tmpl.Subject = pkix.Name{CommonName: ids[0]}
+	tmpl := &x509.CertificateRequest{}
+	for _, id := range ids {
+		if a, err := netip.ParseAddr(id); err == nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, net.IP(a.AsSlice()))
+			continue
+		}
+		if len(tmpl.DNSNames) == 0 && len(id) < 64 {
+			tmpl.Subject = pkix.Name{CommonName: id}
+		}
+		tmpl.DNSNames = append(tmpl.DNSNames, id)
 	}
 	if mustStaple {
 		tmpl.ExtraExtensions = []pkix.Extension{{Id: renew.OIDTLSFeature, Value: renew.MustStapleValue}}

@@ -277,11 +277,16 @@ func (r *Runner) challengeTypes(rec *md.Record) ([]string, error) {
 		return nil, err
 	}
 	for _, d := range rec.Domains {
-		if md.IsWildcard(d) && !slices.ContainsFunc(types, func(t string) bool { return strings.EqualFold(t, challenge.DNS01) }) {
+		if md.IsWildcard(d) && !slices.ContainsFunc(types, func(t string) bool {
+			return strings.EqualFold(t, challenge.DNS01) || strings.EqualFold(t, challenge.DNSPersist01)
+		}) {
 			return nil, &Problem{Type: ProblemChallengeMismatch, Detail: fmt.Sprintf(
 				"%s is a wildcard name, which CAs validate only with dns-01, and dns-01 is not available for %s (available: '%s'; configure MDChallengeDns01 / challenge-dns01)",
 				d, rec.Name, strings.Join(types, " "))}
 		}
+	}
+	if se := challenge.CheckIPTypes(rec, types); se != nil {
+		return nil, &Problem{Type: ProblemChallengeMismatch, Detail: se.Detail}
 	}
 	return types, nil
 }

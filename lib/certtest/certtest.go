@@ -14,6 +14,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"net"
 	"os"
 	"testing"
 	"time"
@@ -23,7 +24,7 @@ import (
 // P-256 certificate for "test.example", serial 1, valid from an hour ago
 // to an hour from now.
 type Spec struct {
-	Names     []string  // DNS names; the first is the CN
+	Names     []string  // DNS names and IP addresses (IP SANs); the first is the CN
 	NotBefore time.Time // default: an hour ago
 	NotAfter  time.Time // default: an hour from now
 	Serial    *big.Int  // default: 1
@@ -55,8 +56,15 @@ func New(t testing.TB, s Spec) *Cert {
 		names = []string{"test.example"}
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: s.Serial, DNSNames: names, NotBefore: s.NotBefore, NotAfter: s.NotAfter,
+		SerialNumber: s.Serial, NotBefore: s.NotBefore, NotAfter: s.NotAfter,
 		OCSPServer: s.OCSP, SubjectKeyId: s.SubjectKeyID, AuthorityKeyId: s.AuthorityKeyID, ExtraExtensions: s.Extensions,
+	}
+	for _, n := range names {
+		if ip := net.ParseIP(n); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, n)
+		}
 	}
 	if len(names) > 0 {
 		tmpl.Subject = pkix.Name{CommonName: names[0]}
@@ -127,7 +135,7 @@ func ChainPEM(certs ...*Cert) []byte {
 }
 
 // SelfSignedPEM returns a self-signed certificate for names (the first is
-// the CN) in PEM.
+// the CN; IP addresses become IP SANs) in PEM.
 func SelfSignedPEM(t testing.TB, names ...string) []byte {
 	t.Helper()
 	return New(t, Spec{Names: names}).PEM()

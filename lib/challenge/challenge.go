@@ -286,6 +286,11 @@ func (m *Manager) Setup(ctx context.Context, rec *md.Record, t Task) error {
 		}
 	case DNS01:
 		err = m.setupDNS01(ctx, rec, t)
+	case DNSPersist01:
+		// nothing to put in place: the CA reads the record the operator
+		// published once (md-challenge persist-record prints it)
+		m.log.Infof("%s: the CA reads %s.%s; nothing to set up", t, PersistLabel, t.Domain)
+		return nil
 	default:
 		return fmt.Errorf("%w: %q is not a challenge type mdtools can answer", ErrNotApplicable, t.Type)
 	}
@@ -336,6 +341,8 @@ func (m *Manager) teardown(ctx context.Context, rec *md.Record, t Task) error {
 		return m.teardownDir(ctx, rec, t)
 	case DNS01:
 		return m.teardownDNS01(ctx, rec, t)
+	case DNSPersist01:
+		return nil // the record stays: it serves every later order
 	}
 	return fmt.Errorf("%w: %q is not a challenge type mdtools can answer", ErrNotApplicable, t.Type)
 }

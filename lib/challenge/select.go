@@ -18,7 +18,7 @@ type Offer struct {
 // implemented reports whether this package answers a challenge type, and
 // its canonical name.
 func implemented(typ string) (string, bool) {
-	for _, t := range []string{HTTP01, TLSALPN01, DNS01} {
+	for _, t := range []string{HTTP01, TLSALPN01, DNS01, DNSPersist01} {
 		if strings.EqualFold(t, typ) {
 			return t, true
 		}
@@ -47,20 +47,23 @@ func Respond(ctx context.Context, r Responder, rec *md.Record, domain string, ca
 				continue
 			}
 			typ, ok := implemented(o.Type)
-			if !ok {
+			if !ok || md.IsIP(domain) && !ipCapable(typ) {
 				continue
 			}
-			if err := ValidateToken(o.Token); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", typ, err))
-				tried = true
-				continue
+			t := Task{Type: typ, Domain: domain}
+			if typ != DNSPersist01 { // dns-persist-01 has no token (the record names the account)
+				if err := ValidateToken(o.Token); err != nil {
+					errs = append(errs, fmt.Errorf("%s: %w", typ, err))
+					tried = true
+					continue
+				}
+				ka, err := keyAuth(o.Token)
+				if err != nil {
+					return Task{}, -1, fmt.Errorf("computing key authorization: %w", err)
+				}
+				t.Token, t.KeyAuth = o.Token, ka
 			}
-			ka, err := keyAuth(o.Token)
-			if err != nil {
-				return Task{}, -1, fmt.Errorf("computing key authorization: %w", err)
-			}
-			t := Task{Type: typ, Domain: domain, Token: o.Token, KeyAuth: ka}
-			err = r.Setup(ctx, rec, t)
+			err := r.Setup(ctx, rec, t)
 			if err == nil {
 				return t, i, nil
 			}

@@ -106,7 +106,8 @@ func (m *Manager) tlsALPNCurrent(ctx context.Context, domain, certFile string, d
 }
 
 // TLSALPNCertificate makes the self-signed tls-alpn-01 certificate of RFC
-// 8737 as mod_md does: CN tls-alpn-01-challenge, SAN dns, basicConstraints
+// 8737 as mod_md does: CN tls-alpn-01-challenge, SAN dns (an IP SAN for an
+// IP address, RFC 8738 §6), basicConstraints
 // critical CA:FALSE, the critical acmeIdentifier extension holding the
 // SHA-256 digest of the key authorization, a random 20-byte serial, valid 7
 // days from now. It returns the DER.
@@ -127,7 +128,6 @@ func TLSALPNCertificate(key crypto.Signer, dns string, digest []byte, now time.T
 	tmpl := &x509.Certificate{
 		SerialNumber:          new(big.Int).SetBytes(serial),
 		Subject:               pkix.Name{CommonName: tlsALPNCommonName},
-		DNSNames:              []string{dns},
 		NotBefore:             now.Add(-time.Minute),
 		NotAfter:              now.Add(tlsALPNValidity),
 		BasicConstraintsValid: true,
@@ -138,6 +138,11 @@ func TLSALPNCertificate(key crypto.Signer, dns string, digest []byte, now time.T
 	}
 	if _, ok := key.(*rsa.PrivateKey); ok {
 		tmpl.KeyUsage |= x509.KeyUsageKeyEncipherment
+	}
+	if ip := net.ParseIP(dns); ip != nil {
+		tmpl.IPAddresses = []net.IP{ip} // RFC 8738 §6: the address, not its reverse name
+	} else {
+		tmpl.DNSNames = []string{dns}
 	}
 	return x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 }
@@ -156,7 +161,7 @@ func TLSALPNConfig(st *store.Store, log logger.Logger) *tls.Config {
 			if !slices.Contains(hello.SupportedProtos, ACMETLS1) {
 				return nil, errors.New("tls-alpn-01: client did not offer acme-tls/1")
 			}
-			name := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
+			name := sniName(hello.ServerName)
 			if ValidateChallengeDomain(name) != nil {
 				return nil, fmt.Errorf("tls-alpn-01: bad or missing SNI %q", hello.ServerName)
 			}
@@ -165,8 +170,16 @@ func TLSALPNConfig(st *store.Store, log logger.Logger) *tls.Config {
 				log.Warnf("tls-alpn-01: %s: %v", name, err)
 				return nil, err
 			}
+			fit := hello
+			if md.IsIP(name) {
+				// the certificate names the address, not its reverse
+				// name (RFC 8738 §6): judge it by key and version only
+				h := *hello
+				h.ServerName = ""
+				fit = &h
+			}
 			for _, c := range certs {
-				if hello.SupportsCertificate(c) == nil {
+				if fit.SupportsCertificate(c) == nil {
 					log.Infof("tls-alpn-01: answered %s", name)
 					return c, nil
 				}

@@ -72,6 +72,11 @@ func ValidateChallengeDomain(dns string) error {
 func (t Task) Validate(full bool) error {
 	switch t.Type {
 	case HTTP01, TLSALPN01, DNS01:
+	case DNSPersist01:
+		if t.Token != "" || t.KeyAuth != "" {
+			return fmt.Errorf("%s has no token or key authorization", DNSPersist01)
+		}
+		return ValidateChallengeDomain(t.Domain)
 	case "":
 		return fmt.Errorf("challenge task without a type")
 	default:

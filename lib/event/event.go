@@ -97,7 +97,7 @@ func ValidateReason(reason string) error {
 	switch {
 	case !ok:
 		return fmt.Errorf("event %.60q: want challenge-setup:<type>:<dns>", reason)
-	case typ != "http-01" && typ != "tls-alpn-01" && typ != "dns-01":
+	case typ != "http-01" && typ != "tls-alpn-01" && typ != "dns-01" && typ != "dns-persist-01":
 		return fmt.Errorf("event %.60q: unknown challenge type %q", reason, typ)
 	case md.IsWildcard(dns):
 		return fmt.Errorf("event %.60q: wildcard in challenge domain", reason)

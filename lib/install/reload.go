@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -100,6 +101,15 @@ func verifyTargets(rec *md.Record, defaultAddr string) []target {
 			continue
 		}
 		for _, a := range addrs {
+			if md.IsIP(d) {
+				// an IP address (RFC 8738) is checked where clients
+				// reach it: at the address itself, on the vhost's port
+				_, port, _ := net.SplitHostPort(a)
+				a = net.JoinHostPort(d, port)
+				if slices.Contains(ts, target{name: d, addr: a}) {
+					continue
+				}
+			}
 			ts = append(ts, target{name: d, addr: a})
 		}
 	}
@@ -126,9 +136,13 @@ func dialAddr(a string) string {
 }
 
 // servedLeaf connects to t and returns the fingerprint of the leaf served
-// for its name.
+// for its name (sent as SNI; an IP address is not, RFC 6066 §3).
 func servedLeaf(ctx context.Context, t target) (string, error) {
-	d := tls.Dialer{Config: &tls.Config{ServerName: t.name, InsecureSkipVerify: true}, NetDialer: &net.Dialer{Timeout: 3 * time.Second}}
+	sni := t.name
+	if md.IsIP(sni) {
+		sni = ""
+	}
+	d := tls.Dialer{Config: &tls.Config{ServerName: sni, InsecureSkipVerify: true}, NetDialer: &net.Dialer{Timeout: 3 * time.Second}}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	conn, err := d.DialContext(ctx, "tcp", t.addr)

@@ -12,10 +12,18 @@ const MaxNameLen = 253
 // letters, digits, '-' and '.', labels of 1 to 63 characters, at least two
 // labels, and an optional leading "*." for a wildcard. International names
 // must be given in their punycode (xn--) form, since certificates carry that.
+// An IP address is accepted in its canonical form (ValidateIP, RFC 8738);
+// a name of digits and dots only, or with a ':', is judged as one.
 // The result is safe to use as a single path component.
 func ValidateDomain(s string) error {
 	if s == "" {
 		return fmt.Errorf("empty domain name")
+	}
+	if rest, wild := strings.CutPrefix(s, "*."); looksLikeIP(rest) {
+		if wild {
+			return fmt.Errorf("wildcard %q: an IP address has no wildcard form", s)
+		}
+		return ValidateIP(s)
 	}
 	if len(s) > MaxNameLen {
 		return fmt.Errorf("domain name %.40q... is longer than %d characters", s, MaxNameLen)
@@ -32,6 +40,9 @@ func ValidateDomain(s string) error {
 		if err := validateLabel(l); err != nil {
 			return fmt.Errorf("invalid domain name %q: %v", s, err)
 		}
+	}
+	if top := labels[len(labels)-1]; strings.Trim(top, "0123456789") == "" {
+		return fmt.Errorf("invalid domain name %q: the last label %q is all digits (neither a DNS name nor an IP address)", s, top)
 	}
 	return nil
 }
@@ -108,7 +119,7 @@ func coveringWildcard(name string) string {
 // keeping order, as mod_md's add_domain_name. It scans list: for long
 // lists built name by name use a DomainSet.
 func AddDomain(list []string, name string) []string {
-	name = strings.ToLower(name)
+	name = CanonicalName(name)
 	for _, d := range list {
 		if d == name {
 			return list
@@ -134,12 +145,13 @@ func NewDomainSet(names ...string) *DomainSet {
 	return s
 }
 
-// Add appends name lower-cased unless present; it reports whether it did.
+// Add appends name lower-cased (an IP address in canonical form) unless
+// present; it reports whether it did.
 func (s *DomainSet) Add(name string) bool {
 	if s.idx == nil {
 		s.idx = map[string]struct{}{}
 	}
-	name = strings.ToLower(name)
+	name = CanonicalName(name)
 	if _, ok := s.idx[name]; ok {
 		return false
 	}
@@ -150,7 +162,7 @@ func (s *DomainSet) Add(name string) bool {
 
 // Has reports whether name is in the set (case-insensitively).
 func (s *DomainSet) Has(name string) bool {
-	_, ok := s.idx[strings.ToLower(name)]
+	_, ok := s.idx[CanonicalName(name)]
 	return ok
 }
 

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
+	"net/netip"
 
 	"github.com/mdtools/mdtools/lib/md"
 )
@@ -22,4 +23,17 @@ func Fingerprint(c *x509.Certificate) string {
 func CertInfo(s md.KeySpec, c *x509.Certificate) md.CertInfo {
 	return md.CertInfo{Spec: s.Name(), Serial: md.SerialHex(c.SerialNumber), SHA256: Fingerprint(c),
 		Valid: md.Period{From: md.NewTime(c.NotBefore), Until: md.NewTime(c.NotAfter)}}
+}
+
+// SANNames are the certificate's DNS names followed by its IP addresses
+// in canonical form (md.CanonicalName: IPv6 compressed), as mdtools shows
+// them; AltNames keeps mod_md's spelling.
+func SANNames(c *x509.Certificate) []string {
+	names := append([]string(nil), c.DNSNames...)
+	for _, ip := range c.IPAddresses {
+		if a, ok := netip.AddrFromSlice(ip); ok {
+			names = append(names, a.Unmap().String())
+		}
+	}
+	return names
 }

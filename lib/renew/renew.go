@@ -13,6 +13,9 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"fmt"
+	"net"
+	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -107,9 +110,19 @@ func AltNames(c *x509.Certificate) []string {
 
 // Covers reports whether the certificate's alternative names cover every
 // domain (mod_md's md_is_covered_by_alt_names; wildcards match one label).
+// An IP address (RFC 8738) is covered by an equal IP SAN only.
 func Covers(c *x509.Certificate, domains []string) bool {
 	names := AltNames(c)
 	for _, d := range domains {
+		if a, err := netip.ParseAddr(d); err == nil {
+			if !slices.ContainsFunc(c.IPAddresses, func(ip net.IP) bool {
+				b, ok := netip.AddrFromSlice(ip)
+				return ok && b.Unmap() == a.Unmap()
+			}) {
+				return false
+			}
+			continue
+		}
 		ok := false
 		for _, n := range names {
 			if md.DomainMatches(n, d) || strings.EqualFold(n, d) {

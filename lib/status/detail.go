@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/renew"
 )
 
 // maxDetailLog is how many job log entries the per-MD view shows.
@@ -143,7 +144,7 @@ func (rep *Report) writeCert(b *strings.Builder, c Cert) {
 		left = fmt.Sprintf("EXPIRED %d days ago", -days)
 	}
 	kv("valid", ci.NotBefore.Format("2006-01-02 15:04:05")+" to "+ci.NotAfter.Format("2006-01-02 15:04:05")+" UTC ("+left+")")
-	kv("names", strings.Join(ci.Cert.DNSNames, ", "))
+	kv("names", strings.Join(renew.SANNames(ci.Cert), ", "))
 	kv("issuer", ci.IssuerName)
 	kv("sha256", ci.SHA256)
 	if c.OCSP != nil {

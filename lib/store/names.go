@@ -7,9 +7,10 @@ import (
 
 // checkName validates a set name before it becomes a path component: an MD
 // name or DNS name (optionally "*."-prefixed), an account id such as
-// "ACME-localhost-0000", an archive name "a.org.3", or "other". Only
-// letters, digits, '.', '-', '_' and a leading "*." are allowed; no '/',
-// NUL, "..", or leading '.'.
+// "ACME-localhost-0000", an archive name "a.org.3", an IP address (IPv6
+// in canonical form has ':'; RFC 8738 MDs are named after their first
+// address), or "other". Only letters, digits, '.', '-', '_', ':' and a
+// leading "*." are allowed; no '/', NUL, "..", or leading '.'.
 func checkName(name string) error {
 	if name == "" {
 		return fmt.Errorf("%w: empty name", ErrBadName)
@@ -22,7 +23,7 @@ func checkName(name string) error {
 		return fmt.Errorf("%w: %q", ErrBadName, name)
 	}
 	for i := 0; i < len(rest); i++ {
-		if !safeByte(rest[i]) {
+		if !safeByte(rest[i]) && rest[i] != ':' {
 			return fmt.Errorf("%w: %q has character %q", ErrBadName, name, rest[i])
 		}
 	}

@@ -135,8 +135,13 @@ func TestBadNamesRejected(t *testing.T) {
 			t.Errorf("file %q: err = %v; want ErrBadName", file, err)
 		}
 	}
-	if err := s.Write(t.Context(), GroupDomains, "*.a.org", "md.json", []byte("{}")); err != nil {
-		t.Errorf("wildcard MD name refused: %v", err)
+	for _, name := range []string{"*.a.org", "::1", "2001:db8::1", "127.0.0.1"} {
+		if err := s.Write(t.Context(), GroupDomains, name, "md.json", []byte("{}")); err != nil {
+			t.Errorf("MD name %q refused: %v", name, err)
+		}
+	}
+	if _, err := s.Read(t.Context(), GroupDomains, "::1", "a:b"); !errors.Is(err, ErrBadName) {
+		t.Errorf("file name with ':': err = %v; want ErrBadName", err)
 	}
 }
 

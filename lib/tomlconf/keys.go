@@ -137,6 +137,7 @@ func setDomains(p *parser, t *table, key string, v any, c *conf) {
 	}
 	out := md.NewDomainSet()
 	for _, n := range names {
+		n = md.CanonicalName(n)
 		if err := md.ValidateDomain(n); err != nil {
 			p.errorf(t, key, "%v", err)
 			continue
