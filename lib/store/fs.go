@@ -48,7 +48,7 @@ func fileMode(g Group, file string) os.FileMode {
 		return 0o600
 	}
 	switch {
-	case strings.Contains(file, "privkey"), file == FileAccountKey:
+	case IsKeyFile(file):
 		return 0o600
 	case strings.Contains(file, "pubcert"), file == FileJob, file == FileHTTP01,
 		strings.HasPrefix(file, "ocsp-"):
