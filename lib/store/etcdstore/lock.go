@@ -10,6 +10,9 @@ import (
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
+// errRequest marks a failed etcd request while locking.
+var errRequest = errors.New("etcd request failed")
+
 // lockKey is the mutex prefix of a lock: the store-wide lock for "".
 func (b *Backend) lockKey(name string) string {
 	if name == "" {
@@ -36,12 +39,12 @@ func (b *Backend) session(ctx context.Context) (*concurrency.Session, error) {
 	defer cancel()
 	lease, err := b.cli.Grant(rctx, int64(b.cfg.LockTTL/time.Second))
 	if err != nil {
-		return nil, b.failed("creating the lease for locks", err)
+		return nil, fmt.Errorf("creating the lease for locks: %w", err)
 	}
 	// the keep-alives live as long as the session, not the request
 	s, err := concurrency.NewSession(b.cli, concurrency.WithLease(lease.ID), concurrency.WithContext(context.Background()))
 	if err != nil {
-		return nil, b.failed("creating the lease for locks", err)
+		return nil, fmt.Errorf("creating the lease for locks: %w", err)
 	}
 	b.sess = s
 	return s, nil
@@ -78,7 +81,9 @@ func (b *Backend) Lock(ctx context.Context, name string, wait time.Duration) (fu
 	unlock, err := b.etcdLock(ctx, lctx, key, wait <= 0)
 	if err != nil {
 		release()
-		if errors.Is(err, concurrency.ErrLocked) || errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		// the wait ran out (not a request timeout: etcd not answering
+		// is an etcd error, never "locked")
+		if errors.Is(err, concurrency.ErrLocked) || wait > 0 && lctx.Err() != nil && ctx.Err() == nil && !errors.Is(err, errRequest) {
 			return nil, locked
 		}
 		if ctx.Err() != nil {
@@ -93,13 +98,16 @@ func (b *Backend) Lock(ctx context.Context, name string, wait time.Duration) (fu
 func (b *Backend) etcdLock(ctx, lctx context.Context, key string, once bool) (func(), error) {
 	s, err := b.session(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", errRequest, err)
 	}
 	m := concurrency.NewMutex(s, key)
 	if once {
 		rctx, cancel := b.ctx(ctx)
 		err = m.TryLock(rctx)
 		cancel()
+		if err != nil && !errors.Is(err, concurrency.ErrLocked) {
+			err = fmt.Errorf("%w: %w", errRequest, err)
+		}
 	} else {
 		err = m.Lock(lctx)
 	}

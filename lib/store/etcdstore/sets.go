@@ -7,8 +7,8 @@ import (
 	"io/fs"
 
 	"github.com/mdtools/mdtools/lib/store"
-	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // txnRetries bounds how often a set operation is retried when a set

@@ -6,6 +6,7 @@ package etcdtest
 
 import (
 	"net/url"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,7 +19,11 @@ type Server struct {
 	// Endpoint is the client address, "127.0.0.1:<port>".
 	Endpoint string
 	Etcd     *embed.Etcd
+	stop     sync.Once
 }
+
+// Stop stops the server (again a no-op); t.Cleanup calls it too.
+func (s *Server) Stop() { s.stop.Do(s.Etcd.Close) }
 
 // Options change the server's defaults.
 type Options struct {
@@ -52,7 +57,8 @@ func Start(t testing.TB, opts ...Options) *Server {
 	if err != nil {
 		t.Fatalf("starting etcd: %v", err)
 	}
-	t.Cleanup(e.Close)
+	srv := &Server{Etcd: e}
+	t.Cleanup(srv.Stop)
 	select {
 	case <-e.Server.ReadyNotify():
 	case err := <-e.Err():
@@ -61,5 +67,6 @@ func Start(t testing.TB, opts ...Options) *Server {
 		e.Server.Stop()
 		t.Fatal("etcd was not ready within a minute")
 	}
-	return &Server{Endpoint: e.Clients[0].Addr().String(), Etcd: e}
+	srv.Endpoint = e.Clients[0].Addr().String()
+	return srv
 }
