@@ -39,11 +39,11 @@ func setupTool(setup bool) cli.Tool {
 	}
 	return cli.Tool{
 		Name: name, Usage: usage, Description: desc, ArgsUsage: "[RECORDS.jsonl|-]...",
-		Flags: []ucli.Flag{
+		Flags: append([]ucli.Flag{
 			storeFlag(),
 			&ucli.StringFlag{Name: "tasks", Aliases: []string{"t"}, Usage: "task list (`FILE`, JSON Lines; required for setup)"},
 			&ucli.DurationFlag{Name: "timeout", Value: challenge.DefaultCommandTimeout, Usage: "time limit for each dns-01 command run"},
-		},
+		}, cli.EtcdFlags()...),
 		Action: func(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) error {
 			return runTasks(ctx, c, env, log, setup)
 		},
@@ -53,11 +53,11 @@ func setupTool(setup bool) cli.Tool {
 func serveTool() cli.Tool {
 	return cli.Tool{
 		Name: "serve", Usage: "answer http-01 and tls-alpn-01 from the store until stopped", Description: serveDescription,
-		Flags: []ucli.Flag{
+		Flags: append([]ucli.Flag{
 			storeFlag(), cli.ConfigFlag(),
 			&ucli.StringFlag{Name: "http", Usage: "serve http-01 on `ADDR` (host:port, e.g. :80)"},
 			&ucli.StringFlag{Name: "tls", Usage: "serve tls-alpn-01 (acme-tls/1) on `ADDR` (host:port, e.g. :443)"},
-		},
+		}, cli.EtcdFlags()...),
 		Action: func(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) error {
 			if c.String("http") == "" && c.String("tls") == "" {
 				return cli.Usagef("serve needs --http ADDR, --tls ADDR or both")
@@ -69,6 +69,7 @@ func serveTool() cli.Tool {
 			if err != nil {
 				return err
 			}
+			defer st.Close()
 			return challenge.Serve(ctx, st, c.String("http"), c.String("tls"), log, func(s *challenge.Servers) {
 				if a := s.HTTPAddr(); a != nil {
 					log.Infof("serving http-01 on %s", a)

@@ -104,7 +104,8 @@ func parse(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) e
 		log.Infof("%s: %d managed domain(s), configuration OK", path, len(recs))
 		return nil
 	}
-	ch, err := cli.Choose(log, cli.StoreChoice{Flag: c.String("store"), Env: env.Var("MD_STORE"), ConfigFile: path, Config: pc})
+	ch, err := cli.Choose(log, cli.StoreChoice{Flag: c.String("store"), Env: env.Var("MD_STORE"), ConfigFile: path, Config: pc,
+		Etcd: cli.EtcdOptionsFor(c, env)})
 	if err != nil {
 		return err
 	}
@@ -113,7 +114,7 @@ func parse(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) e
 		r.Store = dir // every later stage uses this store
 	}
 	dry := c.Bool("dry-run")
-	if !dry || store.Initialized(ctx, dir) { // a dry run never creates a store
+	if !dry || cli.Initialized(ctx, ch) { // a dry run never creates a store
 		if err := syncStore(ctx, c, log, ch, recs, dry); err != nil {
 			return err
 		}
@@ -133,6 +134,7 @@ func syncStore(ctx context.Context, c *ucli.Context, log *cli.Logger, ch cli.Cho
 	if err != nil {
 		return err
 	}
+	defer st.Close()
 	res, err := registry.Sync(ctx, st, recs, registry.Options{DryRun: dry, Wait: c.Duration("wait")})
 	if err != nil || res == nil {
 		return err
@@ -151,7 +153,7 @@ func syncStore(ctx context.Context, c *ucli.Context, log *cli.Logger, ch cli.Cho
 
 // openStore opens the store.
 func openStore(ctx context.Context, ch cli.ChosenStore) (*store.Store, error) {
-	st, err := store.Open(ctx, ch.Dir)
+	st, err := cli.Open(ctx, ch)
 	if err != nil {
 		return nil, &cli.Hinted{Err: err, Hint: "that is the " + ch.String() + "; check it and that this user may write there"}
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/mdtools/mdtools/lib/cli"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/status"
-	"github.com/mdtools/mdtools/lib/store"
 	ucli "github.com/urfave/cli/v2"
 )
 
@@ -63,7 +62,7 @@ func tool() cli.Tool {
 		Usage:       "report every managed domain: JSON, table, HTML, metrics",
 		ArgsUsage:   "[NAME]",
 		Description: description,
-		Flags: []ucli.Flag{
+		Flags: append([]ucli.Flag{
 			cli.StoreFlags()[0], cli.ConfigFlag(),
 			&ucli.BoolFlag{Name: "json", Usage: "mod_md's md-status JSON (default when stdout is not a terminal)"},
 			&ucli.BoolFlag{Name: "table", Usage: "one line per MD (default on a terminal); with --plan: the plan as text"},
@@ -78,7 +77,7 @@ func tool() cli.Tool {
 			&ucli.StringFlag{Name: "certificate-check", Value: "crt.sh https://crt.sh?q=", Usage: "MDCertificateCheck: `\"NAME URL\"`, the fingerprint is appended to URL"},
 			&ucli.StringFlag{Name: "stapling-renew-window", Value: md.DefaultStaplingRenewWindow, Usage: "MDStaplingRenewWindow (`WINDOW`) for --plan and --server-status"},
 			&ucli.StringFlag{Name: "color", Value: "auto", Usage: "colour the table (`WHEN`): auto (on a terminal, unless $NO_COLOR), always, never"},
-		},
+		}, cli.EtcdFlags()...),
 		Action: run,
 	}
 }
@@ -128,10 +127,11 @@ func run(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) err
 	if err != nil {
 		return err
 	}
-	st, err := store.OpenReadOnly(ch.Dir)
+	st, err := cli.OpenReadOnly(ctx, ch)
 	if err != nil {
 		return &cli.Hinted{Err: err, Hint: "that is the " + ch.String() + "; check --config / --store / $MD_STORE"}
 	}
+	defer st.Close()
 	if view == status.ViewTable && tty && log.Verbose == 0 {
 		// a person reading a table wants to know whose MDs these are
 		fmt.Fprintf(env.Stderr, "md-status: %s\n", ch)

@@ -139,6 +139,9 @@ func (r *reader) warnf(file string, line int, format string, args ...any) {
 
 // relative resolves p against ServerRoot as ap_server_root_relative.
 func (r *reader) relative(p string) string {
+	if strings.Contains(p, "://") { // a store URL (MDStoreDir etcd://...)
+		return p
+	}
 	if p == "" || filepath.IsAbs(p) {
 		return filepath.Clean(p)
 	}

@@ -13,12 +13,12 @@ import (
 // is read by StoreDir, not by the flag, so that an explicit --store can be
 // told from the environment (see ChooseStore).
 func StoreFlags() []ucli.Flag {
-	return []ucli.Flag{
+	return append([]ucli.Flag{
 		&ucli.StringFlag{Name: "store", Aliases: []string{"d"},
-			Usage: "the store `DIR` when no input records name one (records from md-parse do, and a different --store is then an error); default $MD_STORE, else /var/lib/mdtools as root, else $XDG_STATE_HOME/mdtools"},
+			Usage: "the store `DIR` (or etcd://HOST:PORT,.../PREFIX) when no input records name one (records from md-parse do, and a different --store is then an error); default $MD_STORE, else /var/lib/mdtools as root, else $XDG_STATE_HOME/mdtools"},
 		&ucli.DurationFlag{Name: "wait", Value: 5 * time.Second,
 			Usage: "how long to wait for a store lock held by another run before exiting 3"},
-	}
+	}, EtcdFlags()...)
 }
 
 // OpenStore opens, read-write, the store this run uses (see StoreDir).
@@ -27,7 +27,7 @@ func OpenStore(ctx context.Context, c *ucli.Context, env Env, log *Logger, recs 
 	if err != nil {
 		return nil, err
 	}
-	s, err := store.Open(ctx, ch.Dir)
+	s, err := Open(ctx, ch)
 	if err != nil {
 		return nil, &Hinted{Err: err, Hint: "that is the " + ch.String() + "; check it and that this user may write there"}
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"sync"
 
 	"github.com/mdtools/mdtools/lib/md"
@@ -42,7 +40,7 @@ type Stage struct {
 	FromStore func(ctx context.Context, st *store.Store) ([]*md.Record, error)
 	// Open opens the chosen store directory; nil opens it read-write
 	// (OpenStore). done, if not nil, is called when the run ends.
-	Open func(dir string) (st *store.Store, done func(), err error)
+	Open func(ctx context.Context, ch ChosenStore) (st *store.Store, done func(), err error)
 	// Start prepares the work once the store is open and returns it.
 	Start func(ctx context.Context, st *store.Store, recs []*md.Record) (*Work, error)
 	// LockedHint is the hint given when the run ends with exit 3.
@@ -114,13 +112,16 @@ func (s *Stage) inputs(c *ucli.Context, env Env) ([]*md.Record, error) {
 func (s *Stage) open(ctx context.Context, c *ucli.Context, env Env, log *Logger, recs []*md.Record) (*store.Store, func(), error) {
 	if s.Open == nil {
 		st, err := OpenStore(ctx, c, env, log, recs)
-		return st, nil, err
+		if err != nil {
+			return nil, nil, err
+		}
+		return st, func() { st.Close() }, nil
 	}
-	dir, err := StoreDir(c, env, log, recs)
+	ch, err := StoreFor(c, env, log, recs)
 	if err != nil {
 		return nil, nil, err
 	}
-	return s.Open(dir)
+	return s.Open(ctx, ch)
 }
 
 // work runs Each in the pool, writing each record as soon as it and all
@@ -173,22 +174,4 @@ func (s *Stage) work(ctx context.Context, w *Work, recs []*md.Record, out *Recor
 		return &Hinted{Err: store.ErrLocked, Hint: s.LockedHint}
 	}
 	return nil
-}
-
-// OpenDryRun opens the store at dir read-only, for a dry run that must
-// change nothing, not even by creating a store that does not exist yet: it
-// then looks empty (done removes the empty stand-in).
-func OpenDryRun(dir string) (st *store.Store, done func(), err error) {
-	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		empty, err := os.MkdirTemp("", "mdtools-dry-run-")
-		if err != nil {
-			return nil, nil, err
-		}
-		dir, done = empty, func() { os.Remove(empty) }
-	}
-	st, err = store.OpenReadOnly(dir)
-	if err != nil {
-		return nil, done, &Hinted{Err: err, Hint: "check the records' \"store\" / --store / $MD_STORE"}
-	}
-	return st, done, nil
 }

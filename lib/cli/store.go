@@ -37,14 +37,17 @@ type StoreChoice struct {
 	// Config what was read from it (nil without a config).
 	ConfigFile string
 	Config     *md.ParsedConfig
+	// Etcd says how to reach an etcd store, if one is chosen.
+	Etcd EtcdOptions
 }
 
 // ChosenStore is the store a command uses and why.
 type ChosenStore struct {
-	Dir   string   // absolute directory (or, later, a URL)
+	Dir   string   // absolute directory, or an etcd://host:port,.../prefix URL
 	From  string   // why this one: "the records", "--store", "MDStoreDir in FILE", ...
 	Notes []string // a value that was ignored, for -v
 	Warns []string // a value that was ignored though the operator asked for it
+	Etcd  EtcdOptions
 }
 
 // ChooseStore is the one rule for which store a command uses, so that a
@@ -137,7 +140,7 @@ func recordsStore(recs []*md.Record) (dir, name string, err error) {
 }
 
 // normStore makes a directory absolute and clean, so that two spellings of
-// one directory compare equal. A URL (a future shared store) is kept.
+// one directory compare equal. A URL (an etcd store) is kept.
 func normStore(s string) string {
 	if strings.Contains(s, "://") {
 		return s
@@ -190,7 +193,7 @@ func StoreDir(c *ucli.Context, env Env, log *Logger, recs []*md.Record) (string,
 
 // StoreFor is StoreDir with the reason, for messages.
 func StoreFor(c *ucli.Context, env Env, log *Logger, recs []*md.Record) (ChosenStore, error) {
-	sc := StoreChoice{Records: recs, Flag: c.String("store"), Env: env.Var("MD_STORE")}
+	sc := StoreChoice{Records: recs, Flag: c.String("store"), Env: env.Var("MD_STORE"), Etcd: EtcdOptionsFor(c, env)}
 	if hasFlag(c, "config") {
 		if f := c.String("config"); f != "" {
 			pc, err := LoadConfig(f, apacheconf.Options{}, env.Stderr)
@@ -218,8 +221,14 @@ func Choose(log *Logger, sc StoreChoice) (ChosenStore, error) {
 	}
 	log.Infof("%s", ch)
 	if strings.Contains(ch.Dir, "://") {
-		return ChosenStore{}, Usagef("store %s: only a directory can be a store in this version", ch.Dir)
+		if !IsEtcd(ch.Dir) {
+			return ChosenStore{}, Usagef("store %s: a store is a directory or etcd://host:port,.../prefix", ch.Dir)
+		}
+		if _, _, err := ParseEtcdURL(ch.Dir); err != nil {
+			return ChosenStore{}, &UsageError{Err: err}
+		}
 	}
+	ch.Etcd = sc.Etcd
 	return ch, nil
 }
 

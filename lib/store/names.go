@@ -82,6 +82,21 @@ func checkNames(g Group, name, file string) error {
 	return nil
 }
 
-// CheckName validates a set name (an MD name, an account id) given on a
-// command line before it is used in the store.
+// CheckNames validates a (group, name, file) triple exactly as the
+// filesystem backend does, for other backends (name and file may be empty
+// where the operation allows it).
+func CheckNames(g Group, name, file string) error { return checkNames(g, name, file) }
+
+// CheckGroup validates a group name, for other backends.
+func CheckGroup(g Group) error { return checkGroup(g) }
+
+// CheckName validates a set name (an MD name, an account id, a lock name):
+// names given on a command line, and names other backends store.
 func CheckName(name string) error { return checkName(name) }
+
+// IsKeyFile reports whether a store file holds a private key (the
+// domains' privkey*.pem, challenge keys, account.pem): the filesystem
+// backend keeps those owner-only, a network backend encrypts them.
+func IsKeyFile(file string) bool {
+	return strings.Contains(file, "privkey") || file == FileAccountKey
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -63,4 +64,52 @@ func OpenReadOnly(dir string) (*Store, error) {
 		return nil, fmt.Errorf("opening store: %s is not a directory", dir)
 	}
 	return &Store{b: readOnlyFS{fs: FS{dir: dir}}, dir: dir}, nil
+}
+
+// readOnly is any backend without its writes (see readOnlyFS).
+type readOnly struct{ b Backend }
+
+var _ Backend = readOnly{}
+
+func (r readOnly) Read(ctx context.Context, g Group, name, file string) ([]byte, error) {
+	return r.b.Read(ctx, g, name, file)
+}
+func (r readOnly) ModTime(ctx context.Context, g Group, name, file string) (time.Time, error) {
+	return r.b.ModTime(ctx, g, name, file)
+}
+func (r readOnly) List(ctx context.Context, g Group) ([]string, error) { return r.b.List(ctx, g) }
+func (r readOnly) ListFiles(ctx context.Context, g Group, name string) ([]string, error) {
+	return r.b.ListFiles(ctx, g, name)
+}
+func (readOnly) Write(context.Context, Group, string, string, []byte) error   { return ErrReadOnly }
+func (readOnly) Remove(context.Context, Group, string, string) error          { return ErrReadOnly }
+func (readOnly) Purge(context.Context, Group, string) error                   { return ErrReadOnly }
+func (readOnly) Move(context.Context, Group, string, Group, string) error     { return ErrReadOnly }
+func (readOnly) Exchange(context.Context, Group, string, Group, string) error { return ErrReadOnly }
+func (readOnly) Lock(context.Context, string, time.Duration) (func(), error) {
+	return nil, ErrReadOnly
+}
+
+// Close closes the backend underneath.
+func (r readOnly) Close() error {
+	if c, ok := r.b.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+// OpenBackendReadOnly is OpenReadOnly on any backend: nothing is created
+// or changed, and the store key is not loaded.
+func OpenBackendReadOnly(b Backend, desc string) *Store {
+	return &Store{b: readOnly{b: b}, dir: desc}
+}
+
+// Close releases what the store's backend holds (for a network backend:
+// its connection, and the locks of this handle). A filesystem store has
+// nothing to close.
+func (s *Store) Close() error {
+	if c, ok := s.b.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
 }

@@ -200,6 +200,10 @@ func setMode(field func(*conf) **string) func(*parser, *table, string, any, *con
 }
 
 func setStoreDir(p *parser, t *table, key string, v any, c *conf) {
+	if s, ok := v.(string); ok && strings.HasPrefix(s, "etcd://") {
+		c.settings.StoreDir = s // an etcd store, not a path
+		return
+	}
 	if s, ok := p.path(t, key, v); ok {
 		c.settings.StoreDir = s
 	}

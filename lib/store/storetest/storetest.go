@@ -2,8 +2,11 @@
 // pass: the filesystem backend runs it in lib/store, and a second backend
 // (etcd) calls Run from its own tests. It checks what the commands rely on
 // and what the Backend documentation promises: atomic writes, listing,
-// moves and exchanges of sets, removes, locks, the refusal of unsafe names
-// and, for backends that have them, of symbolic links.
+// moves and exchanges of sets, removes, locks and the refusal of unsafe
+// names (Run, for every backend); the refusal of symbolic links (RunLinks,
+// for backends whose stores are files); the release of locks when a handle
+// is closed (RunClose, for backends whose handles are network clients).
+// Nothing is skipped: a backend runs the parts that apply to it.
 package storetest
 
 import (
@@ -29,16 +32,16 @@ type Harness struct {
 	// directory; for a network store: a new client). Locks are tested
 	// across two handles.
 	New func(t *testing.T) (open func() store.Backend)
-	// Link, for backends whose stores can hold symbolic links, plants one
-	// at g/name (file "") or g/name/file pointing to the local path
-	// target, in the store that b is a handle on. Nil skips the link tests.
+	// Link, for backends whose stores can hold symbolic links (RunLinks),
+	// plants one at g/name (file "") or g/name/file pointing to the local
+	// path target, in the store that b is a handle on.
 	Link func(t *testing.T, b store.Backend, g store.Group, name, file, target string)
 	// Outside, with Link, returns a fresh local directory outside every
 	// store for link targets (t.TempDir when nil).
 	Outside func(t *testing.T) string
 }
 
-// Run runs the whole suite, one subtest per property.
+// Run runs the backend-general suite, one subtest per property.
 func Run(t *testing.T, h Harness) {
 	tests := []struct {
 		name string
@@ -54,13 +57,26 @@ func Run(t *testing.T, h Harness) {
 		{"LockExclusive", testLockExclusive},
 		{"LockCancel", testLockCancel},
 		{"LockHandover", testLockHandover},
-		{"LockClose", testLockClose},
 		{"NamesRefused", testNamesRefused},
-		{"LinksRefused", testLinksRefused},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, h) })
 	}
+}
+
+// RunLinks runs the tests for backends whose stores are files, which can
+// hold symbolic links (h.Link is required).
+func RunLinks(t *testing.T, h Harness) {
+	if h.Link == nil {
+		t.Fatal("storetest.RunLinks needs Harness.Link")
+	}
+	t.Run("LinksRefused", func(t *testing.T) { testLinksRefused(t, h) })
+}
+
+// RunClose runs the tests for backends whose handles are closed (network
+// clients, io.Closer).
+func RunClose(t *testing.T, h Harness) {
+	t.Run("LockClose", func(t *testing.T) { testLockClose(t, h) })
 }
 
 func mustWrite(t *testing.T, b store.Backend, g store.Group, name, file, data string) {
@@ -401,7 +417,7 @@ func testLockClose(t *testing.T, h Harness) {
 	b1, b2 := open(), open()
 	c, ok := b1.(io.Closer)
 	if !ok {
-		t.Skip("handles of this backend are not closed (locks end with the process)")
+		t.Fatalf("%T is not an io.Closer: storetest.RunClose is for backends whose handles are closed", b1)
 	}
 	lock(t, b1, "a.org")
 	if err := c.Close(); err != nil {
@@ -462,9 +478,6 @@ func checkRefused(t *testing.T, what string, err error) {
 // never followed: reads, listings, set operations and writes neither
 // reveal nor change what it points to.
 func testLinksRefused(t *testing.T, h Harness) {
-	if h.Link == nil {
-		t.Skip("this backend has no symbolic links")
-	}
 	ctx := t.Context()
 	outside := t.TempDir()
 	if h.Outside != nil {
