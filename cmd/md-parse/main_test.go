@@ -285,3 +285,21 @@ func TestApacheDefaultStoreIsModMDs(t *testing.T) {
 		t.Errorf("a store appeared beside the configs instead of under ServerRoot")
 	}
 }
+
+// An MD with an IP address whose CA issues IP certificates only in a
+// profile it does not select is warned of at parse time, with its line.
+func TestIPProfileWarning(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "httpd.conf")
+	os.WriteFile(conf, []byte("MDCertificateAuthority LetsEncrypt\nMDomain ip.example 192.0.2.10\n<MDomain short.example 192.0.2.11>\n  MDProfile shortlived\n</MDomain>\n"), 0o644)
+	code, _, errOut := run(t, "--check", conf)
+	if code != cli.ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(errOut, conf+":2: ip.example lists the IP address 192.0.2.10") || !strings.Contains(errOut, "MDProfile shortlived") {
+		t.Errorf("no warning for ip.example:\n%s", errOut)
+	}
+	if strings.Contains(errOut, "short.example lists") {
+		t.Errorf("warned of an MD that selects the profile:\n%s", errOut)
+	}
+}

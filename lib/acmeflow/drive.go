@@ -221,6 +221,9 @@ func (a *attempt) teardown(ctx context.Context, tasks []challenge.Task) {
 
 // drive talks to the CA: account, then one order per key spec.
 func (a *attempt) drive(ctx context.Context) ([]([]*x509.Certificate), error) {
+	if p := a.rec.IPProfileProblem(a.caURL); p != "" {
+		return nil, &Problem{Type: ProblemInvalidProfile, Detail: p} // before any request to the CA
+	}
 	a.progress("Contacting ACME server for %s at %s", a.name, a.caURL)
 	if err := a.connect(ctx); err != nil {
 		return nil, err

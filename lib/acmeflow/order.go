@@ -35,7 +35,7 @@ func pickProfile(rec *md.Record, dir *Directory) (string, error) {
 	}
 	sort.Strings(names)
 	if rec.ProfileMandatory {
-		return "", &Problem{Type: "urn:ietf:params:acme:error:invalidProfile", Detail: fmt.Sprintf(
+		return "", &Problem{Type: ProblemInvalidProfile, Detail: fmt.Sprintf(
 			"the CA does not offer profile %q (it offers: %s) and MDProfileMandatory is on", rec.Profile, strings.Join(names, ", "))}
 	}
 	return "", nil

@@ -21,6 +21,9 @@ const (
 	// ProblemCAResponseInvalid: a CA answer (directory, order, ARI) that
 	// is not the JSON RFC 8555 describes.
 	ProblemCAResponseInvalid = "urn:org:mdtools:ca-response-invalid"
+	// ProblemInvalidProfile is the ACME profiles draft's error for a
+	// profile the CA does not offer or that cannot issue the order.
+	ProblemInvalidProfile = "urn:ietf:params:acme:error:invalidProfile"
 	// ProblemAlreadyReplaced is RFC 9773's answer to an order whose
 	// "replaces" names a certificate another order already replaced.
 	ProblemAlreadyReplaced = "urn:ietf:params:acme:error:alreadyReplaced"

@@ -172,7 +172,28 @@ func LoadConfig(path string, opts apacheconf.Options, errOut io.Writer) (*md.Par
 	if err != nil {
 		return pc, &UsageError{Err: err}
 	}
+	pc.Warnings = append(pc.Warnings, ipProfileWarnings(pc.Records)...)
 	return pc, nil
+}
+
+// ipProfileWarnings warns, at parse time, of MDs md-order will refuse
+// because their CA issues IP-address certificates only in a profile they
+// do not select (md.MD.IPProfileProblem).
+func ipProfileWarnings(recs []*md.Record) []md.ConfigError {
+	var out []md.ConfigError
+	for _, r := range recs {
+		for _, u := range r.EffectiveCAURLs() {
+			if p := r.IPProfileProblem(u); p != "" {
+				ce := md.ConfigError{File: "md-parse", Msg: p}
+				if r.Source != nil {
+					ce.File, ce.Line = r.Source.File, r.Source.Line
+				}
+				out = append(out, ce)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // ConfigFlag is --config, for commands that can run without records

@@ -83,34 +83,3 @@ func rsaBits(s string) (int, error) {
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
-
-// KnownCA is a CA mod_md knows by name.
-type KnownCA struct{ Name, URL string }
-
-// KnownCAs are mod_md's named CAs (MDCertificateAuthority accepts the names).
-var KnownCAs = []KnownCA{
-	{"LetsEncrypt", "https://acme-v02.api.letsencrypt.org/directory"},
-	{"LetsEncrypt-Test", "https://acme-staging-v02.api.letsencrypt.org/directory"},
-	{"Buypass", "https://api.buypass.com/acme/directory"},
-	{"Buypass-Test", "https://api.test4.buypass.no/acme/directory"},
-}
-
-// CANameForURL returns the known name of a CA URL, or "" if none.
-func CANameForURL(url string) string {
-	for _, ca := range KnownCAs {
-		if ca.URL == url {
-			return ca.Name
-		}
-	}
-	return ""
-}
-
-// CAURLForName resolves a known CA name (case-insensitive).
-func CAURLForName(name string) (string, bool) {
-	for _, ca := range KnownCAs {
-		if strings.EqualFold(ca.Name, name) {
-			return ca.URL, true
-		}
-	}
-	return "", false
-}

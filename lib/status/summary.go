@@ -12,15 +12,8 @@ import (
 // CAName is how mod_md names a CA in server-status: a known CA's name,
 // else the URL's host (md_get_ca_name_from_url).
 func CAName(u string) string {
-	for _, k := range []struct{ name, url string }{
-		{"LetsEncrypt", "https://acme-v02.api.letsencrypt.org/directory"},
-		{"LetsEncrypt-Test", "https://acme-staging-v02.api.letsencrypt.org/directory"},
-		{"Buypass", "https://api.buypass.com/acme/directory"},
-		{"Buypass-Test", "https://api.test4.buypass.no/acme/directory"},
-	} {
-		if strings.EqualFold(k.url, u) {
-			return k.name
-		}
+	if n := md.CANameForURL(u); n != "" {
+		return n
 	}
 	if p, err := url.Parse(u); err == nil && p.Hostname() != "" {
 		return p.Hostname()
