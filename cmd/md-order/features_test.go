@@ -58,9 +58,9 @@ func install(t *testing.T, dir, name string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		id := acmeflow.AccountIDPrefix(f.CAURL) + "0000"
+		id := md.AccountIDPrefix(f.CAURL) + "0000"
 		for n := 1; st.Exists(t.Context(), store.GroupAccounts, id, store.FileAccount); n++ {
-			id = fmt.Sprintf("%s%04d", acmeflow.AccountIDPrefix(f.CAURL), n) // as md-install numbers them
+			id = fmt.Sprintf("%s%04d", md.AccountIDPrefix(f.CAURL), n) // as md-install numbers them
 		}
 		if err := st.SaveJSON(t.Context(), store.GroupAccounts, id, store.FileAccount, &f); err != nil {
 			t.Fatal(err)
@@ -235,7 +235,7 @@ func TestWithPebble(t *testing.T) {
 			t.Fatal(err)
 		}
 		key, _ := st.LoadKey(t.Context(), store.GroupStaging, "acc1.test", store.FileAccountKey)
-		id := acmeflow.AccountIDPrefix(ca.DirectoryURL) + "0000"
+		id := md.AccountIDPrefix(ca.DirectoryURL) + "0000"
 		if id != "ACME-127.0.0.1-0000" {
 			t.Errorf("account id %q", id)
 		}
@@ -260,7 +260,7 @@ func TestWithPebble(t *testing.T) {
 		dir := t.TempDir()
 		st := mustStore(t, dir)
 		key, _ := rsa.GenerateKey(rand.Reader, 2048)
-		id := acmeflow.AccountIDPrefix(ca.DirectoryURL) + "0000"
+		id := md.AccountIDPrefix(ca.DirectoryURL) + "0000"
 		bogus := acmeflow.AccountFile{Status: "valid", URL: strings.TrimSuffix(ca.DirectoryURL, "/dir") + "/my-account/deadbeef", CAURL: ca.DirectoryURL}
 		if err := st.SaveJSON(t.Context(), store.GroupAccounts, id, store.FileAccount, &bogus); err != nil {
 			t.Fatal(err)

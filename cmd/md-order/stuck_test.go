@@ -15,6 +15,7 @@ import (
 
 	"github.com/mdtools/mdtools/lib/acmeflow"
 	"github.com/mdtools/mdtools/lib/devca"
+	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/store"
 )
 
@@ -192,7 +193,7 @@ func installAs(t *testing.T, dir, name, n string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		id := acmeflow.AccountIDPrefix(f.CAURL) + n
+		id := md.AccountIDPrefix(f.CAURL) + n
 		if err := st.SaveJSON(t.Context(), store.GroupAccounts, id, store.FileAccount, &f); err != nil {
 			t.Fatal(err)
 		}

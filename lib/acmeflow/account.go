@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 
 	"github.com/mdtools/mdtools/lib/md"
@@ -44,19 +43,6 @@ type Account struct {
 	// account that is only staged (registered in this run or an earlier
 	// one whose set md-install has not activated yet).
 	ID string
-}
-
-// AccountIDPrefix is "ACME-<sname>-" for a CA URL: sname is the CA's host
-// name, or its last 16 characters when longer (mod_md's md_acme_create).
-func AccountIDPrefix(caURL string) string {
-	host := caURL
-	if u, err := url.Parse(caURL); err == nil && u.Hostname() != "" {
-		host = u.Hostname()
-	}
-	if len(host) > 16 {
-		host = host[len(host)-16:]
-	}
-	return "ACME-" + host + "-"
 }
 
 // eabMatches is mod_md's rule: no EAB configured matches only accounts
@@ -104,7 +90,7 @@ func findStoredAccount(ctx context.Context, st *store.Store, m *md.MD, caURL str
 	if err != nil {
 		return nil, err
 	}
-	prefix := AccountIDPrefix(caURL)
+	prefix := md.AccountIDPrefix(caURL)
 	for _, id := range ids {
 		if strings.HasPrefix(id, prefix) {
 			if a := try(store.GroupAccounts, id); a != nil {

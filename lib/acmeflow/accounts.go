@@ -134,18 +134,28 @@ func lockAccounts(ctx context.Context, st *store.Store, wait time.Duration) (fun
 	return unlock, nil
 }
 
+// lockAccount takes the account lock and loads account id under it.
+func lockAccount(ctx context.Context, st *store.Store, id string, wait time.Duration) (*Account, func(), error) {
+	unlock, err := lockAccounts(ctx, st, wait)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := LoadAccount(ctx, st, id)
+	if err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return a, unlock, nil
+}
+
 // UpdateContacts sets an account's contacts at its CA (RFC 8555 §7.3.2)
 // and in accounts/<id>/account.json.
 func UpdateContacts(ctx context.Context, st *store.Store, id string, contacts []string, o AccountOptions) (*AccountFile, error) {
-	unlock, err := lockAccounts(ctx, st, o.LockWait)
+	a, unlock, err := lockAccount(ctx, st, id, o.LockWait)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	a, err := LoadAccount(ctx, st, id)
-	if err != nil {
-		return nil, err
-	}
 	c, err := o.client(a)
 	if err != nil {
 		return nil, err
@@ -175,15 +185,11 @@ const StatusDeactivated = "deactivated"
 // and marks it "deactivated" in account.json, so that no MD uses it again.
 // An account the CA no longer accepts (deactivated before) is marked too.
 func DeactivateAccount(ctx context.Context, st *store.Store, id string, o AccountOptions) (*AccountFile, error) {
-	unlock, err := lockAccounts(ctx, st, o.LockWait)
+	a, unlock, err := lockAccount(ctx, st, id, o.LockWait)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	a, err := LoadAccount(ctx, st, id)
-	if err != nil {
-		return nil, err
-	}
 	if a.File.Status != StatusDeactivated {
 		c, err := o.client(a)
 		if err != nil {

@@ -39,15 +39,11 @@ func SetRolloverCrashHook(f func()) { rolloverCrashHook = f }
 // keys it knows, finishes the switch if the CA has the new one, and else
 // rolls over to the staged key.
 func RolloverAccount(ctx context.Context, st *store.Store, id string, o AccountOptions) (*RolloverResult, error) {
-	unlock, err := lockAccounts(ctx, st, o.LockWait)
+	a, unlock, err := lockAccount(ctx, st, id, o.LockWait)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	a, err := LoadAccount(ctx, st, id)
-	if err != nil {
-		return nil, err
-	}
 	if a.File.Status == StatusDeactivated {
 		return nil, fmt.Errorf("account %s is deactivated", id)
 	}

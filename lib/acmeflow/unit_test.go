@@ -320,16 +320,6 @@ func TestCSR(t *testing.T) {
 }
 
 func TestAccountRules(t *testing.T) {
-	for url, want := range map[string]string{
-		"https://acme-v02.api.letsencrypt.org/directory": "ACME-.letsencrypt.org-",
-		"https://localhost:14000/dir":                    "ACME-localhost-",
-		"https://127.0.0.1:14000/dir":                    "ACME-127.0.0.1-",
-		"https://api.buypass.com/acme/directory":         "ACME-api.buypass.com-",
-	} {
-		if got := AccountIDPrefix(url); got != want {
-			t.Errorf("AccountIDPrefix(%s) = %q; want %q", url, got, want)
-		}
-	}
 	e1 := &md.EAB{KID: "k1", HMAC: "h1"}
 	for _, tc := range []struct {
 		have, want *md.EAB

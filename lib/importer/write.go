@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"strings"
 
 	"github.com/mdtools/mdtools/lib/acmeflow"
@@ -41,24 +40,6 @@ func loadAccounts(ctx context.Context, st *store.Store) (*accountIndex, error) {
 	return ix, nil
 }
 
-// accountSName is mod_md's short CA name in account ids (the host, or its
-// last 16 characters), with what cannot be in a store name as '_'.
-func accountSName(caURL string) string {
-	host := "unknown"
-	if u, err := url.Parse(caURL); err == nil && u.Hostname() != "" {
-		host = u.Hostname()
-	}
-	if len(host) > 16 {
-		host = host[len(host)-16:]
-	}
-	return strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' {
-			return r
-		}
-		return '_'
-	}, host)
-}
-
 // saveAccount stores an account in accounts/ACME-<sname>-NNNN in mod_md's
 // format (account.json, account.pem encrypted with the store key), or
 // finds it there already (same account URL). It reports whether it wrote.
@@ -67,15 +48,11 @@ func (ix *accountIndex) saveAccount(ctx context.Context, st *store.Store, a *acc
 		a.id = id
 		return false, nil
 	}
-	sname := accountSName(a.caURL)
-	for n := 0; n < 1000 && a.id == ""; n++ {
-		if cand := fmt.Sprintf("ACME-%s-%04d", sname, n); !ix.taken[cand] {
-			a.id = cand
-		}
+	id, err := md.FreeAccountID(a.caURL, func(id string) bool { return ix.taken[id] })
+	if err != nil {
+		return false, err
 	}
-	if a.id == "" {
-		return false, fmt.Errorf("accounts/ACME-%s-0000 to -0999 all exist", sname)
-	}
+	a.id = id
 	ix.taken[a.id] = true
 	ix.byURL[a.url] = a.id
 	a.written = !dry

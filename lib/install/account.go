@@ -5,8 +5,8 @@ import (
 	"crypto"
 	"encoding/json"
 	"fmt"
-	"net/url"
 
+	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/store"
 )
 
@@ -79,16 +79,9 @@ func (ix *accountIndex) save(ctx context.Context, st *store.Store, raw []byte, k
 	}
 	id, ok := ix.byURL[h.URL]
 	if !ok {
-		sname := accountSName(h.CAURL)
-		for n := 0; n < 1000; n++ {
-			cand := fmt.Sprintf("ACME-%s-%04d", sname, n)
-			if !ix.taken[cand] {
-				id = cand
-				break
-			}
-		}
-		if id == "" {
-			return "", fmt.Errorf("saving account: accounts/ACME-%s-0000 to -0999 all exist", sname)
+		var err error
+		if id, err = md.FreeAccountID(h.CAURL, func(id string) bool { return ix.taken[id] }); err != nil {
+			return "", fmt.Errorf("saving account: %w", err)
 		}
 	}
 	if err := st.Write(ctx, store.GroupAccounts, id, store.FileAccount, raw); err != nil {
@@ -114,23 +107,4 @@ func (ix *accountIndex) forCA(ctx context.Context, st *store.Store, caURL string
 		return ""
 	}
 	return ix.byCA[caURL]
-}
-
-// accountSName is mod_md's short CA name in account ids: the CA's host
-// name, or its last 16 characters when longer.
-func accountSName(caURL string) string {
-	host := "unknown"
-	if u, err := url.Parse(caURL); err == nil && u.Hostname() != "" {
-		host = u.Hostname()
-	}
-	if len(host) > 16 {
-		host = host[len(host)-16:]
-	}
-	b := []byte(host)
-	for i, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-') {
-			b[i] = '_' // an IPv6 literal's ':' cannot be part of a store name
-		}
-	}
-	return string(b)
 }
