@@ -226,7 +226,7 @@ func TestFaultsStageNothing(t *testing.T) {
 		{fault: "key-mismatch", problem: "urn:org:mdtools:cert-key-mismatch", detail: "does not match the private key"},
 		{fault: "bad-chain", problem: "urn:org:mdtools:cert-chain-invalid", detail: "is not signed by the next one"},
 		{fault: "rate-limited", problem: "urn:ietf:params:acme:error:rateLimited", detail: "too many new orders", next: 59 * time.Minute},
-		{fault: "malformed", problem: "urn:ietf:params:acme:error:malformed", detail: "Error creating new order", next: 23 * time.Hour},
+		{fault: "malformed", problem: "urn:ietf:params:acme:error:malformed", detail: "Error creating new order", next: 12*time.Hour - time.Minute}, // a day, jittered by up to -50% (renew.Backoff)
 		{fault: "retry-after-10y", problem: "urn:ietf:params:acme:error:rateLimited", detail: "capped at", next: 23 * time.Hour},
 		{fault: "garbage-cert", problem: "urn:org:mdtools:cert-invalid", detail: "is not a certificate chain"},
 		{fault: "hang", args: []string{"--timeout", "1500ms"}, detail: "no answer from the CA within 1.5s"},
