@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"net"
 	"os"
@@ -11,45 +10,8 @@ import (
 	"testing"
 
 	"github.com/mdtools/mdtools/lib/devca"
-	"github.com/mdtools/mdtools/lib/staple/ocsptest"
 	"github.com/mdtools/mdtools/lib/store"
 )
-
-// ocspCA is a Pebble whose certificates name a real OCSP responder that
-// signs with Pebble's intermediate key.
-func ocspCA(t *testing.T) (*devca.CA, *x509.CertPool) {
-	t.Helper()
-	resp, err := ocsptest.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(resp.Close)
-	ca := devca.StartT(t, devca.Options{KeyAlgorithm: "rsa", OCSPResponderURL: resp.URL})
-	ipem, err := ca.IntermediatePEM()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kpem, err := ca.IntermediateKeyPEM()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ic, err := store.ParseChainPEM(ipem)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ik, err := store.ParseKeyPEM(kpem, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := resp.SetIssuer(ic[0], ik); err != nil {
-		t.Fatal(err)
-	}
-	roots, err := ca.IssuerRoots()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ca, roots
-}
 
 // deployServer is a TLS server on host that serves, at every handshake,
 // the deployed fullchain and key of an MD (what a web server does after
@@ -86,7 +48,7 @@ func deployServer(t *testing.T, host, deployDir string) string {
 // the address (TLS without SNI, verified against the address), and
 // staples them.
 func TestIPAddressCertificates(t *testing.T) {
-	ca, roots := ocspCA(t)
+	ca, _, roots := ocspCA(t)
 	for _, tc := range []struct {
 		name      string
 		domains   []string
