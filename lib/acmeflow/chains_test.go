@@ -5,7 +5,10 @@ import (
 	"crypto/x509/pkix"
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
+
+	"github.com/mdtools/mdtools/lib/certtest"
 )
 
 func TestLinkRels(t *testing.T) {
@@ -70,6 +73,40 @@ func TestTopIssuer(t *testing.T) {
 	} {
 		if got := topIssuer(tc.chain); got != tc.want {
 			t.Errorf("topIssuer(%d certs) = %q; want %q", len(tc.chain), got, tc.want)
+		}
+	}
+}
+
+// TestAltMismatch: an alternate chain stands in for the default one only
+// with the same certificate, each certificate signed by the next.
+func TestAltMismatch(t *testing.T) {
+	rootA := certtest.New(t, certtest.Spec{CA: true, Names: []string{"Root A"}})
+	rootB := certtest.New(t, certtest.Spec{CA: true, Names: []string{"Root B"}})
+	key := certtest.NewKey(t)
+	interA := certtest.New(t, certtest.Spec{CA: true, Names: []string{"Inter"}, Key: key, Issuer: rootA})
+	interB := certtest.New(t, certtest.Spec{CA: true, Names: []string{"Inter"}, Key: key, Issuer: rootB})
+	otherInter := certtest.New(t, certtest.Spec{CA: true, Names: []string{"Inter"}, Issuer: rootB})
+	leaf := certtest.New(t, certtest.Spec{Names: []string{"a.test"}, Issuer: interA})
+	otherLeaf := certtest.New(t, certtest.Spec{Names: []string{"a.test"}, Issuer: interA})
+	for _, tc := range []struct {
+		name string
+		alt  []*certtest.Cert
+		want string // "" or a part of the reason
+	}{
+		{"cross-signed", []*certtest.Cert{leaf, interB}, ""},
+		{"with root", []*certtest.Cert{leaf, interB, rootB}, ""},
+		{"leaf only", []*certtest.Cert{leaf}, ""},
+		{"another certificate", []*certtest.Cert{otherLeaf, interB}, "another certificate"},
+		{"wrong intermediate", []*certtest.Cert{leaf, otherInter}, "certificate 1"},
+		{"wrong root", []*certtest.Cert{leaf, interB, rootA}, "certificate 2"},
+	} {
+		var alt []*x509.Certificate
+		for _, c := range tc.alt {
+			alt = append(alt, c.Cert)
+		}
+		got := altMismatch(leaf.Cert, alt)
+		if (got == "") != (tc.want == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("%s: altMismatch = %q; want %q", tc.name, got, tc.want)
 		}
 	}
 }
