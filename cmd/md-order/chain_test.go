@@ -123,6 +123,14 @@ func jobMentions(job *md.Job, s string) bool {
 	return false
 }
 
+func jobDetails(job *md.Job) string {
+	var b strings.Builder
+	for _, e := range job.Log.Entries {
+		b.WriteString(e.Detail + "\n")
+	}
+	return b.String()
+}
+
 func mustParsePEM(t *testing.T, data []byte) *x509.Certificate {
 	t.Helper()
 	chain, err := store.ParseChainPEM(data)
