@@ -54,7 +54,8 @@ type Options struct {
 	// AlternateRoots makes Pebble issue every certificate under 1+N
 	// chains, each to its own root (PEBBLE_ALTERNATE_ROOTS): the default
 	// chain to root 0, the others linked from the certificate download
-	// with Link rel="alternate". 0 (the default): one chain.
+	// with Link rel="alternate". 0 (the default): one chain. Set it here,
+	// not in Env, so that CA.NumRoots and CA.Roots know the count.
 	AlternateRoots int
 	// Env adds to Pebble's environment; defaults are PEBBLE_VA_NOSLEEP=1,
 	// PEBBLE_WFE_NONCEREJECT=0 and PEBBLE_AUTHZREUSE=0. Even with 0, Pebble
