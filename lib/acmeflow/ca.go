@@ -232,14 +232,20 @@ func (s *signer) finalize(ctx context.Context, o *acme.Order, csr []byte) (*acme
 // maxChain bounds the certificates followed through rel="up" (mod_md: 10).
 const maxChain = 10
 
-// fetchChain downloads the certificate (RFC 8555 §7.4.2): a PEM chain,
-// following Link rel="up" when the CA sends only the leaf.
-func (s *signer) fetchChain(ctx context.Context, url string) ([]*x509.Certificate, error) {
+// fetchChainLinks downloads the certificate (RFC 8555 §7.4.2): a PEM
+// chain, following Link rel="up" when the CA sends only the leaf. It also
+// returns the alternate chains the CA links from the certificate's URL
+// (Link rel="alternate"; retrieveChain chooses among them).
+func (s *signer) fetchChainLinks(ctx context.Context, url string) ([]*x509.Certificate, []string, error) {
 	var chain []*x509.Certificate
+	var alternates []string
 	for len(chain) < maxChain && url != "" {
 		res, data, err := s.post(ctx, url, nil)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+		if chain == nil {
+			alternates = linkRels(res.Header, "alternate")
 		}
 		ct := res.Header.Get("Content-Type")
 		if strings.HasPrefix(ct, "application/x-pkcs7-mime") {
@@ -247,7 +253,7 @@ func (s *signer) fetchChain(ctx context.Context, url string) ([]*x509.Certificat
 		}
 		certs, err := parsePEMOrDER(data, ct)
 		if err != nil {
-			return nil, &Problem{Type: ProblemCertInvalid, Detail: fmt.Sprintf("the CA's answer at %s is not a certificate chain: %v", url, err)}
+			return nil, nil, &Problem{Type: ProblemCertInvalid, Detail: fmt.Sprintf("the CA's answer at %s is not a certificate chain: %v", url, err)}
 		}
 		chain = append(chain, certs...)
 		if len(certs) > 1 {
@@ -256,12 +262,12 @@ func (s *signer) fetchChain(ctx context.Context, url string) ([]*x509.Certificat
 		url = linkUp(res.Header)
 	}
 	if len(chain) == 0 {
-		return nil, &Problem{Type: ProblemCertInvalid, Detail: "the CA returned no certificate"}
+		return nil, nil, &Problem{Type: ProblemCertInvalid, Detail: "the CA returned no certificate"}
 	}
 	if len(chain) > maxChain {
 		chain = chain[:maxChain]
 	}
-	return chain, nil
+	return chain, alternates, nil
 }
 
 // parsePEMOrDER reads a certificate response: one DER certificate for

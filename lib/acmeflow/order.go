@@ -141,7 +141,7 @@ func (a *attempt) orderSpec(ctx context.Context, spec md.KeySpec, liveLeaf *x509
 		}
 	}
 	a.progress("Retrieving %s certificate chain for %s", spec.Name(), a.name)
-	chain, err := a.sig.fetchChain(ctx, o.CertURL)
+	chain, err := a.retrieveChain(ctx, o.CertURL)
 	if err != nil {
 		return nil, fmt.Errorf("retrieving the certificate: %w", err)
 	}

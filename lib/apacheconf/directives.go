@@ -81,7 +81,7 @@ func init() {
 		{"MDRenewViaARI", take1, "Enable/Disable ACME ARI (RFC 9773) to trigger renewals.", false, onOffProp(func(p *props) **bool { return &p.ariRenewals })},
 		// mdtools extensions (not in mod_md)
 		{"MDPrivateKeyReuse", take1, "Keep the private keys when certificates are renewed (mdtools).", false, onOffProp(func(p *props) **bool { return &p.reuseKey })},
-		{"MDPreferredChain", take1, "Prefer the CA's alternate chain whose issuer has this common name (mdtools).", false, setPreferredChain},
+		{"MDPreferredChain", take1, "Prefer the CA's chain whose topmost issuer has this common name (mdtools).", false, setPreferredChain},
 	} {
 		mdDirectives[strings.ToLower(d.name)] = d
 	}

@@ -51,6 +51,12 @@ type Options struct {
 	Profiles         map[string]Profile
 	RetryAfterAuthz  int
 	RetryAfterOrder  int
+	// AlternateRoots makes Pebble issue every certificate under 1+N
+	// chains, each to its own root (PEBBLE_ALTERNATE_ROOTS): the default
+	// chain to root 0, the others linked from the certificate download
+	// with Link rel="alternate". 0 (the default): one chain. Set it here,
+	// not in Env, so that CA.NumRoots and CA.Roots know the count.
+	AlternateRoots int
 	// Env adds to Pebble's environment; defaults are PEBBLE_VA_NOSLEEP=1,
 	// PEBBLE_WFE_NONCEREJECT=0 and PEBBLE_AUTHZREUSE=0. Even with 0, Pebble
 	// 2.10 reuses a valid authorization about 1% of the time, and it picks
@@ -75,6 +81,9 @@ type CA struct {
 	ChallSrvURL  string // challtestsrv management API (TXT records)
 	HTTPPort     int
 	TLSPort      int
+	// NumRoots is how many issuing roots (chains) Pebble has: 1 +
+	// Options.AlternateRoots.
+	NumRoots int
 	// RootsPEM is the self-signed certificate Pebble's HTTPS listeners use;
 	// ACME clients must trust it (MDCACertificateFile / --ca-file).
 	RootsPEM  []byte
@@ -124,7 +133,7 @@ func startOnce(ctx context.Context, dir string, opts Options) (ca *CA, err error
 	if err != nil {
 		return nil, err
 	}
-	ca = &CA{Dir: dir, HTTPPort: opts.HTTPPort, TLSPort: opts.TLSPort}
+	ca = &CA{Dir: dir, HTTPPort: opts.HTTPPort, TLSPort: opts.TLSPort, NumRoots: 1 + max(opts.AlternateRoots, 0)}
 	if ca.HTTPPort == 0 {
 		ca.HTTPPort = ports[3]
 	}
@@ -163,6 +172,9 @@ func startOnce(ctx context.Context, dir string, opts Options) (ca *CA, err error
 		return nil, err
 	}
 	env := map[string]string{"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0", "PEBBLE_AUTHZREUSE": "0"}
+	if opts.AlternateRoots > 0 {
+		env["PEBBLE_ALTERNATE_ROOTS"] = strconv.Itoa(opts.AlternateRoots)
+	}
 	for k, v := range opts.Env {
 		env[k] = v
 	}
@@ -389,6 +401,29 @@ func (ca *CA) IssuerRoots() (*x509.CertPool, error) {
 		return nil, errors.New("pebble /roots/0 returned no certificate")
 	}
 	return pool, nil
+}
+
+// Roots returns Pebble's issuing roots, one per chain (GET /roots/0 ..
+// /roots/NumRoots-1): Roots()[0] tops the default chain, the others the
+// alternates. Their names ("Pebble Root CA 1a2b3c") are random per run.
+func (ca *CA) Roots() ([]*x509.Certificate, error) {
+	var roots []*x509.Certificate
+	for i := 0; i < ca.NumRoots; i++ {
+		data, err := ca.mgmtGet("/roots/" + strconv.Itoa(i))
+		if err != nil {
+			return nil, err
+		}
+		b, _ := pem.Decode(data)
+		if b == nil || b.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("pebble /roots/%d returned no certificate", i)
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("pebble /roots/%d: %w", i, err)
+		}
+		roots = append(roots, c)
+	}
+	return roots, nil
 }
 
 // IntermediateKeyPEM returns the private key of Pebble's intermediate

@@ -106,6 +106,39 @@ func TestPebbleIssuesCertificate(t *testing.T) {
 	}
 }
 
+// TestRoots: Roots lists Pebble's issuing roots, one without
+// AlternateRoots, 1+N with, each a distinct self-signed CA; the first is
+// IssuerRoots' root.
+func TestRoots(t *testing.T) {
+	for _, alt := range []int{0, 2} {
+		ca := StartT(t, Options{AlternateRoots: alt})
+		roots, err := ca.Roots()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(roots) != 1+alt || ca.NumRoots != 1+alt {
+			t.Fatalf("AlternateRoots %d: %d roots, NumRoots %d; want %d", alt, len(roots), ca.NumRoots, 1+alt)
+		}
+		names := map[string]bool{}
+		for _, r := range roots {
+			if !r.IsCA || r.CheckSignatureFrom(r) != nil || !strings.HasPrefix(r.Subject.CommonName, "Pebble Root CA ") {
+				t.Errorf("AlternateRoots %d: root %q is not a self-signed Pebble root", alt, r.Subject.CommonName)
+			}
+			names[r.Subject.CommonName] = true
+		}
+		if len(names) != len(roots) {
+			t.Errorf("AlternateRoots %d: root names not distinct: %v", alt, names)
+		}
+		pool, err := ca.IssuerRoots()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := roots[0].Verify(x509.VerifyOptions{Roots: pool}); err != nil {
+			t.Errorf("AlternateRoots %d: Roots()[0] is not IssuerRoots' root: %v", alt, err)
+		}
+	}
+}
+
 func TestIssueHelperConcurrent(t *testing.T) {
 	ca := StartT(t, Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

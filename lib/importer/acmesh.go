@@ -207,7 +207,7 @@ func acmeshRenewal(c *cert, conf map[string]string) {
 		{"Le_ReloadCmd", "reloadcmd", "reload-cmd"},
 		{"Le_DeployHook", "deploy-hook", "notify-cmd running the deploy step, or deploy-dir for PEM files"},
 		{"Le_RealFullChainPath", "install-cert --fullchain-file", "deploy-dir (md-install writes fullchain.pem and privkey.pem there)"},
-		{"Le_Preferred_Chain", "preferred-chain", "none yet: md-order takes the CA's default chain"},
+		{"Le_Preferred_Chain", "preferred-chain", "preferred-chain = \"<name>\" for the MD (MDPreferredChain in Apache); not imported automatically"},
 	} {
 		if v := conf[h.key]; v != "" {
 			c.notes = append(c.notes, Note{What: "acme.sh " + h.what, Value: v, Instead: h.instead})

@@ -235,7 +235,7 @@ func certbotRenewal(c *cert, top, params, webroots map[string]string) {
 		}
 	}
 	if v := params["preferred_chain"]; v != "" {
-		c.notes = append(c.notes, Note{What: "certbot preferred_chain", Value: v, Instead: "none yet: md-order takes the CA's default chain"})
+		c.notes = append(c.notes, Note{What: "certbot preferred_chain", Value: v, Instead: "preferred-chain = \"<name>\" for the MD (MDPreferredChain in Apache); not imported automatically"})
 	}
 	if strings.EqualFold(params["reuse_key"], "True") {
 		c.notes = append(c.notes, Note{What: "certbot reuse_key", Instead: "none yet: every renewal makes a new key"})

@@ -81,8 +81,8 @@ type MD struct {
 	// ReuseKey and PreferredChain are mdtools extensions (md.toml
 	// reuse-key / preferred-chain, MDPrivateKeyReuse / MDPreferredChain),
 	// which mod_md does not know: keep the private keys on renewal; the
-	// issuer common name of the alternate chain to prefer (read and synced,
-	// not yet applied by md-order).
+	// issuer common name of the topmost certificate of the chain to prefer
+	// among those the CA offers (md-order, lib/acmeflow/chains.go).
 	ReuseKey       bool   `json:"reuse-key,omitempty"`
 	PreferredChain string `json:"preferred-chain,omitempty"`
 

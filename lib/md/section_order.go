@@ -26,7 +26,8 @@ type OrderResult struct {
 	Errors       int  `json:"errors,omitempty"`
 	FailingSince Time `json:"failing-since,omitzero"`
 	NextRun      Time `json:"next-run,omitzero"`
-	// Warnings are problems found before ordering that did not stop it
-	// (must-staple from a CA without an OCSP responder).
+	// Warnings are problems found while ordering that did not stop it
+	// (must-staple from a CA without an OCSP responder; no chain with the
+	// preferred-chain issuer).
 	Warnings []string `json:"warnings,omitempty"`
 }
