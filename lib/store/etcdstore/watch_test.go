@@ -48,7 +48,9 @@ func TestWatch(t *testing.T) {
 		do   func() error
 		want []store.Event
 	}{
-		{func() error { return writer.Write(wctx, store.GroupChallenges, "a.org", store.FileHTTP01, []byte("tok.thumb")) },
+		{func() error {
+			return writer.Write(wctx, store.GroupChallenges, "a.org", store.FileHTTP01, []byte("tok.thumb"))
+		},
 			[]store.Event{{Name: "a.org", File: store.FileHTTP01}}},
 		{func() error { return other.Write(wctx, store.GroupChallenges, "b.org", store.FileHTTP01, []byte("x")) }, nil},
 		{func() error { return writer.Write(wctx, store.GroupDomains, "a.org", "md.json", []byte("{}")) }, nil},
