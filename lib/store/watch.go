@@ -12,8 +12,8 @@ type Watcher interface {
 	// then closes the channel. Its first event is a Resync, sent once the
 	// watch is in place: a consumer (re)reads the whole group then, so
 	// that no change between its read and the watch is lost. A Resync
-	// comes again whenever changes may have been missed (the connection
-	// to the store was lost and the watch re-established).
+	// comes again whenever changes may have been missed (the store ended
+	// the watch and it was made again).
 	Watch(ctx context.Context, g Group) (<-chan Event, error)
 }
 
