@@ -35,6 +35,7 @@ type cache struct {
 // nil when the store cannot be watched (the filesystem store), and wait,
 // which returns once the watch has ended.
 func startCache(ctx context.Context, st *store.Store, log logger.Logger) (c *cache, wait func()) {
+	log = logger.Or(log)
 	events, ok, err := st.Watch(ctx, store.GroupChallenges)
 	if !ok || err != nil {
 		if err != nil {

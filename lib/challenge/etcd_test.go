@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -20,7 +21,7 @@ import (
 
 // etcdNodes are n handles (nodes) on one etcd store, each its own client,
 // all with the same node key file.
-func etcdNodes(t *testing.T, srv *etcdtest.Server, n int) []*store.Store {
+func etcdNodes(t testing.TB, srv *etcdtest.Server, n int) []*store.Store {
 	t.Helper()
 	keyFile := filepath.Join(t.TempDir(), "store.key")
 	if err := os.WriteFile(keyFile, []byte("0123456789abcdef0123456789abcdef"), 0o600); err != nil {
@@ -208,6 +209,42 @@ func TestEtcdOrderAnsweredByOtherNode(t *testing.T) {
 			}
 			if l, _ := orderer.Listening(); l != nil {
 				t.Errorf("the ordering node listens on %s; it must not answer itself", l)
+			}
+		})
+	}
+}
+
+// BenchmarkHTTPHandlerEtcd: one http-01 answer on an etcd store, from the
+// watched cache and, for comparison, read from etcd per request.
+func BenchmarkHTTPHandlerEtcd(b *testing.B) {
+	srv := etcdtest.Start(b)
+	st := etcdNodes(b, srv, 1)[0]
+	if err := st.Write(b.Context(), store.GroupChallenges, "bench.test", store.FileHTTP01, []byte(testKeyAuth)); err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(b.Context())
+	c, wait := startCache(ctx, st, nil)
+	b.Cleanup(func() { cancel(); wait() })
+	deadline := time.Now().Add(30 * time.Second)
+	for _, ok := c.httpAnswer("bench.test", testToken); !ok; _, ok = c.httpAnswer("bench.test", testToken) {
+		if time.Now().After(deadline) {
+			b.Fatal("not cached within 30 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, bc := range []struct {
+		name string
+		c    *cache
+	}{{"cached", c}, {"store", nil}} {
+		b.Run(bc.name, func(b *testing.B) {
+			h := httpHandler(st, bc.c, nil)
+			req := httptest.NewRequest("GET", "http://bench.test"+WellKnownPrefix+testToken, nil)
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, req)
+				if w.Code != http.StatusOK {
+					b.Fatal(w.Code)
+				}
 			}
 		})
 	}
