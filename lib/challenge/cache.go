@@ -115,6 +115,14 @@ func (c *cache) load(ctx context.Context, host string) {
 	} else {
 		delete(c.tls, host)
 	}
+	c.log.Debugf("challenge responder: %s: http-01 %s, tls-alpn-01 %d certificate(s) held", host, held(err == nil), len(c.tls[host]))
+}
+
+func held(ok bool) string {
+	if ok {
+		return "held"
+	}
+	return "none"
 }
 
 // httpAnswer is the cached key authorization of host when it is the one
