@@ -71,10 +71,16 @@ SIGINT, then stops cleanly (exit 0):
 Run it where nothing else listens on :80/:443, or behind a web server that
 proxies /.well-known/acme-challenge/ to it (then give md-order no listener).
 
+On a store in etcd (--store etcd://...), run it on every node behind the load
+balancer: it watches the store's challenges and holds them in memory, so
+each node answers, at once, the challenges any node's md-order set up (what
+it does not hold yet it reads from the store per request).
+
 Examples:
   md-challenge serve --http :80 --tls :443 -d /var/lib/mdtools
   md-challenge serve --http 127.0.0.1:8080 -v
   md-challenge serve --http :80 --config /etc/mdtools/md.toml   # the config's store
+  md-challenge serve --http :80 --tls :443 --store etcd://10.0.0.1:2379/mdtools   # a fleet
   # nginx in front of it (the Host header must be passed on):
   #   location /.well-known/acme-challenge/ {
   #     proxy_pass http://127.0.0.1:8080; proxy_set_header Host $host; }

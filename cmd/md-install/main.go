@@ -45,6 +45,15 @@ Examples:
   md-install --all --no-verify < /dev/null     # activate what is staged, no server
   md-install --all | jq -c '{name, action: .install.action, served: .install.served}'
   md-install --all --config /etc/apache2/apache2.conf   # the store Apache's config names
+  md-parse /etc/mdtools/md.toml | md-install --watch --store etcd://10.0.0.5:2379/mdtools \
+      --reload-cmd 'systemctl reload nginx'   # every node of a fleet: deploy what any node activates
+
+Watch mode (--watch, a store in etcd): md-install stays running, installs
+every MD once at start, then, within moments of any node activating a new
+certificate for one of its MDs, deploys it here, reloads and checks it, and
+writes the records of each run. An MD it cannot install (locked by the
+activating node, reload failed) is tried again, waiting 5 s, then twice as
+long each time up to 10 minutes. SIGTERM or SIGINT stops it (exit 0).
 
 ` + cli.StoreRule + `
 
@@ -61,6 +70,7 @@ func tool() cli.Tool {
 		&ucli.BoolFlag{Name: "no-verify", Usage: "do not check over TLS that the server serves the new certificate"},
 		&ucli.DurationFlag{Name: "verify-timeout", Value: 30 * time.Second, Usage: "how long to retry the served-certificate check"},
 		&ucli.StringFlag{Name: "verify-addr", Usage: "`HOST:PORT` to check MDs whose record names no https address"},
+		&ucli.BoolFlag{Name: "watch", Usage: "stay running: apply every activation in the store (etcd) to this node as it happens, until SIGTERM"},
 		&ucli.StringFlag{Name: "apache-store-dir", Usage: "the store directory as Apache sees it, for the snippets (`DIR`; default: the store used)"},
 	)
 	return cli.Tool{
@@ -87,7 +97,7 @@ func action(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) 
 	}
 	stage := &cli.Stage{
 		LockedHint: "another md-order or md-install is working on them; run again later or raise --wait",
-		Start: func(_ context.Context, st *store.Store, _ []*md.Record) (*cli.Work, error) {
+		Start: func(_ context.Context, st *store.Store, recs []*md.Record) (*cli.Work, error) {
 			opts := install.Options{
 				Store:         st,
 				StoreDir:      c.String("apache-store-dir"),
@@ -99,6 +109,9 @@ func action(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) 
 				VerifyTimeout: c.Duration("verify-timeout"),
 				VerifyAddr:    c.String("verify-addr"),
 				Log:           log,
+			}
+			if c.Bool("watch") {
+				return watchWork(env, opts, st, recs, c.Bool("all")), nil
 			}
 			// one batch: activations in parallel, then a single reload
 			return &cli.Work{Batch: func(ctx context.Context, recs []*md.Record) ([]*md.Record, error) {

@@ -32,6 +32,13 @@ Records pass through with a "staple" section added; stdout is only the
 JSON stream. Exit 0 all fine, 1 a record failed (e.g. responder down),
 2 usage or input error, 3 store locked by another run.
 
+Watch mode (--watch, a store in etcd): md-staple stays running, brings every
+MD up to date once at start, then, as soon as any node stores a new OCSP
+response for one of its MDs, writes it next to this node's certificate
+(host.deploy) without asking the responder again; a response whose
+certificate md-install has not deployed here yet is tried again after 5 s,
+then twice as long each time up to 10 minutes. SIGTERM stops it (exit 0).
+
 Examples:
    # the whole cycle, from cron
    md-parse /etc/apache2/apache2.conf | md-order | md-install | md-staple
@@ -44,6 +51,9 @@ Examples:
 
    # a certificate outside any MD, e.g. for HAProxy (writes site.pem.ocsp)
    md-staple --cert /etc/haproxy/certs/site.pem --cert-ocsp-file
+
+   # every node of a fleet on one etcd store: deploy what any node fetched
+   md-parse /etc/mdtools/md.toml | md-staple --watch --store etcd://10.0.0.1:2379/mdtools
 
    # what is stapled and until when
    md-staple --all | jq -c '.name as $n | .staple.responses[] | [$n, .spec, .status, .valid.until]'

@@ -18,6 +18,7 @@ func tool() cli.Tool {
 		&ucli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "staple every MD installed in the store instead of reading records (find the store with --config or --store)"},
 		&ucli.StringSliceFlag{Name: "cert", Usage: "also keep a response for this PEM chain `FILE` (leaf, then issuer), stored under ocsp/other/; repeatable"},
 		&ucli.BoolFlag{Name: "cert-ocsp-file", Usage: "write the DER response to FILE.ocsp next to each --cert FILE (HAProxy's convention)"},
+		&ucli.BoolFlag{Name: "watch", Usage: "stay running: deploy every OCSP response any node stores (etcd store) here as it arrives, until SIGTERM"},
 		&ucli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "fetch now, ignoring renew windows and backoff"},
 		&ucli.DurationFlag{Name: "timeout", Value: staple.DefaultTimeout, Usage: "time limit of one request to a responder or CRL server"},
 		&ucli.IntFlag{Name: "parallel", Value: staple.DefaultParallel, Usage: "requests in flight at most"},
@@ -45,16 +46,22 @@ func tool() cli.Tool {
 			if opts.All && c.NArg() > 0 {
 				return cli.Usagef("--all reads the MDs from the store; give no record files with it")
 			}
+			if c.Bool("watch") && len(opts.CertFiles) > 0 {
+				return cli.Usagef("--watch deploys the responses of MDs; --cert files are not watched")
+			}
 			if c.Int("parallel") < 1 {
 				return cli.Usagef("--parallel must be at least 1")
 			}
 			stage := &cli.Stage{
 				// only --cert FILE: no records to read
 				NoInput: !opts.All && c.NArg() == 0 && len(opts.CertFiles) > 0,
-				Start: func(_ context.Context, st *store.Store, _ []*md.Record) (*cli.Work, error) {
+				Start: func(_ context.Context, st *store.Store, recs []*md.Record) (*cli.Work, error) {
 					staple.SetUserAgent("md-staple/" + cli.Version)
 					r := &staple.Runner{Store: st, Log: log, Timeout: c.Duration("timeout"), Parallel: c.Int("parallel"),
 						Force: c.Bool("force"), LockWait: c.Duration("wait")}
+					if c.Bool("watch") {
+						return watchWork(env, r, opts, st, recs), nil
+					}
 					return &cli.Work{Batch: func(ctx context.Context, recs []*md.Record) ([]*md.Record, error) {
 						return r.RunRecords(ctx, recs, opts)
 					}}, nil

@@ -103,6 +103,12 @@ func removeWebrootToken(webroot, token string) error {
 // the path is not a challenge; 501 for methods other than GET and HEAD on a
 // stored challenge. log may be nil.
 func HTTPHandler(st *store.Store, log logger.Logger) http.Handler {
+	return httpHandler(st, nil, log)
+}
+
+// httpHandler is HTTPHandler answering from c first, when it holds the
+// challenge of the request's token.
+func httpHandler(st *store.Store, c *cache, log logger.Logger) http.Handler {
 	log = logger.Or(log)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Connection", "close")
@@ -116,7 +122,11 @@ func HTTPHandler(st *store.Store, log logger.Logger) http.Handler {
 			http.NotFound(w, r)
 			return
 		}
-		data, err := st.Read(r.Context(), store.GroupChallenges, host, store.FileHTTP01)
+		data, cached := c.httpAnswer(host, name)
+		var err error
+		if !cached {
+			data, err = st.Read(r.Context(), store.GroupChallenges, host, store.FileHTTP01)
+		}
 		if err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
 				log.Warnf("http-01: reading challenge for %s: %v", host, err)

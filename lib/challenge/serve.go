@@ -23,12 +23,16 @@ const (
 )
 
 // Servers are standalone challenge responders answering from the store for
-// every MD: http-01 on an HTTP listener, tls-alpn-01 on a TLS listener.
+// every MD: http-01 on an HTTP listener, tls-alpn-01 on a TLS listener. On
+// a store that can be watched (etcd), they keep the challenges in memory,
+// updated by the store's watch as any node writes them (see cache).
 type Servers struct {
 	st  *store.Store
 	log logger.Logger
 
 	mu      sync.Mutex
+	cache   *cache // nil when the store cannot be watched
+	stopC   func() // stops the cache's watch and waits for it
 	httpSrv *http.Server
 	httpL   net.Listener
 	tlsL    net.Listener
@@ -42,13 +46,26 @@ func NewServers(st *store.Store, log logger.Logger) *Servers {
 	return &Servers{st: st, log: log}
 }
 
+// watchStore starts the challenge cache once, when the store can be
+// watched (see cache).
+func (s *Servers) watchStore() *cache {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopC == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		c, wait := startCache(ctx, s.st, s.log)
+		s.cache, s.stopC = c, func() { cancel(); wait() }
+	}
+	return s.cache
+}
+
 // StartHTTP serves http-01 on addr ("host:port").
 func (s *Servers) StartHTTP(addr string) error {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("http-01 responder: %w", err)
 	}
-	srv := &http.Server{Handler: HTTPHandler(s.st, s.log), ReadHeaderTimeout: readHeaderTimeout,
+	srv := &http.Server{Handler: httpHandler(s.st, s.watchStore(), s.log), ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout: readHeaderTimeout, WriteTimeout: readHeaderTimeout, ErrorLog: nil}
 	s.mu.Lock()
 	s.httpSrv, s.httpL = srv, l
@@ -73,7 +90,7 @@ func (s *Servers) StartTLS(addr string) error {
 	s.mu.Lock()
 	s.tlsL = l
 	s.mu.Unlock()
-	cfg := TLSALPNConfig(s.st, s.log)
+	cfg := tlsALPNConfig(s.st, s.watchStore(), s.log)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -136,8 +153,13 @@ func (s *Servers) Close() error {
 		}
 		s.tlsL = nil
 	}
+	stopC := s.stopC
+	s.cache, s.stopC = nil, nil
 	s.mu.Unlock()
 	s.wg.Wait()
+	if stopC != nil {
+		stopC()
+	}
 	return errors.Join(errs...)
 }
 
@@ -151,6 +173,7 @@ func Serve(ctx context.Context, st *store.Store, httpAddr, tlsAddr string, log l
 	s := NewServers(st, log)
 	if httpAddr != "" {
 		if err := s.StartHTTP(httpAddr); err != nil {
+			s.Close()
 			return err
 		}
 	}
@@ -225,6 +248,7 @@ func (m *Manager) startListener(kind, addr string) error {
 		err = s.StartTLS(addr)
 	}
 	if err != nil {
+		s.Close()
 		unlock()
 		return err
 	}

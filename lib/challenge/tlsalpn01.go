@@ -153,6 +153,12 @@ func TLSALPNCertificate(key crypto.Signer, dns string, digest []byte, now time.T
 // mod_md's md_answer_challenge), the first one the client supports. log
 // may be nil.
 func TLSALPNConfig(st *store.Store, log logger.Logger) *tls.Config {
+	return tlsALPNConfig(st, nil, log)
+}
+
+// tlsALPNConfig is TLSALPNConfig answering from c first, when it holds
+// certificates for the name.
+func tlsALPNConfig(st *store.Store, c *cache, log logger.Logger) *tls.Config {
 	log = logger.Or(log)
 	return &tls.Config{
 		NextProtos: []string{ACMETLS1},
@@ -165,10 +171,13 @@ func TLSALPNConfig(st *store.Store, log logger.Logger) *tls.Config {
 			if ValidateChallengeDomain(name) != nil {
 				return nil, fmt.Errorf("tls-alpn-01: bad or missing SNI %q", hello.ServerName)
 			}
-			certs, err := loadTLSALPN(hello.Context(), st, name)
-			if err != nil {
-				log.Warnf("tls-alpn-01: %s: %v", name, err)
-				return nil, err
+			certs, ok := c.tlsCerts(name)
+			if !ok {
+				var err error
+				if certs, err = loadTLSALPN(hello.Context(), st, name); err != nil {
+					log.Warnf("tls-alpn-01: %s: %v", name, err)
+					return nil, err
+				}
 			}
 			fit := hello
 			if md.IsIP(name) {

@@ -2,6 +2,7 @@ package staple
 
 import (
 	"bytes"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -32,6 +33,27 @@ func DeployFile(dir string, ks md.KeySpec) string {
 
 // errNotDeployed is a deploy directory md-install has not made yet.
 var errNotDeployed = errors.New("not deployed yet")
+
+// deployTarget writes a target's DER response into its deploy set, unless
+// that set holds another certificate: on a fleet, a response for a new
+// certificate can arrive (from the store) before md-install has deployed
+// the certificate here; it must not go next to the old one.
+func deployTarget(t *Target, der []byte) (bool, error) {
+	if t.DeployCert != "" {
+		deployed, err := fsread.ReadFile(t.DeployCert, 1<<20)
+		if err == nil && !sameLeaf(deployed, t.PEM) {
+			return false, fmt.Errorf("%s holds another certificate: %w", filepath.Dir(t.DeployCert), errNotDeployed)
+		}
+	}
+	return writeDeploy(t.Deploy, der, t.Mode)
+}
+
+// sameLeaf reports whether two PEM chains start with the same certificate.
+func sameLeaf(a, b []byte) bool {
+	ba, _ := pem.Decode(a)
+	bb, _ := pem.Decode(b)
+	return ba != nil && bb != nil && bytes.Equal(ba.Bytes, bb.Bytes)
+}
 
 // writeDeploy writes the DER response atomically, unless the file already
 // holds exactly these bytes. Mode and ownership follow the deploy config

@@ -139,7 +139,7 @@ func (r *Runner) failed(s *Set, w *work, now time.Time, activity string) {
 	failRecord(s.Record, fmt.Errorf("certificate %s (%s): %w%s", t.ID, specLabel(t), w.err, kept))
 	if w.stored != nil && t.Deploy != "" {
 		if der, err := w.stored.DER(); err == nil {
-			if _, err := writeDeploy(t.Deploy, der, t.Mode); err == nil {
+			if _, err := deployTarget(t, der); err == nil {
 				e.File = t.Deploy
 			}
 		}
@@ -243,7 +243,7 @@ func (r *Runner) store(ctx context.Context, s *Set, w *work, now time.Time) erro
 			return fmt.Errorf("saving the response: %w", err)
 		}
 		if t.Deploy != "" {
-			if _, err := writeDeploy(t.Deploy, w.resp.DER, t.Mode); err != nil {
+			if _, err := deployTarget(t, w.resp.DER); err != nil {
 				r.deployFailed(s, t, err)
 			} else {
 				w.entry.File = t.Deploy

@@ -212,7 +212,7 @@ func (r *Runner) keep(s *Set, t *Target, e *md.StapledStatus, st renew.OCSPState
 	}
 	if t.Deploy != "" && st.HasResponse && e.Source == "ocsp" {
 		if der, err := stored.DER(); err == nil {
-			if _, err := writeDeploy(t.Deploy, der, t.Mode); err != nil {
+			if _, err := deployTarget(t, der); err != nil {
 				r.deployFailed(s, t, err)
 			} else {
 				e.File = t.Deploy

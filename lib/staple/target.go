@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path/filepath"
 	"strings"
 
 	"github.com/mdtools/mdtools/lib/md"
@@ -20,6 +21,10 @@ type Target struct {
 	ID     string     // CertID of the leaf
 	Deploy string     // where to write the DER response for nginx/HAProxy, or ""
 	Mode   *md.Deploy // ownership and mode of Deploy
+	// DeployCert is the certificate file of the deploy set Deploy goes
+	// into (cert.pem): the response is written only next to its own
+	// certificate.
+	DeployCert string
 
 	leaf, issuer *x509.Certificate
 	ocspURL      string
@@ -89,6 +94,7 @@ func targetsOf(ctx context.Context, st *store.Store, rec *md.Record) ([]*Target,
 			}
 			if rec.Host != nil && rec.Host.Deploy != nil && rec.Host.Deploy.Dir != "" {
 				t.Deploy = DeployFile(rec.Host.Deploy.Dir, ks)
+				t.DeployCert = filepath.Join(rec.Host.Deploy.Dir, ks.FileName("cert"))
 				t.Mode = rec.Host.Deploy
 			}
 		}

@@ -156,7 +156,13 @@ func (b *Backend) Close() error {
 	b.sess = nil
 	b.mu.Unlock()
 	if s != nil {
-		_ = s.Close()
+		// Session.Close would wait up to the lease TTL for an etcd that
+		// is gone; revoke within one request's time instead (a lease not
+		// revoked expires by itself)
+		s.Orphan()
+		rctx, cancel := b.ctx(context.Background())
+		_, _ = b.cli.Revoke(rctx, s.Lease())
+		cancel()
 	}
 	return b.cli.Close()
 }
