@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/mdtools/mdtools/lib/store"
@@ -91,7 +92,8 @@ func (b *Backend) Lock(ctx context.Context, name string, wait time.Duration) (fu
 		}
 		return nil, b.failed("locking "+what, err)
 	}
-	return func() { unlock(); release() }, nil
+	var once sync.Once // a second call (a deferred unlock) must not block on release
+	return func() { once.Do(func() { unlock(); release() }) }, nil
 }
 
 // etcdLock takes the mutex key, once or waiting within lctx.

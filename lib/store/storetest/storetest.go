@@ -57,6 +57,7 @@ func Run(t *testing.T, h Harness) {
 		{"LockExclusive", testLockExclusive},
 		{"LockCancel", testLockCancel},
 		{"LockHandover", testLockHandover},
+		{"UnlockTwice", testUnlockTwice},
 		{"NamesRefused", testNamesRefused},
 	}
 	for _, tc := range tests {
@@ -363,6 +364,29 @@ func testLockExclusive(t *testing.T, h Harness) {
 		t.Errorf("store lock taken twice: %v, want ErrLocked", err)
 	}
 	unlockStore()
+}
+
+// testUnlockTwice: calling an unlock function again is harmless (a
+// deferred unlock after an explicit one) and releases nothing another
+// holder took meanwhile.
+func testUnlockTwice(t *testing.T, h Harness) {
+	open := h.New(t)
+	b1, b2 := open(), open()
+	unlock := lock(t, b1, "a.org")
+	unlock()
+	done := make(chan struct{})
+	go func() { unlock(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("a second unlock blocked")
+	}
+	unlock2 := lock(t, b2, "a.org")
+	unlock() // a third call must not release b2's lock
+	if _, err := b1.Lock(t.Context(), "a.org", -1); !errors.Is(err, store.ErrLocked) {
+		t.Errorf("an old unlock released another holder's lock: %v, want ErrLocked", err)
+	}
+	unlock2()
 }
 
 // testLockCancel: cancelling the context releases a waiter at once, with
