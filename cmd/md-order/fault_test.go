@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/mdtools/mdtools/lib/acmeflow"
+	"github.com/mdtools/mdtools/lib/certtest"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/renew"
 	"github.com/mdtools/mdtools/lib/store"
@@ -33,7 +35,7 @@ type fakeCA struct {
 	t     *testing.T
 	srv   *httptest.Server
 	fault string
-	caKey *ecdsa.PrivateKey
+	caKey crypto.Signer
 	ca    *x509.Certificate
 	csr   *x509.CertificateRequest
 	stop  chan struct{}
@@ -41,11 +43,8 @@ type fakeCA struct {
 
 func newFakeCA(t *testing.T, fault string) *fakeCA {
 	f := &fakeCA{t: t, fault: fault}
-	f.caKey, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "fake CA"}, IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(48 * time.Hour), SubjectKeyId: []byte{1, 2, 3}}
-	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, f.caKey.Public(), f.caKey)
-	f.ca, _ = x509.ParseCertificate(der)
+	ca := certtest.New(t, certtest.Spec{CA: true, NotAfter: time.Now().Add(48 * time.Hour), SubjectKeyID: []byte{1, 2, 3}})
+	f.ca, f.caKey = ca.Cert, ca.Key
 	f.stop = make(chan struct{})
 	f.srv = httptest.NewTLSServer(http.HandlerFunc(f.serve))
 	t.Cleanup(func() { close(f.stop); f.srv.Close() })
@@ -151,6 +150,10 @@ func mustB64(s string) []byte {
 	return b
 }
 
+// issue signs the CSR's key by hand, not with certtest: it runs on the
+// server's goroutine (certtest's t.Fatal must not), and the faults are
+// certificates no honest builder makes (wrong names, a key the CSR did
+// not ask for, a signature by a CA other than the one in the chain).
 func (f *fakeCA) issue() []byte {
 	names, pub := f.csr.DNSNames, f.csr.PublicKey
 	signer, parent := f.caKey, f.ca
@@ -186,15 +189,12 @@ func liveSet(t *testing.T, dir, name string) map[string][]byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
-		NotBefore: time.Now().Add(-80 * 24 * time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
-	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, k.Public(), k)
-	c, _ := x509.ParseCertificate(der)
-	if err := st.SaveChain(t.Context(), store.GroupDomains, name, "pubcert.pem", []*x509.Certificate{c}); err != nil {
+	c := certtest.New(t, certtest.Spec{Names: []string{name}, Serial: big.NewInt(7),
+		NotBefore: time.Now().Add(-80 * 24 * time.Hour), NotAfter: time.Now().Add(24 * time.Hour)})
+	if err := st.SaveChain(t.Context(), store.GroupDomains, name, "pubcert.pem", []*x509.Certificate{c.Cert}); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.SaveKey(t.Context(), store.GroupDomains, name, "privkey.pem", k); err != nil {
+	if err := st.SaveKey(t.Context(), store.GroupDomains, name, "privkey.pem", c.Key); err != nil {
 		t.Fatal(err)
 	}
 	return snapshot(t, filepath.Join(dir, "domains", name))

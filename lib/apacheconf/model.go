@@ -244,35 +244,9 @@ func (r *reader) merge(b *built, base *server, mc *modConf) {
 	case bp.transitive != nil:
 		m.Transitive = *bp.transitive
 	}
-	ca := &md.CA{}
-	m.CA = ca
-	switch {
-	case sp.caURLsSet:
-		ca.URLs = append([]string{}, sp.caURLs...)
-	case bp.caURLsSet:
-		ca.URLs = append([]string{}, bp.caURLs...)
-	}
-	// ca.url is the CA in effect, which only ordering decides (failover);
-	// mod_md writes none for a new MD and keeps the stored one on sync.
-	ca.Proto = firstNonEmpty(sp.caProto, bp.caProto)
-	ca.Agreement = firstNonEmpty(sp.caAgreement, bp.caAgreement)
-	switch {
-	case sp.caChallengesSet:
-		ca.Challenges = append([]string{}, sp.caChallenges...)
-	case bp.caChallengesSet:
-		ca.Challenges = append([]string{}, bp.caChallenges...)
-	}
-	if len(ca.Challenges) == 0 {
-		ca.Challenges = nil
-	}
-
-	switch {
-	case sp.contact != "":
-		b.contacts = []string{md.Schemify(sp.contact, "mailto")}
-	case bp.contact != "":
-		b.contacts = []string{md.Schemify(bp.contact, "mailto")}
-	case base.adminSet && base.admin != defaultAdmin && base.admin != "":
-		b.contacts = []string{md.Schemify(base.admin, "mailto")}
+	m.CA = mergeCA(sp, bp)
+	if c := mergeContact(sp, bp, base); c != "" {
+		b.contacts = []string{md.Schemify(c, "mailto")}
 	}
 
 	m.RenewMode = md.RenewAuto
@@ -311,6 +285,46 @@ func (r *reader) merge(b *built, base *server, mc *modConf) {
 	m.PKeyFiles = def.keyFiles
 	m.Proto.ACMETLS1 = []string{}
 	m.ApplyDefaults() // acme_complete_md and state_init's defaults
+}
+
+// mergeCA is the MD's CA settings: the section's, else the base server's.
+func mergeCA(sp, bp *props) *md.CA {
+	ca := &md.CA{}
+	switch {
+	case sp.caURLsSet:
+		ca.URLs = append([]string{}, sp.caURLs...)
+	case bp.caURLsSet:
+		ca.URLs = append([]string{}, bp.caURLs...)
+	}
+	// ca.url is the CA in effect, which only ordering decides (failover);
+	// mod_md writes none for a new MD and keeps the stored one on sync.
+	ca.Proto = firstNonEmpty(sp.caProto, bp.caProto)
+	ca.Agreement = firstNonEmpty(sp.caAgreement, bp.caAgreement)
+	switch {
+	case sp.caChallengesSet:
+		ca.Challenges = append([]string{}, sp.caChallenges...)
+	case bp.caChallengesSet:
+		ca.Challenges = append([]string{}, bp.caChallenges...)
+	}
+	if len(ca.Challenges) == 0 {
+		ca.Challenges = nil
+	}
+	return ca
+}
+
+// mergeContact is the MD's contact: MDContactEmail of the section, else of
+// the base server, else a ServerAdmin other than Apache's default; "" when
+// there is none.
+func mergeContact(sp, bp *props, base *server) string {
+	switch {
+	case sp.contact != "":
+		return sp.contact
+	case bp.contact != "":
+		return bp.contact
+	case base.adminSet && base.admin != defaultAdmin && base.admin != "":
+		return base.admin
+	}
+	return ""
 }
 
 // firstTimeslice returns a copy of the first window set, or nil.

@@ -1,7 +1,6 @@
 package apacheconf
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -252,101 +251,6 @@ func (r *reader) readFile(path, fromFile string, fromLine, _ int) []*node {
 	r.total += int64(len(data))
 	lines := r.parseRaw(path, data)
 	return r.exec(path, lines)
-}
-
-// parseRaw splits a file into logical lines (continuations joined,
-// comments and blank lines dropped) and nests sections.
-func (r *reader) parseRaw(file string, data []byte) []*rawLine {
-	if i := bytes.IndexByte(data, 0); i >= 0 {
-		line := 1 + bytes.Count(data[:i], []byte{'\n'})
-		r.errorf(file, line, "binary data (NUL byte) in configuration file")
-		return nil
-	}
-	type open struct {
-		l    *rawLine
-		name string
-	}
-	var top []*rawLine
-	var stack []open
-	add := func(l *rawLine) {
-		if len(stack) > 0 {
-			p := stack[len(stack)-1].l
-			p.children = append(p.children, l)
-		} else {
-			top = append(top, l)
-		}
-	}
-	lineNo := 0
-	var cont strings.Builder
-	contStart := 0
-	for len(data) > 0 {
-		var phys []byte
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			phys, data = data[:i], data[i+1:]
-		} else {
-			phys, data = data, nil
-		}
-		lineNo++
-		phys = bytes.TrimRight(phys, "\r")
-		if cont.Len()+len(phys) > MaxLineLength {
-			r.errorf(file, lineNo, "line too long (more than %d bytes)", MaxLineLength)
-			cont.Reset()
-			continue
-		}
-		if cont.Len() == 0 {
-			contStart = lineNo
-		}
-		if len(phys) > 0 && phys[len(phys)-1] == '\\' {
-			cont.Write(phys[:len(phys)-1])
-			continue
-		}
-		cont.Write(phys)
-		text := strings.TrimFunc(cont.String(), func(c rune) bool { return c < 0x80 && isSpace(byte(c)) })
-		cont.Reset()
-		if text == "" || text[0] == '#' {
-			continue
-		}
-		r.lines++
-		if r.lines > MaxLines {
-			r.errorf(file, contStart, "more than %d configuration lines, giving up", MaxLines)
-			r.aborted = true
-			return top
-		}
-		l := &rawLine{text: text, line: contStart}
-		if strings.HasPrefix(text, "</") {
-			name := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(text[2:]), ">"))
-			if len(stack) == 0 {
-				r.errorf(file, contStart, "</%s> without matching <%s> section", name, name)
-				continue
-			}
-			o := stack[len(stack)-1]
-			if !strings.EqualFold(name, o.name) {
-				r.errorf(file, contStart, "Expected </%s> but saw </%s>", o.name, name)
-			}
-			stack = stack[:len(stack)-1]
-			continue
-		}
-		if text[0] == '<' {
-			w, _ := getWordConf(text)
-			name := strings.TrimSuffix(w[1:], ">")
-			l.section = strings.ToLower(name)
-			add(l)
-			stack = append(stack, open{l, name})
-			if len(stack) > 64 {
-				r.errorf(file, contStart, "sections nested too deeply")
-				return top
-			}
-			continue
-		}
-		add(l)
-	}
-	if cont.Len() > 0 {
-		r.errorf(file, contStart, "continuation line at end of file")
-	}
-	for i := len(stack) - 1; i >= 0; i-- {
-		r.errorf(file, stack[i].l.line, "<%s> was not closed.", stack[i].name)
-	}
-	return top
 }
 
 func (r *reader) lookupVar(name string) (string, bool) {

@@ -144,26 +144,7 @@ func parseAddr(a string) (addr, string) {
 func (w *walker) core(n *node) {
 	switch n.key {
 	case "servername":
-		words := splitArgs(n.args)
-		if len(words) != 1 {
-			w.errorf(n, "ServerName takes one argument, The hostname and port of the server")
-			return
-		}
-		h := words[0]
-		if i := strings.Index(h, "://"); i >= 0 {
-			h = h[i+3:]
-		}
-		if strings.HasPrefix(h, "[") {
-			if i := strings.Index(h, "]"); i > 0 {
-				h = h[:i+1]
-			}
-		} else if i := strings.LastIndexByte(h, ':'); i >= 0 {
-			if p, err := strconv.Atoi(h[i+1:]); err == nil && w.srv.port == 0 {
-				w.srv.port = p
-			}
-			h = h[:i]
-		}
-		w.srv.hostname, w.srv.hostnameSet = h, true
+		w.serverName(n)
 	case "serveralias":
 		if w.srv.base {
 			w.errorf(n, "ServerAlias only used in <VirtualHost>")
@@ -184,20 +165,7 @@ func (w *walker) core(n *node) {
 		}
 		w.srv.admin, w.srv.adminSet = words[0], true
 	case "sslengine":
-		words := splitArgs(n.args)
-		if len(words) != 1 {
-			w.errorf(n, "SSLEngine takes one argument, SSL switch for the protocol engine ('on', 'off')")
-			return
-		}
-		w.srv.sslSet = true
-		switch strings.ToLower(words[0]) {
-		case "on":
-			w.srv.ssl = true
-		case "off", "optional", "addr":
-			w.srv.ssl = false
-		default:
-			w.errorf(n, "Argument must be On, Off, or Optional")
-		}
+		w.sslEngine(n)
 	case "protocols":
 		w.srv.protocols = nil
 		for _, p := range splitArgs(n.args) {
@@ -205,22 +173,70 @@ func (w *walker) core(n *node) {
 		}
 		w.srv.protoSet = true
 	case "listen":
-		if !w.srv.base {
-			w.errorf(n, "Listen cannot occur within <VirtualHost> section")
-			return
-		}
-		words := splitArgs(n.args)
-		if len(words) < 1 {
-			w.errorf(n, "Listen requires at least one argument")
-			return
-		}
-		l, err := parseListen(words)
-		if err != "" {
-			w.errorf(n, "%s", err)
-			return
-		}
-		w.cfg.listeners = append(w.cfg.listeners, l)
+		w.listen(n)
 	}
+}
+
+// serverName takes the host of ServerName (scheme and port dropped; an
+// IPv6 literal keeps its brackets) and the port, if the server has none.
+func (w *walker) serverName(n *node) {
+	words := splitArgs(n.args)
+	if len(words) != 1 {
+		w.errorf(n, "ServerName takes one argument, The hostname and port of the server")
+		return
+	}
+	h := words[0]
+	if i := strings.Index(h, "://"); i >= 0 {
+		h = h[i+3:]
+	}
+	if strings.HasPrefix(h, "[") {
+		if i := strings.Index(h, "]"); i > 0 {
+			h = h[:i+1]
+		}
+	} else if i := strings.LastIndexByte(h, ':'); i >= 0 {
+		if p, err := strconv.Atoi(h[i+1:]); err == nil && w.srv.port == 0 {
+			w.srv.port = p
+		}
+		h = h[:i]
+	}
+	w.srv.hostname, w.srv.hostnameSet = h, true
+}
+
+// sslEngine records SSLEngine: optional and addr count as off.
+func (w *walker) sslEngine(n *node) {
+	words := splitArgs(n.args)
+	if len(words) != 1 {
+		w.errorf(n, "SSLEngine takes one argument, SSL switch for the protocol engine ('on', 'off')")
+		return
+	}
+	w.srv.sslSet = true
+	switch strings.ToLower(words[0]) {
+	case "on":
+		w.srv.ssl = true
+	case "off", "optional", "addr":
+		w.srv.ssl = false
+	default:
+		w.errorf(n, "Argument must be On, Off, or Optional")
+	}
+}
+
+// listen adds a Listen of the base server to the config's listeners.
+func (w *walker) listen(n *node) {
+	if !w.srv.base {
+		w.errorf(n, "Listen cannot occur within <VirtualHost> section")
+		return
+	}
+	words := splitArgs(n.args)
+	if len(words) < 1 {
+		w.errorf(n, "Listen requires at least one argument")
+		return
+	}
+	l, err := parseListen(words)
+	if err != "" {
+		w.errorf(n, "%s", err)
+		return
+	}
+	w.cfg.listeners = append(w.cfg.listeners, l)
 }
 
 // parseListen parses "Listen [IP-address:]portnumber [protocol] [options=...]".

@@ -36,6 +36,12 @@ type Spec struct {
 	// self-signed certificate an ARI certificate ID).
 	SubjectKeyID, AuthorityKeyID []byte
 	Extensions                   []pkix.Extension // e.g. must-staple
+	// IssuerURLs are the CA Issuers URLs of the authority information
+	// access (where to fetch the issuer's certificate).
+	IssuerURLs []string
+	// RawSubject is the subject as DER, for tests of odd name encodings;
+	// it replaces the CN taken from Names.
+	RawSubject []byte
 }
 
 // Cert is a test certificate with its private key.
@@ -58,6 +64,7 @@ func New(t testing.TB, s Spec) *Cert {
 	tmpl := &x509.Certificate{
 		SerialNumber: s.Serial, NotBefore: s.NotBefore, NotAfter: s.NotAfter,
 		OCSPServer: s.OCSP, SubjectKeyId: s.SubjectKeyID, AuthorityKeyId: s.AuthorityKeyID, ExtraExtensions: s.Extensions,
+		IssuingCertificateURL: s.IssuerURLs, RawSubject: s.RawSubject,
 	}
 	for _, n := range names {
 		if ip := net.ParseIP(n); ip != nil {

@@ -4,11 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
 	"math/big"
@@ -21,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mdtools/mdtools/lib/certtest"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/store"
 )
@@ -28,44 +25,26 @@ import (
 // benchCA is a local two-level CA for benchmarks: a thousand certificates
 // from Pebble would measure Pebble, not md-install.
 type benchCA struct {
-	interKey  crypto.Signer
-	inter     *x509.Certificate
+	inter     *certtest.Cert
 	serial    int64
 	notBefore time.Time
 }
 
 func newBenchCA(b *testing.B) *benchCA {
-	rootKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	interKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	nb := time.Now().Add(-time.Hour)
-	rootT := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "bench root"}, NotBefore: nb, NotAfter: nb.AddDate(1, 0, 0),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	rootDER, err := x509.CreateCertificate(rand.Reader, rootT, rootT, rootKey.Public(), rootKey)
-	if err != nil {
-		b.Fatal(err)
-	}
-	root, _ := x509.ParseCertificate(rootDER)
-	interT := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "bench intermediate"}, NotBefore: nb, NotAfter: nb.AddDate(1, 0, 0),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	interDER, err := x509.CreateCertificate(rand.Reader, interT, root, interKey.Public(), rootKey)
-	if err != nil {
-		b.Fatal(err)
-	}
-	inter, _ := x509.ParseCertificate(interDER)
-	return &benchCA{interKey: interKey, inter: inter, serial: 100, notBefore: nb}
+	valid := certtest.Spec{CA: true, NotBefore: nb, NotAfter: nb.AddDate(1, 0, 0)}
+	root := valid
+	root.Serial = big.NewInt(1)
+	inter := valid
+	inter.Serial, inter.Issuer = big.NewInt(2), certtest.New(b, root)
+	return &benchCA{inter: certtest.New(b, inter), serial: 100, notBefore: nb}
 }
 
 func (ca *benchCA) issue(b *testing.B, name string) (crypto.Signer, []*x509.Certificate) {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	ca.serial++
-	t := &x509.Certificate{SerialNumber: big.NewInt(ca.serial), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name, "www." + name},
-		NotBefore: ca.notBefore, NotAfter: ca.notBefore.AddDate(0, 0, 90)}
-	der, err := x509.CreateCertificate(rand.Reader, t, ca.inter, key.Public(), ca.interKey)
-	if err != nil {
-		b.Fatal(err)
-	}
-	leaf, _ := x509.ParseCertificate(der)
-	return key, []*x509.Certificate{leaf, ca.inter}
+	leaf := certtest.New(b, certtest.Spec{Names: []string{name, "www." + name}, Serial: big.NewInt(ca.serial),
+		NotBefore: ca.notBefore, NotAfter: ca.notBefore.AddDate(0, 0, 90), Issuer: ca.inter})
+	return leaf.Key, []*x509.Certificate{leaf.Cert, ca.inter.Cert}
 }
 
 func benchRecord(i int, deployDir string) *md.Record {

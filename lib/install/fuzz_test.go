@@ -1,9 +1,6 @@
 package install
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -75,11 +72,8 @@ func FuzzStagedSet(f *testing.F) {
 // FuzzParseLeafLite: never a panic; whatever both parsers accept, they
 // read the same serial and validity.
 func FuzzParseLeafLite(f *testing.F) {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	now := time.Now()
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(4711), DNSNames: []string{"a.test"}, NotBefore: now, NotAfter: now.Add(time.Hour)}
-	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	f.Add(der)
+	f.Add(certtest.New(f, certtest.Spec{Names: []string{"a.test"}, Serial: big.NewInt(4711), NotBefore: now, NotAfter: now.Add(time.Hour)}).Cert.Raw)
 	pemData, err := os.ReadFile(filepath.Join("..", "..", "testdata", "install", "pubcert-a1.test.pem"))
 	if err == nil {
 		if b, _ := pem.Decode(pemData); b != nil {

@@ -1,27 +1,21 @@
 package install
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"github.com/mdtools/mdtools/lib/renew"
 	"math/big"
 	"testing"
 	"time"
+
+	"github.com/mdtools/mdtools/lib/certtest"
+	"github.com/mdtools/mdtools/lib/renew"
 )
 
 func TestParseLeafLite(t *testing.T) {
 	t.Parallel()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	key := certtest.NewKey(t)
 	for _, nb := range []time.Time{time.Date(2026, 11, 28, 14, 43, 33, 0, time.UTC), time.Date(2049, 12, 31, 23, 0, 0, 0, time.UTC)} {
-		tmpl := &x509.Certificate{SerialNumber: new(big.Int).SetBytes([]byte{0x80, 1, 2, 3, 4, 5, 6, 7, 8}), DNSNames: []string{"a.test"},
-			NotBefore: nb, NotAfter: nb.AddDate(0, 0, 90)} // the second runs into GeneralizedTime (2050+)
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		full, _ := x509.ParseCertificate(der)
+		full := certtest.New(t, certtest.Spec{Names: []string{"a.test"}, Serial: new(big.Int).SetBytes([]byte{0x80, 1, 2, 3, 4, 5, 6, 7, 8}),
+			NotBefore: nb, NotAfter: nb.AddDate(0, 0, 90), Key: key}).Cert // the second runs into GeneralizedTime (2050+)
+		der := full.Raw
 		lite, err := parseLeafLite(der)
 		if err != nil {
 			t.Fatal(err)

@@ -79,6 +79,30 @@ type rename struct {
 // plan reads the store and decides, for every record, what to write.
 func plan(ctx context.Context, st *store.Store, recs []*md.Record) (*syncPlan, error) {
 	p := &syncPlan{result: Result{Renamed: map[string]string{}}}
+	active, names, err := activeRecords(recs)
+	if err != nil {
+		return nil, err
+	}
+	stored, err := st.List(ctx, store.GroupDomains)
+	if err != nil {
+		return nil, fmt.Errorf("listing %s/domains: %w", st, err)
+	}
+	from := p.planRenames(ctx, st, active, names, stored)
+	// md_reg_sync_finish for each record
+	for _, r := range active {
+		src, hasOld := from[r.Name]
+		if err := p.planRecord(ctx, st, r, src, hasOld); err != nil {
+			return nil, err
+		}
+	}
+	p.planHTTPD(ctx, st, active)
+	return p, nil
+}
+
+// activeRecords returns the records to sync (those without an error) and
+// their names; an invalid or twice-defined record stops the sync before
+// anything is read.
+func activeRecords(recs []*md.Record) ([]*md.Record, map[string]bool, error) {
 	var active []*md.Record
 	names := map[string]bool{}
 	for _, r := range recs {
@@ -86,26 +110,26 @@ func plan(ctx context.Context, st *store.Store, recs []*md.Record) (*syncPlan, e
 			continue
 		}
 		if err := r.Validate(); err != nil {
-			return nil, fmt.Errorf("MD %q: %w", r.Name, err)
+			return nil, nil, fmt.Errorf("MD %q: %w", r.Name, err)
 		}
 		if names[r.Name] {
-			return nil, fmt.Errorf("MD %q is defined twice", r.Name)
+			return nil, nil, fmt.Errorf("MD %q is defined twice", r.Name)
 		}
 		names[r.Name] = true
 		active = append(active, r)
 	}
+	return active, names, nil
+}
 
-	stored, err := st.List(ctx, store.GroupDomains)
-	if err != nil {
-		return nil, fmt.Errorf("listing %s/domains: %w", st, err)
-	}
+// planRenames returns, for every record, the stored set to read its old
+// definition from: its own, or that of a stored MD it renames
+// (md_reg_sync_start: configured names missing from domains/ may be
+// renames of stored MDs that no configured name claims).
+func (p *syncPlan) planRenames(ctx context.Context, st *store.Store, active []*md.Record, names map[string]bool, stored []string) map[string]string {
 	storedSet := map[string]bool{}
 	for _, n := range stored {
 		storedSet[n] = true
 	}
-
-	// md_reg_sync_start: configured names missing from domains/ may be
-	// renames of stored MDs that no configured name claims.
 	from := map[string]string{} // record name -> stored set to read
 	var maybeNew []*md.Record
 	for _, r := range active {
@@ -115,82 +139,97 @@ func plan(ctx context.Context, st *store.Store, recs []*md.Record) (*syncPlan, e
 			maybeNew = append(maybeNew, r)
 		}
 	}
-	if len(maybeNew) > 0 {
-		var unassigned []*md.MD
-		for _, n := range stored {
-			if names[n] {
-				continue
-			}
-			old, err := st.LoadMD(ctx, store.GroupDomains, n)
-			if err != nil {
-				if !errors.Is(err, fs.ErrNotExist) {
-					p.result.Warnings = append(p.result.Warnings,
-						fmt.Sprintf("domains/%s not considered for renames: %v", n, err))
-				}
-				continue
-			}
-			old.Name = n // the directory is what moves
-			unassigned = append(unassigned, old)
-		}
-		for _, r := range maybeNew {
-			old := closestMatch(unassigned, &r.MD)
-			if old == nil {
-				continue
-			}
-			rn := rename{from: old.Name, to: r.Name, staging: st.Exists(ctx, store.GroupStaging, old.Name, "")}
-			if rn.staging && st.Exists(ctx, store.GroupStaging, r.Name, "") {
-				// mod_md ignores a failed staging rename; the stale set stays
-				rn.staging = false
-				p.result.Warnings = append(p.result.Warnings,
-					fmt.Sprintf("staging/%s not moved to staging/%s, which exists", old.Name, r.Name))
-			}
-			p.renames = append(p.renames, rn)
-			p.result.Renamed[old.Name] = r.Name
-			from[r.Name] = old.Name
-			unassigned = removeMD(unassigned, old)
-		}
+	if len(maybeNew) == 0 {
+		return from
 	}
-
-	// md_reg_sync_finish for each record
-	for _, r := range active {
-		if err := complete(r); err != nil {
-			return nil, err
+	unassigned := p.unassigned(ctx, st, stored, names)
+	for _, r := range maybeNew {
+		old := closestMatch(unassigned, &r.MD)
+		if old == nil {
+			continue
 		}
-		src, hasOld := from[r.Name]
-		var unreadable error
-		r.State, r.StateDescr, unreadable = renew.StoredState(ctx, st, src, &r.MD)
-		if unreadable != nil {
+		rn := rename{from: old.Name, to: r.Name, staging: st.Exists(ctx, store.GroupStaging, old.Name, "")}
+		if rn.staging && st.Exists(ctx, store.GroupStaging, r.Name, "") {
+			// mod_md ignores a failed staging rename; the stale set stays
+			rn.staging = false
 			p.result.Warnings = append(p.result.Warnings,
-				fmt.Sprintf("md[%s]: certificate unreadable (state error): %v", r.Name, unreadable))
+				fmt.Sprintf("staging/%s not moved to staging/%s, which exists", old.Name, r.Name))
 		}
-		var old *md.MD
-		if hasOld {
-			old, err = st.LoadMD(ctx, store.GroupDomains, src)
-			switch {
-			case errors.Is(err, fs.ErrNotExist):
-				old = nil
-			case err != nil:
-				return nil, fmt.Errorf("reading the stored definition of MD %q: %w", r.Name, err)
+		p.renames = append(p.renames, rn)
+		p.result.Renamed[old.Name] = r.Name
+		from[r.Name] = old.Name
+		unassigned = removeMD(unassigned, old)
+	}
+	return from
+}
+
+// unassigned reads the stored MDs no configured name claims, the
+// candidates for a rename; an unreadable one is skipped with a warning.
+func (p *syncPlan) unassigned(ctx context.Context, st *store.Store, stored []string, names map[string]bool) []*md.MD {
+	var unassigned []*md.MD
+	for _, n := range stored {
+		if names[n] {
+			continue
+		}
+		old, err := st.LoadMD(ctx, store.GroupDomains, n)
+		if err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				p.result.Warnings = append(p.result.Warnings,
+					fmt.Sprintf("domains/%s not considered for renames: %v", n, err))
 			}
+			continue
 		}
-		changed := true
-		if old != nil {
-			keepStored(&r.MD, old)
-			changed = !sameDefinition(&r.MD, old) || !sameEAB(r.MD.EAB, old.EAB)
-		}
-		if changed {
-			m := r.MD
-			if old != nil && len(m.Extra) == 0 {
-				m.Extra = old.Extra // fields of a newer mod_md survive the rewrite
-			}
-			p.writes = append(p.writes, &m)
-			p.result.Written = append(p.result.Written, r.Name)
-		} else {
-			p.result.Unchanged = append(p.result.Unchanged, r.Name)
+		old.Name = n // the directory is what moves
+		unassigned = append(unassigned, old)
+	}
+	return unassigned
+}
+
+// planRecord completes one record from the store (state, stored fields)
+// and decides whether its md.json must be written; src names the stored
+// set holding its old definition when hasOld.
+func (p *syncPlan) planRecord(ctx context.Context, st *store.Store, r *md.Record, src string, hasOld bool) error {
+	if err := complete(r); err != nil {
+		return err
+	}
+	var unreadable error
+	r.State, r.StateDescr, unreadable = renew.StoredState(ctx, st, src, &r.MD)
+	if unreadable != nil {
+		p.result.Warnings = append(p.result.Warnings,
+			fmt.Sprintf("md[%s]: certificate unreadable (state error): %v", r.Name, unreadable))
+	}
+	var old *md.MD
+	if hasOld {
+		var err error
+		old, err = st.LoadMD(ctx, store.GroupDomains, src)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			old = nil
+		case err != nil:
+			return fmt.Errorf("reading the stored definition of MD %q: %w", r.Name, err)
 		}
 	}
+	changed := true
+	if old != nil {
+		keepStored(&r.MD, old)
+		changed = !sameDefinition(&r.MD, old) || !sameEAB(r.MD.EAB, old.EAB)
+	}
+	if !changed {
+		p.result.Unchanged = append(p.result.Unchanged, r.Name)
+		return nil
+	}
+	m := r.MD
+	if old != nil && len(m.Extra) == 0 {
+		m.Extra = old.Extra // fields of a newer mod_md survive the rewrite
+	}
+	p.writes = append(p.writes, &m)
+	p.result.Written = append(p.result.Written, r.Name)
+	return nil
+}
 
-	// httpd.json: the reachability of ports 80 and 443
+// planHTTPD decides whether httpd.json, the reachability of ports 80 and
+// 443, must be written: the first record that sets it wins.
+func (p *syncPlan) planHTTPD(ctx context.Context, st *store.Store, active []*md.Record) {
 	for _, r := range active {
 		if r.Settings != nil && r.Settings.Reachable != nil {
 			want := httpdFile{Proto: httpdProto{HTTP: r.Settings.Reachable.HTTP, HTTPS: r.Settings.Reachable.HTTPS}}
@@ -198,10 +237,9 @@ func plan(ctx context.Context, st *store.Store, recs []*md.Record) (*syncPlan, e
 				p.httpd = &want
 				p.result.HTTPD = true
 			}
-			break
+			return
 		}
 	}
-	return p, nil
 }
 
 // apply carries out a plan.

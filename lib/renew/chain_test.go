@@ -1,15 +1,11 @@
 package renew
 
 import (
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"testing"
 	"time"
+
+	"github.com/mdtools/mdtools/lib/certtest"
 )
 
 // TestCheckChain: md-order (before staging) and md-install (before going
@@ -17,38 +13,15 @@ import (
 // disagreed: md-order accepted a leaf without its issuer (mod_md's
 // get_chain refuses it), md-install checked only the first link.
 func TestCheckChain(t *testing.T) {
-	newKey := func() *ecdsa.PrivateKey {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
+	issue := func(issuer *certtest.Cert, ca bool, names ...string) *certtest.Cert {
+		return certtest.New(t, certtest.Spec{Names: names, Issuer: issuer, CA: ca, NotBefore: t0.Add(-time.Hour), NotAfter: t0.Add(time.Hour)})
 	}
-	issue := func(key crypto.Signer, parent *x509.Certificate, parentKey crypto.Signer, ca bool, names ...string) *x509.Certificate {
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: names[0]},
-			NotBefore: t0.Add(-time.Hour), NotAfter: t0.Add(time.Hour), IsCA: ca, BasicConstraintsValid: true,
-			KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
-		if !ca {
-			tmpl.DNSNames = names
-		}
-		if parent == nil {
-			parent, parentKey = tmpl, key
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), parentKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := x509.ParseCertificate(der)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	rootKey, otherRootKey, interKey, key := newKey(), newKey(), newKey(), newKey()
-	root := issue(rootKey, nil, nil, true, "root")
-	otherRoot := issue(otherRootKey, nil, nil, true, "other root")
-	inter := issue(interKey, root, rootKey, true, "intermediate")
-	leaf := issue(key, inter, interKey, false, "a.org", "*.a.org")
+	// The CAs go unnamed (certtest CA): CheckChain follows signatures, not names.
+	rootC, otherRootC := issue(nil, true), issue(nil, true)
+	interC := issue(rootC, true)
+	leafC := issue(interC, false, "a.org", "*.a.org")
+	root, otherRoot, inter, leaf := rootC.Cert, otherRootC.Cert, interC.Cert, leafC.Cert
+	key, otherRootKey := leafC.Key, otherRootC.Key
 	tests := []struct {
 		name    string
 		chain   []*x509.Certificate

@@ -1,16 +1,13 @@
 package renew
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"math/big"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mdtools/mdtools/lib/certtest"
 	"github.com/mdtools/mdtools/lib/md"
 )
 
@@ -18,24 +15,11 @@ var t0 = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 
 func cert(t *testing.T, from, until time.Time, staple bool, names ...string) *x509.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: names[0]},
-		DNSNames: names, NotBefore: from, NotAfter: until}
+	s := certtest.Spec{Names: names, NotBefore: from, NotAfter: until}
 	if staple {
-		tmpl.ExtraExtensions = []pkix.Extension{{Id: OIDTLSFeature, Value: MustStapleValue}}
+		s.Extensions = []pkix.Extension{{Id: OIDTLSFeature, Value: MustStapleValue}}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return certtest.New(t, s).Cert
 }
 
 var rsa = md.KeySpec{Type: md.KeyRSA, Bits: 2048}
@@ -329,10 +313,7 @@ func TestIsInputProblem(t *testing.T) {
 // once required status_request in it, so it refused a certificate that
 // state_init (and md-status) call must-staple.
 func TestHasMustStaple(t *testing.T) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := certtest.NewKey(t)
 	for _, tc := range []struct {
 		name  string
 		value []byte // nil: no extension
@@ -343,19 +324,11 @@ func TestHasMustStaple(t *testing.T) {
 		{"status_request_v2 only", []byte{0x30, 0x03, 0x02, 0x01, 0x11}, true},
 		{"empty feature list", []byte{0x30, 0x00}, true},
 	} {
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "a.org"},
-			DNSNames: []string{"a.org"}, NotBefore: t0, NotAfter: t0.Add(md.Day)}
+		s := certtest.Spec{Names: []string{"a.org"}, NotBefore: t0, NotAfter: t0.Add(md.Day), Key: key}
 		if tc.value != nil {
-			tmpl.ExtraExtensions = []pkix.Extension{{Id: OIDTLSFeature, Value: tc.value}}
+			s.Extensions = []pkix.Extension{{Id: OIDTLSFeature, Value: tc.value}}
 		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := x509.ParseCertificate(der)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := certtest.New(t, s).Cert
 		if got := HasMustStaple(c); got != tc.want {
 			t.Errorf("%s: HasMustStaple = %v, want %v", tc.name, got, tc.want)
 		}

@@ -3,11 +3,7 @@ package status
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
 	"io"
 	"math/big"
@@ -20,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mdtools/mdtools/lib/certtest"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/store"
 )
@@ -45,17 +42,11 @@ func GenerateBenchStore(tb testing.TB, dir string, n int) time.Time {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	now := time.Now().UTC().Truncate(time.Second)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Bench Intermediate CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(5 * 365 * 24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign, SubjectKeyId: []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20}}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	leafKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca := certtest.New(tb, certtest.Spec{CA: true,
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(5 * 365 * 24 * time.Hour),
+		SubjectKeyID: []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20}})
+	leafKey := certtest.NewKey(tb)
 	for i := 0; i < n; i++ {
 		name := fmt.Sprintf("site%05d.example", i)
 		m := baseMD(name, "www."+name)
@@ -65,15 +56,10 @@ func GenerateBenchStore(tb testing.TB, dir string, n int) time.Time {
 			tb.Fatal(err)
 		}
 		from := now.Add(-time.Duration(i%80) * 24 * time.Hour)
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(int64(1000 + i)), Subject: pkix.Name{CommonName: name},
-			DNSNames: []string{name, "www." + name}, NotBefore: from, NotAfter: from.Add(90 * 24 * time.Hour),
-			OCSPServer: []string{"http://ocsp.example/"}, IssuingCertificateURL: []string{"http://ca.example/int.der"}}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &leafKey.PublicKey, caKey)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		leaf, _ := x509.ParseCertificate(der)
-		chain := []*x509.Certificate{leaf, caCert}
+		leaf := certtest.New(tb, certtest.Spec{Names: []string{name, "www." + name}, Serial: big.NewInt(int64(1000 + i)),
+			NotBefore: from, NotAfter: from.Add(90 * 24 * time.Hour), Key: leafKey, Issuer: ca,
+			OCSP: []string{"http://ocsp.example/"}, IssuerURLs: []string{"http://ca.example/int.der"}})
+		chain := []*x509.Certificate{leaf.Cert, ca.Cert}
 		if err := st.SaveChain(tb.Context(), store.GroupDomains, name, "pubcert.secp256r1.pem", chain); err != nil {
 			tb.Fatal(err)
 		}

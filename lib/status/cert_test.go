@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mdtools/mdtools/lib/certtest"
 	"github.com/mdtools/mdtools/lib/devca"
 )
 
@@ -37,15 +38,8 @@ func openssl(t *testing.T, c *x509.Certificate, args ...string) string {
 // selfIssued makes a certificate whose issuer is name (raw DER) and serial.
 func selfIssued(t *testing.T, rawName []byte, serial *big.Int, aki []byte) *x509.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	must(t, err)
-	tmpl := &x509.Certificate{SerialNumber: serial, RawSubject: rawName, NotBefore: time.Unix(1700000000, 0),
-		NotAfter: time.Unix(1800000000, 0), DNSNames: []string{"x.test"}, AuthorityKeyId: aki, SubjectKeyId: aki}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	must(t, err)
-	c, err := x509.ParseCertificate(der)
-	must(t, err)
-	return c
+	return certtest.New(t, certtest.Spec{Names: []string{"x.test"}, RawSubject: rawName, Serial: serial,
+		NotBefore: time.Unix(1700000000, 0), NotAfter: time.Unix(1800000000, 0), AuthorityKeyID: aki, SubjectKeyID: aki}).Cert
 }
 
 func rawName(t *testing.T, rdns ...[]attrTypeValue) []byte {

@@ -21,7 +21,22 @@ const maxDetailLog = 10
 // validity, fingerprint, issuer, OCSP), the renewal in staging, the job
 // log, and what the next md-order, md-install and md-staple runs will do.
 func (rep *Report) WriteDetail(w io.Writer, staplingWindow md.Timeslice, color bool) error {
+	// Built whole first: a failing writer leaves no half section.
 	var b strings.Builder
+	rep.writeDetailHead(&b, color)
+	rep.writeDetailCerts(&b)
+	rep.writeDetailJob(&b)
+	rep.writeDetailNext(&b, staplingWindow)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// detailKV writes one "key: value" line of the head, values aligned.
+func detailKV(b *strings.Builder, k, v string) { fmt.Fprintf(b, "  %-14s%s\n", k+":", v) }
+
+// writeDetailHead writes the status line (yellow for warnings, red for
+// errors) and the MD's settings.
+func (rep *Report) writeDetailHead(b *strings.Builder, color bool) {
 	row := rep.Row()
 	head := rep.Name + "  " + rep.StatusWord()
 	if color {
@@ -33,74 +48,91 @@ func (rep *Report) WriteDetail(w io.Writer, staplingWindow md.Timeslice, color b
 		}
 	}
 	b.WriteString(head + "\n")
-	kv := func(k, v string) { fmt.Fprintf(&b, "  %-14s%s\n", k+":", v) }
 	m := rep.MD
-	kv("domains", strings.Join(m.Domains, ", "))
-	if len(rep.Problems) > 0 {
-		for _, p := range rep.Problems {
-			kv("unreadable", p)
-		}
+	detailKV(b, "domains", strings.Join(m.Domains, ", "))
+	for _, p := range rep.Problems {
+		detailKV(b, "unreadable", p)
 	}
 	if urls := rep.CAURLs(); len(urls) > 0 {
-		kv("CA", CAName(urls[0])+" ("+urls[0]+")")
+		detailKV(b, "CA", CAName(urls[0])+" ("+urls[0]+")")
 	}
+	detailKV(b, "renewal", rep.renewalLine())
+	detailKV(b, "stapling", onOff(m.Stapling)+", must-staple "+onOff(m.MustStaple))
+	detailKV(b, "activity", row.Activity)
+}
+
+// renewalLine is the renew mode, the window when set, and when renewal is due.
+func (rep *Report) renewalLine() string {
+	m := rep.MD
 	mode := map[int]string{md.RenewManual: "manual", md.RenewAuto: "auto", md.RenewAlways: "always"}[m.RenewMode]
-	renewLine := "mode " + mode
+	line := "mode " + mode
 	if m.RenewWindow != nil {
-		renewLine += ", window " + m.RenewWindow.String()
+		line += ", window " + m.RenewWindow.String()
 	}
 	switch {
 	case rep.RenewAt.IsZero():
 	case !rep.RenewAt.After(rep.Now):
-		renewLine += ", due now"
+		line += ", due now"
 	default:
-		renewLine += ", at " + dateRel(rep.RenewAt, rep.Now)
+		line += ", at " + dateRel(rep.RenewAt, rep.Now)
 	}
-	kv("renewal", renewLine)
-	kv("stapling", onOff(m.Stapling)+", must-staple "+onOff(m.MustStaple))
-	kv("activity", row.Activity)
+	return line
+}
 
+// writeDetailCerts writes the installed certificates, then the staged ones
+// while a renewal job holds them.
+func (rep *Report) writeDetailCerts(b *strings.Builder) {
 	b.WriteString("\ncertificates\n")
 	if len(rep.Certs) == 0 {
 		b.WriteString("  none\n")
 	}
 	for _, c := range rep.Certs {
-		rep.writeCert(&b, c)
+		rep.writeCert(b, c)
 	}
 	if rep.Job != nil && len(rep.Staged) > 0 {
 		b.WriteString("\nstaged (md-install activates them)\n")
 		for _, c := range rep.Staged {
-			rep.writeCert(&b, c)
+			rep.writeCert(b, c)
 		}
 	}
+}
 
-	if j := rep.LastJob(); j != nil {
-		where := "renewal"
-		if rep.Job == nil {
-			where = "last renewal"
-		}
-		fmt.Fprintf(&b, "\n%s job: %s, %d error%s", where, map[bool]string{true: "finished", false: "not finished"}[j.Finished], j.Errors, plural(j.Errors))
-		if !j.NextRun.IsZero() && !j.Finished {
-			b.WriteString(", next run " + dateRel(j.NextRun.Time, rep.Now))
-		}
-		b.WriteString("\n")
-		n := len(j.Log.Entries)
-		for i, e := range j.Log.Entries {
-			if i == maxDetailLog {
-				fmt.Fprintf(&b, "  ... %d older entries (md-status --json %s | jq .renewal.log)\n", n-maxDetailLog, rep.Name)
-				break
-			}
-			line := e.When.UTC().Format("2006-01-02 15:04:05") + "  " + e.Type
-			if e.Status != "" {
-				line += " [" + e.Status + "]"
-			}
-			if e.Detail != "" {
-				line += "  " + e.Detail
-			}
-			b.WriteString("  " + line + "\n")
-		}
+// writeDetailJob writes the running (or last) renewal job and its newest
+// log entries; the rest is one jq away.
+func (rep *Report) writeDetailJob(b *strings.Builder) {
+	j := rep.LastJob()
+	if j == nil {
+		return
 	}
+	where := "renewal"
+	if rep.Job == nil {
+		where = "last renewal"
+	}
+	fmt.Fprintf(b, "\n%s job: %s, %d error%s", where, map[bool]string{true: "finished", false: "not finished"}[j.Finished], j.Errors, plural(j.Errors))
+	if !j.NextRun.IsZero() && !j.Finished {
+		b.WriteString(", next run " + dateRel(j.NextRun.Time, rep.Now))
+	}
+	b.WriteString("\n")
+	n := len(j.Log.Entries)
+	for i, e := range j.Log.Entries {
+		if i == maxDetailLog {
+			fmt.Fprintf(b, "  ... %d older entries (md-status --json %s | jq .renewal.log)\n", n-maxDetailLog, rep.Name)
+			break
+		}
+		line := e.When.UTC().Format("2006-01-02 15:04:05") + "  " + e.Type
+		if e.Status != "" {
+			line += " [" + e.Status + "]"
+		}
+		if e.Detail != "" {
+			line += "  " + e.Detail
+		}
+		b.WriteString("  " + line + "\n")
+	}
+}
 
+// writeDetailNext writes what the next md-order, md-install and md-staple
+// runs will do, with the plan's warning and a hint for a failing job.
+func (rep *Report) writeDetailNext(b *strings.Builder, staplingWindow md.Timeslice) {
 	p := rep.Plan(staplingWindow)
 	b.WriteString("\nnext steps\n")
 	for _, s := range []struct {
@@ -111,16 +143,14 @@ func (rep *Report) WriteDetail(w io.Writer, staplingWindow md.Timeslice, color b
 		if !s.st.Due.IsZero() {
 			due = " (due " + relTime(s.st.Due, rep.Now) + ")"
 		}
-		fmt.Fprintf(&b, "  %-12s%-9s %s%s\n", s.name, s.st.Action, s.st.Reason, due)
+		fmt.Fprintf(b, "  %-12s%-9s %s%s\n", s.name, s.st.Action, s.st.Reason, due)
 	}
 	if p.Warn != "" {
-		fmt.Fprintf(&b, "  %-12s%s\n", "warning", p.Warn)
+		fmt.Fprintf(b, "  %-12s%s\n", "warning", p.Warn)
 	}
 	if rep.Job != nil && rep.Job.Failing() {
-		fmt.Fprintf(&b, "  %-12s%s\n", "hint", "fix the cause in the log above, then md-order --force retries at once instead of after the backoff")
+		fmt.Fprintf(b, "  %-12s%s\n", "hint", "fix the cause in the log above, then md-order --force retries at once instead of after the backoff")
 	}
-	_, err := io.WriteString(w, b.String())
-	return err
 }
 
 func (rep *Report) writeCert(b *strings.Builder, c Cert) {

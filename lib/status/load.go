@@ -200,31 +200,12 @@ func (r *Reader) Load(ctx context.Context, name string) (*Report, error) {
 	}
 	eff := m.Redacted()
 	eff.ApplyDefaults()
-	static := len(eff.CertFiles) > 0
 	rep.MD = &eff
 	specs := eff.PrivKey.Effective()
 
 	// Installed certificates.
-	if static {
-		for i, f := range eff.CertFiles {
-			c := Cert{Key: strconv.Itoa(i), File: f}
-			if i < len(specs) {
-				c.Spec = specs[i]
-			}
-			data, err := fsread.ReadFile(f, fsread.MaxPEM)
-			if err != nil && !errors.Is(err, fs.ErrNotExist) {
-				rep.problem(f, err)
-				c.Bad = true
-			} else if err != nil {
-				// missing: the MD is incomplete
-			} else if chain, err := store.ParseChainPEM(data); err != nil {
-				rep.problem(f, err)
-				c.Bad = true
-			} else {
-				c.Info = NewCertInfo(chain)
-			}
-			rep.Certs = append(rep.Certs, c)
-		}
+	if len(eff.CertFiles) > 0 {
+		rep.Certs = loadStaticCerts(rep, eff.CertFiles, specs)
 	} else {
 		for _, spec := range specs {
 			rep.Certs = append(rep.Certs, r.loadCert(ctx, rep, store.GroupDomains, name, spec))
@@ -232,7 +213,42 @@ func (r *Reader) Load(ctx context.Context, name string) (*Report, error) {
 	}
 	rep.initState()
 	r.loadRevocations(ctx, rep)
+	r.loadStapling(ctx, rep, name, eff.Stapling)
+	r.loadRenewal(ctx, rep, name, specs)
+	rep.decide()
+	return rep, nil
+}
 
+// loadStaticCerts reads the certificate files of an MD that names them
+// itself (MDCertificateFile): a missing file leaves the MD incomplete,
+// an unreadable one is a problem.
+func loadStaticCerts(rep *Report, files []string, specs md.KeySpecs) []Cert {
+	var certs []Cert
+	for i, f := range files {
+		c := Cert{Key: strconv.Itoa(i), File: f}
+		if i < len(specs) {
+			c.Spec = specs[i]
+		}
+		data, err := fsread.ReadFile(f, fsread.MaxPEM)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			rep.problem(f, err)
+			c.Bad = true
+		} else if err != nil {
+			// missing: the MD is incomplete
+		} else if chain, err := store.ParseChainPEM(data); err != nil {
+			rep.problem(f, err)
+			c.Bad = true
+		} else {
+			c.Info = NewCertInfo(chain)
+		}
+		certs = append(certs, c)
+	}
+	return certs
+}
+
+// loadStapling reads the OCSP responses of the installed certificates and
+// md-staple's job.
+func (r *Reader) loadStapling(ctx context.Context, rep *Report, name string, stapling bool) {
 	// OCSP for installed certificates: when the MD staples, and when a
 	// server stapled them anyway (vhost-level MDStapling/MDStapleOthers),
 	// which only the stored response tells.
@@ -242,22 +258,26 @@ func (r *Reader) Load(ctx context.Context, name string) (*Report, error) {
 			continue
 		}
 		if !r.has(store.GroupOCSP, name) {
-			if eff.Stapling {
+			if stapling {
 				c.OCSP = &OCSP{ID: c.Info.SHA1, Responder: c.Info.OCSPURL, Status: "unknown"}
 			}
 			continue
 		}
-		if eff.Stapling || r.Store.Exists(ctx, store.GroupOCSP, name, "ocsp-"+c.Info.SHA1+".json") {
+		if stapling || r.Store.Exists(ctx, store.GroupOCSP, name, "ocsp-"+c.Info.SHA1+".json") {
 			c.OCSP = r.loadOCSP(ctx, name, c.Info)
 		}
 	}
-	if eff.Stapling || r.History {
+	if stapling || r.History {
 		// With stapling off, md-staple still checks revocation and keeps
 		// its backoff there; the plan (a History view) needs it.
 		rep.OCSPJob = r.loadJob(ctx, rep, store.GroupOCSP, name)
 	}
+}
 
-	// The renewal: a staging job that looks valid (md_job_json_seems_valid).
+// loadRenewal reads the renewal's past (History views) and the staging
+// job with its certificates when that job looks valid
+// (md_job_json_seems_valid).
+func (r *Reader) loadRenewal(ctx context.Context, rep *Report, name string, specs md.KeySpecs) {
 	if r.History {
 		// Informational only (mod_md never reads it): an unreadable one is
 		// ignored, so that every view reports the same state.
@@ -273,7 +293,11 @@ func (r *Reader) Load(ctx context.Context, name string) (*Report, error) {
 			}
 		}
 	}
+}
 
+// decide sets when to renew and whether to now, and turns any problem
+// met while loading into state error: it runs after everything is read.
+func (rep *Report) decide() {
 	rep.RenewAt, rep.WarnAt = renewTimes(rep.MD, rep.Certs, rep.Now)
 	if rep.Job != nil {
 		rep.Renew = true
@@ -285,7 +309,6 @@ func (r *Reader) Load(ctx context.Context, name string) (*Report, error) {
 		rep.MD.StateDescr = strings.Join(rep.Problems, "; ")
 	}
 	rep.Watched = rep.MD.State != md.StateError
-	return rep, nil
 }
 
 func (rep *Report) problem(path string, err error) {

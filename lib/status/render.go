@@ -49,20 +49,7 @@ func (e *BadStoreError) Error() string {
 // One named MD in the JSON view gives mod_md's single-MD document with its
 // job log. It returns a *BadStoreError when some MD had unreadable files.
 func (r *Reader) Render(ctx context.Context, w io.Writer, view View, names []string, opt Options) error {
-	switch view {
-	case ViewTable:
-		rh := *r
-		rh.History = true
-		r = &rh
-	case ViewMetrics:
-		rh := *r
-		rh.History, rh.Logs = true, true
-		r = &rh
-	case ViewPlan, ViewPlanText, ViewHTML, ViewDetail:
-		rh := *r
-		rh.History, rh.Logs, rh.HistoryLogs = true, true, true
-		r = &rh
-	}
+	r = r.forView(view)
 	single := names != nil
 	if names == nil {
 		var err error
@@ -70,105 +57,17 @@ func (r *Reader) Render(ctx context.Context, w io.Writer, view View, names []str
 			return err
 		}
 	}
-	bad := 0
-	count := func(rep *Report) {
-		if len(rep.Problems) > 0 {
-			bad++
-		}
-	}
+	var bad int
 	var err error
 	switch view {
 	case ViewJSON, ViewCertStatus:
-		if single && len(names) == 1 {
-			var rep *Report
-			if rep, err = r.Load(ctx, names[0]); err != nil {
-				return err
-			}
-			count(rep)
-			doc := rep.JSON(true)
-			if view == ViewCertStatus {
-				doc = rep.CertificateStatusJSON()
-			}
-			var b []byte
-			if b, err = Indent(doc); err == nil {
-				_, err = w.Write(append(b, '\n'))
-			}
-			break
-		}
-		bad, err = r.WriteList(ctx, w, names)
-	case ViewTable:
-		var rows []TableRow
-		err = r.Each(ctx, names, func(rep *Report) error {
-			count(rep)
-			rows = append(rows, rep.Row())
-			return nil
-		})
-		if err == nil {
-			err = WriteTable(w, rows, opt.Color)
-		}
-	case ViewPlan, ViewPlanText:
-		var plans []Plan
-		err = r.Each(ctx, names, func(rep *Report) error {
-			count(rep)
-			plans = append(plans, rep.Plan(opt.StaplingWindow))
-			return nil
-		})
-		if err != nil {
-			break
-		}
-		doc := NewPlanDoc(r.now(), plans)
-		if view == ViewPlanText {
-			err = WritePlanText(w, doc)
-			break
-		}
-		var b []byte
-		if b, err = json.MarshalIndent(doc, "", "  "); err == nil {
-			_, err = w.Write(append(b, '\n'))
-		}
-	case ViewDetail:
-		n := 0
-		err = r.Each(ctx, names, func(rep *Report) error {
-			count(rep)
-			if n > 0 {
-				if _, err := io.WriteString(w, "\n"); err != nil {
-					return err
-				}
-			}
-			n++
-			return rep.WriteDetail(w, opt.StaplingWindow, opt.Color)
-		})
-	case ViewMetrics:
-		mw := NewMetricsWriter()
-		err = r.Each(ctx, names, func(rep *Report) error {
-			count(rep)
-			mw.Add(rep)
-			return nil
-		})
-		if err == nil {
-			_, err = mw.WriteTo(w)
-		}
-	case ViewServerStatus:
-		ss := &ServerStatus{Check: opt.Check, Window: opt.StaplingWindow}
-		err = r.Each(ctx, names, func(rep *Report) error {
-			count(rep)
-			ss.Add(rep)
-			return nil
-		})
-		if err == nil {
-			_, err = ss.WriteTo(w)
-		}
-	case ViewHTML:
-		page := &HTMLPage{Check: opt.Check, Now: r.now(), Version: Version}
-		err = r.Each(ctx, names, func(rep *Report) error {
-			count(rep)
-			page.Add(rep)
-			return nil
-		})
-		if err == nil {
-			_, err = page.WriteTo(w)
-		}
+		bad, err = r.renderJSON(ctx, w, view, names, single)
 	default:
-		return fmt.Errorf("unknown view %d", view)
+		var sink viewSink
+		if sink, err = r.sinkFor(w, view, opt); err != nil {
+			return err
+		}
+		bad, err = r.renderEach(ctx, w, names, sink)
 	}
 	if err != nil {
 		return err
@@ -177,4 +76,161 @@ func (r *Reader) Render(ctx context.Context, w io.Writer, view View, names []str
 		return &BadStoreError{N: bad}
 	}
 	return nil
+}
+
+// forView returns r, or a copy that also reads what the view shows: the
+// past jobs, their logs and the logs of past jobs cost extra reads, so
+// only the views that print them ask for them.
+func (r *Reader) forView(view View) *Reader {
+	rh := *r
+	switch view {
+	case ViewTable:
+		rh.History = true
+	case ViewMetrics:
+		rh.History, rh.Logs = true, true
+	case ViewPlan, ViewPlanText, ViewHTML, ViewDetail:
+		rh.History, rh.Logs, rh.HistoryLogs = true, true, true
+	default:
+		return r
+	}
+	return &rh
+}
+
+// renderJSON writes the JSON views: mod_md's single-MD document (or its
+// certificate-status) when exactly one MD was named, the list otherwise.
+func (r *Reader) renderJSON(ctx context.Context, w io.Writer, view View, names []string, single bool) (bad int, err error) {
+	if !single || len(names) != 1 {
+		return r.WriteList(ctx, w, names)
+	}
+	rep, err := r.Load(ctx, names[0])
+	if err != nil {
+		return 0, err
+	}
+	if len(rep.Problems) > 0 {
+		bad = 1
+	}
+	doc := rep.JSON(true)
+	if view == ViewCertStatus {
+		doc = rep.CertificateStatusJSON()
+	}
+	b, err := Indent(doc)
+	if err == nil {
+		_, err = w.Write(append(b, '\n'))
+	}
+	return bad, err
+}
+
+// renderEach feeds every MD's report to the sink, counting the MDs with
+// problems, and lets the sink write its view when all went in.
+func (r *Reader) renderEach(ctx context.Context, w io.Writer, names []string, sink viewSink) (bad int, err error) {
+	err = r.Each(ctx, names, func(rep *Report) error {
+		if len(rep.Problems) > 0 {
+			bad++
+		}
+		return sink.add(rep)
+	})
+	if err == nil {
+		err = sink.finish(w)
+	}
+	return bad, err
+}
+
+// viewSink takes the reports of one view one at a time and writes the
+// view at the end; views that need all reports first (table, plan)
+// collect them, the others write as they go.
+type viewSink interface {
+	add(rep *Report) error
+	finish(w io.Writer) error
+}
+
+// sinkFor returns the sink of a view rendered report by report.
+func (r *Reader) sinkFor(w io.Writer, view View, opt Options) (viewSink, error) {
+	switch view {
+	case ViewTable:
+		return &tableSink{color: opt.Color}, nil
+	case ViewPlan, ViewPlanText:
+		return &planSink{r: r, window: opt.StaplingWindow, text: view == ViewPlanText}, nil
+	case ViewDetail:
+		return &detailSink{w: w, window: opt.StaplingWindow, color: opt.Color}, nil
+	case ViewMetrics:
+		return writerSink{NewMetricsWriter()}, nil
+	case ViewServerStatus:
+		return writerSink{&ServerStatus{Check: opt.Check, Window: opt.StaplingWindow}}, nil
+	case ViewHTML:
+		return writerSink{&HTMLPage{Check: opt.Check, Now: r.now(), Version: Version}}, nil
+	}
+	return nil, fmt.Errorf("unknown view %d", view)
+}
+
+// tableSink collects one row per MD: the column widths depend on all rows.
+type tableSink struct {
+	color bool
+	rows  []TableRow
+}
+
+func (s *tableSink) add(rep *Report) error { s.rows = append(s.rows, rep.Row()); return nil }
+
+func (s *tableSink) finish(w io.Writer) error { return WriteTable(w, s.rows, s.color) }
+
+// planSink collects the plans into one document, as JSON or as text.
+type planSink struct {
+	r      *Reader
+	window md.Timeslice
+	text   bool
+	plans  []Plan
+}
+
+func (s *planSink) add(rep *Report) error {
+	s.plans = append(s.plans, rep.Plan(s.window))
+	return nil
+}
+
+func (s *planSink) finish(w io.Writer) error {
+	doc := NewPlanDoc(s.r.now(), s.plans)
+	if s.text {
+		return WritePlanText(w, doc)
+	}
+	b, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// detailSink writes each MD's detail as it comes, a blank line between two.
+type detailSink struct {
+	w      io.Writer
+	window md.Timeslice
+	color  bool
+	n      int
+}
+
+func (s *detailSink) add(rep *Report) error {
+	if s.n > 0 {
+		if _, err := io.WriteString(s.w, "\n"); err != nil {
+			return err
+		}
+	}
+	s.n++
+	return rep.WriteDetail(s.w, s.window, s.color)
+}
+
+func (s *detailSink) finish(io.Writer) error { return nil }
+
+// reportWriter is a view that adds reports and writes itself whole:
+// metrics, server-status and the HTML page.
+type reportWriter interface {
+	Add(rep *Report)
+	WriteTo(w io.Writer) (int64, error)
+}
+
+// writerSink adapts a reportWriter to a viewSink.
+type writerSink struct{ rw reportWriter }
+
+func (s writerSink) add(rep *Report) error { s.rw.Add(rep); return nil }
+
+func (s writerSink) finish(w io.Writer) error {
+	_, err := s.rw.WriteTo(w)
+	return err
 }

@@ -58,6 +58,16 @@ func secondsFrom(t, now time.Time) int64 { return int64(t.Sub(now) / time.Second
 // Add adds one MD (reports must come sorted by name).
 func (ss *ServerStatus) Add(rep *Report) {
 	now := exactNow(rep)
+	ss.count(rep, now)
+	p := fmt.Sprintf("ManagedDomain[%d]", ss.idx)
+	ss.idx++
+	ss.writeDomain(p, rep, now)
+	ss.writeActivity(p+"Activity", rep, now)
+	ss.addStaplings(rep, now)
+}
+
+// count adds the MD to the totals of mod_md's summary line.
+func (ss *ServerStatus) count(rep *Report, now time.Time) {
 	ss.total++
 	switch rep.MD.State {
 	case md.StateComplete, md.StateIncomplete:
@@ -78,9 +88,12 @@ func (ss *ServerStatus) Add(rep *Report) {
 	default:
 		ss.errored++
 	}
+}
+
+// writeDomain writes the MD's lines up to its activity: names, status,
+// validity, CAs, stapling and where to check each certificate.
+func (ss *ServerStatus) writeDomain(p string, rep *Report, now time.Time) {
 	b := &ss.domains
-	p := fmt.Sprintf("ManagedDomain[%d]", ss.idx)
-	ss.idx++
 	fmt.Fprintf(b, "%sDomain: %s\n", p, rep.Name)
 	for i, d := range rep.MD.Domains {
 		fmt.Fprintf(b, "%sNames[%d]: %s\n", p, i, d)
@@ -112,7 +125,12 @@ func (ss *ServerStatus) Add(rep *Report) {
 				p, c.Key, p, ss.Check.Name, p, ss.Check.URL, c.Info.SHA256, p, c.Info.SHA256)
 		}
 	}
-	a := p + "Activity"
+}
+
+// writeActivity writes the renewal's lines under prefix a: the running
+// job, else when renewal is due, else whether it waits for a person.
+func (ss *ServerStatus) writeActivity(a string, rep *Report, now time.Time) {
+	b := &ss.domains
 	switch j := rep.Job; {
 	case j != nil:
 		if j.Last != nil && j.Last.Status != 0 {
@@ -136,6 +154,11 @@ func (ss *ServerStatus) Add(rep *Report) {
 	case rep.MD.RenewMode == md.RenewManual:
 		fmt.Fprintf(b, "%s: Manual renew\n", a)
 	}
+}
+
+// addStaplings keeps the MD's OCSP responses for the stapling lines,
+// which mod_md writes after all domains.
+func (ss *ServerStatus) addStaplings(rep *Report, now time.Time) {
 	for _, c := range rep.Certs {
 		if c.OCSP == nil {
 			continue
@@ -149,7 +172,6 @@ func (ss *ServerStatus) Add(rep *Report) {
 		}
 		ss.staplings = append(ss.staplings, s)
 	}
-
 }
 
 func statusText(r *md.JobResult) string {

@@ -8,7 +8,6 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mdtools/mdtools/lib/certtest"
 	"github.com/mdtools/mdtools/lib/md"
 )
 
@@ -45,14 +45,8 @@ func mode(t *testing.T, path string) os.FileMode {
 
 func selfSigned(t *testing.T, key crypto.Signer, names ...string) *x509.Certificate {
 	t.Helper()
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(42), Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(90 * 24 * time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	return c
+	return certtest.New(t, certtest.Spec{Names: names, Serial: big.NewInt(42), Key: key,
+		NotAfter: time.Now().Add(90 * 24 * time.Hour)}).Cert
 }
 
 func TestLayoutAndPermissions(t *testing.T) {

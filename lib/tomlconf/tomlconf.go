@@ -102,31 +102,7 @@ func parse(file, dir string, data []byte) (*md.ParsedConfig, error) {
 			}
 			p.readTable(&table{ctx: "global", m: m}, inGlobal, &global)
 		case "domain":
-			var list []map[string]any
-			switch x := v.(type) {
-			case []map[string]any:
-				list = x
-			case []any:
-				for i, e := range x {
-					m, ok := e.(map[string]any)
-					if !ok {
-						p.errorf(top, k, "element %d: want a table, got %s", i+1, typeName(e))
-						continue
-					}
-					list = append(list, m)
-				}
-			case map[string]any:
-				p.errorf(top, k, "want an array of tables: write [[domain]], not [domain]")
-				continue
-			default:
-				p.errorf(top, k, "want an array of tables [[domain]], got %s", typeName(v))
-				continue
-			}
-			if len(list) > MaxDomains {
-				p.errorf(top, k, "more than %d [[domain]] tables", MaxDomains)
-				continue
-			}
-			for i, m := range list {
+			for i, m := range p.domainList(top, k, v) {
 				t := &table{ctx: "domain." + strconv.Itoa(i), m: m}
 				c := &conf{}
 				p.readTable(t, inDomain, c)
@@ -134,18 +110,7 @@ func parse(file, dir string, data []byte) (*md.ParsedConfig, error) {
 				domainTables = append(domainTables, t)
 			}
 		default:
-			switch v.(type) {
-			case map[string]any: // [k]
-				p.errs.Add(p.file, p.lines.line("", k), "%s", tableHint(k, false))
-			case []map[string]any: // [[k]]
-				p.errs.Add(p.file, p.lines.line("", k), "%s", tableHint(k, true))
-			default:
-				if def := keyByName[k]; def != nil {
-					p.errorf(top, k, "must be inside [global] or a [[domain]] table")
-				} else {
-					p.errorf(top, k, "unknown key%s", hint(k, inBoth))
-				}
-			}
+			p.misplacedTop(top, k, v)
 		}
 	}
 
@@ -157,6 +122,54 @@ func parse(file, dir string, data []byte) (*md.ParsedConfig, error) {
 	sortErrs(p.warns)
 	pc.Warnings = []md.ConfigError(p.warns)
 	return pc, nil
+}
+
+// domainList returns the [[domain]] tables of top-level key k (value v);
+// anything else there is an error, and too many tables give none at all
+// (MaxDomains bounds the work a config can ask for).
+func (p *parser) domainList(top *table, k string, v any) []map[string]any {
+	var list []map[string]any
+	switch x := v.(type) {
+	case []map[string]any:
+		list = x
+	case []any:
+		for i, e := range x {
+			m, ok := e.(map[string]any)
+			if !ok {
+				p.errorf(top, k, "element %d: want a table, got %s", i+1, typeName(e))
+				continue
+			}
+			list = append(list, m)
+		}
+	case map[string]any:
+		p.errorf(top, k, "want an array of tables: write [[domain]], not [domain]")
+		return nil
+	default:
+		p.errorf(top, k, "want an array of tables [[domain]], got %s", typeName(v))
+		return nil
+	}
+	if len(list) > MaxDomains {
+		p.errorf(top, k, "more than %d [[domain]] tables", MaxDomains)
+		return nil
+	}
+	return list
+}
+
+// misplacedTop reports a top-level key other than global and domain: an
+// unknown table, a setting outside its table, or an unknown key.
+func (p *parser) misplacedTop(top *table, k string, v any) {
+	switch v.(type) {
+	case map[string]any: // [k]
+		p.errs.Add(p.file, p.lines.line("", k), "%s", tableHint(k, false))
+	case []map[string]any: // [[k]]
+		p.errs.Add(p.file, p.lines.line("", k), "%s", tableHint(k, true))
+	default:
+		if def := keyByName[k]; def != nil {
+			p.errorf(top, k, "must be inside [global] or a [[domain]] table")
+		} else {
+			p.errorf(top, k, "unknown key%s", hint(k, inBoth))
+		}
+	}
 }
 
 // sortedKeys returns a table's keys in file order.
@@ -397,6 +410,23 @@ func deref[T any](v *T, def T) T {
 
 // record makes one MD record from a [[domain]] table over [global].
 func (p *parser) record(g, d *conf, t *table, pm *md.PortMap, reach *md.Reachable) *md.Record {
+	m := mergeMD(g, d)
+	p.checkStaticFiles(t, &m)
+	provisionalState(&m)
+	h := p.hostConfig(g, d, t, m.Name)
+	p.checkListeners(t, d, pm)
+	answers := reachability(&m, h, pm, reach)
+	p.warnChallenges(t, &m, answers)
+	return &md.Record{
+		MD:     m,
+		Source: &md.Source{File: p.file, Line: p.lines.line(t.ctx, "")},
+		Host:   h,
+	}
+}
+
+// mergeMD makes the MD of a [[domain]] table: each setting from the
+// table, else from [global], else mod_md's default.
+func mergeMD(g, d *conf) md.MD {
 	domains := d.domains
 	m := md.MD{
 		Name:             domains[0],
@@ -433,8 +463,12 @@ func (p *parser) record(g, d *conf, t *table, pm *md.PortMap, reach *md.Reachabl
 		c := *e
 		m.EAB = &c
 	}
+	return m
+}
 
-	// static certificate files (MDCertificateFile / MDCertificateKeyFile)
+// checkStaticFiles wants one key file per static certificate file
+// (MDCertificateFile / MDCertificateKeyFile), in mod_md's words.
+func (p *parser) checkStaticFiles(t *table, m *md.MD) {
 	if len(m.CertFiles) > 0 {
 		if len(m.PKeyFiles) != len(m.CertFiles) {
 			p.errorf(t, "certificate-key-file", "The Managed Domain '%s' needs one MDCertificateKeyFile for each MDCertificateFile.", m.Name)
@@ -442,16 +476,22 @@ func (p *parser) record(g, d *conf, t *table, pm *md.PortMap, reach *md.Reachabl
 	} else if len(m.PKeyFiles) > 0 {
 		p.errorf(t, "certificate-key-file", "The Managed Domain '%s' has MDCertificateKeyFile(s) but no MDCertificateFile.", m.Name)
 	}
+}
 
-	// provisional state, as apacheconf gives it; the store sync replaces it
-	// with mod_md's state_init result from the stored certificates
+// provisionalState sets the state apacheconf gives too; the store sync
+// replaces it with mod_md's state_init result from the stored
+// certificates. Static files are read here, as they live outside the store.
+func provisionalState(m *md.MD) {
 	m.State = md.StateIncomplete
 	m.StateDescr = fmt.Sprintf("certificate(%s) is missing", m.PrivKey.Effective()[0].Name())
 	if len(m.CertFiles) > 0 {
-		m.State, m.StateDescr, _ = renew.StoredState(context.Background(), nil, "", &m)
+		m.State, m.StateDescr, _ = renew.StoredState(context.Background(), nil, "", m)
 	}
+}
 
-	// host settings
+// hostConfig makes the MD's host settings (nil when there are none); a
+// global deploy-dir gets one subdirectory per MD.
+func (p *parser) hostConfig(g, d *conf, t *table, name string) *md.HostConfig {
 	h := &md.HostConfig{
 		Webroot:    deref(pick(d.webroot, g.webroot), ""),
 		HTTPListen: deref(pick(d.httpListen, g.httpListen), ""),
@@ -462,7 +502,7 @@ func (p *parser) record(g, d *conf, t *table, pm *md.PortMap, reach *md.Reachabl
 	case d.deployDir != nil:
 		h.Deploy = &md.Deploy{Dir: *d.deployDir}
 	case g.deployDir != nil:
-		h.Deploy = &md.Deploy{Dir: filepath.Join(*g.deployDir, m.Name)}
+		h.Deploy = &md.Deploy{Dir: filepath.Join(*g.deployDir, name)}
 	}
 	if h.Deploy != nil {
 		h.Deploy.Owner = deref(pick(d.owner, g.owner), "")
@@ -474,41 +514,47 @@ func (p *parser) record(g, d *conf, t *table, pm *md.PortMap, reach *md.Reachabl
 		}
 	}
 	if *h == (md.HostConfig{}) {
-		h = nil
+		return nil
 	}
-	p.checkListeners(t, d, pm)
+	return h
+}
 
+// reachability sets the names tls-alpn-01 may answer for and marks the
+// ports the MD's listeners make reachable; it says whether the host
+// settings answer some challenge at all.
+func reachability(m *md.MD, h *md.HostConfig, pm *md.PortMap, reach *md.Reachable) (answers bool) {
 	m.Proto.ACMETLS1 = []string{}
-	if h != nil {
-		if h.Webroot != "" && pm.HTTP != 0 {
-			reach.HTTP = true
-		}
-		if h.HTTPListen != "" && pm.HTTP != 0 && addrPort(h.HTTPListen) == pm.HTTP {
-			reach.HTTP = true
-		}
-		if h.TLSListen != "" {
-			m.Proto.ACMETLS1 = append([]string(nil), domains...)
-			if pm.HTTPS != 0 && addrPort(h.TLSListen) == pm.HTTPS {
-				reach.HTTPS = true
-			}
+	if h == nil {
+		return false
+	}
+	if h.Webroot != "" && pm.HTTP != 0 {
+		reach.HTTP = true
+	}
+	if h.HTTPListen != "" && pm.HTTP != 0 && addrPort(h.HTTPListen) == pm.HTTP {
+		reach.HTTP = true
+	}
+	if h.TLSListen != "" {
+		m.Proto.ACMETLS1 = append([]string(nil), m.Domains...)
+		if pm.HTTPS != 0 && addrPort(h.TLSListen) == pm.HTTPS {
+			reach.HTTPS = true
 		}
 	}
-	answers := h != nil && (h.Webroot != "" || h.HTTPListen != "" || h.TLSListen != "")
+	return h.Webroot != "" || h.HTTPListen != "" || h.TLSListen != ""
+}
+
+// warnChallenges warns of an MD that cannot be validated as configured:
+// no way to answer any challenge, or a wildcard without dns-01.
+func (p *parser) warnChallenges(t *table, m *md.MD, answers bool) {
 	if !answers && m.CmdDNS01 == "" && len(m.CA.Challenges) == 0 && len(m.CertFiles) == 0 {
 		p.warnf(t, "", "%s has no way to answer an ACME challenge: set webroot, http-listen, tls-listen or challenge-dns01 (or run md-order --http-listen or --tls-listen)", m.Name)
 	}
 	if m.CmdDNS01 == "" && len(m.CertFiles) == 0 {
-		for _, n := range domains {
+		for _, n := range m.Domains {
 			if md.IsWildcard(n) {
 				p.warnf(t, "domains", "%s is a wildcard name: CAs validate it only with dns-01, which needs challenge-dns01", n)
 				break
 			}
 		}
-	}
-	return &md.Record{
-		MD:     m,
-		Source: &md.Source{File: p.file, Line: p.lines.line(t.ctx, "")},
-		Host:   h,
 	}
 }
 
