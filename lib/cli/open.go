@@ -156,3 +156,22 @@ func OpenDryRun(ctx context.Context, ch ChosenStore) (st *store.Store, done func
 	}
 	return st, done, nil
 }
+
+// OpenBackend opens the backend of the store ch names, read-write, without
+// the typed layer: nothing is written to it (no md_store.json is created),
+// though a directory is created with its groups if missing, as a store
+// directory is. close releases it.
+func OpenBackend(ch ChosenStore) (b store.Backend, close func(), err error) {
+	if !IsEtcd(ch.Dir) {
+		fsb, err := store.NewFS(ch.Dir)
+		if err != nil {
+			return nil, nil, err
+		}
+		return fsb, func() {}, nil
+	}
+	eb, err := etcdBackend(ch)
+	if err != nil {
+		return nil, nil, err
+	}
+	return eb, func() { eb.Close() }, nil
+}
