@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/store"
 	"github.com/mdtools/mdtools/lib/store/etcdstore"
 	ucli "github.com/urfave/cli/v2"
@@ -86,7 +87,8 @@ func etcdBackend(ch ChosenStore) (*etcdstore.Backend, error) {
 	}
 	o := ch.Etcd
 	return etcdstore.New(etcdstore.Config{Endpoints: eps, Prefix: prefix,
-		CACert: o.CACert, Cert: o.Cert, Key: o.Key, User: o.User, Password: o.Password, KeyFile: o.KeyFile})
+		CACert: o.CACert, Cert: o.Cert, Key: o.Key, User: o.User, Password: o.Password, KeyFile: o.KeyFile,
+		Node: md.Node()})
 }
 
 // Open opens, read-write (creating it if new), the store ch names: a
