@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/mdtools/mdtools/lib/devca"
+	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/migrate"
 	"github.com/mdtools/mdtools/lib/store/etcdstore/etcdtest"
 )
@@ -96,7 +97,17 @@ func TestEtcdPipeline(t *testing.T) {
 	conf := tomlFor(t, ca, dir, "etcd.test", deploy, served)
 	e := &env{ca: ca, store: storeURL, pebbleLog: filepath.Join(ca.Dir, "pebble.log")}
 
-	order, install := pipeline(t, e, conf)
+	// node web1 orders, node web2 installs (and staples)
+	t.Setenv(md.NodeEnv, "web1")
+	parse := e.run(t, nil, "md-parse", conf)
+	order := e.run(t, parse.stdout, "md-order")
+	t.Setenv(md.NodeEnv, "web2")
+	install := e.run(t, order.stdout, "md-install", "--reload-cmd", "/bin/true")
+	staple := e.run(t, install.stdout, "md-staple")
+	if parse.code != 0 || order.code != 0 || install.code != 0 || staple.code != 0 {
+		t.Fatalf("exit codes parse %d order %d install %d staple %d\n%s%s%s%s", parse.code, order.code, install.code, staple.code,
+			parse.stderr, order.stderr, install.stderr, staple.stderr)
+	}
 	if recs := order.records(t); len(recs) != 1 || recs[0].Order == nil || recs[0].Order.Action != "ordered" {
 		t.Fatalf("first md-order: %s", order.stdout)
 	}
@@ -109,16 +120,23 @@ func TestEtcdPipeline(t *testing.T) {
 	}
 	var st struct {
 		MDs []struct {
-			Name  string         `json:"name"`
-			State int            `json:"state"`
-			Cert  map[string]any `json:"cert"`
+			Name  string            `json:"name"`
+			State int               `json:"state"`
+			Cert  map[string]any    `json:"cert"`
+			Nodes map[string]string `json:"nodes"`
 		} `json:"managed-domains"`
 	}
 	if err := json.Unmarshal([]byte(statusJSON(t, e, storeURL)), &st); err != nil {
 		t.Fatalf("md-status --json: %v", err)
 	}
-	if len(st.MDs) != 1 || st.MDs[0].Name != "etcd.test" || st.MDs[0].Cert["valid"] == nil {
+	if len(st.MDs) != 1 || st.MDs[0].Name != "etcd.test" || st.MDs[0].Cert["valid"] == nil ||
+		st.MDs[0].Nodes["ordered"] != "web1" || st.MDs[0].Nodes["installed"] != "web2" {
 		t.Errorf("md-status on the etcd store: %+v", st)
+	}
+	table := e.run(t, nil, "md-status", "--table")
+	if lines := strings.Split(string(table.stdout), "\n"); table.code != 0 || len(lines) < 2 ||
+		!strings.Contains(lines[0], " NODE ") || !strings.Contains(lines[1], "ordered web1, installed web2") {
+		t.Errorf("md-status --table: exit %d\n%s%s", table.code, table.stdout, table.stderr)
 	}
 	orders := e.pebbleOrders(t)
 	order, _ = pipeline(t, e, conf)

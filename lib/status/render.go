@@ -50,9 +50,13 @@ func (e *BadStoreError) Error() string {
 // job log. It returns a *BadStoreError when some MD had unreadable files.
 func (r *Reader) Render(ctx context.Context, w io.Writer, view View, names []string, opt Options) error {
 	switch view {
+	case ViewJSON:
+		rh := *r
+		rh.Nodes = true
+		r = &rh
 	case ViewTable:
 		rh := *r
-		rh.History = true
+		rh.History, rh.Nodes = true, true
 		r = &rh
 	case ViewMetrics:
 		rh := *r
