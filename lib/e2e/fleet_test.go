@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -94,5 +96,45 @@ ca-challenges = ["http-01"]
 	order := e.run(t, parse.stdout, "md-order", "--wait", "200ms")
 	if recs := order.records(t); len(recs) != 1 || recs[0].Order == nil || recs[0].Order.Action == "in-progress" {
 		t.Errorf("md-order after the release: %s", order.stdout)
+	}
+}
+
+// TestRenewOnEtcd runs scripts/md-renew, as every node's timer does, on an
+// etcd store: it orders and installs (exit 0, summary), creates nothing
+// named after the URL in its working directory (its own lock lives in
+// $MD_RENEW_LOCK_DIR), and a second run does nothing.
+func TestRenewOnEtcd(t *testing.T) {
+	ca, _ := ocspCA(t)
+	srv := etcdtest.Start(t)
+	storeURL := fleetNode(t, srv, "/renew")
+	dir := t.TempDir()
+	deploy := filepath.Join(dir, "deploy")
+	served := deployServer(t, "127.0.0.1", filepath.Join(deploy, "renew.test"))
+	conf := tomlFor(t, ca, dir, "renew.test", deploy, served)
+	cwd, lockDir := t.TempDir(), t.TempDir()
+	renew := func() (int, string) {
+		cmd := exec.Command(filepath.Join(moduleRoot(), "scripts", "md-renew"), "-v", "--store", storeURL,
+			"--install-args", "--reload-cmd /bin/true", conf)
+		cmd.Dir = cwd
+		cmd.Env = append(os.Environ(), "MDTOOLS_BIN="+binDir, "MD_RENEW_LOCK_DIR="+lockDir, md.NodeEnv+"=web5")
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatal(err)
+		}
+		return cmd.ProcessState.ExitCode(), string(out)
+	}
+	code, out := renew()
+	if code != 0 || !strings.Contains(out, "1 ordered, 1 activated, 0 failed") {
+		t.Fatalf("md-renew on etcd: exit %d\n%s", code, out)
+	}
+	if entries, _ := os.ReadDir(cwd); len(entries) != 0 {
+		t.Errorf("md-renew created %s in its working directory", entries[0].Name())
+	}
+	if _, err := os.Stat(filepath.Join(lockDir, ".md-renew.lock")); err != nil {
+		t.Errorf("no lock in $MD_RENEW_LOCK_DIR: %v", err)
+	}
+	if code, out := renew(); code != 0 || !strings.Contains(out, "0 ordered, 0 activated, 0 failed") {
+		t.Errorf("second md-renew: exit %d\n%s", code, out)
 	}
 }
