@@ -30,7 +30,9 @@ protection: 0600 in a directory, sealed with the node key
 times are not copied. Every file is read back from the destination and
 compared; the counts per group go to stdout as JSON (--report FILE too).
 
-A destination that holds anything is refused unless --merge: then files it
+A destination that holds anything (but the md_store.json a command creates
+when it first opens a store, which the source's replaces) is refused unless
+--merge: then files it
 lacks are copied, files it has with the same content are left, and files it
 has with other content are conflicts, left as they are (exit 1) unless
 --overwrite. A destination with its own md_store.json keeps its store key;

@@ -265,11 +265,15 @@ func (c *copier) prepare(ctx context.Context) error {
 		return fmt.Errorf("listing %s: %w", c.dDesc, err)
 	}
 	dstKey, err := c.dst.Read(ctx, store.GroupRoot, "", store.FileStore)
-	if errors.Is(err, fs.ErrNotExist) {
-		dstFiles = dstFiles[1:] // listAll names md_store.json first, present or not
-		dstKey = nil
-	} else if err != nil {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%s: %w", c.dDesc, err)
+	}
+	// listAll names md_store.json first, present or not. A store that
+	// holds nothing else (a command opened it once) is empty: no key
+	// depends on its store key, the source's replaces it.
+	dstFiles = dstFiles[1:]
+	if len(dstFiles) == 0 {
+		dstKey = nil
 	}
 	if len(dstFiles) > 0 && !c.o.Merge {
 		return fmt.Errorf("%s holds %d files (%s, ...): %w; copy into an empty store, or pass --merge",
@@ -325,9 +329,17 @@ func (c *copier) copyFile(ctx context.Context, f file) error {
 	}
 	gc.Files++
 	gc.Bytes += int64(len(data))
-	if f.g == store.GroupRoot && f.file == store.FileStore && c.rep.StoreKey != "copied" {
-		gc.Unchanged++ // the destination keeps its store key
-		return nil
+	if f.g == store.GroupRoot && f.file == store.FileStore {
+		if c.rep.StoreKey != "copied" {
+			gc.Unchanged++ // the destination keeps its store key
+			return nil
+		}
+		gc.Copied++
+		c.written[f] = data
+		if c.o.DryRun {
+			return nil
+		}
+		return c.dst.Write(ctx, f.g, f.name, f.file, data)
 	}
 	reenc := c.reencrypt && encryptedKey(data)
 	have, err := c.dst.Read(ctx, f.g, f.name, f.file)

@@ -203,6 +203,21 @@ func TestDestinationNotEmpty(t *testing.T) {
 	if _, err := migrate.Copy(ctx, fsBackend(t, t.TempDir()), dst, "empty", dstDir, migrate.Options{}); !errors.Is(err, migrate.ErrNotStore) {
 		t.Errorf("copy from a directory without md_store.json: %v, want ErrNotStore", err)
 	}
+
+	// a store with nothing but its md_store.json (a command opened it) is
+	// empty: it gets the source's store key
+	freshDir := t.TempDir()
+	if _, err := store.Open(ctx, freshDir); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := migrate.Copy(ctx, src, fsBackend(t, freshDir), "src", freshDir, migrate.Options{})
+	if err != nil || rep.StoreKey != "copied" {
+		t.Fatalf("copy into a store with only md_store.json: %v %+v", err, rep)
+	}
+	want, _ := src.Read(ctx, store.GroupRoot, "", store.FileStore)
+	if got, _ := os.ReadFile(filepath.Join(freshDir, store.FileStore)); !bytes.Equal(got, want) {
+		t.Error("md_store.json is not the source's")
+	}
 }
 
 // TestMerge: into a store with its own key and MDs, a merge adds the
