@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -145,6 +146,28 @@ func TestEtcdPipeline(t *testing.T) {
 	}
 	if n := e.pebbleOrders(t); n != orders {
 		t.Errorf("second run: Pebble has %d orders, was %d", n, orders)
+	}
+
+	// a third node with its own deploy directory (its own md.toml, the
+	// same MD): its run orders nothing and deploys the live certificate
+	t.Setenv(md.NodeEnv, "web3")
+	dir3 := t.TempDir()
+	deploy3 := filepath.Join(dir3, "deploy")
+	served3 := deployServer(t, "127.0.0.1", filepath.Join(deploy3, "etcd.test"))
+	order, install = pipeline(t, e, tomlFor(t, ca, dir3, "etcd.test", deploy3, served3))
+	if recs := order.records(t); len(recs) != 1 || recs[0].Order == nil || recs[0].Order.Action == "ordered" {
+		t.Errorf("md-order on web3 ordered: %s", order.stdout)
+	}
+	if recs := install.records(t); len(recs) != 1 || recs[0].Install == nil || recs[0].Install.Served == nil || !*recs[0].Install.Served {
+		t.Errorf("md-install on web3: %s\n%s", install.stdout, install.stderr)
+	}
+	a, _ := os.ReadFile(filepath.Join(deploy, "etcd.test", "fullchain.pem"))
+	b, err := os.ReadFile(filepath.Join(deploy3, "etcd.test", "fullchain.pem"))
+	if err != nil || len(a) == 0 || !bytes.Equal(a, b) {
+		t.Errorf("web3's deployed chain is not web2's: %v", err)
+	}
+	if n := e.pebbleOrders(t); n != orders {
+		t.Errorf("web3's run: Pebble has %d orders, was %d", n, orders)
 	}
 }
 
