@@ -24,7 +24,9 @@ import (
 )
 
 // nodeKey writes a node key file (0600) and returns its path.
-func nodeKey(t *testing.T) string {
+func nodeKey(t *testing.T) string { return nodeKeyB(t) }
+
+func nodeKeyB(t testing.TB) string {
 	t.Helper()
 	k := make([]byte, 32)
 	_, _ = rand.Read(k)
@@ -36,6 +38,10 @@ func nodeKey(t *testing.T) string {
 }
 
 func etcdBackend(t *testing.T, srv *etcdtest.Server, prefix, keyFile string) *etcdstore.Backend {
+	return etcdBackendB(t, srv, prefix, keyFile)
+}
+
+func etcdBackendB(t testing.TB, srv *etcdtest.Server, prefix, keyFile string) *etcdstore.Backend {
 	t.Helper()
 	b, err := etcdstore.New(etcdstore.Config{Endpoints: []string{srv.Endpoint}, Prefix: prefix, KeyFile: keyFile})
 	if err != nil {
