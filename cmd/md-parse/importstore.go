@@ -85,6 +85,9 @@ func runImportStore(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.
 		return err
 	}
 	defer closeDst()
+	if name(sb) == name(db) {
+		return cli.Usagef("the source and the destination are the same store %s", name(sb))
+	}
 	rep, err := migrate.Copy(ctx, sb, db, src.Dir, dst.Dir, o)
 	if errors.Is(err, migrate.ErrNotEmpty) || errors.Is(err, migrate.ErrNotStore) {
 		return &cli.UsageError{Err: err}
@@ -153,6 +156,19 @@ func openDestination(ch cli.ChosenStore, dryRun bool) (store.Backend, func(), er
 		}
 	}
 	return cli.OpenBackend(ch)
+}
+
+// name is a backend's normalised name (etcd://host:port/prefix with the
+// default prefix filled in, or the store directory), to tell two spellings
+// of one store apart from two stores.
+func name(b store.Backend) string {
+	if d, ok := b.(store.LocalDir); ok {
+		return d.Dir()
+	}
+	if s, ok := b.(fmt.Stringer); ok {
+		return s.String()
+	}
+	return ""
 }
 
 // writeStoreReport prints the report on stdout and into --report FILE.

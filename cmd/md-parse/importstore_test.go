@@ -26,6 +26,8 @@ func TestImportStoreUsage(t *testing.T) {
 		{[]string{"import", "--store", dst, "--overwrite", "store", src}, "--overwrite needs --merge"},
 		{[]string{"import", "--store", dst, "--toml", "x.toml", "store", src}, "--toml does not apply"},
 		{[]string{"import", "--store", src, "store", src}, "the same store"},
+		{[]string{"import", "--store", src + "/", "store", src}, "the same store"},
+		{[]string{"import", "--store", "etcd://127.0.0.1:1/mdtools", "store", "etcd://127.0.0.1:1"}, "the same store etcd://127.0.0.1:1/mdtools"},
 		{[]string{"import", "--store", dst, "store", t.TempDir()}, "not a store (no md_store.json)"},
 		{[]string{"import", "--store", dst, "store", "etcd://nohost/x"}, "host:port"},
 		{[]string{"import", "--store", dst, "--merge", "certbot", t.TempDir()}, "apply to import store only"},
