@@ -64,23 +64,31 @@ func importTool() cli.Tool {
 		&ucli.StringFlag{Name: "report", Usage: "write the import report (JSON) to `FILE`"},
 		&ucli.StringFlag{Name: "server", Usage: "lego: the CA directory `URL` of lego's accounts/<host>/ (lego keeps only the host)"},
 		&ucli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "read and report, write nothing"},
+		&ucli.BoolFlag{Name: "merge", Usage: "store: copy into a destination that holds data (files it has with other content are left, exit 1)"},
+		&ucli.BoolFlag{Name: "overwrite", Usage: "store, with --merge: replace the destination's files that differ"},
 	}
 	flags = append(flags, cli.StoreFlags()...)
 	return cli.Tool{
 		Name:        "import",
-		Usage:       "take over certbot's, lego's or acme.sh's accounts and certificates (no CA request)",
-		ArgsUsage:   "certbot|lego|acme.sh DIR",
-		Description: importDescription,
+		Usage:       "take over certbot's, lego's or acme.sh's accounts and certificates, or copy a whole store (no CA request)",
+		ArgsUsage:   "certbot|lego|acme.sh DIR | store SOURCE",
+		Description: importDescription + "\n\n" + importStoreDescription,
 		Flags:       flags,
 		Action:      runImport,
 	}
 }
 
 func runImport(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) error {
+	if c.Args().First() == storeVerb {
+		return runImportStore(ctx, c, env, log)
+	}
+	if c.Bool("merge") || c.Bool("overwrite") {
+		return cli.Usagef("--merge and --overwrite apply to import store only")
+	}
 	if c.NArg() != 2 {
 		return cli.Usagef("need a client (%s) and its directory, got %d arguments", strings.Join(importer.Clients, ", "), c.NArg())
 	}
-	ch, err := cli.Choose(log, cli.StoreChoice{Flag: c.String("store"), Env: env.Var("MD_STORE")})
+	ch, err := cli.Choose(log, cli.StoreChoice{Flag: c.String("store"), Env: env.Var("MD_STORE"), Etcd: cli.EtcdOptionsFor(c, env)})
 	if err != nil {
 		return err
 	}

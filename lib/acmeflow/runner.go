@@ -47,7 +47,10 @@ const (
 	ActionVetoed  = "vetoed"
 	ActionFailed  = "failed"
 	ActionLocked  = "locked"
-	ActionBackoff = "backoff"
+	// ActionInProgress: another node of a shared store holds the MD's
+	// lock: it is working on it, this run leaves it alone (no exit 3).
+	ActionInProgress = "in-progress"
+	ActionBackoff    = "backoff"
 )
 
 // Runner orders certificates for records. Set the exported fields, then
@@ -159,6 +162,10 @@ func (r *Runner) Process(ctx context.Context, rec *md.Record) error {
 	if !r.DryRun {
 		unlock, err := r.Store.Lock(ctx, name, r.LockWait)
 		if err != nil {
+			if node := store.Elsewhere(err); node != "" {
+				rec.Order = &md.OrderResult{Action: ActionInProgress, Reason: "in progress on another node: " + node, At: md.NewTime(r.now())}
+				return nil
+			}
 			if errors.Is(err, store.ErrLocked) {
 				rec.Order = &md.OrderResult{Action: ActionLocked, Reason: "another run is working on this MD", At: md.NewTime(r.now())}
 				return err

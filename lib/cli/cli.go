@@ -18,6 +18,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/store"
 	ucli "github.com/urfave/cli/v2"
 )
@@ -161,6 +162,11 @@ func Run(ctx context.Context, t Tool, args []string, env Env) int {
 		},
 		Action: func(c *ucli.Context) error {
 			log.Verbose = c.Count("verbose")
+			node, err := md.NodeName(env.Var)
+			if err != nil {
+				return &UsageError{Err: err}
+			}
+			md.SetNode(node) // job log entries name the node that wrote them
 			return t.Action(c.Context, c, env, log)
 		},
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/store"
 	"github.com/mdtools/mdtools/lib/store/etcdstore"
 	ucli "github.com/urfave/cli/v2"
@@ -86,7 +87,8 @@ func etcdBackend(ch ChosenStore) (*etcdstore.Backend, error) {
 	}
 	o := ch.Etcd
 	return etcdstore.New(etcdstore.Config{Endpoints: eps, Prefix: prefix,
-		CACert: o.CACert, Cert: o.Cert, Key: o.Key, User: o.User, Password: o.Password, KeyFile: o.KeyFile})
+		CACert: o.CACert, Cert: o.Cert, Key: o.Key, User: o.User, Password: o.Password, KeyFile: o.KeyFile,
+		Node: md.Node()})
 }
 
 // Open opens, read-write (creating it if new), the store ch names: a
@@ -155,4 +157,23 @@ func OpenDryRun(ctx context.Context, ch ChosenStore) (st *store.Store, done func
 		done = func() { st.Close() }
 	}
 	return st, done, nil
+}
+
+// OpenBackend opens the backend of the store ch names, read-write, without
+// the typed layer: nothing is written to it (no md_store.json is created),
+// though a directory is created with its groups if missing, as a store
+// directory is. close releases it.
+func OpenBackend(ch ChosenStore) (b store.Backend, close func(), err error) {
+	if !IsEtcd(ch.Dir) {
+		fsb, err := store.NewFS(ch.Dir)
+		if err != nil {
+			return nil, nil, err
+		}
+		return fsb, func() {}, nil
+	}
+	eb, err := etcdBackend(ch)
+	if err != nil {
+		return nil, nil, err
+	}
+	return eb, func() { eb.Close() }, nil
 }

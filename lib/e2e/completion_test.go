@@ -29,7 +29,9 @@ func TestBashCompletion(t *testing.T) {
 		{[]string{"md-order", "--ht"}, []string{"--http-listen"}, nil},
 		{[]string{"md-parse", "import", "--to"}, []string{"--toml"}, nil},
 		{[]string{"md-parse", "import", "--"}, []string{"--apache", "--report", "--server", "--dry-run"}, []string{"--httpd-version"}},
-		{[]string{"md-parse", "import", ""}, []string{"certbot", "lego", "acme.sh"}, nil},
+		{[]string{"md-parse", "import", ""}, []string{"certbot", "lego", "acme.sh", "store"}, nil},
+		{[]string{"md-parse", "import", "--merge", "s"}, []string{"store"}, []string{"certbot"}},
+		{[]string{"md-parse", "import", "--me"}, []string{"--merge"}, nil},
 		{[]string{"md-parse", "import", "-n", "l"}, []string{"lego"}, []string{"certbot"}},
 		{[]string{"md-parse", "--ht"}, []string{"--httpd-version"}, []string{"--toml"}},
 	}

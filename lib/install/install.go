@@ -80,7 +80,7 @@ type item struct {
 	live    []credential // live certificates before the run (no keys)
 	liveOK  bool
 	set     *staged
-	action  string // none, waiting, activate, finish, rejected, failed
+	action  string // none, waiting, activate, finish, rejected, failed, in-progress
 	reason  string
 	readyAt time.Time
 	tmpJob  *md.Job
@@ -282,6 +282,12 @@ func (r *runner) serverAndWarnings(ctx context.Context) error {
 func (r *runner) lock(ctx context.Context, it *item) error {
 	unlock, err := r.st.Lock(ctx, it.name, r.opts.LockWait)
 	if err != nil {
+		if node := store.Elsewhere(err); node != "" {
+			// another node of a shared store is working on it: its own
+			// md-install activates what it ordered
+			it.action, it.reason = "in-progress", "in progress on another node: "+node
+			return nil
+		}
 		if errors.Is(err, store.ErrLocked) {
 			r.locked = true
 			it.action, it.reason = "failed", "locked by another run"

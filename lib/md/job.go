@@ -48,6 +48,10 @@ type JobEntry struct {
 	Type   string `json:"type"`
 	Status string `json:"status,omitempty"`
 	Detail string `json:"detail,omitempty"`
+	// Node is the node that wrote the entry (SetNode; mdtools extension,
+	// omitted when unknown), so that a fleet sharing one store shows which
+	// node ordered and which installed.
+	Node string `json:"node,omitempty"`
 }
 
 type jobFields Job
@@ -81,7 +85,7 @@ func (j *Job) UnmarshalJSON(b []byte) error {
 
 // AddLog puts an entry at the front and keeps the newest MaxJobLogEntries.
 func (j *Job) AddLog(when time.Time, typ, status, detail string) {
-	e := JobEntry{When: NewTime(when), Type: typ, Status: status, Detail: detail}
+	e := JobEntry{When: NewTime(when), Type: typ, Status: status, Detail: detail, Node: Node()}
 	j.Log.Entries = append([]JobEntry{e}, j.Log.Entries...)
 	if len(j.Log.Entries) > MaxJobLogEntries {
 		j.Log.Entries = j.Log.Entries[:MaxJobLogEntries]

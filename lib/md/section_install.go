@@ -6,7 +6,8 @@ type InstallResult struct {
 	// staged), "waiting" (staged but not ready yet: notBefore or
 	// MDActivationDelay), "activated", "rejected" (the staged set was
 	// invalid and was purged so that md-order orders again), "failed"
-	// (activation could not be done now; the staged set is kept).
+	// (activation could not be done now; the staged set is kept),
+	// "in-progress" (another node of a shared store holds the MD's lock).
 	Action string `json:"action"`
 	Reason string `json:"reason,omitempty"`
 	At     Time   `json:"at,omitzero"`

@@ -13,7 +13,8 @@ type OrderResult struct {
 	// Action is what md-order did: "none" (nothing due), "ordered",
 	// "resumed", "staged" (already staged earlier), "dry-run", "vetoed",
 	// "failed", "backoff" (the last attempt failed, the retry waits),
-	// "locked".
+	// "locked", "in-progress" (another node of a shared store holds the
+	// MD's lock and works on it: not a failure, no exit 3).
 	Action  string     `json:"action"`
 	Reason  string     `json:"reason,omitempty"`
 	At      Time       `json:"at,omitzero"`

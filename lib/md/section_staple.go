@@ -22,7 +22,7 @@ type StapledStatus struct {
 	Responder string `json:"responder,omitempty"`
 	CRL       string `json:"crl,omitempty"`    // CRL distribution point used instead of OCSP
 	Source    string `json:"source,omitempty"` // "ocsp", "crl" or "" (no revocation source)
-	Action    string `json:"action,omitempty"` // "fetched", "kept", "failed", "skipped"
+	Action    string `json:"action,omitempty"` // "fetched", "kept", "failed", "skipped", "in-progress" (another node fetches it)
 	Detail    string `json:"detail,omitempty"` // why skipped or failed, in words
 	Errors    int    `json:"errors,omitempty"` // consecutive failed attempts
 	NextRun   Time   `json:"next-run,omitzero"`

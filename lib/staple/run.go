@@ -138,6 +138,14 @@ func (r *Runner) Run(ctx context.Context, sets []*Set) error {
 	}()
 	for _, s := range locked {
 		unlock, err := r.Store.Lock(ctx, lockName(s.Group), r.LockWait)
+		if node := store.Elsewhere(err); node != "" {
+			// another node of a shared store fetches them now
+			for _, w := range s.due {
+				w.entry.Action, w.entry.Detail = "in-progress", "in progress on another node: "+node
+			}
+			s.due = nil
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("locking the OCSP data of %s: %w", s.Group, err)
 		}

@@ -134,6 +134,9 @@ func (rep *Report) JSON(withLog bool) *Object {
 		o.Set("renew-at", httpDate(rep.RenewAt))
 	}
 	o.Set("watched", rep.Watched)
+	if n := rep.Nodes.json(); n != nil {
+		o.Set("nodes", n) // mdtools extension: which node ordered, which installed
+	}
 	if rep.Renew {
 		o.Set("renew", true)
 		if rep.Job != nil {

@@ -48,6 +48,7 @@ type Report struct {
 	Watched  bool
 	Problems []string        // unreadable store files, each "path: what is wrong"
 	Revoked  *md.Revocations // certificates md-order revoke revoked (revoked-<md>.json), nil if none
+	Nodes    Nodes           // which node ordered and installed (with Reader.Nodes)
 	// Now is the moment of reading rounded down to the second, as mod_md's
 	// JSON times are; At is the exact moment, which mod_md subtracts from
 	// for server-status's seconds-from-now (apr_time_now()).
@@ -92,6 +93,9 @@ type Reader struct {
 	// raw JSON always has them); HistoryLogs that of the domains job too,
 	// else only its head is read.
 	Logs, HistoryLogs bool
+	// Nodes loads which node of a fleet ordered and installed each MD
+	// (Report.Nodes) from the job logs.
+	Nodes bool
 
 	// present, when set, lists the sets of staging/ and ocsp/: Load then
 	// skips reading what cannot exist (Each fills it for whole stores).
@@ -215,6 +219,9 @@ func (r *Reader) Load(ctx context.Context, name string) (*Report, error) {
 	r.loadRevocations(ctx, rep)
 	r.loadStapling(ctx, rep, name, eff.Stapling)
 	r.loadRenewal(ctx, rep, name, specs)
+	if r.Nodes {
+		r.loadNodes(ctx, rep)
+	}
 	rep.decide()
 	return rep, nil
 }

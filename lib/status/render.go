@@ -84,8 +84,10 @@ func (r *Reader) Render(ctx context.Context, w io.Writer, view View, names []str
 func (r *Reader) forView(view View) *Reader {
 	rh := *r
 	switch view {
+	case ViewJSON:
+		rh.Nodes = true
 	case ViewTable:
-		rh.History = true
+		rh.History, rh.Nodes = true, true
 	case ViewMetrics:
 		rh.History, rh.Logs = true, true
 	case ViewPlan, ViewPlanText, ViewHTML, ViewDetail:

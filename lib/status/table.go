@@ -12,7 +12,8 @@ import (
 // TableRow is one MD as the table shows it.
 type TableRow struct {
 	Name, Names, State, ValidUntil, RenewAt, CA, Stapling, Activity string
-	Level                                                           int // 0 fine, 1 attention, 2 trouble
+	Node                                                            string // which node ordered and installed; a column only when some MD has one
+	Level                                                           int    // 0 fine, 1 attention, 2 trouble
 }
 
 // Row summarises a report for the table.
@@ -62,6 +63,7 @@ func (rep *Report) Row() (r TableRow) {
 		}
 	}
 	r.Activity = rep.Activity()
+	r.Node = rep.Nodes.String()
 	if note := rep.revokedNote(); note != "" {
 		r.State, r.Activity = "revoked", note+"; "+r.Activity
 	}
@@ -89,11 +91,23 @@ func dedup(s []string) []string {
 // WriteTable writes rows as aligned columns; with color, rows needing
 // attention are yellow and trouble red (ANSI).
 func WriteTable(w io.Writer, rows []TableRow, color bool) error {
-	head := TableRow{Name: "NAME", Names: "NAMES", State: "STATE", ValidUntil: "VALID UNTIL", RenewAt: "RENEW AT", CA: "CA", Stapling: "STAPLING", Activity: "ACTIVITY"}
-	cols := func(r TableRow) []string {
-		return []string{r.Name, r.Names, r.State, r.ValidUntil, r.RenewAt, r.CA, r.Stapling, r.Activity}
+	head := TableRow{Name: "NAME", Names: "NAMES", State: "STATE", ValidUntil: "VALID UNTIL", RenewAt: "RENEW AT", CA: "CA", Stapling: "STAPLING", Activity: "ACTIVITY", Node: "NODE"}
+	nodes := false // a fleet's column: only when some MD names a node
+	for _, r := range rows {
+		nodes = nodes || r.Node != ""
 	}
-	width := make([]int, 8)
+	cols := func(r TableRow) []string {
+		c := []string{r.Name, r.Names, r.State, r.ValidUntil, r.RenewAt, r.CA, r.Stapling}
+		if nodes {
+			node := r.Node
+			if node == "" {
+				node = "-"
+			}
+			c = append(c, node)
+		}
+		return append(c, r.Activity)
+	}
+	width := make([]int, 9)
 	for _, r := range append([]TableRow{head}, rows...) {
 		for i, c := range cols(r) {
 			width[i] = max(width[i], utf8.RuneCountInString(c))

@@ -2,7 +2,7 @@
 # itself (`md-x - --generate-bash-completion`; md-renew: its --help), so
 # they never go stale; md-challenge completes its commands (setup, teardown,
 # serve) and then that command's flags, md-parse import its clients (certbot,
-# lego, acme.sh) and flags; other words complete as file names
+# lego, acme.sh, or store) and flags; other words complete as file names
 # (configs, record files).
 _mdtools_flags() {
   local cmd=$1
@@ -28,8 +28,8 @@ _mdtools_complete() {
   if [[ ${cmd##*/} == md-challenge && $COMP_CWORD -eq 1 && $cur != -* ]]; then
     mapfile -t COMPREPLY < <(compgen -W "setup teardown serve" -- "$cur")
   elif [[ ${cmd##*/} == md-parse && ${COMP_WORDS[1]:-} == import && $cur != -* ]] &&
-    ! printf '%s\n' "${COMP_WORDS[@]:2:COMP_CWORD-2}" | grep -qxE 'certbot|lego|acme\.sh'; then
-    mapfile -t COMPREPLY < <(compgen -W "certbot lego acme.sh" -- "$cur")
+    ! printf '%s\n' "${COMP_WORDS[@]:2:COMP_CWORD-2}" | grep -qxE 'certbot|lego|acme\.sh|store'; then
+    mapfile -t COMPREPLY < <(compgen -W "certbot lego acme.sh store" -- "$cur")
   elif [[ $cur == -* ]]; then
     local flags
     flags=$(_mdtools_flags "$cmd")

@@ -57,6 +57,10 @@ type Config struct {
 	// keys (MD_STORE_KEY_FILE); read when a key file is first read or
 	// written.
 	KeyFile string
+	// Node names this node in the locks it holds, so that another node
+	// finding one taken learns that the work is in progress elsewhere
+	// (store.ElsewhereError); "" says nothing.
+	Node string
 	// LockTTL is the lease of the locks: a node that dies loses its locks
 	// this long after its last keep-alive (default 30 s).
 	LockTTL time.Duration

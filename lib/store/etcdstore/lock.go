@@ -7,7 +7,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/store"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
@@ -85,6 +87,9 @@ func (b *Backend) Lock(ctx context.Context, name string, wait time.Duration) (fu
 		// the wait ran out (not a request timeout: etcd not answering
 		// is an etcd error, never "locked")
 		if errors.Is(err, concurrency.ErrLocked) || wait > 0 && lctx.Err() != nil && ctx.Err() == nil && !errors.Is(err, errRequest) {
+			if node := b.holder(ctx, key); node != "" && node != b.cfg.Node {
+				return nil, &store.ElsewhereError{Name: name, Node: node, Lock: key + " in " + b.desc}
+			}
 			return nil, locked
 		}
 		if ctx.Err() != nil {
@@ -116,12 +121,36 @@ func (b *Backend) etcdLock(ctx, lctx context.Context, key string, once bool) (fu
 	if err != nil {
 		return nil, err
 	}
+	if b.cfg.Node != "" {
+		// say which node holds it, for the nodes that find it taken
+		// (the lease keeps the key; the mutex orders by creation)
+		rctx, cancel := b.ctx(ctx)
+		_, _ = b.cli.Put(rctx, m.Key(), b.cfg.Node, clientv3.WithLease(s.Lease()))
+		cancel()
+	}
 	return func() {
 		// a lost lease has released the lock already
 		uctx, cancel := b.ctx(context.Background())
 		_ = m.Unlock(uctx)
 		cancel()
 	}, nil
+}
+
+// holder is the node name the holder of the mutex key wrote into its
+// key ("" if unknown: an older mdtools, or a holder between taking the
+// lock and saying who it is).
+func (b *Backend) holder(ctx context.Context, key string) string {
+	rctx, cancel := b.ctx(ctx)
+	defer cancel()
+	resp, err := b.cli.Get(rctx, key+"/", clientv3.WithFirstCreate()...)
+	if err != nil || len(resp.Kvs) == 0 {
+		return ""
+	}
+	node := string(resp.Kvs[0].Value)
+	if md.CheckNode(node) != nil {
+		return ""
+	}
+	return node
 }
 
 // localLock excludes other Lock calls of this handle on key.
