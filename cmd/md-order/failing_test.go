@@ -115,15 +115,18 @@ func TestFailingMDAcrossRuns(t *testing.T) {
 func TestBusyListener(t *testing.T) {
 	dir := t.TempDir()
 	st := mustStore(t, dir)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := devca.FreePorts(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
+	node, err := md.NodeName(os.Getenv) // as md-order names this host
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	// The first run holds the listener.
-	first, err := challenge.New(st, challenge.Options{HTTPListen: addr})
+	first, err := challenge.New(st, challenge.Options{HTTPListen: addr, Node: node})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,13 +143,24 @@ func TestBusyListener(t *testing.T) {
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 		t.Fatal(err)
 	}
+	// The listener lock is this node's: a run that names another node
+	// (another host of a fleet on one store) does not wait for it; here,
+	// on the same host, it meets the bound port instead.
+	other, err := challenge.New(st, challenge.Options{HTTPListen: addr, Node: "another-node"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Prepare(record(nil, "y.test"), []string{challenge.HTTP01}); err == nil || errors.Is(err, store.ErrLocked) {
+		t.Errorf("another node's run: %v; want the bind error, not the lock", err)
+	}
+	other.Close()
 	first.Close()
 
 	// A stranger on the port: a failure the operator must see, before any
 	// order (the CA URL is dead: any request would fail differently).
 	stranger, err := net.Listen("tcp", addr)
 	if err != nil {
-		t.Skipf("port %s taken meanwhile: %v", addr, err)
+		t.Fatalf("port %s taken meanwhile: %v", addr, err)
 	}
 	defer stranger.Close()
 	res = runOrder(t, jsonl(t, rec), "--store", dir, "--http-listen", addr)

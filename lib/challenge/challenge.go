@@ -214,6 +214,11 @@ type Options struct {
 	// Log receives progress and command stderr; nil is silent.
 	Log logger.Logger
 
+	// Node names this host in the store locks of its listeners (md.Node()
+	// when empty): a port is a host's, so on a store shared by a fleet
+	// two nodes listening on ":80" each must not wait for the other.
+	Node string
+
 	// Now is the clock for challenge certificates (time.Now when nil).
 	Now func() time.Time
 }

@@ -209,9 +209,9 @@ func (m *Manager) listenAddrs(rec *md.Record) (httpAddr, tlsAddr string) {
 }
 
 // listenerLockName is the store lock (locks/<name>.lock) of a listen
-// address: a valid set name that no domain has.
-func listenerLockName(key string) string {
-	sum := sha256.Sum256([]byte(key))
+// address on a node: a valid set name that no domain has.
+func listenerLockName(node, key string) string {
+	sum := sha256.Sum256([]byte(node + "\x00" + key))
 	return "_listener-" + hex.EncodeToString(sum[:8])
 }
 
@@ -231,7 +231,11 @@ func (m *Manager) startListener(kind, addr string) error {
 	// tells the second one that the port is busy because of the first
 	// (its MDs wait, as when their own locks are held), not because of a
 	// stranger (a failure the operator must see).
-	unlock, err := m.st.Lock(context.Background(), listenerLockName(key), -1)
+	node := m.opts.Node
+	if node == "" {
+		node = md.Node()
+	}
+	unlock, err := m.st.Lock(context.Background(), listenerLockName(node, key), -1)
 	switch {
 	case errors.Is(err, store.ErrLocked):
 		return fmt.Errorf("%w: another run over this store answers challenges on %s (%s)", err, addr, kind)
