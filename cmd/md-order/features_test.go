@@ -28,15 +28,14 @@ import (
 	"github.com/mdtools/mdtools/lib/store"
 )
 
-// deadURL is a CA URL where nothing listens.
+// deadURL is a CA URL where nothing listens: a port reserved for this
+// process (devca.FreePorts) that nothing binds.
 func deadURL(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := devca.FreePorts(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
-	return "https://" + addr + "/dir"
+	return "https://127.0.0.1:" + strconv.Itoa(ports[0]) + "/dir"
 }
 
 func mustStore(t *testing.T, dir string) *store.Store {
