@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mdtools/mdtools/lib/certtest"
 	"github.com/mdtools/mdtools/lib/challenge"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/renew"
@@ -220,20 +221,14 @@ func TestRetryAfter(t *testing.T) {
 
 func cert(t *testing.T, key crypto.Signer, parent *x509.Certificate, parentKey crypto.Signer, names []string, staple bool) *x509.Certificate {
 	t.Helper()
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: parent == nil, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	spec := certtest.Spec{Names: names, Key: key, Serial: big.NewInt(time.Now().UnixNano()), CA: parent == nil}
 	if staple {
-		tmpl.ExtraExtensions = []pkix.Extension{{Id: renew.OIDTLSFeature, Value: renew.MustStapleValue}}
+		spec.Extensions = []pkix.Extension{{Id: renew.OIDTLSFeature, Value: renew.MustStapleValue}}
 	}
-	if parent == nil {
-		parent, parentKey = tmpl, key
+	if parent != nil {
+		spec.Issuer = &certtest.Cert{Cert: parent, Key: parentKey}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), parentKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	return c
+	return certtest.New(t, spec).Cert
 }
 
 func TestVerify(t *testing.T) {
@@ -246,16 +241,8 @@ func TestVerify(t *testing.T) {
 	stapled := cert(t, key, ca, caKey, []string{"a.test"}, true)
 	// A TLS Feature that lists status_request_v2 only: must-staple for
 	// mod_md (md_cert_must_staple tests presence), so for md-order too.
-	v2 := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "a.test"}, DNSNames: []string{"a.test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		ExtraExtensions: []pkix.Extension{{Id: renew.OIDTLSFeature, Value: []byte{0x30, 0x03, 0x02, 0x01, 0x11}}}}
-	der, err := x509.CreateCertificate(rand.Reader, v2, ca, key.Public(), caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v2, err = x509.ParseCertificate(der); err != nil {
-		t.Fatal(err)
-	}
+	v2 := certtest.New(t, certtest.Spec{Names: []string{"a.test"}, Serial: big.NewInt(7), Key: key, Issuer: &certtest.Cert{Cert: ca, Key: caKey},
+		Extensions: []pkix.Extension{{Id: renew.OIDTLSFeature, Value: []byte{0x30, 0x03, 0x02, 0x01, 0x11}}}}).Cert
 	now := time.Now()
 	tests := []struct {
 		name    string

@@ -42,6 +42,9 @@ type Spec struct {
 	// RawSubject is the subject as DER, for tests of odd name encodings;
 	// it replaces the CN taken from Names.
 	RawSubject []byte
+	// ExtKeyUsage is set as given (none: any use), e.g. a delegated OCSP
+	// responder with or without id-kp-OCSPSigning.
+	ExtKeyUsage []x509.ExtKeyUsage
 }
 
 // Cert is a test certificate with its private key.
@@ -64,7 +67,7 @@ func New(t testing.TB, s Spec) *Cert {
 	tmpl := &x509.Certificate{
 		SerialNumber: s.Serial, NotBefore: s.NotBefore, NotAfter: s.NotAfter,
 		OCSPServer: s.OCSP, SubjectKeyId: s.SubjectKeyID, AuthorityKeyId: s.AuthorityKeyID, ExtraExtensions: s.Extensions,
-		IssuingCertificateURL: s.IssuerURLs, RawSubject: s.RawSubject,
+		IssuingCertificateURL: s.IssuerURLs, RawSubject: s.RawSubject, ExtKeyUsage: s.ExtKeyUsage,
 	}
 	for _, n := range names {
 		if ip := net.ParseIP(n); ip != nil {

@@ -4,10 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mdtools/mdtools/lib/certtest"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/store"
 	"golang.org/x/crypto/ocsp"
@@ -29,22 +27,13 @@ func TestResponderFaults(t *testing.T) {
 	fx := pebble(t)
 	leaf := fx.chains["good.test"][0]
 	other := fx.chains["revoked.test"][0]
-	otherKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	otherCA := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "Not The Issuer"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
-	otherCADER, _ := x509.CreateCertificate(rand.Reader, otherCA, otherCA, &otherKey.PublicKey, otherKey)
-	otherCA, _ = x509.ParseCertificate(otherCADER)
+	otherIssuer := certtest.New(t, certtest.Spec{CA: true, Serial: big.NewInt(7)}) // not the issuer
+	otherCA, otherKey := otherIssuer.Cert, otherIssuer.Key
 	// A delegated responder certificate issued by the real issuer but
 	// without id-kp-OCSPSigning.
-	delegKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	delegTmpl := &x509.Certificate{SerialNumber: big.NewInt(99), Subject: pkix.Name{CommonName: "delegate"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(48 * time.Hour),
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	delegDER, err := x509.CreateCertificate(rand.Reader, delegTmpl, fx.issuer, &delegKey.PublicKey, fx.issuerKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	deleg, _ := x509.ParseCertificate(delegDER)
+	delegate := certtest.New(t, certtest.Spec{Names: []string{"delegate"}, Serial: big.NewInt(99), NotAfter: time.Now().Add(48 * time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, Issuer: &certtest.Cert{Cert: fx.issuer, Key: fx.issuerKey}})
+	deleg, delegKey := delegate.Cert, delegate.Key
 	now := time.Now()
 	create := func(tmpl ocsp.Response, issuer, responder *x509.Certificate, signer interface{}) []byte {
 		t.Helper()
