@@ -27,8 +27,8 @@ import (
 	"github.com/mdtools/mdtools/lib/challenge"
 	"github.com/mdtools/mdtools/lib/logger"
 	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/ocspfile"
 	"github.com/mdtools/mdtools/lib/renew"
-	"github.com/mdtools/mdtools/lib/staple"
 	"github.com/mdtools/mdtools/lib/store"
 )
 
@@ -178,7 +178,7 @@ func (r *Runner) Process(ctx context.Context, rec *md.Record) error {
 		job = &md.Job{Name: name}
 	}
 	staged := r.stagedComplete(ctx, &rec.MD, specs, job)
-	revoked, err := staple.HasRevoked(ctx, r.Store, name)
+	revoked, err := ocspfile.HasRevoked(ctx, r.Store, name, liveLeaves(live))
 	if err != nil {
 		r.log().Warnf("%s: reading revocation status: %v", name, err)
 	}
@@ -411,6 +411,18 @@ func (r *Runner) liveCerts(ctx context.Context, name string, specs md.KeySpecs) 
 		}
 	}
 	return out
+}
+
+// liveLeaves are the live certificates liveCerts read, for
+// ocspfile.HasRevoked, which then does not read them again.
+func liveLeaves(live []renew.Cert) ocspfile.Leaves {
+	known := make(ocspfile.Leaves, len(live))
+	for _, c := range live {
+		if c.Leaf != nil {
+			known[c.Spec.FileName("pubcert")] = c.Leaf.Raw
+		}
+	}
+	return known
 }
 
 // stagedComplete reports whether staging/<md> holds a finished set for
