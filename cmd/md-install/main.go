@@ -22,7 +22,9 @@ in one atomic exchange; an invalid staged set is rejected and purged, the
 live set untouched. Then it writes what the web server needs, runs one
 reload command and checks over TLS that the new certificate is served.
 Records go out on stdout with an "install" section (action none, waiting,
-activated, rejected or failed; served; certs).
+activated, rejected or failed; served; certs). One run locks at most the
+open file limit (ulimit -n) less 1024 staged MDs; the others stay staged
+for the next run.
 
 Outputs:
   --apache-dir DIR   one snippet per MD, DIR/<md>.conf, for IncludeOptional

@@ -26,6 +26,9 @@ Apache httpd configuration. Configuration errors are printed as
 "file:line: message", all of them, and md-parse exits 2. Every file read
 must be a regular file within a size limit (a FIFO or /dev/zero is refused),
 and ${VAR} expansion is capped (64 KiB a line); see md-parse(1).
+Warnings go to stderr; one that says the same about many MDs (e.g. no way
+to answer a challenge) is shown for three of them and counted for the
+others, which -v lists.
 
 Store: MDStoreDir / store-dir from the config, else --store, else $MD_STORE,
 else, for an Apache config, the store mod_md itself uses ("md" under
@@ -92,9 +95,7 @@ func parse(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) e
 	}
 	pc, err := cli.LoadConfig(path, opts, env.Stderr)
 	if pc != nil {
-		for _, w := range pc.Warnings {
-			log.Warnf("%s", w.Error())
-		}
+		cli.WarnConfig(log, pc.Warnings)
 	}
 	if err != nil {
 		return err

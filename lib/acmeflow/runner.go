@@ -27,8 +27,8 @@ import (
 	"github.com/mdtools/mdtools/lib/challenge"
 	"github.com/mdtools/mdtools/lib/logger"
 	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/ocspfile"
 	"github.com/mdtools/mdtools/lib/renew"
-	"github.com/mdtools/mdtools/lib/staple"
 	"github.com/mdtools/mdtools/lib/store"
 )
 
@@ -147,36 +147,82 @@ func (r *Runner) notifier(rec *md.Record) Notifier {
 // error wrapping store.ErrLocked when another run holds the MD's lock;
 // every other outcome is in the record.
 func (r *Runner) Process(ctx context.Context, rec *md.Record) error {
-	name := rec.Name
+	if r.passOn(rec) {
+		return nil
+	}
+	if !r.DryRun {
+		unlock, err := r.lockMD(ctx, rec)
+		if unlock == nil {
+			return err
+		}
+		defer unlock()
+	}
+	now := r.now()
+	dc := r.decide(ctx, rec, now)
+	switch dc.d.Action {
+	case renew.Staged:
+		r.reportStaged(ctx, rec, dc, now)
+		return nil
+	case renew.None:
+		if !r.DryRun {
+			r.warnExpiring(ctx, rec, dc.live, dc.job, now)
+		}
+		r.stillFailing(rec, dc.job, dc.live, now)
+		return nil
+	}
+	return r.startOrder(ctx, rec, dc, now)
+}
+
+// passOn handles a record md-order does not work on: it failed in an
+// earlier stage, or no vhost uses it (renew mode auto); true when it did.
+func (r *Runner) passOn(rec *md.Record) bool {
 	if rec.Error != nil {
 		// An earlier stage failed for this record: pass it on untouched.
 		rec.Order = &md.OrderResult{Action: ActionNone, Reason: "not processed: the record failed in stage " + rec.Error.Stage, At: md.NewTime(r.now())}
-		return nil
+		return true
 	}
 	if rec.Watched != nil && !*rec.Watched && !r.Force {
 		// mod_md drives an auto MD only when a vhost uses it (spec §3.3).
 		rec.Order = &md.OrderResult{Action: ActionNone, At: md.NewTime(r.now()),
 			Reason: "no VirtualHost uses this MD: not renewed in renew mode auto (add a vhost, MDRenewMode always, or --force)"}
-		return nil
+		return true
 	}
-	if !r.DryRun {
-		unlock, err := r.Store.Lock(ctx, name, r.LockWait)
-		if err != nil {
-			if node := store.Elsewhere(err); node != "" {
-				rec.Order = &md.OrderResult{Action: ActionInProgress, Reason: "in progress on another node: " + node, At: md.NewTime(r.now())}
-				return nil
-			}
-			if errors.Is(err, store.ErrLocked) {
-				rec.Order = &md.OrderResult{Action: ActionLocked, Reason: "another run is working on this MD", At: md.NewTime(r.now())}
-				return err
-			}
-			rec.Order = &md.OrderResult{Action: ActionFailed, At: md.NewTime(r.now())}
-			rec.Fail("order", fmt.Errorf("locking %s: %w", name, err))
-			return nil
-		}
-		defer unlock()
+	return false
+}
+
+// lockMD takes the MD's lock; with a nil unlock the record says why not,
+// and the error (store.ErrLocked: another run holds it) is Process's.
+func (r *Runner) lockMD(ctx context.Context, rec *md.Record) (unlock func(), err error) {
+	unlock, err = r.Store.Lock(ctx, rec.Name, r.LockWait)
+	if err == nil {
+		return unlock, nil
 	}
-	now := r.now()
+	if node := store.Elsewhere(err); node != "" {
+		rec.Order = &md.OrderResult{Action: ActionInProgress, Reason: "in progress on another node: " + node, At: md.NewTime(r.now())}
+		return nil, nil
+	}
+	if errors.Is(err, store.ErrLocked) {
+		rec.Order = &md.OrderResult{Action: ActionLocked, Reason: "another run is working on this MD", At: md.NewTime(r.now())}
+		return nil, err
+	}
+	rec.Order = &md.OrderResult{Action: ActionFailed, At: md.NewTime(r.now())}
+	rec.Fail("order", fmt.Errorf("locking %s: %w", rec.Name, err))
+	return nil, nil
+}
+
+// decision is what Process decided for a record, with what it read.
+type decision struct {
+	specs md.KeySpecs
+	live  []renew.Cert
+	job   *md.Job
+	d     renew.Decision
+}
+
+// decide reads the MD's live certificates, job, staged set and
+// revocation state, decides with renew.Decide (asking ARI only when the
+// renew window alone says nothing is due), and sets rec.Order.
+func (r *Runner) decide(ctx context.Context, rec *md.Record, now time.Time) *decision {
+	name := rec.Name
 	specs := rec.PrivKey.Effective()
 	live := r.liveCerts(ctx, name, specs)
 	job, err := r.Store.LoadJob(ctx, store.GroupStaging, name)
@@ -185,7 +231,7 @@ func (r *Runner) Process(ctx context.Context, rec *md.Record) error {
 		job = &md.Job{Name: name}
 	}
 	staged := r.stagedComplete(ctx, &rec.MD, specs, job)
-	revoked, err := staple.HasRevoked(ctx, r.Store, name)
+	revoked, err := ocspfile.HasRevoked(ctx, r.Store, name, liveLeaves(live))
 	if err != nil {
 		r.log().Warnf("%s: reading revocation status: %v", name, err)
 	}
@@ -205,24 +251,28 @@ func (r *Runner) Process(ctx context.Context, rec *md.Record) error {
 		res.RenewAt = md.NewTime(d.RenewAt)
 	}
 	rec.Order = res
-	switch d.Action {
-	case renew.Staged:
-		res.Action = ActionStaged
-		res.Certs = r.stagedInfos(ctx, name, specs)
-		if st, err := r.Store.LoadMD(ctx, store.GroupStaging, name); err == nil && st.CA != nil {
-			res.CA = st.CA.URL
-		}
-		if !r.DryRun {
-			r.notifyLate(ctx, rec, job, now)
-		}
-		return nil
-	case renew.None:
-		if !r.DryRun {
-			r.warnExpiring(ctx, rec, live, job, now)
-		}
-		r.stillFailing(rec, job, live, now)
-		return nil
+	return &decision{specs: specs, live: live, job: job, d: d}
+}
+
+// reportStaged describes a finished staged set waiting for md-install and
+// raises its "renewed" event if that is still due.
+func (r *Runner) reportStaged(ctx context.Context, rec *md.Record, dc *decision, now time.Time) {
+	res := rec.Order
+	res.Action = ActionStaged
+	res.Certs = r.stagedInfos(ctx, rec.Name, dc.specs)
+	if st, err := r.Store.LoadMD(ctx, store.GroupStaging, rec.Name); err == nil && st.CA != nil {
+		res.CA = st.CA.URL
 	}
+	if !r.DryRun {
+		r.notifyLate(ctx, rec, dc.job, now)
+	}
+}
+
+// startOrder is the way to a new order: the must-staple warning, the
+// challenge types (an MD with none fails here, without an order at the
+// CA), the dry-run answer, the listeners, then renew.
+func (r *Runner) startOrder(ctx context.Context, rec *md.Record, dc *decision, now time.Time) error {
+	res, job, name := rec.Order, dc.job, rec.Name
 	urls := rec.EffectiveCAURLs()
 	if len(urls) > 0 {
 		if w := r.mustStapleWarning(ctx, rec, urls[renew.FailoverIndex(len(urls), job.Errors, failover(rec))]); w != "" {
@@ -230,15 +280,13 @@ func (r *Runner) Process(ctx context.Context, rec *md.Record) error {
 			r.log().Warnf("%s: %s", name, w)
 		}
 	}
-	// Which challenges can work is known before the CA is asked: an MD
-	// with none fails here, without an order at the CA.
 	types, cerr := r.challengeTypes(rec)
 	if r.DryRun {
 		res.Action = ActionDryRun
-		res.Reason = "would order: " + d.Reason
+		res.Reason = "would order: " + dc.d.Reason
 		res.CA = urls[renew.FailoverIndex(len(urls), job.Errors, failover(rec))]
 		if cerr != nil {
-			res.Reason = "would order (" + d.Reason + "), but fails before the order: see the error"
+			res.Reason = "would order (" + dc.d.Reason + "), but fails before the order: see the error"
 			rec.Fail("order", StageError(cerr, now))
 		}
 		return nil
@@ -251,11 +299,11 @@ func (r *Runner) Process(ctx context.Context, rec *md.Record) error {
 		}
 	}
 	if cerr != nil {
-		a := &attempt{r: r, rec: rec, name: name, job: job, now: now, live: live}
+		a := &attempt{r: r, rec: rec, name: name, job: job, now: now, live: dc.live}
 		a.fail(ctx, cerr)
 		return nil
 	}
-	r.renew(ctx, rec, job, live, d, now, types)
+	r.renew(ctx, rec, job, dc.live, dc.d, now, types)
 	return nil
 }
 
@@ -418,6 +466,18 @@ func (r *Runner) liveCerts(ctx context.Context, name string, specs md.KeySpecs) 
 		}
 	}
 	return out
+}
+
+// liveLeaves are the live certificates liveCerts read, for
+// ocspfile.HasRevoked, which then does not read them again.
+func liveLeaves(live []renew.Cert) ocspfile.Leaves {
+	known := make(ocspfile.Leaves, len(live))
+	for _, c := range live {
+		if c.Leaf != nil {
+			known[c.Spec.FileName("pubcert")] = c.Leaf.Raw
+		}
+	}
+	return known
 }
 
 // stagedComplete reports whether staging/<md> holds a finished set for

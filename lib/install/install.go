@@ -22,6 +22,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/mdtools/mdtools/lib/logger"
@@ -249,13 +250,38 @@ func (r *runner) lockStaged(ctx context.Context) error {
 		}
 	}
 	sort.Slice(toLock, func(i, j int) bool { return toLock[i].name < toLock[j].name })
-	for _, it := range toLock {
+	limit := maxLocks()
+	for i, it := range toLock {
+		if i >= limit {
+			it.reason = fmt.Sprintf("staged set left for the next run: one run holds at most %d MD locks, an open file each until the reload (ulimit -n)", limit)
+			continue
+		}
 		if err := r.lock(ctx, it); err != nil {
 			return err
 		}
 	}
+	if n := len(toLock) - limit; n > 0 {
+		r.opts.Log.Warnf("%d staged sets left for the next run: one run holds at most %d MD locks (the open file limit, ulimit -n, less a reserve)", n, limit)
+	}
 	return nil
 }
+
+// maxLocks bounds the MD locks a run takes for staged sets. Each is an
+// open file held until after the reload, so a run over more staged sets
+// than the open file limit (ulimit -n) failed every MD with "too many open
+// files" (100,000 MDs staged at once, issue 17); now the sets beyond it
+// wait for the next run. A reserve of descriptors is kept for the run's
+// own work. Tests lower it.
+var maxLocks = func() int {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > 1<<30 {
+		return 1 << 30
+	}
+	return max(64, int(rl.Cur)-lockReserve)
+}
+
+// lockReserve is the descriptors a run keeps free of MD locks.
+const lockReserve = 1024
 
 // serverAndWarnings writes the Apache snippets, reloads and verifies the
 // server, notes pending activations, raises the expiry warnings and

@@ -6,14 +6,10 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
-	"errors"
-	"fmt"
-	"io/fs"
-	"strings"
 	"time"
 
 	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/ocspfile"
 	"github.com/mdtools/mdtools/lib/store"
 )
 
@@ -21,61 +17,41 @@ import (
 // (MDStapleOthers, --cert).
 const GroupOther = "other"
 
-// File name prefixes in ocsp/<md>/.
+// File name prefixes in ocsp/<md>/ (the first two are lib/ocspfile's
+// names, matched when pruning).
 const (
 	ocspPrefix      = "ocsp-"       // ocsp-<id>.json, mod_md's response file
 	crlStatusPrefix = "crl-status-" // crl-status-<id>.json, revocation from a CRL
 	crlCachePrefix  = "crl-"        // crl-<sha1 of URL>.der, the cached CRL
 )
 
-// CertID is mod_md's OCSP id of a certificate: the lowercase hex SHA-1 of
-// its DER.
-func CertID(der []byte) string {
-	sum := sha1.Sum(der)
-	return hex.EncodeToString(sum[:])
-}
+// The stored verdict files belong to lib/ocspfile, which md-order reads
+// too; these names keep md-staple's code and its callers as they were.
+type (
+	// Stored is mod_md's OCSP response file (ocspfile.Stored).
+	Stored = ocspfile.Stored
+	// CRLStatus is a certificate's revocation state from its CRL
+	// (ocspfile.CRLStatus).
+	CRLStatus = ocspfile.CRLStatus
+)
+
+// CertID is mod_md's OCSP id of a certificate (ocspfile.CertID).
+func CertID(der []byte) string { return ocspfile.CertID(der) }
 
 // leafID returns the id of the first certificate in a PEM chain without
 // parsing it as X.509 (the cheap path for runs with nothing due).
-func leafID(chainPEM []byte) (string, error) {
-	block, _ := pem.Decode(chainPEM)
-	if block == nil || block.Type != "CERTIFICATE" {
-		return "", errors.New("no PEM certificate found")
-	}
-	return CertID(block.Bytes), nil
-}
+func leafID(chainPEM []byte) (string, error) { return ocspfile.LeafID(chainPEM) }
 
 // ResponseFile is ocsp/<md>/ocsp-<id>.json.
-func ResponseFile(id string) string { return ocspPrefix + id + ".json" }
+func ResponseFile(id string) string { return ocspfile.ResponseFile(id) }
 
 // CRLStatusFile is ocsp/<md>/crl-status-<id>.json.
-func CRLStatusFile(id string) string { return crlStatusPrefix + id + ".json" }
+func CRLStatusFile(id string) string { return ocspfile.CRLStatusFile(id) }
 
 // CRLCacheFile is ocsp/<md>/crl-<sha1 of url>.der.
 func CRLCacheFile(url string) string {
 	sum := sha1.Sum([]byte(url))
 	return crlCachePrefix + hex.EncodeToString(sum[:]) + ".der"
-}
-
-// Stored is mod_md's OCSP response file (md_ocsp.c ostat_to_json): the
-// DER response base64url-encoded, its status and validity.
-type Stored struct {
-	Response string    `json:"response"`
-	Status   string    `json:"status"`
-	Valid    md.Period `json:"valid"`
-}
-
-// DER decodes the response (base64url, with or without padding).
-func (s *Stored) DER() ([]byte, error) {
-	r := strings.TrimRight(s.Response, "=")
-	b, err := base64.RawURLEncoding.DecodeString(r)
-	if err != nil {
-		b, err = base64.RawStdEncoding.DecodeString(r)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("field \"response\" is not base64url: %w", err)
-	}
-	return b, nil
 }
 
 func storedFrom(r *Response) *Stored {
@@ -87,43 +63,14 @@ func storedFrom(r *Response) *Stored {
 	}
 }
 
-// CRLStatus is the revocation state of a certificate read from its CRL,
-// for certificates whose CA runs no OCSP responder. It is ours; mod_md has
-// no such file.
-type CRLStatus struct {
-	Status    string    `json:"status"`
-	CRL       string    `json:"crl"`
-	Valid     md.Period `json:"valid"`
-	RevokedAt md.Time   `json:"revoked-at,omitzero"`
-}
-
 // LoadResponse reads a stored response; ok is false when there is none.
 func LoadResponse(ctx context.Context, st *store.Store, group, id string) (s *Stored, ok bool, err error) {
-	s = &Stored{}
-	err = st.LoadJSON(ctx, store.GroupOCSP, group, ResponseFile(id), s)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	if s.Response == "" {
-		return nil, false, nil // mod_md treats this as no response
-	}
-	return s, true, nil
+	return ocspfile.LoadResponse(ctx, st, group, id)
 }
 
 // LoadCRLStatus reads a stored CRL status; ok is false when there is none.
 func LoadCRLStatus(ctx context.Context, st *store.Store, group, id string) (s *CRLStatus, ok bool, err error) {
-	s = &CRLStatus{}
-	err = st.LoadJSON(ctx, store.GroupOCSP, group, CRLStatusFile(id), s)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	return s, true, nil
+	return ocspfile.LoadCRLStatus(ctx, st, group, id)
 }
 
 // certState is the per-certificate retry state kept in ocsp/<md>/job.json

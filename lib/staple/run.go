@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/mdtools/mdtools/lib/logger"
@@ -122,17 +123,37 @@ func (r *Runner) Run(ctx context.Context, sets []*Set) error {
 	})
 	// Lock the sets with work, in name order, then re-check what is due:
 	// another run may have fetched meanwhile.
-	locked := make([]*Set, 0)
+	var withWork, rest []*Set
 	for _, s := range sets {
 		if len(s.due) > 0 {
-			locked = append(locked, s)
+			withWork = append(withWork, s)
+		} else {
+			rest = append(rest, s)
 		}
 	}
-	sort.Slice(locked, func(i, j int) bool { return locked[i].Group < locked[j].Group })
+	sort.Slice(withWork, func(i, j int) bool { return withWork[i].Group < withWork[j].Group })
+	// A lock is an open file held until the set is finished: batches of
+	// at most maxLocks sets keep a run over more sets with work than the
+	// open file limit (100,000 new certificates) from failing with "too
+	// many open files".
+	for b := maxLocks(); len(withWork) > 0; withWork = withWork[min(b, len(withWork)):] {
+		if err := r.runLocked(ctx, withWork[:min(b, len(withWork))], now); err != nil {
+			return err
+		}
+	}
+	// Storing is mostly waiting for fsync: overlap the sets' writes.
+	forEach(len(rest), finishParallel, func(i int) { r.finish(ctx, rest[i]) })
+	return nil
+}
+
+// runLocked locks sets (in the order given), re-checks what is due under
+// the locks, fetches it, finishes the sets and unlocks them.
+func (r *Runner) runLocked(ctx context.Context, locked []*Set, now time.Time) error {
 	defer func() {
 		for _, s := range locked {
 			if s.unlock != nil {
 				s.unlock()
+				s.unlock = nil
 			}
 		}
 	}()
@@ -158,13 +179,23 @@ func (r *Runner) Run(ctx context.Context, sets []*Set) error {
 		r.scan(ctx, s, now)
 	}
 	var all []*work
-	for _, s := range sets {
+	for _, s := range locked {
 		all = append(all, s.due...)
 	}
 	r.fetchAll(ctx, all)
 	// Storing is mostly waiting for fsync: overlap the sets' writes.
-	forEach(len(sets), finishParallel, func(i int) { r.finish(ctx, sets[i]) })
+	forEach(len(locked), finishParallel, func(i int) { r.finish(ctx, locked[i]) })
 	return nil
+}
+
+// maxLocks bounds the OCSP locks a run holds at once: the open file limit
+// (ulimit -n) less a reserve for the run's own files. Tests lower it.
+var maxLocks = func() int {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > 1<<30 {
+		return 1 << 30
+	}
+	return max(64, int(rl.Cur)-1024)
 }
 
 // Bounds of the store work done at once: reading is syscall-bound,

@@ -12,13 +12,14 @@ import (
 	"time"
 
 	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/ocspfile"
 	"golang.org/x/crypto/ocsp"
 )
 
 // Certificate statuses as mod_md writes them.
 const (
 	StatusGood    = "good"
-	StatusRevoked = "revoked"
+	StatusRevoked = ocspfile.StatusRevoked
 	StatusUnknown = "unknown"
 	StatusNone    = "none" // no response and no other revocation source
 )

@@ -109,12 +109,7 @@ func (f *FS) Read(_ context.Context, g Group, name, file string) ([]byte, error)
 		if err != nil {
 			return nil, f.pathErr("open", rel, err)
 		}
-		fh, err := f.regularFile(fd, rel)
-		if err != nil {
-			return nil, err
-		}
-		defer fh.Close()
-		return f.readBounded(fh, rel)
+		return f.readRegular(fd, rel)
 	}
 	dfd, err := f.openSet(g, name, false)
 	if err != nil {

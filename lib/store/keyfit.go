@@ -13,8 +13,11 @@ import (
 	"math/big"
 )
 
-// oidRSA is rsaEncryption (RFC 8017).
-var oidRSA = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 1}
+// oidRSA is rsaEncryption (RFC 8017); oidEC is id-ecPublicKey (RFC 5480).
+var (
+	oidRSA = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 1}
+	oidEC  = asn1.ObjectIdentifier{1, 2, 840, 10045, 2, 1}
+)
 
 // pkcs8 is a PKCS#8 PrivateKeyInfo.
 type pkcs8 struct {
@@ -52,8 +55,13 @@ func PublicKeyPEM(data, pass []byte) (crypto.PublicKey, error) {
 		fallthrough
 	case "PRIVATE KEY":
 		var p pkcs8
-		if rest, err := asn1.Unmarshal(der, &p); err == nil && len(rest) == 0 && p.Algo.Algorithm.Equal(oidRSA) {
-			return rsaPublic(p.PrivateKey)
+		if rest, err := asn1.Unmarshal(der, &p); err == nil && len(rest) == 0 {
+			if p.Algo.Algorithm.Equal(oidRSA) {
+				return rsaPublic(p.PrivateKey)
+			}
+			if pub := ecPKCS8Public(p); pub != nil {
+				return pub, nil
+			}
 		}
 		k, err := x509.ParsePKCS8PrivateKey(der)
 		if err != nil {
@@ -65,6 +73,10 @@ func PublicKeyPEM(data, pass []byte) (crypto.PublicKey, error) {
 		return nil, fmt.Errorf("unsupported private key type %T", k)
 	case "RSA PRIVATE KEY":
 		return rsaPublic(der)
+	case "EC PRIVATE KEY":
+		if pub := ecPublic(nil, der); pub != nil {
+			return pub, nil
+		}
 	}
 	k, err := ParseKeyPEM(data, pass)
 	if err != nil {

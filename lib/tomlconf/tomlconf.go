@@ -27,8 +27,10 @@ import (
 	"github.com/mdtools/mdtools/lib/renew"
 )
 
-// MaxFileSize bounds md.toml: larger files are refused before parsing.
-const MaxFileSize = 4 << 20
+// MaxFileSize bounds md.toml: larger files are refused before parsing. It
+// is the per-file bound of Apache configs (md-parse(1)), which holds
+// MaxDomains tables of a few names each (TestMaxDomainsFit).
+const MaxFileSize = 32 << 20
 
 // MaxDomains bounds the number of [[domain]] tables.
 const MaxDomains = 100000

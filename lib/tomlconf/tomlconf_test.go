@@ -171,12 +171,12 @@ func TestLoadLimits(t *testing.T) {
 		name, path, want string
 	}{
 		{"missing", filepath.Join(dir, "nope.toml"), "nope.toml: reading config: no such file or directory"},
-		{"sparse 100 MB", sparse, "sparse.toml: larger than 4 MiB"},
+		{"sparse 100 MB", sparse, "sparse.toml: larger than 32 MiB"},
 		{"fifo", fifo, "fifo.toml: is a FIFO, not a regular file"},
 		{"eab fifo", eabFIFO, "eab.toml:2: external-account-binding: error reading JSON file " + fifo + ": is a FIFO, not a regular file"},
 		{"eab dev zero", eabZero, "eab-zero.toml:2: external-account-binding: error reading JSON file /dev/zero: is a character device, not a regular file"},
 		{"directory", dir, "is a directory, not a regular file"},
-		{"too large", big, "big.toml: larger than 4 MiB"},
+		{"too large", big, "big.toml: larger than 32 MiB"},
 		{"device", "/dev/zero", "/dev/zero: is a character device, not a regular file"},
 	}
 	for _, tc := range tests {
@@ -314,5 +314,30 @@ func BenchmarkLoad(b *testing.B) {
 		if err != nil || len(pc.Records) != 5000 {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestMaxDomainsFit: the two bounds agree: an md.toml of MaxDomains
+// [[domain]] tables, each with two names and a key setting, as a host with
+// 100,000 MDs has (issue 17), is within MaxFileSize and loads.
+func TestMaxDomainsFit(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("[global]\ncontact-email = \"admin@example.org\"\n")
+	for i := 1; i <= MaxDomains; i++ {
+		fmt.Fprintf(&b, "[[domain]]\ndomains = [\"site%d.customer.example.org\", \"www.site%d.customer.example.org\"]\nprivate-keys = [\"secp256r1\"]\n", i, i)
+	}
+	if b.Len() > MaxFileSize {
+		t.Fatalf("%d domains take %d bytes; md.toml may have %d", MaxDomains, b.Len(), MaxFileSize)
+	}
+	path := filepath.Join(t.TempDir(), "md.toml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pc, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pc.Records) != MaxDomains {
+		t.Errorf("%d records, want %d", len(pc.Records), MaxDomains)
 	}
 }
