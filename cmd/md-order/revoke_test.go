@@ -119,7 +119,14 @@ func TestRevokeRenewsAtOnce(t *testing.T) {
 			t.Fatalf("cycle %d: after revoke: exit %d %+v %+v\n%s", i, res.code, o, res.recs[0].Error, res.stderr)
 		}
 		got, _ := os.ReadFile(logf)
-		if n := strings.Count(string(got), "revoked rev.test\n"); n != tc.events || !strings.HasSuffix(string(got), "revoked rev.test\nrenewing rev.test\nchallenge-setup:http-01:rev.test rev.test\nrenewed rev.test\n") {
+		// Pebble reuses a valid authorization ~1% of the time (see
+		// devca.Options.Env): then no challenge is set up.
+		const setup = "challenge-setup:http-01:rev.test rev.test\n"
+		last := string(got)
+		if trimmed, ok := strings.CutSuffix(last, setup+"renewed rev.test\n"); ok {
+			last = trimmed + "renewed rev.test\n"
+		}
+		if n := strings.Count(string(got), "revoked rev.test\n"); n != tc.events || !strings.HasSuffix(last, "revoked rev.test\nrenewing rev.test\nrenewed rev.test\n") {
 			t.Errorf("cycle %d: events %q; want %d \"revoked\" in all, the last one before this renewal", i, got, tc.events)
 		}
 		install(t, dir, name)
