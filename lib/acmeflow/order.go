@@ -44,87 +44,132 @@ func pickProfile(rec *md.Record, dir *Directory) (string, error) {
 // orderSpec obtains the certificate for one key spec, resuming a staged
 // order when there is one.
 func (a *attempt) orderSpec(ctx context.Context, spec md.KeySpec, liveLeaf *x509.Certificate) ([]*x509.Certificate, error) {
-	st := a.r.Store
-	var of orderFile
-	var o *acme.Order
-	if err := st.LoadJSON(ctx, store.GroupStaging, a.name, store.FileOrder, &of); err == nil && of.URL != "" && (of.Spec == "" || of.Spec == spec.Name()) {
-		got, _, err := a.sig.getOrder(ctx, of.URL)
-		switch {
-		case err != nil:
-			a.progress("Staged order %s is not usable (%v), creating a new one", of.URL, err)
-		case got.Status == acme.StatusInvalid:
-			a.progress("Staged order %s is invalid, creating a new one", of.URL)
-		default:
-			o = got
-			a.resumed = true
-			a.progress("Resuming staged order %s (status %s)", of.URL, o.Status)
-		}
-		if o == nil {
-			a.teardown(ctx, of.Tasks)
-			_ = st.Remove(ctx, store.GroupStaging, a.name, store.FileOrder)
-			of = orderFile{}
-		}
-	}
 	ids := md.MinimalDomains(a.rec.Domains)
+	o, of := a.resumeOrder(ctx, spec)
 	if o == nil {
-		profile, err := pickProfile(a.rec, a.ca.dir)
-		if err != nil {
-			return nil, err
-		}
-		if a.rec.Profile != "" && profile == "" {
-			a.r.log().Warnf("%s: the CA does not offer profile %q; ordering without a profile", a.name, a.rec.Profile)
-		}
-		if of.URL == "" && of.Intent != nil && sameIdentifiers(of.Intent.Identifiers, ids) {
-			o = a.findOrphan(ctx, ids)
-		}
-		if o == nil {
-			if o, err = a.createOrder(ctx, spec, ids, profile, liveLeaf); err != nil {
-				return nil, err
-			}
-		}
-		of = orderFile{URL: o.URI, Status: o.Status, Authorizations: o.AuthzURLs, Finalize: o.FinalizeURL, Spec: spec.Name()}
-		if err := st.SaveJSON(ctx, store.GroupStaging, a.name, store.FileOrder, &of); err != nil {
+		var err error
+		if o, of, err = a.newOrder(ctx, spec, ids, of, liveLeaf); err != nil {
 			return nil, err
 		}
 	}
-	// The new key is made while the CA validates.
-	type keyResult struct {
-		key crypto.Signer
-		err error
-	}
-	keyc := make(chan keyResult, 1)
-	key, err := st.LoadKey(ctx, store.GroupStaging, a.name, spec.FileName("privkey"))
-	if err == nil {
-		keyc <- keyResult{key: key}
-	} else {
-		go func() {
-			k, err := a.orderKey(ctx, spec)
-			keyc <- keyResult{k, err}
-		}()
-	}
+	keyc := a.startKey(ctx, spec) // the new key is made while the CA validates
 	if o.Status == acme.StatusPending {
-		pending, err := a.authorize(ctx, o, &of)
+		ready, err := a.awaitReady(ctx, o, &of)
 		if err != nil {
 			return nil, err
-		}
-		a.progress("Waiting for order to become ready")
-		ready, err := a.sig.waitOrder(ctx, o.URI, 30*time.Millisecond, acme.StatusReady, acme.StatusProcessing, acme.StatusValid)
-		if err != nil {
-			return nil, a.authzFailure(ctx, pending, fmt.Errorf("waiting for the order: %w", err))
 		}
 		o = ready
-		a.progress("Monitoring challenge status for %s: order is %s, all domain authorizations are valid", a.name, o.Status)
 	}
 	kr := <-keyc
 	if kr.err != nil {
 		return nil, kr.err
 	}
-	if key == nil {
-		key = kr.key
-		if err := st.SaveKey(ctx, store.GroupStaging, a.name, spec.FileName("privkey"), key); err != nil {
+	if !kr.stored {
+		if err := a.r.Store.SaveKey(ctx, store.GroupStaging, a.name, spec.FileName("privkey"), kr.key); err != nil {
 			return nil, err
 		}
 	}
+	o, err := a.issue(ctx, o, spec, ids, kr.key)
+	if err != nil {
+		return nil, err
+	}
+	return a.stageChain(ctx, o, spec, kr.key, of)
+}
+
+// resumeOrder returns the order staged for spec when the CA still knows
+// it and it is not invalid; else it tears the staged one down and returns
+// what is left of its file (its intent, for findOrphan).
+func (a *attempt) resumeOrder(ctx context.Context, spec md.KeySpec) (*acme.Order, orderFile) {
+	st := a.r.Store
+	var of orderFile
+	if err := st.LoadJSON(ctx, store.GroupStaging, a.name, store.FileOrder, &of); err != nil || of.URL == "" || (of.Spec != "" && of.Spec != spec.Name()) {
+		return nil, of
+	}
+	got, _, err := a.sig.getOrder(ctx, of.URL)
+	switch {
+	case err != nil:
+		a.progress("Staged order %s is not usable (%v), creating a new one", of.URL, err)
+	case got.Status == acme.StatusInvalid:
+		a.progress("Staged order %s is invalid, creating a new one", of.URL)
+	default:
+		a.resumed = true
+		a.progress("Resuming staged order %s (status %s)", of.URL, got.Status)
+		return got, of
+	}
+	a.teardown(ctx, of.Tasks)
+	_ = st.Remove(ctx, store.GroupStaging, a.name, store.FileOrder)
+	return nil, orderFile{}
+}
+
+// newOrder adopts an orphaned order for the same names (a run killed
+// after newOrder) or creates one, and stages its order file.
+func (a *attempt) newOrder(ctx context.Context, spec md.KeySpec, ids []string, of orderFile, liveLeaf *x509.Certificate) (*acme.Order, orderFile, error) {
+	profile, err := pickProfile(a.rec, a.ca.dir)
+	if err != nil {
+		return nil, of, err
+	}
+	if a.rec.Profile != "" && profile == "" {
+		a.r.log().Warnf("%s: the CA does not offer profile %q; ordering without a profile", a.name, a.rec.Profile)
+	}
+	var o *acme.Order
+	if of.URL == "" && of.Intent != nil && sameIdentifiers(of.Intent.Identifiers, ids) {
+		o = a.findOrphan(ctx, ids)
+	}
+	if o == nil {
+		if o, err = a.createOrder(ctx, spec, ids, profile, liveLeaf); err != nil {
+			return nil, of, err
+		}
+	}
+	of = orderFile{URL: o.URI, Status: o.Status, Authorizations: o.AuthzURLs, Finalize: o.FinalizeURL, Spec: spec.Name()}
+	if err := a.r.Store.SaveJSON(ctx, store.GroupStaging, a.name, store.FileOrder, &of); err != nil {
+		return nil, of, err
+	}
+	return o, of, nil
+}
+
+// keyResult is the order's private key: the staged one (stored), or a
+// new one made in the background.
+type keyResult struct {
+	key    crypto.Signer
+	stored bool
+	err    error
+}
+
+// startKey returns the staged key of spec at once, or makes a new one in
+// the background.
+func (a *attempt) startKey(ctx context.Context, spec md.KeySpec) <-chan keyResult {
+	keyc := make(chan keyResult, 1)
+	if key, err := a.r.Store.LoadKey(ctx, store.GroupStaging, a.name, spec.FileName("privkey")); err == nil {
+		keyc <- keyResult{key: key, stored: true}
+		return keyc
+	}
+	go func() {
+		k, err := a.orderKey(ctx, spec)
+		keyc <- keyResult{key: k, err: err}
+	}()
+	return keyc
+}
+
+// awaitReady answers the pending order's challenges and waits until the
+// CA has validated them all.
+func (a *attempt) awaitReady(ctx context.Context, o *acme.Order, of *orderFile) (*acme.Order, error) {
+	pending, err := a.authorize(ctx, o, of)
+	if err != nil {
+		return nil, err
+	}
+	a.progress("Waiting for order to become ready")
+	ready, err := a.sig.waitOrder(ctx, o.URI, 30*time.Millisecond, acme.StatusReady, acme.StatusProcessing, acme.StatusValid)
+	if err != nil {
+		return nil, a.authzFailure(ctx, pending, fmt.Errorf("waiting for the order: %w", err))
+	}
+	a.progress("Monitoring challenge status for %s: order is %s, all domain authorizations are valid", a.name, ready.Status)
+	return ready, nil
+}
+
+// issue finalizes a ready order with a CSR for key, or waits for one the
+// CA is processing already, until it is valid.
+func (a *attempt) issue(ctx context.Context, o *acme.Order, spec md.KeySpec, ids []string, key crypto.Signer) (*acme.Order, error) {
+	var err error
 	switch o.Status {
 	case acme.StatusReady:
 		a.progress("Submitting %s CSR to CA", spec.Name())
@@ -140,6 +185,13 @@ func (a *attempt) orderSpec(ctx context.Context, spec md.KeySpec, liveLeaf *x509
 			return nil, fmt.Errorf("waiting for the certificate: %w", err)
 		}
 	}
+	return o, nil
+}
+
+// stageChain retrieves the issued chain, checks it against key and the
+// MD, stages it and ends the order (challenges torn down, order file gone).
+func (a *attempt) stageChain(ctx context.Context, o *acme.Order, spec md.KeySpec, key crypto.Signer, of orderFile) ([]*x509.Certificate, error) {
+	st := a.r.Store
 	a.progress("Retrieving %s certificate chain for %s", spec.Name(), a.name)
 	chain, err := a.retrieveChain(ctx, o.CertURL)
 	if err != nil {
