@@ -33,21 +33,16 @@ func setTransitive(p **int, v string) bool {
 }
 
 func onOffProp(field func(*props) **bool) func(*walker, *node, []string, string) string {
-	return func(w *walker, n *node, argv []string, _ string) string {
-		d := mdDirectives[n.key]
-		if err := w.check(d.name, locAll); err != "" {
-			return err
-		}
-		v, err := onOff(d.name, argv[0])
-		if err != "" {
-			return err
-		}
-		*field(w.props()) = &v
-		return ""
-	}
+	return onOffInto(func(w *walker) **bool { return field(w.props()) })
 }
 
 func globalOnOff(field func(*modConf) **bool) func(*walker, *node, []string, string) string {
+	return onOffInto(func(w *walker) **bool { return field(&w.cfg.mc) })
+}
+
+// onOffInto is an on|off directive allowed everywhere, stored where
+// target points (an MD's or vhost's props, or the global config).
+func onOffInto(target func(*walker) **bool) func(*walker, *node, []string, string) string {
 	return func(w *walker, n *node, argv []string, _ string) string {
 		d := mdDirectives[n.key]
 		if err := w.check(d.name, locAll); err != "" {
@@ -57,7 +52,7 @@ func globalOnOff(field func(*modConf) **bool) func(*walker, *node, []string, str
 		if err != "" {
 			return err
 		}
-		*field(&w.cfg.mc) = &v
+		*target(w) = &v
 		return ""
 	}
 }

@@ -64,14 +64,7 @@ func readCertbotAccount(dir, adir string) *account {
 	a := &account{source: rel}
 	server := strings.TrimPrefix(filepath.ToSlash(filepath.Dir(rel)), "accounts/")
 	a.caURL = "https://" + server
-	var regr struct {
-		Body struct {
-			Status  string   `json:"status"`
-			Contact []string `json:"contact"`
-			Orders  string   `json:"orders"`
-		} `json:"body"`
-		URI string `json:"uri"`
-	}
+	var regr registration
 	data, err := fsread.ReadFile(filepath.Join(adir, "regr.json"), fsread.MaxSmall)
 	if err == nil {
 		err = json.Unmarshal(data, &regr)

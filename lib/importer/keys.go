@@ -176,3 +176,14 @@ func parseJWK(data []byte) (crypto.Signer, error) {
 	}
 	return nil, fmt.Errorf("JSON web key type %q is not supported", k.Kty)
 }
+
+// registration is the account registration certbot (regr.json) and lego
+// (account.json "registration") keep: the CA's account object and its URL.
+type registration struct {
+	Body struct {
+		Status  string   `json:"status"`
+		Contact []string `json:"contact"`
+		Orders  string   `json:"orders"`
+	} `json:"body"`
+	URI string `json:"uri"`
+}

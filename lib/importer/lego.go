@@ -82,15 +82,8 @@ func readLegoAccount(dir, host, email, server string) *account {
 		return a
 	}
 	var f struct {
-		Email        string `json:"email"`
-		Registration *struct {
-			Body struct {
-				Status  string   `json:"status"`
-				Contact []string `json:"contact"`
-				Orders  string   `json:"orders"`
-			} `json:"body"`
-			URI string `json:"uri"`
-		} `json:"registration"`
+		Email        string        `json:"email"`
+		Registration *registration `json:"registration"`
 	}
 	data, err := fsread.ReadFile(filepath.Join(dir, rel, "account.json"), fsread.MaxSmall)
 	if err == nil {
