@@ -15,6 +15,7 @@ import (
 
 	"github.com/mdtools/mdtools/lib/certtest"
 	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/ocspfile"
 	"github.com/mdtools/mdtools/lib/store"
 	"golang.org/x/crypto/ocsp"
 )
@@ -212,7 +213,7 @@ func TestOutageAndRecovery(t *testing.T) {
 		t.Fatalf("recovered: %+v %v", e, rec.Error)
 	}
 	job, _ := st.LoadJob(t.Context(), store.GroupOCSP, "ec.good.test")
-	if job.Errors != 0 || len(jobCerts(job)) != 0 {
-		t.Errorf("job after recovery: errors %d, certs %v", job.Errors, jobCerts(job))
+	if job.Errors != 0 || len(ocspfile.JobCerts(job)) != 0 {
+		t.Errorf("job after recovery: errors %d, certs %v", job.Errors, ocspfile.JobCerts(job))
 	}
 }

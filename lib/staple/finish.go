@@ -12,6 +12,7 @@ import (
 
 	"github.com/mdtools/mdtools/lib/event"
 	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/ocspfile"
 	"github.com/mdtools/mdtools/lib/renew"
 	"github.com/mdtools/mdtools/lib/store"
 )
@@ -28,7 +29,7 @@ func (r *Runner) finish(ctx context.Context, s *Set) {
 	if len(s.due) > 0 {
 		if err := r.loadJob(ctx, s); err != nil {
 			failRecord(rec, err)
-			s.job, s.certs = &md.Job{Name: s.Group}, map[string]certState{}
+			s.job, s.certs = &md.Job{Name: s.Group}, map[string]ocspfile.CertState{}
 		}
 		s.job.AddLog(now, "starting", "", "")
 	}
@@ -100,7 +101,7 @@ func (r *Runner) settle(ctx context.Context, s *Set, w *work, now time.Time, sum
 // fixed by retrying soon: look again in a day, without error events.
 func (r *Runner) skipped(s *Set, w *work, now time.Time) {
 	e, t := w.entry, w.t
-	s.certs[t.ID] = certState{Spec: t.Spec, Errors: 1, NextRun: md.NewTime(now.Add(skipRecheck)), LastError: w.err.Error()}
+	s.certs[t.ID] = ocspfile.CertState{Spec: t.Spec, Errors: 1, NextRun: md.NewTime(now.Add(skipRecheck)), LastError: w.err.Error()}
 	e.Action, e.Status, e.Source, e.Detail = "skipped", StatusNone, "", w.err.Error()
 	e.NextRun = md.NewTime(now.Add(skipRecheck))
 	if w.stored != nil {
@@ -209,7 +210,7 @@ func (r *Runner) closeJob(ctx context.Context, s *Set, now time.Time, sum *runSu
 			s.job.Last.Status = 2
 		}
 	}
-	setJobCerts(s.job, s.certs)
+	ocspfile.SetJobCerts(s.job, s.certs)
 	if sum.renewed && !s.checkOnly {
 		r.raise(ctx, s, "ocsp-renewed", now)
 	}

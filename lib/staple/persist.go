@@ -5,7 +5,6 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"time"
 
 	"github.com/mdtools/mdtools/lib/md"
@@ -73,54 +72,9 @@ func LoadCRLStatus(ctx context.Context, st *store.Store, group, id string) (s *C
 	return ocspfile.LoadCRLStatus(ctx, st, group, id)
 }
 
-// certState is the per-certificate retry state kept in ocsp/<md>/job.json
-// under "certs" (mod_md keeps it in memory; a cron tool must persist it).
-type certState struct {
-	Spec      string  `json:"spec,omitempty"`
-	Errors    int     `json:"errors"`
-	NextRun   md.Time `json:"next-run,omitzero"`
-	LastError string  `json:"last-error,omitempty"`
-}
-
-const jobCertsKey = "certs"
-
-func jobCerts(j *md.Job) map[string]certState {
-	m := map[string]certState{}
-	if raw, ok := j.Extra[jobCertsKey]; ok {
-		_ = json.Unmarshal(raw, &m) // a damaged entry only loses backoff state
-	}
-	return m
-}
-
-func setJobCerts(j *md.Job, m map[string]certState) {
-	if j.Extra == nil {
-		j.Extra = map[string]json.RawMessage{}
-	}
-	if len(m) == 0 {
-		delete(j.Extra, jobCertsKey)
-		return
-	}
-	b, err := json.Marshal(m)
-	if err == nil {
-		j.Extra[jobCertsKey] = b
-	}
-}
-
 // formatPeriod prints a validity as mod_md's md_timeperiod_print does.
 func formatPeriod(from, until time.Time) string {
 	return md.NewTime(from).UTC().Format(httpTime) + " - " + md.NewTime(until).UTC().Format(httpTime)
 }
 
 const httpTime = "Mon, 02 Jan 2006 15:04:05 GMT"
-
-// RetryState is the backoff md-staple keeps for one certificate (by its
-// ocsp-<id>.json id) in the OCSP job: failed attempts since the last
-// success and the earliest retry. md-status --plan reads it so that it
-// judges a certificate as md-staple does (renew.OCSPDue).
-func RetryState(j *md.Job, id string) (errors int, nextRun time.Time) {
-	if j == nil {
-		return 0, time.Time{}
-	}
-	cs := jobCerts(j)[id]
-	return cs.Errors, cs.NextRun.Time
-}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mdtools/mdtools/lib/logger"
 	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/ocspfile"
 	"github.com/mdtools/mdtools/lib/pool"
 	"github.com/mdtools/mdtools/lib/store"
 )
@@ -59,7 +60,7 @@ type Set struct {
 	// certificate is revoked.
 	checkOnly bool
 	job       *md.Job
-	certs     map[string]certState
+	certs     map[string]ocspfile.CertState
 	window    md.Timeslice
 	delay     time.Duration
 	keep      time.Duration

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mdtools/mdtools/lib/fsread"
 	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/ocspfile"
 	"github.com/mdtools/mdtools/lib/renew"
 	"github.com/mdtools/mdtools/lib/store"
 )
@@ -114,7 +115,7 @@ func (r *Runner) loadJob(ctx context.Context, s *Set) error {
 	if err != nil {
 		return err
 	}
-	s.job, s.certs = job, jobCerts(job)
+	s.job, s.certs = job, ocspfile.JobCerts(job)
 	return nil
 }
 

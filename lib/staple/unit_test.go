@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/ocspfile"
 	"github.com/mdtools/mdtools/lib/staple/ocsptest"
 	"github.com/mdtools/mdtools/lib/store"
 	"golang.org/x/crypto/ocsp"
@@ -56,7 +57,7 @@ func TestReadsModMDFiles(t *testing.T) {
 	// mod_md's OCSP job.json reads as an md.Job.
 	jb, _ := os.ReadFile(filepath.Join("..", "..", "testdata", "staple", "modmd-ocsp-job.json"))
 	var job md.Job
-	if err := json.Unmarshal(jb, &job); err != nil || job.Name != "a1.test" || len(jobCerts(&job)) != 0 {
+	if err := json.Unmarshal(jb, &job); err != nil || job.Name != "a1.test" || len(ocspfile.JobCerts(&job)) != 0 {
 		t.Errorf("mod_md job: %v %+v", err, job)
 	}
 }

@@ -36,7 +36,7 @@ type plainJob struct {
 	Last            *md.JobResult   `json:"last"`
 	Log             json.RawMessage `json:"log"`
 	// Certs is md-staple's per-certificate backoff in ocsp/<md>/job.json
-	// (read with staple.RetryState), kept in Job.Extra.
+	// (read with ocspfile.RetryState), kept in Job.Extra.
 	Certs json.RawMessage `json:"certs"`
 }
 

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/ocspfile"
 	"github.com/mdtools/mdtools/lib/renew"
-	"github.com/mdtools/mdtools/lib/staple"
 )
 
 // Step is what one stage will do with an MD on its next run, and when.
@@ -231,7 +231,7 @@ func (rep *Report) stapleStep(window md.Timeslice) Step {
 		}
 		n++
 		in := renew.OCSPState{HasResponse: o.Status != "unknown" && !o.Valid.Until.IsZero(), Valid: o.Valid}
-		in.Errors, in.NextRun = staple.RetryState(job, o.ID)
+		in.Errors, in.NextRun = ocspfile.RetryState(job, o.ID)
 		due, at := renew.OCSPDue(now, in, window)
 		reason := fmt.Sprintf("no OCSP response for %s yet", c.Key)
 		if in.HasResponse {
