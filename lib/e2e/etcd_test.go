@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/migrate"
 	"github.com/mdtools/mdtools/lib/store/etcdstore/etcdtest"
+	"github.com/mdtools/mdtools/lib/store/storetest"
 )
 
 // fleetNode is one node's view of an etcd store: the store URL and the
@@ -171,39 +171,6 @@ func TestEtcdPipeline(t *testing.T) {
 	}
 }
 
-// storeTree reads a store directory: every file with its mode and
-// content, lock files left out.
-func storeTree(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		if rel == "locks" || rel == "store.lock" {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		fi, err := d.Info()
-		if err != nil || d.IsDir() {
-			if err == nil {
-				out[rel+"/"] = fi.Mode().String()
-			}
-			return err
-		}
-		data, err := os.ReadFile(p)
-		out[rel] = fi.Mode().String() + "\n" + string(data)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // TestStoreMigration moves a store with a certificate Pebble issued (and
 // its account, job logs, staple) from files to etcd and back with
 // md-parse import store: every file arrives (counts per group on stdout),
@@ -248,7 +215,7 @@ func TestStoreMigration(t *testing.T) {
 	if home.code != 0 {
 		t.Fatalf("import store etcd -> file: exit %d\n%s", home.code, home.stderr)
 	}
-	a, b := storeTree(t, fileStore), storeTree(t, back)
+	a, b := storetest.Tree(t, fileStore), storetest.Tree(t, back)
 	for p, v := range a {
 		if b[p] != v {
 			t.Errorf("%s differs after the round trip file -> etcd -> file", p)

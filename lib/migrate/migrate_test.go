@@ -20,6 +20,7 @@ import (
 	"github.com/mdtools/mdtools/lib/store"
 	"github.com/mdtools/mdtools/lib/store/etcdstore"
 	"github.com/mdtools/mdtools/lib/store/etcdstore/etcdtest"
+	"github.com/mdtools/mdtools/lib/store/storetest"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -95,40 +96,6 @@ func populate(t *testing.T, b store.Backend) {
 	must(st.Write(ctx, store.GroupRoot, "", store.ARIFile("a.test"), []byte(`{"retry-after":"2026-01-01T00:00:00Z"}`)))
 }
 
-// tree reads every file of a store directory with its mode; lock files
-// are left out (each store has its own).
-func tree(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		if rel == "locks" || rel == "store.lock" {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			out[rel+"/"] = fi.Mode().String()
-			return nil
-		}
-		data, err := os.ReadFile(p)
-		out[rel] = fi.Mode().String() + " " + string(data)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // TestRoundTrip: a file store copied into etcd and back is the same tree,
 // byte for byte and mode for mode; in etcd, private keys are sealed.
 func TestRoundTrip(t *testing.T) {
@@ -170,7 +137,7 @@ func TestRoundTrip(t *testing.T) {
 	if _, err := migrate.Copy(ctx, eb, back, eb.String(), backDir, migrate.Options{}); err != nil {
 		t.Fatalf("etcd -> file: %v", err)
 	}
-	a, b := tree(t, srcDir), tree(t, backDir)
+	a, b := storetest.Tree(t, srcDir), storetest.Tree(t, backDir)
 	for p, v := range a {
 		if b[p] != v {
 			t.Errorf("%s: after the round trip %.40q, want %.40q", p, b[p], v)
@@ -197,12 +164,12 @@ func TestDestinationNotEmpty(t *testing.T) {
 	if err := dst.Write(ctx, store.GroupDomains, "c.test", "md.json", []byte("{}")); err != nil {
 		t.Fatal(err)
 	}
-	before := tree(t, dstDir)
+	before := storetest.Tree(t, dstDir)
 	_, err := migrate.Copy(ctx, src, dst, "src", dstDir, migrate.Options{})
 	if !errors.Is(err, migrate.ErrNotEmpty) || !strings.Contains(err.Error(), "domains/c.test/md.json") {
 		t.Fatalf("copy into a store with a file: %v, want ErrNotEmpty naming it", err)
 	}
-	after := tree(t, dstDir)
+	after := storetest.Tree(t, dstDir)
 	if len(after) != len(before) || after["domains/c.test/md.json"] != before["domains/c.test/md.json"] {
 		t.Errorf("the destination changed: %v", after)
 	}
@@ -374,7 +341,7 @@ func TestDryRun(t *testing.T) {
 	if err != nil || rep.Total.Copied != 19 || rep.Verified != 0 {
 		t.Fatalf("dry run: %v %+v", err, rep)
 	}
-	for p := range tree(t, dstDir) {
+	for p := range storetest.Tree(t, dstDir) {
 		if !strings.HasSuffix(p, "/") {
 			t.Errorf("dry run wrote %s", p)
 		}
