@@ -108,6 +108,20 @@ func (b *Backend) etcdLock(ctx, lctx context.Context, key string, once bool) (fu
 		return nil, fmt.Errorf("%w: %w", errRequest, err)
 	}
 	m := concurrency.NewMutex(s, key)
+	if b.cfg.Node != "" {
+		// say which node this is, for the nodes that find the lock taken:
+		// the mutex adopts a key its session made already, so the key
+		// names the node from its creation on, also while it waits and
+		// in the moment it becomes the holder (a name written after
+		// taking the lock left a window in which the holder was unnamed
+		// and another node's wait ended in a plain "locked", exit 3)
+		rctx, cancel := b.ctx(ctx)
+		_, err := b.cli.Put(rctx, fmt.Sprintf("%s/%x", key, s.Lease()), b.cfg.Node, clientv3.WithLease(s.Lease()))
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", errRequest, err)
+		}
+	}
 	if once {
 		rctx, cancel := b.ctx(ctx)
 		err = m.TryLock(rctx)
@@ -121,13 +135,6 @@ func (b *Backend) etcdLock(ctx, lctx context.Context, key string, once bool) (fu
 	if err != nil {
 		return nil, err
 	}
-	if b.cfg.Node != "" {
-		// say which node holds it, for the nodes that find it taken
-		// (the lease keeps the key; the mutex orders by creation)
-		rctx, cancel := b.ctx(ctx)
-		_, _ = b.cli.Put(rctx, m.Key(), b.cfg.Node, clientv3.WithLease(s.Lease()))
-		cancel()
-	}
 	return func() {
 		// a lost lease has released the lock already
 		uctx, cancel := b.ctx(context.Background())
@@ -137,8 +144,8 @@ func (b *Backend) etcdLock(ctx, lctx context.Context, key string, once bool) (fu
 }
 
 // holder is the node name the holder of the mutex key wrote into its
-// key ("" if unknown: an older mdtools, or a holder between taking the
-// lock and saying who it is).
+// key ("" if unknown: an older mdtools, or a handle without a node
+// name).
 func (b *Backend) holder(ctx context.Context, key string) string {
 	rctx, cancel := b.ctx(ctx)
 	defer cancel()
