@@ -82,12 +82,24 @@ func (b *Backend) Lock(ctx context.Context, name string, wait time.Duration) (fu
 		return nil, locked
 	}
 	unlock, err := b.etcdLock(ctx, lctx, key, wait <= 0)
+	// the wait ran out (not a request timeout: etcd not answering is an
+	// etcd error, never "locked")
+	taken := func(err error) bool {
+		return errors.Is(err, concurrency.ErrLocked) || wait > 0 && lctx.Err() != nil && ctx.Err() == nil && !errors.Is(err, errRequest)
+	}
+	node := ""
+	if err != nil && taken(err) {
+		if node = b.holder(ctx, key); node == "" && wait > 0 {
+			// no holder: it let go as the wait ran out; one more try
+			if unlock, err = b.etcdLock(ctx, ctx, key, true); err != nil && taken(err) {
+				node = b.holder(ctx, key)
+			}
+		}
+	}
 	if err != nil {
 		release()
-		// the wait ran out (not a request timeout: etcd not answering
-		// is an etcd error, never "locked")
-		if errors.Is(err, concurrency.ErrLocked) || wait > 0 && lctx.Err() != nil && ctx.Err() == nil && !errors.Is(err, errRequest) {
-			if node := b.holder(ctx, key); node != "" && node != b.cfg.Node {
+		if taken(err) {
+			if node != "" && node != b.cfg.Node {
 				return nil, &store.ElsewhereError{Name: name, Node: node, Lock: key + " in " + b.desc}
 			}
 			return nil, locked
