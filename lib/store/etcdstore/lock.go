@@ -127,9 +127,10 @@ func (b *Backend) etcdLock(ctx, lctx context.Context, key string, once bool) (fu
 		// in the moment it becomes the holder (a name written after
 		// taking the lock left a window in which the holder was unnamed
 		// and another node's wait ended in a plain "locked", exit 3)
-		rctx, cancel := b.ctx(ctx)
-		_, err := b.cli.Put(rctx, fmt.Sprintf("%s/%x", key, s.Lease()), b.cfg.Node, clientv3.WithLease(s.Lease()))
-		cancel()
+		err := b.idempotent(ctx, func(rctx context.Context) error {
+			_, err := b.cli.Put(rctx, fmt.Sprintf("%s/%x", key, s.Lease()), b.cfg.Node, clientv3.WithLease(s.Lease()))
+			return err
+		})
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", errRequest, err)
 		}

@@ -135,3 +135,26 @@ func (c *Cluster) config(m *member) *embed.Config {
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	return cfg
 }
+
+// Leader is the index of the member that leads, or -1 (no running
+// member knows a leader).
+func (c *Cluster) Leader() int {
+	for _, m := range c.members {
+		m.mu.Lock()
+		e := m.etcd
+		m.mu.Unlock()
+		if e == nil {
+			continue
+		}
+		lead := e.Server.Leader()
+		for j, o := range c.members {
+			o.mu.Lock()
+			if o.etcd != nil && o.etcd.Server.MemberID() == lead {
+				o.mu.Unlock()
+				return j
+			}
+			o.mu.Unlock()
+		}
+	}
+	return -1
+}
