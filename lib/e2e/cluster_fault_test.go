@@ -1,9 +1,13 @@
 package e2e
 
 import (
+	"bytes"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -94,6 +98,104 @@ func TestFleetQuorumLost(t *testing.T) {
 		r.ok(t)
 	}
 	f.orderedOnce(t, runs)
+	for _, r := range f.all() {
+		r.ok(t)
+	}
+	f.checkServed(t)
+}
+
+// vaHold holds Pebble's first validation request once armed, until
+// released: the ordering node is then between placing the order and
+// finalizing it.
+type vaHold struct {
+	mu               sync.Mutex
+	armed            bool
+	arrived, release chan struct{}
+}
+
+func (v *vaHold) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v.mu.Lock()
+		hold := v.armed
+		v.armed = false
+		v.mu.Unlock()
+		if hold {
+			close(v.arrived)
+			select {
+			case <-v.release:
+			case <-r.Context().Done():
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// TestFleetOrderingNodeKilled: the node ordering an MD is killed
+// (SIGKILL) while Pebble validates its challenge; until the dead node's
+// lock lease ends (MD_STORE_LOCK_TTL=3s here) another node reports the
+// MD in progress on it, then takes the staged order over and finishes it
+// without a second order at Pebble; every node then serves it.
+func TestFleetOrderingNodeKilled(t *testing.T) {
+	hold := &vaHold{arrived: make(chan struct{}), release: make(chan struct{})}
+	f := startFleetWith(t, 1, hold.wrap, "MD_STORE_LOCK_TTL=3s")
+	hold.mu.Lock()
+	hold.armed = true
+	hold.mu.Unlock()
+	web1, web2 := f.nodes[0], f.nodes[1]
+	parse, err := web1.run(nil, "md-parse", web1.conf)
+	if err != nil || parse.code != 0 {
+		t.Fatalf("md-parse on web1: %v %s", err, parse.stderr)
+	}
+	cmd := exec.Command(filepath.Join(binDir, "md-order"))
+	cmd.Stdin = bytes.NewReader(parse.stdout)
+	cmd.Env = append(os.Environ(), web1.env...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case <-hold.arrived:
+	case err := <-exited:
+		t.Fatalf("md-order on web1 ended before Pebble validated: %v\n%s", err, stderr.String())
+	case <-time.After(2 * time.Minute):
+		t.Fatal("Pebble did not validate within two minutes")
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-exited
+	orders := pebbleOrders(t, f.log)
+	close(hold.release)
+
+	var action string
+	inProgress := 0
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		r := web2.cycle()
+		r.ok(t)
+		recs := r.order.records(t)
+		for _, rec := range recs {
+			if rec.Name == f.names[0] {
+				action = rec.Order.Action
+			}
+		}
+		if action != "in-progress" {
+			break
+		}
+		inProgress++
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still in progress on the dead node after two minutes", f.names[0])
+		}
+	}
+	t.Logf("web2 saw the MD in progress on the dead node %d times, then: %s", inProgress, action)
+	if action != "resumed" {
+		t.Errorf("web2's md-order on the dead node's order: %s; want resumed", action)
+	}
+	if n := pebbleOrders(t, f.log); n != orders {
+		t.Errorf("Pebble has %d orders, had %d when the node died; want the staged order finished", n, orders)
+	}
 	for _, r := range f.all() {
 		r.ok(t)
 	}

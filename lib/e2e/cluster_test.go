@@ -10,6 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -66,7 +69,12 @@ type fleetHost struct {
 	env    []string // extra environment of every command run here
 }
 
-func startFleet(t *testing.T, nMDs int) *fleet {
+func startFleet(t *testing.T, nMDs int) *fleet { return startFleetWith(t, nMDs, nil) }
+
+// startFleetWith starts a fleet; with va, Pebble's VA reaches web1's
+// md-challenge serve through va (a handler in front of it), and every
+// node's environment has extra.
+func startFleetWith(t *testing.T, nMDs int, va func(next http.Handler) http.Handler, extra ...string) *fleet {
 	t.Helper()
 	f := &fleet{ca: devca.StartT(t, devca.Options{}), etcd: etcdtest.StartCluster(t, 3)}
 	f.log = filepath.Join(f.ca.Dir, "pebble.log")
@@ -86,14 +94,14 @@ func startFleet(t *testing.T, nMDs int) *fleet {
 	for i := range nMDs {
 		f.names = append(f.names, fmt.Sprintf("m%03d.fleet.test", i))
 	}
-	ports, err := devca.FreePorts(2)
+	ports, err := devca.FreePorts(3)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, name := range []string{"web1", "web2", "web3"} {
 		dir := t.TempDir()
 		h := &fleetHost{name: name, deploy: filepath.Join(dir, "deploy"), conf: filepath.Join(dir, "md.toml")}
-		h.env = []string{"MD_STORE=" + f.storeURL, etcdstore.KeyFileEnv + "=" + f.keyFile, md.NodeEnv + "=" + name, "NO_COLOR=1"}
+		h.env = append([]string{"MD_STORE=" + f.storeURL, etcdstore.KeyFileEnv + "=" + f.keyFile, md.NodeEnv + "=" + name, "NO_COLOR=1"}, extra...)
 		h.https = sniServer(t, h.deploy)
 		// each node lists the MDs from its own starting point, so that
 		// each begins with MDs the others reach last (md-order --jobs 4:
@@ -101,10 +109,14 @@ func startFleet(t *testing.T, nMDs int) *fleet {
 		rotated := append(append([]string(nil), f.names[i*nMDs/3:]...), f.names[:i*nMDs/3]...)
 		writeFile(t, h.conf, f.toml(h, append(rotated, warmMD)))
 		addr := "127.0.0.1:" + strconv.Itoa(f.ca.HTTPPort)
-		if i > 0 {
-			addr = "127.0.0.1:" + strconv.Itoa(ports[i-1])
+		if i > 0 || va != nil {
+			addr = "127.0.0.1:" + strconv.Itoa(ports[i])
 		}
 		h.serve = h.startServe(t, addr)
+		if i == 0 && va != nil {
+			target, _ := url.Parse("http://" + addr)
+			vaFront(t, f.ca.HTTPPort, va(httputil.NewSingleHostReverseProxy(target)))
+		}
 		f.nodes = append(f.nodes, h)
 	}
 	// the fleet's first MD, ordered on web2 alone: its account is the
@@ -141,6 +153,18 @@ deploy-dir = %q
 		fmt.Fprintf(&b, "\n[[domain]]\ndomains = [%q]\nca-challenges = [\"http-01\"]\nhttps-addr = %q\n", n, h.https)
 	}
 	return b.String()
+}
+
+// vaFront serves h on port (Pebble's VA port) until the test ends.
+func vaFront(t *testing.T, port int, h http.Handler) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: time.Minute}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { srv.Close() })
 }
 
 // sniServer is a TLS server serving, at every handshake, the deployed
