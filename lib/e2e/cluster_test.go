@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -67,6 +68,8 @@ type fleetHost struct {
 	https  string // its TLS server, serving deploy/<SNI>/
 	serve  *exec.Cmd
 	env    []string // extra environment of every command run here
+	mu     sync.Mutex
+	cpu    time.Duration // user + system time of the commands run here
 }
 
 func startFleet(t *testing.T, nMDs int) *fleet { return startFleetWith(t, nMDs, nil) }
@@ -76,9 +79,16 @@ func startFleet(t *testing.T, nMDs int) *fleet { return startFleetWith(t, nMDs, 
 // node's environment has extra.
 func startFleetWith(t *testing.T, nMDs int, va func(next http.Handler) http.Handler, extra ...string) *fleet {
 	t.Helper()
-	f := &fleet{ca: devca.StartT(t, devca.Options{}), etcd: etcdtest.StartCluster(t, 3)}
+	f := &fleet{ca: devca.StartT(t, devca.Options{})}
 	f.log = filepath.Join(f.ca.Dir, "pebble.log")
-	f.storeURL = f.etcd.URL("/fleet")
+	nodes := []string{"web1", "web2", "web3"}
+	if os.Getenv("MDTOOLS_FLEET_STORE") == "files" {
+		// scripts/bench-fleet's comparison: one node on a directory store
+		f.storeURL, nodes = filepath.Join(t.TempDir(), "store"), nodes[:1]
+	} else {
+		f.etcd = etcdtest.StartCluster(t, 3)
+		f.storeURL = f.etcd.URL("/fleet")
+	}
 	k := make([]byte, 32)
 	_, _ = rand.Read(k)
 	f.keyFile = filepath.Join(t.TempDir(), "store.key")
@@ -98,7 +108,7 @@ func startFleetWith(t *testing.T, nMDs int, va func(next http.Handler) http.Hand
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, name := range []string{"web1", "web2", "web3"} {
+	for i, name := range nodes {
 		dir := t.TempDir()
 		h := &fleetHost{name: name, deploy: filepath.Join(dir, "deploy"), conf: filepath.Join(dir, "md.toml")}
 		h.env = append([]string{"MD_STORE=" + f.storeURL, etcdstore.KeyFileEnv + "=" + f.keyFile, md.NodeEnv + "=" + name, "NO_COLOR=1"}, extra...)
@@ -106,7 +116,7 @@ func startFleetWith(t *testing.T, nMDs int, va func(next http.Handler) http.Hand
 		// each node lists the MDs from its own starting point, so that
 		// each begins with MDs the others reach last (md-order --jobs 4:
 		// the first MDs of the three nodes do not overlap)
-		rotated := append(append([]string(nil), f.names[i*nMDs/3:]...), f.names[:i*nMDs/3]...)
+		rotated := append(append([]string(nil), f.names[i*nMDs/len(nodes):]...), f.names[:i*nMDs/len(nodes)]...)
 		writeFile(t, h.conf, f.toml(h, append(rotated, warmMD)))
 		addr := "127.0.0.1:" + strconv.Itoa(f.ca.HTTPPort)
 		if i > 0 || va != nil {
@@ -123,13 +133,14 @@ func startFleetWith(t *testing.T, nMDs int, va func(next http.Handler) http.Hand
 	// fleet's (not one registered by every first order of every node at
 	// once), and an order placed on a node Pebble does not reach is
 	// answered by another node's md-challenge serve
-	web2 := *f.nodes[1]
-	web2.conf = filepath.Join(t.TempDir(), "md.toml")
-	writeFile(t, web2.conf, f.toml(&web2, []string{warmMD}))
+	last := f.nodes[len(f.nodes)-1]
+	web2 := &fleetHost{name: last.name, deploy: last.deploy, https: last.https, env: last.env,
+		conf: filepath.Join(t.TempDir(), "md.toml")}
+	writeFile(t, web2.conf, f.toml(web2, []string{warmMD}))
 	warm := web2.cycle()
 	warm.ok(t)
 	if recs := warm.order.records(t); len(recs) != 1 || recs[0].Order.Action != "ordered" {
-		t.Fatalf("md-order of %s on web2: %s", warmMD, warm.order.stdout)
+		t.Fatalf("md-order of %s on %s: %s", warmMD, web2.name, warm.order.stdout)
 	}
 	return f
 }
@@ -254,6 +265,9 @@ func (h *fleetHost) run(stdin []byte, name string, args ...string) (result, erro
 	if err != nil && !errors.As(err, &ee) {
 		return result{}, fmt.Errorf("%s on %s: %w", name, h.name, err)
 	}
+	h.mu.Lock()
+	h.cpu += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	h.mu.Unlock()
 	return result{code: cmd.ProcessState.ExitCode(), stdout: out.Bytes(), stderr: errb.String()}, nil
 }
 
@@ -406,7 +420,63 @@ func TestFleet(t *testing.T) {
 		t.Errorf("after the second run Pebble has %d orders for %d MDs", n, len(f.names)+1)
 	}
 	f.checkServed(t)
-	t.Logf("fleet of 3 nodes, %d MDs: every node serves every certificate after %.1f s", len(f.names), time.Since(start).Seconds())
+	t.Logf("BENCH deploy: %d node(s), %d MDs, store %s: every node serves every certificate after %.1f s",
+		len(f.nodes), len(f.names), f.kind(), time.Since(start).Seconds())
+	// a run with nothing due on every node: its cost
+	cpu, reqs := f.cpu(), f.etcdRequests(t)
+	start = time.Now()
+	for _, r := range f.all() {
+		r.ok(t)
+	}
+	t.Logf("BENCH no-op cycle: %d node(s) at once, %d MDs, store %s: wall %.2f s, CPU %.2f s, etcd requests %d",
+		len(f.nodes), len(f.names)+1, f.kind(), time.Since(start).Seconds(), (f.cpu() - cpu).Seconds(), f.etcdRequests(t)-reqs)
+}
+
+func (f *fleet) kind() string {
+	if f.etcd == nil {
+		return "files"
+	}
+	return "etcd (3 members)"
+}
+
+// cpu is the user + system time of every command the nodes ran so far.
+func (f *fleet) cpu() time.Duration {
+	var d time.Duration
+	for _, h := range f.nodes {
+		h.mu.Lock()
+		d += h.cpu
+		h.mu.Unlock()
+	}
+	return d
+}
+
+// etcdRequests is the number of gRPC requests the etcd members have
+// answered (grpc_server_handled_total on their /metrics), 0 without etcd.
+func (f *fleet) etcdRequests(t *testing.T) int {
+	t.Helper()
+	if f.etcd == nil {
+		return 0
+	}
+	n := 0
+	for _, ep := range f.etcd.Endpoints {
+		resp, err := http.Get("http://" + ep + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(body), "\n") {
+			if rest, ok := strings.CutPrefix(line, "grpc_server_handled_total{"); ok {
+				_, v, _ := strings.Cut(rest, "} ")
+				x, _ := strconv.ParseFloat(v, 64)
+				n += int(x)
+			}
+		}
+	}
+	return n
 }
 
 // pebbleOrders counts the orders in Pebble's log.
