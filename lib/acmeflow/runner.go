@@ -168,7 +168,6 @@ func (r *Runner) Process(ctx context.Context, rec *md.Record) error {
 			}
 			if errors.Is(err, store.ErrLocked) {
 				rec.Order = &md.OrderResult{Action: ActionLocked, Reason: "another run is working on this MD", At: md.NewTime(r.now())}
-				r.log().Warnf("DEBUG %s: %v", name, err)
 				return err
 			}
 			rec.Order = &md.OrderResult{Action: ActionFailed, At: md.NewTime(r.now())}

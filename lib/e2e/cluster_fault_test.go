@@ -2,12 +2,14 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/tls"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -200,4 +202,105 @@ func TestFleetOrderingNodeKilled(t *testing.T) {
 		r.ok(t)
 	}
 	f.checkServed(t)
+}
+
+// TestFleetInstallingNodeKilled: the node activating an MD is killed
+// (SIGKILL, with its reload command) while it reloads its server, after
+// the activation in the store; the next runs on every node (the killed
+// one too, once its lock lease ends) deploy and serve the certificate the
+// fleet ordered (web1 too), and nothing is ordered again.
+func TestFleetInstallingNodeKilled(t *testing.T) {
+	f := startFleetWith(t, 1, nil, "MD_STORE_LOCK_TTL=3s")
+	web1 := f.nodes[0]
+	parse, err := web1.run(nil, "md-parse", web1.conf)
+	if err != nil || parse.code != 0 {
+		t.Fatalf("md-parse on web1: %v %s", err, parse.stderr)
+	}
+	order, err := web1.run(parse.stdout, "md-order")
+	if err != nil || order.code != 0 {
+		t.Fatalf("md-order on web1: %v %s", err, order.stderr)
+	}
+	var want string
+	for _, rec := range order.records(t) {
+		if rec.Name == f.names[0] && rec.Order.Action == "ordered" && len(rec.Order.Certs) == 1 {
+			want = rec.Order.Certs[0].SHA256
+		}
+	}
+	if want == "" {
+		t.Fatalf("md-order on web1 did not order %s: %s", f.names[0], order.stdout)
+	}
+	orders := pebbleOrders(t, f.log)
+	dir := t.TempDir()
+	mark := filepath.Join(dir, "reloading")
+	reload := filepath.Join(dir, "reload")
+	writeFile(t, reload, "#!/bin/sh\n: > "+mark+"\nexec sleep 600\n")
+	if err := os.Chmod(reload, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(binDir, "md-install"), "--reload-cmd", reload)
+	cmd.Stdin = bytes.NewReader(order.stdout)
+	cmd.Env = append(os.Environ(), web1.env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(mark); err == nil {
+			break
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("md-install on web1 ended before reloading: %v\n%s", err, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("md-install on web1 did not reload within two minutes")
+		}
+	}
+	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-exited
+
+	// every node, the killed one included, until none finds the MD in
+	// progress on the dead run: on other nodes "in-progress", on web1
+	// itself (the lock names this node) "locked", exit 3, as for another
+	// run on the node, until the dead run's lease ends
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		busy := false
+		for _, r := range f.all() {
+			if r.host == web1 && r.err == nil && (r.order.code == 3 || r.install.code == 3) &&
+				strings.Contains(r.order.stderr+r.install.stderr, "locked by another run") {
+				busy = true
+				continue
+			}
+			r.ok(t)
+			for _, rec := range r.install.records(t) {
+				busy = busy || rec.Install.Action == "in-progress"
+			}
+		}
+		if !busy {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("still in progress on the dead run after two minutes")
+		}
+	}
+	if n := pebbleOrders(t, f.log); n != orders {
+		t.Errorf("Pebble has %d orders, had %d when the node died", n, orders)
+	}
+	f.checkServed(t)
+	conn, err := tls.Dial("tcp", web1.https, &tls.Config{ServerName: f.names[0], RootCAs: f.roots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if got := fingerprint(conn.ConnectionState().PeerCertificates[0]); got != want {
+		t.Errorf("web1 serves %s; want %s, the certificate ordered before the kill", got, want)
+	}
 }
