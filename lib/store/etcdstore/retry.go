@@ -36,7 +36,14 @@ func (b *Backend) idempotent(ctx context.Context, req func(context.Context) erro
 
 // lostConnection: the request failed because its connection or the
 // cluster's leader did (gRPC Unavailable).
+// The client hands etcd's own errors ("request timed out, possibly due
+// to previous leader failure", "leader changed") over as
+// rpctypes.EtcdError, which has a Code but no GRPCStatus.
 func lostConnection(err error) bool {
 	var s interface{ GRPCStatus() *status.Status }
-	return errors.As(err, &s) && s.GRPCStatus().Code() == codes.Unavailable
+	if errors.As(err, &s) && s.GRPCStatus().Code() == codes.Unavailable {
+		return true
+	}
+	var c interface{ Code() codes.Code }
+	return errors.As(err, &c) && c.Code() == codes.Unavailable
 }
