@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/store"
@@ -21,6 +22,24 @@ type EtcdOptions struct {
 	CACert, Cert, Key string // --etcd-cacert, --etcd-cert, --etcd-key; $ETCDCTL_CACERT, ...
 	User, Password    string // --etcd-user NAME[:PASSWORD]; $ETCDCTL_USER, $ETCDCTL_PASSWORD
 	KeyFile           string // --store-key-file; $MD_STORE_KEY_FILE
+	LockTTL           string // $MD_STORE_LOCK_TTL (a duration; "" for 30 s)
+}
+
+// LockTTLEnv sets the lease of an etcd store's locks: how long after a
+// node's death its locks (and the MDs it was working on) are free again.
+const LockTTLEnv = "MD_STORE_LOCK_TTL"
+
+// lockTTL parses $MD_STORE_LOCK_TTL: whole seconds, 2 s to 1 h; 0 for
+// the default.
+func lockTTL(v string) (time.Duration, error) {
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 2*time.Second || d > time.Hour || d%time.Second != 0 {
+		return 0, &UsageError{Err: fmt.Errorf("$%s=%q: want whole seconds from 2s to 1h, e.g. 30s", LockTTLEnv, v)}
+	}
+	return d, nil
 }
 
 // EtcdFlags are the flags of an etcd store, for every command that takes
@@ -52,6 +71,7 @@ func EtcdOptionsFor(c *ucli.Context, env Env) EtcdOptions {
 		User:     pick("etcd-user", "ETCDCTL_USER"),
 		Password: env.Var("ETCDCTL_PASSWORD"),
 		KeyFile:  pick("store-key-file", etcdstore.KeyFileEnv),
+		LockTTL:  env.Var(LockTTLEnv),
 	}
 	if name, pass, ok := strings.Cut(o.User, ":"); ok {
 		o.User, o.Password = name, pass
@@ -86,9 +106,13 @@ func etcdBackend(ch ChosenStore) (*etcdstore.Backend, error) {
 		return nil, &UsageError{Err: err}
 	}
 	o := ch.Etcd
+	ttl, err := lockTTL(o.LockTTL)
+	if err != nil {
+		return nil, err
+	}
 	return etcdstore.New(etcdstore.Config{Endpoints: eps, Prefix: prefix,
 		CACert: o.CACert, Cert: o.Cert, Key: o.Key, User: o.User, Password: o.Password, KeyFile: o.KeyFile,
-		Node: md.Node()})
+		Node: md.Node(), LockTTL: ttl})
 }
 
 // Open opens, read-write (creating it if new), the store ch names: a

@@ -250,9 +250,10 @@ func (b *Backend) Write(ctx context.Context, g store.Group, name, file string, d
 	if err := b.fits(r, len(key)+len(val)); err != nil {
 		return err
 	}
-	rctx, cancel := b.ctx(ctx)
-	defer cancel()
-	if _, err := b.cli.Put(rctx, key, string(val)); err != nil {
+	if err := b.idempotent(ctx, func(rctx context.Context) error {
+		_, err := b.cli.Put(rctx, key, string(val))
+		return err
+	}); err != nil {
 		return b.failed("writing "+r, err)
 	}
 	return nil
@@ -389,9 +390,10 @@ func (b *Backend) Remove(ctx context.Context, g store.Group, name, file string) 
 	if file == "" {
 		return fmt.Errorf("%w: no file name", store.ErrBadName)
 	}
-	rctx, cancel := b.ctx(ctx)
-	defer cancel()
-	if _, err := b.cli.Delete(rctx, b.fileKey(g, name, file)); err != nil {
+	if err := b.idempotent(ctx, func(rctx context.Context) error {
+		_, err := b.cli.Delete(rctx, b.fileKey(g, name, file))
+		return err
+	}); err != nil {
 		return b.failed("removing "+rel(g, name, file), err)
 	}
 	return nil
@@ -403,9 +405,10 @@ func (b *Backend) Purge(ctx context.Context, g store.Group, name string) error {
 	if err := store.CheckNames(g, name, ""); err != nil || name == "" || g == store.GroupRoot {
 		return fmt.Errorf("%w: purge needs a set name", store.ErrBadName)
 	}
-	rctx, cancel := b.ctx(ctx)
-	defer cancel()
-	if _, err := b.cli.Delete(rctx, b.setPrefix(g, name), clientv3.WithPrefix()); err != nil {
+	if err := b.idempotent(ctx, func(rctx context.Context) error {
+		_, err := b.cli.Delete(rctx, b.setPrefix(g, name), clientv3.WithPrefix())
+		return err
+	}); err != nil {
 		return b.failed("purging "+rel(g, name, ""), err)
 	}
 	return nil

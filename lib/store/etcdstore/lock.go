@@ -82,12 +82,24 @@ func (b *Backend) Lock(ctx context.Context, name string, wait time.Duration) (fu
 		return nil, locked
 	}
 	unlock, err := b.etcdLock(ctx, lctx, key, wait <= 0)
+	// the wait ran out (not a request timeout: etcd not answering is an
+	// etcd error, never "locked")
+	taken := func(err error) bool {
+		return errors.Is(err, concurrency.ErrLocked) || wait > 0 && lctx.Err() != nil && ctx.Err() == nil && !errors.Is(err, errRequest)
+	}
+	node := ""
+	if err != nil && taken(err) {
+		if node = b.holder(ctx, key); node == "" && wait > 0 {
+			// no holder: it let go as the wait ran out; one more try
+			if unlock, err = b.etcdLock(ctx, ctx, key, true); err != nil && taken(err) {
+				node = b.holder(ctx, key)
+			}
+		}
+	}
 	if err != nil {
 		release()
-		// the wait ran out (not a request timeout: etcd not answering
-		// is an etcd error, never "locked")
-		if errors.Is(err, concurrency.ErrLocked) || wait > 0 && lctx.Err() != nil && ctx.Err() == nil && !errors.Is(err, errRequest) {
-			if node := b.holder(ctx, key); node != "" && node != b.cfg.Node {
+		if taken(err) {
+			if node != "" && node != b.cfg.Node {
 				return nil, &store.ElsewhereError{Name: name, Node: node, Lock: key + " in " + b.desc}
 			}
 			return nil, locked
@@ -108,6 +120,21 @@ func (b *Backend) etcdLock(ctx, lctx context.Context, key string, once bool) (fu
 		return nil, fmt.Errorf("%w: %w", errRequest, err)
 	}
 	m := concurrency.NewMutex(s, key)
+	if b.cfg.Node != "" {
+		// say which node this is, for the nodes that find the lock taken:
+		// the mutex adopts a key its session made already, so the key
+		// names the node from its creation on, also while it waits and
+		// in the moment it becomes the holder (a name written after
+		// taking the lock left a window in which the holder was unnamed
+		// and another node's wait ended in a plain "locked", exit 3)
+		err := b.idempotent(ctx, func(rctx context.Context) error {
+			_, err := b.cli.Put(rctx, fmt.Sprintf("%s/%x", key, s.Lease()), b.cfg.Node, clientv3.WithLease(s.Lease()))
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", errRequest, err)
+		}
+	}
 	if once {
 		rctx, cancel := b.ctx(ctx)
 		err = m.TryLock(rctx)
@@ -121,13 +148,6 @@ func (b *Backend) etcdLock(ctx, lctx context.Context, key string, once bool) (fu
 	if err != nil {
 		return nil, err
 	}
-	if b.cfg.Node != "" {
-		// say which node holds it, for the nodes that find it taken
-		// (the lease keeps the key; the mutex orders by creation)
-		rctx, cancel := b.ctx(ctx)
-		_, _ = b.cli.Put(rctx, m.Key(), b.cfg.Node, clientv3.WithLease(s.Lease()))
-		cancel()
-	}
 	return func() {
 		// a lost lease has released the lock already
 		uctx, cancel := b.ctx(context.Background())
@@ -137,8 +157,8 @@ func (b *Backend) etcdLock(ctx, lctx context.Context, key string, once bool) (fu
 }
 
 // holder is the node name the holder of the mutex key wrote into its
-// key ("" if unknown: an older mdtools, or a holder between taking the
-// lock and saying who it is).
+// key ("" if unknown: an older mdtools, or a handle without a node
+// name).
 func (b *Backend) holder(ctx context.Context, key string) string {
 	rctx, cancel := b.ctx(ctx)
 	defer cancel()
