@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/mdtools/mdtools/lib/logger"
@@ -23,6 +24,10 @@ const (
 	DefaultSettle     = 200 * time.Millisecond
 	DefaultRetry      = 5 * time.Second
 	DefaultRetryLimit = 10 * time.Minute
+	// DefaultStopGrace bounds how long a run in progress may go on after
+	// a stop (SIGTERM), so that what it did is written out (systemd's
+	// default stop timeout is 90 s).
+	DefaultStopGrace = 60 * time.Second
 )
 
 // ErrNotWatchable means the store cannot report changes (a local
@@ -56,7 +61,10 @@ type Options struct {
 	// Retry is the first wait before a failed MD is run again; it
 	// doubles up to RetryLimit.
 	Retry, RetryLimit time.Duration
-	Log               logger.Logger
+	// StopGrace bounds a run in progress after ctx is done
+	// (DefaultStopGrace when 0): it finishes and its records are emitted.
+	StopGrace time.Duration
+	Log       logger.Logger
 }
 
 // change is an event of one of the watched groups.
@@ -77,6 +85,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if o.RetryLimit < o.Retry {
 		o.RetryLimit = max(DefaultRetryLimit, o.Retry)
+	}
+	if o.StopGrace <= 0 {
+		o.StopGrace = DefaultStopGrace
 	}
 	if o.Failed == nil {
 		o.Failed = func(r *md.Record) bool { return r.Error != nil }
@@ -181,9 +192,12 @@ func (w *watcher) round(ctx context.Context, all bool, names []string) error {
 		what = fmt.Sprint(recNames(recs))
 	}
 	w.o.Log.Infof("running for %s", what)
-	out, runErr := w.o.Stage(ctx, recs)
-	if ctx.Err() != nil {
-		return nil // stopped midway: the records are incomplete
+	sctx, done := graceful(ctx, w.o.StopGrace)
+	out, runErr := w.o.Stage(sctx, recs)
+	cut := sctx.Err() != nil
+	done()
+	if cut {
+		return nil // stopped midway after the grace: the records are incomplete
 	}
 	wholeRun := runErr != nil && !errors.Is(runErr, store.ErrLocked)
 	if wholeRun {
@@ -197,6 +211,29 @@ func (w *watcher) round(ctx context.Context, all bool, names []string) error {
 		w.schedule(r.Name, wholeRun || w.o.Failed(r), now)
 	}
 	return w.o.Emit(out)
+}
+
+// graceful is the context a round runs on: a stop (ctx done) lets the
+// round finish, for at most grace, so that what it did is reported
+// rather than cut off between a deploy and its record. done releases it.
+func graceful(ctx context.Context, grace time.Duration) (sctx context.Context, done func()) {
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var mu sync.Mutex
+	var timer *time.Timer
+	stopWatching := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		timer = time.AfterFunc(grace, cancel)
+		mu.Unlock()
+	})
+	return sctx, func() {
+		stopWatching()
+		mu.Lock()
+		if timer != nil {
+			timer.Stop()
+		}
+		mu.Unlock()
+		cancel()
+	}
 }
 
 // schedule notes when to run an MD again: never after success, after a

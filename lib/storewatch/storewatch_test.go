@@ -72,3 +72,29 @@ type nopLog struct{}
 func (nopLog) Infof(string, ...any)  {}
 func (nopLog) Debugf(string, ...any) {}
 func (nopLog) Warnf(string, ...any)  {}
+
+// TestGraceful: a stop does not cut a round short at once; the round's
+// context ends only after the grace (or when the round is done).
+func TestGraceful(t *testing.T) {
+	ctx, stop := context.WithCancel(context.Background())
+	sctx, done := graceful(ctx, time.Hour)
+	stop()
+	if sctx.Err() != nil {
+		t.Fatal("a stop cut the round at once")
+	}
+	done()
+	if sctx.Err() == nil {
+		t.Error("done did not release the round's context")
+	}
+
+	ctx, stop = context.WithCancel(context.Background())
+	defer stop()
+	sctx, done = graceful(ctx, time.Millisecond)
+	defer done()
+	stop()
+	select {
+	case <-sctx.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the grace did not end the round")
+	}
+}
