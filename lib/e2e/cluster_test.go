@@ -183,33 +183,14 @@ func vaFront(t *testing.T, port int, h http.Handler) {
 // after md-install's reload).
 func sniServer(t *testing.T, root string) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := tls.NewListener(l, &tls.Config{GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return tlsServer(t, "127.0.0.1", func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 		if hello.ServerName == "" || strings.ContainsAny(hello.ServerName, "/\\") || strings.HasPrefix(hello.ServerName, ".") {
 			return nil, errors.New("no such name")
 		}
 		dir := filepath.Join(root, hello.ServerName)
 		c, err := tls.LoadX509KeyPair(filepath.Join(dir, "fullchain.pem"), filepath.Join(dir, "privkey.pem"))
 		return &c, err
-	}})
-	go func() {
-		for {
-			c, err := srv.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(time.Minute))
-				_ = c.(*tls.Conn).Handshake()
-			}()
-		}
-	}()
-	t.Cleanup(func() { l.Close() })
-	return l.Addr().String()
+	})
 }
 
 // startServe runs md-challenge serve on the node, answering http-01 on

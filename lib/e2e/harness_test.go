@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -278,4 +279,31 @@ func ocspCA(t *testing.T) (*devca.CA, *ocsptest.Responder, *x509.CertPool) {
 		t.Fatal(err)
 	}
 	return ca, resp, roots
+}
+
+// tlsServer is a TLS server on host (a port the kernel picks) that asks
+// get for the certificate at every handshake, as a web server does after
+// a reload; it stops when the test ends. It returns its address.
+func tlsServer(t *testing.T, host string, get func(*tls.ClientHelloInfo) (*tls.Certificate, error)) string {
+	t.Helper()
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		t.Fatalf("listening on %s (IPv6 loopback must be configured for these tests): %v", host, err)
+	}
+	srv := tls.NewListener(l, &tls.Config{GetCertificate: get})
+	go func() {
+		for {
+			c, err := srv.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(time.Minute))
+				_ = c.(*tls.Conn).Handshake()
+			}()
+		}
+	}()
+	t.Cleanup(func() { l.Close() })
+	return l.Addr().String()
 }

@@ -18,28 +18,10 @@ import (
 // md-install's reload).
 func deployServer(t *testing.T, host, deployDir string) string {
 	t.Helper()
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		t.Fatalf("listening on %s (IPv6 loopback must be configured for these tests): %v", host, err)
-	}
-	srv := tls.NewListener(l, &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return tlsServer(t, host, func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 		c, err := tls.LoadX509KeyPair(filepath.Join(deployDir, "fullchain.pem"), filepath.Join(deployDir, "privkey.pem"))
 		return &c, err
-	}})
-	go func() {
-		for {
-			c, err := srv.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_ = c.(*tls.Conn).Handshake()
-			}()
-		}
-	}()
-	t.Cleanup(func() { l.Close() })
-	return l.Addr().String()
+	})
 }
 
 // TestIPAddressCertificates obtains certificates for IPv4 and IPv6
