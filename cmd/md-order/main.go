@@ -104,8 +104,11 @@ func action(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) 
 				LockWait: c.Duration("wait"), Timeout: c.Duration("timeout"),
 				UserAgent: "mdtools-md-order/" + cli.Version,
 			}
-			return &cli.Work{Jobs: c.Int("jobs"), Each: r.Process, Close: func() { mgr.Close() }}, nil
+			return &cli.Work{Jobs: c.Int("jobs"), Each: r.Process, Until: r.MemoUntil, Close: func() { mgr.Close() }}, nil
 		},
+	}
+	if !c.Bool("force") && !c.Bool("dry-run") {
+		stage.Memo = &cli.MemoSpec{Stage: "order", Paths: acmeflow.MemoPaths}
 	}
 	if c.Bool("dry-run") {
 		stage.Open = cli.OpenDryRun

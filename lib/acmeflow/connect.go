@@ -261,8 +261,9 @@ func (r *Runner) ariApplies(rec *md.Record, live []renew.Cert) bool {
 
 // ariWindow returns the earliest ARI window of the live certificates,
 // asking the first CA only for those whose cached answer is stale (never
-// in a dry run).
-func (r *Runner) ariWindow(ctx context.Context, rec *md.Record, live []renew.Cert, now time.Time) *renew.Window {
+// in a dry run), and when the next of them goes stale (now if one has no
+// answer at all).
+func (r *Runner) ariWindow(ctx context.Context, rec *md.Record, live []renew.Cert, now time.Time) (*renew.Window, time.Time) {
 	var cache ariCache
 	_ = r.Store.LoadJSON(ctx, store.GroupRoot, "", ariFile(rec.Name), &cache)
 	if cache.Entries == nil {
@@ -305,7 +306,24 @@ func (r *Runner) ariWindow(ctx context.Context, rec *md.Record, live []renew.Cer
 			r.log().Warnf("%s: saving ARI answer: %v", rec.Name, err)
 		}
 	}
-	return best
+	return best, ariStale(cache, live, now)
+}
+
+// ariStale is when the first cached ARI answer of the live certificates
+// goes stale; now when one has none.
+func ariStale(cache ariCache, live []renew.Cert, now time.Time) time.Time {
+	var next time.Time
+	for _, c := range live {
+		id, err := CertID(c.Leaf)
+		e, ok := cache.Entries[id]
+		if err != nil || !ok || !e.RetryAfter.After(now) {
+			return now
+		}
+		if next.IsZero() || e.RetryAfter.Before(next) {
+			next = e.RetryAfter.Time
+		}
+	}
+	return next
 }
 
 // ariFirstQuery is how long after issuance md-order first asks the CA's

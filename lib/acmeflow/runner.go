@@ -82,6 +82,7 @@ type Runner struct {
 	mu    sync.Mutex
 	cas   map[string]*caEntry
 	accts map[string]*acctEntry
+	until map[string]time.Time // see rememberUntil
 }
 
 // caEntry is one CA as reached through one HTTP configuration.
@@ -239,13 +240,16 @@ func (r *Runner) decide(ctx context.Context, rec *md.Record, now time.Time) *dec
 	r.notifyRevoked(ctx, rec, job, revs, live, now)
 	in := renew.Input{Now: now, MD: &rec.MD, Certs: live, Job: job, Staged: staged, Force: r.Force, Revoked: revoked, Revocations: revs, Rand: r.randByte()}
 	d := renew.Decide(in)
+	var ariNext time.Time
 	if d.Action == renew.None && !r.Force && r.ariApplies(rec, live) {
-		if w := r.ariWindow(ctx, rec, live, now); w != nil {
+		var w *renew.Window
+		if w, ariNext = r.ariWindow(ctx, rec, live, now); w != nil {
 			in.ARI = w
 			in.Rand = renew.ARIByte(rec.Name, w)
 			d = renew.Decide(in)
 		}
 	}
+	r.rememberUntil(rec, d, live, ariNext, now)
 	res := &md.OrderResult{Action: d.Action, Reason: d.Reason, At: md.NewTime(now)}
 	if !d.RenewAt.IsZero() {
 		res.RenewAt = md.NewTime(d.RenewAt)

@@ -35,67 +35,116 @@ func (e *InputError) Unwrap() error { return e.Err }
 // Blank lines are skipped. Names and domains are turned to lower case. If validate is true each record must also pass
 // md.MD.Validate.
 func ReadRecords(r io.Reader, input string, validate bool) ([]*md.Record, error) {
+	lines, err := ReadLines(r, input)
+	if err != nil {
+		return nil, err
+	}
+	recs := make([]*md.Record, 0, len(lines))
+	for _, l := range lines {
+		rec, err := l.Decode(validate)
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, rec)
+	}
+	return recs, nil
+}
+
+// Line is one non-blank input line, trimmed, and where it came from.
+type Line struct {
+	Input string
+	No    int
+	Bytes []byte
+}
+
+// Decode makes the line's record, lower-cases its names (as mod_md:
+// domains/<name> is always lower case) and, if validate is true, checks it
+// with md.MD.Validate; an error is a UsageError naming the input and line.
+func (l Line) Decode(validate bool) (*md.Record, error) {
+	rec, err := md.DecodeRecord(l.Bytes)
+	if err != nil {
+		return nil, &UsageError{Err: &InputError{Input: l.Input, Line: l.No, Err: err}}
+	}
+	rec.LowerNames()
+	if validate {
+		if err := rec.Validate(); err != nil {
+			return nil, &UsageError{Err: &InputError{Input: l.Input, Line: l.No, Err: err}}
+		}
+	}
+	return rec, nil
+}
+
+// ReadLines reads the non-blank lines of r, each at most MaxLineBytes.
+func ReadLines(r io.Reader, input string) ([]Line, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), MaxLineBytes)
-	var recs []*md.Record
-	line := 0
+	var lines []Line
+	no := 0
 	for sc.Scan() {
-		line++
+		no++
 		b := bytes.TrimSpace(sc.Bytes())
 		if len(b) == 0 {
 			continue
 		}
-		rec, err := md.DecodeRecord(b)
-		if err != nil {
-			return nil, &UsageError{Err: &InputError{Input: input, Line: line, Err: err}}
-		}
-		rec.LowerNames() // as mod_md: domains/<name> is always lower case
-		if validate {
-			if err := rec.Validate(); err != nil {
-				return nil, &UsageError{Err: &InputError{Input: input, Line: line, Err: err}}
-			}
-		}
-		recs = append(recs, rec)
+		lines = append(lines, Line{Input: input, No: no, Bytes: bytes.Clone(b)})
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
 			err = fmt.Errorf("a line is longer than %d bytes", MaxLineBytes)
 		}
-		return nil, &UsageError{Err: &InputError{Input: input, Line: line + 1, Err: err}}
+		return nil, &UsageError{Err: &InputError{Input: input, Line: no + 1, Err: err}}
 	}
-	return recs, nil
+	return lines, nil
+}
+
+// OpenLines is OpenInputs without decoding: the lines of the named files
+// ("-" is stdin), or of stdin when none are named.
+func OpenLines(files []string, stdin io.Reader) ([]Line, error) {
+	if len(files) == 0 {
+		if isTerminal(stdin) {
+			return nil, Usagef("no input: pipe records in (e.g. md-parse httpd.conf | ...) or name a file; see --help")
+		}
+		return ReadLines(stdin, "stdin")
+	}
+	var all []Line
+	for _, f := range files {
+		var lines []Line
+		var err error
+		if f == "-" {
+			lines, err = ReadLines(stdin, "stdin")
+		} else {
+			fh, oerr := os.Open(f)
+			if oerr != nil {
+				return nil, &UsageError{Err: oerr}
+			}
+			lines, err = ReadLines(fh, f)
+			fh.Close()
+		}
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, lines...)
+	}
+	return all, nil
 }
 
 // OpenInputs reads records from the named files ("-" is stdin), or from
 // stdin when none are named. With no files and a terminal on stdin it
 // returns a UsageError instead of waiting for typing.
 func OpenInputs(files []string, stdin io.Reader, validate bool) ([]*md.Record, error) {
-	if len(files) == 0 {
-		if isTerminal(stdin) {
-			return nil, Usagef("no input: pipe records in (e.g. md-parse httpd.conf | ...) or name a file; see --help")
-		}
-		return ReadRecords(stdin, "stdin", validate)
+	lines, err := OpenLines(files, stdin)
+	if err != nil {
+		return nil, err
 	}
-	var all []*md.Record
-	for _, f := range files {
-		var recs []*md.Record
-		var err error
-		if f == "-" {
-			recs, err = ReadRecords(stdin, "stdin", validate)
-		} else {
-			fh, oerr := os.Open(f)
-			if oerr != nil {
-				return nil, &UsageError{Err: oerr}
-			}
-			recs, err = ReadRecords(fh, f, validate)
-			fh.Close()
-		}
+	recs := make([]*md.Record, 0, len(lines))
+	for _, l := range lines {
+		rec, err := l.Decode(validate)
 		if err != nil {
 			return nil, err
 		}
-		all = append(all, recs...)
+		recs = append(recs, rec)
 	}
-	return all, nil
+	return recs, nil
 }
 
 // isTerminal reports whether r is a character device (a TTY).
@@ -139,6 +188,14 @@ func (rw *RecordWriter) Write(r *md.Record) error {
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
 	_, err = rw.w.Write(append(b, '\n'))
+	return err
+}
+
+// WriteLine emits one line already encoded (and redacted).
+func (rw *RecordWriter) WriteLine(b []byte) error {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	_, err := rw.w.Write(append(b, '\n'))
 	return err
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/pool"
@@ -45,6 +46,9 @@ type Stage struct {
 	Start func(ctx context.Context, st *store.Store, recs []*md.Record) (*Work, error)
 	// LockedHint is the hint given when the run ends with exit 3.
 	LockedHint string
+	// Memo, if set, replays answers that cannot have changed (see
+	// MemoSpec); it needs Each work and records on the input.
+	Memo *MemoSpec
 }
 
 // Work is what a Stage does with its records.
@@ -62,10 +66,17 @@ type Work struct {
 	Batch func(ctx context.Context, recs []*md.Record) ([]*md.Record, error)
 	// Close releases what Start set up, after the records are written.
 	Close func()
+	// Until, with a Stage's Memo, says until when the answer Each gave a
+	// record stays right while the MD's store paths do not change; false
+	// when it cannot be remembered.
+	Until func(rec *md.Record) (time.Time, bool)
 }
 
 // Run runs the stage for a command invoked with c.
 func (s *Stage) Run(ctx context.Context, c *ucli.Context, env Env, log *Logger) error {
+	if s.memoUsable(env) {
+		return s.runMemo(ctx, c, env, log)
+	}
 	recs, err := s.inputs(c, env)
 	if err != nil {
 		return err

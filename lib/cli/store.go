@@ -214,17 +214,28 @@ func StoreDir(c *ucli.Context, env Env, log *Logger, recs []*md.Record) (string,
 
 // StoreFor is StoreDir with the reason, for messages.
 func StoreFor(c *ucli.Context, env Env, log *Logger, recs []*md.Record) (ChosenStore, error) {
-	sc := StoreChoice{Records: recs, Flag: c.String("store"), Env: env.Var("MD_STORE"), Etcd: EtcdOptionsFor(c, env)}
+	sc, err := storeChoice(c, env)
+	if err != nil {
+		return ChosenStore{}, err
+	}
+	sc.Records = recs
+	return Choose(log, sc)
+}
+
+// storeChoice is what the command line, the environment and --config say
+// about the store, without records.
+func storeChoice(c *ucli.Context, env Env) (StoreChoice, error) {
+	sc := StoreChoice{Flag: c.String("store"), Env: env.Var("MD_STORE"), Etcd: EtcdOptionsFor(c, env)}
 	if hasFlag(c, "config") {
 		if f := c.String("config"); f != "" {
 			pc, err := LoadConfig(f, apacheconf.Options{}, env.Stderr)
 			if err != nil {
-				return ChosenStore{}, err
+				return StoreChoice{}, err
 			}
 			sc.ConfigFile, sc.Config = f, pc
 		}
 	}
-	return Choose(log, sc)
+	return sc, nil
 }
 
 // Choose applies ChooseStore and says on stderr what it chose (-v) and

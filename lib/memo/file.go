@@ -1,0 +1,282 @@
+package memo
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// MaxFile bounds a memo file (about 400 bytes per MD: 100,000 MDs take
+// about 40 MB).
+const MaxFile = 512 << 20
+
+const magic = "mdtools-memo 1\n"
+
+// FileName is the memo file of a stage in the store root.
+func FileName(stage string) string { return "memo-" + stage + ".bin" }
+
+// Open reads the stage's memo in the store directory dir. context names
+// what else the answers depend on (the mdtools version): a memo written
+// with another context is empty. A memo that cannot be read is empty too;
+// err says why (for -v), and a store directory that cannot be opened
+// gives a memo that never matches.
+func Open(dir, stage, context string) (*Memo, error) {
+	m := &Memo{dir: dir, stage: stage, context: context, byKey: map[Key]*Entry{}, byName: map[string]Key{}}
+	fds, err := openDirs(dir)
+	if err != nil {
+		return m, err
+	}
+	m.fds = fds
+	m.global, _ = m.Fingerprint([]Path{{Name: "md_store.json"}})
+	data, err := readBounded(filepath.Join(dir, FileName(stage)))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			err = nil
+		}
+		return m, err
+	}
+	if err := m.decode(data); err != nil {
+		m.byKey, m.byName = map[Key]*Entry{}, map[string]Key{}
+		return m, fmt.Errorf("%s: %w (ignored)", FileName(stage), err)
+	}
+	return m, nil
+}
+
+// Dir is the store directory of the memo.
+func (m *Memo) Dir() string { return m.dir }
+
+// Close releases the directory handles.
+func (m *Memo) Close() {
+	if m.fds != nil {
+		m.fds.close()
+	}
+}
+
+// Save writes the memo if it changed (temp file and rename; no fsync: a
+// memo lost in a crash only costs the next run its speed, and a torn one
+// fails its checksum). Temp files of crashed runs older than an hour are
+// removed.
+func (m *Memo) Save() error {
+	m.mu.Lock()
+	if !m.dirty || m.fds == nil {
+		m.mu.Unlock()
+		return nil
+	}
+	data := m.encode()
+	m.mu.Unlock()
+	name := filepath.Join(m.dir, FileName(m.stage))
+	sweepTemps(m.dir, FileName(m.stage))
+	tmp := name + "." + strconv.Itoa(os.Getpid()) + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, name)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
+
+func sweepTemps(dir, base string) {
+	olds, _ := filepath.Glob(filepath.Join(dir, base+".*.tmp"))
+	for _, p := range olds {
+		if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) > time.Hour {
+			os.Remove(p)
+		}
+	}
+}
+
+// readBounded reads a regular file that is no symlink, FIFO or device,
+// at most MaxFile bytes.
+func readBounded(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
+	if err != nil {
+		if errors.Is(err, unix.ELOOP) {
+			return nil, fmt.Errorf("%s: a symlink: refused", path)
+		}
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file: refused", path)
+	}
+	if fi.Size() > MaxFile {
+		return nil, fmt.Errorf("%s: larger than %d bytes: refused", path, MaxFile)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxFile+1))
+	if err == nil && len(data) > MaxFile {
+		err = fmt.Errorf("%s: larger than %d bytes: refused", path, MaxFile)
+	}
+	return data, err
+}
+
+func (m *Memo) encode() []byte {
+	b := []byte(magic)
+	b = appendString(b, m.context)
+	b = binary.LittleEndian.AppendUint64(b, m.global)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(m.byKey)))
+	for k, e := range m.byKey {
+		b = append(b, k[:]...)
+		b = appendString(b, e.Name)
+		b = appendString(b, e.RecStore)
+		b = binary.LittleEndian.AppendUint64(b, e.Stat)
+		b = binary.LittleEndian.AppendUint64(b, uint64(e.Decided))
+		b = binary.LittleEndian.AppendUint64(b, uint64(e.Until))
+		b = appendString(b, string(e.TailA))
+		b = appendString(b, string(e.TailB))
+		if e.HasAt {
+			b = append(b, 1)
+		} else {
+			b = append(b, 0)
+		}
+	}
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(s)))
+	return append(b, s...)
+}
+
+var errCorrupt = errors.New("corrupt memo")
+
+func (m *Memo) decode(data []byte) error {
+	if len(data) < len(magic)+4 || string(data[:len(magic)]) != magic {
+		return errCorrupt
+	}
+	body := data[:len(data)-4]
+	if crc32.Checksum(body, crcTable) != binary.LittleEndian.Uint32(data[len(data)-4:]) {
+		return errors.New("checksum mismatch")
+	}
+	r := &reader{b: body[len(magic):]}
+	if r.str() != m.context || r.u64() != m.global {
+		return nil // another version or another store key: start afresh
+	}
+	n := int(r.u32())
+	for i := 0; i < n && r.err == nil; i++ {
+		var k Key
+		copy(k[:], r.take(len(k)))
+		e := &Entry{Name: r.str(), RecStore: r.str(), Stat: r.u64(), Decided: int64(r.u64()), Until: int64(r.u64())}
+		e.TailA, e.TailB = []byte(r.str()), []byte(r.str())
+		flag := r.take(1)
+		e.HasAt = flag != nil && flag[0] == 1
+		if r.err == nil && validName(e.Name) {
+			m.byKey[k] = e
+			m.byName[e.Name] = k
+		}
+	}
+	if r.err != nil || len(r.b) != 0 {
+		return errCorrupt
+	}
+	return nil
+}
+
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) take(n int) []byte {
+	if r.err != nil || n < 0 || n > len(r.b) {
+		r.err = errCorrupt
+		return nil
+	}
+	out := r.b[:n]
+	r.b = r.b[n:]
+	return out
+}
+
+func (r *reader) u32() uint32 {
+	if b := r.take(4); b != nil {
+		return binary.LittleEndian.Uint32(b)
+	}
+	return 0
+}
+
+func (r *reader) u64() uint64 {
+	if b := r.take(8); b != nil {
+		return binary.LittleEndian.Uint64(b)
+	}
+	return 0
+}
+
+func (r *reader) str() string {
+	n := r.u32()
+	return string(r.take(int(n)))
+}
+
+// dirFDs holds the store root and its group directories open (O_PATH, no
+// symlink followed), so that a fingerprint is one fstatat per path.
+type dirFDs struct {
+	root   int
+	mu     sync.Mutex
+	groups map[string]int
+}
+
+func openDirs(dir string) (*dirFDs, error) {
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	return &dirFDs{root: fd, groups: map[string]int{}}, nil
+}
+
+func (d *dirFDs) group(g string) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if fd, ok := d.groups[g]; ok {
+		return fd, nil
+	}
+	if !validName(g) {
+		return -1, unix.EINVAL
+	}
+	fd, err := unix.Openat(d.root, g, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	d.groups[g] = fd
+	return fd, nil
+}
+
+func (d *dirFDs) lstat(p Path, st *unix.Stat_t) error {
+	if !validName(p.Name) {
+		return unix.EINVAL
+	}
+	fd := d.root
+	if p.Group != "" {
+		var err error
+		if fd, err = d.group(p.Group); err != nil {
+			return err
+		}
+	}
+	return unix.Fstatat(fd, p.Name, st, unix.AT_SYMLINK_NOFOLLOW)
+}
+
+func (d *dirFDs) close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, fd := range d.groups {
+		unix.Close(fd)
+	}
+	unix.Close(d.root)
+}

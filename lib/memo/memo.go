@@ -1,0 +1,266 @@
+// Package memo lets a record stage skip an MD whose answer cannot have
+// changed since the last run: same input line, same store files, and a
+// time before which nothing is due. A cron run over 10,000 MDs that are
+// all fine then reads a few directory entries per MD instead of its
+// certificates, job and OCSP files, and copies the remembered answer
+// instead of decoding and encoding the record.
+//
+// A memo is a cache, never a source of truth: a missing, unreadable,
+// corrupt or foreign memo is an empty one, and an entry is used only when
+//
+//   - the input line is byte for byte the one the stage answered (the
+//     "at" times of earlier stages aside, see KeyOf),
+//   - every store directory and file the answer read has the same inode,
+//     size, mode, mtime and ctime as when it was answered (Fingerprint;
+//     the store replaces files by rename, so a changed file changes its
+//     directory), and md_store.json (the store key) is unchanged,
+//   - the stage's clock is between the time of the answer and the time
+//     the stage said it stays valid (the renew-at, the next ARI check...),
+//   - it was written by the same mdtools version for the same stage.
+//
+// A stage remembers an answer only when nothing changed while it was
+// worked out and no file it read was modified within Margin of the check
+// (file times are coarse: a later change in the same tick would not show).
+package memo
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"hash/crc32"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Margin is how old every file an answer read must be before the answer is
+// remembered.
+const Margin = 2 * time.Second
+
+// Path is a store directory or file an answer read: Group "" is a file at
+// the store root (revoked-<md>.json), otherwise the MD's directory in the
+// group (domains/<md>).
+type Path struct{ Group, Name string }
+
+// Key identifies an input line (KeyOf).
+type Key [16]byte
+
+// Entry is one remembered answer.
+type Entry struct {
+	Name     string // the MD
+	RecStore string // the record's own "store" field, for the choice of store
+	Stat     uint64 // Fingerprint of the paths when answered
+	Decided  int64  // the stage clock's time of the answer (Unix ns)
+	Until    int64  // the answer may change from this time on (Unix ns)
+	// The output line is the input line without its closing brace, then
+	// TailA, the time of the run as a JSON string, TailB ("at" of the
+	// stage's own section); without an "at", TailA alone.
+	TailA, TailB []byte
+	HasAt        bool
+}
+
+// Memo is one stage's memo in one store directory.
+type Memo struct {
+	dir, stage, context string
+	global               uint64 // md_store.json
+	fds                  *dirFDs
+
+	mu     sync.Mutex
+	byKey  map[Key]*Entry
+	byName map[string]Key
+	dirty  bool
+}
+
+// KeyOf hashes an input line, skipping the values of "at" members: the
+// time an earlier stage ran changes on every run and no stage decides by
+// it.
+func KeyOf(line []byte) Key {
+	h := sha256.New()
+	rest := line
+	for {
+		i := bytes.Index(rest, atMember)
+		if i < 0 {
+			h.Write(rest)
+			break
+		}
+		i += len(atMember)
+		h.Write(rest[:i])
+		rest = rest[i:]
+		j := bytes.IndexByte(rest, '"')
+		if j < 0 {
+			h.Write(rest)
+			break
+		}
+		rest = rest[j:]
+	}
+	var k Key
+	copy(k[:], h.Sum(nil))
+	return k
+}
+
+var atMember = []byte(`"at":"`)
+
+// Lookup returns the entry for key if it may be used at now: see the
+// package comment.
+func (m *Memo) Lookup(key Key, now time.Time, paths func(name string) []Path) (*Entry, bool) {
+	m.mu.Lock()
+	e, ok := m.byKey[key]
+	m.mu.Unlock()
+	if !ok {
+		return nil, false
+	}
+	t := now.UnixNano()
+	if t < e.Decided || t >= e.Until {
+		return nil, false
+	}
+	sum, _ := m.Fingerprint(paths(e.Name))
+	if sum != e.Stat {
+		return nil, false
+	}
+	return e, true
+}
+
+// Put remembers e for key, replacing what was remembered for the MD.
+func (m *Memo) Put(key Key, e *Entry) {
+	if !validName(e.Name) {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if old, ok := m.byName[e.Name]; ok && old != key {
+		delete(m.byKey, old)
+	}
+	m.byKey[key] = e
+	m.byName[e.Name] = key
+	m.dirty = true
+}
+
+// Forget drops what was remembered for the MD (an answer that cannot be
+// remembered replaces an older one).
+func (m *Memo) Forget(name string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if k, ok := m.byName[name]; ok {
+		delete(m.byKey, k)
+		delete(m.byName, name)
+		m.dirty = true
+	}
+}
+
+// Len is the number of remembered answers.
+func (m *Memo) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.byKey)
+}
+
+// Output is the output line for the input line in (without its newline)
+// at now.
+func (e *Entry) Output(in []byte, now time.Time) []byte {
+	in = bytes.TrimRight(in, " \t\r")
+	out := make([]byte, 0, len(in)+len(e.TailA)+len(e.TailB)+32)
+	out = append(out, in[:len(in)-1]...)
+	out = append(out, e.TailA...)
+	if e.HasAt {
+		out = append(out, '"')
+		out = now.UTC().AppendFormat(out, http.TimeFormat)
+		out = append(out, '"')
+		out = append(out, e.TailB...)
+	}
+	return out
+}
+
+// Split finds the tail the stage added to the input line in to make out
+// and cuts the value of its "at" member out of it; ok is false when out is
+// not in with a tail added (the stage changed what it was given), so the
+// answer cannot be replayed.
+func Split(in, out []byte) (e Entry, ok bool) {
+	in = bytes.TrimRight(in, " \t\r")
+	if len(in) < 2 || in[len(in)-1] != '}' || !bytes.HasPrefix(out, in[:len(in)-1]) {
+		return Entry{}, false
+	}
+	tail := out[len(in)-1:]
+	if len(tail) < 2 || tail[0] != ',' || tail[len(tail)-1] != '}' {
+		return Entry{}, false
+	}
+	i := bytes.Index(tail, atMember)
+	if i < 0 {
+		e.TailA = bytes.Clone(tail)
+		return e, true
+	}
+	i += len(atMember) - 1 // at the value's opening quote
+	j := bytes.IndexByte(tail[i+1:], '"')
+	if j < 0 || bytes.Contains(tail[i+1+j+1:], atMember) {
+		return Entry{}, false // more than one "at": not a shape we replay
+	}
+	e.TailA = bytes.Clone(tail[:i])
+	e.TailB = bytes.Clone(tail[i+1+j+1:])
+	e.HasAt = true
+	return e, true
+}
+
+// Fingerprint sums what lstat says about the paths (absent ones too);
+// settled is false when one was modified within Margin of now, so that a
+// change in the same clock tick could go unseen.
+func (m *Memo) Fingerprint(paths []Path) (sum uint64, settled bool) {
+	h := uint64(fnvOffset)
+	settled = true
+	limit := time.Now().Add(-Margin).UnixNano()
+	for _, p := range paths {
+		var st unix.Stat_t
+		err := m.fds.lstat(p, &st)
+		h = fnvString(h, p.Group)
+		h = fnvString(h, p.Name)
+		if err != nil {
+			h = fnvUint(h, uint64(errno(err)))
+			continue
+		}
+		mt := st.Mtim.Nano()
+		for _, v := range []uint64{st.Dev, st.Ino, uint64(st.Mode), uint64(st.Size), uint64(mt), uint64(st.Ctim.Nano())} {
+			h = fnvUint(h, v)
+		}
+		if mt > limit {
+			settled = false
+		}
+	}
+	return h, settled
+}
+
+func errno(err error) unix.Errno {
+	if e, ok := err.(unix.Errno); ok {
+		return e
+	}
+	return unix.EIO
+}
+
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+func fnvUint(h, v uint64) uint64 {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], v)
+	for _, c := range b {
+		h = (h ^ uint64(c)) * fnvPrime
+	}
+	return h
+}
+
+func fnvString(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * fnvPrime
+	}
+	return (h ^ 0xff) * fnvPrime
+}
+
+// validName keeps a name read from a memo file from naming anything but
+// one directory entry.
+func validName(n string) bool {
+	return n != "" && n != "." && n != ".." && !strings.ContainsAny(n, "/\x00")
+}
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)

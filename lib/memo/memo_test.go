@@ -1,0 +1,162 @@
+package memo
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestKeyOfSkipsAtValues(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		same bool
+	}{
+		{`{"name":"a","order":{"at":"Sun, 06 Dec 2026 22:15:33 GMT"}}`, `{"name":"a","order":{"at":"Mon, 07 Dec 2026 01:00:00 GMT"}}`, true},
+		{`{"name":"a"}`, `{"name":"b"}`, false},
+		{`{"name":"a","order":{"at":"x","renew-at":"1"}}`, `{"name":"a","order":{"at":"y","renew-at":"2"}}`, false},
+		{`{"name":"a","x":"at"}`, `{"name":"a","x":"at"}`, true},
+		{`{"name":"a","order":{"at":"unterminated`, `{"name":"a","order":{"at":"other`, false},
+	} {
+		if got := KeyOf([]byte(tc.a)) == KeyOf([]byte(tc.b)); got != tc.same {
+			t.Errorf("KeyOf(%s) == KeyOf(%s): %v, want %v", tc.a, tc.b, got, tc.same)
+		}
+	}
+}
+
+func TestSplitOutput(t *testing.T) {
+	now := time.Date(2027, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, tc := range []struct {
+		in, out string
+		ok      bool
+		want    string
+	}{
+		{`{"name":"a"}`, `{"name":"a","order":{"action":"none","at":"Sun, 06 Dec 2026 22:15:33 GMT","renew-at":"x"}}`, true,
+			`{"name":"a","order":{"action":"none","at":"Sat, 02 Jan 2027 03:04:05 GMT","renew-at":"x"}}`},
+		{`{"name":"a"}`, `{"name":"a","install":{"action":"none"}}`, true, `{"name":"a","install":{"action":"none"}}`},
+		{`{"name":"a"}  `, `{"name":"a","x":1}`, true, `{"name":"a","x":1}`},
+		{`{"name":"a","order":{}}`, `{"name":"a","order":{"action":"none"}}`, false, ""}, // rewritten, not added to
+		{`{"name":"a"}`, `{"name":"b","x":1}`, false, ""},
+		{`{"name":"a"}`, `{"name":"a"}`, false, ""},
+		{`{"name":"a"}`, `{"name":"a","o":{"at":"1"},"p":{"at":"2"}}`, false, ""},
+	} {
+		e, ok := Split([]byte(tc.in), []byte(tc.out))
+		if ok != tc.ok {
+			t.Errorf("Split(%s, %s): ok %v", tc.in, tc.out, ok)
+			continue
+		}
+		if ok {
+			if got := string(e.Output([]byte(tc.in), now)); got != tc.want {
+				t.Errorf("Output: %s\nwant     %s", got, tc.want)
+			}
+		}
+	}
+}
+
+// TestLookupRules: an entry is used only in its time window, with the
+// same fingerprint, and survives Save and Open; another context, store key
+// or a changed path makes it unusable.
+func TestLookupRules(t *testing.T) {
+	dir := t.TempDir()
+	for _, d := range []string{"domains/a.test", "staging"} {
+		os.MkdirAll(filepath.Join(dir, d), 0o700)
+	}
+	os.WriteFile(filepath.Join(dir, "md_store.json"), []byte(`{}`), 0o600)
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(filepath.Join(dir, "domains/a.test"), old, old)
+	paths := func(name string) []Path {
+		return []Path{{Group: "domains", Name: name}, {Group: "staging", Name: name}, {Name: "revoked-" + name + ".json"}}
+	}
+	m, err := Open(dir, "order", "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, settled := m.Fingerprint(paths("a.test"))
+	if !settled {
+		t.Fatal("an hour-old directory is not settled")
+	}
+	now := time.Now()
+	key := KeyOf([]byte(`{"name":"a.test"}`))
+	m.Put(key, &Entry{Name: "a.test", Stat: sum, Decided: now.UnixNano(), Until: now.Add(time.Hour).UnixNano(), TailA: []byte(`,"x":1}`)})
+	if err := m.Save(); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	reopen := func(context string) *Memo {
+		m, err := Open(dir, "order", context)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(m.Close)
+		return m
+	}
+	m = reopen("v1")
+	for _, tc := range []struct {
+		at   time.Time
+		want bool
+	}{{now, true}, {now.Add(59 * time.Minute), true}, {now.Add(time.Hour), false}, {now.Add(-time.Second), false}} {
+		if _, ok := m.Lookup(key, tc.at, paths); ok != tc.want {
+			t.Errorf("Lookup at %v: %v, want %v", tc.at.Sub(now), ok, tc.want)
+		}
+	}
+	if _, ok := reopen("v2").Lookup(key, now, paths); ok {
+		t.Error("a memo of another version was used")
+	}
+	os.WriteFile(filepath.Join(dir, "revoked-a.test.json"), []byte(`{}`), 0o600)
+	if _, ok := reopen("v1").Lookup(key, now, paths); ok {
+		t.Error("a new file among the paths went unseen")
+	}
+	os.Remove(filepath.Join(dir, "revoked-a.test.json"))
+	if _, ok := reopen("v1").Lookup(key, now, paths); !ok {
+		t.Error("the same paths again: not used")
+	}
+	os.WriteFile(filepath.Join(dir, "md_store.json"), []byte(`{"key":1}`), 0o600)
+	if _, ok := reopen("v1").Lookup(key, now, paths); ok {
+		t.Error("a memo made under another md_store.json was used")
+	}
+}
+
+func TestFingerprintSettled(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "domains", "a.test"), 0o700)
+	m, _ := Open(dir, "order", "v1")
+	defer m.Close()
+	if _, settled := m.Fingerprint([]Path{{Group: "domains", Name: "a.test"}}); settled {
+		t.Error("a directory made just now counts as settled")
+	}
+	if _, settled := m.Fingerprint([]Path{{Group: "domains", Name: "missing"}, {Group: "nogroup", Name: "x"}}); !settled {
+		t.Error("absent paths are not settled")
+	}
+}
+
+func TestPutForget(t *testing.T) {
+	m, _ := Open(t.TempDir(), "order", "v1")
+	defer m.Close()
+	k1, k2 := KeyOf([]byte("1")), KeyOf([]byte("2"))
+	m.Put(k1, &Entry{Name: "a"})
+	m.Put(k2, &Entry{Name: "a"}) // a new input for the same MD replaces the old
+	m.Put(k1, &Entry{Name: "../x"})
+	if m.Len() != 1 {
+		t.Errorf("%d entries, want 1", m.Len())
+	}
+	m.Forget("a")
+	if m.Len() != 0 {
+		t.Errorf("%d entries after Forget", m.Len())
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	m, _ := Open(f.TempDir(), "order", "v1")
+	m.Put(KeyOf([]byte("x")), &Entry{Name: "a.test", TailA: []byte(`,"x":1}`), HasAt: true, TailB: []byte("}")})
+	f.Add(m.encode())
+	f.Add([]byte(magic))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		n := &Memo{context: "v1", byKey: map[Key]*Entry{}, byName: map[string]Key{}}
+		if err := n.decode(data); err == nil {
+			if again := n.encode(); n.Len() > 0 && !bytes.HasPrefix(again, []byte(magic)) {
+				t.Fatal("re-encoding lost the header")
+			}
+		}
+	})
+}
