@@ -97,6 +97,7 @@ func action(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) 
 	if c.Bool("all") && c.Args().Len() > 0 {
 		return cli.Usagef("--all reads the store; do not name input files")
 	}
+	notes := &install.Notes{}
 	stage := &cli.Stage{
 		LockedHint: "another md-order or md-install is working on them; run again later or raise --wait",
 		Start: func(_ context.Context, st *store.Store, recs []*md.Record) (*cli.Work, error) {
@@ -111,6 +112,7 @@ func action(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) 
 				VerifyTimeout: c.Duration("verify-timeout"),
 				VerifyAddr:    c.String("verify-addr"),
 				Log:           log,
+				Notes:         notes,
 			}
 			if c.Bool("watch") {
 				return watchWork(env, opts, st, recs, c.Bool("all")), nil
@@ -118,11 +120,16 @@ func action(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) 
 			// one batch: activations in parallel, then a single reload
 			return &cli.Work{Batch: func(ctx context.Context, recs []*md.Record) ([]*md.Record, error) {
 				return recs, install.Run(ctx, opts, recs)
-			}}, nil
+			}, Until: notes.Until}, nil
 		},
 	}
 	if c.Bool("all") {
 		stage.FromStore = install.StoreRecords
+	}
+	// The Apache snippets and fallback certificates are written for all
+	// records at once: a run that replays some of them cannot.
+	if !c.Bool("watch") && c.String("apache-dir") == "" {
+		stage.Memo = &cli.MemoSpec{Stage: "install", Paths: install.MemoPaths, Extra: install.MemoExtra}
 	}
 	return stage.Run(ctx, c, env, log)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 
 	"github.com/mdtools/mdtools/lib/apacheconf"
 	"github.com/mdtools/mdtools/lib/cli"
@@ -136,9 +137,23 @@ func syncStore(ctx context.Context, c *ucli.Context, log *cli.Logger, ch cli.Cho
 		return err
 	}
 	defer st.Close()
-	res, err := registry.Sync(ctx, st, recs, registry.Options{DryRun: dry, Wait: c.Duration("wait")})
+	opts := registry.Options{DryRun: dry, Wait: c.Duration("wait")}
+	if !dry && !cli.IsEtcd(ch.Dir) && os.Getenv(cli.NoMemoEnv) == "" {
+		m, err := registry.OpenMemo(ch.Dir, cli.Version)
+		if err != nil {
+			log.Infof("memo: %v", err)
+		}
+		defer m.Close()
+		opts.Memo = m
+	}
+	res, err := registry.Sync(ctx, st, recs, opts)
 	if err != nil || res == nil {
 		return err
+	}
+	if opts.Memo != nil {
+		if err := opts.Memo.Save(); err != nil {
+			log.Infof("memo not saved: %v", err)
+		}
 	}
 	for _, w := range res.Warnings {
 		log.Warnf("%s", w)

@@ -52,25 +52,39 @@ func tool() cli.Tool {
 			if c.Int("parallel") < 1 {
 				return cli.Usagef("--parallel must be at least 1")
 			}
+			notes := &staple.Notes{}
 			stage := &cli.Stage{
 				// only --cert FILE: no records to read
 				NoInput: !opts.All && c.NArg() == 0 && len(opts.CertFiles) > 0,
 				Start: func(_ context.Context, st *store.Store, recs []*md.Record) (*cli.Work, error) {
 					staple.SetUserAgent("md-staple/" + cli.Version)
 					r := &staple.Runner{Store: st, Log: log, Timeout: c.Duration("timeout"), Parallel: c.Int("parallel"),
-						Force: c.Bool("force"), LockWait: c.Duration("wait")}
+						Force: c.Bool("force"), LockWait: c.Duration("wait"), Notes: notes}
 					if c.Bool("watch") {
 						return watchWork(env, r, opts, st, recs), nil
 					}
 					return &cli.Work{Batch: func(ctx context.Context, recs []*md.Record) ([]*md.Record, error) {
 						return r.RunRecords(ctx, recs, opts)
-					}}, nil
+					}, Until: notes.Until}, nil
 				},
 			}
 			if opts.All {
 				stage.FromStore = staple.StoreRecords
 			}
+			// --cert adds a record of its own; settings given as flags
+			// override the records' (the memo knows only the records)
+			if memoable(c, opts) {
+				stage.Memo = &cli.MemoSpec{Stage: "staple", Paths: staple.MemoPaths, Extra: staple.MemoExtra}
+			}
 			return stage.Run(ctx, c, env, log)
 		},
 	}
+}
+
+// memoable tells whether md-staple may replay remembered answers: not for
+// --watch, --force or --all, nor with --cert or with settings given as
+// flags (they change the answers, and the memo knows only the records).
+func memoable(c *ucli.Context, o *staple.Options) bool {
+	return !c.Bool("watch") && !c.Bool("force") && !o.All && len(o.CertFiles) == 0 &&
+		o.HTTPProxy == "" && o.ProxyCAFile == "" && o.RenewWindow == "" && o.KeepResponse == "" && o.RetryDelay == ""
 }

@@ -28,6 +28,9 @@ type MemoSpec struct {
 	// Paths are the store directories and files the answer for an MD
 	// depends on.
 	Paths func(name string) []memo.Path
+	// Extra, if set, are absolute paths outside the store the answer for
+	// a record depends on (md-install: the deployed certificates).
+	Extra func(rec *md.Record) []string
 }
 
 // memoItem is one input line on its way through a memo run.
@@ -91,13 +94,18 @@ func (s *Stage) runMemo(ctx context.Context, c *ucli.Context, env Env, log *Logg
 	if w.Close != nil {
 		defer w.Close()
 	}
-	if w.Each == nil || w.Batch != nil {
+	out := NewRecordWriter(env.Stdout)
+	switch {
+	case w.Each != nil && w.Batch == nil:
+		err = s.workMemo(ctx, w, m, items, now, out, log)
+	case w.Batch != nil && w.Each == nil:
+		err = s.batchMemo(ctx, w, m, items, now, out, log)
+	default:
 		if err := decodeHits(items); err != nil {
 			return err
 		}
-		return s.work(ctx, w, memoRecords(items), NewRecordWriter(env.Stdout), log)
+		return s.work(ctx, w, memoRecords(items), out, log)
 	}
-	err = s.workMemo(ctx, w, m, items, now, NewRecordWriter(env.Stdout), log)
 	if m != nil {
 		if serr := m.Save(); serr != nil {
 			log.Infof("memo not saved: %v", serr)
@@ -256,32 +264,113 @@ func (s *Stage) workMemo(ctx context.Context, w *Work, m *memo.Memo, items []mem
 // remembers it when the stage says it stays valid and the paths it
 // depends on did not change while it was worked out.
 func (s *Stage) eachRemembered(ctx context.Context, w *Work, m *memo.Memo, it *memoItem) error {
+	before, decided := s.fingerprint(m, it.rec), time.Now()
+	err := w.Each(ctx, it.rec)
+	it.out, it.err = it.rec.Redacted().MarshalJSON()
+	if err == nil {
+		s.remember(w, m, it, before, decided)
+	}
+	return err
+}
+
+// fingerprint sums the record's paths (0 without a memo).
+func (s *Stage) fingerprint(m *memo.Memo, rec *md.Record) uint64 {
+	if m == nil {
+		return 0
+	}
+	sum, _ := m.Fingerprint(s.Memo.Paths(rec.Name), s.extra(rec))
+	return sum
+}
+
+func (s *Stage) extra(rec *md.Record) []string {
+	if s.Memo.Extra == nil {
+		return nil
+	}
+	return s.Memo.Extra(rec)
+}
+
+// remember stores the answer in it.out for its line if the stage says it
+// stays valid (Until), the record did not fail, and nothing it depends on
+// changed since before was taken (or within memo.Margin of now).
+func (s *Stage) remember(w *Work, m *memo.Memo, it *memoItem, before uint64, decided time.Time) {
+	if m == nil || it.err != nil {
+		return
+	}
 	rec := it.rec
-	var paths []memo.Path
-	var before uint64
-	if m != nil {
-		paths = s.Memo.Paths(rec.Name)
-		before, _ = m.Fingerprint(paths)
-	}
-	decided := time.Now()
-	err := w.Each(ctx, rec)
-	b, merr := rec.Redacted().MarshalJSON()
-	it.out, it.err = b, merr
-	if m == nil || err != nil || merr != nil {
-		return err
-	}
-	until, ok := time.Time{}, false
+	var until time.Time
+	ok := false
 	if w.Until != nil && rec.Error == nil {
 		until, ok = w.Until(rec)
 	}
-	after, settled := m.Fingerprint(paths)
-	e, split := memo.Split(it.line.Bytes, b)
+	extra := s.extra(rec)
+	after, settled := m.Fingerprint(s.Memo.Paths(rec.Name), extra)
+	e, split := memo.Split(it.line.Bytes, it.out)
 	if !ok || !settled || after != before || !split || !until.After(decided) {
 		m.Forget(rec.Name)
-		return nil
+		return
 	}
-	e.Name, e.RecStore, e.Stat = rec.Name, rec.Store, after
+	e.Name, e.RecStore, e.Stat, e.Extra = rec.Name, rec.Store, after, extra
 	e.Decided, e.Until = decided.UnixNano(), until.UnixNano()
 	m.Put(it.key, &e)
+}
+
+// batchMemo is work for a memo run of a Batch stage: Batch over the
+// decoded records only; every line written in input order afterwards.
+func (s *Stage) batchMemo(ctx context.Context, w *Work, m *memo.Memo, items []memoItem, now time.Time, out *RecordWriter, log *Logger) error {
+	slow := slowRecords(items)
+	before := make(map[*md.Record]uint64, len(slow))
+	for _, r := range slow {
+		before[r] = s.fingerprint(m, r)
+	}
+	decided := time.Now()
+	recs, batchErr := w.Batch(ctx, slow)
+	returned := make(map[*md.Record]bool, len(recs))
+	for _, r := range recs {
+		returned[r] = true
+	}
+	hits := 0
+	for i := range items {
+		it := &items[i]
+		var b []byte
+		switch {
+		case it.hit != nil:
+			hits++
+			b = it.hit.Output(it.line.Bytes, now)
+		case returned[it.rec]:
+			delete(returned, it.rec)
+			if it.out, it.err = it.rec.Redacted().MarshalJSON(); it.err != nil {
+				return fmt.Errorf("encoding record %s: %w", it.rec.Name, it.err)
+			}
+			if batchErr == nil {
+				s.remember(w, m, it, before[it.rec], decided)
+			}
+			b = it.out
+		default:
+			continue
+		}
+		if err := out.WriteLine(b); err != nil {
+			return fmt.Errorf("writing records: %w", err)
+		}
+	}
+	for _, r := range recs { // records Batch added
+		if returned[r] {
+			if err := out.Write(r); err != nil {
+				return fmt.Errorf("writing records: %w", err)
+			}
+		}
+	}
+	if m != nil {
+		log.Infof("%d of %d records answered from the memo (%s)", hits, len(items), memo.FileName(s.Memo.Stage))
+	}
+	finErr := Finish(log, recs)
+	switch {
+	case batchErr != nil:
+		if errors.Is(batchErr, store.ErrLocked) && s.LockedHint != "" {
+			return &Hinted{Err: batchErr, Hint: s.LockedHint}
+		}
+		return batchErr
+	case finErr != nil:
+		return finErr
+	}
 	return nil
 }

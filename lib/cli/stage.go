@@ -66,9 +66,9 @@ type Work struct {
 	Batch func(ctx context.Context, recs []*md.Record) ([]*md.Record, error)
 	// Close releases what Start set up, after the records are written.
 	Close func()
-	// Until, with a Stage's Memo, says until when the answer Each gave a
-	// record stays right while the MD's store paths do not change; false
-	// when it cannot be remembered.
+	// Until, with a Stage's Memo, says until when the answer Each or
+	// Batch gave a record stays right while the paths of the MemoSpec do
+	// not change; false when it cannot be remembered.
 	Until func(rec *md.Record) (time.Time, bool)
 }
 

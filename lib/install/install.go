@@ -41,6 +41,8 @@ type Options struct {
 	LockWait time.Duration
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Notes, if set, learns which answers md-install's memo may keep.
+	Notes *Notes
 	// ApacheDir, when set, receives one snippet per MD (<md>.conf).
 	ApacheDir string
 	// ReloadCmd overrides the records' settings.reload-cmd.

@@ -19,7 +19,7 @@ import (
 // about 40 MB).
 const MaxFile = 512 << 20
 
-const magic = "mdtools-memo 1\n"
+const magic = "mdtools-memo 2\n"
 
 // FileName is the memo file of a stage in the store root.
 func FileName(stage string) string { return "memo-" + stage + ".bin" }
@@ -36,7 +36,7 @@ func Open(dir, stage, context string) (*Memo, error) {
 		return m, err
 	}
 	m.fds = fds
-	m.global, _ = m.Fingerprint([]Path{{Name: "md_store.json"}})
+	m.global, _ = m.Fingerprint([]Path{{Name: "md_store.json"}}, nil)
 	data, err := readBounded(filepath.Join(dir, FileName(stage)))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -144,6 +144,10 @@ func (m *Memo) encode() []byte {
 		b = binary.LittleEndian.AppendUint64(b, uint64(e.Until))
 		b = appendString(b, string(e.TailA))
 		b = appendString(b, string(e.TailB))
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(e.Extra)))
+		for _, x := range e.Extra {
+			b = appendString(b, x)
+		}
 		if e.HasAt {
 			b = append(b, 1)
 		} else {
@@ -178,6 +182,13 @@ func (m *Memo) decode(data []byte) error {
 		copy(k[:], r.take(len(k)))
 		e := &Entry{Name: r.str(), RecStore: r.str(), Stat: r.u64(), Decided: int64(r.u64()), Until: int64(r.u64())}
 		e.TailA, e.TailB = []byte(r.str()), []byte(r.str())
+		for n := r.u32(); n > 0 && r.err == nil; n-- {
+			x := r.str()
+			if !filepath.IsAbs(x) {
+				r.err = errCorrupt
+			}
+			e.Extra = append(e.Extra, x)
+		}
 		flag := r.take(1)
 		e.HasAt = flag != nil && flag[0] == 1
 		if r.err == nil && validName(e.Name) {

@@ -55,6 +55,9 @@ type Entry struct {
 	Stat     uint64 // Fingerprint of the paths when answered
 	Decided  int64  // the stage clock's time of the answer (Unix ns)
 	Until    int64  // the answer may change from this time on (Unix ns)
+	// Extra are absolute paths outside the store the answer read (a
+	// deploy directory's files), part of Stat.
+	Extra []string
 	// The output line is the input line without its closing brace, then
 	// TailA, the time of the run as a JSON string, TailB ("at" of the
 	// stage's own section); without an "at", TailA alone.
@@ -65,8 +68,8 @@ type Entry struct {
 // Memo is one stage's memo in one store directory.
 type Memo struct {
 	dir, stage, context string
-	global               uint64 // md_store.json
-	fds                  *dirFDs
+	global              uint64 // md_store.json
+	fds                 *dirFDs
 
 	mu     sync.Mutex
 	byKey  map[Key]*Entry
@@ -116,7 +119,7 @@ func (m *Memo) Lookup(key Key, now time.Time, paths func(name string) []Path) (*
 	if t < e.Decided || t >= e.Until {
 		return nil, false
 	}
-	sum, _ := m.Fingerprint(paths(e.Name))
+	sum, _ := m.Fingerprint(paths(e.Name), e.Extra)
 	if sum != e.Stat {
 		return nil, false
 	}
@@ -202,21 +205,18 @@ func Split(in, out []byte) (e Entry, ok bool) {
 	return e, true
 }
 
-// Fingerprint sums what lstat says about the paths (absent ones too);
-// settled is false when one was modified within Margin of now, so that a
-// change in the same clock tick could go unseen.
-func (m *Memo) Fingerprint(paths []Path) (sum uint64, settled bool) {
+// Fingerprint sums what lstat says about the store paths and the extra
+// absolute paths (absent ones too); settled is false when one was
+// modified within Margin of now, so that a change in the same clock tick
+// could go unseen.
+func (m *Memo) Fingerprint(paths []Path, extra []string) (sum uint64, settled bool) {
 	h := uint64(fnvOffset)
 	settled = true
 	limit := time.Now().Add(-Margin).UnixNano()
-	for _, p := range paths {
-		var st unix.Stat_t
-		err := m.fds.lstat(p, &st)
-		h = fnvString(h, p.Group)
-		h = fnvString(h, p.Name)
+	add := func(st *unix.Stat_t, err error) {
 		if err != nil {
 			h = fnvUint(h, uint64(errno(err)))
-			continue
+			return
 		}
 		mt := st.Mtim.Nano()
 		for _, v := range []uint64{st.Dev, st.Ino, uint64(st.Mode), uint64(st.Size), uint64(mt), uint64(st.Ctim.Nano())} {
@@ -225,6 +225,21 @@ func (m *Memo) Fingerprint(paths []Path) (sum uint64, settled bool) {
 		if mt > limit {
 			settled = false
 		}
+	}
+	for _, p := range paths {
+		var st unix.Stat_t
+		var err error = unix.EBADF
+		if m.fds != nil {
+			err = m.fds.lstat(p, &st)
+		}
+		h = fnvString(h, p.Group)
+		h = fnvString(h, p.Name)
+		add(&st, err)
+	}
+	for _, p := range extra {
+		var st unix.Stat_t
+		h = fnvString(h, p)
+		add(&st, unix.Lstat(p, &st))
 	}
 	return h, settled
 }

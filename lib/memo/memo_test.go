@@ -72,7 +72,7 @@ func TestLookupRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum, settled := m.Fingerprint(paths("a.test"))
+	sum, settled := m.Fingerprint(paths("a.test"), nil)
 	if !settled {
 		t.Fatal("an hour-old directory is not settled")
 	}
@@ -122,10 +122,10 @@ func TestFingerprintSettled(t *testing.T) {
 	os.MkdirAll(filepath.Join(dir, "domains", "a.test"), 0o700)
 	m, _ := Open(dir, "order", "v1")
 	defer m.Close()
-	if _, settled := m.Fingerprint([]Path{{Group: "domains", Name: "a.test"}}); settled {
+	if _, settled := m.Fingerprint([]Path{{Group: "domains", Name: "a.test"}}, nil); settled {
 		t.Error("a directory made just now counts as settled")
 	}
-	if _, settled := m.Fingerprint([]Path{{Group: "domains", Name: "missing"}, {Group: "nogroup", Name: "x"}}); !settled {
+	if _, settled := m.Fingerprint([]Path{{Group: "domains", Name: "missing"}, {Group: "nogroup", Name: "x"}}, nil); !settled {
 		t.Error("absent paths are not settled")
 	}
 }

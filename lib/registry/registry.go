@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/memo"
 	"github.com/mdtools/mdtools/lib/renew"
 	"github.com/mdtools/mdtools/lib/store"
 )
@@ -26,6 +27,11 @@ import (
 type Options struct {
 	DryRun bool          // compute, write nothing (and take no lock)
 	Wait   time.Duration // how long to wait for the store-wide lock; 0: the store's default, <0: try once
+	// Memo, if set (OpenMemo), remembers for an MD whose md.json needed
+	// no write what the store added to its record, and replays it while
+	// domains/<md> and the record stay the same (lib/memo). Saved by the
+	// caller.
+	Memo *memo.Memo
 }
 
 // Result says what a sync did (or would do).
@@ -48,7 +54,7 @@ func Sync(ctx context.Context, st *store.Store, recs []*md.Record, opts Options)
 		}
 		defer unlock()
 	}
-	p, err := plan(ctx, st, recs)
+	p, err := plan(ctx, st, recs, opts.Memo)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +83,7 @@ type rename struct {
 }
 
 // plan reads the store and decides, for every record, what to write.
-func plan(ctx context.Context, st *store.Store, recs []*md.Record) (*syncPlan, error) {
+func plan(ctx context.Context, st *store.Store, recs []*md.Record, m *memo.Memo) (*syncPlan, error) {
 	p := &syncPlan{result: Result{Renamed: map[string]string{}}}
 	active, names, err := activeRecords(recs)
 	if err != nil {
@@ -89,10 +95,25 @@ func plan(ctx context.Context, st *store.Store, recs []*md.Record) (*syncPlan, e
 	}
 	from := p.planRenames(ctx, st, active, names, stored)
 	// md_reg_sync_finish for each record
+	now := time.Now()
 	for _, r := range active {
 		src, hasOld := from[r.Name]
+		key, memoable := memoKey(m, r)
+		memoable = memoable && hasOld && src == r.Name
+		if memoable && replay(m, key, r, now) {
+			p.result.Unchanged = append(p.result.Unchanged, r.Name)
+			continue
+		}
+		var before uint64
+		if memoable {
+			before, _ = m.Fingerprint(memoPaths(r.Name), nil)
+		}
+		written, warned := len(p.writes), len(p.result.Warnings)
 		if err := p.planRecord(ctx, st, r, src, hasOld); err != nil {
 			return nil, err
+		}
+		if memoable && len(p.writes) == written && len(p.result.Warnings) == warned {
+			rememberSync(m, key, r, before, now)
 		}
 	}
 	p.planHTTPD(ctx, st, active)

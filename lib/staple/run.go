@@ -41,6 +41,7 @@ type Runner struct {
 	LockWait time.Duration               // for the per-MD OCSP lock (0: the store's default)
 	Jitter   func() byte                 // random byte for the backoff jitter
 	Notifier func(*md.Settings) Notifier // default event.New
+	Notes    *Notes                      // if set, learns which answers md-staple's memo may keep
 
 	clientMu sync.Mutex
 	clients  map[string]*http.Client

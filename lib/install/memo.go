@@ -1,0 +1,86 @@
+package install
+
+import (
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/memo"
+	"github.com/mdtools/mdtools/lib/store"
+)
+
+// MemoPaths are the store paths md-install's answer for an MD depends on
+// (see lib/memo): the live set, a staged set, an interrupted activation in
+// tmp/, and the MDs whose reload is still unconfirmed.
+func MemoPaths(name string) []memo.Path {
+	return []memo.Path{
+		{Group: string(store.GroupDomains), Name: name},
+		{Group: string(store.GroupStaging), Name: name},
+		{Group: string(store.GroupTmp), Name: name},
+		{Name: filePending},
+	}
+}
+
+// MemoExtra are the paths outside the store the answer depends on: the
+// deploy directory (a link to the current set) and the certificates in it
+// that md-install compares with the live ones.
+func MemoExtra(rec *md.Record) []string {
+	d := deployOf(rec)
+	if d == nil {
+		return nil
+	}
+	dir := deployPath(d, rec.Name)
+	out := []string{dir}
+	for _, s := range rec.PrivKey.Effective() {
+		out = append(out, filepath.Join(dir, s.FileName("cert")))
+	}
+	return out
+}
+
+// Notes collects for md-install's memo until when each record's answer
+// holds: set Options.Notes and give Notes.Until to the stage.
+type Notes struct {
+	mu    sync.Mutex
+	until map[*md.Record]time.Time
+}
+
+// Until is when the answer for rec stops holding; false when it cannot
+// be remembered (anything but "nothing to do" with live certificates).
+func (n *Notes) Until(rec *md.Record) (time.Time, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	t, ok := n.until[rec]
+	return t, ok
+}
+
+// note remembers, for an item with nothing to do, the first moment an
+// answer could change by time alone: the start of a live certificate's
+// warn window (the "expiring" warning) or its end.
+func (n *Notes) note(it *item, now time.Time) {
+	if n == nil || it.action != "none" || it.err != nil || !it.liveOK || len(it.live) == 0 ||
+		it.changed || it.pending || it.confirmed || it.unconfirmed || it.locked {
+		return
+	}
+	var until time.Time
+	window := it.rec.EffectiveWarnWindow()
+	for _, c := range it.live {
+		leaf := c.chain[0]
+		at := leaf.NotAfter
+		if watched(it.rec) {
+			at = window.Start(leaf.NotBefore, leaf.NotAfter)
+		}
+		if until.IsZero() || at.Before(until) {
+			until = at
+		}
+	}
+	if !until.After(now) {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.until == nil {
+		n.until = map[*md.Record]time.Time{}
+	}
+	n.until[it.rec] = until
+}

@@ -1,0 +1,82 @@
+package staple
+
+import (
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/memo"
+	"github.com/mdtools/mdtools/lib/store"
+)
+
+// MemoPaths are the store paths md-staple's answer for an MD depends on
+// (see lib/memo): the live certificates and the stored responses, CRL
+// verdicts and job.
+func MemoPaths(name string) []memo.Path {
+	return []memo.Path{
+		{Group: string(store.GroupDomains), Name: name},
+		{Group: string(store.GroupOCSP), Name: name},
+	}
+}
+
+// MemoExtra are the deployed files the answer depends on: the deploy
+// directory, and per key spec the certificate and the response file.
+func MemoExtra(rec *md.Record) []string {
+	if rec.Host == nil || rec.Host.Deploy == nil || rec.Host.Deploy.Dir == "" {
+		return nil
+	}
+	dir := rec.Host.Deploy.Dir
+	out := []string{filepath.Clean(dir)}
+	for _, ks := range rec.PrivKey.Effective() {
+		out = append(out, filepath.Join(dir, ks.FileName("cert")), DeployFile(dir, ks))
+	}
+	return out
+}
+
+// Notes collects for md-staple's memo until when each record's answer
+// holds: set Runner.Notes and give Notes.Until to the stage.
+type Notes struct {
+	mu    sync.Mutex
+	until map[*md.Record]time.Time
+}
+
+// Until is when the answer for rec stops holding; false when it cannot
+// be remembered (anything but every response kept, nothing fetched).
+func (n *Notes) Until(rec *md.Record) (time.Time, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	t, ok := n.until[rec]
+	return t, ok
+}
+
+// note remembers, for a set whose responses were all kept, the first
+// moment a response is due again or expires.
+func (n *Notes) note(s *Set, now time.Time) {
+	rec := s.Record
+	if n == nil || len(s.due) > 0 || rec.Error != nil || len(s.entries) == 0 || len(rec.CertFiles) > 0 ||
+		rec.Staple == nil || len(rec.Staple.Warnings) > 0 {
+		return
+	}
+	var until time.Time
+	for _, e := range s.entries {
+		okDetail := e.Detail == "" || s.checkOnly && e.Detail == checkOnlyDetail
+		if e.Action != "kept" || !okDetail || e.RenewAt.IsZero() {
+			return
+		}
+		for _, t := range []time.Time{e.RenewAt.Time, e.Valid.Until.Time} {
+			if until.IsZero() || t.Before(until) {
+				until = t
+			}
+		}
+	}
+	if !until.After(now) {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.until == nil {
+		n.until = map[*md.Record]time.Time{}
+	}
+	n.until[rec] = until
+}
