@@ -2,11 +2,9 @@ package main
 
 import (
 	"crypto/x509"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -15,39 +13,11 @@ import (
 	"github.com/mdtools/mdtools/lib/cli"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/memo"
+	"github.com/mdtools/mdtools/lib/memo/memotest"
 	"github.com/mdtools/mdtools/lib/ocspfile"
 	"github.com/mdtools/mdtools/lib/renew"
 	"github.com/mdtools/mdtools/lib/store"
 )
-
-// age sets the times of everything in dir an hour back, as a store looks
-// between two cron runs: the memo remembers only answers whose files are
-// older than memo.Margin.
-func age(t *testing.T, dir string) {
-	t.Helper()
-	old := time.Now().Add(-time.Hour)
-	err := filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		return os.Chtimes(p, old, old)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-var memoHits = regexp.MustCompile(`(\d+) of (\d+) records answered from the memo`)
-
-// hits is how many records a -v run answered from the memo.
-func hits(t *testing.T, stderr string) string {
-	t.Helper()
-	m := memoHits.FindStringSubmatch(stderr)
-	if m == nil {
-		return "none"
-	}
-	return m[1]
-}
 
 // memoStore is a store of three MDs with fresh live certificates and
 // md.json, nothing due, and the records for them.
@@ -171,13 +141,13 @@ func TestMemoDecidesAsWithout(t *testing.T) {
 	for _, tc := range changes {
 		t.Run(tc.name, func(t *testing.T) {
 			dir, recs := memoStore(t, dead)
-			age(t, dir)
+			memotest.Age(t, dir)
 			first := runOrder(t, jsonl(t, recs...), "--store", dir)
 			if first.code != 0 {
 				t.Fatalf("first run: exit %d\n%s", first.code, first.stderr)
 			}
 			again := runOrder(t, jsonl(t, recs...), "--store", dir, "-v")
-			if h := hits(t, again.stderr); h != "3" {
+			if h := memotest.Hits(again.stderr); h != "3" {
 				t.Fatalf("unchanged store: %s of 3 answered from the memo\n%s", h, again.stderr)
 			}
 			tc.mutate(t, dir, recs)
@@ -188,10 +158,10 @@ func TestMemoDecidesAsWithout(t *testing.T) {
 			with := runOrder(t, jsonl(t, recs...), "--store", dir, "-v")
 			t.Setenv(cli.NoMemoEnv, "1")
 			without := runOrder(t, jsonl(t, recs...), "--store", twin, "-v")
-			if h := hits(t, with.stderr); h != tc.hits {
+			if h := memotest.Hits(with.stderr); h != tc.hits {
 				t.Errorf("%s of 3 answered from the memo, want %s\n%s", h, tc.hits, with.stderr)
 			}
-			if h := hits(t, without.stderr); h != "none" {
+			if h := memotest.Hits(without.stderr); h != "none" {
 				t.Errorf("with %s set the memo was used: %s", cli.NoMemoEnv, h)
 			}
 			if with.code != without.code {
@@ -222,15 +192,15 @@ func TestMemoNotWrittenForFreshFiles(t *testing.T) {
 	dir, recs := memoStore(t, dead)
 	in := jsonl(t, recs...)
 	runOrder(t, in, "--store", dir)
-	if res := runOrder(t, in, "--store", dir, "-v"); hits(t, res.stderr) != "0" {
-		t.Errorf("fresh files: %s answered from the memo\n%s", hits(t, res.stderr), res.stderr)
+	if res := runOrder(t, in, "--store", dir, "-v"); memotest.Hits(res.stderr) != "0" {
+		t.Errorf("fresh files: %s answered from the memo\n%s", memotest.Hits(res.stderr), res.stderr)
 	}
-	age(t, dir)
+	memotest.Age(t, dir)
 	runOrder(t, in, "--store", dir)
-	if res := runOrder(t, in, "--store", dir, "-v"); hits(t, res.stderr) != "3" {
-		t.Errorf("aged files: %s answered from the memo\n%s", hits(t, res.stderr), res.stderr)
+	if res := runOrder(t, in, "--store", dir, "-v"); memotest.Hits(res.stderr) != "3" {
+		t.Errorf("aged files: %s answered from the memo\n%s", memotest.Hits(res.stderr), res.stderr)
 	}
-	if res := runOrder(t, in, "--store", dir, "-v", "--dry-run"); hits(t, res.stderr) != "none" {
+	if res := runOrder(t, in, "--store", dir, "-v", "--dry-run"); memotest.Hits(res.stderr) != "none" {
 		t.Errorf("--dry-run used the memo")
 	}
 }

@@ -24,7 +24,7 @@ var layers = map[string]int{
 const stageRank = 3
 
 var testOnly = map[string]bool{
-	"devca": true, "certtest": true, "apachetest": true, "e2e": true, "fsread/fsreadtest": true,
+	"devca": true, "certtest": true, "apachetest": true, "e2e": true, "fsread/fsreadtest": true, "memo/memotest": true,
 	"httpproxy/proxytest": true, "staple/ocsptest": true, "store/etcdstore/etcdtest": true, "store/storetest": true,
 }
 

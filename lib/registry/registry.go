@@ -41,6 +41,7 @@ type Result struct {
 	Renamed   map[string]string // old name -> new name
 	HTTPD     bool              // httpd.json was (re)written
 	Warnings  []string          // stored sets that were skipped, and why
+	Replayed  int               // MDs completed from the memo (Options.Memo)
 }
 
 // Sync brings the store's definitions in step with recs, and fills recs
@@ -102,6 +103,7 @@ func plan(ctx context.Context, st *store.Store, recs []*md.Record, m *memo.Memo)
 		memoable = memoable && hasOld && src == r.Name
 		if memoable && replay(m, key, r, now) {
 			p.result.Unchanged = append(p.result.Unchanged, r.Name)
+			p.result.Replayed++
 			continue
 		}
 		var before uint64
