@@ -127,9 +127,10 @@ func action(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) 
 		stage.FromStore = install.StoreRecords
 	}
 	// The Apache snippets and fallback certificates are written for all
-	// records at once: a run that replays some of them cannot.
-	if !c.Bool("watch") && c.String("apache-dir") == "" {
-		stage.Memo = &cli.MemoSpec{Stage: "install", Paths: install.MemoPaths, Extra: install.MemoExtra}
+	// records at once: a run that replays some of them cannot. --watch
+	// reads its records before it starts watching.
+	if !c.Bool("watch") {
+		stage.Memo = &cli.MemoSpec{Stage: "install", Paths: install.MemoPaths, Extra: install.MemoExtra, Off: c.String("apache-dir") != ""}
 	}
 	return stage.Run(ctx, c, env, log)
 }

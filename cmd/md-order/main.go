@@ -107,9 +107,8 @@ func action(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) 
 			return &cli.Work{Jobs: c.Int("jobs"), Each: r.Process, Until: r.MemoUntil, Close: func() { mgr.Close() }}, nil
 		},
 	}
-	if !c.Bool("force") && !c.Bool("dry-run") {
-		stage.Memo = &cli.MemoSpec{Stage: "order", Paths: acmeflow.MemoPaths}
-	}
+	// --force and --dry-run answer differently from a cron run: no memo
+	stage.Memo = &cli.MemoSpec{Stage: "order", Paths: acmeflow.MemoPaths, Off: c.Bool("force") || c.Bool("dry-run")}
 	if c.Bool("dry-run") {
 		stage.Open = cli.OpenDryRun
 	}

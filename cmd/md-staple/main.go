@@ -73,8 +73,8 @@ func tool() cli.Tool {
 			}
 			// --cert adds a record of its own; settings given as flags
 			// override the records' (the memo knows only the records)
-			if memoable(c, opts) {
-				stage.Memo = &cli.MemoSpec{Stage: "staple", Paths: staple.MemoPaths, Extra: staple.MemoExtra}
+			if !c.Bool("watch") {
+				stage.Memo = &cli.MemoSpec{Stage: "staple", Paths: staple.MemoPaths, Extra: staple.MemoExtra, Off: !memoable(c, opts)}
 			}
 			return stage.Run(ctx, c, env, log)
 		},
@@ -82,9 +82,9 @@ func tool() cli.Tool {
 }
 
 // memoable tells whether md-staple may replay remembered answers: not for
-// --watch, --force or --all, nor with --cert or with settings given as
-// flags (they change the answers, and the memo knows only the records).
+// --force, nor with --cert or with settings given as flags (they change
+// the answers, and the memo knows only the records).
 func memoable(c *ucli.Context, o *staple.Options) bool {
-	return !c.Bool("watch") && !c.Bool("force") && !o.All && len(o.CertFiles) == 0 &&
+	return !c.Bool("force") && len(o.CertFiles) == 0 &&
 		o.HTTPProxy == "" && o.ProxyCAFile == "" && o.RenewWindow == "" && o.KeepResponse == "" && o.RetryDelay == ""
 }

@@ -224,3 +224,84 @@ func Finish(log *Logger, recs []*md.Record) error {
 	}
 	return nil
 }
+
+// lineSource reads the non-blank lines of the named files ("-" is stdin),
+// or of stdin when none are named, one at a time; err is set when it
+// stopped on an error rather than at the end.
+type lineSource struct {
+	files []string
+	stdin io.Reader
+	cur   *bufio.Scanner
+	name  string
+	fh    *os.File
+	no    int
+	err   error
+}
+
+func newLineSource(files []string, stdin io.Reader) (*lineSource, error) {
+	if len(files) == 0 {
+		if isTerminal(stdin) {
+			return nil, Usagef("no input: pipe records in (e.g. md-parse httpd.conf | ...) or name a file; see --help")
+		}
+		files = []string{"-"}
+	}
+	return &lineSource{files: files, stdin: stdin}, nil
+}
+
+// next returns the next non-blank line, trimmed.
+func (s *lineSource) next() (Line, bool) {
+	for s.err == nil {
+		if s.cur == nil && !s.open() {
+			return Line{}, false
+		}
+		if s.cur.Scan() {
+			s.no++
+			if b := bytes.TrimSpace(s.cur.Bytes()); len(b) > 0 {
+				return Line{Input: s.name, No: s.no, Bytes: bytes.Clone(b)}, true
+			}
+			continue
+		}
+		if err := s.cur.Err(); err != nil {
+			if errors.Is(err, bufio.ErrTooLong) {
+				err = fmt.Errorf("a line is longer than %d bytes", MaxLineBytes)
+			}
+			s.err = &UsageError{Err: &InputError{Input: s.name, Line: s.no + 1, Err: err}}
+			return Line{}, false
+		}
+		s.closeFile()
+	}
+	return Line{}, false
+}
+
+// open starts the next input; false at the end of them or on an error.
+func (s *lineSource) open() bool {
+	if len(s.files) == 0 {
+		return false
+	}
+	f := s.files[0]
+	s.files = s.files[1:]
+	r := s.stdin
+	s.name = "stdin"
+	if f != "-" {
+		fh, err := os.Open(f)
+		if err != nil {
+			s.err = &UsageError{Err: err}
+			return false
+		}
+		s.fh, s.name, r = fh, f, fh
+	}
+	s.cur = bufio.NewScanner(r)
+	s.cur.Buffer(make([]byte, 64*1024), MaxLineBytes)
+	s.no = 0
+	return true
+}
+
+func (s *lineSource) closeFile() {
+	if s.fh != nil {
+		s.fh.Close()
+		s.fh = nil
+	}
+	s.cur = nil
+}
+
+func (s *lineSource) close() { s.closeFile() }

@@ -19,7 +19,8 @@ import (
 //
 //  1. read every input record (files named as arguments, else stdin) and
 //     check them before anything is done, or take the MDs from the store
-//     (--all);
+//     (--all); a stage with a MemoSpec streams instead (runStream: each
+//     record is checked as it is read, and a bad line ends the input);
 //  2. open the store the records name (ChooseStore);
 //  3. Start the command's work on it; run Each on every record in a
 //     bounded pool of Jobs workers, then Batch once over all records
@@ -46,8 +47,8 @@ type Stage struct {
 	Start func(ctx context.Context, st *store.Store, recs []*md.Record) (*Work, error)
 	// LockedHint is the hint given when the run ends with exit 3.
 	LockedHint string
-	// Memo, if set, replays answers that cannot have changed (see
-	// MemoSpec); it needs Each work and records on the input.
+	// Memo, if set, makes the stage stream its records and replay
+	// answers that cannot have changed (see MemoSpec and runStream).
 	Memo *MemoSpec
 }
 
@@ -74,8 +75,8 @@ type Work struct {
 
 // Run runs the stage for a command invoked with c.
 func (s *Stage) Run(ctx context.Context, c *ucli.Context, env Env, log *Logger) error {
-	if s.memoUsable(env) {
-		return s.runMemo(ctx, c, env, log)
+	if s.streams() {
+		return s.runStream(ctx, c, env, log)
 	}
 	recs, err := s.inputs(c, env)
 	if err != nil {

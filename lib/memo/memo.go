@@ -109,21 +109,33 @@ var atMember = []byte(`"at":"`)
 // Lookup returns the entry for key if it may be used at now: see the
 // package comment.
 func (m *Memo) Lookup(key Key, now time.Time, paths func(name string) []Path) (*Entry, bool) {
+	e, ok := m.Candidate(key, now)
+	if !ok || !m.Valid(e, paths) {
+		return nil, false
+	}
+	return e, true
+}
+
+// Candidate is the first half of Lookup: the entry for key whose time
+// window holds at now, its paths not yet checked (Valid).
+func (m *Memo) Candidate(key Key, now time.Time) (*Entry, bool) {
 	m.mu.Lock()
 	e, ok := m.byKey[key]
 	m.mu.Unlock()
 	if !ok {
 		return nil, false
 	}
-	t := now.UnixNano()
-	if t < e.Decided || t >= e.Until {
-		return nil, false
-	}
-	sum, _ := m.Fingerprint(paths(e.Name), e.Extra)
-	if sum != e.Stat {
+	if t := now.UnixNano(); t < e.Decided || t >= e.Until {
 		return nil, false
 	}
 	return e, true
+}
+
+// Valid is the second half of Lookup: the paths the entry depends on are
+// as they were when it was remembered.
+func (m *Memo) Valid(e *Entry, paths func(name string) []Path) bool {
+	sum, _ := m.Fingerprint(paths(e.Name), e.Extra)
+	return sum == e.Stat
 }
 
 // Put remembers e for key, replacing what was remembered for the MD.

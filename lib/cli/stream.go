@@ -1,0 +1,439 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/memo"
+	"github.com/mdtools/mdtools/lib/pool"
+	"github.com/mdtools/mdtools/lib/store"
+	ucli "github.com/urfave/cli/v2"
+)
+
+// NoMemoEnv, set to anything, makes every stage work out every record
+// again instead of replaying what lib/memo remembered.
+const NoMemoEnv = "MDTOOLS_NO_MEMO"
+
+// MemoSpec lets a Stage replay answers that cannot have changed (lib/memo):
+// a record whose input line, store paths and time window match a
+// remembered answer is passed on with that answer, without being decoded,
+// worked on or encoded.
+type MemoSpec struct {
+	// Stage names the memo file (memo-<Stage>.bin in the store root).
+	Stage string
+	// Paths are the store directories and files the answer for an MD
+	// depends on.
+	Paths func(name string) []memo.Path
+	// Extra, if set, are absolute paths outside the store the answer for
+	// a record depends on (md-install: the deployed certificates).
+	Extra func(rec *md.Record) []string
+	// Off: the run streams but neither replays nor remembers (--force,
+	// --dry-run).
+	Off bool
+}
+
+// memoItem is one input line on its way through a streaming run.
+type memoItem struct {
+	line Line
+	key  memo.Key
+	hit  *memo.Entry // a remembered answer that may apply (checked by use)
+	rec  *md.Record  // the decoded record, unless hit
+	out  []byte      // rec encoded
+	err  error       // encoding rec failed
+}
+
+// streams tells whether a run reads its records as a stream (runStream).
+func (s *Stage) streams() bool {
+	return s.Memo != nil && !s.NoInput && s.FromStore == nil && s.Checked == nil
+}
+
+// runStream is Run for a stage with a MemoSpec. Records are read, checked
+// and worked on as they come, and written in input order as soon as they
+// and all before them are done, so the stages of a pipeline overlap and
+// memory does not grow with the input. The first record (with the command
+// line) chooses the store; every later record must name the same one.
+// A bad line ends the input there: the records before it are worked on
+// and written, none after it, and the run exits 2 naming the line.
+// Records whose answer the store's memo remembers (lib/memo) are passed on
+// with that answer, without being decoded or worked on.
+func (s *Stage) runStream(ctx context.Context, c *ucli.Context, env Env, log *Logger) error {
+	src, err := newLineSource(c.Args().Slice(), env.Stdin)
+	if err != nil {
+		return err
+	}
+	defer src.close()
+	sc, err := storeChoice(c, env)
+	if err != nil {
+		return err
+	}
+	in := &streamInput{src: src, now: time.Now()}
+	if first, ok := src.next(); ok {
+		if in.first, err = first.Decode(true); err != nil {
+			return err
+		}
+		sc.Records = []*md.Record{in.first}
+		in.firstLine = first
+	} else if src.err != nil {
+		return src.err
+	}
+	ch, err := Choose(log, sc)
+	if err != nil {
+		return err
+	}
+	in.store = ch
+	if in.first != nil {
+		if err := in.checkStore(in.first.Name, in.first.Store); err != nil {
+			return err
+		}
+	}
+	st, done, err := s.openChosen(ctx, ch)
+	if done != nil {
+		defer done()
+	}
+	if err != nil {
+		return err
+	}
+	if s.memoOn(env) && !IsEtcd(ch.Dir) {
+		m, err := memo.Open(ch.Dir, s.Memo.Stage, Version)
+		if err != nil {
+			log.Infof("memo: %v", err)
+		}
+		defer m.Close()
+		in.memo = m
+	}
+	w, err := s.Start(ctx, st, nil)
+	if err != nil {
+		return err
+	}
+	if w.Close != nil {
+		defer w.Close()
+	}
+	out := NewRecordWriter(env.Stdout)
+	var res *streamResult
+	if w.Batch != nil {
+		res, err = s.streamBatch(ctx, w, in, out)
+	} else {
+		res, err = s.streamEach(ctx, w, in, out, log)
+	}
+	if in.memo != nil {
+		log.Infof("%d of %d records answered from the memo (%s)", res.hits, res.total, memo.FileName(s.Memo.Stage))
+		if serr := in.memo.Save(); serr != nil {
+			log.Infof("memo not saved: %v", serr)
+		}
+	}
+	return s.finishStream(log, res, err, in.err)
+}
+
+// openChosen opens the chosen store as Open (or Stage.Open) does.
+func (s *Stage) openChosen(ctx context.Context, ch ChosenStore) (*store.Store, func(), error) {
+	if s.Open != nil {
+		return s.Open(ctx, ch)
+	}
+	st, err := Open(ctx, ch)
+	if err != nil {
+		return nil, nil, &Hinted{Err: err, Hint: "that is the " + ch.String() + "; check it and that this user may write there"}
+	}
+	return st, func() { st.Close() }, nil
+}
+
+// memoOn: the stage may use its memo in this run.
+func (s *Stage) memoOn(env Env) bool { return !s.Memo.Off && env.Var(NoMemoEnv) == "" }
+
+// streamInput hands out the input's items one by one: a remembered answer
+// where the memo has one, else the decoded record; the first bad line ends
+// it with err.
+type streamInput struct {
+	src       *lineSource
+	store     ChosenStore
+	memo      *memo.Memo
+	now       time.Time
+	first     *md.Record
+	firstLine Line
+	err       error // the input error that ended the input
+}
+
+func (in *streamInput) next() (*memoItem, bool) {
+	if in.err != nil {
+		return nil, false
+	}
+	if in.first != nil {
+		it := &memoItem{line: in.firstLine, rec: in.first}
+		in.first = nil
+		in.lookUp(it)
+		return it, true
+	}
+	l, ok := in.src.next()
+	if !ok {
+		in.err = in.src.err
+		return nil, false
+	}
+	it := &memoItem{line: l}
+	if in.lookUp(it) {
+		if in.err = in.checkStore(it.hit.Name, it.hit.RecStore); in.err != nil {
+			return nil, false
+		}
+		return it, true
+	}
+	if it.rec, in.err = l.Decode(true); in.err != nil {
+		return nil, false
+	}
+	if in.err = in.checkStore(it.rec.Name, it.rec.Store); in.err != nil {
+		return nil, false
+	}
+	return it, true
+}
+
+// lookUp finds a remembered answer for the line that may apply (its time
+// window holds; whether its paths are unchanged is checked by the one
+// who uses it, in parallel).
+func (in *streamInput) lookUp(it *memoItem) bool {
+	if in.memo == nil {
+		return false
+	}
+	it.key = memo.KeyOf(it.line.Bytes)
+	it.hit, _ = in.memo.Candidate(it.key, in.now)
+	return it.hit != nil
+}
+
+// checkStore: every record names the store the first one chose, or none.
+func (in *streamInput) checkStore(name, recStore string) error {
+	if recStore == "" {
+		return nil
+	}
+	if !filepath.IsAbs(recStore) && !strings.Contains(recStore, "://") {
+		return Usagef("record %s: \"store\" must be an absolute directory, got %q", name, recStore)
+	}
+	if d := normStore(recStore); d != in.store.Dir {
+		return &UsageError{Err: &Hinted{
+			Err:  fmt.Errorf("record %s names the store %s, but this run uses %s (%s)", name, d, in.store.Dir, in.store.From),
+			Hint: "records from two md-parse runs with different stores were mixed; run one pipeline per config"}}
+	}
+	return nil
+}
+
+// confirm checks a candidate answer's paths and falls back to decoding
+// the line when they changed.
+func (s *Stage) confirm(in *streamInput, it *memoItem) {
+	if it.hit == nil || in.memo.Valid(it.hit, s.Memo.Paths) {
+		return
+	}
+	it.hit = nil
+	// the line was remembered, so it decoded and checked before
+	if rec, err := it.line.Decode(true); err == nil {
+		it.rec = rec
+	} else {
+		it.err = err
+	}
+}
+
+// streamResult is what a streaming run saw.
+type streamResult struct {
+	total, hits, locked int
+	recs                []*md.Record // the records worked on, for Finish
+	batchErr            error
+}
+
+// streamEach runs Each on the records as they come, in a pool, and writes
+// each in input order.
+func (s *Stage) streamEach(ctx context.Context, w *Work, in *streamInput, out *RecordWriter, log *Logger) (*streamResult, error) {
+	res := &streamResult{}
+	var mu sync.Mutex
+	err := pool.Stream(max(1, w.Jobs), streamWindow, in.next, func(it *memoItem) {
+		s.confirm(in, it)
+		if it.hit != nil || it.err != nil {
+			return
+		}
+		if err := s.eachRemembered(ctx, w, in.memo, it); errors.Is(err, store.ErrLocked) {
+			log.Warnf("%s: skipped: another run holds its lock", it.rec.Name)
+			mu.Lock()
+			res.locked++
+			mu.Unlock()
+		}
+	}, func(it *memoItem) error {
+		return res.emit(out, it, in.now)
+	})
+	return res, err
+}
+
+// streamWindow bounds the records between reading and writing.
+const streamWindow = 1024
+
+// emit writes an item (its remembered answer, or its record) and counts it.
+func (res *streamResult) emit(out *RecordWriter, it *memoItem, now time.Time) error {
+	res.total++
+	switch {
+	case it.err != nil && it.rec == nil:
+		return it.err // a remembered line that no longer decodes
+	case it.hit != nil:
+		res.hits++
+		return writeLine(out, it.hit.Output(it.line.Bytes, now))
+	case it.err != nil:
+		return fmt.Errorf("encoding record %s: %w", it.rec.Name, it.err)
+	}
+	res.recs = append(res.recs, it.rec)
+	return writeLine(out, it.out)
+}
+
+func writeLine(out *RecordWriter, b []byte) error {
+	if err := out.WriteLine(b); err != nil {
+		return fmt.Errorf("writing records: %w", err)
+	}
+	return nil
+}
+
+// streamBatch passes remembered answers on as they come while no record
+// waits for the batch; the other records (and every answer after the
+// first of them, to keep the order) wait for one Batch at the end of the
+// input.
+func (s *Stage) streamBatch(ctx context.Context, w *Work, in *streamInput, out *RecordWriter) (*streamResult, error) {
+	res := &streamResult{}
+	var held []*memoItem
+	before := map[*md.Record]uint64{}
+	for {
+		it, ok := in.next()
+		if !ok {
+			break
+		}
+		s.confirm(in, it)
+		if it.err != nil && it.rec == nil {
+			in.err = it.err
+			break
+		}
+		if it.hit != nil && len(held) == 0 {
+			if err := res.emit(out, it, in.now); err != nil {
+				return res, err
+			}
+			continue
+		}
+		if it.rec != nil {
+			before[it.rec] = s.fingerprint(in.memo, it.rec)
+		}
+		held = append(held, it)
+	}
+	var slow []*md.Record
+	for _, it := range held {
+		if it.hit == nil {
+			slow = append(slow, it.rec)
+		}
+	}
+	decided := time.Now()
+	if w.Each != nil {
+		for _, r := range slow {
+			if err := w.Each(ctx, r); errors.Is(err, store.ErrLocked) {
+				res.locked++
+			}
+		}
+	}
+	recs, batchErr := w.Batch(ctx, slow)
+	res.batchErr = batchErr
+	returned := make(map[*md.Record]bool, len(recs))
+	for _, r := range recs {
+		returned[r] = true
+	}
+	for _, it := range held {
+		if it.hit == nil {
+			if !returned[it.rec] {
+				continue
+			}
+			delete(returned, it.rec)
+			if it.out, it.err = it.rec.Redacted().MarshalJSON(); it.err == nil && batchErr == nil {
+				s.remember(w, in.memo, it, before[it.rec], decided)
+			}
+		}
+		if err := res.emit(out, it, in.now); err != nil {
+			return res, err
+		}
+	}
+	for _, r := range recs { // records Batch added
+		if returned[r] {
+			res.recs = append(res.recs, r)
+			if err := out.Write(r); err != nil {
+				return res, fmt.Errorf("writing records: %w", err)
+			}
+		}
+	}
+	return res, nil
+}
+
+// finishStream gives a streaming run's exit: an input error (exit 2) wins,
+// then a Batch error, failed records (1), skipped locked MDs (3).
+func (s *Stage) finishStream(log *Logger, res *streamResult, err, inErr error) error {
+	finErr := Finish(log, res.recs)
+	switch {
+	case err != nil:
+		return err
+	case inErr != nil:
+		log.Errorf("the input ended at a bad line; the %d records before it were processed and written", res.total)
+		return inErr
+	case res.batchErr != nil:
+		if errors.Is(res.batchErr, store.ErrLocked) && s.LockedHint != "" {
+			return &Hinted{Err: res.batchErr, Hint: s.LockedHint}
+		}
+		return res.batchErr
+	case finErr != nil:
+		return finErr
+	case res.locked > 0:
+		return &Hinted{Err: store.ErrLocked, Hint: s.LockedHint}
+	}
+	return nil
+}
+
+// eachRemembered runs Each on a decoded record, encodes the result, and
+// remembers it when the stage says it stays valid and the paths it
+// depends on did not change while it was worked out.
+func (s *Stage) eachRemembered(ctx context.Context, w *Work, m *memo.Memo, it *memoItem) error {
+	before, decided := s.fingerprint(m, it.rec), time.Now()
+	err := w.Each(ctx, it.rec)
+	it.out, it.err = it.rec.Redacted().MarshalJSON()
+	if err == nil {
+		s.remember(w, m, it, before, decided)
+	}
+	return err
+}
+
+// fingerprint sums the record's paths (0 without a memo).
+func (s *Stage) fingerprint(m *memo.Memo, rec *md.Record) uint64 {
+	if m == nil {
+		return 0
+	}
+	sum, _ := m.Fingerprint(s.Memo.Paths(rec.Name), s.extra(rec))
+	return sum
+}
+
+func (s *Stage) extra(rec *md.Record) []string {
+	if s.Memo.Extra == nil {
+		return nil
+	}
+	return s.Memo.Extra(rec)
+}
+
+// remember stores the answer in it.out for its line if the stage says it
+// stays valid (Until), the record did not fail, and nothing it depends on
+// changed since before was taken (or within memo.Margin of now).
+func (s *Stage) remember(w *Work, m *memo.Memo, it *memoItem, before uint64, decided time.Time) {
+	if m == nil || it.err != nil {
+		return
+	}
+	rec := it.rec
+	var until time.Time
+	ok := false
+	if w.Until != nil && rec.Error == nil {
+		until, ok = w.Until(rec)
+	}
+	extra := s.extra(rec)
+	after, settled := m.Fingerprint(s.Memo.Paths(rec.Name), extra)
+	e, split := memo.Split(it.line.Bytes, it.out)
+	if !ok || !settled || after != before || !split || !until.After(decided) {
+		m.Forget(rec.Name)
+		return
+	}
+	e.Name, e.RecStore, e.Stat, e.Extra = rec.Name, rec.Store, after, extra
+	e.Decided, e.Until = decided.UnixNano(), until.UnixNano()
+	m.Put(it.key, &e)
+}

@@ -1,0 +1,53 @@
+package pool
+
+import (
+	"errors"
+	"sync/atomic"
+	"testing"
+)
+
+// TestStream: every item is worked on once and emitted in order, with no
+// more than window items in flight; an emit error stops taking items.
+func TestStream(t *testing.T) {
+	for _, tc := range []struct{ n, workers, window int }{{0, 2, 4}, {1, 1, 1}, {100, 4, 8}, {1000, 3, 1}, {50, 8, 100}} {
+		taken, inFlight, most := 0, atomic.Int64{}, atomic.Int64{}
+		var emitted []int
+		err := Stream(tc.workers, tc.window, func() (int, bool) {
+			if taken == tc.n {
+				return 0, false
+			}
+			taken++
+			if f := inFlight.Add(1); f > most.Load() {
+				most.Store(f)
+			}
+			return taken - 1, true
+		}, func(int) {}, func(i int) error {
+			inFlight.Add(-1)
+			emitted = append(emitted, i)
+			return nil
+		})
+		if err != nil || len(emitted) != tc.n {
+			t.Fatalf("%+v: %v, %d emitted", tc, err, len(emitted))
+		}
+		for i, v := range emitted {
+			if v != i {
+				t.Fatalf("%+v: emitted %v out of order", tc, emitted[:i+1])
+			}
+		}
+		// the window, the item being emitted and the one next() just returned
+		if most.Load() > int64(tc.window)+2 {
+			t.Errorf("%+v: %d items in flight", tc, most.Load())
+		}
+	}
+	boom := errors.New("boom")
+	taken := 0
+	err := Stream(2, 4, func() (int, bool) { taken++; return taken, true }, func(int) {}, func(i int) error {
+		if i == 10 {
+			return boom
+		}
+		return nil
+	})
+	if !errors.Is(err, boom) || taken > 10+4+2 {
+		t.Errorf("emit error: %v after %d taken", err, taken)
+	}
+}
