@@ -139,7 +139,7 @@ func syncStore(ctx context.Context, c *ucli.Context, log *cli.Logger, ch cli.Cho
 	defer st.Close()
 	opts := registry.Options{DryRun: dry, Wait: c.Duration("wait")}
 	if !dry && !cli.IsEtcd(ch.Dir) && os.Getenv(cli.NoMemoEnv) == "" {
-		m, err := registry.OpenMemo(ch.Dir, cli.Version)
+		m, err := registry.OpenMemo(ch.Dir, cli.MemoContext())
 		if err != nil {
 			log.Infof("memo: %v", err)
 		}

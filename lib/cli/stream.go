@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -19,6 +20,21 @@ import (
 // NoMemoEnv, set to anything, makes every stage work out every record
 // again instead of replaying what lib/memo remembered.
 const NoMemoEnv = "MDTOOLS_NO_MEMO"
+
+// MemoContext names the build a memo was written by: the version and the
+// executable's size and times, so that a rebuilt binary of the same
+// version (a developer's) does not replay answers of the old code.
+func MemoContext() string { return memoContext() }
+
+var memoContext = sync.OnceValue(func() string {
+	ctx := Version
+	if exe, err := os.Executable(); err == nil {
+		if fi, err := os.Stat(exe); err == nil {
+			ctx += fmt.Sprintf(" %d %d", fi.Size(), fi.ModTime().UnixNano())
+		}
+	}
+	return ctx
+})
 
 // MemoSpec lets a Stage replay answers that cannot have changed (lib/memo):
 // a record whose input line, store paths and time window match a
@@ -100,7 +116,7 @@ func (s *Stage) runStream(ctx context.Context, c *ucli.Context, env Env, log *Lo
 		return err
 	}
 	if s.memoOn(env) && !IsEtcd(ch.Dir) {
-		m, err := memo.Open(ch.Dir, s.Memo.Stage, Version)
+		m, err := memo.Open(ch.Dir, s.Memo.Stage, MemoContext())
 		if err != nil {
 			log.Infof("memo: %v", err)
 		}
