@@ -121,13 +121,7 @@ func parse(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) e
 			return err
 		}
 	}
-	w := cli.NewRecordWriter(env.Stdout)
-	for _, r := range recs {
-		if err := w.Write(r); err != nil {
-			return err
-		}
-	}
-	return nil
+	return cli.WriteRecords(env.Stdout, recs)
 }
 
 // syncStore opens the store and syncs the records into it (registry.Sync).

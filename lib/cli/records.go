@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 
 	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/pool"
 )
 
 // MaxLineBytes bounds one JSON line, so that junk input cannot exhaust
@@ -189,6 +191,27 @@ func (rw *RecordWriter) Write(r *md.Record) error {
 	defer rw.mu.Unlock()
 	_, err = rw.w.Write(append(b, '\n'))
 	return err
+}
+
+// WriteRecords writes recs in order, encoding them in parallel.
+func WriteRecords(w io.Writer, recs []*md.Record) error {
+	out := bufio.NewWriterSize(w, 64<<10)
+	lines := make([][]byte, len(recs))
+	errs := make([]error, len(recs))
+	err := pool.Ordered(len(recs), runtime.GOMAXPROCS(0), 4096, func(i int) {
+		lines[i], errs[i] = recs[i].Redacted().MarshalJSON()
+	}, func(i int) error {
+		if errs[i] != nil {
+			return fmt.Errorf("encoding record %s: %w", recs[i].Name, errs[i])
+		}
+		out.Write(lines[i])
+		lines[i] = nil
+		return out.WriteByte('\n')
+	})
+	if err != nil {
+		return err
+	}
+	return out.Flush()
 }
 
 // WriteLine emits one line already encoded (and redacted).

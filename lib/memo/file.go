@@ -131,6 +131,17 @@ func readBounded(path string) ([]byte, error) {
 }
 
 func (m *Memo) encode() []byte {
+	// answers whose time is up can never be used again: MDs that left
+	// the configuration do not stay in the memo for ever
+	now := time.Now().UnixNano()
+	for k, e := range m.byKey {
+		if e.Until <= now {
+			delete(m.byKey, k)
+			if m.byName[e.Name] == k {
+				delete(m.byName, e.Name)
+			}
+		}
+	}
 	b := []byte(magic)
 	b = appendString(b, m.context)
 	b = binary.LittleEndian.AppendUint64(b, m.global)

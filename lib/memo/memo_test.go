@@ -148,7 +148,7 @@ func TestPutForget(t *testing.T) {
 
 func FuzzDecode(f *testing.F) {
 	m, _ := Open(f.TempDir(), "order", "v1")
-	m.Put(KeyOf([]byte("x")), &Entry{Name: "a.test", TailA: []byte(`,"x":1}`), HasAt: true, TailB: []byte("}")})
+	m.Put(KeyOf([]byte("x")), &Entry{Name: "a.test", Until: 1 << 62, Extra: []string{"/d/cert.pem"}, TailA: []byte(`,"x":1}`), HasAt: true, TailB: []byte("}")})
 	f.Add(m.encode())
 	f.Add([]byte(magic))
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -15,10 +15,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"runtime"
 	"time"
 
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/memo"
+	"github.com/mdtools/mdtools/lib/pool"
 	"github.com/mdtools/mdtools/lib/renew"
 	"github.com/mdtools/mdtools/lib/store"
 )
@@ -97,25 +99,40 @@ func plan(ctx context.Context, st *store.Store, recs []*md.Record, m *memo.Memo)
 	from := p.planRenames(ctx, st, active, names, stored)
 	// md_reg_sync_finish for each record
 	now := time.Now()
-	for _, r := range active {
+	// First, in parallel, the records the memo answers (hashing a record
+	// is most of the cost); then the others in order.
+	type memoState struct {
+		key      memo.Key
+		memoable bool
+		replayed bool
+		before   uint64
+	}
+	states := make([]memoState, len(active))
+	pool.Each(len(active), runtime.GOMAXPROCS(0), func(i int) {
+		r, ms := active[i], &states[i]
 		src, hasOld := from[r.Name]
-		key, memoable := memoKey(m, r)
-		memoable = memoable && hasOld && src == r.Name
-		if memoable && replay(m, key, r, now) {
+		ms.key, ms.memoable = memoKey(m, r)
+		ms.memoable = ms.memoable && hasOld && src == r.Name
+		if ms.memoable {
+			if ms.replayed = replay(m, ms.key, r, now); !ms.replayed {
+				ms.before, _ = m.Fingerprint(memoPaths(r.Name), nil)
+			}
+		}
+	})
+	for i, r := range active {
+		ms := &states[i]
+		if ms.replayed {
 			p.result.Unchanged = append(p.result.Unchanged, r.Name)
 			p.result.Replayed++
 			continue
 		}
-		var before uint64
-		if memoable {
-			before, _ = m.Fingerprint(memoPaths(r.Name), nil)
-		}
+		src, hasOld := from[r.Name]
 		written, warned := len(p.writes), len(p.result.Warnings)
 		if err := p.planRecord(ctx, st, r, src, hasOld); err != nil {
 			return nil, err
 		}
-		if memoable && len(p.writes) == written && len(p.result.Warnings) == warned {
-			rememberSync(m, key, r, before, now)
+		if ms.memoable && len(p.writes) == written && len(p.result.Warnings) == warned {
+			rememberSync(m, ms.key, r, ms.before, now)
 		}
 	}
 	p.planHTTPD(ctx, st, active)
