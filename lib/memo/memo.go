@@ -77,32 +77,72 @@ type Memo struct {
 	dirty  bool
 }
 
-// KeyOf hashes an input line, skipping the values of "at" members: the
-// time an earlier stage ran changes on every run and no stage decides by
-// it.
+// KeyOf hashes an input line, skipping the values of "at" members (the
+// time an earlier stage ran changes on every run) and of "source" objects
+// (where md-parse found the MD, which depends on how the config's path was
+// spelt): no stage decides by either, and the replayed output carries the
+// line's own values.
 func KeyOf(line []byte) Key {
 	h := sha256.New()
 	rest := line
 	for {
-		i := bytes.Index(rest, atMember)
+		i, skip := nextSkipped(rest)
 		if i < 0 {
 			h.Write(rest)
 			break
 		}
-		i += len(atMember)
 		h.Write(rest[:i])
-		rest = rest[i:]
-		j := bytes.IndexByte(rest, '"')
-		if j < 0 {
-			h.Write(rest)
-			break
-		}
-		rest = rest[j:]
+		rest = rest[i+skip(rest[i:]):]
 	}
 	var k Key
 	copy(k[:], h.Sum(nil))
 	return k
 }
+
+// nextSkipped finds the next value KeyOf skips: its offset (after the
+// member name) and how to measure it; -1 when there is none.
+func nextSkipped(b []byte) (int, func([]byte) int) {
+	a := bytes.Index(b, atMember)
+	s := bytes.Index(b, sourceMember)
+	switch {
+	case a < 0 && s < 0:
+		return -1, nil
+	case s < 0 || a >= 0 && a < s:
+		return a + len(atMember), stringLen
+	default:
+		return s + len(sourceMember), objectLen
+	}
+}
+
+// stringLen is the length of the rest of a JSON string whose opening
+// quote is already consumed, up to (not including) its closing quote.
+func stringLen(b []byte) int {
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i
+		}
+	}
+	return len(b)
+}
+
+// objectLen is the length of the rest of a flat JSON object whose opening
+// brace is already consumed, up to (not including) its closing brace.
+func objectLen(b []byte) int {
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			i += 1 + stringLen(b[i+1:])
+		case '}':
+			return i
+		}
+	}
+	return len(b)
+}
+
+var sourceMember = []byte(`"source":{`)
 
 var atMember = []byte(`"at":"`)
 

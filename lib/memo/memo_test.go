@@ -17,7 +17,11 @@ func TestKeyOfSkipsAtValues(t *testing.T) {
 		{`{"name":"a"}`, `{"name":"b"}`, false},
 		{`{"name":"a","order":{"at":"x","renew-at":"1"}}`, `{"name":"a","order":{"at":"y","renew-at":"2"}}`, false},
 		{`{"name":"a","x":"at"}`, `{"name":"a","x":"at"}`, true},
-		{`{"name":"a","order":{"at":"unterminated`, `{"name":"a","order":{"at":"other`, false},
+		{`{"name":"a","order":{"at":"unterminated`, `{"name":"a","order":{"at":"other`, true},
+		{`{"name":"a","source":{"file":"md.toml","line":9},"x":1}`, `{"name":"a","source":{"file":"/etc/md.toml","line":9},"x":1}`, true},
+		{`{"name":"a","source":{"file":"a}\"b","line":9},"x":1}`, `{"name":"a","source":{"file":"c","line":1},"x":1}`, true},
+		{`{"name":"a","source":{"file":"a","line":9},"x":1}`, `{"name":"a","source":{"file":"a","line":9},"x":2}`, false},
+		{`{"name":"a","staple":{"responses":[{"source":"ocsp"}]}}`, `{"name":"a","staple":{"responses":[{"source":"crl"}]}}`, false},
 	} {
 		if got := KeyOf([]byte(tc.a)) == KeyOf([]byte(tc.b)); got != tc.same {
 			t.Errorf("KeyOf(%s) == KeyOf(%s): %v, want %v", tc.a, tc.b, got, tc.same)
@@ -157,6 +161,16 @@ func FuzzDecode(f *testing.F) {
 			if again := n.encode(); n.Len() > 0 && !bytes.HasPrefix(again, []byte(magic)) {
 				t.Fatal("re-encoding lost the header")
 			}
+		}
+	})
+}
+
+func FuzzKeyOf(f *testing.F) {
+	f.Add([]byte(`{"name":"a","source":{"file":"a}\"b","line":9},"order":{"at":"x"}}`))
+	f.Add([]byte(`"source":{"x":"\`))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		if KeyOf(line) != KeyOf(bytes.Clone(line)) {
+			t.Fatal("KeyOf is not a function of the bytes")
 		}
 	})
 }
