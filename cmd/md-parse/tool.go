@@ -7,6 +7,7 @@ import (
 	"github.com/mdtools/mdtools/lib/apacheconf"
 	"github.com/mdtools/mdtools/lib/cli"
 	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/memo"
 	"github.com/mdtools/mdtools/lib/registry"
 	"github.com/mdtools/mdtools/lib/store"
 	ucli "github.com/urfave/cli/v2"
@@ -116,19 +117,21 @@ func parse(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) e
 		r.Store = dir // every later stage uses this store
 	}
 	dry := c.Bool("dry-run")
+	var lines map[*md.Record][]byte
 	if !dry || cli.Initialized(ctx, ch) { // a dry run never creates a store
-		if err := syncStore(ctx, c, log, ch, recs, dry); err != nil {
+		if lines, err = syncStore(ctx, c, log, ch, recs, dry); err != nil {
 			return err
 		}
 	}
-	return cli.WriteRecords(env.Stdout, recs)
+	return cli.WriteRecords(env.Stdout, recs, lines)
 }
 
-// syncStore opens the store and syncs the records into it (registry.Sync).
-func syncStore(ctx context.Context, c *ucli.Context, log *cli.Logger, ch cli.ChosenStore, recs []*md.Record, dry bool) error {
+// syncStore opens the store and syncs the records into it (registry.Sync);
+// it returns the output lines the memo had for some of them.
+func syncStore(ctx context.Context, c *ucli.Context, log *cli.Logger, ch cli.ChosenStore, recs []*md.Record, dry bool) (map[*md.Record][]byte, error) {
 	st, err := openStore(ctx, ch)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer st.Close()
 	opts := registry.Options{DryRun: dry, Wait: c.Duration("wait")}
@@ -142,7 +145,7 @@ func syncStore(ctx context.Context, c *ucli.Context, log *cli.Logger, ch cli.Cho
 	}
 	res, err := registry.Sync(ctx, st, recs, opts)
 	if err != nil || res == nil {
-		return err
+		return nil, err
 	}
 	if opts.Memo != nil {
 		if err := opts.Memo.Save(); err != nil {
@@ -158,7 +161,10 @@ func syncStore(ctx context.Context, c *ucli.Context, log *cli.Logger, ch cli.Cho
 	for _, n := range res.Written {
 		log.Debugf("wrote domains/%s/md.json", n)
 	}
-	return nil
+	if res.Replayed > 0 {
+		log.Infof("%d of %d records answered from the memo (%s)", res.Replayed, len(recs), memo.FileName("parse"))
+	}
+	return res.Lines, nil
 }
 
 // openStore opens the store.

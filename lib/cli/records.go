@@ -174,10 +174,37 @@ func IsTerminal(w io.Writer) bool {
 type RecordWriter struct {
 	mu sync.Mutex
 	w  io.Writer
+	bw *bufio.Writer // nil: every line is written at once
 }
 
-// NewRecordWriter writes to w (stdout).
+// NewRecordWriter writes to w (stdout), every line at once.
 func NewRecordWriter(w io.Writer) *RecordWriter { return &RecordWriter{w: w} }
+
+// NewBufferedRecordWriter writes to w through a buffer: lines go out when
+// it is full or on Flush.
+func NewBufferedRecordWriter(w io.Writer) *RecordWriter {
+	return &RecordWriter{w: w, bw: bufio.NewWriterSize(w, 64<<10)}
+}
+
+// Flush writes out what is buffered.
+func (rw *RecordWriter) Flush() error {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	if rw.bw == nil {
+		return nil
+	}
+	return rw.bw.Flush()
+}
+
+// put writes one line under the lock.
+func (rw *RecordWriter) put(b []byte) error {
+	if rw.bw != nil {
+		rw.bw.Write(b)
+		return rw.bw.WriteByte('\n')
+	}
+	_, err := rw.w.Write(append(b, '\n'))
+	return err
+}
 
 // Write emits one record line.
 func (rw *RecordWriter) Write(r *md.Record) error {
@@ -189,16 +216,20 @@ func (rw *RecordWriter) Write(r *md.Record) error {
 	}
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
-	_, err = rw.w.Write(append(b, '\n'))
-	return err
+	return rw.put(b)
 }
 
-// WriteRecords writes recs in order, encoding them in parallel.
-func WriteRecords(w io.Writer, recs []*md.Record) error {
+// WriteRecords writes recs in order, encoding them in parallel; a record
+// with a line in known (already encoded and redacted) is written as that.
+func WriteRecords(w io.Writer, recs []*md.Record, known map[*md.Record][]byte) error {
 	out := bufio.NewWriterSize(w, 64<<10)
 	lines := make([][]byte, len(recs))
 	errs := make([]error, len(recs))
 	err := pool.Ordered(len(recs), runtime.GOMAXPROCS(0), 4096, func(i int) {
+		if b, ok := known[recs[i]]; ok {
+			lines[i] = b
+			return
+		}
 		lines[i], errs[i] = recs[i].Redacted().MarshalJSON()
 	}, func(i int) error {
 		if errs[i] != nil {
@@ -218,8 +249,7 @@ func WriteRecords(w io.Writer, recs []*md.Record) error {
 func (rw *RecordWriter) WriteLine(b []byte) error {
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
-	_, err := rw.w.Write(append(b, '\n'))
-	return err
+	return rw.put(b)
 }
 
 // Finish reports failed records on stderr and returns ErrRecordsFailed if
@@ -250,15 +280,18 @@ func Finish(log *Logger, recs []*md.Record) error {
 
 // lineSource reads the non-blank lines of the named files ("-" is stdin),
 // or of stdin when none are named, one at a time; err is set when it
-// stopped on an error rather than at the end.
+// stopped on an error rather than at the end. beforeWait, if set, is
+// called whenever the next line is not buffered yet, before the read that
+// may wait for it (the moment to flush output: see runStream).
 type lineSource struct {
-	files []string
-	stdin io.Reader
-	cur   *bufio.Scanner
-	name  string
-	fh    *os.File
-	no    int
-	err   error
+	files      []string
+	stdin      io.Reader
+	cur        *bufio.Reader
+	name       string
+	fh         *os.File
+	no         int
+	err        error
+	beforeWait func()
 }
 
 func newLineSource(files []string, stdin io.Reader) (*lineSource, error) {
@@ -277,23 +310,45 @@ func (s *lineSource) next() (Line, bool) {
 		if s.cur == nil && !s.open() {
 			return Line{}, false
 		}
-		if s.cur.Scan() {
+		b, err := s.readLine()
+		if b != nil {
 			s.no++
-			if b := bytes.TrimSpace(s.cur.Bytes()); len(b) > 0 {
-				return Line{Input: s.name, No: s.no, Bytes: bytes.Clone(b)}, true
+			if b = bytes.TrimSpace(b); len(b) > 0 {
+				return Line{Input: s.name, No: s.no, Bytes: b}, true
 			}
 			continue
 		}
-		if err := s.cur.Err(); err != nil {
-			if errors.Is(err, bufio.ErrTooLong) {
-				err = fmt.Errorf("a line is longer than %d bytes", MaxLineBytes)
-			}
+		if err != nil && err != io.EOF {
 			s.err = &UsageError{Err: &InputError{Input: s.name, Line: s.no + 1, Err: err}}
 			return Line{}, false
 		}
 		s.closeFile()
 	}
 	return Line{}, false
+}
+
+// readLine reads one line (a copy, without its newline); nil at the end.
+func (s *lineSource) readLine() ([]byte, error) {
+	if s.cur.Buffered() == 0 && s.beforeWait != nil {
+		s.beforeWait()
+	}
+	var line []byte
+	for {
+		frag, err := s.cur.ReadSlice('\n')
+		if len(line)+len(frag) > MaxLineBytes {
+			return nil, fmt.Errorf("a line is longer than %d bytes", MaxLineBytes)
+		}
+		line = append(line, frag...)
+		switch {
+		case err == bufio.ErrBufferFull:
+			continue
+		case err == io.EOF && len(line) > 0:
+			return line, nil
+		case err != nil:
+			return nil, err
+		}
+		return line[:len(line)-1], nil
+	}
 }
 
 // open starts the next input; false at the end of them or on an error.
@@ -313,8 +368,7 @@ func (s *lineSource) open() bool {
 		}
 		s.fh, s.name, r = fh, f, fh
 	}
-	s.cur = bufio.NewScanner(r)
-	s.cur.Buffer(make([]byte, 64*1024), MaxLineBytes)
+	s.cur = bufio.NewReaderSize(r, 64<<10)
 	s.no = 0
 	return true
 }

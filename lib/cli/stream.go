@@ -130,12 +130,18 @@ func (s *Stage) runStream(ctx context.Context, c *ucli.Context, env Env, log *Lo
 	if w.Close != nil {
 		defer w.Close()
 	}
-	out := NewRecordWriter(env.Stdout)
+	// Lines go out in batches, but never wait in the buffer while this
+	// stage waits for work or for its input.
+	out := NewBufferedRecordWriter(env.Stdout)
+	src.beforeWait = func() { out.Flush() }
 	var res *streamResult
 	if w.Batch != nil {
 		res, err = s.streamBatch(ctx, w, in, out)
 	} else {
 		res, err = s.streamEach(ctx, w, in, out, log)
+	}
+	if ferr := out.Flush(); ferr != nil && err == nil {
+		err = fmt.Errorf("writing records: %w", ferr)
 	}
 	if in.memo != nil {
 		log.Infof("%d of %d records answered from the memo (%s)", res.hits, res.total, memo.FileName(s.Memo.Stage))
@@ -273,7 +279,7 @@ func (s *Stage) streamEach(ctx context.Context, w *Work, in *streamInput, out *R
 		}
 	}, func(it *memoItem) error {
 		return res.emit(out, it, in.now)
-	})
+	}, func() { out.Flush() })
 	return res, err
 }
 

@@ -23,15 +23,16 @@ func MemoPaths(name string) []memo.Path {
 }
 
 // MemoExtra are the paths outside the store the answer depends on: the
-// deploy directory (a link to the current set) and the certificates in it
-// that md-install compares with the live ones.
+// deployed certificates md-install compares with the live ones (through
+// the deploy directory's link to the current set: a new set gives them
+// other inodes).
 func MemoExtra(rec *md.Record) []string {
 	d := deployOf(rec)
 	if d == nil {
 		return nil
 	}
 	dir := deployPath(d, rec.Name)
-	out := []string{dir}
+	var out []string
 	for _, s := range rec.PrivKey.Effective() {
 		out = append(out, filepath.Join(dir, s.FileName("cert")))
 	}

@@ -192,7 +192,8 @@ func (m *Memo) decode(data []byte) error {
 		var k Key
 		copy(k[:], r.take(len(k)))
 		e := &Entry{Name: r.str(), RecStore: r.str(), Stat: r.u64(), Decided: int64(r.u64()), Until: int64(r.u64())}
-		e.TailA, e.TailB = []byte(r.str()), []byte(r.str())
+		// the tails stay slices of the file's bytes: no copy per entry
+		e.TailA, e.TailB = r.bytes(), r.bytes()
 		for n := r.u32(); n > 0 && r.err == nil; n-- {
 			x := r.str()
 			if !filepath.IsAbs(x) {
@@ -242,9 +243,12 @@ func (r *reader) u64() uint64 {
 	return 0
 }
 
-func (r *reader) str() string {
+func (r *reader) str() string { return string(r.bytes()) }
+
+func (r *reader) bytes() []byte {
 	n := r.u32()
-	return string(r.take(int(n)))
+	b := r.take(int(n))
+	return b[:len(b):len(b)] // appending to it must not overwrite the next entry
 }
 
 // dirFDs holds the store root and its group directories open (O_PATH, no

@@ -9,8 +9,10 @@ import "sync"
 // between next and emit at once, so memory stays flat however long the
 // sequence. When emit returns an error, next is not called again, the work
 // already started finishes, and Stream returns that error. emit calls
-// never overlap; next is called on the caller's goroutine.
-func Stream[T any](workers, window int, next func() (T, bool), work func(T), emit func(T) error) error {
+// never overlap; next is called on the caller's goroutine. idle, if not
+// nil, is called (like emit, never at once with it) whenever emitting
+// waits for work or input: the moment to flush what emit buffered.
+func Stream[T any](workers, window int, next func() (T, bool), work func(T), emit func(T) error, idle func()) error {
 	workers, window = max(1, workers), max(1, window)
 	type slot struct {
 		v    T
@@ -39,10 +41,33 @@ func Stream[T any](workers, window int, next func() (T, bool), work func(T), emi
 		defer mu.Unlock()
 		return emitErr != nil
 	}
+	wait := func(s *slot) {
+		select {
+		case <-s.done:
+		default:
+			if idle != nil {
+				idle()
+			}
+			<-s.done
+		}
+	}
 	go func() {
 		defer close(emitted)
-		for s := range order {
-			<-s.done
+		for {
+			var s *slot
+			var ok bool
+			select {
+			case s, ok = <-order:
+			default:
+				if idle != nil {
+					idle()
+				}
+				s, ok = <-order
+			}
+			if !ok {
+				break
+			}
+			wait(s)
 			if !failed() {
 				if err := emit(s.v); err != nil {
 					mu.Lock()

@@ -2,8 +2,10 @@ package pool
 
 import (
 	"errors"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestStream: every item is worked on once and emitted in order, with no
@@ -25,7 +27,7 @@ func TestStream(t *testing.T) {
 			inFlight.Add(-1)
 			emitted = append(emitted, i)
 			return nil
-		})
+		}, nil)
 		if err != nil || len(emitted) != tc.n {
 			t.Fatalf("%+v: %v, %d emitted", tc, err, len(emitted))
 		}
@@ -46,8 +48,39 @@ func TestStream(t *testing.T) {
 			return boom
 		}
 		return nil
-	})
+	}, nil)
 	if !errors.Is(err, boom) || taken > 10+4+2 {
 		t.Errorf("emit error: %v after %d taken", err, taken)
+	}
+}
+
+// TestStreamIdle: while the next item's work is not done, the emitter
+// calls idle (here, the work waits for it: without idle it never ends).
+func TestStreamIdle(t *testing.T) {
+	release := make(chan struct{})
+	var once sync.Once
+	items := []int{0, 1}
+	done := make(chan error, 1)
+	go func() {
+		done <- Stream(1, 2, func() (int, bool) {
+			if len(items) == 0 {
+				return 0, false
+			}
+			v := items[0]
+			items = items[1:]
+			return v, true
+		}, func(i int) {
+			if i == 1 {
+				<-release
+			}
+		}, func(int) error { return nil }, func() { once.Do(func() { close(release) }) })
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("idle was not called while an item's work was pending")
 	}
 }

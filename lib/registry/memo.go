@@ -1,7 +1,7 @@
 package registry
 
 import (
-	"encoding/json"
+	"crypto/sha256"
 	"time"
 
 	"github.com/mdtools/mdtools/lib/md"
@@ -27,19 +27,11 @@ func memoPaths(name string) []memo.Path {
 	return []memo.Path{{Group: string(store.GroupDomains), Name: name}}
 }
 
-// synced is what planRecord took from the store for an MD that needed no
-// write.
-type synced struct {
-	State    int      `json:"state"`
-	Descr    string   `json:"descr,omitempty"`
-	Contacts []string `json:"contacts,omitempty"`
-	URL      string   `json:"url,omitempty"`
-	Account  string   `json:"account,omitempty"`
-}
-
 // memoKey is the key of a record as the config made it, before the sync
-// completed it; ok is false when it cannot be remembered (static
-// certificate files are outside the store).
+// completed it: a hash of its exact encoding (unlike the stages' memo
+// keys, "source" counts: the remembered line carries it); ok is false
+// when it cannot be remembered (static certificate files are outside the
+// store).
 func memoKey(m *memo.Memo, r *md.Record) (memo.Key, bool) {
 	if m == nil || len(r.CertFiles) > 0 {
 		return memo.Key{}, false
@@ -48,44 +40,31 @@ func memoKey(m *memo.Memo, r *md.Record) (memo.Key, bool) {
 	if err != nil {
 		return memo.Key{}, false
 	}
-	return memo.KeyOf(b), true
+	sum := sha256.Sum256(b)
+	var k memo.Key
+	copy(k[:], sum[:])
+	return k, true
 }
 
-// replay completes r from the memo; false when there is nothing usable.
-func replay(m *memo.Memo, key memo.Key, r *md.Record, now time.Time) bool {
+// replay returns the record's output line as the sync completed it last
+// time, if the memo has it and domains/<md> did not change since.
+func replay(m *memo.Memo, key memo.Key, r *md.Record, now time.Time) ([]byte, bool) {
 	e, ok := m.Lookup(key, now, memoPaths)
-	if !ok || e.Name != r.Name {
-		return false
+	if !ok || e.Name != r.Name || len(e.TailA) == 0 {
+		return nil, false
 	}
-	var s synced
-	if json.Unmarshal(e.TailA, &s) != nil {
-		return false
-	}
-	if err := complete(r); err != nil {
-		return false
-	}
-	r.State, r.StateDescr = s.State, s.Descr
-	if len(r.Contacts) == 0 {
-		r.Contacts = s.Contacts
-	}
-	if r.CA.URL == "" {
-		r.CA.URL = s.URL
-	}
-	if r.CA.Account == "" {
-		r.CA.Account = s.Account
-	}
-	return true
+	return e.TailA, true
 }
 
-// rememberSync stores what planRecord took from the store for r, when
-// domains/<md> did not change while it was read.
+// rememberSync stores the output line of r as the sync completed it,
+// when domains/<md> did not change while it was read.
 func rememberSync(m *memo.Memo, key memo.Key, r *md.Record, before uint64, decided time.Time) {
 	after, settled := m.Fingerprint(memoPaths(r.Name), nil)
 	if !settled || after != before {
 		m.Forget(r.Name)
 		return
 	}
-	b, err := json.Marshal(synced{State: r.State, Descr: r.StateDescr, Contacts: r.Contacts, URL: r.CA.URL, Account: r.CA.Account})
+	b, err := r.Redacted().MarshalJSON()
 	if err != nil {
 		return
 	}

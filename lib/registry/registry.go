@@ -44,6 +44,10 @@ type Result struct {
 	HTTPD     bool              // httpd.json was (re)written
 	Warnings  []string          // stored sets that were skipped, and why
 	Replayed  int               // MDs completed from the memo (Options.Memo)
+	// Lines holds, for the records the memo answered, their output line
+	// as the sync completed them (the records themselves are left as
+	// the config made them).
+	Lines map[*md.Record][]byte
 }
 
 // Sync brings the store's definitions in step with recs, and fills recs
@@ -105,6 +109,7 @@ func plan(ctx context.Context, st *store.Store, recs []*md.Record, m *memo.Memo)
 		key      memo.Key
 		memoable bool
 		replayed bool
+		line     []byte
 		before   uint64
 	}
 	states := make([]memoState, len(active))
@@ -114,7 +119,7 @@ func plan(ctx context.Context, st *store.Store, recs []*md.Record, m *memo.Memo)
 		ms.key, ms.memoable = memoKey(m, r)
 		ms.memoable = ms.memoable && hasOld && src == r.Name
 		if ms.memoable {
-			if ms.replayed = replay(m, ms.key, r, now); !ms.replayed {
+			if ms.line, ms.replayed = replay(m, ms.key, r, now); !ms.replayed {
 				ms.before, _ = m.Fingerprint(memoPaths(r.Name), nil)
 			}
 		}
@@ -124,6 +129,10 @@ func plan(ctx context.Context, st *store.Store, recs []*md.Record, m *memo.Memo)
 		if ms.replayed {
 			p.result.Unchanged = append(p.result.Unchanged, r.Name)
 			p.result.Replayed++
+			if p.result.Lines == nil {
+				p.result.Lines = map[*md.Record][]byte{}
+			}
+			p.result.Lines[r] = ms.line
 			continue
 		}
 		src, hasOld := from[r.Name]

@@ -20,14 +20,15 @@ func MemoPaths(name string) []memo.Path {
 	}
 }
 
-// MemoExtra are the deployed files the answer depends on: the deploy
-// directory, and per key spec the certificate and the response file.
+// MemoExtra are the deployed files the answer depends on: per key spec
+// the certificate and the response file (through the deploy directory's
+// link to the current set: a new set gives them other inodes).
 func MemoExtra(rec *md.Record) []string {
 	if rec.Host == nil || rec.Host.Deploy == nil || rec.Host.Deploy.Dir == "" {
 		return nil
 	}
 	dir := rec.Host.Deploy.Dir
-	out := []string{filepath.Clean(dir)}
+	var out []string
 	for _, ks := range rec.PrivKey.Effective() {
 		out = append(out, filepath.Join(dir, ks.FileName("cert")), DeployFile(dir, ks))
 	}
