@@ -10,8 +10,10 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/memo"
 	"github.com/mdtools/mdtools/lib/pool"
 )
 
@@ -172,9 +174,11 @@ func IsTerminal(w io.Writer) bool {
 // RecordWriter writes records as JSON Lines, always redacted. It is safe
 // for concurrent use.
 type RecordWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-	bw *bufio.Writer // nil: every line is written at once
+	mu      sync.Mutex
+	w       io.Writer
+	bw      *bufio.Writer // nil: every line is written at once
+	timer   *time.Timer   // a FlushSoon pending
+	scratch []byte        // WriteReplay's line
 }
 
 // NewRecordWriter writes to w (stdout), every line at once.
@@ -190,10 +194,38 @@ func NewBufferedRecordWriter(w io.Writer) *RecordWriter {
 func (rw *RecordWriter) Flush() error {
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
+	if rw.timer != nil {
+		rw.timer.Stop()
+		rw.timer = nil
+	}
 	if rw.bw == nil {
 		return nil
 	}
 	return rw.bw.Flush()
+}
+
+// flushDelay is how long FlushSoon lets lines wait for more.
+const flushDelay = 10 * time.Millisecond
+
+// FlushSoon flushes after flushDelay unless a Flush comes first: the next
+// stage gets lines while this one waits for slow work, without a write
+// for every line when work is fast.
+func (rw *RecordWriter) FlushSoon() {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	if rw.bw == nil || rw.timer != nil || rw.bw.Buffered() == 0 {
+		return
+	}
+	rw.timer = time.AfterFunc(flushDelay, func() { rw.Flush() })
+}
+
+// WriteReplay emits the output line a memo entry makes of an input line,
+// built in the writer's scratch space instead of a new slice per line.
+func (rw *RecordWriter) WriteReplay(e *memo.Entry, in []byte, now time.Time) error {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	rw.scratch = e.AppendOutput(rw.scratch[:0], in, now)
+	return rw.put(rw.scratch)
 }
 
 // put writes one line under the lock.

@@ -279,7 +279,7 @@ func (s *Stage) streamEach(ctx context.Context, w *Work, in *streamInput, out *R
 		}
 	}, func(it *memoItem) error {
 		return res.emit(out, it, in.now)
-	}, func() { out.Flush() })
+	}, out.FlushSoon)
 	return res, err
 }
 
@@ -294,7 +294,10 @@ func (res *streamResult) emit(out *RecordWriter, it *memoItem, now time.Time) er
 		return it.err // a remembered line that no longer decodes
 	case it.hit != nil:
 		res.hits++
-		return writeLine(out, it.hit.Output(it.line.Bytes, now))
+		if err := out.WriteReplay(it.hit, it.line.Bytes, now); err != nil {
+			return fmt.Errorf("writing records: %w", err)
+		}
+		return nil
 	case it.err != nil:
 		return fmt.Errorf("encoding record %s: %w", it.rec.Name, it.err)
 	}

@@ -252,11 +252,94 @@ func (r *reader) bytes() []byte {
 }
 
 // dirFDs holds the store root and its group directories open (O_PATH, no
-// symlink followed), so that a fingerprint is one fstatat per path.
+// symlink followed), so that a fingerprint is one fstatat per path. The
+// groups where most MDs have nothing (the root's per-MD files, staging/,
+// tmp/) are listed once instead: asking for 100,000 names that are not
+// there costs more than reading the few that are, and fills the kernel's
+// cache with negative entries.
 type dirFDs struct {
-	root   int
-	mu     sync.Mutex
-	groups map[string]int
+	root     int
+	mu       sync.Mutex
+	groups   map[string]int
+	listings map[string]map[string]bool // nil value: could not list
+	outside  map[string]int             // directories of extra paths, see lstatAbs
+}
+
+// maxOutside bounds the directories outside the store held open.
+const maxOutside = 64
+
+// lstatAbs is unix.Lstat of an absolute path outside the store, walked
+// from its grandparent held open (a deploy directory's files: the deploy
+// root is the same for every MD, so each stat walks two names instead of
+// the whole path).
+func (d *dirFDs) lstatAbs(p string, st *unix.Stat_t) error {
+	dir := filepath.Dir(p)
+	top, rel := filepath.Dir(dir), filepath.Base(dir)+"/"+filepath.Base(p)
+	d.mu.Lock()
+	fd, ok := d.outside[top]
+	if !ok && len(d.outside) < maxOutside {
+		var err error
+		if fd, err = unix.Open(top, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+			if d.outside == nil {
+				d.outside = map[string]int{}
+			}
+			d.outside[top], ok = fd, true
+		}
+	}
+	d.mu.Unlock()
+	if !ok || !filepath.IsAbs(p) || top == dir {
+		return unix.Lstat(p, st)
+	}
+	return unix.Fstatat(fd, rel, st, unix.AT_SYMLINK_NOFOLLOW)
+}
+
+// listedGroups are the groups dirFDs lists instead of asking per name.
+var listedGroups = map[string]bool{"": true, "staging": true, "tmp": true}
+
+// absent reports whether the path is known not to exist from its group's
+// listing (made on first use, so a memo's view is as of then).
+func (d *dirFDs) absent(p Path) bool {
+	if !listedGroups[p.Group] {
+		return false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	names, ok := d.listings[p.Group]
+	if !ok {
+		names = d.list(p.Group)
+		if d.listings == nil {
+			d.listings = map[string]map[string]bool{}
+		}
+		d.listings[p.Group] = names
+	}
+	return names != nil && !names[p.Name]
+}
+
+// list reads the names in a group directory (the root for ""); nil when
+// it cannot.
+func (d *dirFDs) list(g string) map[string]bool {
+	name := "."
+	if g != "" {
+		name = g
+	}
+	fd, err := unix.Openat(d.root, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if err == unix.ENOENT {
+			return map[string]bool{} // no such group: nothing in it
+		}
+		return nil
+	}
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return nil
+	}
+	set := make(map[string]bool, len(names))
+	for _, n := range names {
+		set[n] = true
+	}
+	return set
 }
 
 func openDirs(dir string) (*dirFDs, error) {
@@ -302,6 +385,9 @@ func (d *dirFDs) close() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, fd := range d.groups {
+		unix.Close(fd)
+	}
+	for _, fd := range d.outside {
 		unix.Close(fd)
 	}
 	unix.Close(d.root)

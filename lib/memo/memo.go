@@ -215,17 +215,22 @@ func (m *Memo) Len() int {
 // Output is the output line for the input line in (without its newline)
 // at now.
 func (e *Entry) Output(in []byte, now time.Time) []byte {
+	return e.AppendOutput(nil, in, now)
+}
+
+// AppendOutput appends the output line to b (no newline): for a caller
+// that writes many lines into one buffer without a copy each.
+func (e *Entry) AppendOutput(b, in []byte, now time.Time) []byte {
 	in = bytes.TrimRight(in, " \t\r")
-	out := make([]byte, 0, len(in)+len(e.TailA)+len(e.TailB)+32)
-	out = append(out, in[:len(in)-1]...)
-	out = append(out, e.TailA...)
+	b = append(b, in[:len(in)-1]...)
+	b = append(b, e.TailA...)
 	if e.HasAt {
-		out = append(out, '"')
-		out = now.UTC().AppendFormat(out, http.TimeFormat)
-		out = append(out, '"')
-		out = append(out, e.TailB...)
+		b = append(b, '"')
+		b = now.UTC().AppendFormat(b, http.TimeFormat)
+		b = append(b, '"')
+		b = append(b, e.TailB...)
 	}
-	return out
+	return b
 }
 
 // Split finds the tail the stage added to the input line in to make out
@@ -281,7 +286,11 @@ func (m *Memo) Fingerprint(paths []Path, extra []string) (sum uint64, settled bo
 	for _, p := range paths {
 		var st unix.Stat_t
 		var err error = unix.EBADF
-		if m.fds != nil {
+		switch {
+		case m.fds == nil:
+		case m.fds.absent(p):
+			err = unix.ENOENT // as fstatat would say, without asking
+		default:
 			err = m.fds.lstat(p, &st)
 		}
 		h = fnvString(h, p.Group)
@@ -291,7 +300,11 @@ func (m *Memo) Fingerprint(paths []Path, extra []string) (sum uint64, settled bo
 	for _, p := range extra {
 		var st unix.Stat_t
 		h = fnvString(h, p)
-		add(&st, unix.Lstat(p, &st))
+		if m.fds != nil {
+			add(&st, m.fds.lstatAbs(p, &st))
+		} else {
+			add(&st, unix.Lstat(p, &st))
+		}
 	}
 	return h, settled
 }
