@@ -233,7 +233,7 @@ func (in *streamInput) checkStore(name, recStore string) error {
 	}
 	if d := normStore(recStore); d != in.store.Dir {
 		return &UsageError{Err: &Hinted{
-			Err:  fmt.Errorf("record %s names the store %s, but this run uses %s (%s)", name, d, in.store.Dir, in.store.From),
+			Err:  fmt.Errorf("the records name two stores: %s (this run's: %s) and %s (record %s)", in.store.Dir, in.store.From, d, name),
 			Hint: "records from two md-parse runs with different stores were mixed; run one pipeline per config"}}
 	}
 	return nil
@@ -394,7 +394,7 @@ func (s *Stage) finishStream(log *Logger, res *streamResult, err, inErr error) e
 	case err != nil:
 		return err
 	case inErr != nil:
-		log.Errorf("the input ended at a bad line; the %d records before it were processed and written", res.total)
+		log.Errorf("the input ended at a bad line; records before it, processed and written: %d", res.total)
 		return inErr
 	case res.batchErr != nil:
 		if errors.Is(res.batchErr, store.ErrLocked) && s.LockedHint != "" {

@@ -52,7 +52,7 @@ func TestStreamBadInput(t *testing.T) {
 		}{
 			{"bad JSON", "{nope\n", "stdin: line 3"},
 			{"invalid record", `{"name":"x.test","domains":"x.test"}` + "\n", "stdin: line 3"},
-			{"another store", other, "names the store"},
+			{"another store", other, "the records name two stores"},
 			{"relative store", `{"name":"r.test","domains":["r.test"],"store":"rel/dir"}` + "\n", "must be an absolute directory"},
 		} {
 			t.Run(fmt.Sprintf("%s batch=%v", tc.name, batch), func(t *testing.T) {
