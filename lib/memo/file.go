@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,6 +24,13 @@ const magic = "mdtools-memo 2\n"
 
 // FileName is the memo file of a stage in the store root.
 func FileName(stage string) string { return "memo-" + stage + ".bin" }
+
+// IsFile reports whether a root file name is a memo or a memo's temp
+// file: a cache of this store's own files (inodes and all), never copied
+// to another store.
+func IsFile(name string) bool {
+	return strings.HasPrefix(name, "memo-") && (strings.HasSuffix(name, ".bin") || strings.Contains(name, ".bin.") && strings.HasSuffix(name, ".tmp"))
+}
 
 // Open reads the stage's memo in the store directory dir. context names
 // what else the answers depend on (the mdtools version): a memo written

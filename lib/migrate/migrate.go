@@ -31,6 +31,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mdtools/mdtools/lib/memo"
 	"github.com/mdtools/mdtools/lib/store"
 )
 
@@ -217,7 +218,8 @@ func listAll(ctx context.Context, b store.Backend) ([]file, error) {
 	}
 	files := []file{{g: store.GroupRoot, file: store.FileStore}}
 	for _, f := range root {
-		if f != store.FileStore && f != lockFile && store.CheckNames(store.GroupRoot, "", f) == nil {
+		// a memo caches this store's own files: the copy would never match
+		if f != store.FileStore && f != lockFile && !memo.IsFile(f) && store.CheckNames(store.GroupRoot, "", f) == nil {
 			files = append(files, file{g: store.GroupRoot, file: f})
 		}
 	}
