@@ -38,7 +38,7 @@ func IsFile(name string) bool {
 // err says why (for -v), and a store directory that cannot be opened
 // gives a memo that never matches.
 func Open(dir, stage, context string) (*Memo, error) {
-	m := &Memo{dir: dir, stage: stage, context: context, byKey: map[Key]*Entry{}, byName: map[string]Key{}}
+	m := &Memo{dir: dir, stage: stage, context: context, byKey: map[Key]*Entry{}}
 	fds, err := openDirs(dir)
 	if err != nil {
 		return m, err
@@ -53,7 +53,7 @@ func Open(dir, stage, context string) (*Memo, error) {
 		return m, err
 	}
 	if err := m.decode(data); err != nil {
-		m.byKey, m.byName = map[Key]*Entry{}, map[string]Key{}
+		m.data, m.index = nil, nil
 		return m, fmt.Errorf("%s: %w (ignored)", FileName(stage), err)
 	}
 	return m, nil
@@ -142,38 +142,52 @@ func (m *Memo) encode() []byte {
 	// answers whose time is up can never be used again: MDs that left
 	// the configuration do not stay in the memo for ever
 	now := time.Now().UnixNano()
-	for k, e := range m.byKey {
-		if e.Until <= now {
-			delete(m.byKey, k)
-			if m.byName[e.Name] == k {
-				delete(m.byName, e.Name)
-			}
-		}
-	}
 	b := []byte(magic)
 	b = appendString(b, m.context)
 	b = binary.LittleEndian.AppendUint64(b, m.global)
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(m.byKey)))
-	for k, e := range m.byKey {
-		b = append(b, k[:]...)
-		b = appendString(b, e.Name)
-		b = appendString(b, e.RecStore)
-		b = binary.LittleEndian.AppendUint64(b, e.Stat)
-		b = binary.LittleEndian.AppendUint64(b, uint64(e.Decided))
-		b = binary.LittleEndian.AppendUint64(b, uint64(e.Until))
-		b = appendString(b, string(e.TailA))
-		b = appendString(b, string(e.TailB))
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(e.Extra)))
-		for _, x := range e.Extra {
-			b = appendString(b, x)
+	countAt := len(b)
+	b = binary.LittleEndian.AppendUint32(b, 0)
+	n := 0
+	for k, span := range m.index {
+		if _, mine := m.byKey[k]; mine || m.removed[k] {
+			continue
 		}
-		if e.HasAt {
-			b = append(b, 1)
-		} else {
-			b = append(b, 0)
+		raw := m.data[span[0]:span[1]]
+		if _, e, err := decodeEntry(raw); err != nil || e.Until <= now {
+			continue
 		}
+		b = append(b, raw...) // an entry of the file read is copied as it was
+		n++
 	}
+	for k, e := range m.byKey {
+		if e.Until <= now {
+			continue
+		}
+		b = appendEntry(b, k, e)
+		n++
+	}
+	binary.LittleEndian.PutUint32(b[countAt:], uint32(n))
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
+}
+
+// appendEntry encodes one entry (see decodeEntry).
+func appendEntry(b []byte, k Key, e *Entry) []byte {
+	b = append(b, k[:]...)
+	b = appendString(b, e.Name)
+	b = appendString(b, e.RecStore)
+	b = binary.LittleEndian.AppendUint64(b, e.Stat)
+	b = binary.LittleEndian.AppendUint64(b, uint64(e.Decided))
+	b = binary.LittleEndian.AppendUint64(b, uint64(e.Until))
+	b = appendString(b, string(e.TailA))
+	b = appendString(b, string(e.TailB))
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(e.Extra)))
+	for _, x := range e.Extra {
+		b = appendString(b, x)
+	}
+	if e.HasAt {
+		return append(b, 1)
+	}
+	return append(b, 0)
 }
 
 func appendString(b []byte, s string) []byte {
@@ -183,6 +197,9 @@ func appendString(b []byte, s string) []byte {
 
 var errCorrupt = errors.New("corrupt memo")
 
+// decode checks the whole file (header, checksum, every entry) and
+// indexes its entries; they are decoded only when used (a memo of 100,000
+// MDs is tens of MB: as objects it would be several times that).
 func (m *Memo) decode(data []byte) error {
 	if len(data) < len(magic)+4 || string(data[:len(magic)]) != magic {
 		return errCorrupt
@@ -196,30 +213,55 @@ func (m *Memo) decode(data []byte) error {
 		return nil // another version or another store key: start afresh
 	}
 	n := int(r.u32())
-	for i := 0; i < n && r.err == nil; i++ {
-		var k Key
-		copy(k[:], r.take(len(k)))
-		e := &Entry{Name: r.str(), RecStore: r.str(), Stat: r.u64(), Decided: int64(r.u64()), Until: int64(r.u64())}
-		// the tails stay slices of the file's bytes: no copy per entry
-		e.TailA, e.TailB = r.bytes(), r.bytes()
-		for n := r.u32(); n > 0 && r.err == nil; n-- {
-			x := r.str()
-			if !filepath.IsAbs(x) {
-				r.err = errCorrupt
-			}
-			e.Extra = append(e.Extra, x)
+	index := make(map[Key][2]uint32, min(n, len(r.b)/32))
+	for i := 0; i < n; i++ {
+		start := len(body) - len(r.b)
+		size, e, err := decodeEntry(r.b)
+		if err != nil {
+			return err
 		}
-		flag := r.take(1)
-		e.HasAt = flag != nil && flag[0] == 1
-		if r.err == nil && validName(e.Name) {
-			m.byKey[k] = e
-			m.byName[e.Name] = k
+		r.b = r.b[size:]
+		if validName(e.Name) {
+			var k Key
+			copy(k[:], body[start:start+len(k)])
+			index[k] = [2]uint32{uint32(start), uint32(start + size)}
 		}
 	}
-	if r.err != nil || len(r.b) != 0 {
+	if len(r.b) != 0 {
 		return errCorrupt
 	}
+	m.data, m.index = body, index
 	return nil
+}
+
+// decodeEntry reads the entry at the start of b: its size and the entry
+// (tails are slices of b, not copies).
+func decodeEntry(b []byte) (int, *Entry, error) {
+	r := &reader{b: b}
+	r.take(len(Key{}))
+	e := &Entry{Name: r.str(), RecStore: r.str(), Stat: r.u64(), Decided: int64(r.u64()), Until: int64(r.u64())}
+	e.TailA, e.TailB = r.bytes(), r.bytes()
+	for n := r.u32(); n > 0 && r.err == nil; n-- {
+		x := r.str()
+		if !filepath.IsAbs(x) {
+			r.err = errCorrupt
+		}
+		e.Extra = append(e.Extra, x)
+	}
+	flag := r.take(1)
+	e.HasAt = flag != nil && flag[0] == 1
+	if r.err != nil {
+		return 0, nil, errCorrupt
+	}
+	return len(b) - len(r.b), e, nil
+}
+
+// entryName is the MD name of the entry at the start of b.
+func entryName(b []byte) (string, bool) {
+	r := &reader{b: b}
+	r.take(len(Key{}))
+	name := r.str()
+	return name, r.err == nil
 }
 
 type reader struct {

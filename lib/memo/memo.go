@@ -71,10 +71,16 @@ type Memo struct {
 	global              uint64 // md_store.json
 	fds                 *dirFDs
 
-	mu     sync.Mutex
-	byKey  map[Key]*Entry
-	byName map[string]Key
-	dirty  bool
+	mu    sync.Mutex
+	data  []byte            // the memo file as read
+	index map[Key][2]uint32 // entries in data: [start, end) of each, decoded on use
+	// byKey are the answers remembered in this run; removed are entries
+	// of data replaced or forgotten; byName (built on the first Put or
+	// Forget) finds an MD's key in both.
+	byKey   map[Key]*Entry
+	removed map[Key]bool
+	byName  map[string]Key
+	dirty   bool
 }
 
 // KeyOf hashes an input line, skipping the values of "at" members (the
@@ -160,15 +166,33 @@ func (m *Memo) Lookup(key Key, now time.Time, paths func(name string) []Path) (*
 // window holds at now, its paths not yet checked (Valid).
 func (m *Memo) Candidate(key Key, now time.Time) (*Entry, bool) {
 	m.mu.Lock()
-	e, ok := m.byKey[key]
+	e := m.entry(key)
 	m.mu.Unlock()
-	if !ok {
+	if e == nil {
 		return nil, false
 	}
 	if t := now.UnixNano(); t < e.Decided || t >= e.Until {
 		return nil, false
 	}
 	return e, true
+}
+
+// entry is the live entry for key, decoded from data if need be; nil if
+// none. Called with mu held.
+func (m *Memo) entry(key Key) *Entry {
+	if e, ok := m.byKey[key]; ok {
+		return e
+	}
+	if m.removed[key] {
+		return nil
+	}
+	if span, ok := m.index[key]; ok {
+		_, e, err := decodeEntry(m.data[span[0]:span[1]])
+		if err == nil {
+			return e
+		}
+	}
+	return nil
 }
 
 // Valid is the second half of Lookup: the paths the entry depends on are
@@ -185,8 +209,9 @@ func (m *Memo) Put(key Key, e *Entry) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.names()
 	if old, ok := m.byName[e.Name]; ok && old != key {
-		delete(m.byKey, old)
+		m.drop(old)
 	}
 	m.byKey[key] = e
 	m.byName[e.Name] = key
@@ -198,10 +223,38 @@ func (m *Memo) Put(key Key, e *Entry) {
 func (m *Memo) Forget(name string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.names()
 	if k, ok := m.byName[name]; ok {
-		delete(m.byKey, k)
+		m.drop(k)
 		delete(m.byName, name)
 		m.dirty = true
+	}
+}
+
+// drop removes the entry for key. Called with mu held.
+func (m *Memo) drop(key Key) {
+	delete(m.byKey, key)
+	if _, ok := m.index[key]; ok {
+		if m.removed == nil {
+			m.removed = map[Key]bool{}
+		}
+		m.removed[key] = true
+	}
+}
+
+// names builds byName from data and byKey, once. Called with mu held.
+func (m *Memo) names() {
+	if m.byName != nil {
+		return
+	}
+	m.byName = make(map[string]Key, len(m.index)+len(m.byKey))
+	for k, span := range m.index {
+		if name, ok := entryName(m.data[span[0]:span[1]]); ok && !m.removed[k] {
+			m.byName[name] = k
+		}
+	}
+	for k, e := range m.byKey {
+		m.byName[e.Name] = k
 	}
 }
 
@@ -209,7 +262,13 @@ func (m *Memo) Forget(name string) {
 func (m *Memo) Len() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return len(m.byKey)
+	n := len(m.byKey)
+	for k := range m.index {
+		if _, mine := m.byKey[k]; !mine && !m.removed[k] {
+			n++
+		}
+	}
+	return n
 }
 
 // Output is the output line for the input line in (without its newline)

@@ -156,7 +156,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(m.encode())
 	f.Add([]byte(magic))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		n := &Memo{context: "v1", byKey: map[Key]*Entry{}, byName: map[string]Key{}}
+		n := &Memo{context: "v1", byKey: map[Key]*Entry{}}
 		if err := n.decode(data); err == nil {
 			if again := n.encode(); n.Len() > 0 && !bytes.HasPrefix(again, []byte(magic)) {
 				t.Fatal("re-encoding lost the header")
