@@ -191,6 +191,7 @@ func TestMemoNotWrittenForFreshFiles(t *testing.T) {
 	dead := deadURL(t)
 	dir, recs := memoStore(t, dead)
 	in := jsonl(t, recs...)
+	memotest.Freshen(t, dir)
 	runOrder(t, in, "--store", dir)
 	if res := runOrder(t, in, "--store", dir, "-v"); memotest.Hits(res.stderr) != "0" {
 		t.Errorf("fresh files: %s answered from the memo\n%s", memotest.Hits(res.stderr), res.stderr)
