@@ -50,21 +50,13 @@ func (r *Runner) rememberUntil(rec *md.Record, d renew.Decision, live []renew.Ce
 	for _, c := range live {
 		earlier(c.Leaf.NotAfter)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.until == nil {
-		r.until = map[string]time.Time{}
-	}
-	r.until[rec.Name] = until
+	r.until.Note(rec.Name, until)
 }
 
 // MemoUntil is md-order's cli.Work.Until: until when the answer Process
 // gave rec stays right while its store paths do not change.
 func (r *Runner) MemoUntil(rec *md.Record) (time.Time, bool) {
-	r.mu.Lock()
-	until, ok := r.until[rec.Name]
-	delete(r.until, rec.Name)
-	r.mu.Unlock()
+	until, ok := r.until.Until(rec.Name)
 	if !ok || rec.Error != nil || rec.Order == nil || rec.Order.Action != ActionNone || len(rec.Order.Warnings) > 0 {
 		return time.Time{}, false
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/mdtools/mdtools/lib/challenge"
 	"github.com/mdtools/mdtools/lib/logger"
 	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/memo"
 	"github.com/mdtools/mdtools/lib/ocspfile"
 	"github.com/mdtools/mdtools/lib/renew"
 	"github.com/mdtools/mdtools/lib/store"
@@ -82,7 +83,7 @@ type Runner struct {
 	mu    sync.Mutex
 	cas   map[string]*caEntry
 	accts map[string]*acctEntry
-	until map[string]time.Time // see rememberUntil
+	until memo.Notes[string] // see rememberUntil
 }
 
 // caEntry is one CA as reached through one HTTP configuration.

@@ -2,7 +2,6 @@ package install
 
 import (
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/mdtools/mdtools/lib/md"
@@ -40,25 +39,14 @@ func MemoExtra(rec *md.Record) []string {
 }
 
 // Notes collects for md-install's memo until when each record's answer
-// holds: set Options.Notes and give Notes.Until to the stage.
-type Notes struct {
-	mu    sync.Mutex
-	until map[*md.Record]time.Time
-}
+// holds ("nothing to do" with live certificates only): set Options.Notes
+// and give Notes.Until to the stage.
+type Notes = memo.Notes[*md.Record]
 
-// Until is when the answer for rec stops holding; false when it cannot
-// be remembered (anything but "nothing to do" with live certificates).
-func (n *Notes) Until(rec *md.Record) (time.Time, bool) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	t, ok := n.until[rec]
-	return t, ok
-}
-
-// note remembers, for an item with nothing to do, the first moment an
+// noteUntil notes, for an item with nothing to do, the first moment an
 // answer could change by time alone: the start of a live certificate's
 // warn window (the "expiring" warning) or its end.
-func (n *Notes) note(it *item, now time.Time) {
+func noteUntil(n *Notes, it *item, now time.Time) {
 	if n == nil || it.action != "none" || it.err != nil || !it.liveOK || len(it.live) == 0 ||
 		it.changed || it.pending || it.confirmed || it.unconfirmed || it.locked {
 		return
@@ -75,13 +63,7 @@ func (n *Notes) note(it *item, now time.Time) {
 			until = at
 		}
 	}
-	if !until.After(now) {
-		return
+	if until.After(now) {
+		n.Note(it.rec, until)
 	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.until == nil {
-		n.until = map[*md.Record]time.Time{}
-	}
-	n.until[it.rec] = until
 }

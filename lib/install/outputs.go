@@ -206,7 +206,7 @@ func (r *runner) report(it *item) {
 	for _, c := range it.live {
 		in.Certs = append(in.Certs, renew.CertInfo(c.spec, c.chain[0]))
 	}
-	r.opts.Notes.note(it, r.now)
+	noteUntil(r.opts.Notes, it, r.now)
 	if it.err != nil {
 		if it.rec.Error == nil || it.rec.Error.Stage == "install" {
 			it.rec.Error = it.err

@@ -60,7 +60,7 @@ func (r *Runner) finish(ctx context.Context, s *Set) {
 		}
 	}
 	rec.Staple.Responses = append(rec.Staple.Responses, s.entries...)
-	r.Notes.note(s, now)
+	noteUntil(r.Notes, s, now)
 }
 
 // runSummary is what a set's due certificates came to, for its job.json.

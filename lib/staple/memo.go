@@ -2,7 +2,6 @@ package staple
 
 import (
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/mdtools/mdtools/lib/md"
@@ -36,24 +35,13 @@ func MemoExtra(rec *md.Record) []string {
 }
 
 // Notes collects for md-staple's memo until when each record's answer
-// holds: set Runner.Notes and give Notes.Until to the stage.
-type Notes struct {
-	mu    sync.Mutex
-	until map[*md.Record]time.Time
-}
+// holds (every response kept, nothing fetched): set Runner.Notes and give
+// Notes.Until to the stage.
+type Notes = memo.Notes[*md.Record]
 
-// Until is when the answer for rec stops holding; false when it cannot
-// be remembered (anything but every response kept, nothing fetched).
-func (n *Notes) Until(rec *md.Record) (time.Time, bool) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	t, ok := n.until[rec]
-	return t, ok
-}
-
-// note remembers, for a set whose responses were all kept, the first
+// noteUntil notes, for a set whose responses were all kept, the first
 // moment a response is due again or expires.
-func (n *Notes) note(s *Set, now time.Time) {
+func noteUntil(n *Notes, s *Set, now time.Time) {
 	rec := s.Record
 	if n == nil || len(s.due) > 0 || rec.Error != nil || len(s.entries) == 0 || len(rec.CertFiles) > 0 ||
 		rec.Staple == nil || len(rec.Staple.Warnings) > 0 {
@@ -71,13 +59,7 @@ func (n *Notes) note(s *Set, now time.Time) {
 			}
 		}
 	}
-	if !until.After(now) {
-		return
+	if until.After(now) {
+		n.Note(rec, until)
 	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.until == nil {
-		n.until = map[*md.Record]time.Time{}
-	}
-	n.until[rec] = until
 }
