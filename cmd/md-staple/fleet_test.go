@@ -19,18 +19,7 @@ import (
 // report the response "in-progress" with that node, exit 0, and fetch
 // nothing for it; held by this node's other run, exit 3 as before.
 func TestOCSPInProgressOnAnotherNode(t *testing.T) {
-	resp, err := ocsptest.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Close()
-	ca, err := ocsptest.NewCA("md-staple fleet CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := resp.SetIssuer(ca.Cert, ca.Key); err != nil {
-		t.Fatal(err)
-	}
+	resp, ca := responder(t, "md-staple fleet CA")
 	srv := etcdtest.Start(t)
 	web1, err := etcdstore.New(etcdstore.Config{Endpoints: []string{srv.Endpoint}, Prefix: "/ocsp", Node: "web1"})
 	if err != nil {

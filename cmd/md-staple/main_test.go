@@ -24,6 +24,25 @@ func run(t *testing.T, stdin string, args ...string) (int, string, string) {
 	return code, out.String(), errOut.String()
 }
 
+// responder is a real OCSP responder on loopback signing for a new test
+// CA named name; it is closed when the test ends.
+func responder(t *testing.T, name string) (*ocsptest.Responder, *ocsptest.CA) {
+	t.Helper()
+	resp, err := ocsptest.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Close() })
+	ca, err := ocsptest.NewCA(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := resp.SetIssuer(ca.Cert, ca.Key); err != nil {
+		t.Fatal(err)
+	}
+	return resp, ca
+}
+
 func TestHelpNamesTheJob(t *testing.T) {
 	code, out, errOut := run(t, "", "--help")
 	if code != cli.ExitOK || !strings.Contains(out, tool().Usage) || !strings.Contains(out, "--version") {
@@ -65,18 +84,7 @@ func TestUsageErrors(t *testing.T) {
 // TestCommand runs md-staple in-process against a real responder: records
 // on stdin, then --all, a responder outage, a held lock, and --cert.
 func TestCommand(t *testing.T) {
-	resp, err := ocsptest.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Close()
-	ca, err := ocsptest.NewCA("md-staple Test CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := resp.SetIssuer(ca.Cert, ca.Key); err != nil {
-		t.Fatal(err)
-	}
+	resp, ca := responder(t, "md-staple Test CA")
 	storeDir := t.TempDir()
 	st, err := store.Open(t.Context(), storeDir)
 	if err != nil {

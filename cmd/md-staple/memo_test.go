@@ -22,18 +22,7 @@ import (
 // makes exactly that MD be worked on again (written again from the store,
 // or fetched); a run without the memo agrees with every answer.
 func TestMemoStaple(t *testing.T) {
-	resp, err := ocsptest.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Close()
-	ca, err := ocsptest.NewCA("md-staple memo CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := resp.SetIssuer(ca.Cert, ca.Key); err != nil {
-		t.Fatal(err)
-	}
+	resp, ca := responder(t, "md-staple memo CA")
 	dir, deploy := t.TempDir(), t.TempDir()
 	st, err := store.Open(t.Context(), dir)
 	if err != nil {
