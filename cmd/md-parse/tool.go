@@ -32,6 +32,11 @@ Warnings go to stderr; one that says the same about many MDs (e.g. no way
 to answer a challenge) is shown for three of them and counted for the
 others, which -v lists.
 
+A run whose configuration files, Include directories and ${VAR}s are all
+unchanged since an earlier run with the same arguments prints that run's
+records without reading the configuration, when the store's memo still
+answers every MD (-v says "unchanged, not read"; md-parse(1) FILES).
+
 Store: MDStoreDir / store-dir from the config, else --store, else $MD_STORE,
 else, for an Apache config, the store mod_md itself uses ("md" under
 ServerRoot, e.g. /etc/apache2/md on Debian, so replacing mod_md needs no
@@ -87,10 +92,19 @@ func parse(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) e
 		return cli.Usagef("need exactly one CONFIG file (httpd.conf or md.toml), got %d arguments", c.NArg())
 	}
 	path := c.Args().First()
+	rm := newRunMemo(c, env, path)
+	if rm != nil {
+		if done, err := rm.replay(ctx, c, env, log, path); done || err != nil {
+			return err
+		}
+	}
 	opts := apacheconf.Options{
 		Defines:    c.StringSlice("define"),
 		Version:    c.String("httpd-version"),
 		ServerRoot: c.String("server-root"),
+	}
+	if rm != nil {
+		opts.Inputs = rm.inputs
 	}
 	if c.IsSet("module") {
 		opts.Modules = c.StringSlice("module")
@@ -117,21 +131,32 @@ func parse(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) e
 		r.Store = dir // every later stage uses this store
 	}
 	dry := c.Bool("dry-run")
-	var lines map[*md.Record][]byte
+	var res *registry.Result
 	if !dry || cli.Initialized(ctx, ch) { // a dry run never creates a store
-		if lines, err = syncStore(ctx, c, log, ch, recs, dry); err != nil {
+		var root uint64
+		if res, root, err = syncStore(ctx, c, log, ch, recs, dry); err != nil {
 			return err
 		}
+		if rm != nil && res != nil && res.Keys != nil {
+			rm.save(log, pc, ch, res, root)
+		}
+	}
+	var lines map[*md.Record][]byte
+	if res != nil {
+		lines = res.Lines
 	}
 	return cli.WriteRecords(env.Stdout, recs, lines)
 }
 
 // syncStore opens the store and syncs the records into it (registry.Sync);
-// it returns the output lines the memo had for some of them.
-func syncStore(ctx context.Context, c *ucli.Context, log *cli.Logger, ch cli.ChosenStore, recs []*md.Record, dry bool) (map[*md.Record][]byte, error) {
+// the result has the output lines the memo had for some of them. root is
+// the fingerprint of the store root files the sync read, when the memo
+// was used and they are settled (for the run memo; res.Keys is nil
+// otherwise).
+func syncStore(ctx context.Context, c *ucli.Context, log *cli.Logger, ch cli.ChosenStore, recs []*md.Record, dry bool) (*registry.Result, uint64, error) {
 	st, err := openStore(ctx, ch)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer st.Close()
 	opts := registry.Options{DryRun: dry, Wait: c.Duration("wait")}
@@ -145,11 +170,17 @@ func syncStore(ctx context.Context, c *ucli.Context, log *cli.Logger, ch cli.Cho
 	}
 	res, err := registry.Sync(ctx, st, recs, opts)
 	if err != nil || res == nil {
-		return nil, err
+		return nil, 0, err
 	}
+	var root uint64
 	if opts.Memo != nil {
 		if err := opts.Memo.Save(); err != nil {
 			log.Infof("memo not saved: %v", err)
+			res.Keys = nil
+		}
+		var settled bool
+		if root, settled = registry.RootFingerprint(opts.Memo); !settled {
+			res.Keys = nil
 		}
 	}
 	for _, w := range res.Warnings {
@@ -164,7 +195,7 @@ func syncStore(ctx context.Context, c *ucli.Context, log *cli.Logger, ch cli.Cho
 	if res.Replayed > 0 {
 		log.Infof("%d of %d records answered from the memo (%s)", res.Replayed, len(recs), memo.FileName("parse"))
 	}
-	return res.Lines, nil
+	return res, root, nil
 }
 
 // openStore opens the store.

@@ -2,7 +2,6 @@ package apacheconf
 
 import (
 	"fmt"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -27,7 +26,7 @@ func (r *reader) condition(section, args string) (bool, string) {
 		case "ifdefine":
 			v = r.defines[arg]
 		case "iffile":
-			_, err := os.Stat(r.relative(arg))
+			_, err := r.stat(r.relative(arg))
 			v = err == nil
 		case "ifdirective":
 			v = knownDirective(arg)

@@ -16,6 +16,7 @@
 package apacheconf
 
 import (
+	"github.com/mdtools/mdtools/lib/memo"
 	"sort"
 
 	"github.com/mdtools/mdtools/lib/md"
@@ -27,6 +28,9 @@ type Options struct {
 	Modules    []string // modules considered loaded for <IfModule>; nil: mod_md's set (md, ssl, watchdog)
 	Version    string   // httpd version for <IfVersion>; "" = 2.4.66
 	ServerRoot string   // overrides ServerRoot / the default (the config's directory)
+	// Inputs, if set, records every file read, path looked at, directory
+	// listed and environment variable expanded (md-parse's run memo).
+	Inputs *memo.Inputs
 }
 
 // Load reads the config at path. Configuration problems come back as

@@ -12,7 +12,7 @@ import (
 func (r *reader) include(pattern string, optional bool, file string, line int) []*node {
 	p := r.relative(pattern)
 	if !hasWildcard(p) {
-		fi, err := os.Stat(p)
+		fi, err := r.stat(p)
 		if err != nil {
 			if optional && os.IsNotExist(err) {
 				return nil
@@ -33,7 +33,7 @@ func (r *reader) include(pattern string, optional bool, file string, line int) [
 		base = filepath.Join(base, comps[i])
 	}
 	var out []*node
-	if fi, err := os.Stat(base); err != nil || !fi.IsDir() {
+	if fi, err := r.stat(base); err != nil || !fi.IsDir() {
 		if !optional {
 			r.errorf(file, line, "could not open config directory %s: %v", base, "no such directory")
 		}
@@ -57,7 +57,7 @@ func (r *reader) globWalk(dir string, rest []string, optional bool, pattern, fil
 	if !hasWildcard(rest[0]) {
 		next := filepath.Join(dir, rest[0])
 		if len(rest) == 1 {
-			fi, err := os.Stat(next)
+			fi, err := r.stat(next)
 			if err != nil {
 				return false
 			}
@@ -80,7 +80,7 @@ func (r *reader) globWalk(dir string, rest []string, optional bool, pattern, fil
 		r.aborted = true
 		return false
 	}
-	names, err := readDirNames(dir)
+	names, err := r.listNames(dir)
 	if err != nil {
 		if !optional {
 			r.errorf(file, line, "could not open config directory %s: %v", dir, unwrapPath(err))
@@ -98,7 +98,7 @@ func (r *reader) globWalk(dir string, rest []string, optional bool, pattern, fil
 			continue
 		}
 		full := filepath.Join(dir, n)
-		fi, err := os.Stat(full)
+		fi, err := r.stat(full)
 		if err != nil {
 			r.errorf(file, line, "could not open %s: %v", full, unwrapPath(err))
 			continue
@@ -145,7 +145,7 @@ func (r *reader) readDir(dir, file string, line, _ int) []*node {
 		return nil
 	}
 	defer r.leave()
-	names, err := readDirNames(dir)
+	names, err := r.listNames(dir)
 	if err != nil {
 		r.errorf(file, line, "could not open config directory %s: %v", dir, unwrapPath(err))
 		return nil
@@ -161,7 +161,7 @@ func (r *reader) readDir(dir, file string, line, _ int) []*node {
 			break
 		}
 		full := filepath.Join(dir, n)
-		fi, err := os.Stat(full)
+		fi, err := r.stat(full)
 		if err != nil {
 			r.errorf(file, line, "could not open %s: %v", full, unwrapPath(err))
 			continue

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mdtools/mdtools/lib/fsread"
 	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/memo"
 )
 
 // Limits that keep a hostile or broken config from exhausting the machine.
@@ -53,6 +54,7 @@ var builtinModules = []string{"core", "so", "watchdog", "http", "log_config", "l
 var defaultModules = []string{"md", "ssl", "watchdog"}
 
 type reader struct {
+	in        *memo.Inputs // what the read depended on (nil: not recorded)
 	root      string
 	rootSet   bool // ServerRoot forced by Options
 	defines   map[string]bool
@@ -79,6 +81,7 @@ type reader struct {
 
 func newReader(opts Options, configPath string) *reader {
 	r := &reader{
+		in:        opts.Inputs,
 		defines:   map[string]bool{},
 		vars:      map[string]string{},
 		modules:   map[string]bool{},
@@ -166,7 +169,7 @@ func (r *reader) readTop(path string) []*node {
 		r.errorf(path, 0, "%v", err)
 		return nil
 	}
-	fi, err := os.Stat(abs)
+	fi, err := r.stat(abs)
 	if err != nil {
 		r.errorf(path, 0, "could not open configuration file: %v", unwrapPath(err))
 		return nil
@@ -230,6 +233,7 @@ func (r *reader) readFile(path, fromFile string, fromLine, _ int) []*node {
 		r.aborted = true
 		return nil
 	}
+	r.in.Path(path)
 	data, err := fsread.ReadFile(path, MaxFileSize)
 	var fe *fsread.Error
 	switch {
@@ -257,7 +261,22 @@ func (r *reader) lookupVar(name string) (string, bool) {
 	if v, ok := r.vars[name]; ok {
 		return v, true
 	}
-	return os.LookupEnv(name)
+	v, ok := os.LookupEnv(name)
+	r.in.Env(name, v, ok)
+	return v, ok
+}
+
+// stat is os.Stat, recorded in the run's inputs.
+func (r *reader) stat(path string) (os.FileInfo, error) {
+	r.in.Path(path)
+	return os.Stat(path)
+}
+
+// listNames is readDirNames, recorded in the run's inputs (a directory's
+// identity changes when an entry is added, removed or renamed).
+func (r *reader) listNames(dir string) ([]string, error) {
+	r.in.Path(dir)
+	return readDirNames(dir)
 }
 
 // exec runs the read-time directives of a file (Include, Define,
@@ -421,7 +440,7 @@ func (r *reader) serverRoot(words []string, file string, line int) {
 	}
 	// httpd merges a relative ServerRoot with its working directory
 	root, _ := filepath.Abs(words[0])
-	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
+	if fi, err := r.stat(root); err != nil || !fi.IsDir() {
 		r.errorf(file, line, "ServerRoot must be a valid directory")
 		return
 	}

@@ -140,6 +140,7 @@ func setEAB(w *walker, n *node, argv []string, _ string) string {
 		kid = "none"
 	} else {
 		path := w.r.relative(kid)
+		w.r.in.Path(path)
 		data, err := fsread.ReadFile(path, fsread.MaxSmall)
 		var fe *fsread.Error
 		switch {

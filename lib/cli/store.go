@@ -158,7 +158,7 @@ func LoadConfig(path string, opts apacheconf.Options, errOut io.Writer) (*md.Par
 	var pc *md.ParsedConfig
 	var err error
 	if strings.HasSuffix(strings.ToLower(path), ".toml") {
-		pc, err = tomlconf.Load(path)
+		pc, err = tomlconf.LoadRecorded(path, opts.Inputs)
 	} else {
 		pc, err = apacheconf.Load(path, opts)
 	}

@@ -17,23 +17,47 @@ const GroupedWarnings = 3
 // 10,000 MDs that all lack the same setting gives a cron mail of a few
 // lines, not of 10,000.
 func WarnConfig(log *Logger, ws []md.ConfigError) {
-	count := map[string]int{}
-	var order []string
+	cw := NewConfigWarner(log)
 	for _, w := range ws {
-		key := warnKey(w.Msg)
-		count[key]++
-		if count[key] == 1 {
-			order = append(order, key)
-		}
-		if count[key] <= GroupedWarnings {
-			log.Warnf("%s", w.Error())
-		} else {
-			log.Infof("warning: %s", w.Error())
-		}
+		cw.Warn(w)
 	}
-	for _, key := range order {
-		if n := count[key] - GroupedWarnings; n > 0 {
-			log.Warnf("%d more MDs with the warning %q (-v lists them)", n, "<name> "+key)
+	cw.Done()
+}
+
+// ConfigWarner is WarnConfig one warning at a time (md-parse's run memo
+// replays 100,000 warnings without holding them all).
+type ConfigWarner struct {
+	log   *Logger
+	count map[string]int
+	order []string
+}
+
+// NewConfigWarner starts a WarnConfig.
+func NewConfigWarner(log *Logger) *ConfigWarner {
+	return &ConfigWarner{log: log, count: map[string]int{}}
+}
+
+// Warn logs one warning, or counts it when GroupedWarnings like it were
+// shown.
+func (cw *ConfigWarner) Warn(w md.ConfigError) {
+	key := warnKey(w.Msg)
+	cw.count[key]++
+	switch n := cw.count[key]; {
+	case n == 1:
+		cw.order = append(cw.order, key)
+		fallthrough
+	case n <= GroupedWarnings:
+		cw.log.Warnf("%s", w.Error())
+	case cw.log.Verbose > 0:
+		cw.log.Infof("warning: %s", w.Error())
+	}
+}
+
+// Done logs the counts of the warnings not shown.
+func (cw *ConfigWarner) Done() {
+	for _, key := range cw.order {
+		if n := cw.count[key] - GroupedWarnings; n > 0 {
+			cw.log.Warnf("%d more MDs with the warning %q (-v lists them)", n, "<name> "+key)
 		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/mdtools/mdtools/lib/cli"
 	"github.com/mdtools/mdtools/lib/devca"
 	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/memo"
 	"github.com/mdtools/mdtools/lib/staple/ocsptest"
 	"github.com/mdtools/mdtools/lib/store"
 )
@@ -35,6 +36,15 @@ func TestMain(m *testing.M) {
 			return 1
 		}
 		defer os.RemoveAll(dir)
+		// md-parse's run memos go to a cache directory of this run, not
+		// the user's (the commands inherit the variable)
+		cache, err := os.MkdirTemp("", "mdtools-e2e-cache-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(cache)
+		os.Setenv(memo.CacheEnv, cache)
 		cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/...")
 		cmd.Dir = moduleRoot()
 		if out, err := cmd.CombinedOutput(); err != nil {

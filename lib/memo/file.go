@@ -131,11 +131,18 @@ func readBounded(path string) ([]byte, error) {
 	if fi.Size() > MaxFile {
 		return nil, fmt.Errorf("%s: larger than %d bytes: refused", path, MaxFile)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxFile+1))
-	if err == nil && len(data) > MaxFile {
-		err = fmt.Errorf("%s: larger than %d bytes: refused", path, MaxFile)
+	// one buffer of the size fstat said (ReadAll's doubling would hold up
+	// to twice a memo of tens of MB); a file that grew meanwhile is
+	// refused, one that shrank read as it is
+	data := make([]byte, fi.Size()+1)
+	n, err := io.ReadFull(f, data)
+	switch {
+	case err == nil:
+		return nil, fmt.Errorf("%s: changed while read: refused", path)
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		return data[:n:n], nil
 	}
-	return data, err
+	return nil, err
 }
 
 func (m *Memo) encode() []byte {

@@ -1,11 +1,16 @@
 package registry
 
 import (
+	"context"
 	"crypto/sha256"
+	"fmt"
+	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/memo"
+	"github.com/mdtools/mdtools/lib/pool"
 	"github.com/mdtools/mdtools/lib/store"
 )
 
@@ -57,16 +62,62 @@ func replay(m *memo.Memo, key memo.Key, r *md.Record, now time.Time) ([]byte, bo
 }
 
 // rememberSync stores the output line of r as the sync completed it,
-// when domains/<md> did not change while it was read.
-func rememberSync(m *memo.Memo, key memo.Key, r *md.Record, before uint64, decided time.Time) {
+// when domains/<md> did not change while it was read; it reports whether
+// it did.
+func rememberSync(m *memo.Memo, key memo.Key, r *md.Record, before uint64, decided time.Time) bool {
 	after, settled := m.Fingerprint(memoPaths(r.Name), nil)
 	if !settled || after != before {
 		m.Forget(r.Name)
-		return
+		return false
 	}
 	b, err := r.Redacted().MarshalJSON()
 	if err != nil {
-		return
+		return false
 	}
 	m.Put(key, &memo.Entry{Name: r.Name, Stat: after, Decided: decided.UnixNano(), Until: decided.Add(memoLife).UnixNano(), TailA: b})
+	return true
+}
+
+// rootPaths are the store root files a sync reads besides domains/.
+func rootPaths(string) []memo.Path { return []memo.Path{{Name: store.FileHTTPD}} }
+
+// RootFingerprint is the Fingerprint of the store root files a sync
+// reads (httpd.json), for md-parse's run memo; settled as Fingerprint's.
+func RootFingerprint(m *memo.Memo) (uint64, bool) { return m.Fingerprint(rootPaths(""), nil) }
+
+// ReplayRun returns the output lines of the MDs a run memo names (Keys
+// of an earlier Result, in order), as that sync completed them, when the
+// memo still holds every one, domains/<md> of each and the root files
+// (root, RootFingerprint) are unchanged, and nothing else keeps Sync from
+// answering as it did: then Sync would write nothing and complete every
+// record as before. ok is false otherwise. Like Sync, it takes the
+// store-wide lock (wait as Options.Wait), so it never reads a store in
+// the middle of another sync.
+func ReplayRun(ctx context.Context, st *store.Store, m *memo.Memo, names []string, keys []memo.Key, root uint64, wait time.Duration) (lines [][]byte, ok bool, err error) {
+	unlock, err := st.Lock(ctx, "", wait)
+	if err != nil {
+		return nil, false, fmt.Errorf("syncing MDs into %s: %w", st, err)
+	}
+	defer unlock()
+	if sum, _ := RootFingerprint(m); sum != root || len(names) != len(keys) {
+		return nil, false, nil
+	}
+	now := time.Now()
+	lines = make([][]byte, len(keys))
+	var missed atomic.Bool
+	pool.Each(len(keys), runtime.GOMAXPROCS(0), func(i int) {
+		if missed.Load() {
+			return
+		}
+		e, found := m.Lookup(keys[i], now, memoPaths)
+		if !found || e.Name != names[i] || len(e.TailA) == 0 {
+			missed.Store(true)
+			return
+		}
+		lines[i] = e.TailA
+	})
+	if missed.Load() {
+		return nil, false, nil
+	}
+	return lines, true, nil
 }

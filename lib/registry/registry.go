@@ -48,6 +48,11 @@ type Result struct {
 	// as the sync completed them (the records themselves are left as
 	// the config made them).
 	Lines map[*md.Record][]byte
+	// Keys, when the memo holds the answer of every record after this
+	// sync (replayed, or remembered now) and no record was left out, are
+	// their keys in record order (md-parse's run memo keeps them, see
+	// ReplayRun); nil otherwise.
+	Keys []memo.Key
 }
 
 // Sync brings the store's definitions in step with recs, and fills recs
@@ -141,10 +146,20 @@ func plan(ctx context.Context, st *store.Store, recs []*md.Record, m *memo.Memo)
 			return nil, err
 		}
 		if ms.memoable && len(p.writes) == written && len(p.result.Warnings) == warned {
-			rememberSync(m, ms.key, r, ms.before, now)
+			ms.replayed = rememberSync(m, ms.key, r, ms.before, now)
 		}
 	}
 	p.planHTTPD(ctx, st, active)
+	if m != nil && len(active) == len(recs) && len(p.renames) == 0 && len(p.result.Warnings) == 0 {
+		p.result.Keys = make([]memo.Key, len(active))
+		for i := range states {
+			if !states[i].replayed {
+				p.result.Keys = nil
+				break
+			}
+			p.result.Keys[i] = states[i].key
+		}
+	}
 	return p, nil
 }
 

@@ -24,7 +24,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("[globl]\nrenew-windw = 1\n[[domains]]\ncontact-emial = \"x\"\n[[domain]]\ndomains = [\"a.example\", \"A.example\", \"*.a.example\", \"b.a.example\"]\nMDStapeling = true\nstore-dri = \"/x\"\n"))
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {
-		pc, err := parse("fuzz.toml", dir, data)
+		pc, err := parse("fuzz.toml", dir, data, nil)
 		if err != nil {
 			if pc != nil {
 				t.Fatal("both a result and an error")

@@ -6,5 +6,5 @@ import "github.com/mdtools/mdtools/lib/md"
 // and the records' source call it, dir the directory relative paths are
 // taken against. md-parse import reads back the md.toml it writes with it.
 func Parse(name, dir string, data []byte) (*md.ParsedConfig, error) {
-	return parse(name, dir, data)
+	return parse(name, dir, data, nil)
 }

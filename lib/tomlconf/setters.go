@@ -28,6 +28,7 @@ func setEAB(p *parser, t *table, key string, v any, c *conf) {
 			return
 		}
 		path := p.abs(x)
+		p.in.Path(path)
 		e, err := readEABFile(path)
 		if err != nil {
 			p.errorf(t, key, "%v", err)

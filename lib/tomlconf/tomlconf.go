@@ -24,6 +24,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/mdtools/mdtools/lib/fsread"
 	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/memo"
 	"github.com/mdtools/mdtools/lib/renew"
 )
 
@@ -37,7 +38,12 @@ const MaxDomains = 100000
 
 // Load reads md.toml at path. Problems come back as md.ConfigErrors, all
 // of them, each "file:line: message".
-func Load(path string) (*md.ParsedConfig, error) {
+func Load(path string) (*md.ParsedConfig, error) { return LoadRecorded(path, nil) }
+
+// LoadRecorded is Load that records in inputs every file it reads
+// (md-parse's run memo); nil records nothing.
+func LoadRecorded(path string, inputs *memo.Inputs) (*md.ParsedConfig, error) {
+	inputs.Path(path)
 	data, err := fsread.ReadFile(path, MaxFileSize)
 	if err != nil {
 		return nil, md.ConfigErrors{{File: path, Msg: readError(err)}}
@@ -46,7 +52,7 @@ func Load(path string) (*md.ParsedConfig, error) {
 	if err != nil {
 		return nil, md.ConfigErrors{{File: path, Msg: err.Error()}}
 	}
-	return parse(path, dir, data)
+	return parse(path, dir, data, inputs)
 }
 
 // readError is the message for a file that could not be read, without
@@ -74,11 +80,12 @@ type parser struct {
 	lines lineIndex
 	errs  md.ConfigErrors
 	warns md.ConfigErrors
+	in    *memo.Inputs // files read (nil: not recorded)
 }
 
 // parse reads md.toml content; dir resolves relative paths.
-func parse(file, dir string, data []byte) (*md.ParsedConfig, error) {
-	p := &parser{file: file, dir: dir}
+func parse(file, dir string, data []byte, inputs *memo.Inputs) (*md.ParsedConfig, error) {
+	p := &parser{file: file, dir: dir, in: inputs}
 	var raw map[string]any
 	if _, err := toml.Decode(string(data), &raw); err != nil {
 		var pe toml.ParseError

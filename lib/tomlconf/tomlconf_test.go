@@ -34,7 +34,7 @@ func golden(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pc, err := parse("md.toml", abs, data)
+	pc, err := parse("md.toml", abs, data, nil)
 	files := map[string][]byte{}
 	if err != nil {
 		var ce md.ConfigErrors
