@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"math/big"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,6 +41,8 @@ type fakeCA struct {
 	ca    *x509.Certificate
 	csr   *x509.CertificateRequest
 	stop  chan struct{}
+	// orders counts the new-order requests that reached the CA.
+	orders atomic.Int64
 }
 
 func newFakeCA(t *testing.T, fault string) *fakeCA {
@@ -86,6 +90,7 @@ func (f *fakeCA) serve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusCreated)
 		w.Write([]byte(`{"status":"valid","contact":["mailto:admin@example.org"],"orders":"` + base + `/orders/1"}`))
 	case "/order":
+		f.orders.Add(1)
 		switch f.fault {
 		case "garbage-order":
 			w.Header().Set("Location", base+"/o/1")
@@ -315,3 +320,54 @@ func TestFaultsStageNothing(t *testing.T) {
 }
 
 var _ = md.Day
+
+// TestUnansweringCAFailsFast: when the CA stops answering, a run over
+// many MDs does not wait out the timeout for each of them (10,000 MDs at
+// a minute each would take hours): after a few ACME requests in a row got
+// no answer, the others fail at once, each recorded and reported as a
+// failure (exit 1, job log, backoff) like one that timed out.
+func TestUnansweringCAFailsFast(t *testing.T) {
+	f := newFakeCA(t, "hang")
+	dir := t.TempDir()
+	const n, jobs = 30, 2
+	var recs []*md.Record
+	for i := range n {
+		r := record([]string{f.url()}, fmt.Sprintf("f%02d.test", i))
+		r.Settings.RetryDelay = "1h"
+		recs = append(recs, r)
+	}
+	res := runOrder(t, jsonl(t, recs...), "--store", dir, "--ca-file", f.rootsFile(t.TempDir()),
+		"--timeout", "300ms", "-j", fmt.Sprint(jobs))
+	if res.code != 1 || len(res.recs) != n {
+		t.Fatalf("exit %d, %d records; want 1, %d\n%s", res.code, len(res.recs), n, res.stderr)
+	}
+	// The breaker opens after unansweredLimit (5) ACME requests in a row
+	// got no answer. The account requests of the first MDs (one at a
+	// time per worker, before the run's account is known) are answered
+	// and start the count again, and orders already on their way when it
+	// opens time out too: at most 5 + 2*jobs orders reach the CA.
+	limit := int64(5 + 2*jobs)
+	if got := f.orders.Load(); got > limit {
+		t.Errorf("%d of %d orders reached the CA; want at most %d", got, n, limit)
+	}
+	st, err := store.Open(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast := 0
+	for _, r := range res.recs {
+		if r.Error == nil || r.Order == nil || r.Order.Action != "failed" {
+			t.Fatalf("%s: order %+v, error %+v", r.Name, r.Order, r.Error)
+		}
+		if strings.Contains(r.Error.Detail, "requests in a row to 127.0.0.1") && strings.Contains(r.Error.Detail, "got no answer") {
+			fast++
+		}
+		job, err := st.LoadJob(t.Context(), store.GroupStaging, r.Name)
+		if err != nil || job.Errors != 1 || job.NextRun.IsZero() {
+			t.Errorf("%s: job %+v, %v", r.Name, job, err)
+		}
+	}
+	if fast < n-int(limit) {
+		t.Errorf("%d MDs failed fast, want at least %d", fast, n-int(limit))
+	}
+}

@@ -60,7 +60,7 @@ func HTTPClient(o HTTPOptions) (*http.Client, error) {
 	if timeout == 0 {
 		timeout = 2 * time.Minute
 	}
-	return &http.Client{Transport: tr, Timeout: timeout}, nil
+	return &http.Client{Transport: newBreaker(tr, time.Now), Timeout: timeout}, nil
 }
 
 // maxResponse bounds what is read from a CA response (mod_md: 1 MiB).
