@@ -3,6 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -219,4 +223,81 @@ func TestHTTP01IssuanceEndToEnd(t *testing.T) {
 		t.Fatalf("changed domains: exit %d %+v\n%s", res.code, res.recs[0].Order, res.stderr)
 	}
 	checkStaged(t, ca, dir, a)
+}
+
+// TestAccountKeyType: --account-key P-256 registers an ECDSA account
+// (every request signed for a fraction of RSA's cost); later runs keep
+// using it whatever their flag says, and a run without the flag still
+// registers RSA accounts, the only kind mod_md reads.
+func TestAccountKeyType(t *testing.T) {
+	ca := devca.StartT(t, devca.Options{})
+	accountKey := func(t *testing.T, dir, name string) (crypto.Signer, acmeflow.AccountFile) {
+		t.Helper()
+		st, err := store.Open(t.Context(), dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		var f acmeflow.AccountFile
+		if err := st.LoadJSON(t.Context(), store.GroupStaging, name, store.FileAccount, &f); err != nil {
+			t.Fatal(err)
+		}
+		key, err := st.LoadKey(t.Context(), store.GroupStaging, name, store.FileAccountKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return key, f
+	}
+	dir := t.TempDir()
+	a := record([]string{ca.DirectoryURL}, "a.test")
+	res := runOrder(t, jsonl(t, a), append(caArgs(ca, dir), "--account-key", "P-256")...)
+	if res.code != 0 || res.recs[0].Order.Action != acmeflow.ActionOrdered {
+		t.Fatalf("exit %d %+v\n%s", res.code, res.recs[0].Order, res.stderr)
+	}
+	checkStaged(t, ca, dir, a)
+	key, first := accountKey(t, dir, "a.test")
+	if k, ok := key.(*ecdsa.PrivateKey); !ok || k.Curve != elliptic.P256() {
+		t.Fatalf("account key %T, want a P-256 ECDSA key", key)
+	}
+	// A later run (renewal forced) without the flag: the same account.
+	res = runOrder(t, jsonl(t, a), append(caArgs(ca, dir), "--force")...)
+	if res.code != 0 || res.recs[0].Order.Action != acmeflow.ActionOrdered {
+		t.Fatalf("second run: exit %d %+v\n%s", res.code, res.recs[0].Order, res.stderr)
+	}
+	checkStaged(t, ca, dir, a)
+	if key, again := accountKey(t, dir, "a.test"); again.URL != first.URL {
+		t.Errorf("second run registered %s (%T); want %s reused", again.URL, key, first.URL)
+	}
+	// Activated, the account is listed with its key, and a rollover
+	// keeps the curve.
+	install(t, dir, "a.test")
+	infos := listAccounts(t, dir)
+	if len(infos) != 1 || infos[0].Key != "EC P-256" {
+		t.Fatalf("accounts: %+v", infos)
+	}
+	if code, out, errOut := runAccounts(t, "rollover", "--store", dir, "--ca-file", ca.RootsFile, infos[0].ID); code != 0 || !strings.Contains(out, "EC P-256") {
+		t.Fatalf("rollover: exit %d\n%s%s", code, out, errOut)
+	}
+	cur, _ := accountKeys(t, mustStore(t, dir), infos[0].ID)
+	if got, err := caKnows(t, ca, cur); err != nil || got.URI != first.URL {
+		t.Fatalf("after the rollover the CA knows %+v, %v", got, err)
+	}
+	if k, ok := cur.(*ecdsa.PrivateKey); !ok || k.Curve != elliptic.P256() {
+		t.Errorf("rolled-over key %T", cur)
+	}
+	// The default is RSA.
+	other := t.TempDir()
+	res = runOrder(t, jsonl(t, a), caArgs(ca, other)...)
+	if res.code != 0 {
+		t.Fatalf("default: exit %d\n%s", res.code, res.stderr)
+	}
+	if key, _ := accountKey(t, other, "a.test"); key == nil {
+		t.Fatal("no account key")
+	} else if _, ok := key.(*rsa.PrivateKey); !ok {
+		t.Errorf("default account key %T, want RSA", key)
+	}
+	res = runOrder(t, jsonl(t, a), append(caArgs(ca, t.TempDir()), "--account-key", "X25519")...)
+	if res.code != 2 || !strings.Contains(res.stderr, "--account-key") || !strings.Contains(res.stderr, "P-256") {
+		t.Errorf("--account-key X25519: exit %d\n%s", res.code, res.stderr)
+	}
 }

@@ -75,6 +75,7 @@ func tool() cli.Tool {
 		&ucli.StringFlag{Name: "tls-listen", Usage: "answer tls-alpn-01 challenges on `ADDR` (e.g. :443) while ordering"},
 		&ucli.StringSliceFlag{Name: "ca-file", Usage: "also trust the PEM roots in `FILE` (a regular file, at most 4 MiB) for the ACME HTTPS connection (repeatable)"},
 		&ucli.DurationFlag{Name: "timeout", Value: 5 * time.Minute, Usage: "give up on one MD after `DURATION`"},
+		&ucli.StringFlag{Name: "account-key", Value: "RSA", Usage: "key `TYPE` of ACME accounts this run registers: RSA (2048 bits; what mod_md reads) or P-256 / P-384 (ECDSA: signing each request costs a fraction; mod_md cannot use such an account). Stored accounts keep their key"},
 	)
 	return cli.Tool{
 		Name:        "md-order",
@@ -91,6 +92,10 @@ func action(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) 
 	if c.Int("jobs") < 1 {
 		return cli.Usagef("--jobs must be at least 1")
 	}
+	accountKey, err := acmeflow.ParseAccountKey(c.String("account-key"))
+	if err != nil {
+		return cli.Usagef("--account-key: %v", err)
+	}
 	stage := &cli.Stage{
 		LockedHint: "another md-order run is working on some MDs; they were skipped, run again later",
 		Start: func(_ context.Context, st *store.Store, _ []*md.Record) (*cli.Work, error) {
@@ -101,7 +106,7 @@ func action(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) 
 			r := &acmeflow.Runner{
 				Store: st, Challenges: mgr, Events: notifier(log, st.String()), Log: log,
 				CAFiles: c.StringSlice("ca-file"), Force: c.Bool("force"), DryRun: c.Bool("dry-run"),
-				LockWait: c.Duration("wait"), Timeout: c.Duration("timeout"),
+				LockWait: c.Duration("wait"), Timeout: c.Duration("timeout"), AccountKey: accountKey,
 				UserAgent: "mdtools-md-order/" + cli.Version,
 			}
 			return &cli.Work{Jobs: c.Int("jobs"), Each: r.Process, Until: r.MemoUntil, Close: func() { mgr.Close() }}, nil

@@ -5,10 +5,13 @@ import (
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/store"
@@ -43,6 +46,21 @@ type Account struct {
 	// account that is only staged (registered in this run or an earlier
 	// one whose set md-install has not activated yet).
 	ID string
+
+	// staged is the key as written to staging/<md>/account.pem, encoded
+	// (and encrypted) once per run: the same account is staged with
+	// every MD it orders for.
+	staged struct {
+		once sync.Once
+		pem  []byte
+		err  error
+	}
+}
+
+// stagedKey is the account key as staged, encoded on first use.
+func (a *Account) stagedKey(st *store.Store) ([]byte, error) {
+	a.staged.once.Do(func() { a.staged.pem, a.staged.err = st.EncodeKey(store.GroupStaging, a.Key) })
+	return a.staged.pem, a.staged.err
 }
 
 // eabMatches is mod_md's rule: no EAB configured matches only accounts
@@ -63,29 +81,48 @@ func (a *AccountFile) usable(caURL string, eab *md.EAB) bool {
 // ca.account, then accounts/ACME-<sname>-*, then accounts staged for other
 // MDs (spec §5.6). It does not contact the CA.
 func findStoredAccount(ctx context.Context, st *store.Store, m *md.MD, caURL string, eab *md.EAB) (*Account, error) {
-	try := func(g store.Group, name string) *Account {
-		var f AccountFile
-		if err := st.LoadJSON(ctx, g, name, store.FileAccount, &f); err != nil || !f.usable(caURL, eab) {
-			return nil
-		}
-		key, err := st.LoadKey(ctx, g, name, store.FileAccountKey)
-		if err != nil {
-			return nil
-		}
-		a := &Account{File: f, Key: key}
-		if g == store.GroupAccounts {
-			a.ID = name
-		}
-		return a
-	}
-	if a := try(store.GroupStaging, m.Name); a != nil {
+	if a := ownAccount(ctx, st, m, caURL, eab, nil); a != nil {
 		return a, nil
 	}
-	if m.CA != nil && m.CA.Account != "" {
-		if a := try(store.GroupAccounts, m.CA.Account); a != nil {
-			return a, nil
-		}
+	return sharedAccount(ctx, st, m.Name, caURL, eab)
+}
+
+// loadAccount reads a stored account when it can serve caURL with eab.
+func loadAccount(ctx context.Context, st *store.Store, g store.Group, name, caURL string, eab *md.EAB) *Account {
+	var f AccountFile
+	if err := st.LoadJSON(ctx, g, name, store.FileAccount, &f); err != nil || !f.usable(caURL, eab) {
+		return nil
 	}
+	key, err := st.LoadKey(ctx, g, name, store.FileAccountKey)
+	if err != nil {
+		return nil
+	}
+	a := &Account{File: f, Key: key}
+	if g == store.GroupAccounts {
+		a.ID = name
+	}
+	return a
+}
+
+// ownAccount is the account the MD names: the one staged with it, else
+// its ca.account (read through accounts, a run's cache of accounts/ by
+// ID, when not nil).
+func ownAccount(ctx context.Context, st *store.Store, m *md.MD, caURL string, eab *md.EAB, accounts *accountCache) *Account {
+	if a := loadAccount(ctx, st, store.GroupStaging, m.Name, caURL, eab); a != nil {
+		return a
+	}
+	if m.CA == nil || m.CA.Account == "" {
+		return nil
+	}
+	if accounts != nil {
+		return accounts.get(ctx, st, m.CA.Account, caURL, eab)
+	}
+	return loadAccount(ctx, st, store.GroupAccounts, m.CA.Account, caURL, eab)
+}
+
+// sharedAccount is an account no MD names: accounts/ACME-<sname>-*, then
+// one staged for another MD than self.
+func sharedAccount(ctx context.Context, st *store.Store, self, caURL string, eab *md.EAB) (*Account, error) {
 	ids, err := st.List(ctx, store.GroupAccounts)
 	if err != nil {
 		return nil, err
@@ -93,7 +130,7 @@ func findStoredAccount(ctx context.Context, st *store.Store, m *md.MD, caURL str
 	prefix := md.AccountIDPrefix(caURL)
 	for _, id := range ids {
 		if strings.HasPrefix(id, prefix) {
-			if a := try(store.GroupAccounts, id); a != nil {
+			if a := loadAccount(ctx, st, store.GroupAccounts, id, caURL, eab); a != nil {
 				return a, nil
 			}
 		}
@@ -103,13 +140,68 @@ func findStoredAccount(ctx context.Context, st *store.Store, m *md.MD, caURL str
 		return nil, err
 	}
 	for _, n := range names {
-		if n != m.Name && st.Exists(ctx, store.GroupStaging, n, store.FileAccount) {
-			if a := try(store.GroupStaging, n); a != nil {
+		if n != self && st.Exists(ctx, store.GroupStaging, n, store.FileAccount) {
+			if a := loadAccount(ctx, st, store.GroupStaging, n, caURL, eab); a != nil {
 				return a, nil
 			}
 		}
 	}
 	return nil, nil
+}
+
+// accountCache holds, for one run, the stored accounts already read: at
+// 10,000 MDs, reading (and decrypting: PBKDF2) the same account for each
+// MD, and listing staging/ for each MD that names none, made a first run
+// quadratic.
+type accountCache struct {
+	mu     sync.Mutex
+	byID   map[string]*Account // loadAccount of accounts/<id> per CA and EAB (nil: not usable)
+	shared map[string]*Account // sharedAccount per CA and EAB
+}
+
+// cacheKey names a CA and EAB.
+func cacheKey(caURL string, eab *md.EAB) string {
+	if eab == nil {
+		return caURL
+	}
+	sum := sha256.Sum256([]byte(eab.KID + "\x00" + eab.HMAC))
+	return caURL + "\x00" + hex.EncodeToString(sum[:])
+}
+
+// get reads accounts/<id> once per run, CA and EAB.
+func (c *accountCache) get(ctx context.Context, st *store.Store, id, caURL string, eab *md.EAB) *Account {
+	key := id + "\x00" + cacheKey(caURL, eab)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a, ok := c.byID[key]
+	if !ok {
+		a = loadAccount(ctx, st, store.GroupAccounts, id, caURL, eab)
+		if c.byID == nil {
+			c.byID = map[string]*Account{}
+		}
+		c.byID[key] = a
+	}
+	return a
+}
+
+// sharedFor is sharedAccount once per run, CA and EAB (an error is not
+// kept: the next MD looks again).
+func (c *accountCache) sharedFor(ctx context.Context, st *store.Store, self, caURL string, eab *md.EAB) (*Account, error) {
+	key := cacheKey(caURL, eab)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if a, ok := c.shared[key]; ok {
+		return a, nil
+	}
+	a, err := sharedAccount(ctx, st, self, caURL, eab)
+	if err != nil {
+		return nil, err
+	}
+	if c.shared == nil {
+		c.shared = map[string]*Account{}
+	}
+	c.shared[key] = a
+	return a, nil
 }
 
 // eabKey decodes an EAB HMAC (base64url, padded or not).
@@ -122,8 +214,31 @@ func eabKey(hmac string) ([]byte, error) {
 	return nil, &Problem{Type: ProblemEABInvalid, Detail: "the external account binding HMAC (MDExternalAccountBinding) is not valid base64url"}
 }
 
-// register creates a new account on the CA (spec §5.6).
-func register(ctx context.Context, c *acme.Client, dir *Directory, m *md.MD, eab *md.EAB) (*Account, error) {
+// ParseAccountKey reads md-order --account-key: "RSA" (the default:
+// AccountKeyBits, what mod_md reads) or an elliptic curve Go signs with
+// (P-256, P-384, P-521 or their aliases).
+func ParseAccountKey(s string) (md.KeySpec, error) {
+	if strings.EqualFold(s, "RSA") || s == "" {
+		return md.KeySpec{Type: md.KeyRSA, Bits: AccountKeyBits}, nil
+	}
+	if _, ok := md.CurveName(s); !ok {
+		return md.KeySpec{}, fmt.Errorf("account key %q: use RSA, P-256, P-384 or P-521", s)
+	}
+	return md.KeySpec{Type: md.KeyEC, Curve: s}, nil
+}
+
+// newAccountKey makes the key of a new account: RSA AccountKeyBits unless
+// spec names a curve.
+func newAccountKey(spec md.KeySpec) (crypto.Signer, error) {
+	if spec.Type != md.KeyEC {
+		return rsa.GenerateKey(rand.Reader, AccountKeyBits)
+	}
+	return md.GenerateKey(spec)
+}
+
+// register creates a new account on the CA (spec §5.6) with a key of
+// keySpec (newAccountKey).
+func register(ctx context.Context, c *acme.Client, dir *Directory, m *md.MD, eab *md.EAB, keySpec md.KeySpec) (*Account, error) {
 	if len(m.Contacts) == 0 {
 		return nil, &Problem{Type: "urn:ietf:params:acme:error:invalidContact",
 			Detail: fmt.Sprintf("No contact information is available for MD %s. Configure one using the MDContactEmail or ServerAdmin directive.", m.Name)}
@@ -140,7 +255,7 @@ func register(ctx context.Context, c *acme.Client, dir *Directory, m *md.MD, eab
 		return nil, &Problem{Type: "urn:ietf:params:acme:error:externalAccountRequired",
 			Detail: "the CA requires an external account binding: configure MDExternalAccountBinding <kid> <hmac>"}
 	}
-	key, err := rsa.GenerateKey(rand.Reader, AccountKeyBits)
+	key, err := newAccountKey(keySpec)
 	if err != nil {
 		return nil, err
 	}

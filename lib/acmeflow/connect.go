@@ -112,9 +112,11 @@ func (a *attempt) connect(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	stored, err := findStoredAccount(ctx, r.Store, &a.rec.MD, a.caURL, eab)
-	if err != nil {
-		return err
+	stored := ownAccount(ctx, r.Store, &a.rec.MD, a.caURL, eab, &r.stored)
+	if stored == nil {
+		if stored, err = r.stored.sharedFor(ctx, r.Store, a.name, a.caURL, eab); err != nil {
+			return err
+		}
 	}
 	akey := "new\x00" + a.caURL + "\x00" + ca.dir.URL
 	if eab != nil {
@@ -218,7 +220,7 @@ func (a *attempt) chooseAccount(ctx context.Context, eab *md.EAB, stored *Accoun
 	}
 	a.progress("Creating new ACME account for %s", a.name)
 	c := &acme.Client{DirectoryURL: a.caURL, HTTPClient: a.ca.hc, UserAgent: a.r.ua(), RetryBackoff: retryPolicy(a.r.now)}
-	acct, err := register(ctx, c, a.ca.dir, &a.rec.MD, eab)
+	acct, err := register(ctx, c, a.ca.dir, &a.rec.MD, eab, a.r.AccountKey)
 	if err != nil {
 		return nil, nil, err
 	}

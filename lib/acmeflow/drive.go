@@ -290,7 +290,11 @@ func (a *attempt) stageMD(ctx context.Context) error {
 		if err := a.r.Store.SaveJSON(ctx, store.GroupStaging, a.name, store.FileAccount, &a.acct.File); err != nil {
 			return err
 		}
-		if err := a.r.Store.SaveKey(ctx, store.GroupStaging, a.name, store.FileAccountKey, a.acct.Key); err != nil {
+		key, err := a.acct.stagedKey(a.r.Store)
+		if err != nil {
+			return err
+		}
+		if err := a.r.Store.Write(ctx, store.GroupStaging, a.name, store.FileAccountKey, key); err != nil {
 			return err
 		}
 	}

@@ -3,12 +3,12 @@ package acmeflow
 import (
 	"context"
 	"crypto"
-	"crypto/rand"
-	"crypto/rsa"
+	"crypto/ecdsa"
 	"errors"
 	"fmt"
 	"io/fs"
 
+	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/store"
 	"golang.org/x/crypto/acme"
 )
@@ -51,7 +51,7 @@ func RolloverAccount(ctx context.Context, st *store.Store, id string, o AccountO
 	newKey, err := st.LoadKey(ctx, store.GroupAccounts, id, FileAccountNewKey)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		if newKey, err = rsa.GenerateKey(rand.Reader, AccountKeyBits); err != nil {
+		if newKey, err = newAccountKey(sameKeyType(a.Key)); err != nil {
 			return nil, err
 		}
 		if err := st.SaveKey(ctx, store.GroupAccounts, id, FileAccountNewKey, newKey); err != nil {
@@ -89,9 +89,7 @@ func RolloverAccount(ctx context.Context, st *store.Store, id string, o AccountO
 // that is an error, and both keys stay.
 func finishRollover(ctx context.Context, st *store.Store, a *Account, newKey crypto.Signer, o AccountOptions) (done bool, err error) {
 	knows := func(key crypto.Signer) (bool, error) {
-		b := *a
-		b.Key = key
-		c, err := o.client(&b)
+		c, err := o.client(&Account{File: a.File, Key: key, ID: a.ID})
 		if err != nil {
 			return false, err
 		}
@@ -141,16 +139,15 @@ func (a *attempt) recoverRollover(ctx context.Context, stored *Account) (*Accoun
 	if err != nil {
 		return nil, nil
 	}
-	b := *stored
-	b.Key = newKey
-	sig, ok, err := a.validate(ctx, &b)
+	b := &Account{File: stored.File, Key: newKey, ID: stored.ID}
+	sig, ok, err := a.validate(ctx, b)
 	if err != nil || !ok {
 		return nil, nil
 	}
 	unlock, err := lockAccounts(ctx, st, 0)
 	if err != nil {
 		a.r.log().Warnf("%s: %v", a.name, err)
-		return &b, sig
+		return b, sig
 	}
 	defer unlock()
 	if err := switchKey(ctx, st, stored.ID, newKey); err != nil {
@@ -158,5 +155,14 @@ func (a *attempt) recoverRollover(ctx context.Context, stored *Account) (*Accoun
 	} else {
 		a.progress("Finished the key rollover of account %s, which the CA had accepted", stored.ID)
 	}
-	return &b, sig
+	return b, sig
+}
+
+// sameKeyType is the spec of a new key of the type of key (an ECDSA
+// account, registered with md-order --account-key, stays on its curve).
+func sameKeyType(key crypto.Signer) md.KeySpec {
+	if k, ok := key.Public().(*ecdsa.PublicKey); ok {
+		return md.KeySpec{Type: md.KeyEC, Curve: k.Curve.Params().Name}
+	}
+	return md.KeySpec{Type: md.KeyRSA, Bits: AccountKeyBits}
 }

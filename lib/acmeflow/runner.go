@@ -77,13 +77,18 @@ type Runner struct {
 	// LockWait bounds the wait for another run's lock on an MD.
 	LockWait time.Duration
 	// Timeout bounds the work on one MD (default 5 minutes).
-	Timeout   time.Duration
-	UserAgent string
+	Timeout time.Duration
+	// AccountKey is the key type of the accounts this run registers
+	// (ParseAccountKey); zero: RSA, which mod_md reads. Accounts already
+	// stored are used with the key they have.
+	AccountKey md.KeySpec
+	UserAgent  string
 
-	mu    sync.Mutex
-	cas   map[string]*caEntry
-	accts map[string]*acctEntry
-	until memo.Notes[string] // see rememberUntil
+	mu     sync.Mutex
+	cas    map[string]*caEntry
+	accts  map[string]*acctEntry
+	stored accountCache       // stored accounts read in this run
+	until  memo.Notes[string] // see rememberUntil
 }
 
 // caEntry is one CA as reached through one HTTP configuration.

@@ -186,19 +186,30 @@ func (s *Store) SaveJSON(ctx context.Context, g Group, name, file string, v any)
 // SaveKey writes a private key as PKCS#8 PEM, encrypted with the store key
 // in the groups where mod_md encrypts. Key files are always 0600.
 func (s *Store) SaveKey(ctx context.Context, g Group, name, file string, key crypto.Signer) error {
+	data, err := s.EncodeKey(g, key)
+	if err != nil {
+		return err
+	}
+	return s.Write(ctx, g, name, file, data)
+}
+
+// EncodeKey is the PEM SaveKey writes for key in group g (encrypted where
+// the store encrypts keys), for a caller that writes one key to several
+// places: encrypting it costs a PBKDF2 each time.
+func (s *Store) EncodeKey(g Group, key crypto.Signer) ([]byte, error) {
 	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
-		return fmt.Errorf("encoding private key: %w", err)
+		return nil, fmt.Errorf("encoding private key: %w", err)
 	}
 	block := &pem.Block{Type: "PRIVATE KEY", Bytes: der}
 	if encrypted(g) {
 		enc, err := encryptPKCS8(der, s.pass)
 		if err != nil {
-			return fmt.Errorf("encrypting private key: %w", err)
+			return nil, fmt.Errorf("encrypting private key: %w", err)
 		}
 		block = &pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: enc}
 	}
-	return s.Write(ctx, g, name, file, pem.EncodeToMemory(block))
+	return pem.EncodeToMemory(block), nil
 }
 
 // LoadKey reads a private key written by SaveKey, by mod_md, or by OpenSSL
