@@ -23,7 +23,7 @@ func (s *Store) Deferred() (*Store, func() error) {
 	if !ok {
 		return s, func() error { return nil }
 	}
-	d := &Store{b: &deferredFS{FS: f}, pass: s.pass, dir: s.dir}
+	d := &Store{b: &deferredFS{FS: f}, pass: s.pass, dir: s.dir, keys: s.keys}
 	return d, func() error { return SyncFS(f.dir) }
 }
 

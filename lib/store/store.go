@@ -100,6 +100,7 @@ type Store struct {
 	b    Backend
 	pass []byte // passphrase for encrypted keys, from md_store.json
 	dir  string // for messages only
+	keys *keyCache
 }
 
 // Open opens (creating if needed) the filesystem store at dir.
@@ -113,7 +114,7 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 
 // OpenBackend opens a store on any backend; desc names it in messages.
 func OpenBackend(ctx context.Context, b Backend, desc string) (*Store, error) {
-	s := &Store{b: b, dir: desc}
+	s := &Store{b: b, dir: desc, keys: &keyCache{}}
 	pass, err := s.loadOrCreateKey(ctx)
 	if err != nil {
 		return nil, err

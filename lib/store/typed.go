@@ -219,10 +219,14 @@ func (s *Store) LoadKey(ctx context.Context, g Group, name, file string) (crypto
 	if err != nil {
 		return nil, err
 	}
+	if key := s.keys.get(data); key != nil {
+		return key, nil
+	}
 	key, err := ParseKeyPEM(data, s.pass)
 	if err != nil {
 		return nil, s.corrupt(g, name, file, err)
 	}
+	s.keys.put(data, key)
 	return key, nil
 }
 
