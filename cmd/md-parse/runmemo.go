@@ -120,6 +120,7 @@ func replayLines(ctx context.Context, c *ucli.Context, run *memo.Run) ([][]byte,
 		return nil, false
 	}
 	defer m.Close()
+	cli.MemoHeld(m)
 	lines, ok, err := registry.ReplayRun(ctx, st, m, run.Names, run.Keys, run.Root, c.Duration("wait"))
 	return lines, ok && err == nil
 }

@@ -15,7 +15,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -116,14 +115,6 @@ type Tool struct {
 
 // Main runs a tool as the process and exits with its code; only main calls it.
 func Main(t Tool) {
-	if os.Getenv("GOGC") == "" {
-		// The stages hold a few big buffers for the whole run (a memo
-		// file of tens of MB, a batch of records); at Go's default of
-		// 100 the heap may grow to twice them before a collection. 25
-		// keeps peak memory near what is live (100,000 MDs: md-parse
-		// 180 -> 145 MB) for a little more collection work.
-		debug.SetGCPercent(gcPercent)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	stopProfile := startProfile(t.Name)
 	code := Run(ctx, t, os.Args, OSEnv())
@@ -131,9 +122,6 @@ func Main(t Tool) {
 	stop()
 	os.Exit(code)
 }
-
-// gcPercent is the tools' GOGC unless the environment sets one.
-const gcPercent = 25
 
 // Run runs a tool with the given arguments and environment and returns the
 // exit code.

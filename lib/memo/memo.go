@@ -271,6 +271,16 @@ func (m *Memo) Len() int {
 	return n
 }
 
+// Size is how many bytes of memo file m holds (the entries read from it).
+func (m *Memo) Size() int {
+	if m == nil {
+		return 0
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.data)
+}
+
 // Output is the output line for the input line in (without its newline)
 // at now.
 func (e *Entry) Output(in []byte, now time.Time) []byte {
