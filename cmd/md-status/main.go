@@ -145,6 +145,12 @@ func run(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) err
 		r.Now = func() time.Time { return now }
 	}
 
+	if c.String("serve") == "" && !cli.IsEtcd(ch.Dir) && env.Var(cli.NoMemoEnv) == "" {
+		// the whole-store views remember each MD's part (memo-status-*.bin)
+		r.MemoDir, r.MemoContext = ch.Dir, cli.MemoContext()
+		r.MemoReport = func(s string) { log.Infof("%s", s) }
+	}
+
 	if addr := c.String("serve"); addr != "" {
 		if views > 0 || name != "" {
 			return cli.Usagef("--serve serves every view; it takes no other view flag or NAME")

@@ -42,30 +42,30 @@ func (r *Reader) Each(ctx context.Context, names []string, fn func(*Report) erro
 // indented exactly as Indent(ListJSON(...)) would be, one MD at a time.
 // It returns how many MDs had unreadable files.
 func (r *Reader) WriteList(ctx context.Context, w io.Writer, names []string) (bad int, err error) {
+	vm := r.openViewMemo(ViewJSON)
+	defer vm.close(r.MemoReport)
+	return r.writeList(ctx, w, names, vm)
+}
+
+func (r *Reader) writeList(ctx context.Context, w io.Writer, names []string, vm *viewMemo) (bad int, err error) {
 	head, _ := md.MarshalNoEscape("mdtools/" + Version)
 	if _, err := io.WriteString(w, "{\n  \"version\": "+string(head)+",\n  \"managed-domains\": ["); err != nil {
 		return 0, err
 	}
 	n := 0
 	var buf bytes.Buffer
-	err = r.Each(ctx, names, func(rep *Report) error {
-		if len(rep.Problems) > 0 {
+	err = r.eachPart(ctx, names, vm, jsonPart, func(p part) error {
+		if p.bad {
 			bad++
-		}
-		b, err := rep.JSON(false).MarshalJSON()
-		if err != nil {
-			return err
 		}
 		buf.Reset()
 		if n > 0 {
 			buf.WriteByte(',')
 		}
 		buf.WriteString("\n    ")
-		if err := json.Indent(&buf, b, "    ", "  "); err != nil {
-			return err
-		}
+		buf.Write(p.data)
 		n++
-		_, err = w.Write(buf.Bytes())
+		_, err := w.Write(buf.Bytes())
 		return err
 	})
 	if err != nil {
@@ -77,4 +77,17 @@ func (r *Reader) WriteList(ctx context.Context, w io.Writer, names []string) (ba
 	}
 	_, err = io.WriteString(w, tail)
 	return bad, err
+}
+
+// jsonPart is an MD's entry in the list, indented as it appears there.
+func jsonPart(rep *Report) (part, error) {
+	b, err := rep.JSON(false).MarshalJSON()
+	if err != nil {
+		return part{}, err
+	}
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, b, "    ", "  "); err != nil {
+		return part{}, err
+	}
+	return part{data: buf.Bytes(), until: renewalUntil(rep)}, nil
 }

@@ -98,6 +98,13 @@ type Reader struct {
 	// Nodes loads which node of a fleet ordered and installed each MD
 	// (Report.Nodes) from the job logs.
 	Nodes bool
+	// MemoDir, when set, is the store directory whose memos
+	// (memo-status-<view>.bin, see memo.go) the JSON list, the table and
+	// the metrics read and, when the directory is writable, update;
+	// MemoContext names the build that wrote them (cli.MemoContext), and
+	// MemoReport, if set, gets a line on how many MDs a memo answered.
+	MemoDir, MemoContext string
+	MemoReport           func(string)
 
 	// present, when set, lists the sets of staging/ and ocsp/ and the
 	// names in the store directory (GroupRoot): Load then skips reading

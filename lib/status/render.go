@@ -62,6 +62,8 @@ func (r *Reader) Render(ctx context.Context, w io.Writer, view View, names []str
 	switch view {
 	case ViewJSON, ViewCertStatus:
 		bad, err = r.renderJSON(ctx, w, view, names, single)
+	case ViewTable, ViewMetrics:
+		bad, err = r.renderParts(ctx, w, view, names, opt)
 	default:
 		var sink viewSink
 		if sink, err = r.sinkFor(w, view, opt); err != nil {

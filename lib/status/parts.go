@@ -1,0 +1,150 @@
+package status
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+)
+
+// The table and the metrics are made of one part per MD (see memo.go):
+// the row, the MD's series by family. A part is encoded as the memo keeps
+// it, and the view is written from the decoded parts whether they were
+// remembered or made in this run, so that both give the same bytes.
+
+var errBadPart = errors.New("status: malformed view part")
+
+// renderParts writes the table or the metrics of names.
+func (r *Reader) renderParts(ctx context.Context, w io.Writer, view View, names []string, opt Options) (bad int, err error) {
+	vm := r.openViewMemo(view)
+	defer vm.close(r.MemoReport)
+	return r.renderPartsWith(ctx, w, view, names, opt, vm)
+}
+
+func (r *Reader) renderPartsWith(ctx context.Context, w io.Writer, view View, names []string, opt Options, vm *viewMemo) (bad int, err error) {
+	var rows []TableRow
+	mw := NewMetricsWriter()
+	render, add := metricsPart, func(b []byte) error { return mw.addPart(b) }
+	if view == ViewTable {
+		render = tablePart
+		add = func(b []byte) error {
+			row, err := decodeRow(b)
+			rows = append(rows, row)
+			return err
+		}
+	}
+	err = r.eachPart(ctx, names, vm, render, func(p part) error {
+		if p.bad {
+			bad++
+		}
+		return add(p.data)
+	})
+	if err != nil {
+		return bad, err
+	}
+	if view == ViewTable {
+		return bad, WriteTable(w, rows, opt.Color)
+	}
+	_, err = mw.WriteTo(w)
+	return bad, err
+}
+
+// tablePart is an MD's table row.
+func tablePart(rep *Report) (part, error) {
+	r := rep.Row()
+	var b []byte
+	for _, s := range []string{r.Name, r.Names, r.State, r.ValidUntil, r.RenewAt, r.CA, r.Stapling, r.Activity, r.Node} {
+		b = appendStr(b, s)
+	}
+	b = binary.AppendUvarint(b, uint64(r.Level))
+	return part{data: b, until: tableUntil(rep)}, nil
+}
+
+func decodeRow(b []byte) (TableRow, error) {
+	var r TableRow
+	d := partReader{b: b}
+	for _, s := range []*string{&r.Name, &r.Names, &r.State, &r.ValidUntil, &r.RenewAt, &r.CA, &r.Stapling, &r.Activity, &r.Node} {
+		*s = string(d.bytes())
+	}
+	r.Level = int(d.uvarint())
+	return r, d.done()
+}
+
+// metricsPart is an MD's series: per family (by index in metricHelp),
+// the number of lines and the lines.
+func metricsPart(rep *Report) (part, error) {
+	one := NewMetricsWriter()
+	one.Add(rep)
+	var b []byte
+	for i, m := range metricHelp {
+		lines := one.series[m.name]
+		if len(lines) == 0 {
+			continue
+		}
+		b = binary.AppendUvarint(b, uint64(i))
+		b = binary.AppendUvarint(b, uint64(len(lines)))
+		for _, l := range lines {
+			b = appendStr(b, l)
+		}
+	}
+	return part{data: b, until: renewalUntil(rep)}, nil
+}
+
+// addPart adds the series of one MD's part.
+func (mw *MetricsWriter) addPart(b []byte) error {
+	d := partReader{b: b}
+	for len(d.b) > 0 && d.err == nil {
+		i := d.uvarint()
+		n := d.uvarint()
+		if i >= uint64(len(metricHelp)) || n > uint64(len(d.b)) {
+			return errBadPart
+		}
+		name := metricHelp[i].name
+		for ; n > 0 && d.err == nil; n-- {
+			mw.series[name] = append(mw.series[name], string(d.bytes()))
+		}
+	}
+	return d.done()
+}
+
+func appendStr(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// partReader decodes a part; the first error sticks.
+type partReader struct {
+	b   []byte
+	err error
+}
+
+func (d *partReader) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = errBadPart
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *partReader) bytes() []byte {
+	n := d.uvarint()
+	if d.err != nil || n > uint64(len(d.b)) {
+		d.err = errBadPart
+		return nil
+	}
+	s := d.b[:n]
+	d.b = d.b[n:]
+	return s
+}
+
+func (d *partReader) done() error {
+	if d.err == nil && len(d.b) > 0 {
+		return errBadPart
+	}
+	return d.err
+}
