@@ -236,8 +236,6 @@ func (u *untilCalc) daysLeft(t time.Time) {
 	u.at(t.Add(((-d + md.Day - 1) / md.Day) * md.Day))
 }
 
-
-
 // roughUnit is the unit roughDuration counts d in.
 func roughUnit(d time.Duration) time.Duration {
 	switch {
