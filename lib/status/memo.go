@@ -34,13 +34,13 @@ var memoStages = map[View]string{ViewJSON: "status-json", ViewTable: "status-tab
 
 // memoPaths are the store paths an MD's parts depend on: its sets in
 // domains/, ocsp/ and staging/ (files there are replaced by rename, which
-// changes the directory) and its files in the store directory.
+// changes the directory) and revoked-<md>.json. (ari-<md>.json is read
+// for the plan and the HTML page only.)
 func memoPaths(name string) []memo.Path {
 	return []memo.Path{
 		{Group: string(store.GroupDomains), Name: name},
 		{Group: string(store.GroupOCSP), Name: name},
 		{Group: string(store.GroupStaging), Name: name},
-		{Name: store.ARIFile(name)},
 		{Name: store.RevokedFile(name)},
 	}
 }
