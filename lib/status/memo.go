@@ -190,6 +190,14 @@ func (u *untilCalc) at(t time.Time) {
 	}
 }
 
+// next notes the moment a part changes after (when it is Now: right
+// after Now, which no memo can use).
+func (u *untilCalc) next(t time.Time) {
+	if t.UnixNano() < u.until {
+		u.until = t.UnixNano()
+	}
+}
+
 // never marks the part as changing with every tick.
 func (u *untilCalc) never() { u.until = 0 }
 
@@ -212,17 +220,17 @@ func (u *untilCalc) roughly(t time.Time) {
 	d := t.Sub(u.now)
 	switch {
 	case d >= 4*md.Day:
-		u.at(t.Add(-4 * md.Day)) // from then on "in 3 days"...
+		u.next(t.Add(-4 * md.Day)) // from then on "in 3 days"...
 	case d <= -4*md.Day:
 		// "on <date>" for good
 	case d < 2*time.Second && d > -2*time.Second:
-		u.at(t.Add(2 * time.Second)) // "just now" until "2 seconds ago"
+		u.next(t.Add(2 * time.Second)) // "just now" until "2 seconds ago"
 	case d > 0:
 		unit := roughUnit(d)
-		u.at(t.Add(-(d / unit) * unit))
+		u.next(t.Add(-(d / unit) * unit))
 	default:
 		unit := roughUnit(-d)
-		u.at(t.Add((-d/unit + 1) * unit))
+		u.next(t.Add((-d/unit + 1) * unit))
 	}
 }
 
@@ -230,10 +238,10 @@ func (u *untilCalc) roughly(t time.Time) {
 func (u *untilCalc) daysLeft(t time.Time) {
 	d := t.Sub(u.now)
 	if d >= 0 {
-		u.at(t.Add(-(d / md.Day) * md.Day))
+		u.next(t.Add(-(d / md.Day) * md.Day))
 		return
 	}
-	u.at(t.Add(((-d + md.Day - 1) / md.Day) * md.Day))
+	u.next(t.Add(((-d + md.Day - 1) / md.Day) * md.Day))
 }
 
 // roughUnit is the unit roughDuration counts d in.
