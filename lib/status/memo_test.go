@@ -307,8 +307,10 @@ func TestMemoNoStoreCreated(t *testing.T) {
 	none := filepath.Join(t.TempDir(), "none")
 	r := &Reader{Store: st, Now: func() time.Time { return now }, MemoDir: none, MemoContext: "test"}
 	for _, view := range memoViews {
+		opts := DefaultOptions()
+		opts.Color = true
 		var b bytes.Buffer
-		_ = r.Render(t.Context(), &b, view, nil, DefaultOptions())
+		_ = r.Render(t.Context(), &b, view, nil, opts)
 		want, _ := renderAt(t, st, dir, view, now, false)
 		if got := b.String(); !strings.HasPrefix(want, got) {
 			t.Fatalf("view %d differs with a missing memo directory", view)
