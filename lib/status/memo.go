@@ -131,8 +131,7 @@ func (r *Reader) eachPart(ctx context.Context, names []string, vm *viewMemo, ren
 // partOf is one MD's part, from the memo or made afresh.
 func (r *Reader) partOf(ctx context.Context, name string, vm *viewMemo, loader func() *Reader, render partFunc) (part, error) {
 	var key memo.Key
-	var sum uint64
-	var settled bool
+	var sum uint64 // the paths before loading: a change while loading shows
 	if vm != nil {
 		vm.total.Add(1)
 		key = memo.KeyOf([]byte(name))
@@ -140,7 +139,7 @@ func (r *Reader) partOf(ctx context.Context, name string, vm *viewMemo, loader f
 			vm.hits.Add(1)
 			return part{data: e.TailA, ok: true}, nil
 		}
-		sum, settled = vm.m.Fingerprint(memoPaths(name), nil)
+		sum, _ = vm.m.Fingerprint(memoPaths(name), nil)
 	}
 	rep, err := loader().Load(ctx, name)
 	if err != nil {
@@ -152,19 +151,20 @@ func (r *Reader) partOf(ctx context.Context, name string, vm *viewMemo, loader f
 	}
 	p.ok, p.bad = true, len(rep.Problems) > 0
 	if vm != nil && vm.write {
-		vm.remember(key, rep, p, sum, settled)
+		vm.remember(key, rep, p, sum)
 	}
 	return p, nil
 }
 
-// remember keeps the part of a report that was read whole from settled
-// files that did not change meanwhile.
-func (vm *viewMemo) remember(key memo.Key, rep *Report, p part, sum uint64, settled bool) {
+// remember keeps the part of a report that was read whole from files
+// that did not change while it was read (sum is their fingerprint before)
+// and are older than memo.Margin.
+func (vm *viewMemo) remember(key memo.Key, rep *Report, p part, sum uint64) {
 	decided := rep.Now.UnixNano()
-	ok := settled && !p.bad && p.until > decided && rep.MD != nil && len(rep.MD.CertFiles) == 0
+	ok := !p.bad && p.until > decided && rep.MD != nil && len(rep.MD.CertFiles) == 0
 	if ok {
-		again, settledAgain := vm.m.Fingerprint(memoPaths(rep.Name), nil)
-		ok = again == sum && settledAgain
+		again, settled := vm.m.Fingerprint(memoPaths(rep.Name), nil)
+		ok = again == sum && settled
 	}
 	if !ok {
 		vm.m.Forget(rep.Name)
@@ -264,8 +264,7 @@ func tableUntil(rep *Report) int64 {
 	u.at(rep.WarnAt)
 	u.roughly(rep.RenewAt)
 	if _, until := rep.Valid(); !until.IsZero() {
-		u.at(until)
-		u.daysLeft(until)
+		u.daysLeft(until) // a day boundary is also the end ("expired")
 	}
 	if j := rep.Job; j != nil && !j.NextRun.IsZero() {
 		u.at(j.NextRun.Time)

@@ -93,6 +93,12 @@ func memoSpecials(t *testing.T, st *store.Store, now time.Time) {
 		SHA256: NewCertInfo(chain).SHA256, Reason: "keyCompromise", ReasonCode: 1, By: "account", At: md.NewTime(now.Add(-time.Hour))}}}
 	must(t, st.SaveJSON(ctx, store.GroupRoot, "", store.RevokedFile("revoked.example"), revs))
 
+	// soon.example: renew "in 30 hours" (hours of Roughly ahead); warn.example
+	// enters its warn window two hours in (the table's colour)
+	until := now.Add(11*md.Day + 6*time.Hour + 17*time.Minute)
+	add("soon.example", func(m *md.MD) { m.RenewWindow = window("10d") }, now.Add(-80*md.Day), until)
+	add("warn.example", func(m *md.MD) { m.RenewWindow, m.WarnWindow = window("1d"), window("16097mi") }, now.Add(-80*md.Day), until)
+
 	add("broken.example", nil, time.Time{}, time.Time{})
 	must(t, st.Write(ctx, store.GroupDomains, "broken.example", "pubcert.secp256r1.pem", []byte("-----BEGIN CERTIFICATE-----\nMIIB")))
 }
@@ -151,7 +157,7 @@ func firstDiff(a, b string) string {
 // "just now", seconds, minutes, hours, days of "renewed ... ago" and
 // "in ..."; a day of "(89d)"; the failing MD's next try; renew-at,
 // warn-at and the end of validity of MDs issued 0 to n days ago; and back.
-var memoOffsets = []time.Duration{0, time.Second, 3 * time.Second, 2 * time.Minute, 150 * time.Second, 3 * time.Hour,
+var memoOffsets = []time.Duration{0, time.Second, 3 * time.Second, 2 * time.Minute, 150 * time.Second, time.Hour, 3 * time.Hour,
 	5 * time.Hour, md.Day, 2 * md.Day, 5 * md.Day, 31 * md.Day, 45 * md.Day, 61 * md.Day, 70 * md.Day, 82 * md.Day,
 	91 * md.Day, 120 * md.Day, -time.Hour}
 
@@ -332,5 +338,29 @@ func TestMemoFreshFilesNotRemembered(t *testing.T) {
 		if _, hits := sameWithMemo(t, st, dir, view, now, "used"); hits != 0 {
 			t.Fatalf("view %d: %d hits from fresh files, want 0", view, hits)
 		}
+	}
+}
+
+// TestMemoChangeWhileReading: a part is not remembered when the MD's
+// files change while it is made, even if they look settled.
+func TestMemoChangeWhileReading(t *testing.T) {
+	dir, st, now := memoStore(t, 2)
+	r := &Reader{Store: st, Now: func() time.Time { return now }, MemoDir: dir, MemoContext: "test"}
+	const name = "site00001.example"
+	for _, changed := range []bool{false, true} {
+		os.Remove(filepath.Join(dir, memo.FileName(memoStages[ViewJSON])))
+		vm := r.openViewMemo(ViewJSON)
+		render := func(rep *Report) (part, error) {
+			if changed {
+				must(t, st.SaveJob(t.Context(), store.GroupDomains, name, job(name, now, true, 0, nil)))
+				memotest.Age(t, filepath.Join(dir, "domains", name)) // settled again, but another ctime
+			}
+			return jsonPart(rep)
+		}
+		must(t, r.eachPart(t.Context(), []string{name}, vm, render, func(part) error { return nil }))
+		if got, want := vm.m.Len(), map[bool]int{false: 1, true: 0}[changed]; got != want {
+			t.Errorf("changed while read: %v: %d parts remembered, want %d", changed, got, want)
+		}
+		vm.m.Close()
 	}
 }
