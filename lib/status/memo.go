@@ -7,11 +7,9 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/memo"
 	"github.com/mdtools/mdtools/lib/pool"
 	"github.com/mdtools/mdtools/lib/store"
@@ -173,112 +171,17 @@ func (vm *viewMemo) remember(key memo.Key, rep *Report, p part, sum uint64) {
 	vm.m.Put(key, &memo.Entry{Name: rep.Name, Stat: sum, Decided: decided, Until: p.until, TailA: p.data})
 }
 
-// untilCalc finds the first moment after a report's Now at which
-// something it shows may read differently.
-type untilCalc struct {
-	now   time.Time
-	until int64
-}
-
-func newUntil(rep *Report) *untilCalc { return &untilCalc{now: rep.Now, until: forever} }
-
-// at notes a moment at which a comparison with the clock flips (only
-// moments still ahead count).
-func (u *untilCalc) at(t time.Time) {
-	if t.After(u.now) && t.UnixNano() < u.until {
-		u.until = t.UnixNano()
-	}
-}
-
-// next notes the moment a part changes after (when it is Now: right
-// after Now, which no memo can use).
-func (u *untilCalc) next(t time.Time) {
-	if t.UnixNano() < u.until {
-		u.until = t.UnixNano()
-	}
-}
-
-// never marks the part as changing with every tick.
-func (u *untilCalc) never() { u.until = 0 }
-
-// renewal notes what the JSON and metrics show of the time: "renew" turns
-// true at renew-at; a renew-at that is the time of reading (an incomplete
-// MD, a missing certificate) follows the clock.
-func (u *untilCalc) renewal(rep *Report) {
-	if !rep.RenewAt.IsZero() && rep.RenewAt.Equal(rep.Now) {
-		u.never()
-		return
-	}
-	u.at(rep.RenewAt)
-}
-
-// roughly notes when Roughly(t, now) next reads differently.
-func (u *untilCalc) roughly(t time.Time) {
-	if t.IsZero() {
-		return
-	}
-	d := t.Sub(u.now)
-	switch {
-	case d >= 4*md.Day:
-		u.next(t.Add(-4 * md.Day)) // from then on "in 3 days"...
-	case d <= -4*md.Day:
-		// "on <date>" for good
-	case d < 2*time.Second && d > -2*time.Second:
-		u.next(t.Add(2 * time.Second)) // "just now" until "2 seconds ago"
-	case d > 0:
-		unit := roughUnit(d)
-		u.next(t.Add(-(d / unit) * unit))
-	default:
-		unit := roughUnit(-d)
-		u.next(t.Add((-d/unit + 1) * unit))
-	}
-}
-
-// daysLeft notes when DaysLeft(t, now) next changes.
-func (u *untilCalc) daysLeft(t time.Time) {
-	d := t.Sub(u.now)
-	if d >= 0 {
-		u.next(t.Add(-(d / md.Day) * md.Day))
-		return
-	}
-	u.next(t.Add(((-d + md.Day - 1) / md.Day) * md.Day))
-}
-
-// roughUnit is the unit roughDuration counts d in.
-func roughUnit(d time.Duration) time.Duration {
-	switch {
-	case d >= 2*md.Day:
-		return md.Day
-	case d >= 2*time.Hour:
-		return time.Hour
-	case d >= 2*time.Minute:
-		return time.Minute
-	}
-	return time.Second
-}
-
-// tableUntil is until when rep.Row() stays as it is.
-func tableUntil(rep *Report) int64 {
-	u := newUntil(rep)
-	u.renewal(rep)
-	u.at(rep.WarnAt)
-	u.roughly(rep.RenewAt)
-	if _, until := rep.Valid(); !until.IsZero() {
-		u.daysLeft(until) // a day boundary is also the end ("expired")
-	}
-	if j := rep.Job; j != nil && !j.NextRun.IsZero() {
-		u.at(j.NextRun.Time)
-		u.roughly(j.NextRun.Time)
-	}
-	if h := rep.History; h != nil {
-		u.roughly(h.LastRun.Time)
-	}
-	return u.until
-}
-
-// renewalUntil is until when the JSON and metrics of rep stay as they are.
+// renewalUntil is until when the JSON and metrics of rep stay as they
+// are: "renew" turns true at renew-at; a renew-at that is the time of
+// reading (an incomplete MD, a missing certificate) follows the clock.
 func renewalUntil(rep *Report) int64 {
-	u := newUntil(rep)
-	u.renewal(rep)
-	return u.until
+	switch {
+	case rep.RenewAt.IsZero():
+		return forever
+	case rep.RenewAt.Equal(rep.Now):
+		return 0
+	case rep.RenewAt.After(rep.Now):
+		return rep.RenewAt.UnixNano()
+	}
+	return forever
 }

@@ -8,7 +8,7 @@ import (
 )
 
 // The table and the metrics are made of one part per MD (see memo.go):
-// the row, the MD's series by family. A part is encoded as the memo keeps
+// what the row is made from (rowpart.go), the MD's series by family. A part is encoded as the memo keeps
 // it, and the view is written from the decoded parts whether they were
 // remembered or made in this run, so that both give the same bytes.
 
@@ -27,8 +27,9 @@ func (r *Reader) renderPartsWith(ctx context.Context, w io.Writer, view View, na
 	render, add := metricsPart, func(b []byte) error { return mw.addPart(b) }
 	if view == ViewTable {
 		render = tablePart
+		now := r.now()
 		add = func(b []byte) error {
-			row, err := decodeRow(b)
+			row, err := rowAt(b, now)
 			rows = append(rows, row)
 			return err
 		}
@@ -47,27 +48,6 @@ func (r *Reader) renderPartsWith(ctx context.Context, w io.Writer, view View, na
 	}
 	_, err = mw.WriteTo(w)
 	return bad, err
-}
-
-// tablePart is an MD's table row.
-func tablePart(rep *Report) (part, error) {
-	r := rep.Row()
-	var b []byte
-	for _, s := range []string{r.Name, r.Names, r.State, r.ValidUntil, r.RenewAt, r.CA, r.Stapling, r.Activity, r.Node} {
-		b = appendStr(b, s)
-	}
-	b = binary.AppendUvarint(b, uint64(r.Level))
-	return part{data: b, until: tableUntil(rep)}, nil
-}
-
-func decodeRow(b []byte) (TableRow, error) {
-	var r TableRow
-	d := partReader{b: b}
-	for _, s := range []*string{&r.Name, &r.Names, &r.State, &r.ValidUntil, &r.RenewAt, &r.CA, &r.Stapling, &r.Activity, &r.Node} {
-		*s = string(d.bytes())
-	}
-	r.Level = int(d.uvarint())
-	return r, d.done()
 }
 
 // metricsPart is an MD's series: per family (by index in metricHelp),
