@@ -364,3 +364,34 @@ func TestMemoChangeWhileReading(t *testing.T) {
 		vm.m.Close()
 	}
 }
+
+// TestRowReportKeepsWhatRowReads: the row made from what the table's part
+// keeps is the row of the whole report, for every MD of the memo tests and
+// of the golden store, at every moment of memoOffsets.
+func TestRowReportKeepsWhatRowReads(t *testing.T) {
+	dir, st, now := memoStore(t, 24)
+	gdir, gnow := buildStore(t)
+	gst, err := store.OpenReadOnly(gdir)
+	must(t, err)
+	for _, s := range []struct {
+		st  *store.Store
+		now time.Time
+	}{{st, now}, {gst, gnow}} {
+		for _, off := range memoOffsets {
+			at := s.now.Add(off)
+			r := (&Reader{Store: s.st, Now: func() time.Time { return at }}).forView(ViewTable)
+			names, err := r.Names(t.Context())
+			must(t, err)
+			for _, name := range names {
+				rep, err := r.Load(t.Context(), name)
+				must(t, err)
+				got, err := rowAt(encodeRowReport(rep), rep.Now)
+				must(t, err)
+				if want := rep.Row(); got != want {
+					t.Errorf("%s at +%v: from the part\n%+v\nwant\n%+v", name, off, got, want)
+				}
+			}
+		}
+	}
+	_ = dir
+}

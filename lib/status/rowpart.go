@@ -14,13 +14,11 @@ import (
 // nothing of a report that encodeRowReport does not keep: the memo tests
 // compare the table made both ways.
 
-// tablePart is the part of the report the table's row is made from.
+// tablePart is the part of the report the table's row is made from. (A
+// renew-at that was the time of reading, of an incomplete MD, is kept as
+// it was: the row shows any renew-at not after now as "now", due.)
 func tablePart(rep *Report) (part, error) {
-	until := int64(forever)
-	if renewalUntil(rep) == 0 {
-		until = 0 // renew-at is the time of reading: not a fact to keep
-	}
-	return part{data: encodeRowReport(rep), until: until}, nil
+	return part{data: encodeRowReport(rep), until: forever}, nil
 }
 
 // rowAt is the table row of a part at now.
