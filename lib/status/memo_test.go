@@ -72,8 +72,10 @@ func memoSpecials(t *testing.T, st *store.Store, now time.Time) {
 		}
 	}
 	add("fresh.example", nil, now.Add(-md.Day), now.Add(89*md.Day))
-	must(t, st.SaveJob(ctx, store.GroupDomains, "fresh.example", job("fresh.example", now.Add(-90*time.Second), true, 0, nil,
-		[2]string{"finished", ""})))
+	fresh := job("fresh.example", now.Add(-90*time.Second), true, 0, nil,
+		[2]string{"progress", installPrefix + "activated"}, [2]string{"finished", ""})
+	fresh.Log.Entries[0].Node, fresh.Log.Entries[1].Node = "web2", "web1" // installed by web2, ordered by web1
+	must(t, st.SaveJob(ctx, store.GroupDomains, "fresh.example", fresh))
 
 	add("failing.example", func(m *md.MD) { m.RenewWindow = window("80%") }, now.Add(-30*md.Day), now.Add(30*md.Day))
 	fj := job("failing.example", now.Add(-10*time.Minute), false, 2, &md.JobResult{Status: 1, Detail: "the CA failed"})
