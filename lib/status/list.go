@@ -54,7 +54,7 @@ func (r *Reader) writeList(ctx context.Context, w io.Writer, names []string, vm 
 	}
 	n := 0
 	var buf bytes.Buffer
-	err = r.eachPart(ctx, names, vm, jsonPart, func(p part) error {
+	err = r.eachPart(ctx, names, vm, jsonPart, nil, func(p part) error {
 		if p.bad {
 			bad++
 		}

@@ -86,6 +86,7 @@ type part struct {
 	bad   bool
 	until int64 // Unix ns; 0: may change any moment
 	ok    bool  // the MD exists
+	row   TableRow
 }
 
 // partFunc renders one MD's part.
@@ -94,8 +95,9 @@ type partFunc func(rep *Report) (part, error)
 // eachPart calls fn with every named MD's part in the order of names:
 // remembered by the view's memo (vm may be nil) when that still holds,
 // else loaded and rendered (and remembered). A name that vanished
-// meanwhile is skipped.
-func (r *Reader) eachPart(ctx context.Context, names []string, vm *viewMemo, render partFunc, fn func(p part) error) error {
+// meanwhile is skipped. prep, if set, works on each part in parallel
+// before fn gets it.
+func (r *Reader) eachPart(ctx context.Context, names []string, vm *viewMemo, render partFunc, prep func(p *part) error, fn func(p part) error) error {
 	workers := min(runtime.GOMAXPROCS(0), 8)
 	const window = 64 // parts made but not yet handed to fn, at most
 	loader := sync.OnceValue(func() *Reader {
@@ -109,6 +111,9 @@ func (r *Reader) eachPart(ctx context.Context, names []string, vm *viewMemo, ren
 	var errOnce sync.Once
 	return pool.Ordered(len(names), workers, window, func(i int) {
 		p, err := r.partOf(ctx, names[i], vm, loader, render)
+		if err == nil && p.ok && prep != nil {
+			err = prep(&p)
+		}
 		if err != nil {
 			errOnce.Do(func() { firstErr = err })
 		}

@@ -359,7 +359,7 @@ func TestMemoChangeWhileReading(t *testing.T) {
 			}
 			return jsonPart(rep)
 		}
-		must(t, r.eachPart(t.Context(), []string{name}, vm, render, func(part) error { return nil }))
+		must(t, r.eachPart(t.Context(), []string{name}, vm, render, nil, func(part) error { return nil }))
 		if got, want := vm.m.Len(), map[bool]int{false: 1, true: 0}[changed]; got != want {
 			t.Errorf("changed while read: %v: %d parts remembered, want %d", changed, got, want)
 		}

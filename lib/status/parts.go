@@ -24,21 +24,19 @@ func (r *Reader) renderParts(ctx context.Context, w io.Writer, view View, names 
 func (r *Reader) renderPartsWith(ctx context.Context, w io.Writer, view View, names []string, opt Options, vm *viewMemo) (bad int, err error) {
 	var rows []TableRow
 	mw := NewMetricsWriter()
-	render, add := metricsPart, func(b []byte) error { return mw.addPart(b) }
+	render, prep := metricsPart, func(*part) error { return nil }
+	add := func(p part) error { return mw.addPart(p.data) }
 	if view == ViewTable {
-		render = tablePart
 		now := r.now()
-		add = func(b []byte) error {
-			row, err := rowAt(b, now)
-			rows = append(rows, row)
-			return err
-		}
+		render = tablePart
+		prep = func(p *part) (err error) { p.row, err = rowAt(p.data, now); return err }
+		add = func(p part) error { rows = append(rows, p.row); return nil }
 	}
-	err = r.eachPart(ctx, names, vm, render, func(p part) error {
+	err = r.eachPart(ctx, names, vm, render, prep, func(p part) error {
 		if p.bad {
 			bad++
 		}
-		return add(p.data)
+		return add(p)
 	})
 	if err != nil {
 		return bad, err
