@@ -8,9 +8,10 @@ import (
 )
 
 // The table and the metrics are made of one part per MD (see memo.go):
-// what the row is made from (rowpart.go), the MD's series by family. A part is encoded as the memo keeps
-// it, and the view is written from the decoded parts whether they were
-// remembered or made in this run, so that both give the same bytes.
+// what the row is made from (rowpart.go), the MD's series by family. A
+// part is encoded as the memo keeps it, and the view is written from the
+// decoded parts whether they were remembered or made in this run, so that
+// both give the same bytes.
 
 var errBadPart = errors.New("status: malformed view part")
 
@@ -54,21 +55,21 @@ func metricsPart(rep *Report) (part, error) {
 	one := NewMetricsWriter()
 	one.Add(rep)
 	var b []byte
-	for i, m := range metricHelp {
-		lines := one.series[m.name]
+	for i, lines := range one.series {
 		if len(lines) == 0 {
 			continue
 		}
 		b = binary.AppendUvarint(b, uint64(i))
 		b = binary.AppendUvarint(b, uint64(len(lines)))
 		for _, l := range lines {
-			b = appendStr(b, l)
+			b = binary.AppendUvarint(b, uint64(len(l)))
+			b = append(b, l...)
 		}
 	}
 	return part{data: b, until: renewalUntil(rep)}, nil
 }
 
-// addPart adds the series of one MD's part.
+// addPart adds the series of one MD's part (its lines stay slices of b).
 func (mw *MetricsWriter) addPart(b []byte) error {
 	d := partReader{b: b}
 	for len(d.b) > 0 && d.err == nil {
@@ -77,9 +78,8 @@ func (mw *MetricsWriter) addPart(b []byte) error {
 		if i >= uint64(len(metricHelp)) || n > uint64(len(d.b)) {
 			return errBadPart
 		}
-		name := metricHelp[i].name
 		for ; n > 0 && d.err == nil; n-- {
-			mw.series[name] = append(mw.series[name], string(d.bytes()))
+			mw.series[i] = append(mw.series[i], d.bytes())
 		}
 	}
 	return d.done()
