@@ -1,6 +1,7 @@
 package status
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"strconv"
@@ -136,20 +137,34 @@ func b01(b bool) string {
 	return "0"
 }
 
-// WriteTo writes the exposition.
+// WriteTo writes the exposition (through a buffer, not as one string:
+// 100,000 MDs' series are about 100 MB).
 func (mw *MetricsWriter) WriteTo(w io.Writer) (int64, error) {
-	var b strings.Builder
+	cw := &countingWriter{w: w}
+	b := bufio.NewWriterSize(cw, 64<<10)
 	for i, m := range metricHelp {
 		s := mw.series[i]
 		if len(s) == 0 {
 			continue
 		}
-		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", m.name, m.help, m.name, m.typ)
+		fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s %s\n", m.name, m.help, m.name, m.typ)
 		for _, line := range s {
 			b.Write(line)
 			b.WriteByte('\n')
 		}
 	}
-	n, err := io.WriteString(w, b.String())
-	return int64(n), err
+	err := b.Flush()
+	return cw.n, err
+}
+
+// countingWriter counts what went through to w.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
