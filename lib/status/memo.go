@@ -84,9 +84,10 @@ func (vm *viewMemo) close(report func(string)) {
 type part struct {
 	data  []byte
 	bad   bool
-	until int64 // Unix ns; 0: may change any moment
-	ok    bool  // the MD exists
-	row   TableRow
+	until int64        // Unix ns; 0: may change any moment
+	ok    bool         // the MD exists
+	row   TableRow     // the table's row, made from data (prep)
+	lines []metricLine // the metrics' lines, read from data (prep)
 }
 
 // partFunc renders one MD's part.

@@ -25,8 +25,14 @@ func (r *Reader) renderParts(ctx context.Context, w io.Writer, view View, names 
 func (r *Reader) renderPartsWith(ctx context.Context, w io.Writer, view View, names []string, opt Options, vm *viewMemo) (bad int, err error) {
 	var rows []TableRow
 	mw := NewMetricsWriter()
-	render, prep := metricsPart, func(*part) error { return nil }
-	add := func(p part) error { return mw.addPart(p.data) }
+	render := metricsPart
+	prep := func(p *part) (err error) { p.lines, err = metricLines(p.data); return err }
+	add := func(p part) error {
+		for _, l := range p.lines {
+			mw.series[l.fam] = append(mw.series[l.fam], l.line)
+		}
+		return nil
+	}
 	if view == ViewTable {
 		now := r.now()
 		render = tablePart
@@ -69,20 +75,27 @@ func metricsPart(rep *Report) (part, error) {
 	return part{data: b, until: renewalUntil(rep)}, nil
 }
 
-// addPart adds the series of one MD's part (its lines stay slices of b).
-func (mw *MetricsWriter) addPart(b []byte) error {
+// metricLine is one series line of a part and its family's index.
+type metricLine struct {
+	fam  int
+	line []byte
+}
+
+// metricLines decodes a part's series (the lines stay slices of b).
+func metricLines(b []byte) ([]metricLine, error) {
+	var out []metricLine
 	d := partReader{b: b}
 	for len(d.b) > 0 && d.err == nil {
 		i := d.uvarint()
 		n := d.uvarint()
 		if i >= uint64(len(metricHelp)) || n > uint64(len(d.b)) {
-			return errBadPart
+			return nil, errBadPart
 		}
 		for ; n > 0 && d.err == nil; n-- {
-			mw.series[i] = append(mw.series[i], d.bytes())
+			out = append(out, metricLine{int(i), d.bytes()})
 		}
 	}
-	return d.done()
+	return out, d.done()
 }
 
 func appendStr(b []byte, s string) []byte {
