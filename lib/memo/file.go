@@ -132,22 +132,10 @@ func readBounded(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: larger than %d bytes: refused", path, MaxFile)
 	}
 	// read into a buffer of the file's size: growing one as the data comes
-	// copies and clears a memo of 100,000 MDs several times over
-	data := make([]byte, 0, fi.Size()+1)
-	for err == nil && len(data) <= MaxFile {
-		var n int
-		n, err = f.Read(data[len(data):cap(data)])
-		data = data[:len(data)+n]
-		if len(data) == cap(data) && err == nil {
-			data = append(data, 0)[:len(data)] // grew meanwhile: room for more
-		}
-	}
-	if err == io.EOF {
-		err = nil
-	}
-	if err == nil && len(data) > MaxFile {
-		err = fmt.Errorf("%s: larger than %d bytes: refused", path, MaxFile)
-	}
+	// copies and clears a memo of 100,000 MDs several times over (a file
+	// that changes meanwhile fails its checksum or this read)
+	data := make([]byte, fi.Size())
+	_, err = io.ReadFull(f, data)
 	return data, err
 }
 
