@@ -40,10 +40,11 @@ func (r *Reader) Each(ctx context.Context, names []string, fn func(*Report) erro
 
 // WriteList streams mod_md's md-status list document for names to w,
 // indented exactly as Indent(ListJSON(...)) would be, one MD at a time.
-// It returns how many MDs had unreadable files.
+// It returns how many MDs had unreadable files. With a memo (MemoDir),
+// names must be all the MDs of the store: the others are forgotten.
 func (r *Reader) WriteList(ctx context.Context, w io.Writer, names []string) (bad int, err error) {
 	vm := r.openViewMemo(ViewJSON)
-	defer vm.close(r.MemoReport)
+	defer vm.close(r.MemoReport, names)
 	return r.writeList(ctx, w, names, vm)
 }
 

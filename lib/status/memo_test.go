@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -396,4 +397,48 @@ func TestRowReportKeepsWhatRowReads(t *testing.T) {
 		}
 	}
 	_ = dir
+}
+
+// TestMemoWholeStoreOnly: the memo holds the MDs of the store: one that
+// is gone is forgotten; a view of some MDs (NAME) neither reads nor
+// changes it.
+func TestMemoWholeStoreOnly(t *testing.T) {
+	dir, st, now := memoStore(t, 3)
+	entries := func(view View) int {
+		m, err := memo.Open(dir, memoStages[view], "test")
+		must(t, err)
+		defer m.Close()
+		return m.Len()
+	}
+	for i, view := range memoViews {
+		name := fmt.Sprintf("site%05d.example", i) // one of the three, gone after this view
+		sameWithMemo(t, st, dir, view, now, "made")
+		file := filepath.Join(dir, memo.FileName(memoStages[view]))
+		made, err := os.ReadFile(file)
+		must(t, err)
+		n := entries(view)
+		r := &Reader{Store: st, Now: func() time.Time { return now.Add(time.Minute) }, MemoDir: dir, MemoContext: "test",
+			MemoReport: func(s string) { t.Errorf("view %d of one MD used the memo: %s", view, s) }}
+		must(t, r.Render(t.Context(), io.Discard, view, []string{name}, DefaultOptions()))
+		if after, err := os.ReadFile(file); err != nil || !bytes.Equal(after, made) {
+			t.Errorf("view %d of one MD changed the memo (%v)", view, err)
+		}
+		must(t, os.RemoveAll(filepath.Join(dir, "domains", name)))
+		sameWithMemo(t, st, dir, view, now, "one MD gone")
+		if got := entries(view); got != n-1 {
+			t.Errorf("view %d: %d MDs in the memo after one is gone, want %d", view, got, n-1)
+		}
+	}
+}
+
+func TestWorthSaving(t *testing.T) {
+	for _, tc := range []struct {
+		changed, total int64
+		want           bool
+	}{{0, 10, false}, {1, 10, true}, {1, 64, true}, {1, 65, false}, {1562, 100000, false}, {1563, 100000, true},
+		{4095, 1 << 20, false}, {4096, 1 << 20, true}} {
+		if got := worthSaving(tc.changed, tc.total); got != tc.want {
+			t.Errorf("worthSaving(%d, %d) = %v", tc.changed, tc.total, got)
+		}
+	}
 }

@@ -18,7 +18,7 @@ var errBadPart = errors.New("status: malformed view part")
 // renderParts writes the table or the metrics of names.
 func (r *Reader) renderParts(ctx context.Context, w io.Writer, view View, names []string, opt Options) (bad int, err error) {
 	vm := r.openViewMemo(view)
-	defer vm.close(r.MemoReport)
+	defer vm.close(r.MemoReport, names)
 	return r.renderPartsWith(ctx, w, view, names, opt, vm)
 }
 

@@ -51,6 +51,11 @@ func (e *BadStoreError) Error() string {
 func (r *Reader) Render(ctx context.Context, w io.Writer, view View, names []string, opt Options) error {
 	r = r.forView(view)
 	single := names != nil
+	if single && r.MemoDir != "" {
+		rc := *r // the memos hold whole stores
+		rc.MemoDir = ""
+		r = &rc
+	}
 	if names == nil {
 		var err error
 		if names, err = r.Names(ctx); err != nil {
