@@ -1,6 +1,7 @@
 package status
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -48,25 +49,29 @@ func (r *Reader) WriteList(ctx context.Context, w io.Writer, names []string) (ba
 	return r.writeList(ctx, w, names, vm)
 }
 
-func (r *Reader) writeList(ctx context.Context, w io.Writer, names []string, vm *viewMemo) (bad int, err error) {
+func (r *Reader) writeList(ctx context.Context, out io.Writer, names []string, vm *viewMemo) (bad int, err error) {
+	w := bufio.NewWriterSize(out, 256<<10) // not a write per MD
+	defer func() {
+		if ferr := w.Flush(); err == nil {
+			err = ferr
+		}
+	}()
 	head, _ := md.MarshalNoEscape("mdtools/" + Version)
 	if _, err := io.WriteString(w, "{\n  \"version\": "+string(head)+",\n  \"managed-domains\": ["); err != nil {
 		return 0, err
 	}
 	n := 0
-	var buf bytes.Buffer
 	err = r.eachPart(ctx, names, vm, jsonPart, nil, func(p part) error {
 		if p.bad {
 			bad++
 		}
-		buf.Reset()
-		if n > 0 {
-			buf.WriteByte(',')
+		sep := ",\n    "
+		if n == 0 {
+			sep = sep[1:]
 		}
-		buf.WriteString("\n    ")
-		buf.Write(p.data)
 		n++
-		_, err := w.Write(buf.Bytes())
+		w.WriteString(sep)
+		_, err := w.Write(p.data)
 		return err
 	})
 	if err != nil {
