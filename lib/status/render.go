@@ -152,17 +152,14 @@ type viewSink interface {
 	finish(w io.Writer) error
 }
 
-// sinkFor returns the sink of a view rendered report by report.
+// sinkFor returns the sink of a view rendered report by report (the
+// table and the metrics are made of parts: renderParts).
 func (r *Reader) sinkFor(w io.Writer, view View, opt Options) (viewSink, error) {
 	switch view {
-	case ViewTable:
-		return &tableSink{color: opt.Color}, nil
 	case ViewPlan, ViewPlanText:
 		return &planSink{r: r, window: opt.StaplingWindow, text: view == ViewPlanText}, nil
 	case ViewDetail:
 		return &detailSink{w: w, window: opt.StaplingWindow, color: opt.Color}, nil
-	case ViewMetrics:
-		return writerSink{NewMetricsWriter()}, nil
 	case ViewServerStatus:
 		return writerSink{&ServerStatus{Check: opt.Check, Window: opt.StaplingWindow}}, nil
 	case ViewHTML:
@@ -170,16 +167,6 @@ func (r *Reader) sinkFor(w io.Writer, view View, opt Options) (viewSink, error) 
 	}
 	return nil, fmt.Errorf("unknown view %d", view)
 }
-
-// tableSink collects one row per MD: the column widths depend on all rows.
-type tableSink struct {
-	color bool
-	rows  []TableRow
-}
-
-func (s *tableSink) add(rep *Report) error { s.rows = append(s.rows, rep.Row()); return nil }
-
-func (s *tableSink) finish(w io.Writer) error { return WriteTable(w, s.rows, s.color) }
 
 // planSink collects the plans into one document, as JSON or as text.
 type planSink struct {
