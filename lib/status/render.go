@@ -145,7 +145,7 @@ func (r *Reader) renderEach(ctx context.Context, w io.Writer, names []string, si
 }
 
 // viewSink takes the reports of one view one at a time and writes the
-// view at the end; views that need all reports first (table, plan)
+// view at the end; views that need all reports first (the plan)
 // collect them, the others write as they go.
 type viewSink interface {
 	add(rep *Report) error
