@@ -36,7 +36,7 @@ in progress, OCSP stapling, and what went wrong. The JSON is exactly mod_md's
 md-status handler output, so scripts written against Apache's /md-status keep
 working. The JSON list, table and metrics remember each MD's part in the
 store's memo-status-<view>.bin when the store directory is writable, and show
-it again while the MD's files are unchanged and no shown time has passed
+it again while the MD's files are unchanged, with the times worked out afresh
 (the same bytes; MDTOOLS_NO_MEMO=1: read every MD).
 
 Output is JSON when stdout is not a terminal, a table when it is. NAME (an MD
