@@ -18,11 +18,11 @@ import (
 // The whole-store views that print one part per MD (the JSON list, the
 // table, the metrics) remember each MD's part in a memo (lib/memo,
 // memo-status-<view>.bin in the store directory) and reuse it while the
-// MD's directories and root files are unchanged and the clock has not
-// reached a moment at which the part would read differently (renew-at,
-// warn-at, the end of validity, the next change of a "3 days"). The time
-// is then applied afresh: a part is rendered at the time it was made and
-// is byte for byte what rendering it now would give.
+// MD's directories and root files are unchanged. A part must read the same
+// whenever it is used: the JSON's and the metrics' hold until renew-at
+// (when "renew" turns true), and the table's part is what the row is made
+// from, all of it independent of the time, the row being made when shown
+// (rowpart.go).
 
 // forever is the Until of a part that no passing time changes.
 const forever = math.MaxInt64
