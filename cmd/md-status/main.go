@@ -22,13 +22,22 @@ func main() {
 		// on large stores, at ~30 MB peak RSS for 10,000 MDs.
 		debug.SetGCPercent(400)
 	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// but not without end: a run that fills its memos for 100,000
+		// MDs keeps a few hundred MB of them live until it saves them
+		debug.SetMemoryLimit(768 << 20)
+	}
 	cli.Main(tool())
 }
 
-const description = `md-status reads the store (never writes it) and reports every managed domain
-(MD): its certificates, when they expire and renew, the renewal in progress,
-OCSP stapling, and what went wrong. The JSON is exactly mod_md's md-status
-handler output, so scripts written against Apache's /md-status keep working.
+const description = `md-status reads the store (it writes nothing but its memos) and reports every
+managed domain (MD): its certificates, when they expire and renew, the renewal
+in progress, OCSP stapling, and what went wrong. The JSON is exactly mod_md's
+md-status handler output, so scripts written against Apache's /md-status keep
+working. The JSON list, table and metrics remember each MD's part in the
+store's memo-status-<view>.bin when the store directory is writable, and show
+it again while the MD's files are unchanged, with the times worked out afresh
+(the same bytes; MDTOOLS_NO_MEMO=1: read every MD).
 
 Output is JSON when stdout is not a terminal, a table when it is. NAME (an MD
 name or any of its domains) selects one MD: on a terminal (or with --text) its
@@ -143,6 +152,12 @@ func run(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) err
 			return cli.Usagef("--now: %v", err)
 		}
 		r.Now = func() time.Time { return now }
+	}
+
+	if c.String("serve") == "" && !cli.IsEtcd(ch.Dir) && env.Var(cli.NoMemoEnv) == "" {
+		// the whole-store views remember each MD's part (memo-status-*.bin)
+		r.MemoDir, r.MemoContext = ch.Dir, cli.MemoContext()
+		r.MemoReport = func(s string) { log.Infof("%s", s) }
 	}
 
 	if addr := c.String("serve"); addr != "" {

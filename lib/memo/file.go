@@ -149,7 +149,15 @@ func (m *Memo) encode() []byte {
 	// answers whose time is up can never be used again: MDs that left
 	// the configuration do not stay in the memo for ever
 	now := time.Now().UnixNano()
-	b := []byte(magic)
+	size := len(magic) + len(m.context) + 64 + len(m.data)
+	for _, e := range m.byKey {
+		size += 128 + len(e.Name) + len(e.RecStore) + len(e.TailA) + len(e.TailB)
+		for _, x := range e.Extra {
+			size += 4 + len(x)
+		}
+	}
+	b := append(make([]byte, 0, size), magic...) // one buffer, not one per doubling
+
 	b = appendString(b, m.context)
 	b = binary.LittleEndian.AppendUint64(b, m.global)
 	countAt := len(b)

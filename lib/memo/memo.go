@@ -231,6 +231,24 @@ func (m *Memo) Forget(name string) {
 	}
 }
 
+// Keep forgets every MD keep says no to (MDs no longer in the store, for
+// a stage whose answers never time out) and returns how many it forgot.
+func (m *Memo) Keep(keep func(name string) bool) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.names()
+	n := 0
+	for name, k := range m.byName {
+		if !keep(name) {
+			m.drop(k)
+			delete(m.byName, name)
+			m.dirty = true
+			n++
+		}
+	}
+	return n
+}
+
 // drop removes the entry for key. Called with mu held.
 func (m *Memo) drop(key Key) {
 	delete(m.byKey, key)

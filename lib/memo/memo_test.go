@@ -150,6 +150,27 @@ func TestPutForget(t *testing.T) {
 	}
 }
 
+func TestKeep(t *testing.T) {
+	dir := t.TempDir()
+	m, _ := Open(dir, "status", "v1")
+	for _, name := range []string{"a", "b", "c"} {
+		m.Put(KeyOf([]byte(name)), &Entry{Name: name, Until: 1 << 62})
+	}
+	if err := m.Save(); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	m, _ = Open(dir, "status", "v1") // entries of the file and of this run
+	defer m.Close()
+	m.Put(KeyOf([]byte("d")), &Entry{Name: "d", Until: 1 << 62})
+	if n := m.Keep(func(name string) bool { return name == "b" || name == "d" }); n != 2 || m.Len() != 2 {
+		t.Errorf("Keep forgot %d, %d left; want 2, 2", n, m.Len())
+	}
+	if n := m.Keep(func(string) bool { return true }); n != 0 {
+		t.Errorf("Keep of all forgot %d", n)
+	}
+}
+
 func FuzzDecode(f *testing.F) {
 	m, _ := Open(f.TempDir(), "order", "v1")
 	m.Put(KeyOf([]byte("x")), &Entry{Name: "a.test", Until: 1 << 62, Extra: []string{"/d/cert.pem"}, TailA: []byte(`,"x":1}`), HasAt: true, TailB: []byte("}")})

@@ -187,6 +187,9 @@ func rfcCertID(ci *CertInfo) string {
 // loadARI returns the earliest ARI window md-order recorded for the
 // installed certificates, if any.
 func (r *Reader) loadARI(ctx context.Context, name string, certs []Cert) *renew.Window {
+	if !r.hasRoot(store.ARIFile(name)) {
+		return nil
+	}
 	data, err := r.Store.Read(ctx, store.GroupRoot, "", store.ARIFile(name))
 	if err != nil {
 		return nil

@@ -1,6 +1,7 @@
 package status
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -40,32 +41,37 @@ func (r *Reader) Each(ctx context.Context, names []string, fn func(*Report) erro
 
 // WriteList streams mod_md's md-status list document for names to w,
 // indented exactly as Indent(ListJSON(...)) would be, one MD at a time.
-// It returns how many MDs had unreadable files.
+// It returns how many MDs had unreadable files. With a memo (MemoDir),
+// names must be all the MDs of the store: the others are forgotten.
 func (r *Reader) WriteList(ctx context.Context, w io.Writer, names []string) (bad int, err error) {
+	vm := r.openViewMemo(ViewJSON)
+	defer vm.close(r.MemoReport, names)
+	return r.writeList(ctx, w, names, vm)
+}
+
+func (r *Reader) writeList(ctx context.Context, out io.Writer, names []string, vm *viewMemo) (bad int, err error) {
+	w := bufio.NewWriterSize(out, 256<<10) // not a write per MD
+	defer func() {
+		if ferr := w.Flush(); err == nil {
+			err = ferr
+		}
+	}()
 	head, _ := md.MarshalNoEscape("mdtools/" + Version)
 	if _, err := io.WriteString(w, "{\n  \"version\": "+string(head)+",\n  \"managed-domains\": ["); err != nil {
 		return 0, err
 	}
 	n := 0
-	var buf bytes.Buffer
-	err = r.Each(ctx, names, func(rep *Report) error {
-		if len(rep.Problems) > 0 {
+	err = r.eachPart(ctx, names, vm, jsonPart, nil, func(p part) error {
+		if p.bad {
 			bad++
 		}
-		b, err := rep.JSON(false).MarshalJSON()
-		if err != nil {
-			return err
-		}
-		buf.Reset()
-		if n > 0 {
-			buf.WriteByte(',')
-		}
-		buf.WriteString("\n    ")
-		if err := json.Indent(&buf, b, "    ", "  "); err != nil {
-			return err
+		sep := ",\n    "
+		if n == 0 {
+			sep = sep[1:]
 		}
 		n++
-		_, err = w.Write(buf.Bytes())
+		w.WriteString(sep)
+		_, err := w.Write(p.data)
 		return err
 	})
 	if err != nil {
@@ -77,4 +83,17 @@ func (r *Reader) WriteList(ctx context.Context, w io.Writer, names []string) (ba
 	}
 	_, err = io.WriteString(w, tail)
 	return bad, err
+}
+
+// jsonPart is an MD's entry in the list, indented as it appears there.
+func jsonPart(rep *Report) (part, error) {
+	b, err := rep.JSON(false).MarshalJSON()
+	if err != nil {
+		return part{}, err
+	}
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, b, "    ", "  "); err != nil {
+		return part{}, err
+	}
+	return part{data: buf.Bytes(), until: renewalUntil(rep)}, nil
 }

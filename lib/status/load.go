@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -96,10 +98,30 @@ type Reader struct {
 	// Nodes loads which node of a fleet ordered and installed each MD
 	// (Report.Nodes) from the job logs.
 	Nodes bool
+	// MemoDir, when set, is the store directory whose memos
+	// (memo-status-<view>.bin, see memo.go) the JSON list, the table and
+	// the metrics read and, when the directory is writable, update;
+	// MemoContext names the build that wrote them (cli.MemoContext), and
+	// MemoReport, if set, gets a line on how many MDs a memo answered.
+	MemoDir, MemoContext string
+	MemoReport           func(string)
 
-	// present, when set, lists the sets of staging/ and ocsp/: Load then
-	// skips reading what cannot exist (Each fills it for whole stores).
+	// present, when set, lists the sets of staging/ and ocsp/ and the
+	// names in the store directory (GroupRoot): Load then skips reading
+	// what cannot exist (Each fills it for whole stores). Asking for
+	// 100,000 absent files costs more than listing the directory, and
+	// fills the kernel's cache with negative entries that slow every
+	// later lookup.
 	present map[store.Group]map[string]bool
+}
+
+// hasRoot reports whether the file may exist in the store directory.
+func (r *Reader) hasRoot(file string) bool {
+	if r.present == nil {
+		return true
+	}
+	set, ok := r.present[store.GroupRoot]
+	return !ok || set[file]
 }
 
 // has reports whether the set may exist in g.
@@ -127,7 +149,35 @@ func (r *Reader) withPresence(ctx context.Context) *Reader {
 		}
 		rp.present[g] = set
 	}
+	if set, ok := rootNames(r.Store); ok {
+		rp.present[store.GroupRoot] = set
+	}
 	return &rp
+}
+
+// rootNames lists every name in the directory of a store on the file
+// system (files, links and directories alike: a link Load would refuse
+// must still be read to be reported); ok is false for other stores and
+// when the directory cannot be read.
+func rootNames(st *store.Store) (map[string]bool, bool) {
+	dir := st.String()
+	if !filepath.IsAbs(dir) {
+		return nil, false
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, false
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return nil, false
+	}
+	set := make(map[string]bool, len(names))
+	for _, n := range names {
+		set[n] = true
+	}
+	return set, true
 }
 
 func (r *Reader) now() time.Time { return r.clock().Truncate(time.Second) }

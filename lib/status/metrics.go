@@ -1,6 +1,7 @@
 package status
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"strconv"
@@ -36,14 +37,26 @@ func ts(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }
 // MetricsWriter writes the Prometheus text exposition format, one series
 // per MD (and key spec), grouped by metric family.
 type MetricsWriter struct {
-	series map[string][]string
+	series [][][]byte // lines by family, in metricHelp's order
 }
 
+// metricIndex is the index of each family in metricHelp.
+var metricIndex = func() map[string]int {
+	m := map[string]int{}
+	for i, f := range metricHelp {
+		m[f.name] = i
+	}
+	return m
+}()
+
 // NewMetricsWriter starts an empty exposition.
-func NewMetricsWriter() *MetricsWriter { return &MetricsWriter{series: map[string][]string{}} }
+func NewMetricsWriter() *MetricsWriter {
+	return &MetricsWriter{series: make([][][]byte, len(metricHelp))}
+}
 
 func (mw *MetricsWriter) add(name, labels, value string) {
-	mw.series[name] = append(mw.series[name], name+"{"+labels+"} "+value)
+	i := metricIndex[name]
+	mw.series[i] = append(mw.series[i], []byte(name+"{"+labels+"} "+value))
 }
 
 // Add adds one MD's series.
@@ -124,20 +137,34 @@ func b01(b bool) string {
 	return "0"
 }
 
-// WriteTo writes the exposition.
+// WriteTo writes the exposition (through a buffer, not as one string:
+// 100,000 MDs' series are about 100 MB).
 func (mw *MetricsWriter) WriteTo(w io.Writer) (int64, error) {
-	var b strings.Builder
-	for _, m := range metricHelp {
-		s := mw.series[m.name]
+	cw := &countingWriter{w: w}
+	b := bufio.NewWriterSize(cw, 64<<10)
+	for i, m := range metricHelp {
+		s := mw.series[i]
 		if len(s) == 0 {
 			continue
 		}
-		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", m.name, m.help, m.name, m.typ)
+		fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s %s\n", m.name, m.help, m.name, m.typ)
 		for _, line := range s {
-			b.WriteString(line)
+			b.Write(line)
 			b.WriteByte('\n')
 		}
 	}
-	n, err := io.WriteString(w, b.String())
-	return int64(n), err
+	err := b.Flush()
+	return cw.n, err
+}
+
+// countingWriter counts what went through to w.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }

@@ -51,6 +51,11 @@ func (e *BadStoreError) Error() string {
 func (r *Reader) Render(ctx context.Context, w io.Writer, view View, names []string, opt Options) error {
 	r = r.forView(view)
 	single := names != nil
+	if single && r.MemoDir != "" {
+		rc := *r // the memos hold whole stores
+		rc.MemoDir = ""
+		r = &rc
+	}
 	if names == nil {
 		var err error
 		if names, err = r.Names(ctx); err != nil {
@@ -62,6 +67,8 @@ func (r *Reader) Render(ctx context.Context, w io.Writer, view View, names []str
 	switch view {
 	case ViewJSON, ViewCertStatus:
 		bad, err = r.renderJSON(ctx, w, view, names, single)
+	case ViewTable, ViewMetrics:
+		bad, err = r.renderParts(ctx, w, view, names, opt)
 	default:
 		var sink viewSink
 		if sink, err = r.sinkFor(w, view, opt); err != nil {
@@ -138,24 +145,21 @@ func (r *Reader) renderEach(ctx context.Context, w io.Writer, names []string, si
 }
 
 // viewSink takes the reports of one view one at a time and writes the
-// view at the end; views that need all reports first (table, plan)
+// view at the end; views that need all reports first (the plan)
 // collect them, the others write as they go.
 type viewSink interface {
 	add(rep *Report) error
 	finish(w io.Writer) error
 }
 
-// sinkFor returns the sink of a view rendered report by report.
+// sinkFor returns the sink of a view rendered report by report (the
+// table and the metrics are made of parts: renderParts).
 func (r *Reader) sinkFor(w io.Writer, view View, opt Options) (viewSink, error) {
 	switch view {
-	case ViewTable:
-		return &tableSink{color: opt.Color}, nil
 	case ViewPlan, ViewPlanText:
 		return &planSink{r: r, window: opt.StaplingWindow, text: view == ViewPlanText}, nil
 	case ViewDetail:
 		return &detailSink{w: w, window: opt.StaplingWindow, color: opt.Color}, nil
-	case ViewMetrics:
-		return writerSink{NewMetricsWriter()}, nil
 	case ViewServerStatus:
 		return writerSink{&ServerStatus{Check: opt.Check, Window: opt.StaplingWindow}}, nil
 	case ViewHTML:
@@ -163,16 +167,6 @@ func (r *Reader) sinkFor(w io.Writer, view View, opt Options) (viewSink, error) 
 	}
 	return nil, fmt.Errorf("unknown view %d", view)
 }
-
-// tableSink collects one row per MD: the column widths depend on all rows.
-type tableSink struct {
-	color bool
-	rows  []TableRow
-}
-
-func (s *tableSink) add(rep *Report) error { s.rows = append(s.rows, rep.Row()); return nil }
-
-func (s *tableSink) finish(w io.Writer) error { return WriteTable(w, s.rows, s.color) }
 
 // planSink collects the plans into one document, as JSON or as text.
 type planSink struct {

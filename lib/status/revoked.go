@@ -5,12 +5,16 @@ import (
 
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/renew"
+	"github.com/mdtools/mdtools/lib/store"
 )
 
 // loadRevocations reads revoked-<md>.json (md-order revoke) and marks the
 // installed certificates listed there. An unreadable file is a problem of
 // the report.
 func (r *Reader) loadRevocations(ctx context.Context, rep *Report) {
+	if !r.hasRoot(store.RevokedFile(rep.Name)) {
+		return
+	}
 	revs, err := renew.LoadRevocations(ctx, r.Store, rep.Name)
 	if err != nil {
 		rep.Problems = append(rep.Problems, err.Error())

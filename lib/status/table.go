@@ -1,6 +1,7 @@
 package status
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"strings"
@@ -90,7 +91,13 @@ func dedup(s []string) []string {
 
 // WriteTable writes rows as aligned columns; with color, rows needing
 // attention are yellow and trouble red (ANSI).
-func WriteTable(w io.Writer, rows []TableRow, color bool) error {
+func WriteTable(out io.Writer, rows []TableRow, color bool) (err error) {
+	w := bufio.NewWriterSize(out, 256<<10) // not a write per row
+	defer func() {
+		if ferr := w.Flush(); err == nil {
+			err = ferr
+		}
+	}()
 	head := TableRow{Name: "NAME", Names: "NAMES", State: "STATE", ValidUntil: "VALID UNTIL", RenewAt: "RENEW AT", CA: "CA", Stapling: "STAPLING", Activity: "ACTIVITY", Node: "NODE"}
 	nodes := false // a fleet's column: only when some MD names a node
 	for _, r := range rows {
