@@ -83,6 +83,12 @@ func (m *Memo) Save() error {
 	m.mu.Unlock()
 	name := filepath.Join(m.dir, FileName(m.stage))
 	sweepTemps(m.dir, FileName(m.stage))
+	return replaceFile(name, data)
+}
+
+// replaceFile writes data to a new temp file beside name (0600, no
+// symlink followed) and renames it over name; no fsync (see Save).
+func replaceFile(name string, data []byte) error {
 	tmp := name + "." + strconv.Itoa(os.Getpid()) + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 	"iter"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -122,23 +121,7 @@ func SaveRun(dir string, r *Run, context string) error {
 		return err
 	}
 	sweepRuns(dir)
-	name := filepath.Join(dir, RunFileName(r.Key))
-	tmp := name + "." + strconv.Itoa(os.Getpid()) + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(encodeRun(r, context))
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, name)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
+	return replaceFile(filepath.Join(dir, RunFileName(r.Key)), encodeRun(r, context))
 }
 
 // checkCacheDir refuses a cache directory that another user could have
