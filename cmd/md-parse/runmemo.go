@@ -121,7 +121,7 @@ func replayLines(ctx context.Context, c *ucli.Context, run *memo.Run) ([][]byte,
 	}
 	defer m.Close()
 	cli.MemoHeld(m)
-	lines, ok, err := registry.ReplayRun(ctx, st, m, run.Names, run.Keys, run.Root, c.Duration("wait"))
+	lines, ok, err := registry.ReplayRun(ctx, st, m, run.Names, run.Keys, run.Root, registry.Options{Wait: c.Duration("wait")})
 	return lines, ok && err == nil
 }
 

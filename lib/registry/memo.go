@@ -91,10 +91,10 @@ func RootFingerprint(m *memo.Memo) (uint64, bool) { return m.Fingerprint(rootPat
 // (root, RootFingerprint) are unchanged, and nothing else keeps Sync from
 // answering as it did: then Sync would write nothing and complete every
 // record as before. ok is false otherwise. Like Sync, it takes the
-// store-wide lock (wait as Options.Wait), so it never reads a store in
-// the middle of another sync.
-func ReplayRun(ctx context.Context, st *store.Store, m *memo.Memo, names []string, keys []memo.Key, root uint64, wait time.Duration) (lines [][]byte, ok bool, err error) {
-	unlock, err := st.Lock(ctx, "", wait)
+// store-wide lock (opts.Wait), so it never reads a store in the middle of
+// another sync; opts.Now is the clock of the memo's time window.
+func ReplayRun(ctx context.Context, st *store.Store, m *memo.Memo, names []string, keys []memo.Key, root uint64, opts Options) (lines [][]byte, ok bool, err error) {
+	unlock, err := st.Lock(ctx, "", opts.Wait)
 	if err != nil {
 		return nil, false, fmt.Errorf("syncing MDs into %s: %w", st, err)
 	}
@@ -102,7 +102,7 @@ func ReplayRun(ctx context.Context, st *store.Store, m *memo.Memo, names []strin
 	if sum, _ := RootFingerprint(m); sum != root || len(names) != len(keys) {
 		return nil, false, nil
 	}
-	now := time.Now()
+	now := opts.now()
 	lines = make([][]byte, len(keys))
 	var missed atomic.Bool
 	pool.Each(len(keys), runtime.GOMAXPROCS(0), func(i int) {

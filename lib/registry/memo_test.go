@@ -9,6 +9,7 @@ import (
 
 	"github.com/mdtools/mdtools/lib/certtest"
 	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/memo"
 	"github.com/mdtools/mdtools/lib/memo/memotest"
 	"github.com/mdtools/mdtools/lib/store"
 )
@@ -116,5 +117,114 @@ func writeAtomic(t *testing.T, path string, data []byte) {
 	writeFile(t, path+".new", data)
 	if err := os.Rename(path+".new", path); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReplayRunOverMonths follows md-parse's run memo through months of
+// daily cron runs with the clock moved forward: ReplayRun answers while
+// the store's memo holds every MD, stops when the answers expire (a week)
+// or the store changes or the memo is damaged (a crash), and answers again
+// once a sync has remembered the MDs anew; its lines are always what a
+// sync without any memo prints.
+func TestReplayRunOverMonths(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.Open(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	names := []string{"a.test", "b.test"}
+	mk := func() []*md.Record {
+		var recs []*md.Record
+		for _, n := range names {
+			recs = append(recs, &md.Record{MD: md.MD{Name: n, Domains: []string{n}, CA: &md.CA{Proto: md.ProtoACME}}})
+		}
+		return recs
+	}
+	installCert := func(n string) {
+		c := certtest.New(t, certtest.Spec{Names: []string{n}, NotAfter: time.Now().Add(90 * 24 * time.Hour)})
+		writeAtomic(t, filepath.Join(dir, "domains", n, "pubcert.pem"), c.PEM())
+		writeAtomic(t, filepath.Join(dir, "domains", n, "privkey.pem"), c.KeyPEM(t))
+	}
+	if _, err := Sync(t.Context(), st, mk(), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		installCert(n)
+	}
+	if _, err := Sync(t.Context(), st, mk(), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	memotest.Age(t, dir)
+	start := time.Now()
+	var keys []memo.Key
+	var root uint64
+	// sync: a full md-parse run on day d; it must leave every MD remembered
+	sync := func(d int) {
+		t.Helper()
+		m, _ := OpenMemo(dir, "test") // a damaged memo is an empty one
+		defer m.Close()
+		res, err := Sync(t.Context(), st, mk(), Options{Memo: m, Now: func() time.Time { return start.Add(time.Duration(d) * 24 * time.Hour) }})
+		if err != nil || res.Keys == nil {
+			t.Fatalf("day %d: sync %+v %v", d, res, err)
+		}
+		if err := m.Save(); err != nil {
+			t.Fatal(err)
+		}
+		keys = res.Keys
+		var settled bool
+		if root, settled = RootFingerprint(m); !settled {
+			t.Fatalf("day %d: root files not settled", d)
+		}
+	}
+	replay := func(d int) bool {
+		t.Helper()
+		m, err := OpenMemo(dir, "test")
+		defer m.Close()
+		if err != nil { // md-parse reads the config then
+			return false
+		}
+		lines, ok, err := ReplayRun(t.Context(), st, m, names, keys, root, Options{Now: func() time.Time { return start.Add(time.Duration(d) * 24 * time.Hour) }})
+		if err != nil {
+			t.Fatalf("day %d: %v", d, err)
+		}
+		if ok {
+			plain := mk()
+			if _, err := Sync(t.Context(), st, plain, Options{DryRun: true}); err != nil {
+				t.Fatal(err)
+			}
+			for i, r := range plain {
+				want, _ := r.Redacted().MarshalJSON()
+				if string(lines[i]) != string(want) {
+					t.Errorf("day %d, %s: replayed\n%s\nwithout memo\n%s", d, r.Name, lines[i], want)
+				}
+			}
+		}
+		return ok
+	}
+	sync(0)
+	for _, step := range []struct {
+		day    int
+		before func()
+		want   bool
+	}{
+		{1, nil, true},
+		{6, nil, true},
+		{8, nil, false}, // a week after the answers: expired
+		{8, func() { sync(8) }, true},
+		{14, nil, true},
+		{15, func() { installCert("b.test"); memotest.Age(t, dir) }, false}, // renewed
+		{15, func() { sync(15) }, true},
+		{40, func() { sync(40) }, true}, // a month on, after a sync
+		{41, func() { os.WriteFile(filepath.Join(dir, memo.FileName("parse")), []byte("torn by a crash"), 0o600) }, false},
+		{41, func() { sync(41) }, true},
+		{90, func() { sync(90) }, true},
+	} {
+		if step.before != nil {
+			step.before()
+		}
+		if got := replay(step.day); got != step.want {
+			t.Errorf("day %d: replayed %v, want %v", step.day, got, step.want)
+		}
 	}
 }

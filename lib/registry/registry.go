@@ -29,11 +29,20 @@ import (
 type Options struct {
 	DryRun bool          // compute, write nothing (and take no lock)
 	Wait   time.Duration // how long to wait for the store-wide lock; 0: the store's default, <0: try once
+	// Now is the clock of the memo's time window (default time.Now).
+	Now func() time.Time
 	// Memo, if set (OpenMemo), remembers for an MD whose md.json needed
 	// no write what the store added to its record, and replays it while
 	// domains/<md> and the record stay the same (lib/memo). Saved by the
 	// caller.
 	Memo *memo.Memo
+}
+
+func (o Options) now() time.Time {
+	if o.Now != nil {
+		return o.Now()
+	}
+	return time.Now()
 }
 
 // Result says what a sync did (or would do).
@@ -66,7 +75,7 @@ func Sync(ctx context.Context, st *store.Store, recs []*md.Record, opts Options)
 		}
 		defer unlock()
 	}
-	p, err := plan(ctx, st, recs, opts.Memo)
+	p, err := plan(ctx, st, recs, opts.Memo, opts.now())
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +104,7 @@ type rename struct {
 }
 
 // plan reads the store and decides, for every record, what to write.
-func plan(ctx context.Context, st *store.Store, recs []*md.Record, m *memo.Memo) (*syncPlan, error) {
+func plan(ctx context.Context, st *store.Store, recs []*md.Record, m *memo.Memo, now time.Time) (*syncPlan, error) {
 	p := &syncPlan{result: Result{Renamed: map[string]string{}}}
 	active, names, err := activeRecords(recs)
 	if err != nil {
@@ -107,7 +116,6 @@ func plan(ctx context.Context, st *store.Store, recs []*md.Record, m *memo.Memo)
 	}
 	from := p.planRenames(ctx, st, active, names, stored)
 	// md_reg_sync_finish for each record
-	now := time.Now()
 	// First, in parallel, the records the memo answers (hashing a record
 	// is most of the cost); then the others in order.
 	type memoState struct {
