@@ -162,7 +162,10 @@ func TestReplayRunOverMonths(t *testing.T) {
 	// sync: a full md-parse run on day d; it must leave every MD remembered
 	sync := func(d int) {
 		t.Helper()
-		m, _ := OpenMemo(dir, "test") // a damaged memo is an empty one
+		m, err := OpenMemo(dir, "test")
+		if err != nil {
+			t.Logf("day %d: %v: an empty memo, as md-parse's", d, err)
+		}
 		defer m.Close()
 		res, err := Sync(t.Context(), st, mk(), Options{Memo: m, Now: func() time.Time { return start.Add(time.Duration(d) * 24 * time.Hour) }})
 		if err != nil || res.Keys == nil {
@@ -180,10 +183,11 @@ func TestReplayRunOverMonths(t *testing.T) {
 	replay := func(d int) bool {
 		t.Helper()
 		m, err := OpenMemo(dir, "test")
-		defer m.Close()
 		if err != nil { // md-parse reads the config then
+			m.Close()
 			return false
 		}
+		defer m.Close()
 		lines, ok, err := ReplayRun(t.Context(), st, m, names, keys, root, Options{Now: func() time.Time { return start.Add(time.Duration(d) * 24 * time.Hour) }})
 		if err != nil {
 			t.Fatalf("day %d: %v", d, err)
