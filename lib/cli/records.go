@@ -43,6 +43,11 @@ func ReadRecords(r io.Reader, input string, validate bool) ([]*md.Record, error)
 	if err != nil {
 		return nil, err
 	}
+	return decodeLines(lines, validate)
+}
+
+// decodeLines decodes every line; the first that fails is the error.
+func decodeLines(lines []Line, validate bool) ([]*md.Record, error) {
 	recs := make([]*md.Record, 0, len(lines))
 	for _, l := range lines {
 		rec, err := l.Decode(validate)
@@ -140,15 +145,7 @@ func OpenInputs(files []string, stdin io.Reader, validate bool) ([]*md.Record, e
 	if err != nil {
 		return nil, err
 	}
-	recs := make([]*md.Record, 0, len(lines))
-	for _, l := range lines {
-		rec, err := l.Decode(validate)
-		if err != nil {
-			return nil, err
-		}
-		recs = append(recs, rec)
-	}
-	return recs, nil
+	return decodeLines(lines, validate)
 }
 
 // isTerminal reports whether r is a character device (a TTY).
