@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/mdtools/mdtools/lib/breaker"
 	"github.com/mdtools/mdtools/lib/fsread"
 	"github.com/mdtools/mdtools/lib/httpproxy"
 )
@@ -60,7 +61,11 @@ func HTTPClient(o HTTPOptions) (*http.Client, error) {
 	if timeout == 0 {
 		timeout = 2 * time.Minute
 	}
-	return &http.Client{Transport: newBreaker(tr, time.Now), Timeout: timeout}, nil
+	// A CA that stops answering fails the remaining MDs at once instead
+	// of costing each its timeout (lib/breaker); nonces and the directory
+	// do not count, a hung CA may still serve them.
+	b := &breaker.Transport{Next: tr, What: "the CA", Counts: func(r *http.Request) bool { return r.Method == http.MethodPost }}
+	return &http.Client{Transport: b, Timeout: timeout}, nil
 }
 
 // maxResponse bounds what is read from a CA response (mod_md: 1 MiB).

@@ -13,7 +13,7 @@ import (
 // only packages of lower rank, or of its own rank except the stages (no
 // stage reaches into another), and never a test-only package.
 var layers = map[string]int{
-	"md": 0, "store": 0, "store/etcdstore": 0, "fsread": 0, "logger": 0, "pool": 0, "httpproxy": 0, "memo": 0,
+	"md": 0, "store": 0, "store/etcdstore": 0, "fsread": 0, "logger": 0, "pool": 0, "httpproxy": 0, "memo": 0, "breaker": 0,
 	"renew": 1, "event": 1, "ocspfile": 1, "storewatch": 1,
 	"challenge": 2, "apacheconf": 2, "tomlconf": 2,
 	"registry": 3, "acmeflow": 3, "install": 3, "staple": 3, "status": 3,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/x509"
+	"fmt"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -216,4 +217,67 @@ func TestOutageAndRecovery(t *testing.T) {
 	if job.Errors != 0 || len(ocspfile.JobCerts(job)) != 0 {
 		t.Errorf("job after recovery: errors %d, certs %v", job.Errors, ocspfile.JobCerts(job))
 	}
+}
+
+// TestHungResponderFailsFast: when the responder stops answering, a run
+// over many certificates does not wait out the timeout for each (at
+// 100,000 MDs that would be hours): after a few requests in a row got no
+// answer, the others fail at once, each recorded as a failure with the
+// last good response kept.
+func TestHungResponderFailsFast(t *testing.T) {
+	fx := pebble(t)
+	st := newStore(t)
+	const n = 40
+	var recs []*md.Record
+	for i := range n {
+		recs = append(recs, fx.install(t, st, fmt.Sprintf("m%02d.test", i), "good.test"))
+	}
+	clk := &clock{t: time.Now()}
+	r := &Runner{Store: st, Now: clk.Now, Notifier: (&events{}).notifier, Timeout: 300 * time.Millisecond, Jitter: func() byte { return 128 }}
+	if err := r.Run(t.Context(), r.SetsFromRecords(t.Context(), recs)); err != nil {
+		t.Fatal(err)
+	}
+	var hits atomic.Int32
+	stop := make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		hits.Add(1)
+		select {
+		case <-stop:
+		case <-req.Context().Done():
+		}
+	}))
+	defer hung.Close()
+	defer close(stop)
+	clk.Add(20 * time.Hour) // into the renew window
+	for _, rec := range recs {
+		rec.Settings = &md.Settings{HTTPProxy: hung.URL, RetryDelay: "10mi"}
+		rec.Staple, rec.Error = nil, nil
+	}
+	r2 := &Runner{Store: st, Now: clk.Now, Notifier: (&events{}).notifier, Timeout: 300 * time.Millisecond, Jitter: func() byte { return 128 }}
+	if err := r2.Run(t.Context(), r2.SetsFromRecords(t.Context(), recs)); err != nil {
+		t.Fatal(err)
+	}
+	// The breaker opens after 5 unanswered requests; the ones on their
+	// way when it does (DefaultParallel at once, and those the first
+	// failed workers sent before the fifth failure) may time out too.
+	limit := 5 + 2*DefaultParallel
+	if hits.Load() > int32(limit) {
+		t.Errorf("%d of %d requests reached the hung responder; want at most %d", hits.Load(), n, limit)
+	}
+	fast := 0
+	for _, rec := range recs {
+		if rec.Error == nil || !strings.Contains(rec.Error.Detail, "last good response is kept") {
+			t.Fatalf("%s: error %v", rec.Name, rec.Error)
+		}
+		if strings.Contains(rec.Error.Detail, "the server did not answer") {
+			fast++
+		}
+		if e := entry(t, rec, "rsa"); e.Action != "failed" || e.Status != StatusGood || e.Errors != 1 {
+			t.Errorf("%s: entry %+v", rec.Name, e)
+		}
+	}
+	if fast < n-limit {
+		t.Errorf("%d certificates failed at once, want at least %d", fast, n-limit)
+	}
+	t.Logf("%d of %d requests reached the hung responder", hits.Load(), n)
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mdtools/mdtools/lib/breaker"
 	"github.com/mdtools/mdtools/lib/httpproxy"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/pool"
@@ -33,7 +34,7 @@ const (
 // (HTTP_PROXY/NO_PROXY), and a timeout for the whole exchange. proxyCA
 // (MDHttpProxyCACertificateFile) holds the roots of an https:// proxy's
 // certificate.
-func NewHTTPClient(proxy, proxyCA string, timeout time.Duration) (*http.Client, error) {
+func NewHTTPClient(proxy, proxyCA string, timeout time.Duration, now func() time.Time) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if err := httpproxy.Configure(tr, proxy, proxyCA); err != nil {
 		return nil, err
@@ -41,7 +42,10 @@ func NewHTTPClient(proxy, proxyCA string, timeout time.Duration) (*http.Client, 
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	return &http.Client{Transport: tr, Timeout: timeout}, nil
+	// A responder that stops answering fails the remaining certificates
+	// at once instead of costing each the timeout (lib/breaker).
+	b := &breaker.Transport{Next: tr, What: "the server", Now: now}
+	return &http.Client{Transport: b, Timeout: timeout}, nil
 }
 
 // userAgent is sent with every request.
@@ -172,7 +176,7 @@ func (r *Runner) client(proxy, proxyCA string) (*http.Client, error) {
 	if c, ok := r.clients[key]; ok {
 		return c, nil
 	}
-	c, err := NewHTTPClient(proxy, proxyCA, r.Timeout)
+	c, err := NewHTTPClient(proxy, proxyCA, r.Timeout, r.now)
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package acmeflow
+package breaker
 
 import (
 	"context"
@@ -73,7 +73,8 @@ func TestBreaker(t *testing.T) {
 				}
 			}
 			tr := &scripted{outcomes: outcomes}
-			b := newBreaker(tr, func() time.Time { return now })
+			b := &Transport{Next: tr, What: "the CA", Now: func() time.Time { return now },
+				Counts: func(r *http.Request) bool { return r.Method == http.MethodPost }}
 			u, _ := url.Parse("https://ca.example/acme/new-order")
 			for i, s := range tc.steps {
 				now = now.Add(s.wait)
@@ -83,7 +84,7 @@ func TestBreaker(t *testing.T) {
 				if through != s.through {
 					t.Fatalf("step %d (%s): reached the CA: %v, want %v (err %v)", i, s.method, through, s.through, err)
 				}
-				if !through && (!errors.Is(err, ErrCANotAnswering) || !errorMentions(err, "requests in a row to ca.example got no answer", "not asked again before")) {
+				if !through && (!errors.Is(err, ErrNoAnswer) || !errorMentions(err, "the CA did not answer: ", "requests in a row to ca.example got no answer", "not asked again before")) {
 					t.Fatalf("step %d: refused with %v", i, err)
 				}
 			}
@@ -102,7 +103,7 @@ func post(outcome error) step { return step{method: http.MethodPost, outcome: ou
 func get(outcome error) step  { return step{method: http.MethodGet, outcome: outcome, through: true} }
 func refusedPost() step       { return step{method: http.MethodPost} }
 func refusedGet() step        { return step{method: http.MethodGet} }
-func later(s step) step       { s.wait = breakerPause; return s }
+func later(s step) step       { s.wait = DefaultPause; return s }
 
 func errorMentions(err error, parts ...string) bool {
 	for _, p := range parts {
@@ -111,4 +112,63 @@ func errorMentions(err error, parts ...string) bool {
 		}
 	}
 	return true
+}
+
+// TestBreakerPerHost: one host that stopped answering does not stop the
+// requests to another (md-staple's one client asks every responder).
+func TestBreakerPerHost(t *testing.T) {
+	now := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	var outcomes []error
+	for range DefaultLimit {
+		outcomes = append(outcomes, errSilence)
+	}
+	outcomes = append(outcomes, nil)
+	tr := &scripted{outcomes: outcomes}
+	b := &Transport{Next: tr, What: "the server", Now: func() time.Time { return now }}
+	get := func(host string) error {
+		u, _ := url.Parse("http://" + host + "/ocsp")
+		_, err := b.RoundTrip(&http.Request{Method: http.MethodGet, URL: u, Header: http.Header{}})
+		return err
+	}
+	for range DefaultLimit {
+		get("hung.example")
+	}
+	if err := get("hung.example"); !errors.Is(err, ErrNoAnswer) || !strings.Contains(err.Error(), "the server did not answer") {
+		t.Fatalf("the hung host: %v", err)
+	}
+	if err := get("fine.example"); err != nil || tr.seen != DefaultLimit+1 {
+		t.Fatalf("another host: %v, %d requests sent", err, tr.seen)
+	}
+}
+
+// TestBreakerRequestDeadline: a request whose own deadline passed counts
+// as unanswered whatever the transport calls its error ("net/http:
+// request canceled"); one the run cancelled does not.
+func TestBreakerRequestDeadline(t *testing.T) {
+	now := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	canceled := errors.New("net/http: request canceled")
+	var outcomes []error
+	for range DefaultLimit + 1 {
+		outcomes = append(outcomes, canceled)
+	}
+	tr := &scripted{outcomes: outcomes}
+	b := &Transport{Next: tr, What: "the server", Now: func() time.Time { return now }}
+	u, _ := url.Parse("http://ocsp.example/")
+	send := func(ctx context.Context) error {
+		_, err := b.RoundTrip((&http.Request{Method: http.MethodPost, URL: u, Header: http.Header{}}).WithContext(ctx))
+		return err
+	}
+	interrupted, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := send(interrupted); errors.Is(err, ErrNoAnswer) || tr.seen != 1 {
+		t.Fatalf("an interrupted request: %v", err)
+	}
+	late, cancelLate := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
+	defer cancelLate()
+	for range DefaultLimit {
+		send(late)
+	}
+	if err := send(late); !errors.Is(err, ErrNoAnswer) || tr.seen != DefaultLimit+1 {
+		t.Fatalf("after %d requests past their deadline: %v, %d sent", DefaultLimit, err, tr.seen)
+	}
 }
