@@ -117,6 +117,7 @@ func parse(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) e
 		return err
 	}
 	recs := pc.Records
+	cli.RecordsHeld(len(recs))
 	if c.Bool("check") {
 		log.Infof("%s: %d managed domain(s), configuration OK", path, len(recs))
 		return nil

@@ -113,6 +113,7 @@ func (s *Stage) inputs(c *ucli.Context, env Env) ([]*md.Record, error) {
 	if err != nil {
 		return nil, err
 	}
+	RecordsHeld(len(recs))
 	if s.Checked != nil {
 		if err := s.Checked(recs); err != nil {
 			return nil, err
