@@ -2,9 +2,7 @@ package acmeflow
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -118,11 +116,7 @@ func (a *attempt) connect(ctx context.Context) error {
 			return err
 		}
 	}
-	akey := "new\x00" + a.caURL + "\x00" + ca.dir.URL
-	if eab != nil {
-		sum := sha256.Sum256([]byte(eab.KID + "\x00" + eab.HMAC))
-		akey += "\x00" + hex.EncodeToString(sum[:])
-	}
+	akey := "new\x00" + ca.dir.URL + "\x00" + cacheKey(a.caURL, eab)
 	if stored != nil {
 		akey = "account\x00" + stored.File.URL
 	}
