@@ -237,7 +237,14 @@ func forceOnce(t *testing.T, ca *devca.CA, st *store.Store, rec *md.Record, http
 	t.Helper()
 	accts, offset := accountsAt(t, ca), len(pebbleLog(t, ca))
 	rec = copyRecord(t, rec)
-	if err := runner(t, ca, st, httpListen, true).Process(context.Background(), rec); err != nil {
+	r := runner(t, ca, st, httpListen, true)
+	err := r.Process(context.Background(), rec)
+	// as md-order at its end: the listener and its lock go, so that a
+	// try again (forceRenewal) can listen on the same address
+	if c, ok := r.Challenges.(interface{ Close() error }); ok {
+		c.Close()
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	if rec.Order == nil || rec.Order.Action != acmeflow.ActionOrdered || rec.Error != nil {
