@@ -8,7 +8,6 @@ import (
 
 	"github.com/mdtools/mdtools/lib/cli"
 	"github.com/mdtools/mdtools/lib/md"
-	"github.com/mdtools/mdtools/lib/staple/ocsptest"
 	"github.com/mdtools/mdtools/lib/store"
 	"github.com/mdtools/mdtools/lib/store/etcdstore"
 	"github.com/mdtools/mdtools/lib/store/etcdstore/etcdtest"
@@ -30,17 +29,7 @@ func TestOCSPInProgressOnAnotherNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _, chain, err := ca.Leaf(ocsptest.LeafOptions{OCSP: resp.URL, Name: "a.test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := &md.MD{Name: "a.test", Domains: []string{"a.test"}, Stapling: true, State: md.StateComplete}
-	if err := st.SaveMD(t.Context(), store.GroupDomains, m); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Write(t.Context(), store.GroupDomains, "a.test", "pubcert.pem", chain); err != nil {
-		t.Fatal(err)
-	}
+	m, _ := installLive(t, st, ca, resp, "a.test")
 	b, _ := json.Marshal(&md.Record{MD: *m, Order: &md.OrderResult{}})
 	unlock, err := web1.Lock(t.Context(), "_ocsp.a.test", time.Second)
 	if err != nil {

@@ -43,6 +43,25 @@ func responder(t *testing.T, name string) (*ocsptest.Responder, *ocsptest.CA) {
 	return resp, ca
 }
 
+// installLive writes domains/<name> as md-install leaves it: md.json
+// (stapling on) and a certificate from ca whose OCSP responder is resp; it
+// returns the MD and the chain (PEM).
+func installLive(t *testing.T, st *store.Store, ca *ocsptest.CA, resp *ocsptest.Responder, name string) (*md.MD, []byte) {
+	t.Helper()
+	_, _, chain, err := ca.Leaf(ocsptest.LeafOptions{OCSP: resp.URL, Name: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &md.MD{Name: name, Domains: []string{name}, Stapling: true, State: md.StateComplete}
+	if err := st.SaveMD(t.Context(), store.GroupDomains, m); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Write(t.Context(), store.GroupDomains, name, "pubcert.pem", chain); err != nil {
+		t.Fatal(err)
+	}
+	return m, chain
+}
+
 func TestHelpNamesTheJob(t *testing.T) {
 	code, out, errOut := run(t, "", "--help")
 	if code != cli.ExitOK || !strings.Contains(out, tool().Usage) || !strings.Contains(out, "--version") {
@@ -92,17 +111,7 @@ func TestCommand(t *testing.T) {
 	}
 	var lines []string
 	for _, name := range []string{"a.test", "b.test"} {
-		_, _, chain, err := ca.Leaf(ocsptest.LeafOptions{OCSP: resp.URL, Name: name})
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := &md.MD{Name: name, Domains: []string{name}, Stapling: true, State: md.StateComplete}
-		if err := st.SaveMD(t.Context(), store.GroupDomains, m); err != nil {
-			t.Fatal(err)
-		}
-		if err := st.Write(t.Context(), store.GroupDomains, name, "pubcert.pem", chain); err != nil {
-			t.Fatal(err)
-		}
+		m, _ := installLive(t, st, ca, resp, name)
 		b, _ := json.Marshal(&md.Record{MD: *m, Order: &md.OrderResult{}})
 		lines = append(lines, string(b))
 	}

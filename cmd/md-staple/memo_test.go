@@ -12,7 +12,6 @@ import (
 	"github.com/mdtools/mdtools/lib/memo/memotest"
 	"github.com/mdtools/mdtools/lib/ocspfile"
 	"github.com/mdtools/mdtools/lib/staple"
-	"github.com/mdtools/mdtools/lib/staple/ocsptest"
 	"github.com/mdtools/mdtools/lib/store"
 )
 
@@ -32,17 +31,8 @@ func TestMemoStaple(t *testing.T) {
 	var lines []string
 	ids := map[string]string{}
 	for _, name := range []string{"a.test", "b.test", "c.test"} {
-		_, _, chain, err := ca.Leaf(ocsptest.LeafOptions{OCSP: resp.URL, Name: name})
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := &md.MD{Name: name, Domains: []string{name}, Stapling: true, State: md.StateComplete}
-		if err := st.SaveMD(t.Context(), store.GroupDomains, m); err != nil {
-			t.Fatal(err)
-		}
-		if err := st.Write(t.Context(), store.GroupDomains, name, "pubcert.pem", chain); err != nil {
-			t.Fatal(err)
-		}
+		m, chain := installLive(t, st, ca, resp, name)
+		var err error
 		if ids[name], err = ocspfile.LeafID(chain); err != nil {
 			t.Fatal(err)
 		}
