@@ -66,6 +66,10 @@ Examples:
 
 ` + cli.StoreRule
 
+// syncEvery bounds what a power loss during a long run can cost (the
+// orders of the last syncEvery, redone by the next run).
+const syncEvery = 10 * time.Second
+
 func tool() cli.Tool {
 	flags := append(cli.StoreFlags(),
 		&ucli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "order new certificates even if none is due (ignores renew window, backoff and a staged set)"},
@@ -99,6 +103,9 @@ func action(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) 
 	stage := &cli.Stage{
 		LockedHint: "another md-order run is working on some MDs; they were skipped, run again later",
 		Start: func(_ context.Context, st *store.Store, _ []*md.Record) (*cli.Work, error) {
+			// What an order writes is redone by the next run if lost, so
+			// its syncs are batched: one every syncEvery and one at the end.
+			st, syncer := st.Batched(syncEvery)
 			mgr, err := challenge.New(st, challenge.Options{HTTPListen: c.String("http-listen"), TLSListen: c.String("tls-listen"), Log: log})
 			if err != nil {
 				return nil, err
@@ -109,7 +116,20 @@ func action(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) 
 				LockWait: c.Duration("wait"), Timeout: c.Duration("timeout"), AccountKey: accountKey,
 				UserAgent: "mdtools-md-order/" + cli.Version,
 			}
-			return &cli.Work{Jobs: c.Int("jobs"), Each: r.Process, Until: r.MemoUntil, Close: func() { mgr.Close() }}, nil
+			each := func(ctx context.Context, rec *md.Record) error {
+				err := r.Process(ctx, rec)
+				if serr := syncer.Maybe(); serr != nil {
+					log.Warnf("%v", serr)
+				}
+				return err
+			}
+			closeAll := func() {
+				if err := syncer.Sync(); err != nil {
+					log.Errorf("%v (what this run staged may not survive a power loss; the next run checks it)", err)
+				}
+				mgr.Close()
+			}
+			return &cli.Work{Jobs: c.Int("jobs"), Each: each, Until: r.MemoUntil, Close: closeAll}, nil
 		},
 	}
 	// --force and --dry-run answer differently from a cron run: no memo

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // Deferred returns a view of the store whose writes, moves and exchanges
@@ -27,6 +30,75 @@ func (s *Store) Deferred() (*Store, func() error) {
 	return d, func() error { return SyncFS(f.dir) }
 }
 
+// Batched is Deferred for a long run that writes as it goes (md-order): the
+// Syncer makes the view's writes durable at most every interval while the
+// run works (Maybe) and at its end (Sync), and costs nothing when the view
+// wrote nothing. A power loss can cost at most the last interval's writes,
+// which the next run redoes; a killed process costs nothing (its writes are
+// in the page cache). On a backend other than the filesystem it returns the
+// store itself and a Syncer that does nothing.
+func (s *Store) Batched(every time.Duration) (*Store, *Syncer) {
+	f, ok := s.b.(*FS)
+	if !ok {
+		return s, &Syncer{every: every}
+	}
+	y := &Syncer{every: every, sync: func() error { return SyncFS(f.dir) }}
+	d := &Store{b: &deferredFS{FS: f, dirty: &y.dirty}, pass: s.pass, dir: s.dir, keys: s.keys}
+	return d, y
+}
+
+// Syncer batches the syncs of a Batched view.
+type Syncer struct {
+	dirty atomic.Bool // the view wrote something since the last sync
+	every time.Duration
+	sync  func() error // nil: nothing to sync (not a filesystem)
+
+	mu   sync.Mutex
+	last time.Time
+}
+
+// Maybe syncs when the view wrote something and the last sync (or the
+// first call) is at least the interval ago.
+func (y *Syncer) Maybe() error {
+	if y.sync == nil || !y.dirty.Load() {
+		return nil
+	}
+	y.mu.Lock()
+	defer y.mu.Unlock()
+	now := time.Now()
+	if y.last.IsZero() {
+		y.last = now
+	}
+	if now.Sub(y.last) < y.every {
+		return nil
+	}
+	return y.syncLocked(now)
+}
+
+// Sync makes everything the view wrote durable; nothing written, no sync.
+func (y *Syncer) Sync() error {
+	if y.sync == nil {
+		return nil
+	}
+	y.mu.Lock()
+	defer y.mu.Unlock()
+	return y.syncLocked(time.Now())
+}
+
+func (y *Syncer) syncLocked(now time.Time) error {
+	// a write finishing after the swap marks the view dirty again, so the
+	// next sync covers it
+	if !y.dirty.Swap(false) {
+		return nil
+	}
+	y.last = now
+	if err := y.sync(); err != nil {
+		y.dirty.Store(true)
+		return err
+	}
+	return nil
+}
+
 // SyncFS flushes the filesystem that holds path (syncfs(2)).
 func SyncFS(path string) error {
 	d, err := os.Open(path)
@@ -40,9 +112,17 @@ func SyncFS(path string) error {
 	return nil
 }
 
-// deferredFS is FS without per-operation fsync.
+// deferredFS is FS without per-operation fsync. dirty, when set, is
+// raised after every change that skipped its fsync.
 type deferredFS struct {
 	*FS
+	dirty *atomic.Bool
+}
+
+func (f *deferredFS) changed() {
+	if f.dirty != nil {
+		f.dirty.Store(true)
+	}
 }
 
 var _ Backend = (*deferredFS)(nil)
@@ -51,11 +131,13 @@ var _ Backend = (*deferredFS)(nil)
 // tmp/<md> is private to the activation that builds it and becomes visible
 // only by the exchange into domains/: its files are written in place.
 func (f *deferredFS) Write(_ context.Context, g Group, name, file string, data []byte) error {
+	defer f.changed()
 	return f.write(g, name, file, data, false, g == GroupTmp)
 }
 
 // Move renames a set, refusing to replace a target, without fsync.
 func (f *deferredFS) Move(_ context.Context, from Group, fromName string, to Group, toName string) error {
+	defer f.changed()
 	if err := f.moveSet(from, fromName, to, toName, false); err != nil {
 		return fmt.Errorf("moving %s/%s to %s/%s: %w", from, fromName, to, toName, err)
 	}
@@ -64,6 +146,7 @@ func (f *deferredFS) Move(_ context.Context, from Group, fromName string, to Gro
 
 // Exchange swaps two sets with renameat2(RENAME_EXCHANGE), without fsync.
 func (f *deferredFS) Exchange(_ context.Context, g1 Group, n1 string, g2 Group, n2 string) error {
+	defer f.changed()
 	if err := f.exchangeSets(g1, n1, g2, n2, false); err != nil {
 		return fmt.Errorf("exchanging %s/%s and %s/%s: %w", g1, n1, g2, n2, err)
 	}
