@@ -6,10 +6,17 @@ import (
 	"testing"
 )
 
-// TestProfileEnv: MDTOOLS_CPUPROFILE makes a command write a CPU profile,
-// %s naming the command; unset, nothing is written; a path that cannot be
-// written is reported and the command runs on.
+// TestProfileEnv: MDTOOLS_CPUPROFILE (MDTOOLS_MEMPROFILE) makes a command
+// write a CPU (heap) profile, %s naming the command; unset, nothing is
+// written; a path that cannot be written is reported and the command runs
+// on.
 func TestProfileEnv(t *testing.T) {
+	for _, env := range []string{ProfileEnv, MemProfileEnv} {
+		t.Run(env, func(t *testing.T) { testProfileEnv(t, env) })
+	}
+}
+
+func testProfileEnv(t *testing.T, env string) {
 	dir := t.TempDir()
 	tests := []struct {
 		name, value, want string
@@ -21,7 +28,7 @@ func TestProfileEnv(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Setenv(ProfileEnv, tc.value)
+			t.Setenv(env, tc.value)
 			stop := startProfile("md-test")
 			stop()
 			if tc.want == "" {

@@ -271,7 +271,7 @@ func (r *runner) refreshDeploy(ctx context.Context, it *item) {
 	}
 	creds := make([]credential, 0, len(it.live))
 	for _, c := range it.live {
-		if err := c.fullChain(); err != nil {
+		if err := c.fullChain(ctx, r.st, it.name); err != nil {
 			it.fail(ProblemDeploy, err)
 			return
 		}

@@ -30,8 +30,7 @@ type credential struct {
 	spec  md.KeySpec
 	key   crypto.Signer
 	chain []*x509.Certificate
-	rest  []byte // unparsed PEM after the leaf (loadLive)
-	lite  bool   // chain[0] has only Raw, serial and validity (loadLive)
+	lite  bool // chain[0] has only Raw, serial and validity, and the intermediates are not read (loadLive)
 }
 
 // Fingerprint is renew.Fingerprint, mod_md's sha256-fingerprint.
@@ -159,7 +158,7 @@ func loadLive(ctx context.Context, st *store.Store, name string, specs md.KeySpe
 		if err != nil {
 			return live, false
 		}
-		block, rest := pem.Decode(data)
+		block, _ := pem.Decode(data)
 		if block == nil || block.Type != "CERTIFICATE" {
 			return live, false
 		}
@@ -167,30 +166,29 @@ func loadLive(ctx context.Context, st *store.Store, name string, specs md.KeySpe
 		if err != nil {
 			return live, false
 		}
-		live = append(live, credential{spec: spec, chain: []*x509.Certificate{leaf}, rest: rest, lite: true})
+		// Only the leaf is kept: a run over 100,000 MDs holds them all,
+		// and the intermediates are needed only to deploy (fullChain).
+		live = append(live, credential{spec: spec, chain: []*x509.Certificate{leaf}, lite: true})
 	}
 	return live, true
 }
 
-// fullChain parses a live credential read by loadLive completely: the leaf
-// and its intermediates.
-func (c *credential) fullChain() error {
-	if c.lite {
-		leaf, err := x509.ParseCertificate(c.chain[0].Raw)
-		if err != nil {
-			return fmt.Errorf("live certificate(%s): %w", c.spec.Name(), err)
-		}
-		c.chain[0], c.lite = leaf, false
-	}
-	if c.rest == nil {
+// fullChain reads a live credential loaded by loadLive completely: the
+// leaf and its intermediates, from domains/<md> again (the caller holds the
+// MD's lock). A certificate other than the one loadLive saw is an error:
+// another run changed the live set meanwhile.
+func (c *credential) fullChain(ctx context.Context, st *store.Store, name string) error {
+	if !c.lite {
 		return nil
 	}
-	more, err := store.ParseChainPEM(c.rest)
+	chain, err := st.LoadChain(ctx, store.GroupDomains, name, c.spec.FileName("pubcert"))
 	if err != nil {
-		return fmt.Errorf("live certificate(%s) chain: %w", c.spec.Name(), err)
+		return fmt.Errorf("live certificate(%s): %w", c.spec.Name(), err)
 	}
-	c.chain = append(c.chain[:1], more...)
-	c.rest = nil
+	if !bytes.Equal(chain[0].Raw, c.chain[0].Raw) {
+		return fmt.Errorf("live certificate(%s) changed while this run worked; the next run deploys it", c.spec.Name())
+	}
+	c.chain, c.lite = chain, false
 	return nil
 }
 
