@@ -304,7 +304,7 @@ func (s *Stage) confirm(in *streamInput, it *memoItem) {
 // streamResult is what a streaming run saw.
 type streamResult struct {
 	total, hits, locked int
-	recs                []*md.Record // the records worked on, for Finish
+	failed              []*md.Record // the records worked on that failed, for Finish (a run over 100,000 MDs must not hold them all)
 	batchErr            error
 }
 
@@ -348,8 +348,14 @@ func (res *streamResult) emit(out *RecordWriter, it *memoItem, now time.Time) er
 	case it.err != nil:
 		return fmt.Errorf("encoding record %s: %w", it.rec.Name, it.err)
 	}
-	res.recs = append(res.recs, it.rec)
+	res.noteFailed(it.rec)
 	return writeLine(out, it.out)
+}
+
+func (res *streamResult) noteFailed(r *md.Record) {
+	if r.Error != nil {
+		res.failed = append(res.failed, r)
+	}
 }
 
 func writeLine(out *RecordWriter, b []byte) error {
@@ -427,7 +433,7 @@ func (s *Stage) streamBatch(ctx context.Context, w *Work, in *streamInput, out *
 	}
 	for _, r := range recs { // records Batch added
 		if returned[r] {
-			res.recs = append(res.recs, r)
+			res.noteFailed(r)
 			if err := out.Write(r); err != nil {
 				return res, fmt.Errorf("writing records: %w", err)
 			}
@@ -439,7 +445,7 @@ func (s *Stage) streamBatch(ctx context.Context, w *Work, in *streamInput, out *
 // finishStream gives a streaming run's exit: an input error (exit 2) wins,
 // then a Batch error, failed records (1), skipped locked MDs (3).
 func (s *Stage) finishStream(log *Logger, res *streamResult, err, inErr error) error {
-	finErr := Finish(log, res.recs)
+	finErr := Finish(log, res.failed)
 	switch {
 	case err != nil:
 		return err
