@@ -32,10 +32,11 @@ func (r *runner) prepare(ctx context.Context, it *item) {
 		it.fail(ProblemStore, fmt.Errorf("sweeping staging/%s: %w", it.name, err))
 		return
 	}
-	if !r.stagedFinished(ctx, it) {
+	finished, job := r.stagedFinished(ctx, it)
+	if !finished {
 		return
 	}
-	set := r.checkStaged(ctx, it)
+	set := r.checkStaged(ctx, it, job)
 	if set == nil {
 		return
 	}
@@ -55,8 +56,8 @@ func (r *runner) prepare(ctx context.Context, it *item) {
 
 // checkStaged loads and checks the finished staged set of an item; nil
 // when there is none to activate (the item says why).
-func (r *runner) checkStaged(ctx context.Context, it *item) *staged {
-	set, err := loadStaged(ctx, r.st, it.name, it.specs)
+func (r *runner) checkStaged(ctx context.Context, it *item, job *md.Job) *staged {
+	set, err := loadStaged(ctx, r.st, it.name, it.specs, job)
 	if err == nil {
 		err = check(set.creds, it.rec.Domains, r.now)
 	}
@@ -171,28 +172,28 @@ func (r *runner) stagedIsLive(ctx context.Context, it *item) bool {
 // its job.json says finished, or (a set staged by hand) there is no job.json
 // but md.json and every certificate. A set md-order is still working on
 // (an order, some keys) is left alone: md-order resumes it.
-func (r *runner) stagedFinished(ctx context.Context, it *item) bool {
+func (r *runner) stagedFinished(ctx context.Context, it *item) (bool, *md.Job) {
 	if r.st.Exists(ctx, store.GroupStaging, it.name, store.FileJob) {
 		job, err := r.st.LoadJob(ctx, store.GroupStaging, it.name)
 		if err != nil {
 			it.reject(err)
-			return false
+			return false, nil
 		}
 		if !job.Finished && (r.st.Exists(ctx, store.GroupStaging, it.name, store.FileMD) || r.st.Exists(ctx, store.GroupStaging, it.name, it.specs[0].FileName("pubcert"))) {
 			it.reason = "md-order has not finished the staged set"
 		}
-		return job.Finished
+		return job.Finished, job
 	}
 	if !r.st.Exists(ctx, store.GroupStaging, it.name, store.FileMD) {
-		return false // another run activated it while we waited
+		return false, nil // another run activated it while we waited
 	}
 	for _, spec := range it.specs {
 		if !r.st.Exists(ctx, store.GroupStaging, it.name, spec.FileName("pubcert")) {
 			it.reason = "md-order has not finished the staged set"
-			return false
+			return false, nil
 		}
 	}
-	return true
+	return true, &md.Job{Name: it.name}
 }
 
 const timeFormat = "Mon, 02 Jan 2006 15:04:05 GMT"

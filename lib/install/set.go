@@ -64,8 +64,8 @@ type staged struct {
 // loadStaged reads staging/<name>/ for the given key specs. Content
 // problems (missing or unparsable files, wrong key, bad chain) are returned
 // as *invalid or *store.CorruptError; everything is checked again by
-// check.
-func loadStaged(ctx context.Context, st *store.Store, name string, specs md.KeySpecs) (*staged, error) {
+// check. job is staging/<name>/job.json, which the caller read.
+func loadStaged(ctx context.Context, st *store.Store, name string, specs md.KeySpecs, job *md.Job) (*staged, error) {
 	m, err := st.LoadMD(ctx, store.GroupStaging, name)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -95,9 +95,7 @@ func loadStaged(ctx context.Context, st *store.Store, name string, specs md.KeyS
 		}
 		s.creds = append(s.creds, credential{spec: spec, key: key, chain: chain})
 	}
-	if s.job, err = st.LoadJob(ctx, store.GroupStaging, name); err != nil {
-		return nil, err
-	}
+	s.job = job // read by stagedFinished
 	acct, err := st.Read(ctx, store.GroupStaging, name, store.FileAccount)
 	switch {
 	case err == nil:
