@@ -412,12 +412,21 @@ func (s *Stage) streamBatch(ctx context.Context, w *Work, in *streamInput, out *
 		}
 	}
 	recs, batchErr := w.Batch(ctx, slow)
+	slow = nil
 	res.batchErr = batchErr
 	returned := make(map[*md.Record]bool, len(recs))
+	var added []*md.Record // records Batch added, in its order
 	for _, r := range recs {
 		returned[r] = true
+		if _, ok := before[r]; !ok {
+			added = append(added, r)
+		}
 	}
-	for _, it := range held {
+	recs = nil
+	for i, it := range held {
+		// each item is released once written: over 100,000 records the
+		// encoded output would otherwise pile up on all the records
+		held[i] = nil
 		if it.hit == nil {
 			if !returned[it.rec] {
 				continue
@@ -426,17 +435,16 @@ func (s *Stage) streamBatch(ctx context.Context, w *Work, in *streamInput, out *
 			if it.out, it.err = it.rec.Redacted().MarshalJSON(); it.err == nil && batchErr == nil {
 				s.remember(w, in.memo, it, before[it.rec], decided)
 			}
+			delete(before, it.rec)
 		}
 		if err := res.emit(out, it, in.now); err != nil {
 			return res, err
 		}
 	}
-	for _, r := range recs { // records Batch added
-		if returned[r] {
-			res.noteFailed(r)
-			if err := out.Write(r); err != nil {
-				return res, fmt.Errorf("writing records: %w", err)
-			}
+	for _, r := range added {
+		res.noteFailed(r)
+		if err := out.Write(r); err != nil {
+			return res, fmt.Errorf("writing records: %w", err)
 		}
 	}
 	return res, nil
