@@ -245,7 +245,7 @@ func deployCurrent(d *md.Deploy, name string, live []credential) bool {
 			return false
 		}
 		block, _ := pem.Decode(data)
-		if block == nil || !bytes.Equal(block.Bytes, c.chain[0].Raw) {
+		if block == nil || !bytes.Equal(block.Bytes, c.leafRaw()) {
 			return false
 		}
 	}

@@ -10,12 +10,26 @@ import (
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
-// parseLeafLite reads only what a run with nothing to do needs from a live
-// leaf certificate: serial number and validity (the fingerprint is a hash
-// of Raw). It is a fraction of x509.ParseCertificate's cost, which matters
-// over ten thousand MDs. The result has Raw, SerialNumber, NotBefore and
-// NotAfter only; fullChain parses properly when more is needed.
-func parseLeafLite(der []byte) (*x509.Certificate, error) {
+// liteLeaf is what a run with nothing to do needs of a live leaf
+// certificate: its DER (the fingerprint is a hash of it), serial number and
+// validity. A run over 100,000 MDs holds one per MD, a tenth of an
+// x509.Certificate's size.
+type liteLeaf struct {
+	Raw                 []byte
+	SerialNumber        *big.Int
+	NotBefore, NotAfter time.Time
+}
+
+// cert is the leaf as an x509.Certificate with only those fields, for the
+// functions that take one (made when needed, not kept).
+func (l *liteLeaf) cert() *x509.Certificate {
+	return &x509.Certificate{Raw: l.Raw, SerialNumber: l.SerialNumber, NotBefore: l.NotBefore, NotAfter: l.NotAfter}
+}
+
+// parseLeafLite reads a liteLeaf from a certificate's DER: a fraction of
+// x509.ParseCertificate's cost, which matters over ten thousand MDs;
+// fullChain parses properly when more is needed.
+func parseLeafLite(der []byte) (*liteLeaf, error) {
 	in := cryptobyte.String(der)
 	var cert, tbs cryptobyte.String
 	if !in.ReadASN1(&cert, cbasn1.SEQUENCE) || !in.Empty() || !cert.ReadASN1(&tbs, cbasn1.SEQUENCE) {
@@ -45,7 +59,7 @@ func parseLeafLite(der []byte) (*x509.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &x509.Certificate{Raw: der, SerialNumber: serial, NotBefore: nb, NotAfter: na}, nil
+	return &liteLeaf{Raw: der, SerialNumber: serial, NotBefore: nb, NotAfter: na}, nil
 }
 
 func readASN1Time(s *cryptobyte.String) (time.Time, error) {

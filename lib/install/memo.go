@@ -54,10 +54,10 @@ func noteUntil(n *Notes, it *item, now time.Time) {
 	var until time.Time
 	window := it.rec.EffectiveWarnWindow()
 	for _, c := range it.live {
-		leaf := c.chain[0]
-		at := leaf.NotAfter
+		nb, na := c.validity()
+		at := na
 		if watched(it.rec) {
-			at = window.Start(leaf.NotBefore, leaf.NotAfter)
+			at = window.Start(nb, na)
 		}
 		if until.IsZero() || at.Before(until) {
 			until = at

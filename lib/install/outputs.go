@@ -112,7 +112,7 @@ func (r *runner) verify(ctx context.Context, it *item) {
 	}
 	want, old := map[string]bool{}, map[string]bool{}
 	for _, c := range it.live {
-		want[Fingerprint(c.chain[0])] = true
+		want[Fingerprint(c.leaf())] = true
 	}
 	if it.set != nil {
 		// the previous live set is what a server that did not reload serves
@@ -204,7 +204,7 @@ func (r *runner) report(it *item) {
 	}
 	in.Certs = nil
 	for _, c := range it.live {
-		in.Certs = append(in.Certs, renew.CertInfo(c.spec, c.chain[0]))
+		in.Certs = append(in.Certs, renew.CertInfo(c.spec, c.leaf()))
 	}
 	noteUntil(r.opts.Notes, it, r.now)
 	if it.err != nil {

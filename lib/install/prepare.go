@@ -153,14 +153,14 @@ func (r *runner) stagedIsLive(ctx context.Context, it *item) bool {
 			return false
 		}
 		block, _ := pem.Decode(data)
-		if block == nil || !bytes.Equal(block.Bytes, c.chain[0].Raw) {
+		if block == nil || !bytes.Equal(block.Bytes, c.leafRaw()) {
 			return false
 		}
 		key, err := r.st.LoadKey(ctx, store.GroupStaging, it.name, c.spec.FileName("privkey"))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
-		leaf, perr := x509.ParseCertificate(c.chain[0].Raw)
+		leaf, perr := x509.ParseCertificate(c.leafRaw())
 		if err != nil || perr != nil || !renew.KeyFits(leaf, key) {
 			return false
 		}

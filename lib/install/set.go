@@ -29,8 +29,33 @@ const (
 type credential struct {
 	spec  md.KeySpec
 	key   crypto.Signer
-	chain []*x509.Certificate
-	lite  bool // chain[0] has only Raw, serial and validity, and the intermediates are not read (loadLive)
+	chain []*x509.Certificate // the leaf first; nil while lite is set
+	lite  *liteLeaf           // loadLive: the leaf only, its intermediates not read (fullChain reads them)
+}
+
+// leaf is the credential's leaf certificate; for a lite one, with only
+// Raw, serial and validity.
+func (c *credential) leaf() *x509.Certificate {
+	if c.lite != nil {
+		return c.lite.cert()
+	}
+	return c.chain[0]
+}
+
+// leafRaw is the leaf's DER.
+func (c *credential) leafRaw() []byte {
+	if c.lite != nil {
+		return c.lite.Raw
+	}
+	return c.chain[0].Raw
+}
+
+// validity is the leaf's notBefore and notAfter.
+func (c *credential) validity() (notBefore, notAfter time.Time) {
+	if c.lite != nil {
+		return c.lite.NotBefore, c.lite.NotAfter
+	}
+	return c.chain[0].NotBefore, c.chain[0].NotAfter
 }
 
 // Fingerprint is renew.Fingerprint, mod_md's sha256-fingerprint.
@@ -138,8 +163,8 @@ func stagedTimes(s *staged, live []credential, delay time.Duration) renew.Staged
 		}
 	}
 	for _, c := range live {
-		if out.LiveNotAfter.IsZero() || c.chain[0].NotAfter.Before(out.LiveNotAfter) {
-			out.LiveNotAfter = c.chain[0].NotAfter
+		if _, na := c.validity(); out.LiveNotAfter.IsZero() || na.Before(out.LiveNotAfter) {
+			out.LiveNotAfter = na
 		}
 	}
 	out.Delay = delay
@@ -166,7 +191,7 @@ func loadLive(ctx context.Context, st *store.Store, name string, specs md.KeySpe
 		}
 		// Only the leaf is kept: a run over 100,000 MDs holds them all,
 		// and the intermediates are needed only to deploy (fullChain).
-		live = append(live, credential{spec: spec, chain: []*x509.Certificate{leaf}, lite: true})
+		live = append(live, credential{spec: spec, lite: leaf})
 	}
 	return live, true
 }
@@ -176,17 +201,17 @@ func loadLive(ctx context.Context, st *store.Store, name string, specs md.KeySpe
 // MD's lock). A certificate other than the one loadLive saw is an error:
 // another run changed the live set meanwhile.
 func (c *credential) fullChain(ctx context.Context, st *store.Store, name string) error {
-	if !c.lite {
+	if c.lite == nil {
 		return nil
 	}
 	chain, err := st.LoadChain(ctx, store.GroupDomains, name, c.spec.FileName("pubcert"))
 	if err != nil {
 		return fmt.Errorf("live certificate(%s): %w", c.spec.Name(), err)
 	}
-	if !bytes.Equal(chain[0].Raw, c.chain[0].Raw) {
+	if !bytes.Equal(chain[0].Raw, c.lite.Raw) {
 		return fmt.Errorf("live certificate(%s) changed while this run worked; the next run deploys it", c.spec.Name())
 	}
-	c.chain, c.lite = chain, false
+	c.chain, c.lite = chain, nil
 	return nil
 }
 
@@ -196,7 +221,7 @@ func sameCerts(a, b []credential) bool {
 		return false
 	}
 	for i := range a {
-		if !bytes.Equal(a[i].chain[0].Raw, b[i].chain[0].Raw) {
+		if !bytes.Equal(a[i].leafRaw(), b[i].leafRaw()) {
 			return false
 		}
 	}

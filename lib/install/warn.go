@@ -34,11 +34,11 @@ func (r *runner) warn(ctx context.Context, it *item) {
 	var soonest time.Time
 	expiring := false
 	for _, c := range it.live {
-		leaf := c.chain[0]
-		if Expiring(leaf.NotBefore, leaf.NotAfter, r.now, window) {
+		nb, na := c.validity()
+		if Expiring(nb, na, r.now, window) {
 			expiring = true
-			if soonest.IsZero() || leaf.NotAfter.Before(soonest) {
-				soonest = leaf.NotAfter
+			if soonest.IsZero() || na.Before(soonest) {
+				soonest = na
 			}
 		}
 	}
