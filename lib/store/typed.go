@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 
 	"github.com/mdtools/mdtools/lib/md"
 )
@@ -289,6 +290,39 @@ func (s *Store) LoadChain(ctx context.Context, g Group, name, file string) ([]*x
 	return chain, nil
 }
 
+// intermediates keeps the intermediate certificates parsed in this process:
+// the chains of a store's MDs share a few, so a run over 100,000 MDs parses
+// each once and holds one copy. Callers never modify a parsed certificate.
+var intermediates = certCache{certs: map[string]*x509.Certificate{}}
+
+// maxIntermediates bounds the cache; beyond it certificates are parsed
+// each time.
+const maxIntermediates = 256
+
+type certCache struct {
+	mu    sync.Mutex
+	certs map[string]*x509.Certificate // by DER
+}
+
+func (c *certCache) parse(der []byte) (*x509.Certificate, error) {
+	c.mu.Lock()
+	cert, ok := c.certs[string(der)]
+	c.mu.Unlock()
+	if ok {
+		return cert, nil
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if len(c.certs) < maxIntermediates {
+		c.certs[string(der)] = cert
+	}
+	c.mu.Unlock()
+	return cert, nil
+}
+
 // ParseChainPEM parses concatenated PEM certificates; anything that is not
 // a certificate, or no certificate at all, is an error.
 func ParseChainPEM(data []byte) ([]*x509.Certificate, error) {
@@ -303,7 +337,13 @@ func ParseChainPEM(data []byte) ([]*x509.Certificate, error) {
 		if block.Type != "CERTIFICATE" {
 			return nil, fmt.Errorf("PEM block %d is %q, want CERTIFICATE", len(chain)+1, block.Type)
 		}
-		c, err := x509.ParseCertificate(block.Bytes)
+		var c *x509.Certificate
+		var err error
+		if len(chain) == 0 {
+			c, err = x509.ParseCertificate(block.Bytes)
+		} else {
+			c, err = intermediates.parse(block.Bytes)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("certificate %d: %w", len(chain)+1, err)
 		}
