@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"runtime/metrics"
 	"sync/atomic"
 
 	"github.com/mdtools/mdtools/lib/cli"
@@ -23,10 +24,8 @@ func streamWork(r *staple.Runner, opts *staple.Options, notes *staple.Notes) *cl
 		Jobs: max(recordJobs, r.Parallel),
 		Each: func(ctx context.Context, rec *md.Record) error {
 			opts.ApplyTo(rec)
-			// the stage keeps every record it worked on until the
-			// end (for the exit code): many of them, a lower GC target
 			if n := int(seen.Add(1)); n%heldEvery == 0 {
-				cli.RecordsHeld(n)
+				heldRecords(n)
 				writeHeapProfile()
 			}
 			return r.RunRecord(ctx, rec)
@@ -35,6 +34,22 @@ func streamWork(r *staple.Runner, opts *staple.Options, notes *staple.Notes) *cl
 	}
 }
 
-// heldEvery is how often (in records) streamWork tells lib/cli how many
-// records the stage holds.
+// heldEvery is how often (in records) streamWork looks at the heap.
 const heldEvery = 5000
+
+// bigHeap is the live heap from which heldRecords lowers the collector's
+// target.
+const bigHeap = 64 << 20
+
+// heldRecords: lib/cli keeps every record worked on until the end of the
+// run (for the exit code), 2-3 KB each: once that makes a big live heap,
+// the collector's target goes down as for a batch of n records
+// (cli.RecordsHeld). While the heap stays small (a stage that keeps only
+// what is in flight), the default target costs less CPU.
+func heldRecords(n int) {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() == metrics.KindUint64 && s[0].Value.Uint64() > bigHeap {
+		cli.RecordsHeld(n)
+	}
+}
