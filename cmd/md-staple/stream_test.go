@@ -25,8 +25,9 @@ var httpDate = regexp.MustCompile(`[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:
 // aside: the real responder and the runs use the wall clock), write the
 // same job logs and exit alike: a first run with fresh, due, missing,
 // unknown (a failed record), stapling-off and certificate-less MDs
-// (exit 1), and the second, no-op run (exit 0: the unknown one waits in
-// its backoff).
+// (exit 1), the second, no-op run (exit 0: the unknown one waits in its
+// backoff), and a third whose input has a bad line after three records
+// (exit 2, those three written).
 func TestStreamingAsOneBatch(t *testing.T) {
 	resp, ca := responder(t, "md-staple stream CA")
 	root := t.TempDir()
@@ -83,6 +84,13 @@ func TestStreamingAsOneBatch(t *testing.T) {
 	if err := os.WriteFile(recFile, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// and the same records with a bad line in the middle (exit 2: the
+	// records before it are worked on and written, none after it)
+	badFile := filepath.Join(root, "bad.jsonl")
+	bad := append(append(append([]string{}, lines[:3]...), `{"name":"broken.test","domains":"broken.test"}`), lines[3:]...)
+	if err := os.WriteFile(badFile, []byte(strings.Join(bad, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	type outcome struct {
 		codes []int
 		outs  []string
@@ -94,12 +102,12 @@ func TestStreamingAsOneBatch(t *testing.T) {
 			t.Fatal(err)
 		}
 		copyDir(t, snapshot, live)
-		args := []string{"--store", live, recFile}
-		if path == "batch" {
-			args = append([]string{"--cert", certFile}, args...)
-		}
 		var o outcome
-		for range 2 {
+		for i, file := range []string{recFile, recFile, badFile} {
+			args := []string{"--store", live, file}
+			if path == "batch" {
+				args = append([]string{"--cert", certFile}, args...)
+			}
 			code, out, errOut := run(t, "", args...)
 			if path == "batch" {
 				i := strings.LastIndex(strings.TrimSuffix(out, "\n"), "\n")
@@ -108,7 +116,7 @@ func TestStreamingAsOneBatch(t *testing.T) {
 				}
 				out = out[:i+1]
 			}
-			if want := []int{cli.ExitFailed, cli.ExitOK}[len(o.codes)]; code != want {
+			if want := []int{cli.ExitFailed, cli.ExitOK, cli.ExitUsage}[i]; code != want {
 				t.Errorf("%s run %d: exit %d; want %d\n%s", path, len(o.codes)+1, code, want, errOut)
 			}
 			o.codes = append(o.codes, code)
@@ -135,6 +143,9 @@ func TestStreamingAsOneBatch(t *testing.T) {
 	}
 	if s.jobs != b.jobs || !strings.Contains(s.jobs, "unknown.test") {
 		t.Errorf("job logs streaming:\n%s\nas a batch:\n%s", s.jobs, b.jobs)
+	}
+	if n := strings.Count(s.outs[2], "\n"); n != 3 {
+		t.Errorf("bad line: %d records written; want the 3 before it:\n%s", n, s.outs[2])
 	}
 	for _, want := range []string{`"name":"fresh1.test"`, `"action":"kept"`, `"action":"fetched"`, `"action":"failed"`, `"action":"skipped"`} {
 		if !strings.Contains(s.outs[0], want) {
