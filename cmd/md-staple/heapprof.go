@@ -8,8 +8,8 @@ import (
 	"syscall"
 )
 
-// heapProfileEnv names a file md-staple writes a heap profile to when its
-// batch is done, the moment it holds the most (go tool pprof): for
+// heapProfileEnv names a file md-staple writes a heap profile to (go tool
+// pprof) every heldEvery records it reads, each replacing the last, for
 // measuring what a run over many records keeps. Unset, nothing is written.
 const heapProfileEnv = "MDTOOLS_HEAPPROFILE"
 
