@@ -3,6 +3,7 @@ package main
 
 import (
 	"context"
+	"time"
 
 	"github.com/mdtools/mdtools/lib/cli"
 	"github.com/mdtools/mdtools/lib/md"
@@ -52,7 +53,12 @@ func tool() cli.Tool {
 			if c.Int("parallel") < 1 {
 				return cli.Usagef("--parallel must be at least 1")
 			}
-			notes := &staple.Notes{}
+			// only the memo reads the notes back: without it they would
+			// pile up, one per record
+			var notes *staple.Notes
+			if memoable(c, opts) && env.Var(cli.NoMemoEnv) == "" {
+				notes = &staple.Notes{}
+			}
 			stage := &cli.Stage{
 				// only --cert FILE: no records to read
 				NoInput: !opts.All && c.NArg() == 0 && len(opts.CertFiles) > 0,
@@ -63,9 +69,13 @@ func tool() cli.Tool {
 					if c.Bool("watch") {
 						return watchWork(env, r, opts, st, recs), nil
 					}
-					return &cli.Work{Batch: func(ctx context.Context, recs []*md.Record) ([]*md.Record, error) {
-						return r.RunRecords(ctx, recs, opts)
-					}, Until: notes.Until}, nil
+					if opts.All || len(opts.CertFiles) > 0 {
+						// one batch: --cert adds its record after the others
+						return &cli.Work{Batch: func(ctx context.Context, recs []*md.Record) ([]*md.Record, error) {
+							return r.RunRecords(ctx, recs, opts)
+						}, Until: notesUntil(notes)}, nil
+					}
+					return streamWork(r, opts, notes), nil
 				},
 			}
 			if opts.All {
@@ -87,4 +97,13 @@ func tool() cli.Tool {
 func memoable(c *ucli.Context, o *staple.Options) bool {
 	return !c.Bool("force") && len(o.CertFiles) == 0 &&
 		o.HTTPProxy == "" && o.ProxyCAFile == "" && o.RenewWindow == "" && o.KeepResponse == "" && o.RetryDelay == ""
+}
+
+// notesUntil is the Until of a Work that gives the memo what notes
+// learned (nil without notes).
+func notesUntil(notes *staple.Notes) func(*md.Record) (time.Time, bool) {
+	if notes == nil {
+		return nil
+	}
+	return notes.Until
 }

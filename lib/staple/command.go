@@ -78,11 +78,23 @@ func (o *Options) Apply(recs []*md.Record) *md.Settings {
 		if r.Settings != nil && first == nil {
 			first = r.Settings
 		}
-		if o.HTTPProxy != "" || o.ProxyCAFile != "" || o.RenewWindow != "" || o.KeepResponse != "" || o.RetryDelay != "" {
+		if o.overrides() {
 			r.Settings = over(r.Settings)
 		}
 	}
 	return over(first)
+}
+
+// overrides tells whether settings were given on the command line.
+func (o *Options) overrides() bool {
+	return o.HTTPProxy != "" || o.ProxyCAFile != "" || o.RenewWindow != "" || o.KeepResponse != "" || o.RetryDelay != ""
+}
+
+// ApplyTo puts the command-line settings into one record, as Apply does.
+func (o *Options) ApplyTo(rec *md.Record) {
+	if o.overrides() {
+		o.Apply([]*md.Record{rec})
+	}
 }
 
 // Validate checks the option values before anything is done.

@@ -108,13 +108,30 @@ func do(c *http.Client, hr *http.Request, limit int64) ([]byte, error) {
 	return body, nil
 }
 
-// fetchAll runs the due work with at most Parallel requests at a time.
+// fetchAll runs the due work with at most Parallel requests at a time,
+// counted over the whole run: RunRecord calls it for many sets at once.
 func (r *Runner) fetchAll(ctx context.Context, all []*work) {
-	n := r.Parallel
-	if n <= 0 {
-		n = DefaultParallel
-	}
-	pool.Each(len(all), n, func(i int) { r.fetch(ctx, all[i]) })
+	slots := r.requestSlots()
+	pool.Each(len(all), cap(slots), func(i int) {
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+		case <-ctx.Done(): // the request fails at once
+		}
+		r.fetch(ctx, all[i])
+	})
+}
+
+// requestSlots is the run's bound on requests in flight.
+func (r *Runner) requestSlots() chan struct{} {
+	r.reqOnce.Do(func() {
+		n := r.Parallel
+		if n <= 0 {
+			n = DefaultParallel
+		}
+		r.reqs = make(chan struct{}, n)
+	})
+	return r.reqs
 }
 
 // fetch gets and verifies one response (or CRL verdict).

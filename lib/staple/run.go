@@ -44,6 +44,8 @@ type Runner struct {
 	Notes    *Notes                      // if set, learns which answers md-staple's memo may keep
 
 	clientMu sync.Mutex
+	reqOnce  sync.Once
+	reqs     chan struct{} // a slot per request in flight (Parallel)
 	clients  map[string]*http.Client
 	crlMu    sync.Mutex
 	crls     map[string]*crlFetch
@@ -114,15 +116,7 @@ func (r *Runner) Run(ctx context.Context, sets []*Set) error {
 	r.crlMu.Lock()
 	r.crls = nil // CRLs are shared within a run, not across runs
 	r.crlMu.Unlock()
-	forEach(len(sets), scanParallel, func(i int) {
-		s := sets[i]
-		if err := r.prepare(s); err != nil {
-			failRecord(s.Record, err)
-			s.Targets = nil
-			return
-		}
-		r.scan(ctx, s, now)
-	})
+	forEach(len(sets), scanParallel, func(i int) { r.triage(ctx, sets[i], now) })
 	// Lock the sets with work, in name order, then re-check what is due:
 	// another run may have fetched meanwhile.
 	var withWork, rest []*Set
@@ -146,6 +140,19 @@ func (r *Runner) Run(ctx context.Context, sets []*Set) error {
 	// Storing is mostly waiting for fsync: overlap the sets' writes.
 	forEach(len(rest), finishParallel, func(i int) { r.finish(ctx, rest[i]) })
 	return nil
+}
+
+// triage decides from the stored files alone what a set needs: its
+// settings are read and every target scanned, the due ones collected in
+// s.due (none: the set only needs finishing). Settings that do not parse
+// fail the record and leave no targets.
+func (r *Runner) triage(ctx context.Context, s *Set, now time.Time) {
+	if err := r.prepare(s); err != nil {
+		failRecord(s.Record, err)
+		s.Targets = nil
+		return
+	}
+	r.scan(ctx, s, now)
 }
 
 // runLocked locks sets (in the order given), re-checks what is due under

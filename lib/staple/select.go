@@ -24,29 +24,7 @@ import (
 // check is a warning), and a must-staple one also a warning.
 func (r *Runner) SetsFromRecords(ctx context.Context, recs []*md.Record) []*Set {
 	all := make([]*Set, len(recs))
-	forEach(len(recs), scanParallel, func(i int) {
-		rec := recs[i]
-		if !rec.Stapling && rec.MustStaple {
-			msg := "must-staple is on but stapling is off: clients will refuse this certificate unless the server staples (set MDStapling on)"
-			rec.Staple = &md.StapleResult{Warnings: []string{msg}}
-			r.logf("warn", "%s: %s", rec.Name, msg)
-		}
-		targets, err := targetsOf(ctx, r.Store, rec)
-		if err != nil {
-			if rec.Staple == nil {
-				rec.Staple = &md.StapleResult{}
-			}
-			rec.Staple.At = md.NewTime(r.now())
-			failRecord(rec, err)
-			return
-		}
-		if !rec.Stapling {
-			for _, t := range targets {
-				t.Deploy, t.Mode = "", nil
-			}
-		}
-		all[i] = &Set{Group: rec.Name, Record: rec, Settings: rec.Settings, Targets: targets, checkOnly: !rec.Stapling}
-	})
+	forEach(len(recs), scanParallel, func(i int) { all[i] = r.setFromRecord(ctx, recs[i]) })
 	var sets []*Set
 	for _, s := range all {
 		if s != nil {
@@ -54,6 +32,31 @@ func (r *Runner) SetsFromRecords(ctx context.Context, recs []*md.Record) []*Set 
 		}
 	}
 	return sets
+}
+
+// setFromRecord makes the Set of one record (see SetsFromRecords); nil
+// when its certificates cannot be read (the record says why).
+func (r *Runner) setFromRecord(ctx context.Context, rec *md.Record) *Set {
+	if !rec.Stapling && rec.MustStaple {
+		msg := "must-staple is on but stapling is off: clients will refuse this certificate unless the server staples (set MDStapling on)"
+		rec.Staple = &md.StapleResult{Warnings: []string{msg}}
+		r.logf("warn", "%s: %s", rec.Name, msg)
+	}
+	targets, err := targetsOf(ctx, r.Store, rec)
+	if err != nil {
+		if rec.Staple == nil {
+			rec.Staple = &md.StapleResult{}
+		}
+		rec.Staple.At = md.NewTime(r.now())
+		failRecord(rec, err)
+		return nil
+	}
+	if !rec.Stapling {
+		for _, t := range targets {
+			t.Deploy, t.Mode = "", nil
+		}
+	}
+	return &Set{Group: rec.Name, Record: rec, Settings: rec.Settings, Targets: targets, checkOnly: !rec.Stapling}
 }
 
 // SetFromFiles makes the "other" set from certificate chain files
