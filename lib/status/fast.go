@@ -71,6 +71,15 @@ func decodeJob(data []byte, withLog, withRaw bool) (*Job, error) {
 	return j, nil
 }
 
+// checkObject fails as ParseObject does on a job.json that decoded: the
+// only valid JSON a job decodes from that is not an object is null.
+func checkObject(data []byte) error {
+	if bytes.Equal(bytes.TrimSpace(data), []byte("null")) {
+		return errors.New("want a JSON object")
+	}
+	return nil
+}
+
 // intermediates remembers DER certificates that parsed, shared by all
 // readers: a store of thousands of MDs has a handful of intermediates.
 var intermediates sync.Map // string(DER) -> struct{}

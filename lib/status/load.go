@@ -106,6 +106,15 @@ type Reader struct {
 	MemoDir, MemoContext string
 	MemoReport           func(string)
 
+	// lean skips what the table and the metrics do not show: the raw
+	// jobs (Job.Raw; a job that is no JSON object is still a problem)
+	// and the ARI window (Report.ARI).
+	lean bool
+	// slow turns off every shortcut of the cold path (lean, reading each
+	// job.json once, the node scanner): the reference the tests compare
+	// the fast path with.
+	slow bool
+
 	// present, when set, lists the sets of staging/ and ocsp/ and the
 	// names in the store directory (GroupRoot): Load then skips reading
 	// what cannot exist (Each fills it for whole stores). Asking for
@@ -268,9 +277,9 @@ func (r *Reader) Load(ctx context.Context, name string) (*Report, error) {
 	rep.initState()
 	r.loadRevocations(ctx, rep)
 	r.loadStapling(ctx, rep, name, eff.Stapling)
-	r.loadRenewal(ctx, rep, name, specs)
+	jobs := r.loadRenewal(ctx, rep, name, specs)
 	if r.Nodes {
-		r.loadNodes(ctx, rep)
+		r.loadNodes(ctx, rep, jobs)
 	}
 	rep.decide()
 	return rep, nil
@@ -331,18 +340,30 @@ func (r *Reader) loadStapling(ctx context.Context, rep *Report, name string, sta
 	}
 }
 
+// jobFiles are the job.json files loadRenewal read, for loadNodes: each
+// file is read once.
+type jobFiles struct {
+	history     []byte // domains/<md>/job.json; nil when unreadable or not read
+	historyRead bool   // it was read (History views)
+	staging     []byte // staging/<md>/job.json of rep.Job
+}
+
 // loadRenewal reads the renewal's past (History views) and the staging
 // job with its certificates when that job looks valid
 // (md_job_json_seems_valid).
-func (r *Reader) loadRenewal(ctx context.Context, rep *Report, name string, specs md.KeySpecs) {
+func (r *Reader) loadRenewal(ctx context.Context, rep *Report, name string, specs md.KeySpecs) jobFiles {
+	var files jobFiles
 	if r.History {
 		// Informational only (mod_md never reads it): an unreadable one is
 		// ignored, so that every view reports the same state.
-		rep.History = r.loadJob(ctx, &Report{}, store.GroupDomains, name)
-		rep.ARI = r.loadARI(ctx, name, rep.Certs)
+		rep.History, files.history = r.readJob(ctx, &Report{}, store.GroupDomains, name)
+		files.historyRead = true
+		if !r.lean {
+			rep.ARI = r.loadARI(ctx, name, rep.Certs)
+		}
 	}
-	if j := r.loadJob(ctx, rep, store.GroupStaging, name); j != nil && r.stagingJobValid(ctx, j, name, specs) {
-		rep.Job = j
+	if j, data := r.readJob(ctx, rep, store.GroupStaging, name); j != nil && r.stagingJobValid(ctx, j, name, specs) {
+		rep.Job, files.staging = j, data
 		for _, spec := range specs {
 			c := r.loadCert(ctx, rep, store.GroupStaging, name, spec)
 			if c.Info != nil {
@@ -350,6 +371,7 @@ func (r *Reader) loadRenewal(ctx context.Context, rep *Report, name string, spec
 			}
 		}
 	}
+	return files
 }
 
 // decide sets when to renew and whether to now, and turns any problem
@@ -414,29 +436,42 @@ func (r *Reader) loadCert(ctx context.Context, rep *Report, g store.Group, name 
 }
 
 func (r *Reader) loadJob(ctx context.Context, rep *Report, g store.Group, name string) *Job {
+	j, _ := r.readJob(ctx, rep, g, name)
+	return j
+}
+
+// readJob is loadJob that also returns the file read (nil when it could
+// not be read).
+func (r *Reader) readJob(ctx context.Context, rep *Report, g store.Group, name string) (*Job, []byte) {
 	if !r.has(g, name) {
-		return nil
+		return nil, nil
 	}
 	data, err := r.Store.Read(ctx, g, name, store.FileJob)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return nil, nil
 	}
 	path := r.path(g, name, store.FileJob)
 	if err != nil {
 		rep.problem(path, err)
-		return nil
+		return nil, nil
 	}
 	var j *Job
-	if g == store.GroupDomains && !r.HistoryLogs {
+	switch {
+	case g == store.GroupDomains && !r.HistoryLogs:
 		j, err = quickJob(data)
-	} else {
-		j, err = decodeJob(data, r.Logs || r.HistoryLogs, g != store.GroupDomains) // domains/: not shown raw
+	case g == store.GroupDomains:
+		j, err = decodeJob(data, true, false) // domains/: not shown raw
+	default:
+		j, err = decodeJob(data, r.Logs || r.HistoryLogs, !r.lean)
+		if err == nil && r.lean {
+			err = checkObject(data) // what parsing it raw would find
+		}
 	}
 	if err != nil {
 		rep.problem(path, err)
-		return nil
+		return nil, data
 	}
-	return j
+	return j, data
 }
 
 // stagingJobValid is mod_md's md_job_json_seems_valid: a staging job that

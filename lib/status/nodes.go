@@ -56,14 +56,26 @@ func jobNodes(data []byte) Nodes {
 // made the live set: who ordered it, who installed it) and, while a
 // renewal is staged, from staging/<md>/job.json (who ordered that one).
 // Unreadable logs only leave the nodes unknown.
-func (r *Reader) loadNodes(ctx context.Context, rep *Report) {
-	if data, err := r.Store.Read(ctx, store.GroupDomains, rep.Name, store.FileJob); err == nil {
+// The files loadRenewal read (jobs) are not read again.
+func (r *Reader) loadNodes(ctx context.Context, rep *Report, jobs jobFiles) {
+	if r.slow {
+		jobs = jobFiles{}
+	}
+	data := jobs.history
+	if !jobs.historyRead {
+		data, _ = r.Store.Read(ctx, store.GroupDomains, rep.Name, store.FileJob)
+	}
+	if data != nil {
 		rep.Nodes = jobNodes(data)
 	}
 	if rep.Job == nil {
 		return
 	}
-	if data, err := r.Store.Read(ctx, store.GroupStaging, rep.Name, store.FileJob); err == nil {
+	data = jobs.staging
+	if data == nil {
+		data, _ = r.Store.Read(ctx, store.GroupStaging, rep.Name, store.FileJob)
+	}
+	if data != nil {
 		if n := jobNodes(data); n.Ordered != "" {
 			rep.Nodes.Ordered = n.Ordered
 		}
