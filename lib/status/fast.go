@@ -40,9 +40,16 @@ type plainJob struct {
 	Certs json.RawMessage `json:"certs"`
 }
 
-// decodeJob decodes a job.json; withRaw keeps it in key order for output
-// (Job.Raw), withLog decodes the log entries.
-func decodeJob(data []byte, withLog, withRaw bool) (*Job, error) {
+// plainToJob is the job's head.
+func plainToJob(p *plainJob) md.Job {
+	return md.Job{Name: p.Name, Finished: p.Finished, Notified: p.Notified, NotifiedRenewed: p.NotifiedRenewed,
+		NextRun: p.NextRun, LastRun: p.LastRun, ValidFrom: p.ValidFrom, Errors: p.Errors, Last: p.Last}
+}
+
+// decodeJobRef decodes a job.json; withRaw keeps it in key order for
+// output (Job.Raw), withLog decodes the log entries. It is the reference
+// of decodeJob (jobscan.go).
+func decodeJobRef(data []byte, withLog, withRaw bool) (*Job, error) {
 	var p plainJob
 	if err := json.Unmarshal(data, &p); err != nil {
 		var j md.Job // for a message naming the field
@@ -51,8 +58,7 @@ func decodeJob(data []byte, withLog, withRaw bool) (*Job, error) {
 		}
 		return nil, err
 	}
-	j := &Job{Job: md.Job{Name: p.Name, Finished: p.Finished, Notified: p.Notified, NotifiedRenewed: p.NotifiedRenewed,
-		NextRun: p.NextRun, LastRun: p.LastRun, ValidFrom: p.ValidFrom, Errors: p.Errors, Last: p.Last}}
+	j := &Job{Job: plainToJob(&p)}
 	if len(p.Certs) > 0 {
 		j.Extra = map[string]json.RawMessage{"certs": p.Certs}
 	}
@@ -127,10 +133,11 @@ func parseChain(data []byte) ([]*x509.Certificate, error) {
 	return chain, nil
 }
 
-// quickJob reads only the top-level fields before "log" of a job.json
+// quickJobRef reads only the top-level fields before "log" of a job.json
 // (mod_md writes the log last), for the table's "renewed ... ago" without
-// scanning the log. Fields after the log are not seen.
-func quickJob(data []byte) (*Job, error) {
+// scanning the log. Fields after the log are not seen. It is the
+// reference of quickJob (jobscan.go).
+func quickJobRef(data []byte) (*Job, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
 		return nil, errors.New("want a JSON object")

@@ -455,14 +455,18 @@ func (r *Reader) readJob(ctx context.Context, rep *Report, g store.Group, name s
 		rep.problem(path, err)
 		return nil, nil
 	}
+	quick, decode := quickJob, decodeJob
+	if r.slow {
+		quick, decode = quickJobRef, decodeJobRef
+	}
 	var j *Job
 	switch {
 	case g == store.GroupDomains && !r.HistoryLogs:
-		j, err = quickJob(data)
+		j, err = quick(data)
 	case g == store.GroupDomains:
-		j, err = decodeJob(data, true, false) // domains/: not shown raw
+		j, err = decode(data, true, false) // domains/: not shown raw
 	default:
-		j, err = decodeJob(data, r.Logs || r.HistoryLogs, !r.lean)
+		j, err = decode(data, r.Logs || r.HistoryLogs, !r.lean)
 		if err == nil && r.lean {
 			err = checkObject(data) // what parsing it raw would find
 		}

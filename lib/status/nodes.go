@@ -148,8 +148,12 @@ func (r *Reader) loadNodes(ctx context.Context, rep *Report, jobs jobFiles) {
 	if !jobs.historyRead {
 		data, _ = r.Store.Read(ctx, store.GroupDomains, rep.Name, store.FileJob)
 	}
+	nodes := jobNodes
+	if r.slow {
+		nodes = decodeNodes
+	}
 	if data != nil {
-		rep.Nodes = jobNodes(data)
+		rep.Nodes = nodes(data)
 	}
 	if rep.Job == nil {
 		return
@@ -159,7 +163,7 @@ func (r *Reader) loadNodes(ctx context.Context, rep *Report, jobs jobFiles) {
 		data, _ = r.Store.Read(ctx, store.GroupStaging, rep.Name, store.FileJob)
 	}
 	if data != nil {
-		if n := jobNodes(data); n.Ordered != "" {
+		if n := nodes(data); n.Ordered != "" {
 			rep.Nodes.Ordered = n.Ordered
 		}
 	}

@@ -1,0 +1,101 @@
+package status
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/mdtools/mdtools/lib/md"
+)
+
+// jobSeeds are job.json files as mdtools and mod_md write them, and odd
+// ones.
+func jobSeeds(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join(fixtures, "samples", "*.json"))
+	for _, file := range files {
+		if b, err := os.ReadFile(file); err == nil {
+			f.Add(b)
+		}
+	}
+	for _, s := range []string{
+		`{"name":"a.test","finished":true,"notified":true,"notified-renewed":true,"next-run":"Mon, 07 Dec 2026 14:19:24 GMT",
+		  "last-run":"Sun, 06 Dec 2026 22:14:58 GMT","valid-from":"Sun, 06 Dec 2026 22:14:58 GMT","errors":0,
+		  "last":{"status":0,"detail":"certificate status is GOOD","activity":"status of certid 28"},
+		  "log":{"entries":[{"when":"Sun, 06 Dec 2026 22:14:58 GMT","type":"finished","node":"vm"}]},
+		  "certs":{"28":{"errors":2,"next-run":"Mon, 07 Dec 2026 14:19:24 GMT"}}}`,
+		`{"log":null,"certs":null}`, `{"Name":"a","NAME":"b","last":{"status":1},"last":{"detail":"x"}}`,
+		`{"log":{},"log":{}}`, `{"Log":{}}`, `{"Log":{"entries":[{"type":"finished"}]}}`, `{"log":{"entries":[{"type":"x"}]},"LOG":{}}`, `{"certs":1,"CERTS":2}`, `{"errors":"x"}`, `{"finished":tru`,
+		`{"last-run":"yesterday"}`, `{"n\u0061me":"a"}`, `null`, ` {} `, `{"log":{"entries":[{"when":5}]}}`,
+		`{"name":"a","log":{"entries":[broken`, `{"name":"a"} x`, `{"errors":1e2}`, `{"errors":1.5}`,
+	} {
+		f.Add([]byte(s))
+	}
+}
+
+// FuzzDecodeJob: decodeJob gives what decodeJobRef gives, job and error.
+func FuzzDecodeJob(f *testing.F) {
+	jobSeeds(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, how := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
+			got, gerr := decodeJob(data, how[0], how[1])
+			want, werr := decodeJobRef(data, how[0], how[1])
+			if !sameJob(got, gerr, want, werr) {
+				t.Fatalf("%q (log %v, raw %v): scanned %+v, %v; decoded %+v, %v", data, how[0], how[1], got, gerr, want, werr)
+			}
+			if _, ok := scanJob(data, how[0], how[1]); ok && !json.Valid(data) {
+				t.Fatalf("%q: scanned, but it is no JSON", data)
+			}
+		}
+	})
+}
+
+// FuzzQuickJob: quickJob gives what quickJobRef gives, job and error.
+func FuzzQuickJob(f *testing.F) {
+	jobSeeds(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, gerr := quickJob(data)
+		want, werr := quickJobRef(data)
+		if !sameJob(got, gerr, want, werr) {
+			t.Fatalf("%q: scanned %+v, %v; decoded %+v, %v", data, got, gerr, want, werr)
+		}
+	})
+}
+
+func sameJob(a *Job, aerr error, b *Job, berr error) bool {
+	if (aerr == nil) != (berr == nil) || aerr != nil && aerr.Error() != berr.Error() {
+		return false
+	}
+	return reflect.DeepEqual(a, b)
+}
+
+// TestScanJobDecides: the scanner answers for the job files mod_md and
+// mdtools write (the reference is only for odd files).
+func TestScanJobDecides(t *testing.T) {
+	var files [][]byte
+	for _, f := range []string{"domains-a1.test-job.json", "ocsp-a1.test-job.json", "staging-a1.test-job.json"} {
+		b, err := os.ReadFile(filepath.Join(fixtures, "samples", f))
+		must(t, err)
+		files = append(files, b)
+	}
+	j := job("a.test", time.Now(), true, 0, &md.JobResult{Detail: "done"}, [2]string{"finished", ""}, [2]string{"progress", installPrefix + "live"})
+	j.Log.Entries[0].Node = "web1"
+	b, err := md.StoreJSON(j)
+	must(t, err)
+	files = append(files, b)
+	for _, b := range files {
+		for _, how := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
+			if _, ok := scanJob(b, how[0], how[1]); !ok {
+				t.Errorf("scanJob(log %v, raw %v) leaves %s to the reference", how[0], how[1], b)
+			}
+		}
+		if _, ok := scanQuickJob(b); !ok {
+			t.Errorf("scanQuickJob leaves %s to the reference", b)
+		}
+		if _, ok := scanNodes(b); !ok {
+			t.Errorf("scanNodes leaves %s to the reference", b)
+		}
+	}
+}
