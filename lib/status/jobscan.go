@@ -3,6 +3,8 @@ package status
 import (
 	"bytes"
 	"encoding/json"
+
+	"github.com/mdtools/mdtools/lib/md"
 )
 
 // The job.json files of the cold path, read with the scanner (jscan.go):
@@ -76,7 +78,8 @@ func scanJob(data []byte, withLog, withRaw bool) (j *Job, ok bool) {
 		j.Extra = map[string]json.RawMessage{"certs": bytes.Clone(certsRaw)}
 	}
 	if withLog && logRaw != nil && !bytes.Equal(logRaw, []byte("null")) {
-		if json.Unmarshal(logRaw, &j.Log) != nil {
+		var ok bool
+		if j.Log, ok = scanLog(logRaw); !ok && json.Unmarshal(logRaw, &j.Log) != nil {
 			return nil, false
 		}
 	}
@@ -141,4 +144,70 @@ func scanQuickJob(data []byte) (j *Job, ok bool) {
 			return nil, false
 		}
 	}
+}
+
+// logFields are the string fields of md.JobEntry (When aside).
+var logFields = [...]string{"type", "status", "detail", "node"}
+
+// scanLog decodes a job log as encoding/json does into md.JobLog; ok is
+// false when it is not plain enough (then nothing is decided).
+func scanLog(data []byte) (log md.JobLog, ok bool) {
+	s := &jscan{b: data}
+	var sawEntries bool
+	entry := func() {
+		var e md.JobEntry
+		strs := [...]*string{&e.Type, &e.Status, &e.Detail, &e.Node}
+		s.object(func(key []byte, plain bool) {
+			if match, ok := fieldKey(key, plain, "when"); !ok || match {
+				s.peek()
+				start := s.p
+				s.skip()
+				if !ok || s.fail || e.When.UnmarshalJSON(data[start:s.p]) != nil {
+					s.fail = true
+				}
+				return
+			}
+			for i, name := range logFields {
+				match, ok := fieldKey(key, plain, name)
+				if !ok {
+					s.fail = true
+					return
+				}
+				if match {
+					v, plain := s.str() // null or another type: for encoding/json
+					if !plain {
+						s.fail = true
+					}
+					*strs[i] = string(v)
+					return
+				}
+			}
+			s.skip()
+		})
+		log.Entries = append(log.Entries, e)
+	}
+	s.object(func(key []byte, plain bool) {
+		match, ok := fieldKey(key, plain, "entries")
+		switch {
+		case !ok || match && (sawEntries || s.peek() != '['):
+			s.fail = true
+		case match:
+			sawEntries = true
+			log.Entries = make([]md.JobEntry, 0, 8)
+			s.array(func() {
+				if s.peek() != '{' {
+					s.fail = true
+					return
+				}
+				entry()
+			})
+		default:
+			s.skip()
+		}
+	})
+	s.end()
+	if s.fail {
+		return md.JobLog{}, false
+	}
+	return log, true
 }

@@ -99,3 +99,28 @@ func TestScanJobDecides(t *testing.T) {
 		}
 	}
 }
+
+// FuzzScanLog: a log the scanner decodes is what encoding/json decodes.
+func FuzzScanLog(f *testing.F) {
+	for _, s := range []string{
+		`{"entries":[{"when":"Sun, 06 Dec 2026 22:14:58 GMT","type":"finished","status":"x","detail":"d","node":"vm"},{"type":"starting"}]}`,
+		`{"entries":[]}`, `{}`, `{"entries":null}`, `{"entries":[null]}`, `{"Entries":[]}`, `{"entries":[{"When":""}]}`,
+		`{"entries":[{"when":null,"type":"a","type":"b"}]}`, `{"entries":[{"when":"2026-12-06T22:14:58Z"}]}`,
+		`{"entries":[{"when":"yesterday"}]}`, `{"entries":[{"when":5}]}`, `{"entries":[{"detail":"\u00e9"}]}`, `{"x":[1,{}],"entries":[{}]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, ok := scanLog(data)
+		if !ok {
+			return
+		}
+		var want md.JobLog
+		if err := json.Unmarshal(data, &want); err != nil {
+			t.Fatalf("%q: scanned %+v, but encoding/json fails: %v", data, got, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: scanned %+v, decoded %+v", data, got, want)
+		}
+	})
+}
