@@ -211,3 +211,42 @@ func scanLog(data []byte) (log md.JobLog, ok bool) {
 	}
 	return log, true
 }
+
+// scanOCSP is decodeOCSP for a plain file; ok is false when the
+// reference must decide.
+func scanOCSP(data []byte) (f ocspState, ok bool) {
+	s := &jscan{b: data}
+	s.object(func(key []byte, plain bool) {
+		for _, name := range [...]string{"response", "status", "valid"} {
+			match, ok := fieldKey(key, plain, name)
+			if !ok {
+				s.fail = true
+				return
+			}
+			if !match {
+				continue
+			}
+			switch name {
+			case "response":
+				v, _ := s.str()         // null or another type: for encoding/json
+				f.response = len(v) > 0 // any escape decodes to something
+			case "status":
+				v, plain := s.str()
+				f.status = string(v)
+				s.fail = s.fail || !plain
+			default:
+				s.peek()
+				start := s.p
+				s.skip()
+				s.fail = s.fail || json.Unmarshal(data[start:s.p], &f.valid) != nil
+			}
+			return
+		}
+		s.skip()
+	})
+	s.end()
+	if s.fail {
+		return ocspState{}, false
+	}
+	return f, true
+}

@@ -98,6 +98,11 @@ func TestScanJobDecides(t *testing.T) {
 			t.Errorf("scanNodes leaves %s to the reference", b)
 		}
 	}
+	b, err = os.ReadFile(filepath.Join(fixtures, "samples", "ocsp-a1.test-ocsp-a202d7ef1a68880427ca3c9159fab60e4ed19ba2.json"))
+	must(t, err)
+	if f, ok := scanOCSP(b); !ok || !f.response || f.status != "good" {
+		t.Errorf("scanOCSP: %+v, %v for %s", f, ok, b)
+	}
 }
 
 // FuzzScanLog: a log the scanner decodes is what encoding/json decodes.
@@ -121,6 +126,32 @@ func FuzzScanLog(f *testing.F) {
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("%q: scanned %+v, decoded %+v", data, got, want)
+		}
+	})
+}
+
+// FuzzScanOCSP: an ocsp-<id>.json the scanner reads is what encoding/json
+// reads.
+func FuzzScanOCSP(f *testing.F) {
+	if b, err := os.ReadFile(filepath.Join(fixtures, "samples", "ocsp-a1.test-ocsp-a202d7ef1a68880427ca3c9159fab60e4ed19ba2.json")); err == nil {
+		f.Add(b)
+	}
+	for _, s := range []string{
+		`{"response":"MIIB","status":"good","valid":{"from":"Sun, 06 Dec 2026 22:13:55 GMT","until":"Mon, 07 Dec 2026 22:14:55 GMT"}}`,
+		`{"response":"","status":"revoked"}`, `{"response":null}`, `{"Response":"x"}`, `{"response":"\u0000"}`, `{"status":"g\u006fod"}`,
+		`{"valid":{"from":"x"}}`, `{"valid":{"from":"Sun, 06 Dec 2026 22:13:55 GMT"},"valid":{"until":"Mon, 07 Dec 2026 22:14:55 GMT"}}`,
+		`{"response":"a","response":""}`, `{"valid":null}`, `{"valid":[]}`, `[]`, `{"response":"a"} x`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, ok := scanOCSP(data)
+		if !ok {
+			return
+		}
+		want, wok := decodeOCSP(data)
+		if !wok || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: scanned %+v, decoded %+v (%v)", data, got, want, wok)
 		}
 	})
 }

@@ -3,6 +3,7 @@ package status
 import (
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -502,17 +503,41 @@ type ocspFile struct {
 	Valid    md.Period `json:"valid"`
 }
 
+// ocspState is what md-status uses of an ocspFile.
+type ocspState struct {
+	response bool // a response is stored
+	status   string
+	valid    md.Period
+}
+
+// decodeOCSP reads an ocsp-<id>.json with encoding/json (the reference
+// of scanOCSP); ok is false when it does not decode.
+func decodeOCSP(data []byte) (ocspState, bool) {
+	var f ocspFile
+	if json.Unmarshal(data, &f) != nil {
+		return ocspState{}, false
+	}
+	return ocspState{response: f.Response != "", status: f.Status, valid: f.Valid}, true
+}
+
 func (r *Reader) loadOCSP(ctx context.Context, name string, ci *CertInfo) *OCSP {
 	o := &OCSP{ID: ci.SHA1, Responder: ci.OCSPURL, Status: "unknown"}
-	var f ocspFile
-	if err := r.Store.LoadJSON(ctx, store.GroupOCSP, name, "ocsp-"+ci.SHA1+".json", &f); err != nil || f.Response == "" {
-		return o // no (usable) response yet: mod_md reports "unknown"
+	data, err := r.Store.Read(ctx, store.GroupOCSP, name, "ocsp-"+ci.SHA1+".json")
+	if err != nil {
+		return o // no response yet: mod_md reports "unknown"
 	}
-	switch f.Status {
+	f, ok := scanOCSP(data)
+	if !ok || r.slow {
+		f, ok = decodeOCSP(data)
+	}
+	if !ok || !f.response {
+		return o // no usable response: "unknown" too
+	}
+	switch f.status {
 	case "good", "revoked":
-		o.Status = f.Status
+		o.Status = f.status
 	}
-	o.Valid = f.Valid
+	o.Valid = f.valid
 	return o
 }
 
