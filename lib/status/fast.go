@@ -95,6 +95,7 @@ var intermediates sync.Map // string(DER) -> struct{}
 func parseChain(data []byte) ([]*x509.Certificate, error) {
 	var chain []*x509.Certificate
 	var leaf *x509.Certificate
+	var tail []byte // what follows the leaf
 	n := 0
 	rest := data
 	for {
@@ -114,6 +115,10 @@ func parseChain(data []byte) ([]*x509.Certificate, error) {
 			}
 			leaf = c
 			chain = append(chain, c)
+			if k, ok := chainTails.get(rest); ok {
+				return append(chain, make([]*x509.Certificate, k)...), nil
+			}
+			tail = rest
 			continue
 		}
 		if _, ok := intermediates.Load(string(block.Bytes)); !ok {
@@ -130,7 +135,40 @@ func parseChain(data []byte) ([]*x509.Certificate, error) {
 	if len(bytes.TrimSpace(rest)) > 0 {
 		return nil, errors.New("trailing data after the last certificate (truncated or corrupted PEM)")
 	}
+	chainTails.put(tail, len(chain)-1)
 	return chain, nil
+}
+
+// chainTails remembers the text after the leaf of chains that parsed
+// (the intermediates' PEM, the same for the MDs of one CA) and how many
+// certificates it holds: parseChain's result for that text, without
+// decoding it again.
+var chainTails sharedCache[int]
+
+// sharedCache remembers a few values that many MDs share, by the bytes
+// they are computed from; it keeps at most 64, so that odd stores cannot
+// fill memory with it.
+type sharedCache[V any] struct {
+	mu sync.Mutex
+	m  map[string]V
+}
+
+func (c *sharedCache[V]) get(key []byte) (V, bool) {
+	c.mu.Lock()
+	v, ok := c.m[string(key)]
+	c.mu.Unlock()
+	return v, ok
+}
+
+func (c *sharedCache[V]) put(key []byte, v V) {
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[string]V{}
+	}
+	if len(c.m) < 64 {
+		c.m[string(key)] = v
+	}
+	c.mu.Unlock()
 }
 
 // quickJobRef reads only the top-level fields before "log" of a job.json
