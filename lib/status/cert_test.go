@@ -184,3 +184,28 @@ func FuzzParseChain(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodePEMCert: what decodePEMCert decodes, pem.Decode decodes the
+// same, with the same rest.
+func FuzzDecodePEMCert(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join(fixtures, "certs", "*.pem"))
+	for _, file := range files {
+		if b, err := os.ReadFile(file); err == nil {
+			f.Add(b)
+		}
+	}
+	for _, s := range []string{"-----BEGIN CERTIFICATE-----\n\n-----END CERTIFICATE-----\n", "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----",
+		"-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE----- \nx", "-----BEGIN CERTIFICATE-----\nA\n-----END CERTIFICATE-----\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		der, rest, ok := decodePEMCert(data)
+		if !ok {
+			return
+		}
+		b, wrest := pem.Decode(data)
+		if b == nil || b.Type != "CERTIFICATE" || len(b.Headers) != 0 || !bytes.Equal(b.Bytes, der) || !bytes.Equal(rest, wrest) {
+			t.Fatalf("%q: %x, rest %q; pem.Decode %+v, rest %q", data, der, rest, b, wrest)
+		}
+	})
+}

@@ -100,7 +100,11 @@ func parseChain(data []byte) ([]*x509.Certificate, error) {
 	rest := data
 	for {
 		var block *pem.Block
-		block, rest = pem.Decode(rest)
+		if n == 0 {
+			block, rest = decodeFirstPEM(rest)
+		} else {
+			block, rest = pem.Decode(rest)
+		}
 		if block == nil {
 			break
 		}
@@ -137,6 +141,55 @@ func parseChain(data []byte) ([]*x509.Certificate, error) {
 	}
 	chainTails.put(tail, len(chain)-1)
 	return chain, nil
+}
+
+var (
+	pemCertBegin = []byte("-----BEGIN CERTIFICATE-----\n")
+	pemCertEnd   = []byte("-----END CERTIFICATE-----")
+)
+
+// decodePEMCert is pem.Decode for a file that starts with a certificate
+// block as the store writes it: the BEGIN line, lines of base64, the END
+// line; ok is false for anything else (then pem.Decode decides;
+// FuzzDecodePEMCert). It skips pem.Decode's searching and copying.
+func decodePEMCert(data []byte) (der, rest []byte, ok bool) {
+	if !bytes.HasPrefix(data, pemCertBegin) {
+		return nil, nil, false
+	}
+	body := data[len(pemCertBegin):]
+	i := 0
+	for i < len(body) && isBase64OrNewline(body[i]) {
+		i++
+	}
+	if i == 0 || body[i-1] != '\n' || !bytes.HasPrefix(body[i:], pemCertEnd) {
+		return nil, nil, false
+	}
+	switch after := body[i+len(pemCertEnd):]; {
+	case len(after) == 0:
+		rest = after
+	case after[0] == '\n':
+		rest = after[1:]
+	default:
+		return nil, nil, false
+	}
+	der = make([]byte, base64.StdEncoding.DecodedLen(i))
+	n, err := base64.StdEncoding.Decode(der, body[:i])
+	if err != nil {
+		return nil, nil, false
+	}
+	return der[:n], rest, true
+}
+
+// decodeFirstPEM is pem.Decode, through decodePEMCert when it can.
+func decodeFirstPEM(data []byte) (*pem.Block, []byte) {
+	if der, rest, ok := decodePEMCert(data); ok {
+		return &pem.Block{Type: "CERTIFICATE", Bytes: der}, rest
+	}
+	return pem.Decode(data)
+}
+
+func isBase64OrNewline(c byte) bool {
+	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '/' || c == '=' || c == '\n'
 }
 
 // chainTails remembers the text after the leaf of chains that parsed
