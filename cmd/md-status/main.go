@@ -19,7 +19,7 @@ import (
 func main() {
 	if os.Getenv("GOGC") == "" {
 		// Reports are short-lived garbage: fewer collections than at 100
-		// (100,000 MDs without memo: 10-20 % less CPU). 400 spent no less
+		// (100,000 MDs without memo: 5-15 % less CPU). 400 spent no less
 		// CPU than 200 (within the noise of a shared host) for 1.5-1.7
 		// times the peak RSS: JSON 263 -> 162 MB, table 480 -> 281 MB,
 		// metrics 653 -> 437 MB.
