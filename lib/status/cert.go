@@ -115,6 +115,19 @@ var shortNames = map[string]string{
 // by "+", "/" and "+" in values escaped with a backslash, bytes outside
 // ' '..'~' as \xHH (OpenSSL 3).
 func OnelineName(der []byte) string {
+	if s, ok := issuerNames.get(der); ok {
+		return s
+	}
+	s := onelineName(der)
+	issuerNames.put(der, s)
+	return s
+}
+
+// issuerNames remembers OnelineName's answers: the MDs of a store have a
+// handful of issuers.
+var issuerNames sharedCache[string]
+
+func onelineName(der []byte) string {
 	var seq []rdnSET
 	if rest, err := asn1.Unmarshal(der, &seq); err != nil || len(rest) > 0 {
 		return ""

@@ -1,6 +1,7 @@
 package status
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/mdtools/mdtools/lib/certtest"
 	"github.com/mdtools/mdtools/lib/devca"
+	"github.com/mdtools/mdtools/lib/store"
 )
 
 // openssl asks the real openssl for a certificate's fields.
@@ -157,4 +159,53 @@ func TestCertIDsForHighBitSerials(t *testing.T) {
 	if want := "AQID.AIAAAQ"; rfcCertID(ci) != want {
 		t.Errorf("RFC 9773 id %q; want %q", rfcCertID(ci), want)
 	}
+}
+
+// FuzzParseChain: a chain parses as store.ParseChainPEM parses it, the
+// first time and when its intermediates' text is remembered
+// (chainTails).
+func FuzzParseChain(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join(fixtures, "certs", "*.pem"))
+	for _, file := range files {
+		if b, err := os.ReadFile(file); err == nil {
+			f.Add(b)
+			f.Add(append(b, " \n"...))
+			f.Add(append(b, "x"...))
+			f.Add(append(append([]byte(nil), b...), b...))
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		want, werr := store.ParseChainPEM(data)
+		for i := range 2 {
+			got, err := parseChain(data)
+			if (err == nil) != (werr == nil) || len(got) != len(want) || err == nil && !bytes.Equal(got[0].Raw, want[0].Raw) {
+				t.Fatalf("%q (%d): %d certificates, %v; store: %d, %v", data, i, len(got), err, len(want), werr)
+			}
+		}
+	})
+}
+
+// FuzzDecodePEMCert: what decodePEMCert decodes, pem.Decode decodes the
+// same, with the same rest.
+func FuzzDecodePEMCert(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join(fixtures, "certs", "*.pem"))
+	for _, file := range files {
+		if b, err := os.ReadFile(file); err == nil {
+			f.Add(b)
+		}
+	}
+	for _, s := range []string{"-----BEGIN CERTIFICATE-----\n\n-----END CERTIFICATE-----\n", "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----",
+		"-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE----- \nx", "-----BEGIN CERTIFICATE-----\nA\n-----END CERTIFICATE-----\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		der, rest, ok := decodePEMCert(data)
+		if !ok {
+			return
+		}
+		b, wrest := pem.Decode(data)
+		if b == nil || b.Type != "CERTIFICATE" || len(b.Headers) != 0 || !bytes.Equal(b.Bytes, der) || !bytes.Equal(rest, wrest) {
+			t.Fatalf("%q: %x, rest %q; pem.Decode %+v, rest %q", data, der, rest, b, wrest)
+		}
+	})
 }

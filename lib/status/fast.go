@@ -40,9 +40,16 @@ type plainJob struct {
 	Certs json.RawMessage `json:"certs"`
 }
 
-// decodeJob decodes a job.json; withRaw keeps it in key order for output
-// (Job.Raw), withLog decodes the log entries.
-func decodeJob(data []byte, withLog, withRaw bool) (*Job, error) {
+// plainToJob is the job's head.
+func plainToJob(p *plainJob) md.Job {
+	return md.Job{Name: p.Name, Finished: p.Finished, Notified: p.Notified, NotifiedRenewed: p.NotifiedRenewed,
+		NextRun: p.NextRun, LastRun: p.LastRun, ValidFrom: p.ValidFrom, Errors: p.Errors, Last: p.Last}
+}
+
+// decodeJobRef decodes a job.json; withRaw keeps it in key order for
+// output (Job.Raw), withLog decodes the log entries. It is the reference
+// of decodeJob (jobscan.go).
+func decodeJobRef(data []byte, withLog, withRaw bool) (*Job, error) {
 	var p plainJob
 	if err := json.Unmarshal(data, &p); err != nil {
 		var j md.Job // for a message naming the field
@@ -51,8 +58,7 @@ func decodeJob(data []byte, withLog, withRaw bool) (*Job, error) {
 		}
 		return nil, err
 	}
-	j := &Job{Job: md.Job{Name: p.Name, Finished: p.Finished, Notified: p.Notified, NotifiedRenewed: p.NotifiedRenewed,
-		NextRun: p.NextRun, LastRun: p.LastRun, ValidFrom: p.ValidFrom, Errors: p.Errors, Last: p.Last}}
+	j := &Job{Job: plainToJob(&p)}
 	if len(p.Certs) > 0 {
 		j.Extra = map[string]json.RawMessage{"certs": p.Certs}
 	}
@@ -71,6 +77,15 @@ func decodeJob(data []byte, withLog, withRaw bool) (*Job, error) {
 	return j, nil
 }
 
+// checkObject fails as ParseObject does on a job.json that decoded: the
+// only valid JSON a job decodes from that is not an object is null.
+func checkObject(data []byte) error {
+	if bytes.Equal(bytes.TrimSpace(data), []byte("null")) {
+		return errors.New("want a JSON object")
+	}
+	return nil
+}
+
 // intermediates remembers DER certificates that parsed, shared by all
 // readers: a store of thousands of MDs has a handful of intermediates.
 var intermediates sync.Map // string(DER) -> struct{}
@@ -80,11 +95,16 @@ var intermediates sync.Map // string(DER) -> struct{}
 func parseChain(data []byte) ([]*x509.Certificate, error) {
 	var chain []*x509.Certificate
 	var leaf *x509.Certificate
+	var tail []byte // what follows the leaf
 	n := 0
 	rest := data
 	for {
 		var block *pem.Block
-		block, rest = pem.Decode(rest)
+		if n == 0 {
+			block, rest = decodeFirstPEM(rest)
+		} else {
+			block, rest = pem.Decode(rest)
+		}
 		if block == nil {
 			break
 		}
@@ -99,6 +119,10 @@ func parseChain(data []byte) ([]*x509.Certificate, error) {
 			}
 			leaf = c
 			chain = append(chain, c)
+			if k, ok := chainTails.get(rest); ok {
+				return append(chain, make([]*x509.Certificate, k)...), nil
+			}
+			tail = rest
 			continue
 		}
 		if _, ok := intermediates.Load(string(block.Bytes)); !ok {
@@ -115,13 +139,96 @@ func parseChain(data []byte) ([]*x509.Certificate, error) {
 	if len(bytes.TrimSpace(rest)) > 0 {
 		return nil, errors.New("trailing data after the last certificate (truncated or corrupted PEM)")
 	}
+	chainTails.put(tail, len(chain)-1)
 	return chain, nil
 }
 
-// quickJob reads only the top-level fields before "log" of a job.json
+var (
+	pemCertBegin = []byte("-----BEGIN CERTIFICATE-----\n")
+	pemCertEnd   = []byte("-----END CERTIFICATE-----")
+)
+
+// decodePEMCert is pem.Decode for a file that starts with a certificate
+// block as the store writes it: the BEGIN line, lines of base64, the END
+// line; ok is false for anything else (then pem.Decode decides;
+// FuzzDecodePEMCert). It skips pem.Decode's searching and copying.
+func decodePEMCert(data []byte) (der, rest []byte, ok bool) {
+	if !bytes.HasPrefix(data, pemCertBegin) {
+		return nil, nil, false
+	}
+	body := data[len(pemCertBegin):]
+	i := 0
+	for i < len(body) && isBase64OrNewline(body[i]) {
+		i++
+	}
+	if i == 0 || body[i-1] != '\n' || !bytes.HasPrefix(body[i:], pemCertEnd) {
+		return nil, nil, false
+	}
+	switch after := body[i+len(pemCertEnd):]; {
+	case len(after) == 0:
+		rest = after
+	case after[0] == '\n':
+		rest = after[1:]
+	default:
+		return nil, nil, false
+	}
+	der = make([]byte, base64.StdEncoding.DecodedLen(i))
+	n, err := base64.StdEncoding.Decode(der, body[:i])
+	if err != nil {
+		return nil, nil, false
+	}
+	return der[:n], rest, true
+}
+
+// decodeFirstPEM is pem.Decode, through decodePEMCert when it can.
+func decodeFirstPEM(data []byte) (*pem.Block, []byte) {
+	if der, rest, ok := decodePEMCert(data); ok {
+		return &pem.Block{Type: "CERTIFICATE", Bytes: der}, rest
+	}
+	return pem.Decode(data)
+}
+
+func isBase64OrNewline(c byte) bool {
+	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '/' || c == '=' || c == '\n'
+}
+
+// chainTails remembers the text after the leaf of chains that parsed
+// (the intermediates' PEM, the same for the MDs of one CA) and how many
+// certificates it holds: parseChain's result for that text, without
+// decoding it again.
+var chainTails sharedCache[int]
+
+// sharedCache remembers a few values that many MDs share, by the bytes
+// they are computed from; it keeps at most 64, so that odd stores cannot
+// fill memory with it.
+type sharedCache[V any] struct {
+	mu sync.Mutex
+	m  map[string]V
+}
+
+func (c *sharedCache[V]) get(key []byte) (V, bool) {
+	c.mu.Lock()
+	v, ok := c.m[string(key)]
+	c.mu.Unlock()
+	return v, ok
+}
+
+func (c *sharedCache[V]) put(key []byte, v V) {
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[string]V{}
+	}
+	if len(c.m) < 64 {
+		c.m[string(key)] = v
+	}
+	c.mu.Unlock()
+}
+
+// quickJobRef reads only the top-level fields before "log" of a job.json
 // (mod_md writes the log last), for the table's "renewed ... ago" without
-// scanning the log. Fields after the log are not seen.
-func quickJob(data []byte) (*Job, error) {
+// scanning the log. Fields after the log are not seen. It is the
+// reference of quickJob (jobscan.go).
+func quickJobRef(data []byte) (*Job, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
 		return nil, errors.New("want a JSON object")

@@ -2,9 +2,7 @@ package status
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"runtime"
 
@@ -91,9 +89,9 @@ func jsonPart(rep *Report) (part, error) {
 	if err != nil {
 		return part{}, err
 	}
-	var buf bytes.Buffer
-	if err := json.Indent(&buf, b, "    ", "  "); err != nil {
+	data, err := indentJSON(make([]byte, 0, len(b)*2), b, "    ", "  ")
+	if err != nil {
 		return part{}, err
 	}
-	return part{data: buf.Bytes(), until: renewalUntil(rep)}, nil
+	return part{data: data, until: renewalUntil(rep)}, nil
 }

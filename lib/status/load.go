@@ -3,6 +3,7 @@ package status
 import (
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -105,6 +106,15 @@ type Reader struct {
 	// MemoReport, if set, gets a line on how many MDs a memo answered.
 	MemoDir, MemoContext string
 	MemoReport           func(string)
+
+	// lean skips what the table and the metrics do not show: the raw
+	// jobs (Job.Raw; a job that is no JSON object is still a problem)
+	// and the ARI window (Report.ARI).
+	lean bool
+	// slow turns off every shortcut of the cold path (lean, reading each
+	// job.json once, the node scanner): the reference the tests compare
+	// the fast path with.
+	slow bool
 
 	// present, when set, lists the sets of staging/ and ocsp/ and the
 	// names in the store directory (GroupRoot): Load then skips reading
@@ -268,9 +278,9 @@ func (r *Reader) Load(ctx context.Context, name string) (*Report, error) {
 	rep.initState()
 	r.loadRevocations(ctx, rep)
 	r.loadStapling(ctx, rep, name, eff.Stapling)
-	r.loadRenewal(ctx, rep, name, specs)
+	jobs := r.loadRenewal(ctx, rep, name, specs)
 	if r.Nodes {
-		r.loadNodes(ctx, rep)
+		r.loadNodes(ctx, rep, jobs)
 	}
 	rep.decide()
 	return rep, nil
@@ -331,18 +341,30 @@ func (r *Reader) loadStapling(ctx context.Context, rep *Report, name string, sta
 	}
 }
 
+// jobFiles are the job.json files loadRenewal read, for loadNodes: each
+// file is read once.
+type jobFiles struct {
+	history     []byte // domains/<md>/job.json; nil when unreadable or not read
+	historyRead bool   // it was read (History views)
+	staging     []byte // staging/<md>/job.json of rep.Job
+}
+
 // loadRenewal reads the renewal's past (History views) and the staging
 // job with its certificates when that job looks valid
 // (md_job_json_seems_valid).
-func (r *Reader) loadRenewal(ctx context.Context, rep *Report, name string, specs md.KeySpecs) {
+func (r *Reader) loadRenewal(ctx context.Context, rep *Report, name string, specs md.KeySpecs) jobFiles {
+	var files jobFiles
 	if r.History {
 		// Informational only (mod_md never reads it): an unreadable one is
 		// ignored, so that every view reports the same state.
-		rep.History = r.loadJob(ctx, &Report{}, store.GroupDomains, name)
-		rep.ARI = r.loadARI(ctx, name, rep.Certs)
+		rep.History, files.history = r.readJob(ctx, &Report{}, store.GroupDomains, name)
+		files.historyRead = true
+		if !r.lean {
+			rep.ARI = r.loadARI(ctx, name, rep.Certs)
+		}
 	}
-	if j := r.loadJob(ctx, rep, store.GroupStaging, name); j != nil && r.stagingJobValid(ctx, j, name, specs) {
-		rep.Job = j
+	if j, data := r.readJob(ctx, rep, store.GroupStaging, name); j != nil && r.stagingJobValid(ctx, j, name, specs) {
+		rep.Job, files.staging = j, data
 		for _, spec := range specs {
 			c := r.loadCert(ctx, rep, store.GroupStaging, name, spec)
 			if c.Info != nil {
@@ -350,6 +372,7 @@ func (r *Reader) loadRenewal(ctx context.Context, rep *Report, name string, spec
 			}
 		}
 	}
+	return files
 }
 
 // decide sets when to renew and whether to now, and turns any problem
@@ -414,29 +437,46 @@ func (r *Reader) loadCert(ctx context.Context, rep *Report, g store.Group, name 
 }
 
 func (r *Reader) loadJob(ctx context.Context, rep *Report, g store.Group, name string) *Job {
+	j, _ := r.readJob(ctx, rep, g, name)
+	return j
+}
+
+// readJob is loadJob that also returns the file read (nil when it could
+// not be read).
+func (r *Reader) readJob(ctx context.Context, rep *Report, g store.Group, name string) (*Job, []byte) {
 	if !r.has(g, name) {
-		return nil
+		return nil, nil
 	}
 	data, err := r.Store.Read(ctx, g, name, store.FileJob)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return nil, nil
 	}
 	path := r.path(g, name, store.FileJob)
 	if err != nil {
 		rep.problem(path, err)
-		return nil
+		return nil, nil
+	}
+	quick, decode := quickJob, decodeJob
+	if r.slow {
+		quick, decode = quickJobRef, decodeJobRef
 	}
 	var j *Job
-	if g == store.GroupDomains && !r.HistoryLogs {
-		j, err = quickJob(data)
-	} else {
-		j, err = decodeJob(data, r.Logs || r.HistoryLogs, g != store.GroupDomains) // domains/: not shown raw
+	switch {
+	case g == store.GroupDomains && !r.HistoryLogs:
+		j, err = quick(data)
+	case g == store.GroupDomains:
+		j, err = decode(data, true, false) // domains/: not shown raw
+	default:
+		j, err = decode(data, r.Logs || r.HistoryLogs, !r.lean)
+		if err == nil && r.lean {
+			err = checkObject(data) // what parsing it raw would find
+		}
 	}
 	if err != nil {
 		rep.problem(path, err)
-		return nil
+		return nil, data
 	}
-	return j
+	return j, data
 }
 
 // stagingJobValid is mod_md's md_job_json_seems_valid: a staging job that
@@ -463,17 +503,41 @@ type ocspFile struct {
 	Valid    md.Period `json:"valid"`
 }
 
+// ocspState is what md-status uses of an ocspFile.
+type ocspState struct {
+	response bool // a response is stored
+	status   string
+	valid    md.Period
+}
+
+// decodeOCSP reads an ocsp-<id>.json with encoding/json (the reference
+// of scanOCSP); ok is false when it does not decode.
+func decodeOCSP(data []byte) (ocspState, bool) {
+	var f ocspFile
+	if json.Unmarshal(data, &f) != nil {
+		return ocspState{}, false
+	}
+	return ocspState{response: f.Response != "", status: f.Status, valid: f.Valid}, true
+}
+
 func (r *Reader) loadOCSP(ctx context.Context, name string, ci *CertInfo) *OCSP {
 	o := &OCSP{ID: ci.SHA1, Responder: ci.OCSPURL, Status: "unknown"}
-	var f ocspFile
-	if err := r.Store.LoadJSON(ctx, store.GroupOCSP, name, "ocsp-"+ci.SHA1+".json", &f); err != nil || f.Response == "" {
-		return o // no (usable) response yet: mod_md reports "unknown"
+	data, err := r.Store.Read(ctx, store.GroupOCSP, name, "ocsp-"+ci.SHA1+".json")
+	if err != nil {
+		return o // no response yet: mod_md reports "unknown"
 	}
-	switch f.Status {
+	f, ok := scanOCSP(data)
+	if !ok || r.slow {
+		f, ok = decodeOCSP(data)
+	}
+	if !ok || !f.response {
+		return o // no usable response: "unknown" too
+	}
+	switch f.status {
 	case "good", "revoked":
-		o.Status = f.Status
+		o.Status = f.status
 	}
-	o.Valid = f.Valid
+	o.Valid = f.valid
 	return o
 }
 

@@ -22,8 +22,100 @@ type Nodes struct {
 // installPrefix starts the details of md-install's job log entries.
 const installPrefix = "md-install: "
 
-// jobNodes reads the nodes from a job.json's log (newest entry first).
+// jobNodes reads the nodes from a job.json's log (newest entry first):
+// scanned for them (scanNodes), or when the scanner leaves it to
+// encoding/json, decoded (decodeNodes, the reference).
 func jobNodes(data []byte) Nodes {
+	if n, ok := scanNodes(data); ok {
+		return n
+	}
+	return decodeNodes(data)
+}
+
+// nodeFinder picks the nodes from log entries, newest first.
+type nodeFinder struct {
+	n                  Nodes
+	ordered, installed bool
+}
+
+func (f *nodeFinder) entry(typ, detail, node string) {
+	if md.CheckNode(node) != nil {
+		node = "" // not a name a node gives itself: not shown
+	}
+	if !f.installed && strings.HasPrefix(detail, installPrefix) {
+		f.n.Installed, f.installed = node, true
+	}
+	if !f.ordered && typ == "finished" {
+		f.n.Ordered, f.ordered = node, true
+	}
+}
+
+// scanNodes is decodeNodes without decoding: ok is false when the file
+// is not plain enough for it (then decodeNodes decides).
+func scanNodes(data []byte) (Nodes, bool) {
+	s := &jscan{b: data}
+	var f nodeFinder
+	var sawLog, sawEntries bool
+	entry := func() {
+		var e [3][]byte // type, detail, node: the last of each key counts
+		s.object(func(key []byte, plain bool) {
+			for i, name := range [3]string{"type", "detail", "node"} {
+				match, ok := fieldKey(key, plain, name)
+				if !ok {
+					s.fail = true
+					return
+				}
+				if match {
+					v, plain := s.str() // null or another type: for encoding/json
+					if !plain {
+						s.fail = true
+					}
+					e[i] = v
+					return
+				}
+			}
+			s.skip()
+		})
+		if !s.fail {
+			f.entry(string(e[0]), string(e[1]), string(e[2]))
+		}
+	}
+	logMember := func(key []byte, plain bool) {
+		match, ok := fieldKey(key, plain, "entries")
+		switch {
+		case !ok || match && (sawEntries || s.peek() != '['):
+			s.fail = true // null, another type or twice: for encoding/json
+		case match:
+			sawEntries = true
+			s.array(func() {
+				if s.peek() != '{' {
+					s.fail = true
+					return
+				}
+				entry()
+			})
+		default:
+			s.skip()
+		}
+	}
+	s.object(func(key []byte, plain bool) {
+		match, ok := fieldKey(key, plain, "log")
+		switch {
+		case !ok || match && (sawLog || s.peek() != '{'):
+			s.fail = true
+		case match:
+			sawLog = true
+			s.object(logMember)
+		default:
+			s.skip()
+		}
+	})
+	s.end()
+	return f.n, !s.fail
+}
+
+// decodeNodes reads the nodes with encoding/json.
+func decodeNodes(data []byte) Nodes {
 	var j struct { // only what is needed: a bad "when" hides nothing
 		Log struct {
 			Entries []struct {
@@ -33,38 +125,45 @@ func jobNodes(data []byte) Nodes {
 			} `json:"entries"`
 		} `json:"log"`
 	}
-	var n Nodes
 	if json.Unmarshal(data, &j) != nil {
-		return n
+		return Nodes{}
 	}
-	var ordered, installed bool
+	var f nodeFinder
 	for _, e := range j.Log.Entries {
-		if md.CheckNode(e.Node) != nil {
-			e.Node = "" // not a name a node gives itself: not shown
-		}
-		if !installed && strings.HasPrefix(e.Detail, installPrefix) {
-			n.Installed, installed = e.Node, true
-		}
-		if !ordered && e.Type == "finished" {
-			n.Ordered, ordered = e.Node, true
-		}
+		f.entry(e.Type, e.Detail, e.Node)
 	}
-	return n
+	return f.n
 }
 
 // loadNodes fills rep.Nodes from domains/<md>/job.json (the renewal that
 // made the live set: who ordered it, who installed it) and, while a
 // renewal is staged, from staging/<md>/job.json (who ordered that one).
 // Unreadable logs only leave the nodes unknown.
-func (r *Reader) loadNodes(ctx context.Context, rep *Report) {
-	if data, err := r.Store.Read(ctx, store.GroupDomains, rep.Name, store.FileJob); err == nil {
-		rep.Nodes = jobNodes(data)
+// The files loadRenewal read (jobs) are not read again.
+func (r *Reader) loadNodes(ctx context.Context, rep *Report, jobs jobFiles) {
+	if r.slow {
+		jobs = jobFiles{}
+	}
+	data := jobs.history
+	if !jobs.historyRead {
+		data, _ = r.Store.Read(ctx, store.GroupDomains, rep.Name, store.FileJob)
+	}
+	nodes := jobNodes
+	if r.slow {
+		nodes = decodeNodes
+	}
+	if data != nil {
+		rep.Nodes = nodes(data)
 	}
 	if rep.Job == nil {
 		return
 	}
-	if data, err := r.Store.Read(ctx, store.GroupStaging, rep.Name, store.FileJob); err == nil {
-		if n := jobNodes(data); n.Ordered != "" {
+	data = jobs.staging
+	if data == nil {
+		data, _ = r.Store.Read(ctx, store.GroupStaging, rep.Name, store.FileJob)
+	}
+	if data != nil {
+		if n := nodes(data); n.Ordered != "" {
 			rep.Nodes.Ordered = n.Ordered
 		}
 	}

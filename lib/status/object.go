@@ -17,45 +17,84 @@ import (
 type Object struct {
 	base []byte // a compact JSON object whose members come first (see ObjectFrom)
 	keys []string
-	vals map[string]any
+	vals []any          // the value of keys[i]
+	idx  map[string]int // the index of each key, once there are many
 }
+
+// indexFrom is the number of keys from which an object indexes them: the
+// views' objects are small, and a slice is quicker to fill and search
+// than a map, but a file with thousands of keys must not take quadratic
+// time.
+const indexFrom = 32
 
 // ObjectFrom starts an object with the members of a compact JSON object,
 // kept as they are; Set must only add keys that raw does not have.
-func ObjectFrom(raw []byte) *Object { return &Object{base: raw, vals: map[string]any{}} }
+func ObjectFrom(raw []byte) *Object { return &Object{base: raw} }
 
 // NewObject returns an empty object.
-func NewObject() *Object { return &Object{vals: map[string]any{}} }
+func NewObject() *Object { return &Object{} }
+
+// find is the index of key, -1 if absent.
+func (o *Object) find(key string) int {
+	if o.idx != nil {
+		if i, ok := o.idx[key]; ok {
+			return i
+		}
+		return -1
+	}
+	for i, k := range o.keys {
+		if k == key {
+			return i
+		}
+	}
+	return -1
+}
 
 // Set adds key at the end, or replaces its value in place.
 func (o *Object) Set(key string, v any) *Object {
-	if _, ok := o.vals[key]; !ok {
-		o.keys = append(o.keys, key)
+	if i := o.find(key); i >= 0 {
+		o.vals[i] = v
+		return o
 	}
-	o.vals[key] = v
+	o.keys = append(o.keys, key)
+	o.vals = append(o.vals, v)
+	switch {
+	case o.idx != nil:
+		o.idx[key] = len(o.keys) - 1
+	case len(o.keys) >= indexFrom:
+		o.reindex()
+	}
 	return o
+}
+
+func (o *Object) reindex() {
+	o.idx = make(map[string]int, len(o.keys))
+	for i, k := range o.keys {
+		o.idx[k] = i
+	}
 }
 
 // Get returns a key's value.
 func (o *Object) Get(key string) (any, bool) {
-	v, ok := o.vals[key]
-	return v, ok
+	if i := o.find(key); i >= 0 {
+		return o.vals[i], true
+	}
+	return nil, false
 }
 
 // Has reports whether key is present.
-func (o *Object) Has(key string) bool { _, ok := o.vals[key]; return ok }
+func (o *Object) Has(key string) bool { return o.find(key) >= 0 }
 
 // Del removes key.
 func (o *Object) Del(key string) {
-	if _, ok := o.vals[key]; !ok {
+	i := o.find(key)
+	if i < 0 {
 		return
 	}
-	delete(o.vals, key)
-	for i, k := range o.keys {
-		if k == key {
-			o.keys = append(o.keys[:i:i], o.keys[i+1:]...)
-			break
-		}
+	o.keys = append(o.keys[:i:i], o.keys[i+1:]...)
+	o.vals = append(o.vals[:i:i], o.vals[i+1:]...)
+	if o.idx != nil {
+		o.reindex()
 	}
 }
 
@@ -81,7 +120,7 @@ func (o *Object) appendTo(buf []byte) ([]byte, error) {
 	} else {
 		buf = append(buf, '{')
 	}
-	for _, k := range o.keys {
+	for i, k := range o.keys {
 		if n > 0 {
 			buf = append(buf, ',')
 		}
@@ -89,7 +128,7 @@ func (o *Object) appendTo(buf []byte) ([]byte, error) {
 		buf = appendString(buf, k)
 		buf = append(buf, ':')
 		var err error
-		if buf, err = appendValue(buf, o.vals[k]); err != nil {
+		if buf, err = appendValue(buf, o.vals[i]); err != nil {
 			return nil, fmt.Errorf("field %q: %w", k, err)
 		}
 	}

@@ -2,6 +2,7 @@ package status
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -116,6 +117,41 @@ func TestQuickJobStopsAtTheLog(t *testing.T) {
 		}
 		if j.Finished != tc.finished || got != tc.lastRun {
 			t.Errorf("quickJob(%q) = finished %v, last-run %q; want %v, %q", tc.in, j.Finished, got, tc.finished, tc.lastRun)
+		}
+	}
+}
+
+// TestObjectManyKeys: an object keeps order, replaces in place and
+// deletes the same below and above indexFrom keys.
+func TestObjectManyKeys(t *testing.T) {
+	for _, n := range []int{3, indexFrom - 1, indexFrom, 3 * indexFrom} {
+		o := NewObject()
+		var want []string
+		for i := range n {
+			k := fmt.Sprintf("k%d", i)
+			o.Set(k, i)
+			want = append(want, k)
+		}
+		o.Set("k1", "again") // in place
+		o.Del("k0")
+		o.Del("absent")
+		want = want[1:]
+		o.Set("k0", 0) // at the end now
+		want = append(want, "k0")
+		if strings.Join(o.Keys(), ",") != strings.Join(want, ",") {
+			t.Fatalf("%d keys: %v, want %v", n, o.Keys(), want)
+		}
+		if v, ok := o.Get("k1"); !ok || v != "again" || o.Has("absent") || o.Len() != n {
+			t.Fatalf("%d keys: k1 %v %v, has absent %v, len %d", n, v, ok, o.Has("absent"), o.Len())
+		}
+		for i, k := range want {
+			if v, _ := o.Get(k); k != "k1" && k != "k0" && v != i+1 {
+				t.Fatalf("%d keys: %s = %v, want %d", n, k, v, i+1)
+			}
+		}
+		b, err := o.MarshalJSON()
+		if err != nil || !strings.HasSuffix(string(b), `"k0":0}`) || !strings.HasPrefix(string(b), `{"k1":"again"`) {
+			t.Fatalf("%d keys: %s, %v", n, b, err)
 		}
 	}
 }

@@ -1,9 +1,11 @@
 package status
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 )
 
@@ -24,12 +26,12 @@ func (r *Reader) renderParts(ctx context.Context, w io.Writer, view View, names 
 
 func (r *Reader) renderPartsWith(ctx context.Context, w io.Writer, view View, names []string, opt Options, vm *viewMemo) (bad int, err error) {
 	var rows []TableRow
-	mw := NewMetricsWriter()
+	fams := make([]chunks, len(metricHelp))
 	render := metricsPart
 	prep := func(p *part) (err error) { p.lines, err = metricLines(p.data); return err }
 	add := func(p part) error {
 		for _, l := range p.lines {
-			mw.series[l.fam] = append(mw.series[l.fam], l.line)
+			fams[l.fam].add(l.line)
 		}
 		return nil
 	}
@@ -51,8 +53,40 @@ func (r *Reader) renderPartsWith(ctx context.Context, w io.Writer, view View, na
 	if view == ViewTable {
 		return bad, WriteTable(w, rows, opt.Color)
 	}
-	_, err = mw.WriteTo(w)
-	return bad, err
+	return bad, writeFamilies(w, fams)
+}
+
+// chunks are the lines of one metric family, each followed by a newline,
+// in blocks of at most chunkSize bytes: 100,000 MDs' series are about
+// 100 MB, which grow without being copied and without a slice per line.
+type chunks [][]byte
+
+const chunkSize = 1 << 20
+
+func (c *chunks) add(line []byte) {
+	n := len(*c)
+	if n == 0 || len((*c)[n-1])+len(line)+1 > cap((*c)[n-1]) {
+		*c = append(*c, make([]byte, 0, max(chunkSize, len(line)+1)))
+		n++
+	}
+	last := &(*c)[n-1]
+	*last = append(append(*last, line...), '\n')
+}
+
+// writeFamilies writes the exposition as MetricsWriter.WriteTo does.
+func writeFamilies(w io.Writer, fams []chunks) error {
+	b := bufio.NewWriterSize(w, 64<<10)
+	for i, m := range metricHelp {
+		if len(fams[i]) == 0 {
+			continue
+		}
+		fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s %s\n", m.name, m.help, m.name, m.typ)
+		for _, c := range fams[i] {
+			b.Write(c)
+		}
+		fams[i] = nil // written: let it go
+	}
+	return b.Flush()
 }
 
 // metricsPart is an MD's series: per family (by index in metricHelp),

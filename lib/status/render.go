@@ -94,14 +94,15 @@ func (r *Reader) forView(view View) *Reader {
 	case ViewJSON:
 		rh.Nodes = true
 	case ViewTable:
-		rh.History, rh.Nodes = true, true
+		rh.History, rh.Nodes, rh.lean = true, true, true
 	case ViewMetrics:
-		rh.History, rh.Logs = true, true
+		rh.History, rh.Logs, rh.lean = true, true, true
 	case ViewPlan, ViewPlanText, ViewHTML, ViewDetail:
 		rh.History, rh.Logs, rh.HistoryLogs = true, true, true
 	default:
 		return r
 	}
+	rh.lean = rh.lean && !rh.slow
 	return &rh
 }
 
