@@ -17,7 +17,8 @@ import (
 
 // FS is the filesystem backend: mod_md's MDStoreDir layout.
 type FS struct {
-	dir string
+	dir  string
+	root *rootCache // the store directory, kept open (nil: opened each time)
 }
 
 var _ Backend = (*FS)(nil)
@@ -63,7 +64,7 @@ func NewFS(dir string) (*FS, error) {
 	if dir == "" {
 		return nil, errors.New("store: no store directory given")
 	}
-	f := &FS{dir: filepath.Clean(dir)}
+	f := &FS{dir: filepath.Clean(dir), root: &rootCache{}}
 	_, err := os.Stat(f.dir)
 	created := errors.Is(err, fs.ErrNotExist)
 	if err := os.MkdirAll(f.dir, 0o755); err != nil { // parents as before; the store itself is set below
@@ -99,11 +100,11 @@ func (f *FS) Read(_ context.Context, g Group, name, file string) ([]byte, error)
 		return nil, fmt.Errorf("%w: no file name", ErrBadName)
 	}
 	rel := relPath(string(g), name, file)
-	root, err := f.openRoot()
+	root, release, err := f.root.get(f)
 	if err != nil {
 		return nil, err
 	}
-	defer syscall.Close(root)
+	defer release()
 	fd, ok, err := openBeneath(root, rel, syscall.O_RDONLY|syscall.O_NONBLOCK)
 	if ok {
 		if err != nil {
@@ -131,9 +132,9 @@ func (f *FS) ModTime(_ context.Context, g Group, name, file string) (time.Time, 
 		return time.Time{}, err
 	}
 	rel := relPath(string(g), name, file)
-	if root, err := f.openRoot(); err == nil {
+	if root, release, err := f.root.get(f); err == nil {
 		fd, ok, err := openBeneath(root, rel, oPath)
-		syscall.Close(root)
+		release()
 		if ok {
 			if err != nil {
 				return time.Time{}, f.pathErr("stat", rel, err)

@@ -50,11 +50,11 @@ func (f *FS) Lock(ctx context.Context, name string, wait time.Duration) (func(),
 
 // openLock opens (creating) the lock file of name, store.lock for "".
 func (f *FS) openLock(name string) (*os.File, string, error) {
-	root, err := f.openRoot()
+	root, release, err := f.root.get(f)
 	if err != nil {
 		return nil, "", err
 	}
-	defer syscall.Close(root)
+	defer release()
 	dfd, rel, file := root, "store.lock", "store.lock"
 	if name != "" {
 		if err := checkName(name); err != nil {

@@ -148,7 +148,7 @@ func (f *FS) pathErr(op, rel string, err error) error {
 	return &fs.PathError{Op: op, Path: f.dir + "/" + rel, Err: err}
 }
 
-// openRoot opens the store directory.
+// openRoot opens the store directory; the caller owns the descriptor.
 func (f *FS) openRoot() (int, error) {
 	fd, err := syscall.Open(f.dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
 	if err != nil {
@@ -159,11 +159,14 @@ func (f *FS) openRoot() (int, error) {
 
 // openGroup opens a group directory (the store directory for GroupRoot).
 func (f *FS) openGroup(g Group, create bool) (int, error) {
-	root, err := f.openRoot()
-	if err != nil || g == GroupRoot {
-		return root, err
+	if g == GroupRoot {
+		return f.openRoot()
 	}
-	defer syscall.Close(root)
+	root, release, err := f.root.get(f)
+	if err != nil {
+		return -1, err
+	}
+	defer release()
 	mode := os.FileMode(0)
 	if create {
 		mode = dirModes[g]
@@ -176,9 +179,9 @@ func (f *FS) openGroup(g Group, create bool) (int, error) {
 func (f *FS) openSet(g Group, name string, create bool) (int, error) {
 	if name != "" && g != GroupRoot {
 		// fast path: an existing set in one openat2 call
-		if root, err := f.openRoot(); err == nil {
+		if root, release, err := f.root.get(f); err == nil {
 			fd, ok, err := openBeneath(root, string(g)+"/"+name, syscall.O_RDONLY|syscall.O_DIRECTORY)
-			syscall.Close(root)
+			release()
 			if ok && err == nil {
 				if !create {
 					return fd, nil

@@ -31,7 +31,8 @@ func (f *FS) readRegular(fd int, rel string) ([]byte, error) {
 			}
 			buf = append(buf, 0)[:len(buf)] // grown: the file grew since fstat
 		}
-		n, err := syscall.Read(fd, buf[len(buf):min(cap(buf), MaxFileSize+1)])
+		want := min(cap(buf), MaxFileSize+1) - len(buf)
+		n, err := syscall.Read(fd, buf[len(buf):len(buf)+want])
 		if errors.Is(err, syscall.EINTR) {
 			continue
 		}
@@ -42,6 +43,12 @@ func (f *FS) readRegular(fd int, rel string) ([]byte, error) {
 			break
 		}
 		buf = buf[:len(buf)+n]
+		if n < want && int64(len(buf)) == st.Size {
+			// all fstat reported, and the kernel gave less than asked:
+			// the end of a regular file (store files are replaced, never
+			// appended to), without one more read to see it
+			break
+		}
 	}
 	if len(buf) > MaxFileSize {
 		return nil, fmt.Errorf("%w: %s/%s is larger than %d MiB; refusing to read it", ErrTooLarge, f.dir, rel, MaxFileSize>>20)

@@ -1,0 +1,82 @@
+package store
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestRootFollowsTheStorePath: the store directory is kept open, but a
+// store removed and made again, or moved away and replaced, is followed:
+// at once when removed, after rootRecheck when replaced.
+func TestRootFollowsTheStorePath(t *testing.T) {
+	defer func(d time.Duration) { rootRecheck = d }(rootRecheck)
+	tests := []struct {
+		name    string
+		recheck time.Duration
+		replace func(t *testing.T, dir string)
+	}{
+		{"removed and made again", time.Hour, func(t *testing.T, dir string) {
+			if err := os.RemoveAll(dir); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"moved away and replaced", 0, func(t *testing.T, dir string) {
+			if err := os.Rename(dir, dir+".old"); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rootRecheck = tt.recheck
+			s, dir := openTemp(t)
+			ctx := t.Context()
+			if err := s.Write(ctx, GroupStaging, "a.org", "x.txt", []byte("old")); err != nil {
+				t.Fatal(err)
+			}
+			tt.replace(t, dir)
+			if _, err := Open(ctx, dir); err != nil { // a new store at the same path
+				t.Fatal(err)
+			}
+			if _, err := s.Read(ctx, GroupStaging, "a.org", "x.txt"); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("read through the old directory: %v", err)
+			}
+			if err := s.Write(ctx, GroupStaging, "a.org", "x.txt", []byte("new")); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := os.ReadFile(dir + "/staging/a.org/x.txt"); err != nil || string(got) != "new" {
+				t.Fatalf("write went elsewhere: %q %v", got, err)
+			}
+		})
+	}
+}
+
+// TestRootCacheReleases: a descriptor handed out stays open until released
+// even when the cache gives the directory up meanwhile.
+func TestRootCacheReleases(t *testing.T) {
+	s, _ := openTemp(t)
+	f := s.Backend().(*FS)
+	fd, release, err := f.root.get(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var st fsStat
+	if err := fstat(fd, &st); err != nil {
+		t.Fatalf("descriptor closed while in use: %v", err)
+	}
+	release()
+	if _, err := s.Read(t.Context(), GroupStaging, "none", "x.txt"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("after Close: %v", err)
+	}
+}
+
+type fsStat = syscall.Stat_t
+
+func fstat(fd int, st *fsStat) error { return syscall.Fstat(fd, st) }
