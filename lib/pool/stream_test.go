@@ -84,3 +84,40 @@ func TestStreamIdle(t *testing.T) {
 		t.Fatal("idle was not called while an item's work was pending")
 	}
 }
+
+// TestStreamSome: items needsWork declines are emitted in their place,
+// in order among the worked ones, and work never sees them.
+func TestStreamSome(t *testing.T) {
+	for _, tc := range []struct{ n, workers, window int }{{0, 2, 4}, {1, 1, 1}, {200, 4, 8}, {1000, 3, 1}} {
+		taken := 0
+		var worked sync.Map
+		var emitted []int
+		err := StreamSome(tc.workers, tc.window, func() (int, bool) {
+			if taken == tc.n {
+				return 0, false
+			}
+			taken++
+			return taken - 1, true
+		}, func(i int) bool { return i%3 == 0 }, func(i int) {
+			if i%7 == 0 {
+				time.Sleep(time.Millisecond) // slow work: later items must wait for it
+			}
+			worked.Store(i, true)
+		}, func(i int) error {
+			emitted = append(emitted, i)
+			return nil
+		}, nil)
+		if err != nil || len(emitted) != tc.n {
+			t.Fatalf("%+v: %v, %d emitted", tc, err, len(emitted))
+		}
+		for i, v := range emitted {
+			if v != i {
+				t.Fatalf("%+v: emitted %v out of order", tc, emitted[:i+1])
+			}
+			_, w := worked.Load(i)
+			if w != (i%3 == 0) {
+				t.Fatalf("%+v: item %d worked on: %v", tc, i, w)
+			}
+		}
+	}
+}
