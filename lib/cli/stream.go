@@ -313,14 +313,11 @@ type streamResult struct {
 func (s *Stage) streamEach(ctx context.Context, w *Work, in *streamInput, out *RecordWriter, log *Logger) (*streamResult, error) {
 	res := &streamResult{}
 	var mu sync.Mutex
-	// A remembered answer is confirmed (a few stats) as it is read and
-	// written without a trip through the workers: over 100,000 records
-	// that trip cost more than the check.
-	needsWork := func(it *memoItem) bool {
+	err := pool.Stream(max(1, w.Jobs), streamWindow, in.next, func(it *memoItem) {
 		s.confirm(in, it)
-		return it.hit == nil && it.err == nil
-	}
-	err := pool.StreamSome(max(1, w.Jobs), streamWindow, in.next, needsWork, func(it *memoItem) {
+		if it.hit != nil || it.err != nil {
+			return
+		}
 		if err := s.eachRemembered(ctx, w, in.memo, it); errors.Is(err, store.ErrLocked) {
 			log.Warnf("%s: skipped: another run holds its lock", it.rec.Name)
 			mu.Lock()

@@ -13,16 +13,6 @@ import "sync"
 // nil, is called (like emit, never at once with it) whenever emitting
 // waits for work or input: the moment to flush what emit buffered.
 func Stream[T any](workers, window int, next func() (T, bool), work func(T), emit func(T) error, idle func()) error {
-	return StreamSome(workers, window, next, nil, work, emit, idle)
-}
-
-// closedChan is the done channel of items that need no work.
-var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
-
-// StreamSome is Stream where needsWork, if not nil, says which items work
-// must see: the others go to emit in their place without a trip through a
-// worker (a run whose records are mostly answered from a memo).
-func StreamSome[T any](workers, window int, next func() (T, bool), needsWork func(T) bool, work func(T), emit func(T) error, idle func()) error {
 	workers, window = max(1, workers), max(1, window)
 	type slot struct {
 		v    T
@@ -91,10 +81,6 @@ func StreamSome[T any](workers, window int, next func() (T, bool), needsWork fun
 		v, ok := next()
 		if !ok {
 			break
-		}
-		if needsWork != nil && !needsWork(v) {
-			order <- &slot{v: v, done: closedChan}
-			continue
 		}
 		s := &slot{v: v, done: make(chan struct{})}
 		order <- s // waits while window items are in flight
