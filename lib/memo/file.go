@@ -1,6 +1,8 @@
 package memo
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -45,9 +47,12 @@ func Open(dir, stage, context string) (*Memo, error) {
 	}
 	m.fds = fds
 	m.global, _ = m.Fingerprint([]Path{{Name: "md_store.json"}}, nil)
-	data, err := readBounded(filepath.Join(dir, FileName(stage)))
+	// a memo of another build or store key is not read past its header:
+	// after an upgrade it is hundreds of MB over 100,000 MDs
+	head := binary.LittleEndian.AppendUint64(appendString([]byte(magic), context), m.global)
+	data, err := readBounded(filepath.Join(dir, FileName(stage)), head)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, errOtherHeader) {
 			err = nil
 		}
 		return m, err
@@ -75,26 +80,34 @@ func (m *Memo) Close() {
 // removed.
 func (m *Memo) Save() error {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	if !m.dirty || m.fds == nil {
-		m.mu.Unlock()
 		return nil
 	}
-	data := m.encode()
-	m.mu.Unlock()
 	name := filepath.Join(m.dir, FileName(m.stage))
 	sweepTemps(m.dir, FileName(m.stage))
-	return replaceFile(name, data)
+	// written as it is encoded: over 100,000 MDs the file is hundreds of
+	// MB, which a buffer would add to the entries already held
+	return replaceFileWith(name, m.encodeTo)
 }
 
 // replaceFile writes data to a new temp file beside name (0600, no
 // symlink followed) and renames it over name; no fsync (see Save).
 func replaceFile(name string, data []byte) error {
+	return replaceFileWith(name, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// replaceFileWith is replaceFile with the content written by write.
+func replaceFileWith(name string, write func(io.Writer) error) error {
 	tmp := name + "." + strconv.Itoa(os.Getpid()) + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(data)
+	err = write(f)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -117,8 +130,9 @@ func sweepTemps(dir, base string) {
 }
 
 // readBounded reads a regular file that is no symlink, FIFO or device,
-// at most MaxFile bytes.
-func readBounded(path string) ([]byte, error) {
+// at most MaxFile bytes. With head, a file that does not start with it is
+// not read further (errOtherHeader; errCorrupt when it is no memo at all).
+func readBounded(path string, head []byte) ([]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 	if err != nil {
 		if errors.Is(err, unix.ELOOP) {
@@ -140,6 +154,21 @@ func readBounded(path string) ([]byte, error) {
 	// one buffer of the size fstat said (ReadAll's doubling would hold up
 	// to twice a memo of tens of MB); a file that grew meanwhile is
 	// refused, one that shrank read as it is
+	if len(head) > 0 {
+		got := make([]byte, len(head))
+		_, err := io.ReadFull(f, got)
+		switch {
+		case err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF):
+			return nil, err
+		case !bytes.HasPrefix(got, []byte(magic)):
+			return nil, errCorrupt
+		case err != nil || !bytes.Equal(got, head):
+			return nil, errOtherHeader
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return nil, err
+		}
+	}
 	data := make([]byte, fi.Size()+1)
 	n, err := io.ReadFull(f, data)
 	switch {
@@ -152,23 +181,18 @@ func readBounded(path string) ([]byte, error) {
 }
 
 func (m *Memo) encode() []byte {
-	// answers whose time is up can never be used again: MDs that left
-	// the configuration do not stay in the memo for ever
-	now := time.Now().UnixNano()
-	size := len(magic) + len(m.context) + 64 + len(m.data)
-	for _, e := range m.byKey {
-		size += 128 + len(e.Name) + len(e.RecStore) + len(e.TailA) + len(e.TailB)
-		for _, x := range e.Extra {
-			size += 4 + len(x)
-		}
-	}
-	b := append(make([]byte, 0, size), magic...) // one buffer, not one per doubling
+	var b bytes.Buffer
+	_ = m.encodeTo(&b) // a bytes.Buffer takes every write
+	return b.Bytes()
+}
 
-	b = appendString(b, m.context)
-	b = binary.LittleEndian.AppendUint64(b, m.global)
-	countAt := len(b)
-	b = binary.LittleEndian.AppendUint32(b, 0)
-	n := 0
+// encodeTo writes the memo file: the entries of the file read that still
+// hold and are not replaced, then this run's, then the checksum of all.
+// Answers whose time is up can never be used again: MDs that left the
+// configuration do not stay in the memo for ever.
+func (m *Memo) encodeTo(out io.Writer) error {
+	now := time.Now().UnixNano()
+	var kept [][]byte
 	for k, span := range m.index {
 		if _, mine := m.byKey[k]; mine || m.removed[k] {
 			continue
@@ -177,18 +201,50 @@ func (m *Memo) encode() []byte {
 		if _, e, err := decodeEntry(raw); err != nil || e.Until <= now {
 			continue
 		}
-		b = append(b, raw...) // an entry of the file read is copied as it was
-		n++
+		kept = append(kept, raw) // copied as it was
+	}
+	n := len(kept)
+	for _, e := range m.byKey {
+		if e.Until > now {
+			n++
+		}
+	}
+	w := &crcWriter{w: bufio.NewWriterSize(out, 1<<20)}
+	b := append([]byte(magic), nil...)
+	b = appendString(b, m.context)
+	b = binary.LittleEndian.AppendUint64(b, m.global)
+	b = binary.LittleEndian.AppendUint32(b, uint32(n))
+	w.write(b)
+	for _, raw := range kept {
+		w.write(raw)
 	}
 	for k, e := range m.byKey {
-		if e.Until <= now {
-			continue
+		if e.Until > now {
+			b = appendEntry(b[:0], k, e)
+			w.write(b)
 		}
-		b = appendEntry(b, k, e)
-		n++
 	}
-	binary.LittleEndian.PutUint32(b[countAt:], uint32(n))
-	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
+	w.write(binary.LittleEndian.AppendUint32(b[:0], w.sum))
+	if w.err != nil {
+		return w.err
+	}
+	return w.w.Flush()
+}
+
+// crcWriter writes through a buffer and sums what it wrote; the first
+// error sticks.
+type crcWriter struct {
+	w   *bufio.Writer
+	sum uint32
+	err error
+}
+
+func (c *crcWriter) write(b []byte) {
+	if c.err != nil {
+		return
+	}
+	c.sum = crc32.Update(c.sum, crcTable, b)
+	_, c.err = c.w.Write(b)
 }
 
 // appendEntry encodes one entry (see decodeEntry).
@@ -217,6 +273,10 @@ func appendString(b []byte, s string) []byte {
 }
 
 var errCorrupt = errors.New("corrupt memo")
+
+// errOtherHeader: the file does not start as the caller's would (another
+// build, another store key, or not a memo), so it is not read.
+var errOtherHeader = errors.New("memo of another version")
 
 // decode checks the whole file (header, checksum, every entry) and
 // indexes its entries; they are decoded only when used (a memo of 100,000

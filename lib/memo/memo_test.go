@@ -119,6 +119,13 @@ func TestLookupRules(t *testing.T) {
 	if _, ok := reopen("v1").Lookup(key, now, paths); ok {
 		t.Error("a memo made under another md_store.json was used")
 	}
+	// not a memo at all: said (and ignored), not taken for another version
+	os.WriteFile(filepath.Join(dir, FileName("order")), []byte("garbage, not a memo"), 0o600)
+	if m, err := Open(dir, "order", "v1"); err == nil || m.Len() != 0 {
+		t.Errorf("a file that is no memo: %v, %d entries", err, m.Len())
+	} else {
+		m.Close()
+	}
 }
 
 func TestFingerprintSettled(t *testing.T) {

@@ -161,7 +161,7 @@ func readOwned(path string, limit int64) ([]byte, error) {
 	if int(st.Uid) != os.Geteuid() {
 		return nil, fmt.Errorf("%s: owned by uid %d, not by this user: refused", path, st.Uid)
 	}
-	data, err := readBounded(path)
+	data, err := readBounded(path, nil)
 	if err == nil && int64(len(data)) > limit {
 		err = fmt.Errorf("%s: larger than %d bytes: refused", path, limit)
 	}
