@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 
@@ -186,8 +188,20 @@ func (vm *viewMemo) remember(key memo.Key, rep *Report, p part, sum uint64) {
 		return // an entry of the MD that may be in the memo no longer fits
 	}
 	vm.m.Put(key, &memo.Entry{Name: rep.Name, Stat: sum, Decided: decided, Until: p.until, TailA: p.data})
-	vm.puts.Add(1)
+	if vm.puts.Add(1) == manyPuts && os.Getenv("GOGC") == "" {
+		// the new entries stay live until the memo is saved: a run that
+		// fills the memo (the first after an upgrade) collects more often
+		// rather than growing to the memory limit
+		debug.SetGCPercent(fillingGCPercent)
+	}
 }
+
+// manyPuts and fillingGCPercent: from this many new memo entries on, the
+// collector's target is lowered to this.
+const (
+	manyPuts         = 20000
+	fillingGCPercent = 50
+)
 
 // worthSaving: a memo is written again when at least 1 in 64 of its MDs
 // (or 4096) changed. Each MD changed since costs the next runs its reading
