@@ -240,23 +240,11 @@ func quickJobRef(data []byte) (*Job, error) {
 			return nil, err
 		}
 		key, _ := t.(string)
-		var dst any
-		switch key {
-		case "log":
+		if key == "log" {
 			return j, nil
-		case "name":
-			dst = &j.Name
-		case "finished":
-			dst = &j.Finished
-		case "notified-renewed":
-			dst = &j.NotifiedRenewed
-		case "last-run":
-			dst = &j.LastRun
-		case "valid-from":
-			dst = &j.ValidFrom
-		case "errors":
-			dst = &j.Errors
-		default:
+		}
+		dst := j.headField(key)
+		if dst == nil {
 			dst = new(json.RawMessage)
 		}
 		if err := dec.Decode(dst); err != nil {
@@ -264,6 +252,26 @@ func quickJobRef(data []byte) (*Job, error) {
 		}
 	}
 	return j, nil
+}
+
+// headField is where the job.json member key goes when it is read before
+// the log (nil: a member not read; "log" ends the head).
+func (j *Job) headField(key string) any {
+	switch key {
+	case "name":
+		return &j.Name
+	case "finished":
+		return &j.Finished
+	case "notified-renewed":
+		return &j.NotifiedRenewed
+	case "last-run":
+		return &j.LastRun
+	case "valid-from":
+		return &j.ValidFrom
+	case "errors":
+		return &j.Errors
+	}
+	return nil
 }
 
 // ariCache is md-order's record of the CA's ARI answers for an MD's

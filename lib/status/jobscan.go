@@ -112,23 +112,10 @@ func scanQuickJob(data []byte) (j *Job, ok bool) {
 		if !plain || !s.eat(':') {
 			return nil, false
 		}
-		var dst any
-		switch string(key) {
-		case "log":
+		if string(key) == "log" {
 			return j, true
-		case "name":
-			dst = &j.Name
-		case "finished":
-			dst = &j.Finished
-		case "notified-renewed":
-			dst = &j.NotifiedRenewed
-		case "last-run":
-			dst = &j.LastRun
-		case "valid-from":
-			dst = &j.ValidFrom
-		case "errors":
-			dst = &j.Errors
 		}
+		dst := j.headField(string(key))
 		s.peek()
 		start := s.p
 		s.skip()
