@@ -115,8 +115,11 @@ func finishRollover(ctx context.Context, st *store.Store, a *Account, newKey cry
 	return false, nil
 }
 
-// switchKey makes key the account's key and removes the staged copy.
+// switchKey makes key the account's key and removes the staged copy. The
+// key is synced before the copy goes (md-order's store defers its syncs):
+// the CA knows only the new key now.
 func switchKey(ctx context.Context, st *store.Store, id string, key crypto.Signer) error {
+	st = st.Synced()
 	if err := st.SaveKey(ctx, store.GroupAccounts, id, store.FileAccountKey, key); err != nil {
 		return fmt.Errorf("the CA accepted the new key of account %s, but saving it failed (it stays staged in %s; run rollover again): %w", id, FileAccountNewKey, err)
 	}

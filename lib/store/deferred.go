@@ -47,6 +47,17 @@ func (s *Store) Batched(every time.Duration) (*Store, *Syncer) {
 	return d, y
 }
 
+// Synced is the store without deferral: for a Deferred or Batched view,
+// the store it was made from; else s itself. A write that must be on disk
+// before what follows it (an account's new key before its staged copy is
+// removed) goes through it.
+func (s *Store) Synced() *Store {
+	if d, ok := s.b.(*deferredFS); ok {
+		return &Store{b: d.FS, pass: s.pass, dir: s.dir, keys: s.keys}
+	}
+	return s
+}
+
 // Syncer batches the syncs of a Batched view.
 type Syncer struct {
 	dirty atomic.Bool // the view wrote something since the last sync

@@ -88,3 +88,25 @@ func TestBatchedWritesVisible(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSyncedView: Synced undoes a Batched view (its writes fsync again and
+// no longer mark the view for its Syncer); a plain store is its own.
+func TestSyncedView(t *testing.T) {
+	s, _ := openTemp(t)
+	if s.Synced() != s {
+		t.Error("a plain store's Synced is another store")
+	}
+	v, y := s.Batched(time.Hour)
+	calls := 0
+	y.sync = func() error { calls++; return nil }
+	d := v.Synced()
+	if _, deferred := d.Backend().(*deferredFS); deferred {
+		t.Fatal("Synced of a Batched view still defers")
+	}
+	if err := d.Write(t.Context(), GroupStaging, "a.org", "x.txt", []byte("now")); err != nil {
+		t.Fatal(err)
+	}
+	if err := y.Sync(); err != nil || calls != 0 {
+		t.Errorf("a synced write left the view dirty: %d syncs, %v", calls, err)
+	}
+}
