@@ -41,8 +41,9 @@ type fakeCA struct {
 	ca    *x509.Certificate
 	csr   *x509.CertificateRequest
 	stop  chan struct{}
-	// orders counts the new-order requests that reached the CA.
-	orders atomic.Int64
+	// orders counts the new-order requests that reached the CA, dirs the
+	// directory requests.
+	orders, dirs atomic.Int64
 }
 
 func newFakeCA(t *testing.T, fault string) *fakeCA {
@@ -77,6 +78,11 @@ func (f *fakeCA) serve(w http.ResponseWriter, r *http.Request) {
 	base := f.srv.URL
 	switch r.URL.Path {
 	case "/dir":
+		f.dirs.Add(1)
+		if f.fault == "directory-down" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
 		if f.fault == "garbage-directory" {
 			w.Write([]byte("{\"newNonce\": <html>garbage"))
 			return
@@ -369,5 +375,39 @@ func TestUnansweringCAFailsFast(t *testing.T) {
 	}
 	if fast < n-int(limit) {
 		t.Errorf("%d MDs failed fast, want at least %d", fast, n-int(limit))
+	}
+}
+
+// TestDirectoryDownAskedOnce: a CA whose directory cannot be fetched is
+// asked once per run, not once per MD (a run over 100,000 MDs made 100,000
+// requests to a CA that was down); every MD still fails as after its own
+// try: recorded, with backoff, exit 1.
+func TestDirectoryDownAskedOnce(t *testing.T) {
+	f := newFakeCA(t, "directory-down")
+	dir := t.TempDir()
+	const n = 20
+	var recs []*md.Record
+	for i := range n {
+		recs = append(recs, record([]string{f.url()}, fmt.Sprintf("d%02d.test", i)))
+	}
+	res := runOrder(t, jsonl(t, recs...), "--store", dir, "--ca-file", f.rootsFile(t.TempDir()), "-j", "4")
+	if res.code != 1 || len(res.recs) != n {
+		t.Fatalf("exit %d, %d records; want 1, %d\n%s", res.code, len(res.recs), n, res.stderr)
+	}
+	if got := f.dirs.Load(); got != 1 {
+		t.Errorf("the directory was asked %d times; want once", got)
+	}
+	st, err := store.Open(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res.recs {
+		if r.Error == nil || r.Order == nil || r.Order.Action != "failed" || !strings.Contains(r.Error.Detail, "503") {
+			t.Fatalf("%s: order %+v, error %+v", r.Name, r.Order, r.Error)
+		}
+		job, err := st.LoadJob(t.Context(), store.GroupStaging, r.Name)
+		if err != nil || job.Errors != 1 || job.NextRun.IsZero() {
+			t.Errorf("%s: job %+v, %v", r.Name, job, err)
+		}
 	}
 }

@@ -66,11 +66,19 @@ func (r *Runner) caFor(ctx context.Context, rec *md.Record, caURL string) (*caEn
 		}
 		e.hc = hc
 	}
+	if e.dirErr != nil && time.Now().Before(e.dirUntil) {
+		return nil, e.dirErr
+	}
 	dir, err := Discover(ctx, e.hc, caURL, r.ua())
 	if err != nil {
+		if ctx.Err() != context.Canceled { // an interrupt says nothing of the CA
+			until := time.Now().Add(dirRetry)
+			e.dirErr = fmt.Errorf("%w (the directory is not asked again before %s)", err, until.UTC().Format("15:04:05 MST"))
+			e.dirUntil = until
+		}
 		return nil, err
 	}
-	e.dir = dir
+	e.dir, e.dirErr = dir, nil
 	return e, nil
 }
 

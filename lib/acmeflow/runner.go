@@ -96,7 +96,17 @@ type caEntry struct {
 	mu  sync.Mutex
 	hc  *http.Client
 	dir *Directory
+	// the last failed directory fetch and until when it answers for the
+	// CA (dirRetry)
+	dirErr   error
+	dirUntil time.Time
 }
+
+// dirRetry is how long a directory that could not be fetched is not asked
+// again in a run: its MDs fail at once, as after their own try (a CA that
+// is down cost a run over 100,000 MDs one refused connection, or one
+// timeout, per MD).
+const dirRetry = time.Minute
 
 // acctEntry is one account on one CA, shared by the MDs of a run.
 type acctEntry struct {
