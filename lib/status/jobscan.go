@@ -154,20 +154,11 @@ func scanLog(data []byte) (log md.JobLog, ok bool) {
 				}
 				return
 			}
-			for i, name := range logFields {
-				match, ok := fieldKey(key, plain, name)
-				if !ok {
-					s.fail = true
-					return
-				}
-				if match {
-					v, plain := s.str() // null or another type: for encoding/json
-					if !plain {
-						s.fail = true
-					}
-					*strs[i] = string(v)
-					return
-				}
+			if i := s.member(key, plain, logFields[:]...); i >= 0 {
+				v, plain := s.str() // null or another type: for encoding/json
+				s.fail = s.fail || !plain
+				*strs[i] = string(v)
+				return
 			}
 			s.skip()
 		})
@@ -204,32 +195,22 @@ func scanLog(data []byte) (log md.JobLog, ok bool) {
 func scanOCSP(data []byte) (f ocspState, ok bool) {
 	s := &jscan{b: data}
 	s.object(func(key []byte, plain bool) {
-		for _, name := range [...]string{"response", "status", "valid"} {
-			match, ok := fieldKey(key, plain, name)
-			if !ok {
-				s.fail = true
-				return
-			}
-			if !match {
-				continue
-			}
-			switch name {
-			case "response":
-				v, _ := s.str()         // null or another type: for encoding/json
-				f.response = len(v) > 0 // any escape decodes to something
-			case "status":
-				v, plain := s.str()
-				f.status = string(v)
-				s.fail = s.fail || !plain
-			default:
-				s.peek()
-				start := s.p
-				s.skip()
-				s.fail = s.fail || json.Unmarshal(data[start:s.p], &f.valid) != nil
-			}
-			return
+		switch s.member(key, plain, "response", "status", "valid") {
+		case 0:
+			v, _ := s.str()         // null or another type: for encoding/json
+			f.response = len(v) > 0 // any escape decodes to something
+		case 1:
+			v, plain := s.str()
+			f.status = string(v)
+			s.fail = s.fail || !plain
+		case 2:
+			s.peek()
+			start := s.p
+			s.skip()
+			s.fail = s.fail || json.Unmarshal(data[start:s.p], &f.valid) != nil
+		default:
+			s.skip()
 		}
-		s.skip()
 	})
 	s.end()
 	if s.fail {

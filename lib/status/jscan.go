@@ -262,6 +262,23 @@ func (s *jscan) end() {
 // field named name: exact (true, true), not at all (false, true), or in
 // another case or through an escape, which the fast path leaves to
 // encoding/json (ok false).
+// member is the index of the name among names that key is, -1 when it is
+// none of them. A key that differs from one of them only in case, or is
+// not plain, fails the scan: encoding/json may take it for that member.
+func (s *jscan) member(key []byte, plain bool, names ...string) int {
+	for i, name := range names {
+		match, ok := fieldKey(key, plain, name)
+		if !ok {
+			s.fail = true
+			return -1
+		}
+		if match {
+			return i
+		}
+	}
+	return -1
+}
+
 func fieldKey(key []byte, plain bool, name string) (match, ok bool) {
 	if !plain {
 		return false, false

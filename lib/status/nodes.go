@@ -59,20 +59,11 @@ func scanNodes(data []byte) (Nodes, bool) {
 	entry := func() {
 		var e [3][]byte // type, detail, node: the last of each key counts
 		s.object(func(key []byte, plain bool) {
-			for i, name := range [3]string{"type", "detail", "node"} {
-				match, ok := fieldKey(key, plain, name)
-				if !ok {
-					s.fail = true
-					return
-				}
-				if match {
-					v, plain := s.str() // null or another type: for encoding/json
-					if !plain {
-						s.fail = true
-					}
-					e[i] = v
-					return
-				}
+			if i := s.member(key, plain, "type", "detail", "node"); i >= 0 {
+				v, plain := s.str() // null or another type: for encoding/json
+				s.fail = s.fail || !plain
+				e[i] = v
+				return
 			}
 			s.skip()
 		})
