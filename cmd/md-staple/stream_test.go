@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +12,7 @@ import (
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/staple/ocsptest"
 	"github.com/mdtools/mdtools/lib/store"
+	"github.com/mdtools/mdtools/lib/store/storetest"
 )
 
 // httpDate is a time as records and job logs print it.
@@ -78,7 +78,7 @@ func TestStreamingAsOneBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	snapshot := filepath.Join(root, "snapshot")
-	copyDir(t, live, snapshot)
+	storetest.CopyTree(t, live, snapshot)
 	// a file: --cert without one reads no records from stdin
 	recFile := filepath.Join(root, "records.jsonl")
 	if err := os.WriteFile(recFile, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
@@ -101,7 +101,7 @@ func TestStreamingAsOneBatch(t *testing.T) {
 		if err := os.RemoveAll(live); err != nil {
 			t.Fatal(err)
 		}
-		copyDir(t, snapshot, live)
+		storetest.CopyTree(t, snapshot, live)
 		var o outcome
 		for i, file := range []string{recFile, recFile, badFile} {
 			args := []string{"--store", live, file}
@@ -151,38 +151,5 @@ func TestStreamingAsOneBatch(t *testing.T) {
 		if !strings.Contains(s.outs[0], want) {
 			t.Errorf("first run's records lack %s:\n%s", want, s.outs[0])
 		}
-	}
-}
-
-// copyDir copies directories and regular files, keeping their modes.
-func copyDir(t *testing.T, src, dst string) {
-	t.Helper()
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		to := filepath.Join(dst, rel)
-		if d.IsDir() {
-			return os.MkdirAll(to, info.Mode().Perm())
-		}
-		if !info.Mode().IsRegular() {
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(to, b, info.Mode().Perm()); err != nil {
-			return err
-		}
-		return os.Chmod(to, info.Mode().Perm())
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 }

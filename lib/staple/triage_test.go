@@ -20,6 +20,7 @@ import (
 	"github.com/mdtools/mdtools/lib/pool"
 	"github.com/mdtools/mdtools/lib/staple/ocsptest"
 	"github.com/mdtools/mdtools/lib/store"
+	"github.com/mdtools/mdtools/lib/store/storetest"
 	"golang.org/x/crypto/ocsp"
 )
 
@@ -264,7 +265,7 @@ func TestTriageDecidesAsTheFullRun(t *testing.T) {
 	fx.clk.mu.Unlock()
 	fx.st.Close()
 	snapshot := filepath.Join(root, "snapshot")
-	copyTree(t, fx.root, snapshot)
+	storetest.CopyTree(t, fx.root, snapshot)
 
 	type outcome struct {
 		recs, notes []string
@@ -287,7 +288,7 @@ func TestTriageDecidesAsTheFullRun(t *testing.T) {
 		if err := os.RemoveAll(fx.root); err != nil {
 			t.Fatal(err)
 		}
-		copyTree(t, snapshot, fx.root)
+		storetest.CopyTree(t, snapshot, fx.root)
 		fx.st = openStore(t, filepath.Join(fx.root, "store"))
 		var pair [2]outcome
 		for round := range pair {
@@ -371,40 +372,6 @@ func openStore(t *testing.T, dir string) *store.Store {
 		t.Fatal(err)
 	}
 	return st
-}
-
-// copyTree copies the directories and regular files under src to dst,
-// keeping their modes (the store checks them).
-func copyTree(t *testing.T, src, dst string) {
-	t.Helper()
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		to := filepath.Join(dst, rel)
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		switch {
-		case d.IsDir():
-			return os.MkdirAll(to, info.Mode().Perm())
-		case info.Mode().IsRegular():
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			if err := os.WriteFile(to, b, info.Mode().Perm()); err != nil {
-				return err
-			}
-			return os.Chmod(to, info.Mode().Perm())
-		}
-		return nil // lock files of a closed store and the like
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // treeFiles is what a run leaves under root: per file its content, but
