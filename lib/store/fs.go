@@ -64,7 +64,7 @@ func NewFS(dir string) (*FS, error) {
 	if dir == "" {
 		return nil, errors.New("store: no store directory given")
 	}
-	f := &FS{dir: filepath.Clean(dir), root: &rootCache{}}
+	f := &FS{dir: filepath.Clean(dir), root: newRootCache()}
 	_, err := os.Stat(f.dir)
 	created := errors.Is(err, fs.ErrNotExist)
 	if err := os.MkdirAll(f.dir, 0o755); err != nil { // parents as before; the store itself is set below

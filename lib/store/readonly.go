@@ -63,7 +63,7 @@ func OpenReadOnly(dir string) (*Store, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("opening store: %s is not a directory", dir)
 	}
-	return &Store{b: readOnlyFS{fs: FS{dir: dir, root: &rootCache{}}}, dir: dir}, nil
+	return &Store{b: readOnlyFS{fs: FS{dir: dir, root: newRootCache()}}, dir: dir}, nil
 }
 
 // readOnly is any backend without its writes (see readOnlyFS).

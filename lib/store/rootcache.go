@@ -17,11 +17,14 @@ type rootCache struct {
 	mu      sync.Mutex
 	cur     *rootDir
 	checked time.Time
+	recheck time.Duration // rootRecheck; tests change it
 }
 
 // rootRecheck is how often the store's path is compared with the open
 // directory.
-var rootRecheck = time.Second
+const rootRecheck = time.Second
+
+func newRootCache() *rootCache { return &rootCache{recheck: rootRecheck} }
 
 type rootDir struct {
 	fd       int
@@ -71,7 +74,7 @@ func (c *rootCache) current(dir string, now time.Time) bool {
 	if err := syscall.Fstat(c.cur.fd, &st); err != nil || st.Nlink == 0 {
 		return false
 	}
-	if now.Sub(c.checked) < rootRecheck {
+	if now.Sub(c.checked) < c.recheck {
 		return true
 	}
 	c.checked = now

@@ -13,7 +13,6 @@ import (
 // store removed and made again, or moved away and replaced, is followed:
 // at once when removed, after rootRecheck when replaced.
 func TestRootFollowsTheStorePath(t *testing.T) {
-	defer func(d time.Duration) { rootRecheck = d }(rootRecheck)
 	tests := []struct {
 		name    string
 		recheck time.Duration
@@ -32,8 +31,8 @@ func TestRootFollowsTheStorePath(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rootRecheck = tt.recheck
 			s, dir := openTemp(t)
+			s.Backend().(*FS).root.recheck = tt.recheck
 			ctx := t.Context()
 			if err := s.Write(ctx, GroupStaging, "a.org", "x.txt", []byte("old")); err != nil {
 				t.Fatal(err)
