@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -8,7 +9,9 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -385,6 +388,60 @@ func TestSaveMDKeepsRealHMAC(t *testing.T) {
 		}
 		if e.HMAC != tc.eab.HMAC {
 			t.Errorf("%s: the caller's record was changed", tc.name)
+		}
+	}
+}
+
+// The PBKDF2 count written depends on the store key: one iteration for a
+// random key of 32 bytes or more (mod_md's and ours are 48), OpenSSL's 2,048
+// for a shorter, maybe hand-chosen one. Either way the key reads back here
+// and in openssl.
+func TestEncryptedKeyIterations(t *testing.T) {
+	openssl, err := exec.LookPath("openssl")
+	if err != nil {
+		t.Fatal("openssl not installed: run `make test`, which installs it, or apt-get install openssl")
+	}
+	for _, tc := range []struct {
+		pass string
+		want int
+	}{
+		{strings.Repeat("r", 48), 1},
+		{strings.Repeat("r", 32), 1},
+		{strings.Repeat("r", 31), 2048},
+		{"hunter2", 2048},
+	} {
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		der, _ := x509.MarshalPKCS8PrivateKey(key)
+		enc, err := encryptPKCS8(der, []byte(tc.pass))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var epki encryptedPrivateKeyInfo
+		var p pbes2Params
+		var kp pbkdf2Params
+		if _, err := asn1.Unmarshal(enc, &epki); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := asn1.Unmarshal(epki.Algo.Parameters.FullBytes, &p); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := asn1.Unmarshal(p.KeyDerivationFunc.Parameters.FullBytes, &kp); err != nil {
+			t.Fatal(err)
+		}
+		if kp.IterationCount != tc.want {
+			t.Errorf("pass of %d bytes: %d iterations, want %d", len(tc.pass), kp.IterationCount, tc.want)
+		}
+		back, err := decryptPKCS8(enc, []byte(tc.pass))
+		if err != nil || !bytes.Equal(back, der) {
+			t.Errorf("pass of %d bytes: read back %v", len(tc.pass), err)
+		}
+		dir := t.TempDir()
+		file, passFile := filepath.Join(dir, "key.pem"), filepath.Join(dir, "pass")
+		must(t, os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: enc}), 0o600))
+		must(t, os.WriteFile(passFile, []byte(tc.pass), 0o600))
+		out, err := exec.Command(openssl, "pkey", "-in", file, "-passin", "file:"+passFile, "-noout").CombinedOutput()
+		if err != nil {
+			t.Errorf("pass of %d bytes: openssl cannot read the key: %v\n%s", len(tc.pass), err, out)
 		}
 	}
 }
