@@ -42,8 +42,8 @@ type fakeCA struct {
 	csr   *x509.CertificateRequest
 	stop  chan struct{}
 	// orders counts the new-order requests that reached the CA, dirs the
-	// directory requests.
-	orders, dirs atomic.Int64
+	// directory requests, aris the renewalInfo requests.
+	orders, dirs, aris atomic.Int64
 }
 
 func newFakeCA(t *testing.T, fault string) *fakeCA {
@@ -87,8 +87,12 @@ func (f *fakeCA) serve(w http.ResponseWriter, r *http.Request) {
 			w.Write([]byte("{\"newNonce\": <html>garbage"))
 			return
 		}
-		json.NewEncoder(w).Encode(map[string]any{"newNonce": base + "/nonce", "newAccount": base + "/acct", "newOrder": base + "/order",
-			"meta": map[string]any{"termsOfService": base + "/tos"}})
+		d := map[string]any{"newNonce": base + "/nonce", "newAccount": base + "/acct", "newOrder": base + "/order",
+			"meta": map[string]any{"termsOfService": base + "/tos"}}
+		if strings.HasPrefix(f.fault, "ari-") {
+			d["renewalInfo"] = base + "/ari"
+		}
+		json.NewEncoder(w).Encode(d)
 	case "/nonce":
 		w.WriteHeader(http.StatusOK)
 	case "/acct":
@@ -146,6 +150,19 @@ func (f *fakeCA) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Write(f.issue())
 	default:
+		if strings.HasPrefix(r.URL.Path, "/ari/") {
+			f.aris.Add(1)
+			switch f.fault {
+			case "ari-hang":
+				select {
+				case <-r.Context().Done():
+				case <-f.stop:
+				}
+			case "ari-503":
+				http.Error(w, "renewalInfo is overloaded", http.StatusServiceUnavailable)
+			}
+			return
+		}
 		http.NotFound(w, r)
 	}
 }
@@ -410,4 +427,85 @@ func TestDirectoryDownAskedOnce(t *testing.T) {
 			t.Errorf("%s: job %+v, %v", r.Name, job, err)
 		}
 	}
+}
+
+// A renewalInfo endpoint that hangs or answers 503 is asked by the first
+// MDs of a run only (at most -j at once), not once per MD, each of which
+// cost its ARI timeout; every MD keeps the ARI window the CA suggested
+// before, and one whose window has come is renewed all the same.
+func TestARIDownAskedOnce(t *testing.T) {
+	for _, fault := range []string{"ari-hang", "ari-503"} {
+		t.Run(fault, func(t *testing.T) {
+			f := newFakeCA(t, fault)
+			dir := t.TempDir()
+			st := mustStore(t, dir)
+			now := time.Now()
+			const n = 12
+			var recs []*md.Record
+			var id string
+			for i := range n {
+				name := fmt.Sprintf("a%02d.test", i)
+				chain := selfSigned(t, name, now.Add(-time.Hour), now.Add(60*24*time.Hour))
+				if err := st.SaveChain(t.Context(), store.GroupDomains, name, "pubcert.pem", chain); err != nil {
+					t.Fatal(err)
+				}
+				id, _ = acmeflow.CertID(chain[0])
+				// a stale answer: a window next month, or (a00) one that has come
+				start := now.Add(30 * 24 * time.Hour)
+				if i == 0 {
+					start = now.Add(-2 * time.Hour)
+				}
+				writeARI(t, st, name, id, start, start.Add(time.Hour), now.Add(-time.Minute))
+				recs = append(recs, record([]string{f.url()}, name))
+			}
+			res := runOrder(t, jsonl(t, recs...), "--store", dir, "--ca-file", f.rootsFile(t.TempDir()), "-j", "4", "--timeout", "20s")
+			if res.code != 0 || len(res.recs) != n {
+				t.Fatalf("exit %d, %d records; want 0, %d\n%s", res.code, len(res.recs), n, res.stderr)
+			}
+			if got := f.aris.Load(); got < 1 || got > 4 {
+				t.Errorf("renewalInfo asked %d times; want 1 to 4 (-j 4), not once per MD\n%s", got, res.stderr)
+			}
+			if c := strings.Count(res.stderr, "not asked again"); c != 1 {
+				t.Errorf("%d lines tell that ARI is paused; want 1\n%s", c, res.stderr)
+			}
+			for i, r := range res.recs {
+				want := "none"
+				if i == 0 {
+					want = "ordered"
+				}
+				if r.Order == nil || r.Order.Action != want {
+					t.Errorf("%s: order %+v, want %s\n%s", r.Name, r.Order, want, res.stderr)
+				}
+				e := readARI(t, st, r.Name)[id]
+				if i > 0 && (!e.Start.Equal(now.Add(30*24*time.Hour).Truncate(time.Second)) || e.RetryAfter.Before(now.Add(50*time.Minute))) {
+					t.Errorf("%s: ARI entry %+v: the old window is lost or asked again before an hour", r.Name, e)
+				}
+			}
+		})
+	}
+}
+
+type ariEntryJSON struct {
+	Start      md.Time `json:"start"`
+	End        md.Time `json:"end"`
+	RetryAfter md.Time `json:"retry-after"`
+}
+
+func writeARI(t *testing.T, st *store.Store, name, id string, start, end, retry time.Time) {
+	t.Helper()
+	v := map[string]map[string]ariEntryJSON{"entries": {id: {md.NewTime(start), md.NewTime(end), md.NewTime(retry)}}}
+	if err := st.SaveJSON(t.Context(), store.GroupRoot, "", store.ARIFile(name), v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readARI(t *testing.T, st *store.Store, name string) map[string]ariEntryJSON {
+	t.Helper()
+	var v struct {
+		Entries map[string]ariEntryJSON `json:"entries"`
+	}
+	if err := st.LoadJSON(t.Context(), store.GroupRoot, "", store.ARIFile(name), &v); err != nil {
+		t.Fatal(err)
+	}
+	return v.Entries
 }

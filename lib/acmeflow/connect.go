@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -283,7 +284,14 @@ func (r *Runner) ariWindow(ctx context.Context, rec *md.Record, live []renew.Cer
 		}
 		e, ok := cache.Entries[id]
 		if (!ok || now.After(e.RetryAfter.Time)) && !r.DryRun {
-			e, ok, changed = r.fetchARI(ctx, rec, &ca, id, now), true, true
+			fresh, answered := r.fetchARI(ctx, rec, &ca, id, now)
+			if !answered && ok {
+				// the last window the CA suggested still stands (it
+				// moves earlier in an incident, when the endpoint is
+				// busiest); only a new answer replaces it
+				fresh.Start, fresh.End, fresh.Explanation = e.Start, e.End, e.Explanation
+			}
+			e, ok, changed = fresh, true, true
 			cache.Entries[id] = e
 		}
 		if !ok || e.Start.IsZero() {
@@ -357,10 +365,14 @@ func (r *Runner) seedARI(ctx context.Context, rec *md.Record, chains [][]*x509.C
 	}
 }
 
-// fetchARI asks the first CA for a certificate's renewal info. A CA that
-// cannot be reached, or has no renewalInfo, is remembered too (an entry
-// without window), so that it is asked again only after an hour (a day).
-func (r *Runner) fetchARI(ctx context.Context, rec *md.Record, ca **caEntry, id string, now time.Time) ariEntry {
+// fetchARI asks the first CA for a certificate's renewal info, and says
+// whether the CA answered with a window. A CA that cannot be reached, or
+// has no renewalInfo, is remembered too (an entry without window), so that
+// it is asked again only after an hour (a day). A renewalInfo endpoint
+// that does not answer, or answers 5xx or 429, is not asked again in this
+// run for ariRetry (caEntry.ariPaused): a hung endpoint cost each MD its
+// timeout.
+func (r *Runner) fetchARI(ctx context.Context, rec *md.Record, ca **caEntry, id string, now time.Time) (ariEntry, bool) {
 	failed := ariEntry{RetryAfter: md.NewTime(now.Add(time.Hour))}
 	if *ca == nil {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -368,20 +380,68 @@ func (r *Runner) fetchARI(ctx context.Context, rec *md.Record, ca **caEntry, id 
 		cancel()
 		if err != nil {
 			r.log().Warnf("%s: ARI: %v", rec.Name, err)
-			return failed
+			return failed, false
 		}
 		*ca = c
 	}
 	if (*ca).dir.RenewalInfo == "" {
-		return ariEntry{RetryAfter: md.NewTime(now.Add(24 * time.Hour))}
+		return ariEntry{RetryAfter: md.NewTime(now.Add(24 * time.Hour))}, false
 	}
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	if (*ca).ariPaused() {
+		return failed, false
+	}
+	cctx, cancel := context.WithTimeout(ctx, r.ariTimeout())
 	info, err := FetchARI(cctx, (*ca).hc, (*ca).dir.RenewalInfo, id, r.ua(), now)
 	cancel()
 	if err != nil {
-		r.log().Warnf("%s: ARI for %s: %v", rec.Name, id, err)
-		return failed
+		if ctx.Err() == nil && ariEndpointDown(err) && (*ca).pauseARI() {
+			r.log().Warnf("%s: ARI for %s: %v; the CA's renewalInfo is not asked again for %s in this run, the renew windows (and ARI windows it gave before) decide meanwhile",
+				rec.Name, id, err, ariRetry)
+		} else {
+			r.log().Warnf("%s: ARI for %s: %v", rec.Name, id, err)
+		}
+		return failed, false
 	}
 	return ariEntry{Start: md.NewTime(info.Window.Start), End: md.NewTime(info.Window.End),
-		Explanation: info.Window.ExplanationURL, RetryAfter: md.NewTime(info.RetryAfter)}
+		Explanation: info.Window.ExplanationURL, RetryAfter: md.NewTime(info.RetryAfter)}, true
+}
+
+// ariRetry is how long a renewalInfo endpoint that did not answer (or
+// answered 5xx or 429) is not asked again in a run.
+const ariRetry = time.Minute
+
+// ariTimeout bounds one renewalInfo request: 30 s, or a tenth of the
+// time an MD may take (--timeout), whichever is less. ARI only advises;
+// it must not eat the MD's time.
+func (r *Runner) ariTimeout() time.Duration {
+	if r.Timeout > 0 && r.Timeout/10 < 30*time.Second {
+		return r.Timeout / 10
+	}
+	return 30 * time.Second
+}
+
+// ariEndpointDown: the renewalInfo request got no answer, or one that
+// says the service is down or overloaded, not one about this certificate.
+func ariEndpointDown(err error) bool {
+	var ae *acme.Error
+	if errors.As(err, &ae) {
+		return ae.StatusCode >= 500 || ae.StatusCode == http.StatusTooManyRequests
+	}
+	return !errors.Is(err, context.Canceled)
+}
+
+// ariPaused reports whether the CA's renewalInfo is paused (pauseARI).
+func (e *caEntry) ariPaused() bool {
+	return time.Now().UnixNano() < e.ariUntil.Load()
+}
+
+// pauseARI pauses the CA's renewalInfo for ariRetry, reporting whether
+// it was not paused already (so that one MD tells the operator).
+func (e *caEntry) pauseARI() bool {
+	for {
+		old, now := e.ariUntil.Load(), time.Now()
+		if e.ariUntil.CompareAndSwap(old, now.Add(ariRetry).UnixNano()) {
+			return now.UnixNano() >= old
+		}
+	}
 }

@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mdtools/mdtools/lib/challenge"
@@ -100,6 +101,8 @@ type caEntry struct {
 	// CA (dirRetry)
 	dirErr   error
 	dirUntil time.Time
+	// until when (Unix ns) renewalInfo is not asked (fetchARI)
+	ariUntil atomic.Int64
 }
 
 // dirRetry is how long a directory that could not be fetched is not asked
