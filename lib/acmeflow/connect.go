@@ -369,9 +369,8 @@ func (r *Runner) seedARI(ctx context.Context, rec *md.Record, chains [][]*x509.C
 // whether the CA answered with a window. A CA that cannot be reached, or
 // has no renewalInfo, is remembered too (an entry without window), so that
 // it is asked again only after an hour (a day). A renewalInfo endpoint
-// that does not answer, or answers 5xx or 429, is not asked again in this
-// run for ariRetry (caEntry.ariPaused): a hung endpoint cost each MD its
-// timeout.
+// that is down (ariEndpointDown) is not asked again in this run for
+// ariRetry (caEntry.ariPaused): a hung endpoint cost each MD its timeout.
 func (r *Runner) fetchARI(ctx context.Context, rec *md.Record, ca **caEntry, id string, now time.Time) (ariEntry, bool) {
 	failed := ariEntry{RetryAfter: md.NewTime(now.Add(time.Hour))}
 	if *ca == nil {
@@ -420,8 +419,10 @@ func (r *Runner) ariTimeout() time.Duration {
 	return 30 * time.Second
 }
 
-// ariEndpointDown: the renewalInfo request got no answer, or one that
-// says the service is down or overloaded, not one about this certificate.
+// ariEndpointDown: the renewalInfo request got no answer, an answer that
+// says the service is down or overloaded, or one that is not renewalInfo
+// at all; not an error status about this certificate (404 for a
+// certificate the CA does not know, say).
 func ariEndpointDown(err error) bool {
 	var ae *acme.Error
 	if errors.As(err, &ae) {

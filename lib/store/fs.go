@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -225,31 +226,18 @@ func (f *FS) writeAtomic(dfd int, rel, file string, data []byte, mode os.FileMod
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
 	tmp := "." + file + "." + hex.EncodeToString(rnd[:]) + tempSuffix
-	t, err := f.openFileAt(dfd, rel, tmp, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL, uint32(mode))
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", f.dir+"/"+rel, err)
+	path := f.dir + "/" + rel
+	if err := writeNewFile(dfd, tmp, data, mode, durable); err != nil {
+		if !errors.Is(err, syscall.EEXIST) { // not ours
+			_ = unlinkAt(dfd, tmp, 0)
+		}
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	defer func() {
 		if err != nil {
-			t.Close()
 			_ = unlinkAt(dfd, tmp, 0)
 		}
 	}()
-	path := f.dir + "/" + rel
-	if err = t.Chmod(mode); err != nil { // O_CREAT honours umask; be exact
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if _, err = t.Write(data); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if durable {
-		if err = t.Sync(); err != nil {
-			return fmt.Errorf("writing %s: %w", path, err)
-		}
-	}
-	if err = t.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
 	if beforeRename != nil {
 		if err = beforeRename(path); err != nil {
 			return err
@@ -265,6 +253,39 @@ func (f *FS) writeAtomic(dfd int, rel, file string, data []byte, mode os.FileMod
 		return fmt.Errorf("syncing %s: %w", filepath.Dir(path), err)
 	}
 	return nil
+}
+
+// writeNewFile creates name below dirfd (never there before: O_EXCL, so
+// no link is followed and the file is regular), makes its mode exactly mode
+// (O_CREAT honours the umask), writes data and, if durable, syncs it. On
+// an error the file may be left; the caller removes it. Plain descriptor
+// calls: an *os.File costs an fstat and three fcntl calls more per file,
+// a tenth of the system calls of an order or an activation.
+func writeNewFile(dirfd int, name string, data []byte, mode os.FileMode, durable bool) error {
+	fd, err := syscall.Openat(dirfd, name, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, uint32(mode.Perm()))
+	if err != nil {
+		return err
+	}
+	err = syscall.Fchmod(fd, uint32(mode.Perm()))
+	for len(data) > 0 && err == nil {
+		var n int
+		n, err = syscall.Write(fd, data)
+		if errors.Is(err, syscall.EINTR) {
+			err = nil
+			continue
+		}
+		if err == nil && n == 0 {
+			err = io.ErrShortWrite
+		}
+		data = data[max(n, 0):]
+	}
+	if err == nil && durable {
+		err = syscall.Fsync(fd)
+	}
+	if cerr := syscall.Close(fd); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // writeDirect writes file in place (create or truncate), without fsync.
