@@ -58,8 +58,18 @@ func benchRecord(i int, deployDir string) *md.Record {
 
 // BenchmarkActivate1000 activates 1,000 staged MDs with deploy files (the
 // issue asks for under 2 s on the 2-core machine).
-func BenchmarkActivate1000(b *testing.B) {
+func BenchmarkActivate1000(b *testing.B) { benchActivate(b, true) }
+
+// BenchmarkActivate1000NoDeploy activates 1,000 staged MDs without deploy
+// files: staging to domains, archive, job log, staging purged.
+func BenchmarkActivate1000NoDeploy(b *testing.B) { benchActivate(b, false) }
+
+func benchActivate(b *testing.B, deploy bool) {
 	const n = 1000
+	what, perMD := "with deploy files", 12
+	if !deploy {
+		what, perMD = "without deploy files", 4
+	}
 	ca := newBenchCA(b)
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
@@ -69,7 +79,10 @@ func BenchmarkActivate1000(b *testing.B) {
 			b.Fatal(err)
 		}
 		dst, sync := st.Deferred()
-		deployDir := filepath.Join(b.TempDir(), "deploy")
+		deployDir := ""
+		if deploy {
+			deployDir = filepath.Join(b.TempDir(), "deploy")
+		}
 		recs := make([]*md.Record, n)
 		for j := range recs {
 			recs[j] = benchRecord(j, deployDir)
@@ -91,10 +104,10 @@ func BenchmarkActivate1000(b *testing.B) {
 				b.Fatalf("%s: %+v %+v", r.Name, r.Install, r.Error)
 			}
 		}
-		base := fsBaseline(b, n, 12)
-		fmt.Printf("md-install: filesystem baseline now: creating %d plain files (12 per MD, what an activation with deploy files creates) takes %.3f s\n", n*12, base.Seconds())
+		base := fsBaseline(b, n, perMD)
+		fmt.Printf("md-install: filesystem baseline now: creating %d plain files (%d per MD, what an activation %s creates) takes %.3f s\n", n*perMD, perMD, what, base.Seconds())
 		b.ReportMetric(el.Seconds(), "s/1000-activations")
-		fmt.Printf("md-install: activated %d staged MDs with deploy files in %.3f s (%.3f s CPU, load %s, store on %s)\n", n, el.Seconds(), cpu.Seconds(), loadAvg(), fsType(dir))
+		fmt.Printf("md-install: activated %d staged MDs %s in %.3f s (%.3f s CPU, load %s, store on %s)\n", n, what, el.Seconds(), cpu.Seconds(), loadAvg(), fsType(dir))
 		b.StartTimer()
 	}
 }
