@@ -3,6 +3,8 @@ package main
 
 import (
 	"context"
+	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/mdtools/mdtools/lib/acmeflow"
@@ -14,7 +16,17 @@ import (
 	ucli "github.com/urfave/cli/v2"
 )
 
-func main() { cli.Main(tool()) }
+func main() {
+	if os.Getenv("GOGC") == "" {
+		// An order makes short-lived garbage (JWS, HTTP/2 frames, JSON):
+		// at 200 instead of 100, 1,000 P-256 orders cost 4.5-4.7 ms of
+		// CPU each instead of 4.9-5.1 (bench-order, same hour), for 4 MB
+		// more peak RSS; 100,000 MDs without memo 58-63 MB instead of 46.
+		// A big memo still lowers it (lib/cli).
+		debug.SetGCPercent(200)
+	}
+	cli.Main(tool())
+}
 
 const description = `For every MD record on stdin (from md-parse) md-order decides whether new
 certificates are due and, when they are, obtains them from the MD's ACME CA
