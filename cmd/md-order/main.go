@@ -22,7 +22,9 @@ func main() {
 		// at 200 instead of 100, 1,000 P-256 orders cost 4.5-4.7 ms of
 		// CPU each instead of 4.9-5.1 (bench-order, same hour), for 4 MB
 		// more peak RSS; 100,000 MDs without memo 58-63 MB instead of 46.
-		// A big memo still lowers it (lib/cli).
+		// lib/cli lowers it again for a run holding many memo answers
+		// (100,000 MDs, first run after an upgrade: 148-150 MB peak, not
+		// 221; 136-141 MB at 100).
 		debug.SetGCPercent(200)
 	}
 	cli.Main(tool())

@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mdtools/mdtools/lib/md"
@@ -525,4 +526,25 @@ func (s *Stage) remember(w *Work, m *memo.Memo, it *memoItem, before uint64, dec
 	e.Name, e.RecStore, e.Stat, e.Extra = rec.Name, rec.Store, after, extra
 	e.Decided, e.Until = decided.UnixNano(), until.UnixNano()
 	m.Put(it.key, &e)
+	noteAnswer()
+}
+
+// manyAnswers is the number of new memo answers from which noteAnswer
+// lowers a raised collector target.
+const manyAnswers = 20000
+
+var newAnswers atomic.Int64
+
+// noteAnswer counts a new memo answer. Each stays live until the memo is
+// saved, so a stage that raised the collector's target for its
+// short-lived garbage (md-order: 200) grows with them: from manyAnswers on
+// (the first run after an upgrade, over 20,000 MDs), unless $GOGC is set,
+// the target is at most 100 (md-order over 100,000 MDs: 221 -> 141 MB
+// peak, for the CPU of 100).
+func noteAnswer() {
+	if newAnswers.Add(1) == manyAnswers && os.Getenv("GOGC") == "" {
+		if prev := debug.SetGCPercent(100); prev < 100 {
+			debug.SetGCPercent(prev)
+		}
+	}
 }
