@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/mdtools/mdtools/lib/acmeflow"
 	"github.com/mdtools/mdtools/lib/certtest"
+	"github.com/mdtools/mdtools/lib/challenge"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/renew"
 	"github.com/mdtools/mdtools/lib/store"
@@ -44,6 +46,9 @@ type fakeCA struct {
 	// orders counts the new-order requests that reached the CA, dirs the
 	// directory requests, aris the renewalInfo requests.
 	orders, dirs, aris atomic.Int64
+	// ariAnswer is what renewalInfo answers with fault "ari-switch" (nil:
+	// 503).
+	ariAnswer atomic.Pointer[string]
 }
 
 func newFakeCA(t *testing.T, fault string) *fakeCA {
@@ -160,6 +165,14 @@ func (f *fakeCA) serve(w http.ResponseWriter, r *http.Request) {
 				}
 			case "ari-503":
 				http.Error(w, "renewalInfo is overloaded", http.StatusServiceUnavailable)
+			case "ari-switch":
+				a := f.ariAnswer.Load()
+				if a == nil {
+					http.Error(w, "renewalInfo is down", http.StatusServiceUnavailable)
+					return
+				}
+				w.Header().Set("Retry-After", "21600")
+				w.Write([]byte(*a))
 			}
 			return
 		}
@@ -508,4 +521,72 @@ func readARI(t *testing.T, st *store.Store, name string) map[string]ariEntryJSON
 		t.Fatal(err)
 	}
 	return v.Entries
+}
+
+// TestARIWindowSurvivesOutage is ARI over four runs with the clock moved
+// forward: the CA suggests a window next month; then its renewalInfo goes
+// down for good. Each run in the outage asks once its hour is over, keeps
+// the window it had and waits an hour more; when the window comes, the MD
+// is renewed by it, the outage notwithstanding.
+func TestARIWindowSurvivesOutage(t *testing.T) {
+	f := newFakeCA(t, "ari-switch")
+	dir := t.TempDir()
+	st := mustStore(t, dir)
+	roots := f.rootsFile(t.TempDir())
+	t0 := time.Now().Truncate(time.Second)
+	chain := selfSigned(t, "w.test", t0.Add(-time.Hour), t0.Add(80*24*time.Hour))
+	if err := st.SaveChain(t.Context(), store.GroupDomains, "w.test", "pubcert.pem", chain); err != nil {
+		t.Fatal(err)
+	}
+	id, _ := acmeflow.CertID(chain[0])
+	start, end := t0.Add(30*24*time.Hour), t0.Add(31*24*time.Hour)
+	answer := fmt.Sprintf(`{"suggestedWindow":{"start":%q,"end":%q}}`, start.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339))
+	f.ariAnswer.Store(&answer)
+	run := func(now time.Time) *md.Record {
+		t.Helper()
+		mgr, err := challenge.New(st, challenge.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer mgr.Close()
+		r := &acmeflow.Runner{Store: st, Challenges: mgr, CAFiles: []string{roots}, Now: func() time.Time { return now }}
+		rec := record([]string{f.url()}, "w.test")
+		if err := r.Process(context.Background(), rec); err != nil {
+			t.Fatal(err)
+		}
+		return rec
+	}
+	steps := []struct {
+		at         time.Time
+		down       bool
+		renew      bool  // an order reaches the CA
+		asks       int64 // renewalInfo requests in the run
+		retryAfter time.Time
+	}{
+		{t0, false, false, 1, t0.Add(6 * time.Hour)},
+		{t0.Add(7 * time.Hour), true, false, 1, t0.Add(8 * time.Hour)},
+		{t0.Add(7*time.Hour + 30*time.Minute), true, false, 0, t0.Add(8 * time.Hour)},
+		{t0.Add(9 * time.Hour), true, false, 1, t0.Add(10 * time.Hour)},
+		// (the fake CA's certificate is valid from the real now for a
+		// day, so a month on md-order rejects it as expired: the order
+		// is what counts here)
+		{end, true, true, 1, end.Add(time.Hour)},
+	}
+	for i, s := range steps {
+		if s.down {
+			f.ariAnswer.Store(nil)
+		}
+		asked, ordered := f.aris.Load(), f.orders.Load()
+		rec := run(s.at)
+		if rec.Order == nil || (rec.Order.Action == "none") == s.renew || f.orders.Load()-ordered != map[bool]int64{true: 1}[s.renew] {
+			t.Fatalf("run %d at +%s: order %+v, %d orders at the CA; want renewal %v", i+1, s.at.Sub(t0), rec.Order, f.orders.Load()-ordered, s.renew)
+		}
+		if got := f.aris.Load() - asked; got != s.asks {
+			t.Errorf("run %d: renewalInfo asked %d times; want %d", i+1, got, s.asks)
+		}
+		e := readARI(t, st, "w.test")[id]
+		if !e.Start.Equal(start) || !e.End.Equal(end) || !e.RetryAfter.Equal(s.retryAfter) {
+			t.Errorf("run %d: ARI entry %+v; want the window %s..%s, asked again at %s", i+1, e, start, end, s.retryAfter)
+		}
+	}
 }
