@@ -405,8 +405,8 @@ func (r *Runner) fetchARI(ctx context.Context, rec *md.Record, ca **caEntry, id 
 		Explanation: info.Window.ExplanationURL, RetryAfter: md.NewTime(info.RetryAfter)}, true
 }
 
-// ariRetry is how long a renewalInfo endpoint that did not answer (or
-// answered 5xx or 429) is not asked again in a run.
+// ariRetry is how long a renewalInfo endpoint that is down
+// (ariEndpointDown) is not asked again in a run.
 const ariRetry = time.Minute
 
 // ariTimeout bounds one renewalInfo request: 30 s, or a tenth of the
