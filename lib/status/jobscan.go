@@ -172,13 +172,7 @@ func scanLog(data []byte) (log md.JobLog, ok bool) {
 		case match:
 			sawEntries = true
 			log.Entries = make([]md.JobEntry, 0, 8)
-			s.array(func() {
-				if s.peek() != '{' {
-					s.fail = true
-					return
-				}
-				entry()
-			})
+			s.objects(entry)
 		default:
 			s.skip()
 		}

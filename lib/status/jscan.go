@@ -215,6 +215,18 @@ func (s *jscan) object(member func(key []byte, plain bool)) {
 }
 
 // array reads an array, calling elem positioned at each element.
+// objects scans an array whose elements must all be objects, calling elem
+// at the start of each; anything else fails the scan.
+func (s *jscan) objects(elem func()) {
+	s.array(func() {
+		if s.peek() != '{' {
+			s.fail = true
+			return
+		}
+		elem()
+	})
+}
+
 func (s *jscan) array(elem func()) {
 	if !s.eat('[') || !s.enter() {
 		return

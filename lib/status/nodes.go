@@ -78,13 +78,7 @@ func scanNodes(data []byte) (Nodes, bool) {
 			s.fail = true // null, another type or twice: for encoding/json
 		case match:
 			sawEntries = true
-			s.array(func() {
-				if s.peek() != '{' {
-					s.fail = true
-					return
-				}
-				entry()
-			})
+			s.objects(entry)
 		default:
 			s.skip()
 		}
