@@ -14,12 +14,7 @@ import (
 //
 //	go test -run '^$' -bench Refresh1000 -benchtime 3x ./lib/staple/
 func BenchmarkRefresh1000(b *testing.B) {
-	dir, _ := ocsptest.BenchStore(b, 1000, false)
-	st, err := store.Open(b.Context(), dir)
-	if err != nil {
-		b.Fatal(err)
-	}
-	r := &Runner{Store: st, Force: true, Notifier: (&events{}).notifier}
+	st, r := benchRunner(b)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		recs, err := StoreRecords(b.Context(), st)
@@ -44,12 +39,7 @@ func BenchmarkRefresh1000(b *testing.B) {
 //
 //	go test -run '^$' -bench 'Refresh(Record)?1000' -benchtime 3x -benchmem ./lib/staple/
 func BenchmarkRefreshRecord1000(b *testing.B) {
-	dir, _ := ocsptest.BenchStore(b, 1000, false)
-	st, err := store.Open(b.Context(), dir)
-	if err != nil {
-		b.Fatal(err)
-	}
-	r := &Runner{Store: st, Force: true, Notifier: (&events{}).notifier}
+	st, r := benchRunner(b)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		recs, err := StoreRecords(b.Context(), st)
@@ -68,4 +58,15 @@ func BenchmarkRefreshRecord1000(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/1000-certs")
+}
+
+// benchRunner is a forcing Runner over a store of 1,000 installed MDs
+// whose responder answers on loopback.
+func benchRunner(b *testing.B) (*store.Store, *Runner) {
+	dir, _ := ocsptest.BenchStore(b, 1000, false)
+	st, err := store.Open(b.Context(), dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return st, &Runner{Store: st, Force: true, Notifier: (&events{}).notifier}
 }
