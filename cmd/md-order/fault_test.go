@@ -49,6 +49,12 @@ type fakeCA struct {
 	// ariAnswer is what renewalInfo answers with fault "ari-switch" (nil:
 	// 503).
 	ariAnswer atomic.Pointer[string]
+	// With fault "ari-barrier", renewalInfo holds each answer until
+	// ariBarrier requests are in flight at once (ariFull is closed then),
+	// and ariMax is the most that were.
+	ariBarrier          int64
+	ariFull             chan struct{}
+	ariInFlight, ariMax atomic.Int64
 }
 
 func newFakeCA(t *testing.T, fault string) *fakeCA {
@@ -165,6 +171,12 @@ func (f *fakeCA) serve(w http.ResponseWriter, r *http.Request) {
 				}
 			case "ari-503":
 				http.Error(w, "renewalInfo is overloaded", http.StatusServiceUnavailable)
+			case "ari-barrier":
+				f.holdARI(r)
+				w.Header().Set("Retry-After", "21600")
+				start := time.Now().Add(30 * 24 * time.Hour).UTC().Format(time.RFC3339)
+				end := time.Now().Add(31 * 24 * time.Hour).UTC().Format(time.RFC3339)
+				fmt.Fprintf(w, `{"suggestedWindow":{"start":%q,"end":%q}}`, start, end)
 			case "ari-switch":
 				a := f.ariAnswer.Load()
 				if a == nil {
@@ -177,6 +189,25 @@ func (f *fakeCA) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		http.NotFound(w, r)
+	}
+}
+
+// holdARI waits until f.ariBarrier renewalInfo requests are in flight.
+// Only a client that never has that many at once keeps one waiting for
+// the escape hatch, and its test fails on ariMax.
+func (f *fakeCA) holdARI(r *http.Request) {
+	n := f.ariInFlight.Add(1)
+	defer f.ariInFlight.Add(-1)
+	for old := f.ariMax.Load(); n > old && !f.ariMax.CompareAndSwap(old, n); old = f.ariMax.Load() {
+	}
+	if n == f.ariBarrier {
+		close(f.ariFull)
+	}
+	select {
+	case <-f.ariFull:
+	case <-r.Context().Done():
+	case <-f.stop:
+	case <-time.After(20 * time.Second):
 	}
 }
 
@@ -443,7 +474,7 @@ func TestDirectoryDownAskedOnce(t *testing.T) {
 }
 
 // A renewalInfo endpoint that hangs or answers 503 is asked by the first
-// MDs of a run only (at most -j at once), not once per MD, each of which
+// MDs of a run only (at most --ari-jobs at once), not once per MD, each of which
 // cost its ARI timeout; every MD keeps the ARI window the CA suggested
 // before, and one whose window has come is renewed all the same.
 func TestARIDownAskedOnce(t *testing.T) {
@@ -471,12 +502,12 @@ func TestARIDownAskedOnce(t *testing.T) {
 				writeARI(t, st, name, id, start, start.Add(time.Hour), now.Add(-time.Minute))
 				recs = append(recs, record([]string{f.url()}, name))
 			}
-			res := runOrder(t, jsonl(t, recs...), "--store", dir, "--ca-file", f.rootsFile(t.TempDir()), "-j", "4", "--timeout", "20s")
+			res := runOrder(t, jsonl(t, recs...), "--store", dir, "--ca-file", f.rootsFile(t.TempDir()), "-j", "2", "--ari-jobs", "4", "--timeout", "20s")
 			if res.code != 0 || len(res.recs) != n {
 				t.Fatalf("exit %d, %d records; want 0, %d\n%s", res.code, len(res.recs), n, res.stderr)
 			}
 			if got := f.aris.Load(); got < 1 || got > 4 {
-				t.Errorf("renewalInfo asked %d times; want 1 to 4 (-j 4), not once per MD\n%s", got, res.stderr)
+				t.Errorf("renewalInfo asked %d times; want 1 to 4 (--ari-jobs 4), not once per MD\n%s", got, res.stderr)
 			}
 			if c := strings.Count(res.stderr, "not asked again"); c != 1 {
 				t.Errorf("%d lines tell that ARI is paused; want 1\n%s", c, res.stderr)
@@ -495,6 +526,49 @@ func TestARIDownAskedOnce(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// An MD waiting for its renewalInfo answer leaves its -j place to
+// another: with -j 1 and --ari-jobs 4 four requests are in flight at once
+// (the CA holds each until then), never more, and every MD gets its
+// answer. Before, a run waited for one answer at a time per -j place.
+func TestARIWaitsAside(t *testing.T) {
+	f := newFakeCA(t, "ari-barrier")
+	f.ariBarrier, f.ariFull = 4, make(chan struct{})
+	dir := t.TempDir()
+	st := mustStore(t, dir)
+	now := time.Now()
+	const n = 10
+	var recs []*md.Record
+	var id string
+	for i := range n {
+		name := fmt.Sprintf("w%02d.test", i)
+		chain := selfSigned(t, name, now.Add(-time.Hour), now.Add(60*24*time.Hour))
+		if err := st.SaveChain(t.Context(), store.GroupDomains, name, "pubcert.pem", chain); err != nil {
+			t.Fatal(err)
+		}
+		id, _ = acmeflow.CertID(chain[0])
+		writeARI(t, st, name, id, now.Add(40*24*time.Hour), now.Add(41*24*time.Hour), now.Add(-time.Minute))
+		recs = append(recs, record([]string{f.url()}, name))
+	}
+	res := runOrder(t, jsonl(t, recs...), "--store", dir, "--ca-file", f.rootsFile(t.TempDir()), "-j", "1", "--ari-jobs", "4")
+	if res.code != 0 || len(res.recs) != n {
+		t.Fatalf("exit %d, %d records; want 0, %d\n%s", res.code, len(res.recs), n, res.stderr)
+	}
+	if got := f.ariMax.Load(); got != 4 {
+		t.Errorf("%d renewalInfo requests were in flight at once; want 4 (--ari-jobs 4)", got)
+	}
+	if got := f.aris.Load(); got != n {
+		t.Errorf("renewalInfo asked %d times; want %d, once per MD", got, n)
+	}
+	for _, r := range res.recs {
+		if r.Order == nil || r.Order.Action != "none" {
+			t.Errorf("%s: order %+v; want none", r.Name, r.Order)
+		}
+		if e := readARI(t, st, r.Name)[id]; e.Start.Before(now.Add(29*24*time.Hour)) || e.Start.After(now.Add(31*24*time.Hour)) || e.RetryAfter.Before(now.Add(5*time.Hour)) {
+			t.Errorf("%s: ARI entry %+v; want the new window, asked again in 6 hours", r.Name, e)
+		}
 	}
 }
 

@@ -89,6 +89,7 @@ func tool() cli.Tool {
 		&ucli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "order new certificates even if none is due (ignores renew window, backoff and a staged set)"},
 		&ucli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "say what would be done; no network, no store changes"},
 		&ucli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: 8, Usage: "work on at most `N` MDs at once"},
+		&ucli.IntFlag{Name: "ari-jobs", Value: 32, Usage: "wait for at most `N` renewalInfo (ARI) answers at once; an MD waiting for one leaves its --jobs place to another"},
 		&ucli.StringFlag{Name: "http-listen", Usage: "answer http-01 challenges on `ADDR` (e.g. :80) while ordering"},
 		&ucli.StringFlag{Name: "tls-listen", Usage: "answer tls-alpn-01 challenges on `ADDR` (e.g. :443) while ordering"},
 		&ucli.StringSliceFlag{Name: "ca-file", Usage: "also trust the PEM roots in `FILE` (a regular file, at most 4 MiB) for the ACME HTTPS connection (repeatable)"},
@@ -110,6 +111,9 @@ func action(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) 
 	if c.Int("jobs") < 1 {
 		return cli.Usagef("--jobs must be at least 1")
 	}
+	if c.Int("ari-jobs") < 1 {
+		return cli.Usagef("--ari-jobs must be at least 1")
+	}
 	accountKey, err := acmeflow.ParseAccountKey(c.String("account-key"))
 	if err != nil {
 		return cli.Usagef("--account-key: %v", err)
@@ -129,6 +133,7 @@ func action(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) 
 				CAFiles: c.StringSlice("ca-file"), Force: c.Bool("force"), DryRun: c.Bool("dry-run"),
 				LockWait: c.Duration("wait"), Timeout: c.Duration("timeout"), AccountKey: accountKey,
 				UserAgent: "mdtools-md-order/" + cli.Version,
+				Jobs:      c.Int("jobs"), ARIJobs: c.Int("ari-jobs"),
 			}
 			each := func(ctx context.Context, rec *md.Record) error {
 				err := r.Process(ctx, rec)
@@ -143,7 +148,7 @@ func action(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) 
 				}
 				mgr.Close()
 			}
-			return &cli.Work{Jobs: c.Int("jobs"), Each: each, Until: r.MemoUntil, Close: closeAll}, nil
+			return &cli.Work{Jobs: r.Workers(), Each: each, Until: r.MemoUntil, Close: closeAll}, nil
 		},
 	}
 	// --force and --dry-run answer differently from a cron run: no memo
