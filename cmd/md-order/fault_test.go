@@ -572,6 +572,37 @@ func TestARIWaitsAside(t *testing.T) {
 	}
 }
 
+// A record given twice while its MD waits aside for renewalInfo: the
+// second waits for the MD's lock without holding a -j place, so the MD
+// gets its place back and both end well. (Taking the place first, the
+// second held the only place until its lock wait ran out: exit 3.)
+func TestARIAsideRecordTwice(t *testing.T) {
+	f := newFakeCA(t, "ari-barrier")
+	f.ariBarrier, f.ariFull = 2, make(chan struct{})
+	dir := t.TempDir()
+	st := mustStore(t, dir)
+	now := time.Now()
+	var recs []*md.Record
+	for _, name := range []string{"d0.test", "d0.test", "d1.test"} {
+		chain := selfSigned(t, name, now.Add(-time.Hour), now.Add(60*24*time.Hour))
+		if err := st.SaveChain(t.Context(), store.GroupDomains, name, "pubcert.pem", chain); err != nil {
+			t.Fatal(err)
+		}
+		id, _ := acmeflow.CertID(chain[0])
+		writeARI(t, st, name, id, now.Add(40*24*time.Hour), now.Add(41*24*time.Hour), now.Add(-time.Minute))
+		recs = append(recs, record([]string{f.url()}, name))
+	}
+	res := runOrder(t, jsonl(t, recs...), "--store", dir, "--ca-file", f.rootsFile(t.TempDir()), "-j", "1", "--ari-jobs", "2", "--wait", "30s")
+	if res.code != 0 || len(res.recs) != len(recs) {
+		t.Fatalf("exit %d, %d records; want 0, %d\n%s", res.code, len(res.recs), len(recs), res.stderr)
+	}
+	for _, r := range res.recs {
+		if r.Order == nil || r.Order.Action != "none" {
+			t.Errorf("%s: order %+v; want none\n%s", r.Name, r.Order, res.stderr)
+		}
+	}
+}
+
 type ariEntryJSON struct {
 	Start      md.Time `json:"start"`
 	End        md.Time `json:"end"`

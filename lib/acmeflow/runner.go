@@ -182,8 +182,6 @@ func (r *Runner) Process(ctx context.Context, rec *md.Record) error {
 	if r.passOn(rec) {
 		return nil
 	}
-	leave := r.enter()
-	defer leave()
 	if !r.DryRun {
 		unlock, err := r.lockMD(ctx, rec)
 		if unlock == nil {
@@ -191,6 +189,11 @@ func (r *Runner) Process(ctx context.Context, rec *md.Record) error {
 		}
 		defer unlock()
 	}
+	// The place is taken after the lock: an MD waiting aside holds its
+	// lock, and a worker with a place must not wait for that lock (a
+	// record given twice) while the MD waits for a place.
+	leave := r.enter()
+	defer leave()
 	now := r.now()
 	dc := r.decide(ctx, rec, now)
 	switch dc.d.Action {
