@@ -603,6 +603,76 @@ func TestARIAsideRecordTwice(t *testing.T) {
 	}
 }
 
+// TestARIFirstAnswersSpread runs md-order every hour for a day over MDs
+// whose certificates are all asked about for the first time in one run
+// (a store taken over from another client). Their second queries are
+// spread over the six hourly runs that follow the CA's Retry-After, and
+// stay spread: no later run asks about more than a third of them, each MD
+// is asked every 6 hours and never sooner. Before, every sixth run asked
+// about all of them and the five between about none.
+func TestARIFirstAnswersSpread(t *testing.T) {
+	f := newFakeCA(t, "ari-switch")
+	dir := t.TempDir()
+	st := mustStore(t, dir)
+	roots := f.rootsFile(t.TempDir())
+	t0 := time.Now().Truncate(time.Hour)
+	answer := fmt.Sprintf(`{"suggestedWindow":{"start":%q,"end":%q}}`,
+		t0.Add(50*24*time.Hour).UTC().Format(time.RFC3339), t0.Add(51*24*time.Hour).UTC().Format(time.RFC3339))
+	f.ariAnswer.Store(&answer)
+	const n = 48
+	var names []string
+	var id string
+	for i := range n {
+		name := fmt.Sprintf("s%02d.test", i)
+		chain := selfSigned(t, name, t0.Add(-time.Hour), t0.Add(80*24*time.Hour))
+		if err := st.SaveChain(t.Context(), store.GroupDomains, name, "pubcert.pem", chain); err != nil {
+			t.Fatal(err)
+		}
+		id, _ = acmeflow.CertID(chain[0])
+		names = append(names, name)
+	}
+	mgr, err := challenge.New(st, challenge.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mgr.Close()
+	asked := map[string][]int{} // hours at which each MD was asked
+	last := map[string]time.Time{}
+	for h := 0; h <= 24; h++ {
+		now := t0.Add(time.Duration(h) * time.Hour)
+		r := &acmeflow.Runner{Store: st, Challenges: mgr, CAFiles: []string{roots}, Now: func() time.Time { return now }}
+		before := f.aris.Load()
+		for _, name := range names {
+			rec := record([]string{f.url()}, name)
+			if err := r.Process(context.Background(), rec); err != nil || rec.Order == nil || rec.Order.Action != "none" {
+				t.Fatalf("hour %d, %s: %v, order %+v; want nothing due", h, name, err, rec.Order)
+			}
+			if ra := readARI(t, st, name)[id].RetryAfter.Time; !ra.Equal(last[name]) {
+				asked[name], last[name] = append(asked[name], h), ra
+			}
+		}
+		got := f.aris.Load() - before
+		switch {
+		case h == 0 && got != n:
+			t.Errorf("hour 0: %d queries; want %d, one per MD", got, n)
+		case h > 0 && got > n/3:
+			t.Errorf("hour %d: %d of %d MDs asked in one run; want them spread over the hours", h, got, n)
+		}
+	}
+	for _, name := range names {
+		hs := asked[name]
+		for i := 1; i < len(hs); i++ {
+			if d := hs[i] - hs[i-1]; d < 6 || i > 1 && d != 6 {
+				t.Errorf("%s asked at hours %v; want 6 hours or more apart, then every 6 hours", name, hs)
+				break
+			}
+		}
+		if len(hs) < 4 {
+			t.Errorf("%s asked at hours %v; want at least 4 times in a day", name, hs)
+		}
+	}
+}
+
 type ariEntryJSON struct {
 	Start      md.Time `json:"start"`
 	End        md.Time `json:"end"`
@@ -647,6 +717,9 @@ func TestARIWindowSurvivesOutage(t *testing.T) {
 	start, end := t0.Add(30*24*time.Hour), t0.Add(31*24*time.Hour)
 	answer := fmt.Sprintf(`{"suggestedWindow":{"start":%q,"end":%q}}`, start.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339))
 	f.ariAnswer.Store(&answer)
+	// the first answer is asked again after its Retry-After (6 hours)
+	// and the MD's spread
+	first := t0.Add(6*time.Hour + acmeflow.FirstARISpread("w.test", id, 6*time.Hour))
 	run := func(now time.Time) *md.Record {
 		t.Helper()
 		mgr, err := challenge.New(st, challenge.Options{})
@@ -668,10 +741,10 @@ func TestARIWindowSurvivesOutage(t *testing.T) {
 		asks       int64 // renewalInfo requests in the run
 		retryAfter time.Time
 	}{
-		{t0, false, false, 1, t0.Add(6 * time.Hour)},
-		{t0.Add(7 * time.Hour), true, false, 1, t0.Add(8 * time.Hour)},
-		{t0.Add(7*time.Hour + 30*time.Minute), true, false, 0, t0.Add(8 * time.Hour)},
-		{t0.Add(9 * time.Hour), true, false, 1, t0.Add(10 * time.Hour)},
+		{t0, false, false, 1, first},
+		{first.Add(time.Hour), true, false, 1, first.Add(2 * time.Hour)},
+		{first.Add(90 * time.Minute), true, false, 0, first.Add(2 * time.Hour)},
+		{first.Add(3 * time.Hour), true, false, 1, first.Add(4 * time.Hour)},
 		// (the fake CA's certificate is valid from the real now for a
 		// day, so a month on md-order rejects it as expired: the order
 		// is what counts here)

@@ -2,7 +2,9 @@ package acmeflow
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/http"
@@ -283,13 +285,17 @@ func (r *Runner) ariWindow(ctx context.Context, rec *md.Record, live []renew.Cer
 			continue
 		}
 		e, ok := cache.Entries[id]
-		if (!ok || now.After(e.RetryAfter.Time)) && !r.DryRun {
+		if (!ok || !now.Before(e.RetryAfter.Time)) && !r.DryRun { // as ariStale
 			fresh, answered := r.fetchARI(ctx, rec, &ca, id, now)
 			if !answered && ok {
 				// the last window the CA suggested still stands (it
 				// moves earlier in an incident, when the endpoint is
 				// busiest); only a new answer replaces it
 				fresh.Start, fresh.End, fresh.Explanation = e.Start, e.End, e.Explanation
+			}
+			if answered && (!ok || e.Start.IsZero()) {
+				ra := fresh.RetryAfter.Sub(now)
+				fresh.RetryAfter = md.NewTime(fresh.RetryAfter.Add(FirstARISpread(rec.Name, id, ra)))
 			}
 			e, ok, changed = fresh, true, true
 			cache.Entries[id] = e
@@ -319,6 +325,22 @@ func (r *Runner) ariWindow(ctx context.Context, rec *md.Record, live []renew.Cer
 		}
 	}
 	return best, ariStale(cache, live, now)
+}
+
+// FirstARISpread is how much later than the CA's Retry-After (ra) the
+// second query about a certificate comes: a point in [0, ra) fixed by
+// the MD and the certificate. Certificates asked about together the
+// first time (a store taken over from another client, a batch issued in
+// one run: each queried 6 hours on) would otherwise be asked together
+// for good, all in every sixth hourly run: 100,000 queries in one run
+// (400 s at ariRate) and none in the five between. Later answers keep
+// the CA's Retry-After, so the spread stays and costs one interval once.
+func FirstARISpread(name, id string, ra time.Duration) time.Duration {
+	if ra < time.Second {
+		return 0
+	}
+	sum := sha256.Sum256([]byte(name + "\x00" + id))
+	return time.Duration(binary.BigEndian.Uint64(sum[:8])%uint64(ra/time.Second)) * time.Second
 }
 
 // ariStale is when the first cached ARI answer of the live certificates
