@@ -243,7 +243,9 @@ func (r *Runner) enter() (leave func()) {
 // aside runs wait, a request whose answer is waited for without using
 // the CPU (a renewalInfo GET: an hourly run over 100,000 MDs makes about
 // 17,000, each a round trip to the CA), outside the caller's place in
-// Process: among at most ARIJobs such waits, while Jobs other MDs work.
+// Process (only Process's own calls may use it: it gives back the
+// place the caller holds): among at most ARIJobs such waits, while Jobs
+// other MDs work.
 // Holding the place, -j 8 over a 100 ms round trip asked about 67 a
 // second (cmd/md-order BenchmarkARIPoll).
 func (r *Runner) aside(wait func()) {
