@@ -485,23 +485,13 @@ func TestARIDownAskedOnce(t *testing.T) {
 			st := mustStore(t, dir)
 			now := time.Now()
 			const n = 12
-			var recs []*md.Record
-			var id string
-			for i := range n {
-				name := fmt.Sprintf("a%02d.test", i)
-				chain := selfSigned(t, name, now.Add(-time.Hour), now.Add(60*24*time.Hour))
-				if err := st.SaveChain(t.Context(), store.GroupDomains, name, "pubcert.pem", chain); err != nil {
-					t.Fatal(err)
-				}
-				id, _ = acmeflow.CertID(chain[0])
-				// a stale answer: a window next month, or (a00) one that has come
-				start := now.Add(30 * 24 * time.Hour)
+			// stale answers: a window next month, or (a00) one that has come
+			recs, id := liveWithARI(t, st, f.url(), names("a%02d.test", n), now.Add(-time.Minute), func(i int) time.Time {
 				if i == 0 {
-					start = now.Add(-2 * time.Hour)
+					return now.Add(-2 * time.Hour)
 				}
-				writeARI(t, st, name, id, start, start.Add(time.Hour), now.Add(-time.Minute))
-				recs = append(recs, record([]string{f.url()}, name))
-			}
+				return now.Add(30 * 24 * time.Hour)
+			})
 			res := runOrder(t, jsonl(t, recs...), "--store", dir, "--ca-file", f.rootsFile(t.TempDir()), "-j", "2", "--ari-jobs", "4", "--timeout", "20s")
 			if res.code != 0 || len(res.recs) != n {
 				t.Fatalf("exit %d, %d records; want 0, %d\n%s", res.code, len(res.recs), n, res.stderr)
@@ -540,18 +530,7 @@ func TestARIWaitsAside(t *testing.T) {
 	st := mustStore(t, dir)
 	now := time.Now()
 	const n = 10
-	var recs []*md.Record
-	var id string
-	for i := range n {
-		name := fmt.Sprintf("w%02d.test", i)
-		chain := selfSigned(t, name, now.Add(-time.Hour), now.Add(60*24*time.Hour))
-		if err := st.SaveChain(t.Context(), store.GroupDomains, name, "pubcert.pem", chain); err != nil {
-			t.Fatal(err)
-		}
-		id, _ = acmeflow.CertID(chain[0])
-		writeARI(t, st, name, id, now.Add(40*24*time.Hour), now.Add(41*24*time.Hour), now.Add(-time.Minute))
-		recs = append(recs, record([]string{f.url()}, name))
-	}
+	recs, id := liveWithARI(t, st, f.url(), names("w%02d.test", n), now.Add(-time.Minute), func(int) time.Time { return now.Add(40 * 24 * time.Hour) })
 	res := runOrder(t, jsonl(t, recs...), "--store", dir, "--ca-file", f.rootsFile(t.TempDir()), "-j", "1", "--ari-jobs", "4")
 	if res.code != 0 || len(res.recs) != n {
 		t.Fatalf("exit %d, %d records; want 0, %d\n%s", res.code, len(res.recs), n, res.stderr)
@@ -582,16 +561,7 @@ func TestARIAsideRecordTwice(t *testing.T) {
 	dir := t.TempDir()
 	st := mustStore(t, dir)
 	now := time.Now()
-	var recs []*md.Record
-	for _, name := range []string{"d0.test", "d0.test", "d1.test"} {
-		chain := selfSigned(t, name, now.Add(-time.Hour), now.Add(60*24*time.Hour))
-		if err := st.SaveChain(t.Context(), store.GroupDomains, name, "pubcert.pem", chain); err != nil {
-			t.Fatal(err)
-		}
-		id, _ := acmeflow.CertID(chain[0])
-		writeARI(t, st, name, id, now.Add(40*24*time.Hour), now.Add(41*24*time.Hour), now.Add(-time.Minute))
-		recs = append(recs, record([]string{f.url()}, name))
-	}
+	recs, _ := liveWithARI(t, st, f.url(), []string{"d0.test", "d0.test", "d1.test"}, now.Add(-time.Minute), func(int) time.Time { return now.Add(40 * 24 * time.Hour) })
 	res := runOrder(t, jsonl(t, recs...), "--store", dir, "--ca-file", f.rootsFile(t.TempDir()), "-j", "1", "--ari-jobs", "2", "--wait", "30s")
 	if res.code != 0 || len(res.recs) != len(recs) {
 		t.Fatalf("exit %d, %d records; want 0, %d\n%s", res.code, len(res.recs), len(recs), res.stderr)
@@ -620,16 +590,14 @@ func TestARIFirstAnswersSpread(t *testing.T) {
 		t0.Add(50*24*time.Hour).UTC().Format(time.RFC3339), t0.Add(51*24*time.Hour).UTC().Format(time.RFC3339))
 	f.ariAnswer.Store(&answer)
 	const n = 48
-	var names []string
+	mds := names("s%02d.test", n)
 	var id string
-	for i := range n {
-		name := fmt.Sprintf("s%02d.test", i)
+	for _, name := range mds {
 		chain := selfSigned(t, name, t0.Add(-time.Hour), t0.Add(80*24*time.Hour))
 		if err := st.SaveChain(t.Context(), store.GroupDomains, name, "pubcert.pem", chain); err != nil {
 			t.Fatal(err)
 		}
 		id, _ = acmeflow.CertID(chain[0])
-		names = append(names, name)
 	}
 	mgr, err := challenge.New(st, challenge.Options{})
 	if err != nil {
@@ -642,7 +610,7 @@ func TestARIFirstAnswersSpread(t *testing.T) {
 		now := t0.Add(time.Duration(h) * time.Hour)
 		r := &acmeflow.Runner{Store: st, Challenges: mgr, CAFiles: []string{roots}, Now: func() time.Time { return now }}
 		before := f.aris.Load()
-		for _, name := range names {
+		for _, name := range mds {
 			rec := record([]string{f.url()}, name)
 			if err := r.Process(context.Background(), rec); err != nil || rec.Order == nil || rec.Order.Action != "none" {
 				t.Fatalf("hour %d, %s: %v, order %+v; want nothing due", h, name, err, rec.Order)
@@ -659,7 +627,7 @@ func TestARIFirstAnswersSpread(t *testing.T) {
 			t.Errorf("hour %d: %d of %d MDs asked in one run; want them spread over the hours", h, got, n)
 		}
 	}
-	for _, name := range names {
+	for _, name := range mds {
 		hs := asked[name]
 		for i := 1; i < len(hs); i++ {
 			if d := hs[i] - hs[i-1]; d < 6 || i > 1 && d != 6 {
@@ -671,6 +639,36 @@ func TestARIFirstAnswersSpread(t *testing.T) {
 			t.Errorf("%s asked at hours %v; want at least 4 times in a day", name, hs)
 		}
 	}
+}
+
+// liveWithARI stores a live certificate for each name and an ARI answer
+// about it with the window start(i) for an hour, due again at retry; it
+// returns a record per name, in order (a name may come twice), and the
+// certificates' ARI ID (selfSigned gives every MD the same).
+func liveWithARI(t *testing.T, st *store.Store, caURL string, mds []string, retry time.Time, start func(i int) time.Time) ([]*md.Record, string) {
+	t.Helper()
+	now := time.Now()
+	var recs []*md.Record
+	var id string
+	for i, name := range mds {
+		chain := selfSigned(t, name, now.Add(-time.Hour), now.Add(60*24*time.Hour))
+		if err := st.SaveChain(t.Context(), store.GroupDomains, name, "pubcert.pem", chain); err != nil {
+			t.Fatal(err)
+		}
+		id, _ = acmeflow.CertID(chain[0])
+		writeARI(t, st, name, id, start(i), start(i).Add(time.Hour), retry)
+		recs = append(recs, record([]string{caURL}, name))
+	}
+	return recs, id
+}
+
+// names is format applied to 0 .. n-1.
+func names(format string, n int) []string {
+	var out []string
+	for i := range n {
+		out = append(out, fmt.Sprintf(format, i))
+	}
+	return out
 }
 
 type ariEntryJSON struct {

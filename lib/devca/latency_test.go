@@ -13,20 +13,7 @@ import (
 // takes at least twice the one-way delay (sleeps give a lower bound, so
 // this cannot flake on a slow machine).
 func TestLatencyProxy(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
-		}
-	}()
+	ln := serveTCP(t, func(c net.Conn) { _, _ = io.Copy(c, c) })
 	p, err := StartLatencyProxy(ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -57,20 +44,9 @@ func TestLatencyProxy(t *testing.T) {
 
 // Close ends connections still open, and a second Close does no harm.
 func TestLatencyProxyClose(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close() // held open until the listener goes
-		}
-	}()
+	hold := make(chan struct{})
+	defer close(hold)
+	ln := serveTCP(t, func(net.Conn) { <-hold }) // held open until the test ends
 	p, err := StartLatencyProxy(ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -90,4 +66,25 @@ func TestLatencyProxyClose(t *testing.T) {
 	if ne, ok := err.(net.Error); err == nil || ok && ne.Timeout() {
 		t.Errorf("a connection is still open after Close (read: %v)", err)
 	}
+}
+
+// serveTCP runs handle for each connection to a loopback listener, which
+// is closed when the test ends; each connection is closed after handle.
+func serveTCP(t *testing.T, handle func(net.Conn)) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); handle(c) }()
+		}
+	}()
+	return ln
 }
