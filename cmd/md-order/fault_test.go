@@ -171,6 +171,9 @@ func (f *fakeCA) serve(w http.ResponseWriter, r *http.Request) {
 				}
 			case "ari-503":
 				http.Error(w, "renewalInfo is overloaded", http.StatusServiceUnavailable)
+			case "ari-503-ra":
+				w.Header().Set("Retry-After", "7200")
+				http.Error(w, "renewalInfo is overloaded, come back in 2 hours", http.StatusServiceUnavailable)
 			case "ari-barrier":
 				f.holdARI(r)
 				w.Header().Set("Retry-After", "21600")
@@ -478,7 +481,18 @@ func TestDirectoryDownAskedOnce(t *testing.T) {
 // cost its ARI timeout; every MD keeps the ARI window the CA suggested
 // before, and one whose window has come is renewed all the same.
 func TestARIDownAskedOnce(t *testing.T) {
-	for _, fault := range []string{"ari-hang", "ari-503"} {
+	for _, tc := range []struct {
+		fault string
+		again time.Duration // when the MDs ask again, at least
+		pause string        // how long the run leaves renewalInfo alone
+	}{
+		{"ari-hang", time.Hour, "1m0s"},
+		{"ari-503", time.Hour, "1m0s"},
+		// the CA's Retry-After is kept: by the MD that got it, and by
+		// the MDs not asked meanwhile
+		{"ari-503-ra", 2 * time.Hour, "1h0m0s"},
+	} {
+		fault := tc.fault
 		t.Run(fault, func(t *testing.T) {
 			f := newFakeCA(t, fault)
 			dir := t.TempDir()
@@ -499,8 +513,8 @@ func TestARIDownAskedOnce(t *testing.T) {
 			if got := f.aris.Load(); got < 1 || got > 4 {
 				t.Errorf("renewalInfo asked %d times; want 1 to 4 (--ari-jobs 4), not once per MD\n%s", got, res.stderr)
 			}
-			if c := strings.Count(res.stderr, "not asked again"); c != 1 {
-				t.Errorf("%d lines tell that ARI is paused; want 1\n%s", c, res.stderr)
+			if c := strings.Count(res.stderr, "not asked again for "+tc.pause+" "); c != 1 {
+				t.Errorf("%d lines tell that ARI is paused for %s; want 1\n%s", c, tc.pause, res.stderr)
 			}
 			for i, r := range res.recs {
 				want := "none"
@@ -511,8 +525,8 @@ func TestARIDownAskedOnce(t *testing.T) {
 					t.Errorf("%s: order %+v, want %s\n%s", r.Name, r.Order, want, res.stderr)
 				}
 				e := readARI(t, st, r.Name)[id]
-				if i > 0 && (!e.Start.Equal(now.Add(30*24*time.Hour).Truncate(time.Second)) || e.RetryAfter.Before(now.Add(50*time.Minute))) {
-					t.Errorf("%s: ARI entry %+v: the old window is lost or asked again before an hour", r.Name, e)
+				if i > 0 && (!e.Start.Equal(now.Add(30*24*time.Hour).Truncate(time.Second)) || e.RetryAfter.Before(now.Add(tc.again-time.Minute))) {
+					t.Errorf("%s: ARI entry %+v: the old window is lost or asked again before %s", r.Name, e, tc.again)
 				}
 			}
 		})

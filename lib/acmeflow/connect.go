@@ -410,6 +410,7 @@ func (r *Runner) fetchARI(ctx context.Context, rec *md.Record, ca **caEntry, id 
 	}
 	var info *ARIInfo
 	var err error
+	var wait, pause time.Duration // the CA's Retry-After; this MD paused renewalInfo
 	paused := false
 	r.aside(func() {
 		if paused = (*ca).ariPaused(); paused { // checked once the turn has come
@@ -421,14 +422,24 @@ func (r *Runner) fetchARI(ctx context.Context, rec *md.Record, ca **caEntry, id 
 		cctx, cancel := context.WithTimeout(ctx, r.ariTimeout())
 		info, err = FetchARI(cctx, (*ca).hc, (*ca).dir.RenewalInfo, id, r.ua(), now)
 		cancel()
+		if err != nil && ctx.Err() == nil && ariEndpointDown(err) {
+			// paused before the turn is passed on, so that no request
+			// waiting for it goes out
+			wait = downRetryAfter(err, now)
+			if d := min(max(ariRetry, wait), time.Hour); (*ca).pauseARI(d, now.Add(wait)) {
+				pause = d
+			}
+		}
 	})
 	if paused {
+		failed.RetryAfter = md.NewTime(later(failed.RetryAfter.Time, (*ca).ariAgainAt()))
 		return failed, false
 	}
 	if err != nil {
-		if ctx.Err() == nil && ariEndpointDown(err) && (*ca).pauseARI() {
+		failed.RetryAfter = md.NewTime(later(failed.RetryAfter.Time, now.Add(wait)))
+		if pause > 0 {
 			r.log().Warnf("%s: ARI for %s: %v; the CA's renewalInfo is not asked again for %s in this run, the renew windows (and ARI windows it gave before) decide meanwhile",
-				rec.Name, id, err, ariRetry)
+				rec.Name, id, err, pause)
 		} else {
 			r.log().Warnf("%s: ARI for %s: %v", rec.Name, id, err)
 		}
@@ -439,8 +450,27 @@ func (r *Runner) fetchARI(ctx context.Context, rec *md.Record, ca **caEntry, id 
 }
 
 // ariRetry is how long a renewalInfo endpoint that is down
-// (ariEndpointDown) is not asked again in a run.
+// (ariEndpointDown) is not asked again in a run, unless its answer asks
+// for longer with a Retry-After (up to an hour).
 const ariRetry = time.Minute
+
+// downRetryAfter is the Retry-After of a renewalInfo error answer (a 503
+// or 429 of a CA under load or over its per-IP limit), at most a day; 0
+// when it gives none.
+func downRetryAfter(err error, now time.Time) time.Duration {
+	var ae *acme.Error
+	if !errors.As(err, &ae) || ae.Header == nil {
+		return 0
+	}
+	return min(max(parseRetryAfter(ae.Header.Get("Retry-After"), now), 0), 24*time.Hour)
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
 
 // ariTimeout bounds one renewalInfo request: 30 s, or a tenth of the
 // time an MD may take (--timeout), whichever is less. ARI only advises;
@@ -500,13 +530,29 @@ func (e *caEntry) ariPaused() bool {
 	return time.Now().UnixNano() < e.ariUntil.Load()
 }
 
-// pauseARI pauses the CA's renewalInfo for ariRetry, reporting whether
-// it was not paused already (so that one MD tells the operator).
-func (e *caEntry) pauseARI() bool {
+// pauseARI pauses the CA's renewalInfo for d, reporting whether it was
+// not paused already (so that one MD tells the operator); again is when
+// the CA asked to be asked again (its Retry-After), which the MDs that
+// are not asked meanwhile keep (ariAgainAt).
+func (e *caEntry) pauseARI(d time.Duration, again time.Time) bool {
+	for {
+		old := e.ariAgain.Load()
+		if again.UnixNano() <= old || e.ariAgain.CompareAndSwap(old, again.UnixNano()) {
+			break
+		}
+	}
 	for {
 		old, now := e.ariUntil.Load(), time.Now()
-		if e.ariUntil.CompareAndSwap(old, now.Add(ariRetry).UnixNano()) {
+		if e.ariUntil.CompareAndSwap(old, now.Add(d).UnixNano()) {
 			return now.UnixNano() >= old
 		}
 	}
+}
+
+// ariAgainAt is the latest Retry-After a down renewalInfo gave in this run.
+func (e *caEntry) ariAgainAt() time.Time {
+	if v := e.ariAgain.Load(); v != 0 {
+		return time.Unix(0, v)
+	}
+	return time.Time{}
 }

@@ -110,8 +110,9 @@ type caEntry struct {
 	// CA (dirRetry)
 	dirErr   error
 	dirUntil time.Time
-	// until when (Unix ns) renewalInfo is not asked (fetchARI)
-	ariUntil atomic.Int64
+	// until when (Unix ns) renewalInfo is not asked (fetchARI), and the
+	// latest Retry-After (Unix ns) it answered with while down
+	ariUntil, ariAgain atomic.Int64
 	// the earliest moment of the next renewalInfo request (ariPace)
 	ariMu   sync.Mutex
 	ariNext time.Time
