@@ -413,10 +413,10 @@ func (r *Runner) fetchARI(ctx context.Context, rec *md.Record, ca **caEntry, id 
 	var wait, pause time.Duration // the CA's Retry-After; this MD paused renewalInfo
 	paused := false
 	r.aside(func() {
-		if paused = (*ca).ariPaused(); paused { // checked once the turn has come
+		if err = (*ca).ariPace(ctx); err != nil {
 			return
 		}
-		if err = (*ca).ariPace(ctx); err != nil {
+		if paused = (*ca).ariPaused(); paused { // checked once the turn has come
 			return
 		}
 		cctx, cancel := context.WithTimeout(ctx, r.ariTimeout())
