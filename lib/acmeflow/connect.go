@@ -413,10 +413,15 @@ func (r *Runner) fetchARI(ctx context.Context, rec *md.Record, ca **caEntry, id 
 	var wait, pause time.Duration // the CA's Retry-After; this MD paused renewalInfo
 	paused := false
 	r.aside(func() {
+		// checked once the turn has come, and again after the pace wait
+		// (a paused renewalInfo costs no pace turns)
+		if paused = (*ca).ariPaused(); paused {
+			return
+		}
 		if err = (*ca).ariPace(ctx); err != nil {
 			return
 		}
-		if paused = (*ca).ariPaused(); paused { // checked once the turn has come
+		if paused = (*ca).ariPaused(); paused {
 			return
 		}
 		cctx, cancel := context.WithTimeout(ctx, r.ariTimeout())
