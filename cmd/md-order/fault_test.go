@@ -533,6 +533,47 @@ func TestARIDownAskedOnce(t *testing.T) {
 	}
 }
 
+// A CA whose directory cannot be fetched when the MDs' ARI answers are
+// due gives one warning, not one per MD (100,000 lines in a cron mail
+// before); -v lists the MDs that did not ask. Every MD keeps the window
+// it had and asks again in an hour; nothing fails, since nothing is due.
+func TestARIDirectoryDownWarnsOnce(t *testing.T) {
+	f := newFakeCA(t, "directory-down")
+	dir := t.TempDir()
+	st := mustStore(t, dir)
+	now := time.Now()
+	const n = 12
+	recs, id := liveWithARI(t, st, f.url(), names("v%02d.test", n), now.Add(-time.Minute), func(int) time.Time { return now.Add(30 * 24 * time.Hour) })
+	res := runOrder(t, jsonl(t, recs...), "--store", dir, "--ca-file", f.rootsFile(t.TempDir()), "-j", "4", "-v")
+	if res.code != 0 || len(res.recs) != n {
+		t.Fatalf("exit %d, %d records; want 0, %d\n%s", res.code, len(res.recs), n, res.stderr)
+	}
+	if got := f.dirs.Load(); got != 1 {
+		t.Errorf("the directory was asked %d times; want once", got)
+	}
+	warned, listed := 0, 0
+	for _, line := range strings.Split(res.stderr, "\n") {
+		switch {
+		case strings.Contains(line, ": warning: ") && strings.Contains(line, ": ARI: "):
+			warned++
+		case strings.Contains(line, ": ARI: ") && strings.Contains(line, "not asked again before"):
+			listed++
+		}
+	}
+	if warned != 1 || listed != n-1 {
+		t.Errorf("%d ARI warnings and %d MDs listed with -v; want 1 and %d\n%s", warned, listed, n-1, res.stderr)
+	}
+	for _, r := range res.recs {
+		if r.Order == nil || r.Order.Action != "none" || r.Error != nil {
+			t.Errorf("%s: order %+v, error %+v; want none", r.Name, r.Order, r.Error)
+		}
+		e := readARI(t, st, r.Name)[id]
+		if !e.Start.Equal(now.Add(30*24*time.Hour).Truncate(time.Second)) || e.RetryAfter.Before(now.Add(59*time.Minute)) {
+			t.Errorf("%s: ARI entry %+v: the old window is lost or asked again within the hour", r.Name, e)
+		}
+	}
+}
+
 // An MD waiting for its renewalInfo answer leaves its -j place to
 // another: with -j 1 and --ari-jobs 4 four requests are in flight at once
 // (the CA holds each until then), never more, and every MD gets its

@@ -70,7 +70,7 @@ func (r *Runner) caFor(ctx context.Context, rec *md.Record, caURL string) (*caEn
 		e.hc = hc
 	}
 	if e.dirErr != nil && time.Now().Before(e.dirUntil) {
-		return nil, e.dirErr
+		return nil, &dirKnownDown{e.dirErr}
 	}
 	dir, err := Discover(ctx, e.hc, caURL, r.ua())
 	if err != nil {
@@ -78,6 +78,7 @@ func (r *Runner) caFor(ctx context.Context, rec *md.Record, caURL string) (*caEn
 			until := time.Now().Add(dirRetry)
 			e.dirErr = fmt.Errorf("%w (the directory is not asked again before %s)", err, until.UTC().Format("15:04:05 MST"))
 			e.dirUntil = until
+			return nil, e.dirErr
 		}
 		return nil, err
 	}
@@ -400,7 +401,7 @@ func (r *Runner) fetchARI(ctx context.Context, rec *md.Record, ca **caEntry, id 
 		c, err := r.caFor(cctx, rec, rec.EffectiveCAURLs()[0])
 		cancel()
 		if err != nil {
-			r.log().Warnf("%s: ARI: %v", rec.Name, err)
+			r.warnARIDirectory(rec.Name, err)
 			return failed, false
 		}
 		*ca = c
@@ -452,6 +453,26 @@ func (r *Runner) fetchARI(ctx context.Context, rec *md.Record, ca **caEntry, id 
 	}
 	return ariEntry{Start: md.NewTime(info.Window.Start), End: md.NewTime(info.Window.End),
 		Explanation: info.Window.ExplanationURL, RetryAfter: md.NewTime(info.RetryAfter)}, true
+}
+
+// dirKnownDown is the error of a CA directory that this run failed to
+// fetch moments ago (caFor, dirRetry): the MD did not ask it itself.
+type dirKnownDown struct{ err error }
+
+func (d *dirKnownDown) Error() string { return d.err.Error() }
+func (d *dirKnownDown) Unwrap() error { return d.err }
+
+// warnARIDirectory tells that an MD could not ask for renewalInfo because
+// its CA's directory cannot be fetched. The MD whose request found it down
+// warns; the others, which the run did not let ask, say so with -v only:
+// a CA that is down during a run over 100,000 MDs wrote 100,000 warnings.
+func (r *Runner) warnARIDirectory(name string, err error) {
+	var known *dirKnownDown
+	if errors.As(err, &known) {
+		r.log().Infof("%s: ARI: %v", name, err)
+		return
+	}
+	r.log().Warnf("%s: ARI: %v; the other MDs of this CA do not ask for renewalInfo meanwhile (-v lists them), the renew windows (and ARI windows it gave before) decide", name, err)
 }
 
 // ariRetry is how long a renewalInfo endpoint that is down

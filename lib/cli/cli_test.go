@@ -116,6 +116,54 @@ func TestRecordWriterRedactsAndFinishReports(t *testing.T) {
 	}
 }
 
+// Failures alike but for the MD's name are shown GroupedWarnings times and
+// counted; -v shows each. A failure unlike the others is always shown.
+func TestFinishGroupsFailuresAlike(t *testing.T) {
+	var recs []*md.Record
+	fail := func(name, detail string) {
+		recs = append(recs, &md.Record{MD: md.MD{Name: name}, Error: &md.StageError{Stage: "order", Detail: detail}})
+	}
+	for i := range 10 {
+		fail(fmt.Sprintf("d%d.org", i), "the CA at https://ca.test/dir is down")
+	}
+	for i := range 5 {
+		n := fmt.Sprintf("r%d.org", i)
+		fail(n, "the staged set for "+n+" was rejected")
+	}
+	fail("odd.org", "something else")
+	recs = append(recs, &md.Record{MD: md.MD{Name: "fine.org"}})
+	for _, tc := range []struct {
+		verbose     int
+		errorLines  int
+		countsShown []string
+	}{
+		{0, 3 + 3 + 1 + 2, []string{"7 more MDs failed alike: <name>: order: the CA at https://ca.test/dir is down",
+			"2 more MDs failed alike: <name>: order: the staged set for <name> was rejected"}},
+		{1, 16, nil},
+	} {
+		var logBuf bytes.Buffer
+		log := NewLogger("md-order", &logBuf)
+		log.Verbose = tc.verbose
+		if err := Finish(log, recs); !errors.Is(err, ErrRecordsFailed) {
+			t.Errorf("-v %d: Finish = %v", tc.verbose, err)
+		}
+		if got := strings.Count(logBuf.String(), "md-order: error: "); got != tc.errorLines {
+			t.Errorf("-v %d: %d error lines, want %d\n%s", tc.verbose, got, tc.errorLines, logBuf.String())
+		}
+		for _, c := range tc.countsShown {
+			if !strings.Contains(logBuf.String(), c) {
+				t.Errorf("-v %d: no line %q\n%s", tc.verbose, c, logBuf.String())
+			}
+		}
+		if !strings.Contains(logBuf.String(), "error: odd.org: order: something else") || strings.Contains(logBuf.String(), "fine.org") {
+			t.Errorf("-v %d: the odd failure is hidden or a fine MD is named\n%s", tc.verbose, logBuf.String())
+		}
+		if tc.verbose > 0 && strings.Contains(logBuf.String(), "more MDs failed alike") {
+			t.Errorf("-v shows a count instead of the failures\n%s", logBuf.String())
+		}
+	}
+}
+
 // The completion scripts in scripts/completion ask the command for its flags.
 func TestCompletionListsFlags(t *testing.T) {
 	tool := testTool(func(context.Context, *ucli.Context, Env, *Logger) error { return errors.New("must not run") })

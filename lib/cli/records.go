@@ -286,25 +286,55 @@ func (rw *RecordWriter) WriteLine(b []byte) error {
 // (its error names another stage than this command's) still counts, but is
 // only mentioned with -v: the stage that failed already reported it, and a
 // cron mail should not repeat one failure once per stage.
+//
+// Failures that say the same of different MDs (a CA that is down fails
+// every MD of a run alike) are shown in full GroupedWarnings times, then
+// counted in one line: a cron mail of a few lines, not of 100,000. -v
+// shows every one; each record carries its own error on stdout.
 func Finish(log *Logger, recs []*md.Record) error {
 	// "md-order" -> "order"; "md-challenge setup" -> "challenge".
 	own, _, _ := strings.Cut(strings.TrimPrefix(log.name, "md-"), " ")
 	failed := 0
+	count := map[string]int{}
+	var order []string
 	for _, r := range recs {
 		if r.Error == nil {
 			continue
 		}
 		failed++
+		msg := r.Error.Error()
 		if r.Error.Stage != "" && r.Error.Stage != own {
-			log.Infof("%s: passed on, failed earlier: %s", r.Name, r.Error.Error())
+			log.Infof("%s: passed on, failed earlier: %s", r.Name, msg)
 			continue
 		}
-		log.Errorf("%s: %s", r.Name, r.Error.Error())
+		key := failureKey(r.Name, msg)
+		if count[key]++; count[key] == 1 {
+			order = append(order, key)
+		}
+		if count[key] <= GroupedWarnings || log.Verbose > 0 {
+			log.Errorf("%s: %s", r.Name, msg)
+		}
+	}
+	if log.Verbose == 0 {
+		for _, key := range order {
+			if n := count[key] - GroupedWarnings; n > 0 {
+				log.Errorf("%d more MDs failed alike: <name>: %s (-v lists them; each record carries its error)", n, key)
+			}
+		}
 	}
 	if failed > 0 {
 		return ErrRecordsFailed
 	}
 	return nil
+}
+
+// failureKey is a failure's message with the MD's name in it made
+// "<name>", so that failures alike but for the name group together.
+func failureKey(name, msg string) string {
+	if name == "" {
+		return msg
+	}
+	return strings.ReplaceAll(msg, name, "<name>")
 }
 
 // lineSource reads the non-blank lines of the named files ("-" is stdin),
