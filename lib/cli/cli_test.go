@@ -130,6 +130,11 @@ func TestFinishGroupsFailuresAlike(t *testing.T) {
 		n := fmt.Sprintf("r%d.org", i)
 		fail(n, "the staged set for "+n+" was rejected")
 	}
+	// what the breaker says differs by the count, the time and the
+	// certificate: still alike
+	for i := range 4 {
+		fail(fmt.Sprintf("s%d.org", i), fmt.Sprintf("certificate %040x: %d requests in a row to r.test got no answer; not asked again before 11:3%d:07 UTC", i+1, 5+i, i))
+	}
 	fail("odd.org", "something else")
 	recs = append(recs, &md.Record{MD: md.MD{Name: "fine.org"}})
 	for _, tc := range []struct {
@@ -137,9 +142,10 @@ func TestFinishGroupsFailuresAlike(t *testing.T) {
 		errorLines  int
 		countsShown []string
 	}{
-		{0, 3 + 3 + 1 + 2, []string{"7 more MDs failed alike: <name>: order: the CA at https://ca.test/dir is down",
-			"2 more MDs failed alike: <name>: order: the staged set for <name> was rejected"}},
-		{1, 16, nil},
+		{0, 3 + 3 + 3 + 1 + 3, []string{"7 more MDs failed alike: <name>: order: the CA at https://ca.test/dir is down",
+			"2 more MDs failed alike: <name>: order: the staged set for <name> was rejected",
+			"1 more MD failed alike: <name>: order: certificate <id>: <n> requests in a row to r.test got no answer; not asked again before <time> UTC"}},
+		{1, 20, nil},
 	} {
 		var logBuf bytes.Buffer
 		log := NewLogger("md-order", &logBuf)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -318,7 +319,7 @@ func Finish(log *Logger, recs []*md.Record) error {
 	if log.Verbose == 0 {
 		for _, key := range order {
 			if n := count[key] - GroupedWarnings; n > 0 {
-				log.Errorf("%d more MDs failed alike: <name>: %s (-v lists them; each record carries its error)", n, key)
+				log.Errorf("%s failed alike: <name>: %s (-v lists them; each record carries its error)", moreMDs(n), key)
 			}
 		}
 	}
@@ -328,13 +329,34 @@ func Finish(log *Logger, recs []*md.Record) error {
 	return nil
 }
 
-// failureKey is a failure's message with the MD's name in it made
-// "<name>", so that failures alike but for the name group together.
-func failureKey(name, msg string) string {
-	if name == "" {
-		return msg
+func moreMDs(n int) string {
+	if n == 1 {
+		return "1 more MD"
 	}
-	return strings.ReplaceAll(msg, name, "<name>")
+	return fmt.Sprintf("%d more MDs", n)
+}
+
+// failureKey is a failure's message with what differs between MDs failing
+// alike made a placeholder: the MD's name, certificate IDs and serials (16
+// hex digits or more), clock times, and a circuit breaker's count of
+// requests in a row (lib/breaker).
+func failureKey(name, msg string) string {
+	if name != "" {
+		msg = strings.ReplaceAll(msg, name, "<name>")
+	}
+	for _, v := range volatile {
+		msg = v.re.ReplaceAllString(msg, v.with)
+	}
+	return msg
+}
+
+var volatile = []struct {
+	re   *regexp.Regexp
+	with string
+}{
+	{regexp.MustCompile(`\b[0-9a-fA-F]{16,}\b`), "<id>"},
+	{regexp.MustCompile(`\b\d\d:\d\d:\d\d\b`), "<time>"},
+	{regexp.MustCompile(`\b\d+ requests in a row\b`), "<n> requests in a row"},
 }
 
 // lineSource reads the non-blank lines of the named files ("-" is stdin),
