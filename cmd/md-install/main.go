@@ -117,10 +117,15 @@ func action(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) 
 			if c.Bool("watch") {
 				return watchWork(env, opts, st, recs, c.Bool("all")), nil
 			}
-			// one batch: activations in parallel, then a single reload
+			inst, err := install.NewInstaller(opts)
+			if err != nil {
+				return nil, err
+			}
+			// the MDs with nothing to do as they come, then one batch:
+			// activations in parallel, then a single reload
 			return &cli.Work{Batch: func(ctx context.Context, recs []*md.Record) ([]*md.Record, error) {
-				return recs, install.Run(ctx, opts, recs)
-			}, Until: notes.Until}, nil
+				return recs, inst.Run(ctx, recs)
+			}, Quick: inst.Quick, Until: notes.Until}, nil
 		},
 	}
 	if c.Bool("all") {

@@ -65,6 +65,14 @@ type Work struct {
 	// to write (it may add some). An error from it is the run's error: it
 	// wins over failed records; the records it returns are still written.
 	Batch func(ctx context.Context, recs []*md.Record) ([]*md.Record, error)
+	// Quick, with Batch in a streaming run, works on a record alone as it
+	// comes when it can: true means the record is done, and it is written
+	// (and remembered) without waiting for Batch; false leaves it,
+	// unchanged, for Batch. It runs on Jobs records at once (default 2 per
+	// CPU, at least 4) and is never given a record whose name came earlier
+	// in the input. A run whose memo cannot answer (the first after an
+	// upgrade or a config change) then holds only what Batch needs.
+	Quick func(ctx context.Context, rec *md.Record) bool
 	// Close releases what Start set up, after the records are written.
 	Close func()
 	// Until, with a Stage's Memo, says until when the answer Each or

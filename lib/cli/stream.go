@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -109,6 +110,18 @@ type memoItem struct {
 	rec  *md.Record  // the decoded record, unless hit
 	out  []byte      // rec encoded
 	err  error       // encoding rec failed
+	// streamBatch: the fingerprint of rec's paths before it was worked
+	// on; answered by Work.Quick; its name came earlier in the input
+	before        uint64
+	quick, repeat bool
+}
+
+// name is the MD the item is about.
+func (it *memoItem) name() string {
+	if it.hit != nil {
+		return it.hit.Name
+	}
+	return it.rec.Name
 }
 
 // streams tells whether a run reads its records as a stream (runStream).
@@ -354,7 +367,7 @@ func (res *streamResult) emit(out *RecordWriter, it *memoItem, now time.Time) er
 }
 
 func (res *streamResult) noteFailed(r *md.Record) {
-	if r.Error != nil {
+	if r != nil && r.Error != nil {
 		res.failed = append(res.failed, r)
 	}
 }
@@ -366,41 +379,74 @@ func writeLine(out *RecordWriter, b []byte) error {
 	return nil
 }
 
-// streamBatch passes remembered answers on as they come while no record
-// waits for the batch; the other records (and every answer after the
-// first of them, to keep the order) wait for one Batch at the end of the
-// input.
+// streamBatch passes remembered answers, and the records Work.Quick
+// answers, on as they come while no record waits for the batch; the other
+// records (and every answer after the first of them, to keep the order)
+// wait for one Batch at the end of the input.
 func (s *Stage) streamBatch(ctx context.Context, w *Work, in *streamInput, out *RecordWriter) (*streamResult, error) {
 	res := &streamResult{}
 	var held []*memoItem
 	before := map[*md.Record]uint64{}
-	for {
+	var names map[string]bool // with Quick: the MDs read so far
+	if w.Quick != nil {
+		names = map[string]bool{}
+	}
+	next := func() (*memoItem, bool) {
 		it, ok := in.next()
-		if !ok {
-			break
+		if ok && names != nil && (it.hit != nil || it.rec != nil) {
+			it.repeat = names[it.name()]
+			names[it.name()] = true
 		}
+		return it, ok
+	}
+	work := func(it *memoItem) {
 		s.confirm(in, it)
+		if it.hit != nil || it.rec == nil {
+			return
+		}
+		it.before = s.fingerprint(in.memo, it.rec)
+		if w.Quick == nil || it.repeat {
+			return
+		}
+		decided := time.Now()
+		if !w.Quick(ctx, it.rec) {
+			return
+		}
+		it.quick = true
+		if it.out, it.err = it.rec.Redacted().MarshalJSON(); it.err == nil {
+			s.remember(w, in.memo, it, it.before, decided)
+		}
+	}
+	var badLine error // a remembered line that no longer decodes ends the input
+	emit := func(it *memoItem) error {
 		if it.err != nil && it.rec == nil {
-			in.err = it.err
-			break
+			badLine = it.err
+			return errInputEnded
 		}
-		if it.hit != nil && len(held) == 0 {
-			if err := res.emit(out, it, in.now); err != nil {
-				return res, err
-			}
-			continue
+		if (it.hit != nil || it.quick) && len(held) == 0 {
+			return res.emit(out, it, in.now)
 		}
-		if it.rec != nil {
-			before[it.rec] = s.fingerprint(in.memo, it.rec)
+		if it.quick && it.err == nil && it.rec.Error == nil {
+			it.rec = nil // only its line waits
+		} else if it.rec != nil && !it.quick {
+			before[it.rec] = it.before
 		}
 		held = append(held, it)
 		if len(held) == bigBatch {
 			RecordsHeld(len(held))
 		}
+		return nil
+	}
+	err := s.eachInOrder(w, next, work, emit, out)
+	if badLine != nil {
+		in.err = badLine // before any later line's
+	}
+	if err != nil && err != errInputEnded {
+		return res, err
 	}
 	var slow []*md.Record
 	for _, it := range held {
-		if it.hit == nil {
+		if it.hit == nil && !it.quick {
 			slow = append(slow, it.rec)
 		}
 	}
@@ -428,7 +474,7 @@ func (s *Stage) streamBatch(ctx context.Context, w *Work, in *streamInput, out *
 		// each item is released once written: over 100,000 records the
 		// encoded output would otherwise pile up on all the records
 		held[i] = nil
-		if it.hit == nil {
+		if it.hit == nil && !it.quick {
 			if !returned[it.rec] {
 				continue
 			}
@@ -450,6 +496,60 @@ func (s *Stage) streamBatch(ctx context.Context, w *Work, in *streamInput, out *
 	}
 	return res, nil
 }
+
+// errInputEnded stops streamBatch's reading at a bad line (in.err).
+var errInputEnded = errors.New("input ended")
+
+// eachInOrder is pool.Stream for streamBatch: with Quick, work on Jobs
+// chunks of items at once (default 2 per CPU, at least 4; in chunks, so
+// that a run of remembered answers costs no hand-over per item), else one
+// item at a time on this goroutine.
+func (s *Stage) eachInOrder(w *Work, next func() (*memoItem, bool), work func(*memoItem), emit func(*memoItem) error, out *RecordWriter) error {
+	if w.Quick == nil {
+		for {
+			it, ok := next()
+			if !ok {
+				return nil
+			}
+			work(it)
+			if err := emit(it); err != nil {
+				return err
+			}
+		}
+	}
+	jobs := w.Jobs
+	if jobs < 1 {
+		jobs = max(4, 2*runtime.GOMAXPROCS(0))
+	}
+	nextChunk := func() ([]*memoItem, bool) {
+		var c []*memoItem
+		for len(c) < quickChunk {
+			it, ok := next()
+			if !ok {
+				break
+			}
+			c = append(c, it)
+		}
+		return c, len(c) > 0
+	}
+	workChunk := func(c []*memoItem) {
+		for _, it := range c {
+			work(it)
+		}
+	}
+	emitChunk := func(c []*memoItem) error {
+		for _, it := range c {
+			if err := emit(it); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return pool.Stream(jobs, streamWindow/quickChunk, nextChunk, workChunk, emitChunk, out.FlushSoon)
+}
+
+// quickChunk is the items one hand-over to a worker of eachInOrder carries.
+const quickChunk = 64
 
 // finishStream gives a streaming run's exit: an input error (exit 2) wins,
 // then a Batch error, failed records (1), skipped locked MDs (3).
@@ -507,14 +607,16 @@ func (s *Stage) extra(rec *md.Record) []string {
 // stays valid (Until), the record did not fail, and nothing it depends on
 // changed since before was taken (or within memo.Margin of now).
 func (s *Stage) remember(w *Work, m *memo.Memo, it *memoItem, before uint64, decided time.Time) {
-	if m == nil || it.err != nil {
-		return
-	}
 	rec := it.rec
 	var until time.Time
 	ok := false
-	if w.Until != nil && rec.Error == nil {
+	if w.Until != nil {
+		// read even when nothing is remembered: Until forgets what it
+		// read, and what it holds must not pile up (records, keys)
 		until, ok = w.Until(rec)
+	}
+	if m == nil || it.err != nil || rec.Error != nil {
+		return
 	}
 	extra := s.extra(rec)
 	after, settled := m.Fingerprint(s.Memo.Paths(rec.Name), extra)

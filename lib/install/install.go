@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"runtime"
 	"sort"
 	"sync"
@@ -96,6 +97,7 @@ type item struct {
 	archive                string
 	account                string
 	err                    *md.StageError
+	needsBatch             bool // Quick: this item needs what only Run does
 }
 
 // Run processes the records: activation, outputs, reload, verification,
@@ -103,6 +105,29 @@ type item struct {
 // returned error is nil, or wraps store.ErrLocked when some MD was locked
 // by another run, or is a store-wide failure.
 func Run(ctx context.Context, opts Options, recs []*md.Record) error {
+	in, err := NewInstaller(opts)
+	if err != nil {
+		return err
+	}
+	return in.Run(ctx, recs)
+}
+
+// Installer is one md-install run over records that come one by one:
+// Quick answers, as they come, the records the batch could do nothing
+// more for; Run works on the others together (one reload).
+type Installer struct {
+	opts  Options
+	quick *runner // Quick's checks: read-only, never locks
+	mu    sync.Mutex
+	asked map[string]bool // names given to Quick
+	done  map[string]bool // names Quick answered
+	// pending is the MDs that wait for a confirmed reload, read once
+	pendingOnce sync.Once
+	pending     map[string]bool
+}
+
+// NewInstaller checks the options and fills in their defaults.
+func NewInstaller(opts Options) (*Installer, error) {
 	opts.Log = logger.Or(opts.Log)
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -122,15 +147,86 @@ func Run(ctx context.Context, opts Options, recs []*md.Record) error {
 	if opts.StoreDir == "" && opts.ApacheDir != "" {
 		ld, ok := opts.Store.Backend().(store.LocalDir)
 		if !ok {
-			return fmt.Errorf("writing Apache snippets: the store %s is not a local directory Apache could read; give the directory Apache serves it from (--apache-store-dir)", opts.Store)
+			return nil, fmt.Errorf("writing Apache snippets: the store %s is not a local directory Apache could read; give the directory Apache serves it from (--apache-store-dir)", opts.Store)
 		}
 		opts.StoreDir = ld.Dir()
 	}
-	r := &runner{opts: opts, st: opts.Store, now: opts.Now().UTC()}
-	r.dst, r.sync = opts.Store.Deferred()
+	q := &runner{opts: opts, st: opts.Store, now: opts.Now().UTC(), quick: true}
+	return &Installer{opts: opts, quick: q, asked: map[string]bool{}, done: map[string]bool{}}, nil
+}
+
+// Run activates, deploys, reloads and verifies for recs, as one batch. A
+// record for an MD that Quick answered counts as a second record for it.
+func (in *Installer) Run(ctx context.Context, recs []*md.Record) error {
+	r := &runner{opts: in.opts, st: in.opts.Store, now: in.opts.Now().UTC()}
+	in.mu.Lock()
+	r.answered = in.done
+	in.mu.Unlock()
+	r.dst, r.sync = in.opts.Store.Deferred()
 	r.phase("start")
 	defer r.unlockAll()
 	return r.run(ctx, recs)
+}
+
+// Quick works on a record alone when Run could do nothing more for it,
+// and then fills in rec as Run would and returns true: nothing staged or
+// half activated (staging/<md>, tmp/<md>), live certificates, no reload
+// pending, the deployed files current with no orphan sets, no "expiring"
+// event due. Otherwise it returns false, rec unchanged and nothing
+// written, and rec is for Run. It never locks or writes, so it runs on
+// many records at once; a name it was given before is for Run. With Apache
+// snippets (written for all records at once) every record is for Run.
+//
+// A run over 100,000 MDs that its memo cannot answer (the first after an
+// upgrade or a config change) held every record for one batch: 600 MB.
+func (in *Installer) Quick(ctx context.Context, rec *md.Record) bool {
+	if in.opts.ApacheDir != "" || !in.ask(rec.Name) {
+		return false
+	}
+	in.pendingOnce.Do(func() { in.pending = readPending(ctx, in.opts.Store) })
+	if in.pending[rec.Name] || !absent(ctx, in.opts.Store, store.GroupStaging, rec.Name) ||
+		!absent(ctx, in.opts.Store, store.GroupTmp, rec.Name) {
+		return false
+	}
+	saved, savedErr := rec.Install, rec.Error
+	r := in.quick
+	it := r.newItem(rec)
+	it.live, it.liveOK = loadLive(ctx, r.st, it.name, it.specs)
+	if !it.liveOK || len(it.live) == 0 {
+		rec.Install, rec.Error = saved, savedErr
+		return false
+	}
+	r.refreshDeploy(ctx, it)
+	if !it.needsBatch {
+		r.warn(ctx, it)
+	}
+	if it.needsBatch || it.changed || it.locked || it.err != nil || it.action != "none" {
+		rec.Install, rec.Error = saved, savedErr
+		return false
+	}
+	r.report(it)
+	in.mu.Lock()
+	in.done[rec.Name] = true
+	in.mu.Unlock()
+	return true
+}
+
+// ask notes a name given to Quick, reporting whether it is the first time.
+func (in *Installer) ask(name string) bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.asked[name] {
+		return false
+	}
+	in.asked[name] = true
+	return true
+}
+
+// absent: the store has no set name in group g (an error reading it says
+// nothing, so it is not absent).
+func absent(ctx context.Context, st *store.Store, g store.Group, name string) bool {
+	_, err := st.ModTime(ctx, g, name, "")
+	return errors.Is(err, fs.ErrNotExist)
 }
 
 type runner struct {
@@ -147,6 +243,11 @@ type runner struct {
 	dirty    atomic.Bool     // something was written through dst
 	deployer deployer
 	mu       sync.Mutex
+	// quick: Installer.Quick's runner, which never locks or writes: an
+	// item that would need to sets needsBatch instead
+	quick bool
+	// answered: the names Quick answered, which makeItems counts as seen
+	answered map[string]bool
 }
 
 // phase logs how long each phase took (-vv).
@@ -225,13 +326,9 @@ func (r *runner) makeItems(ctx context.Context, recs []*md.Record) error {
 	r.items = make([]*item, len(recs))
 	seen := make(map[string]bool, len(recs))
 	for i, rec := range recs {
-		// a section or error from an earlier md-install run is stale
-		rec.Install = nil
-		if rec.Error != nil && rec.Error.Stage == "install" {
-			rec.Error = nil
-		}
-		it := &item{rec: rec, name: rec.Name, specs: rec.PrivKey.Effective(), staged: inStaging[rec.Name], action: "none"}
-		if seen[rec.Name] {
+		it := r.newItem(rec)
+		it.staged = inStaging[rec.Name]
+		if seen[rec.Name] || r.answered[rec.Name] {
 			// a second record for the same MD: the first one is handled
 			it.staged = false
 			it.fail("install-duplicate", fmt.Errorf("another record for %s came earlier in the input; this one is ignored", rec.Name))
@@ -240,6 +337,16 @@ func (r *runner) makeItems(ctx context.Context, recs []*md.Record) error {
 		r.items[i] = it
 	}
 	return nil
+}
+
+// newItem makes a record's item; a section or error from an earlier
+// md-install run is stale.
+func (r *runner) newItem(rec *md.Record) *item {
+	rec.Install = nil
+	if rec.Error != nil && rec.Error.Stage == "install" {
+		rec.Error = nil
+	}
+	return &item{rec: rec, name: rec.Name, specs: rec.PrivKey.Effective(), action: "none"}
 }
 
 // lockStaged locks the MDs with something staged, in name order (two runs

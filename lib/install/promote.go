@@ -261,6 +261,10 @@ func (r *runner) refreshDeploy(ctx context.Context, it *item) {
 		r.sweepDeploy(ctx, it, d)
 		return
 	}
+	if r.quick {
+		it.needsBatch = true
+		return
+	}
 	if !it.locked {
 		if err := r.lock(ctx, it); err != nil || !it.locked {
 			return
@@ -307,6 +311,10 @@ func (r *runner) refreshDeploy(ctx context.Context, it *item) {
 func (r *runner) sweepDeploy(ctx context.Context, it *item, d *md.Deploy) {
 	stale, err := r.deployer.staleSets(d)
 	if err != nil || len(stale) == 0 {
+		return
+	}
+	if r.quick {
+		it.needsBatch = true
 		return
 	}
 	if !it.locked {

@@ -52,6 +52,10 @@ func (r *runner) warn(ctx context.Context, it *item) {
 	if _, due := r.expiringJob(ctx, it); !due {
 		return
 	}
+	if r.quick {
+		it.needsBatch = true
+		return
+	}
 	if !it.locked {
 		unlock, err := r.st.Lock(ctx, it.name, r.opts.LockWait)
 		if err != nil {
