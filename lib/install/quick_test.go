@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"testing"
 	"time"
@@ -97,7 +98,7 @@ func TestQuickDecidesAsRun(t *testing.T) {
 			if fast.out != slow.out {
 				t.Errorf("record:\nQuick then Run: %s\nRun alone:     %s", fast.out, slow.out)
 			}
-			if a, b := fast.changed, slow.changed; !equalStrings(a, b) {
+			if a, b := fast.changed, slow.changed; !slices.Equal(a, b) {
 				t.Errorf("store paths changed: Quick then Run %v, Run alone %v", a, b)
 			}
 			if s.quick && len(slow.changed) > 0 {
@@ -239,18 +240,6 @@ func changedPaths(a, b map[string]string) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func mkdir(t *testing.T, d string) {
