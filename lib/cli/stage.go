@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/mdtools/mdtools/lib/md"
@@ -149,8 +148,7 @@ func (s *Stage) open(ctx context.Context, c *ucli.Context, env Env, log *Logger,
 // before it are done (a long pipeline sees output early), or, with a
 // Batch, runs it and writes what it returns.
 func (s *Stage) work(ctx context.Context, w *Work, recs []*md.Record, out *RecordWriter, log *Logger) error {
-	var mu sync.Mutex
-	locked := 0
+	skips := &lockedSkips{log: log}
 	var werr error
 	if w.Each != nil {
 		emit := func(i int) error {
@@ -163,10 +161,7 @@ func (s *Stage) work(ctx context.Context, w *Work, recs []*md.Record, out *Recor
 		}
 		_ = pool.Ordered(len(recs), max(1, w.Jobs), 0, func(i int) {
 			if err := w.Each(ctx, recs[i]); errors.Is(err, store.ErrLocked) {
-				log.Warnf("%s: skipped: another run holds its lock", recs[i].Name)
-				mu.Lock()
-				locked++
-				mu.Unlock()
+				skips.skip(recs[i].Name)
 			}
 		}, emit)
 		if werr != nil {
@@ -182,6 +177,7 @@ func (s *Stage) work(ctx context.Context, w *Work, recs []*md.Record, out *Recor
 			}
 		}
 	}
+	locked := skips.count()
 	finErr := Finish(log, recs)
 	switch {
 	case batchErr != nil:

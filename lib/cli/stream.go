@@ -326,21 +326,19 @@ type streamResult struct {
 // each in input order.
 func (s *Stage) streamEach(ctx context.Context, w *Work, in *streamInput, out *RecordWriter, log *Logger) (*streamResult, error) {
 	res := &streamResult{}
-	var mu sync.Mutex
+	skips := &lockedSkips{log: log}
 	err := pool.Stream(max(1, w.Jobs), streamWindow, in.next, func(it *memoItem) {
 		s.confirm(in, it)
 		if it.hit != nil || it.err != nil {
 			return
 		}
 		if err := s.eachRemembered(ctx, w, in.memo, it); errors.Is(err, store.ErrLocked) {
-			log.Warnf("%s: skipped: another run holds its lock", it.rec.Name)
-			mu.Lock()
-			res.locked++
-			mu.Unlock()
+			skips.skip(it.rec.Name)
 		}
 	}, func(it *memoItem) error {
 		return res.emit(out, it, in.now)
 	}, out.FlushSoon)
+	res.locked = skips.count()
 	return res, err
 }
 

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"strings"
+	"sync"
 
 	"github.com/mdtools/mdtools/lib/md"
 )
@@ -69,4 +70,32 @@ func warnKey(msg string) string {
 		return rest
 	}
 	return msg
+}
+
+// lockedSkips reports the MDs a run skipped because another run holds
+// their lock: GroupedWarnings named, the others counted at the end (-v
+// names each), so that two runs over 100,000 MDs that overlap do not
+// print 100,000 lines.
+type lockedSkips struct {
+	log *Logger
+	mu  sync.Mutex
+	n   int
+}
+
+func (l *lockedSkips) skip(name string) {
+	l.mu.Lock()
+	l.n++
+	n := l.n
+	l.mu.Unlock()
+	if n <= GroupedWarnings || l.log.Verbose > 0 {
+		l.log.Warnf("%s: skipped: another run holds its lock", name)
+	}
+}
+
+// count is the MDs skipped, after a warning for those not named.
+func (l *lockedSkips) count() int {
+	if more := l.n - GroupedWarnings; more > 0 && l.log.Verbose == 0 {
+		l.log.Warnf("%d more MDs skipped: another run holds their locks (-v names each)", more)
+	}
+	return l.n
 }

@@ -2,11 +2,15 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/memo"
+	"github.com/mdtools/mdtools/lib/store"
+	ucli "github.com/urfave/cli/v2"
 )
 
 // TestWarnConfig: warnings that say the same about many MDs are shown in
@@ -54,6 +58,46 @@ func TestWarnConfig(t *testing.T) {
 		for i, w := range tc.want {
 			if !strings.HasPrefix(lines[i], w) {
 				t.Errorf("-v %d: line %d = %q, want %q...", tc.verbose, i+1, lines[i], w)
+			}
+		}
+	}
+}
+
+// TestLockedSkipsCounted: MDs skipped because another run holds their
+// locks are named three times and then counted (-v names each), in a
+// streaming stage and in one that reads all its input first; the run
+// exits 3 either way.
+func TestLockedSkipsCounted(t *testing.T) {
+	names := []string{"a.test", "b.test", "c.test", "d.test", "e.test", "f.test", "g.test"}
+	for _, streaming := range []bool{true, false} {
+		tool := testTool(func(ctx context.Context, c *ucli.Context, env Env, log *Logger) error {
+			s := &Stage{Start: func(context.Context, *store.Store, []*md.Record) (*Work, error) {
+				return &Work{Jobs: 3, Each: func(_ context.Context, r *md.Record) error {
+					return fmt.Errorf("%s: %w", r.Name, store.ErrLocked)
+				}}, nil
+			}}
+			if streaming {
+				s.Memo = &MemoSpec{Stage: "test", Paths: func(string) []memo.Path { return nil }, Off: true}
+			}
+			return s.Run(ctx, c, env, log)
+		})
+		for _, tc := range []struct {
+			args      []string
+			named     int
+			countLine string
+		}{
+			{nil, 3, "md-test: warning: 4 more MDs skipped: another run holds their locks (-v names each)"},
+			{[]string{"-v"}, 7, ""},
+		} {
+			code, out, errOut := run(t, tool, recordLines(names...), append([]string{"--store", t.TempDir()}, tc.args...)...)
+			if code != ExitLocked || strings.Count(out, "\n") != len(names) {
+				t.Errorf("streaming %v %v: exit %d, %d records; want 3, %d", streaming, tc.args, code, strings.Count(out, "\n"), len(names))
+			}
+			if got := strings.Count(errOut, ": skipped: another run holds its lock"); got != tc.named {
+				t.Errorf("streaming %v %v: %d MDs named, want %d\n%s", streaming, tc.args, got, tc.named, errOut)
+			}
+			if strings.Contains(errOut, "more MDs skipped") != (tc.countLine != "") || !strings.Contains(errOut, tc.countLine) {
+				t.Errorf("streaming %v %v: want the count line %q\n%s", streaming, tc.args, tc.countLine, errOut)
 			}
 		}
 	}
