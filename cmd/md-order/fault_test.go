@@ -171,6 +171,8 @@ func (f *fakeCA) serve(w http.ResponseWriter, r *http.Request) {
 				}
 			case "ari-503":
 				http.Error(w, "renewalInfo is overloaded", http.StatusServiceUnavailable)
+			case "ari-404":
+				http.Error(w, "no such certificate", http.StatusNotFound)
 			case "ari-503-ra":
 				w.Header().Set("Retry-After", "7200")
 				http.Error(w, "renewalInfo is overloaded, come back in 2 hours", http.StatusServiceUnavailable)
@@ -570,6 +572,47 @@ func TestARIDirectoryDownWarnsOnce(t *testing.T) {
 		e := readARI(t, st, r.Name)[id]
 		if !e.Start.Equal(now.Add(30*24*time.Hour).Truncate(time.Second)) || e.RetryAfter.Before(now.Add(59*time.Minute)) {
 			t.Errorf("%s: ARI entry %+v: the old window is lost or asked again within the hour", r.Name, e)
+		}
+	}
+}
+
+// A renewalInfo that does not know the certificates (404: a CA switched in
+// the config, say) answers every MD alike: three warnings and one line
+// counting the others (-v names each), not a warning per MD per run.
+func TestARIUnknownWarnsAlike(t *testing.T) {
+	f := newFakeCA(t, "ari-404")
+	dir := t.TempDir()
+	st := mustStore(t, dir)
+	now := time.Now()
+	const n = 8
+	recs, _ := liveWithARI(t, st, f.url(), names("u%02d.test", n), now.Add(-time.Minute), func(int) time.Time { return now.Add(30 * 24 * time.Hour) })
+	for _, tc := range []struct {
+		args          []string
+		warned, named int
+	}{
+		{nil, 3, 0},
+		{[]string{"-v"}, 3, n - 3},
+	} {
+		for _, r := range recs {
+			writeARI(t, st, r.Name, "", now, now, now.Add(-time.Minute)) // due again
+		}
+		res := runOrder(t, jsonl(t, recs...), append([]string{"--store", dir, "--ca-file", f.rootsFile(t.TempDir()), "-j", "2"}, tc.args...)...)
+		if res.code != 0 || len(res.recs) != n {
+			t.Fatalf("exit %d, %d records; want 0, %d\n%s", res.code, len(res.recs), n, res.stderr)
+		}
+		warned, named, counted := 0, 0, 0
+		for _, l := range strings.Split(res.stderr, "\n") {
+			switch {
+			case strings.Contains(l, ": warning: 5 more MDs warned alike: <name>: ARI for "):
+				counted++
+			case strings.Contains(l, ": warning: u") && strings.Contains(l, ": ARI for "):
+				warned++
+			case strings.Contains(l, ": ARI for ") && strings.Contains(l, "404"):
+				named++
+			}
+		}
+		if warned != tc.warned || named != tc.named || counted != 1 {
+			t.Errorf("md-order %v: %d warnings, %d named with -v, %d count lines; want %d, %d, 1\n%s", tc.args, warned, named, counted, tc.warned, tc.named, res.stderr)
 		}
 	}
 }

@@ -143,6 +143,7 @@ func action(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) 
 				return err
 			}
 			closeAll := func() {
+				r.Done()
 				if err := syncer.Sync(); err != nil {
 					log.Errorf("%v (what this run staged may not survive a power loss; the next run checks it)", err)
 				}

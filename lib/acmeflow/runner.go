@@ -99,6 +99,9 @@ type Runner struct {
 	accts  map[string]*acctEntry
 	stored accountCache       // stored accounts read in this run
 	until  memo.Notes[string] // see rememberUntil
+	// alike is the Log that counts warnings alike for many MDs (log, Done)
+	alikeOnce sync.Once
+	alike     *logger.Alike
 }
 
 // caEntry is one CA as reached through one HTTP configuration.
@@ -158,7 +161,16 @@ func (r *Runner) ua() string {
 }
 
 func (r *Runner) log() logger.Logger {
-	return logger.Or(r.Log)
+	r.alikeOnce.Do(func() { r.alike = &logger.Alike{Log: logger.Or(r.Log)} })
+	return r.alike
+}
+
+// Done logs, for each warning shown for three MDs, how many more had it
+// (logger.Alike: a CA that is down for a run over 100,000 MDs must not
+// print 100,000 lines). md-order calls it once the records are written.
+func (r *Runner) Done() {
+	r.log()
+	r.alike.Done()
 }
 
 type nopNotifier struct{}

@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"runtime"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/mdtools/mdtools/lib/logger"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/memo"
 	"github.com/mdtools/mdtools/lib/pool"
@@ -308,7 +308,7 @@ func Finish(log *Logger, recs []*md.Record) error {
 			log.Infof("%s: passed on, failed earlier: %s", r.Name, msg)
 			continue
 		}
-		key := failureKey(r.Name, msg)
+		key := logger.Shape(r.Name, msg)
 		if count[key]++; count[key] == 1 {
 			order = append(order, key)
 		}
@@ -334,29 +334,6 @@ func moreMDs(n int) string {
 		return "1 more MD"
 	}
 	return fmt.Sprintf("%d more MDs", n)
-}
-
-// failureKey is a failure's message with what differs between MDs failing
-// alike made a placeholder: the MD's name, certificate IDs and serials (16
-// hex digits or more), clock times, and a circuit breaker's count of
-// requests in a row (lib/breaker).
-func failureKey(name, msg string) string {
-	if name != "" {
-		msg = strings.ReplaceAll(msg, name, "<name>")
-	}
-	for _, v := range volatile {
-		msg = v.re.ReplaceAllString(msg, v.with)
-	}
-	return msg
-}
-
-var volatile = []struct {
-	re   *regexp.Regexp
-	with string
-}{
-	{regexp.MustCompile(`\b[0-9a-fA-F]{16,}\b`), "<id>"},
-	{regexp.MustCompile(`\b\d\d:\d\d:\d\d\b`), "<time>"},
-	{regexp.MustCompile(`\b\d+ requests in a row\b`), "<n> requests in a row"},
 }
 
 // lineSource reads the non-blank lines of the named files ("-" is stdin),
