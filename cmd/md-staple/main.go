@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mdtools/mdtools/lib/cli"
+	"github.com/mdtools/mdtools/lib/logger"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/staple"
 	"github.com/mdtools/mdtools/lib/store"
@@ -69,13 +70,19 @@ func tool() cli.Tool {
 					if c.Bool("watch") {
 						return watchWork(env, r, opts, st, recs), nil
 					}
+					// warnings alike for many MDs (a failing event command)
+					// are counted after three, once the records are written
+					alike := &logger.Alike{Log: log}
+					r.Log = alike
 					if opts.All || len(opts.CertFiles) > 0 {
 						// one batch: --cert adds its record after the others
 						return &cli.Work{Batch: func(ctx context.Context, recs []*md.Record) ([]*md.Record, error) {
 							return r.RunRecords(ctx, recs, opts)
-						}, Until: notesUntil(notes)}, nil
+						}, Until: notesUntil(notes), Close: alike.Done}, nil
 					}
-					return streamWork(r, opts, notes), nil
+					w := streamWork(r, opts, notes)
+					w.Close = alike.Done
+					return w, nil
 				},
 			}
 			if opts.All {

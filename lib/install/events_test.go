@@ -2,9 +2,11 @@ package install
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -234,5 +236,82 @@ func TestReloadTimeoutAndPending(t *testing.T) {
 	}
 	if _, err := os.Stat(marker); err == nil || r3.Install.Reloaded {
 		t.Errorf("reloaded with nothing changed")
+	}
+}
+
+// memWarnings is a logger.Logger that keeps the warnings.
+type memWarnings struct {
+	mu    sync.Mutex
+	warns []string
+}
+
+func (l *memWarnings) Infof(string, ...any)  {}
+func (l *memWarnings) Debugf(string, ...any) {}
+func (l *memWarnings) Warnf(f string, a ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.warns = append(l.warns, fmt.Sprintf(f, a...))
+}
+
+// Many MDs in their warn window at once (issued the same day, a CA down
+// for weeks) warn three times and are counted in one line, not a line
+// each.
+func TestExpiringWarningsAlike(t *testing.T) {
+	t.Parallel()
+	st, _ := openStore(t)
+	var recs []*md.Record
+	// 7 MDs over at most 2 expiry days: 4 or more share one
+	for i := range 7 {
+		rec := testRecord(fmt.Sprintf("w%d.test", i), md.KeySpecs{ecSpec})
+		stageSet(t, st, rec, freshCreds(t, rec))
+		recs = append(recs, rec)
+	}
+	if err := run(t, st, time.Now(), recs...); err != nil {
+		t.Fatal(err)
+	}
+	log := &memWarnings{}
+	// Pebble gives some orders 6-day certificates: a warn window of 99 %
+	// puts every MD in it
+	var again []*md.Record
+	ws := md.MustTimeslice("99%")
+	for _, r := range recs {
+		a := testRecord(r.Name, md.KeySpecs{ecSpec})
+		a.WarnWindow = &ws
+		again = append(again, a)
+	}
+	at := time.Now().Add(25 * time.Hour) // 1 % of 90 days is 21.6 hours
+	if err := Run(t.Context(), Options{Store: st, Now: func() time.Time { return at }, NoVerify: true, Log: log}, again); err != nil {
+		t.Fatal(err)
+	}
+	// warnings alike: the same expiry day (Pebble gives 6 or 90 days)
+	perDay := map[string]int{}
+	for _, r := range again {
+		if r.Install != nil && len(r.Install.Certs) > 0 {
+			perDay[r.Install.Certs[0].Valid.Until.UTC().Format("02 Jan 2006")]++
+		}
+	}
+	wantShown, wantCounted := 0, 0
+	for _, n := range perDay {
+		wantShown += min(n, 3)
+		if n > 3 {
+			wantCounted++
+		}
+	}
+	shown, counted := 0, 0
+	for _, w := range log.warns {
+		switch {
+		case strings.Contains(w, ": the certificate expires on ") && strings.HasPrefix(w, "w"):
+			shown++
+		case strings.Contains(w, " more MDs warned alike: <name>: the certificate expires on "):
+			counted++
+		}
+	}
+	if shown != wantShown || counted != wantCounted {
+		t.Errorf("%d expiring warnings shown, %d count lines; want %d and %d (expiry days %v):\n%s", shown, counted, wantShown, wantCounted, perDay, strings.Join(log.warns, "\n"))
+	}
+	for _, r := range again {
+		if r.Install == nil || !r.Install.Expiring {
+			t.Errorf("%s: install %+v; want expiring", r.Name, r.Install)
+		}
 	}
 }

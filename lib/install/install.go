@@ -159,6 +159,11 @@ func NewInstaller(opts Options) (*Installer, error) {
 // record for an MD that Quick answered counts as a second record for it.
 func (in *Installer) Run(ctx context.Context, recs []*md.Record) error {
 	r := &runner{opts: in.opts, st: in.opts.Store, now: in.opts.Now().UTC()}
+	// warnings alike for many MDs (expiring, a failing event command) are
+	// counted after three: logger.Alike
+	alike := &logger.Alike{Log: in.opts.Log}
+	defer alike.Done()
+	r.opts.Log = alike
 	in.mu.Lock()
 	r.answered = in.done
 	in.mu.Unlock()
