@@ -540,12 +540,8 @@ func TestARIDownAskedOnce(t *testing.T) {
 // before); -v lists the MDs that did not ask. Every MD keeps the window
 // it had and asks again in an hour; nothing fails, since nothing is due.
 func TestARIDirectoryDownWarnsOnce(t *testing.T) {
-	f := newFakeCA(t, "directory-down")
-	dir := t.TempDir()
-	st := mustStore(t, dir)
-	now := time.Now()
 	const n = 12
-	recs, id := liveWithARI(t, st, f.url(), names("v%02d.test", n), now.Add(-time.Minute), func(int) time.Time { return now.Add(30 * 24 * time.Hour) })
+	f, dir, st, now, recs, id := dueARI(t, "directory-down", "v%02d.test", n, 30*24*time.Hour)
 	res := runOrder(t, jsonl(t, recs...), "--store", dir, "--ca-file", f.rootsFile(t.TempDir()), "-j", "4", "-v")
 	if res.code != 0 || len(res.recs) != n {
 		t.Fatalf("exit %d, %d records; want 0, %d\n%s", res.code, len(res.recs), n, res.stderr)
@@ -580,12 +576,8 @@ func TestARIDirectoryDownWarnsOnce(t *testing.T) {
 // the config, say) answers every MD alike: three warnings and one line
 // counting the others (-v names each), not a warning per MD per run.
 func TestARIUnknownWarnsAlike(t *testing.T) {
-	f := newFakeCA(t, "ari-404")
-	dir := t.TempDir()
-	st := mustStore(t, dir)
-	now := time.Now()
 	const n = 8
-	recs, _ := liveWithARI(t, st, f.url(), names("u%02d.test", n), now.Add(-time.Minute), func(int) time.Time { return now.Add(30 * 24 * time.Hour) })
+	f, dir, st, now, recs, _ := dueARI(t, "ari-404", "u%02d.test", n, 30*24*time.Hour)
 	for _, tc := range []struct {
 		args          []string
 		warned, named int
@@ -622,13 +614,9 @@ func TestARIUnknownWarnsAlike(t *testing.T) {
 // (the CA holds each until then), never more, and every MD gets its
 // answer. Before, a run waited for one answer at a time per -j place.
 func TestARIWaitsAside(t *testing.T) {
-	f := newFakeCA(t, "ari-barrier")
-	f.ariBarrier, f.ariFull = 4, make(chan struct{})
-	dir := t.TempDir()
-	st := mustStore(t, dir)
-	now := time.Now()
 	const n = 10
-	recs, id := liveWithARI(t, st, f.url(), names("w%02d.test", n), now.Add(-time.Minute), func(int) time.Time { return now.Add(40 * 24 * time.Hour) })
+	f, dir, st, now, recs, id := dueARI(t, "ari-barrier", "w%02d.test", n, 40*24*time.Hour)
+	f.ariBarrier, f.ariFull = 4, make(chan struct{})
 	res := runOrder(t, jsonl(t, recs...), "--store", dir, "--ca-file", f.rootsFile(t.TempDir()), "-j", "1", "--ari-jobs", "4")
 	if res.code != 0 || len(res.recs) != n {
 		t.Fatalf("exit %d, %d records; want 0, %d\n%s", res.code, len(res.recs), n, res.stderr)
@@ -758,6 +746,20 @@ func liveWithARI(t *testing.T, st *store.Store, caURL string, mds []string, retr
 		recs = append(recs, record([]string{caURL}, name))
 	}
 	return recs, id
+}
+
+// dueARI is a fake CA with the fault and a store of n MDs (format) with
+// live certificates whose stored ARI answers, a window in the given time,
+// are due; it returns what liveWithARI does, with the CA, the store and
+// the time.
+func dueARI(t *testing.T, fault, format string, n int, window time.Duration) (*fakeCA, string, *store.Store, time.Time, []*md.Record, string) {
+	t.Helper()
+	f := newFakeCA(t, fault)
+	dir := t.TempDir()
+	st := mustStore(t, dir)
+	now := time.Now()
+	recs, id := liveWithARI(t, st, f.url(), names(format, n), now.Add(-time.Minute), func(int) time.Time { return now.Add(window) })
+	return f, dir, st, now, recs, id
 }
 
 // names is format applied to 0 .. n-1.
