@@ -538,7 +538,8 @@ func TestARIDownAskedOnce(t *testing.T) {
 // A CA whose directory cannot be fetched when the MDs' ARI answers are
 // due gives one warning, not one per MD (100,000 lines in a cron mail
 // before); -v lists the MDs that did not ask. Every MD keeps the window
-// it had and asks again in an hour; nothing fails, since nothing is due.
+// it had and asks again 1 to 6 hours on, the MDs at different times;
+// nothing fails, since nothing is due.
 func TestARIDirectoryDownWarnsOnce(t *testing.T) {
 	const n = 12
 	f, dir, st, now, recs, id := dueARI(t, "directory-down", "v%02d.test", n, 30*24*time.Hour)
@@ -561,14 +562,20 @@ func TestARIDirectoryDownWarnsOnce(t *testing.T) {
 	if warned != 1 || listed != n-1 {
 		t.Errorf("%d ARI warnings and %d MDs listed with -v; want 1 and %d\n%s", warned, listed, n-1, res.stderr)
 	}
+	retries := map[time.Time]bool{}
 	for _, r := range res.recs {
 		if r.Order == nil || r.Order.Action != "none" || r.Error != nil {
 			t.Errorf("%s: order %+v, error %+v; want none", r.Name, r.Order, r.Error)
 		}
 		e := readARI(t, st, r.Name)[id]
-		if !e.Start.Equal(now.Add(30*24*time.Hour).Truncate(time.Second)) || e.RetryAfter.Before(now.Add(59*time.Minute)) {
-			t.Errorf("%s: ARI entry %+v: the old window is lost or asked again within the hour", r.Name, e)
+		if !e.Start.Equal(now.Add(30*24*time.Hour).Truncate(time.Second)) || e.RetryAfter.Before(now.Add(59*time.Minute)) || e.RetryAfter.After(now.Add(6*time.Hour)) {
+			t.Errorf("%s: ARI entry %+v: the old window is lost, or it asks again within the hour or after 6 hours", r.Name, e)
 		}
+		retries[e.RetryAfter.Time] = true
+	}
+	// spread: an outage must not make every hourly run ask about every MD
+	if len(retries) < n/2 {
+		t.Errorf("the %d MDs ask again at only %d different times", n, len(retries))
 	}
 }
 
@@ -796,11 +803,12 @@ func readARI(t *testing.T, st *store.Store, name string) map[string]ariEntryJSON
 	return v.Entries
 }
 
-// TestARIWindowSurvivesOutage is ARI over four runs with the clock moved
+// TestARIWindowSurvivesOutage is ARI over five runs with the clock moved
 // forward: the CA suggests a window next month; then its renewalInfo goes
-// down for good. Each run in the outage asks once its hour is over, keeps
-// the window it had and waits an hour more; when the window comes, the MD
-// is renewed by it, the outage notwithstanding.
+// down for good. Each run in the outage asks once its retry time has come,
+// keeps the window it had and waits 1 to 6 hours more (ARIRetryFailed);
+// when the window comes, the MD is renewed by it, the outage
+// notwithstanding.
 func TestARIWindowSurvivesOutage(t *testing.T) {
 	f := newFakeCA(t, "ari-switch")
 	dir := t.TempDir()
@@ -832,6 +840,14 @@ func TestARIWindowSurvivesOutage(t *testing.T) {
 		}
 		return rec
 	}
+	// in the outage it asks again 1 to 6 hours on, at a point fixed for
+	// the MD and certificate
+	retry := acmeflow.ARIRetryFailed("w.test", id)
+	if retry < time.Hour || retry >= 6*time.Hour {
+		t.Fatalf("ARIRetryFailed = %s, want 1 to 6 hours", retry)
+	}
+	down1 := first.Add(time.Hour)
+	down2 := down1.Add(retry)
 	steps := []struct {
 		at         time.Time
 		down       bool
@@ -840,13 +856,13 @@ func TestARIWindowSurvivesOutage(t *testing.T) {
 		retryAfter time.Time
 	}{
 		{t0, false, false, 1, first},
-		{first.Add(time.Hour), true, false, 1, first.Add(2 * time.Hour)},
-		{first.Add(90 * time.Minute), true, false, 0, first.Add(2 * time.Hour)},
-		{first.Add(3 * time.Hour), true, false, 1, first.Add(4 * time.Hour)},
+		{down1, true, false, 1, down2},
+		{down1.Add(retry - time.Minute), true, false, 0, down2},
+		{down2, true, false, 1, down2.Add(retry)},
 		// (the fake CA's certificate is valid from the real now for a
 		// day, so a month on md-order rejects it as expired: the order
 		// is what counts here)
-		{end, true, true, 1, end.Add(time.Hour)},
+		{end, true, true, 1, end.Add(retry)},
 	}
 	for i, s := range steps {
 		if s.down {

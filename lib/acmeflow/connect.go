@@ -344,6 +344,18 @@ func FirstARISpread(name, id string, ra time.Duration) time.Duration {
 	return time.Duration(binary.BigEndian.Uint64(sum[:8])%uint64(ra/time.Second)) * time.Second
 }
 
+// ARIRetryFailed is when an MD asks again about a certificate after its
+// renewalInfo query failed (the CA or its renewalInfo down, or an error
+// about the certificate): an hour on, plus a point in the 5 hours after
+// fixed by the MD and the certificate. At one hour for all, every hourly
+// run of an outage worked on every MD again (100,000 MDs: each run about
+// 30 s of slow paths and 100,000 ARI files written); spread, each works on
+// about a fifth, and none waits longer than the 6 hours a CA's Retry-After
+// gives anyway.
+func ARIRetryFailed(name, id string) time.Duration {
+	return time.Hour + FirstARISpread(name, id, 5*time.Hour)
+}
+
 // ariStale is when the first cached ARI answer of the live certificates
 // goes stale; now when one has none.
 func ariStale(cache ariCache, live []renew.Cert, now time.Time) time.Time {
@@ -391,11 +403,12 @@ func (r *Runner) seedARI(ctx context.Context, rec *md.Record, chains [][]*x509.C
 // fetchARI asks the first CA for a certificate's renewal info, and says
 // whether the CA answered with a window. A CA that cannot be reached, or
 // has no renewalInfo, is remembered too (an entry without window), so that
-// it is asked again only after an hour (a day). A renewalInfo endpoint
-// that is down (ariEndpointDown) is not asked again in this run for
-// ariRetry (caEntry.ariPaused): a hung endpoint cost each MD its timeout.
+// it is asked again only after ARIRetryFailed (a day). A renewalInfo
+// endpoint that is down (ariEndpointDown) is not asked again in this run
+// for ariRetry (caEntry.ariPaused): a hung endpoint cost each MD its
+// timeout.
 func (r *Runner) fetchARI(ctx context.Context, rec *md.Record, ca **caEntry, id string, now time.Time) (ariEntry, bool) {
-	failed := ariEntry{RetryAfter: md.NewTime(now.Add(time.Hour))}
+	failed := ariEntry{RetryAfter: md.NewTime(now.Add(ARIRetryFailed(rec.Name, id)))}
 	if *ca == nil {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		c, err := r.caFor(cctx, rec, rec.EffectiveCAURLs()[0])
