@@ -2,11 +2,13 @@ package install
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -84,8 +86,10 @@ func TestQuickDecidesAsRun(t *testing.T) {
 	root := t.TempDir()
 	for _, s := range states {
 		t.Run(s.name, func(t *testing.T) {
-			slow := runState(t, root, s, live, false)
-			fast := runState(t, root, s, live, true)
+			// one clock for both runs: the records carry the time
+			activated := time.Now().Truncate(time.Second)
+			slow := runState(t, root, s, live, activated, false)
+			fast := runState(t, root, s, live, activated, true)
 			if fast.quick != s.quick {
 				t.Fatalf("Quick answered: %v, want %v; Run alone gave %s", fast.quick, s.quick, slow.out)
 			}
@@ -114,9 +118,10 @@ type stateRun struct {
 	quickWrote, changed []string
 }
 
-// runState builds the state in root (emptied first) and runs Run alone
-// (fast false), or Quick and, if it does not answer, Run.
-func runState(t *testing.T, root string, s quickState, live []stagedCred, fast bool) stateRun {
+// runState builds the state in root (emptied first), the live set
+// activated at activated, and a minute later runs Run alone (fast false),
+// or Quick and, if it does not answer, Run.
+func runState(t *testing.T, root string, s quickState, live []stagedCred, activated time.Time, fast bool) stateRun {
 	t.Helper()
 	ctx := t.Context()
 	for _, d := range []string{"store", "deploy"} {
@@ -128,7 +133,6 @@ func runState(t *testing.T, root string, s quickState, live []stagedCred, fast b
 	if err != nil {
 		t.Fatal(err)
 	}
-	activated := time.Now().Truncate(time.Second)
 	now := activated.Add(time.Minute)
 	if s.late {
 		now = live[0].chain[0].NotAfter.Add(-time.Hour)
@@ -286,5 +290,56 @@ func TestQuickNameTwice(t *testing.T) {
 	}
 	if second.Error == nil || second.Error.Problem != "install-duplicate" {
 		t.Errorf("the second record: error %+v, install %+v; want install-duplicate", second.Error, second.Install)
+	}
+}
+
+// Quick runs on many records at once (md-install's stream works in
+// parallel chunks once records need more than the memo): under -race, on
+// MDs with deploy dirs, every one is answered as one at a time would be.
+func TestQuickConcurrent(t *testing.T) {
+	const n = 8
+	var names []string
+	for i := range n {
+		names = append(names, fmt.Sprintf("c%d.test", i))
+	}
+	// one certificate naming all: each MD's set covers its name
+	creds := freshCreds(t, testRecord("c0.test", md.KeySpecs{ecSpec}, names...))
+	st, dir := openStore(t)
+	mk := func(name string) *md.Record {
+		rec := testRecord(name, md.KeySpecs{ecSpec})
+		rec.Host = &md.HostConfig{Deploy: &md.Deploy{Dir: filepath.Join(dir, "deploy", name)}}
+		return rec
+	}
+	var recs []*md.Record
+	for _, name := range names {
+		rec := mk(name)
+		stageSet(t, st, rec, creds)
+		recs = append(recs, rec)
+	}
+	now := time.Now()
+	if err := run(t, st, now, recs...); err != nil {
+		t.Fatal(err)
+	}
+	inst, err := NewInstaller(Options{Store: st, Now: func() time.Time { return now.Add(time.Minute) }, NoVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := make([]*md.Record, n)
+	var wg sync.WaitGroup
+	for i, name := range names {
+		again[i] = mk(name)
+		wg.Add(1)
+		go func(rec *md.Record) {
+			defer wg.Done()
+			if !inst.Quick(t.Context(), rec) {
+				t.Errorf("%s: Quick did not answer", rec.Name)
+			}
+		}(again[i])
+	}
+	wg.Wait()
+	for _, rec := range again {
+		if rec.Install == nil || rec.Install.Action != "none" || rec.Install.Deploy != filepath.Join(dir, "deploy", rec.Name) || len(rec.Install.Certs) != 1 {
+			t.Errorf("%s: install %+v", rec.Name, rec.Install)
+		}
 	}
 }
