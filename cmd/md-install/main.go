@@ -119,7 +119,9 @@ func action(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) 
 			}
 			inst, err := install.NewInstaller(opts)
 			if err != nil {
-				return nil, err
+				// --apache-dir on a store Apache cannot read, without
+				// --apache-store-dir: nothing is done
+				return nil, cli.Usagef("%v", err)
 			}
 			// the MDs with nothing to do as they come, then one batch:
 			// activations in parallel, then a single reload

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -161,5 +162,23 @@ func TestWatchNeedsEtcd(t *testing.T) {
 		cli.Env{Stdin: bytes.NewReader(nil), Stdout: &out, Stderr: &errOut})
 	if code != cli.ExitUsage || !bytes.Contains(errOut.Bytes(), []byte("etcd://")) {
 		t.Errorf("exit %d, stderr %q; want 2 and a word about etcd://", code, errOut.String())
+	}
+}
+
+// Apache snippets name the store's files as Apache reads them: on a store
+// in etcd, --apache-dir without --apache-store-dir is a usage error (exit
+// 2, nothing done), found before any record is read.
+func TestApacheDirOnEtcdNeedsStoreDir(t *testing.T) {
+	srv := etcdtest.Start(t)
+	keyFile := filepath.Join(t.TempDir(), "store.key")
+	if err := os.WriteFile(keyFile, []byte("0123456789abcdef0123456789abcdef"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	code := cli.Run(t.Context(), tool(), []string{"md-install", "--no-verify", "--store", "etcd://" + srv.Endpoint + "/apache",
+		"--store-key-file", keyFile, "--apache-dir", t.TempDir()},
+		cli.Env{Stdin: strings.NewReader(`{"name":"a.test","domains":["a.test"]}` + "\n"), Stdout: &out, Stderr: &errOut})
+	if code != cli.ExitUsage || out.Len() != 0 || !strings.Contains(errOut.String(), "--apache-store-dir") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want 2, nothing, a hint at --apache-store-dir", code, out.String(), errOut.String())
 	}
 }
