@@ -4,12 +4,14 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/mdtools/mdtools/lib/logger"
 	"github.com/mdtools/mdtools/lib/md"
 )
 
-// GroupedWarnings is how many warnings saying the same about different
-// MDs WarnConfig shows in full before it counts the rest.
-const GroupedWarnings = 3
+// GroupedWarnings is how many warnings (or failures) saying the same about
+// different MDs are shown in full before the rest are counted: the same
+// number as logger.Alike's, so that every stage's count reads alike.
+const GroupedWarnings = logger.AlikeShown
 
 // WarnConfig logs a config's warnings (md-parse). Warnings that say the
 // same thing about different MDs (the same text after the first word, the
