@@ -115,57 +115,51 @@ func plan(ctx context.Context, st *store.Store, recs []*md.Record, m *memo.Memo,
 		return nil, fmt.Errorf("listing %s/domains: %w", st, err)
 	}
 	from := p.planRenames(ctx, st, active, names, stored)
-	// md_reg_sync_finish for each record
-	// First, in parallel, the records the memo answers (hashing a record
-	// is most of the cost); then the others in order.
-	type memoState struct {
-		key      memo.Key
-		memoable bool
-		replayed bool
-		line     []byte
-		before   uint64
-	}
-	states := make([]memoState, len(active))
+	// md_reg_sync_finish for each record, in parallel (the reads and the
+	// hashing are the cost: a first run over 100,000 MDs read one after
+	// the other took 24 s); the outcomes are merged in record order.
+	outs := make([]recordOutcome, len(active))
 	pool.Each(len(active), runtime.GOMAXPROCS(0), func(i int) {
-		r, ms := active[i], &states[i]
-		src, hasOld := from[r.Name]
-		ms.key, ms.memoable = memoKey(m, r)
-		ms.memoable = ms.memoable && hasOld && src == r.Name
-		if ms.memoable {
-			if ms.line, ms.replayed = replay(m, ms.key, r, now); !ms.replayed {
-				ms.before, _ = m.Fingerprint(memoPaths(r.Name), nil)
-			}
+		if ctx.Err() != nil {
+			return
 		}
+		outs[i] = examine(ctx, st, m, active[i], from, now)
 	})
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	for i, r := range active {
-		ms := &states[i]
-		if ms.replayed {
+		o := &outs[i]
+		if o.err != nil {
+			return nil, o.err
+		}
+		switch {
+		case o.line != nil:
 			p.result.Unchanged = append(p.result.Unchanged, r.Name)
 			p.result.Replayed++
 			if p.result.Lines == nil {
 				p.result.Lines = map[*md.Record][]byte{}
 			}
-			p.result.Lines[r] = ms.line
-			continue
+			p.result.Lines[r] = o.line
+		case o.write != nil:
+			p.writes = append(p.writes, o.write)
+			p.result.Written = append(p.result.Written, r.Name)
+		default:
+			p.result.Unchanged = append(p.result.Unchanged, r.Name)
 		}
-		src, hasOld := from[r.Name]
-		written, warned := len(p.writes), len(p.result.Warnings)
-		if err := p.planRecord(ctx, st, r, src, hasOld); err != nil {
-			return nil, err
-		}
-		if ms.memoable && len(p.writes) == written && len(p.result.Warnings) == warned {
-			ms.replayed = rememberSync(m, ms.key, r, ms.before, now)
+		if o.warning != "" {
+			p.result.Warnings = append(p.result.Warnings, o.warning)
 		}
 	}
 	p.planHTTPD(ctx, st, active)
 	if m != nil && len(active) == len(recs) && len(p.renames) == 0 && len(p.result.Warnings) == 0 {
 		p.result.Keys = make([]memo.Key, len(active))
-		for i := range states {
-			if !states[i].replayed {
+		for i := range outs {
+			if !outs[i].remembered {
 				p.result.Keys = nil
 				break
 			}
-			p.result.Keys[i] = states[i].key
+			p.result.Keys[i] = outs[i].key
 		}
 	}
 	return p, nil
@@ -257,46 +251,73 @@ func (p *syncPlan) unassigned(ctx context.Context, st *store.Store, stored []str
 	return unassigned
 }
 
+// recordOutcome is what the sync decided for one record.
+type recordOutcome struct {
+	line       []byte // the memo's output line: replayed, nothing read
+	write      *md.MD // md.json to write
+	warning    string
+	err        error
+	key        memo.Key
+	remembered bool // the memo holds the answer (replayed or put now)
+}
+
+// examine decides one record: replayed from the memo m, or completed
+// from the store (planRecord) and remembered when that needed no write
+// and gave no warning. It touches only r, so records are examined
+// concurrently.
+func examine(ctx context.Context, st *store.Store, m *memo.Memo, r *md.Record, from map[string]string, now time.Time) (o recordOutcome) {
+	src, hasOld := from[r.Name]
+	key, memoable := memoKey(m, r)
+	memoable = memoable && hasOld && src == r.Name
+	o.key = key
+	var before uint64
+	if memoable {
+		if line, ok := replay(m, key, r, now); ok {
+			o.line, o.remembered = line, true
+			return o
+		}
+		before, _ = m.Fingerprint(memoPaths(r.Name), nil)
+	}
+	o.write, o.warning, o.err = planRecord(ctx, st, r, src, hasOld)
+	if o.err == nil && memoable && o.write == nil && o.warning == "" {
+		o.remembered = rememberSync(m, key, r, before, now)
+	}
+	return o
+}
+
 // planRecord completes one record from the store (state, stored fields)
-// and decides whether its md.json must be written; src names the stored
-// set holding its old definition when hasOld.
-func (p *syncPlan) planRecord(ctx context.Context, st *store.Store, r *md.Record, src string, hasOld bool) error {
+// and returns its definition to write when md.json must be (re)written;
+// src names the stored set holding its old definition when hasOld.
+func planRecord(ctx context.Context, st *store.Store, r *md.Record, src string, hasOld bool) (write *md.MD, warning string, err error) {
 	if err := complete(r); err != nil {
-		return err
+		return nil, "", err
 	}
 	var unreadable error
 	r.State, r.StateDescr, unreadable = renew.StoredState(ctx, st, src, &r.MD)
 	if unreadable != nil {
-		p.result.Warnings = append(p.result.Warnings,
-			fmt.Sprintf("md[%s]: certificate unreadable (state error): %v", r.Name, unreadable))
+		warning = fmt.Sprintf("md[%s]: certificate unreadable (state error): %v", r.Name, unreadable)
 	}
 	var old *md.MD
 	if hasOld {
-		var err error
 		old, err = st.LoadMD(ctx, store.GroupDomains, src)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			old = nil
+			old, err = nil, nil
 		case err != nil:
-			return fmt.Errorf("reading the stored definition of MD %q: %w", r.Name, err)
+			return nil, "", fmt.Errorf("reading the stored definition of MD %q: %w", r.Name, err)
 		}
 	}
-	changed := true
 	if old != nil {
 		keepStored(&r.MD, old)
-		changed = !sameDefinition(&r.MD, old) || !sameEAB(r.MD.EAB, old.EAB)
+		if sameDefinition(&r.MD, old) && sameEAB(r.MD.EAB, old.EAB) {
+			return nil, warning, nil
+		}
 	}
-	if !changed {
-		p.result.Unchanged = append(p.result.Unchanged, r.Name)
-		return nil
+	w := r.MD
+	if old != nil && len(w.Extra) == 0 {
+		w.Extra = old.Extra // fields of a newer mod_md survive the rewrite
 	}
-	m := r.MD
-	if old != nil && len(m.Extra) == 0 {
-		m.Extra = old.Extra // fields of a newer mod_md survive the rewrite
-	}
-	p.writes = append(p.writes, &m)
-	p.result.Written = append(p.result.Written, r.Name)
-	return nil
+	return &w, warning, nil
 }
 
 // planHTTPD decides whether httpd.json, the reachability of ports 80 and

@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -31,6 +32,32 @@ func TestCorruptStoredMD(t *testing.T) {
 	got, _ := os.ReadFile(filepath.Join(dir, "domains", "b.example", "md.json"))
 	if string(got) != `{"name": "b.example", "domains": [` {
 		t.Errorf("corrupt file was touched: %q", got)
+	}
+}
+
+// TestCorruptStoredMDsFirstInOrder: records are examined in parallel, yet
+// the error is the first corrupt MD's in record order, every run, and
+// nothing is written.
+func TestCorruptStoredMDsFirstInOrder(t *testing.T) {
+	var conf strings.Builder
+	conf.WriteString("[global]\ncontact-email = \"admin@example.org\"\nwebroot = \"/srv/www\"\n")
+	for i := range 60 {
+		fmt.Fprintf(&conf, "[[domain]]\ndomains = [\"d%02d.example\"]\n", i)
+	}
+	st, dir := openStore(t)
+	sync(t, st, parseTOML(t, conf.String()), Options{})
+	for _, n := range []string{"d17.example", "d41.example", "d58.example"} {
+		writeFile(t, filepath.Join(dir, "domains", n, "md.json"), []byte(`{"name": "`+n+`", "domains": [`))
+	}
+	for range 5 {
+		_, err := Sync(context.Background(), st, parseTOML(t, conf.String()+"renew-window = \"20d\"\n"), Options{})
+		if err == nil || !strings.Contains(err.Error(), filepath.Join("domains", "d17.example", "md.json")) {
+			t.Fatalf("err = %v; want the error of domains/d17.example/md.json, the first in order", err)
+		}
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "domains", "d59.example", "md.json"))
+	if err != nil || strings.Contains(string(got), "20d") || strings.Contains(string(got), "1728000") {
+		t.Errorf("d59.example's md.json was rewritten despite the error: %s (%v)", got, err)
 	}
 }
 
