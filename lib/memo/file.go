@@ -72,6 +72,11 @@ func (m *Memo) Close() {
 	if m.fds != nil {
 		m.fds.close()
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.spill != nil {
+		m.spill.close()
+	}
 }
 
 // Save writes the memo if it changed (temp file and rename; no fsync: a
@@ -194,7 +199,7 @@ func (m *Memo) encodeTo(out io.Writer) error {
 	now := time.Now().UnixNano()
 	var kept [][]byte
 	for k, span := range m.index {
-		if _, mine := m.byKey[k]; mine || m.removed[k] {
+		if m.mine(k) || m.removed[k] {
 			continue
 		}
 		raw := m.data[span[0]:span[1]]
@@ -209,6 +214,9 @@ func (m *Memo) encodeTo(out io.Writer) error {
 			n++
 		}
 	}
+	if m.spill != nil {
+		n += m.spill.count(now)
+	}
 	w := &crcWriter{w: bufio.NewWriterSize(out, 1<<20)}
 	b := append([]byte(magic), nil...)
 	b = appendString(b, m.context)
@@ -222,6 +230,11 @@ func (m *Memo) encodeTo(out io.Writer) error {
 		if e.Until > now {
 			b = appendEntry(b[:0], k, e)
 			w.write(b)
+		}
+	}
+	if m.spill != nil {
+		if err := m.spill.live(now, w.write); err != nil {
+			return err
 		}
 	}
 	w.write(binary.LittleEndian.AppendUint32(b[:0], w.sum))

@@ -74,13 +74,16 @@ type Memo struct {
 	mu    sync.Mutex
 	data  []byte            // the memo file as read
 	index map[Key][2]uint32 // entries in data: [start, end) of each, decoded on use
-	// byKey are the answers remembered in this run; removed are entries
-	// of data replaced or forgotten; byName (built on the first Put or
-	// Forget) finds an MD's key in both.
-	byKey   map[Key]*Entry
-	removed map[Key]bool
-	byName  map[string]Key
-	dirty   bool
+	// spill holds the answers remembered in this run (see spill), byKey
+	// those it could not (no spill file); removed are entries of data
+	// replaced or forgotten; byName (built on the first Put or Forget,
+	// before anything is remembered) finds an MD's key in all of them.
+	spill      *spill
+	spillTried bool
+	byKey      map[Key]*Entry
+	removed    map[Key]bool
+	byName     map[string]Key
+	dirty      bool
 }
 
 // KeyOf hashes an input line, skipping the values of "at" members (the
@@ -183,6 +186,11 @@ func (m *Memo) entry(key Key) *Entry {
 	if e, ok := m.byKey[key]; ok {
 		return e
 	}
+	if m.spill != nil {
+		if _, ok := m.spill.at[key]; ok {
+			return m.spill.get(key)
+		}
+	}
 	if m.removed[key] {
 		return nil
 	}
@@ -213,7 +221,18 @@ func (m *Memo) Put(key Key, e *Entry) {
 	if old, ok := m.byName[e.Name]; ok && old != key {
 		m.drop(old)
 	}
-	m.byKey[key] = e
+	if !m.spillTried && m.fds != nil {
+		m.spillTried = true
+		m.spill, _ = newSpill(m.dir, m.stage) // without it, entries stay in memory
+	}
+	if m.spill != nil && m.spill.put(key, e) {
+		delete(m.byKey, key)
+	} else {
+		if m.spill != nil {
+			delete(m.spill.at, key)
+		}
+		m.byKey[key] = e
+	}
 	m.byName[e.Name] = key
 	m.dirty = true
 }
@@ -252,12 +271,28 @@ func (m *Memo) Keep(keep func(name string) bool) int {
 // drop removes the entry for key. Called with mu held.
 func (m *Memo) drop(key Key) {
 	delete(m.byKey, key)
+	if m.spill != nil {
+		delete(m.spill.at, key)
+	}
 	if _, ok := m.index[key]; ok {
 		if m.removed == nil {
 			m.removed = map[Key]bool{}
 		}
 		m.removed[key] = true
 	}
+}
+
+// mine reports whether this run remembered an answer for key. Called
+// with mu held.
+func (m *Memo) mine(key Key) bool {
+	if _, ok := m.byKey[key]; ok {
+		return true
+	}
+	if m.spill != nil {
+		_, ok := m.spill.at[key]
+		return ok
+	}
+	return false
 }
 
 // names builds byName from data and byKey, once. Called with mu held.
@@ -281,8 +316,11 @@ func (m *Memo) Len() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n := len(m.byKey)
+	if m.spill != nil {
+		n += len(m.spill.at)
+	}
 	for k := range m.index {
-		if _, mine := m.byKey[k]; !mine && !m.removed[k] {
+		if !m.mine(k) && !m.removed[k] {
 			n++
 		}
 	}
