@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -151,13 +152,21 @@ func normStore(s string) string {
 	return filepath.Clean(s)
 }
 
+// bigConfig is the size of an md.toml of about 10,000 MDs (RecordsHeld's
+// bigBatch is 20,000).
+const bigConfig = 2 << 20
+
 // LoadConfig reads an Apache httpd config or, for a name ending in .toml,
 // an md.toml. Configuration errors are printed to errOut, one per line,
 // and come back as a UsageError.
+
 func LoadConfig(path string, opts apacheconf.Options, errOut io.Writer) (*md.ParsedConfig, error) {
 	var pc *md.ParsedConfig
 	var err error
 	if strings.HasSuffix(strings.ToLower(path), ".toml") {
+		if fi, serr := os.Stat(path); serr == nil && fi.Size() >= bigConfig {
+			holdingMuch() // the decoded file and the records it makes are all live at once
+		}
 		pc, err = tomlconf.LoadRecorded(path, opts.Inputs)
 	} else {
 		pc, err = apacheconf.Load(path, opts)
