@@ -101,7 +101,7 @@ func (f *FS) Read(_ context.Context, g Group, name, file string) ([]byte, error)
 		return nil, fmt.Errorf("%w: no file name", ErrBadName)
 	}
 	rel := relPath(string(g), name, file)
-	root, release, err := f.root.get(f)
+	root, release, err := f.root.get(f, true)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +133,7 @@ func (f *FS) ModTime(_ context.Context, g Group, name, file string) (time.Time, 
 		return time.Time{}, err
 	}
 	rel := relPath(string(g), name, file)
-	if root, release, err := f.root.get(f); err == nil {
+	if root, release, err := f.root.get(f, true); err == nil {
 		fd, ok, err := openBeneath(root, rel, oPath)
 		release()
 		if ok {

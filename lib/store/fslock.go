@@ -50,7 +50,7 @@ func (f *FS) Lock(ctx context.Context, name string, wait time.Duration) (func(),
 
 // openLock opens (creating) the lock file of name, store.lock for "".
 func (f *FS) openLock(name string) (*os.File, string, error) {
-	root, release, err := f.root.get(f)
+	root, release, err := f.root.get(f, false)
 	if err != nil {
 		return nil, "", err
 	}

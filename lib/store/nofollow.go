@@ -162,7 +162,7 @@ func (f *FS) openGroup(g Group, create bool) (int, error) {
 	if g == GroupRoot {
 		return f.openRoot()
 	}
-	root, release, err := f.root.get(f)
+	root, release, err := f.root.get(f, false)
 	if err != nil {
 		return -1, err
 	}
@@ -179,7 +179,7 @@ func (f *FS) openGroup(g Group, create bool) (int, error) {
 func (f *FS) openSet(g Group, name string, create bool) (int, error) {
 	if name != "" && g != GroupRoot {
 		// fast path: an existing set in one openat2 call
-		if root, release, err := f.root.get(f); err == nil {
+		if root, release, err := f.root.get(f, false); err == nil {
 			fd, ok, err := openBeneath(root, string(g)+"/"+name, syscall.O_RDONLY|syscall.O_DIRECTORY)
 			release()
 			if ok && err == nil {

@@ -59,7 +59,7 @@ func TestRootFollowsTheStorePath(t *testing.T) {
 func TestRootCacheReleases(t *testing.T) {
 	s, _ := openTemp(t)
 	f := s.Backend().(*FS)
-	fd, release, err := f.root.get(f)
+	fd, release, err := f.root.get(f, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,3 +79,46 @@ func TestRootCacheReleases(t *testing.T) {
 type fsStat = syscall.Stat_t
 
 func fstat(fd int, st *fsStat) error { return syscall.Fstat(fd, st) }
+
+// TestRootReadAfterRemoval: a file read checks the store directory's
+// removal only every rootRecheck; after that it reads the store made
+// again at the path, not the removed directory.
+func TestRootReadAfterRemoval(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		recheck time.Duration
+		want    string // "" for not found
+	}{
+		{"within rootRecheck", time.Hour, ""},
+		{"after rootRecheck", 0, "new"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, dir := openTemp(t)
+			s.Backend().(*FS).root.recheck = tt.recheck
+			ctx := t.Context()
+			if err := s.Write(ctx, GroupStaging, "a.org", "x.txt", []byte("old")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Read(ctx, GroupStaging, "a.org", "x.txt"); err != nil { // the directory is open
+				t.Fatal(err)
+			}
+			if err := os.RemoveAll(dir); err != nil {
+				t.Fatal(err)
+			}
+			n, err := Open(ctx, dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := n.Write(ctx, GroupStaging, "a.org", "x.txt", []byte("new")); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.Read(ctx, GroupStaging, "a.org", "x.txt")
+			switch {
+			case tt.want == "" && !errors.Is(err, fs.ErrNotExist):
+				t.Fatalf("read = %q, %v; want the removed directory's not-found", got, err)
+			case tt.want != "" && (err != nil || string(got) != tt.want):
+				t.Fatalf("read = %q, %v; want %q from the store made again", got, err, tt.want)
+			}
+		})
+	}
+}
