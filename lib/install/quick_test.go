@@ -45,7 +45,7 @@ func TestQuickDecidesAsRun(t *testing.T) {
 		{name: "a deploy dir not written yet", record: deployTo},
 		{name: "an orphan deploy set beside the current one", deploy: true, record: deployTo,
 			setup: func(t *testing.T, _ *store.Store, root string, rec *md.Record) {
-				mkdir(t, filepath.Join(root, "deploy", "."+rec.Name+".0123456789ab"))
+				mkdir(t, filepath.Join(root, "deploy", "."+rec.Name+orphanSet))
 			}},
 		{name: "a renewed set staged", setup: func(t *testing.T, st *store.Store, _ string, rec *md.Record) {
 			stageSet(t, st, rec, next)
@@ -216,9 +216,9 @@ func snapshot(t *testing.T, root string) map[string]string {
 			v += " " + string(b)
 		case fi.Mode()&os.ModeSymlink != 0:
 			target, _ := os.Readlink(p)
-			v += " -> " + deploySet.ReplaceAllString(target, ".<set>")
+			v += " -> " + setNames(target)
 		}
-		out[deploySet.ReplaceAllString(rel, ".<set>")] = v
+		out[setNames(rel)] = v
 		return nil
 	})
 	if err != nil {
@@ -228,6 +228,21 @@ func snapshot(t *testing.T, root string) map[string]string {
 }
 
 var deploySet = regexp.MustCompile(`\.[0-9a-f]{12}`)
+
+// orphanSet is the name of the orphan deploy set a state makes.
+const orphanSet = ".0123456789ab"
+
+// setNames replaces md-install's random deploy set names in p with
+// ".<set>", all but the test's own orphan set: both as "<set>" were one
+// path, whose recorded content depended on which random name sorted last.
+func setNames(p string) string {
+	return deploySet.ReplaceAllStringFunc(p, func(m string) string {
+		if m == orphanSet {
+			return m
+		}
+		return ".<set>"
+	})
+}
 
 // changedPaths lists the paths added, removed or changed from a to b.
 func changedPaths(a, b map[string]string) []string {
