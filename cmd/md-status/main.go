@@ -26,8 +26,8 @@ func main() {
 		debug.SetGCPercent(200)
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
-		// but not without end: a run that fills its memos for 100,000
-		// MDs keeps a few hundred MB of them live until it saves them
+		// but not without end: a cold run over 100,000 MDs holds the
+		// reports of all of them for the table and the metrics
 		debug.SetMemoryLimit(768 << 20)
 	}
 	cli.Main(tool())

@@ -189,9 +189,10 @@ func (vm *viewMemo) remember(key memo.Key, rep *Report, p part, sum uint64) {
 	}
 	vm.m.Put(key, &memo.Entry{Name: rep.Name, Stat: sum, Decided: decided, Until: p.until, TailA: p.data})
 	if vm.puts.Add(1) == manyPuts && os.Getenv("GOGC") == "" {
-		// the new entries stay live until the memo is saved: a run that
-		// fills the memo (the first after an upgrade) collects more often
-		// rather than growing to the memory limit
+		// a run that fills the memo (the first after an upgrade)
+		// collects more often rather than growing toward the memory
+		// limit (its entries wait in the memo's spill file: 100,000 MDs
+		// 227 -> 180 MB for the same CPU within noise)
 		debug.SetGCPercent(fillingGCPercent)
 	}
 }
