@@ -54,7 +54,8 @@ var builtinModules = []string{"core", "so", "watchdog", "http", "log_config", "l
 var defaultModules = []string{"md", "ssl", "watchdog"}
 
 type reader struct {
-	in        *memo.Inputs // what the read depended on (nil: not recorded)
+	lower     map[string]string // directive names as written -> lower-cased (lowerName)
+	in        *memo.Inputs      // what the read depended on (nil: not recorded)
 	root      string
 	rootSet   bool // ServerRoot forced by Options
 	defines   map[string]bool
@@ -297,7 +298,7 @@ func (r *reader) exec(file string, lines []*rawLine) []*node {
 				continue
 			}
 		}
-		key := strings.ToLower(name)
+		key := r.lowerName(name)
 		switch {
 		case conditionSections[l.section]:
 			ok, err := r.condition(l.section, args)
@@ -457,4 +458,21 @@ func (r *reader) defineMacro(args, file string, l *rawLine) {
 		r.macros = map[string]*macro{}
 	}
 	r.macros[strings.ToLower(words[0])] = &macro{name: words[0], params: words[1:], body: l.children, file: file, line: l.line}
+}
+
+// lowerName is strings.ToLower of a directive name, each spelling
+// lower-cased once: a config repeats a few dozen names hundreds of
+// thousands of times, and ToLower allocates for every one with a capital.
+func (r *reader) lowerName(name string) string {
+	if k, ok := r.lower[name]; ok {
+		return k
+	}
+	k := strings.ToLower(name)
+	if r.lower == nil {
+		r.lower = map[string]string{}
+	}
+	if len(r.lower) < 4096 { // names are config text: bound what is kept
+		r.lower[name] = k
+	}
+	return k
 }

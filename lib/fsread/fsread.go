@@ -73,7 +73,7 @@ func ReadFile(path string, max int64) ([]byte, error) {
 		return nil, err
 	}
 	// max+1: a file that grew past the limit since the fstat is caught too
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	data, err := readSized(io.LimitReader(f, max+1), min(fi.Size(), max)+1)
 	if err != nil {
 		return nil, err
 	}
@@ -133,5 +133,25 @@ func Size(n int64) string {
 		return fmt.Sprintf("%d KiB", n>>10)
 	default:
 		return fmt.Sprintf("%d bytes", n)
+	}
+}
+
+// readSized reads r to its end into a buffer of size bytes to start with
+// (the file's size and one byte for the end): io.ReadAll grows its buffer
+// by doubling, a third of it wasted and copied for every config file.
+func readSized(r io.Reader, size int64) ([]byte, error) {
+	buf := make([]byte, 0, max(size, 512))
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)] // the file grew since fstat
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 }

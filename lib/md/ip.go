@@ -22,6 +22,9 @@ const (
 // IsIP reports whether name is an IP address literal (in any form
 // net/netip parses, canonical or not).
 func IsIP(name string) bool {
+	if !looksLikeIP(name) {
+		return false // without the error ParseAddr allocates for every DNS name
+	}
 	_, err := netip.ParseAddr(name)
 	return err == nil
 }
@@ -86,6 +89,9 @@ func CanonicalName(name string) string {
 		if a, err := netip.ParseAddr(inner[:len(inner)-1]); err == nil && a.Is6() {
 			name = inner[:len(inner)-1]
 		}
+	}
+	if !looksLikeIP(name) { // a DNS name: no ParseAddr and its error
+		return strings.ToLower(name)
 	}
 	if a, err := netip.ParseAddr(name); err == nil && a.Zone() == "" && !a.Is4In6() {
 		return a.String()

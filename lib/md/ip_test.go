@@ -1,6 +1,7 @@
 package md
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -93,4 +94,35 @@ func TestReverseName(t *testing.T) {
 			t.Errorf("IPFromReverseName(%q) = %q, want not ok", bad, got)
 		}
 	}
+}
+
+// FuzzIPShortcut: IsIP and CanonicalName skip netip.ParseAddr for names
+// that cannot be IP addresses; they decide as ParseAddr on every name did.
+func FuzzIPShortcut(f *testing.F) {
+	for _, s := range []string{"a.example", "1.2.3.4", "2001:DB8::1", "[2001:db8::1]", "::ffff:1.2.3.4",
+		"fe80::1%eth0", "1.2.3", "01.2.3.4", "0x1.2.3.4", "A.Example", "[a.example]", "", "1.2.3.4%x", "::"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		_, err := netip.ParseAddr(s)
+		if got := IsIP(s); got != (err == nil) {
+			t.Errorf("IsIP(%q) = %v, ParseAddr: %v", s, got, err)
+		}
+		if got, want := CanonicalName(s), canonicalNameRef(s); got != want {
+			t.Errorf("CanonicalName(%q) = %q, want %q", s, got, want)
+		}
+	})
+}
+
+// canonicalNameRef is CanonicalName as it was, with ParseAddr on every name.
+func canonicalNameRef(name string) string {
+	if inner, ok := strings.CutPrefix(name, "["); ok && strings.HasSuffix(inner, "]") {
+		if a, err := netip.ParseAddr(inner[:len(inner)-1]); err == nil && a.Is6() {
+			name = inner[:len(inner)-1]
+		}
+	}
+	if a, err := netip.ParseAddr(name); err == nil && a.Zone() == "" && !a.Is4In6() {
+		return a.String()
+	}
+	return strings.ToLower(name)
 }

@@ -2,6 +2,7 @@ package md
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -133,12 +134,17 @@ func AddDomain(list []string, name string) []string {
 // config with 200,000 names in one MD is read in linear time.
 type DomainSet struct {
 	list []string
-	idx  map[string]struct{}
+	idx  map[string]struct{} // from more than domainSetScan names on
 }
+
+// domainSetScan: sets up to this size are searched, not indexed (most MDs
+// have a name or two, and a map each was a third of md-parse's
+// allocations for 100,000 vhosts).
+const domainSetScan = 8
 
 // NewDomainSet returns a set holding names (AddDomain rules).
 func NewDomainSet(names ...string) *DomainSet {
-	s := &DomainSet{idx: make(map[string]struct{}, len(names))}
+	s := &DomainSet{}
 	for _, n := range names {
 		s.Add(n)
 	}
@@ -148,22 +154,35 @@ func NewDomainSet(names ...string) *DomainSet {
 // Add appends name lower-cased (an IP address in canonical form) unless
 // present; it reports whether it did.
 func (s *DomainSet) Add(name string) bool {
-	if s.idx == nil {
-		s.idx = map[string]struct{}{}
-	}
 	name = CanonicalName(name)
-	if _, ok := s.idx[name]; ok {
+	if s.has(name) {
 		return false
 	}
-	s.idx[name] = struct{}{}
 	s.list = append(s.list, name)
+	switch {
+	case s.idx != nil:
+		s.idx[name] = struct{}{}
+	case len(s.list) > domainSetScan:
+		s.idx = make(map[string]struct{}, 2*len(s.list))
+		for _, n := range s.list {
+			s.idx[n] = struct{}{}
+		}
+	}
 	return true
+}
+
+// has reports whether the canonical name is in the set.
+func (s *DomainSet) has(name string) bool {
+	if s.idx != nil {
+		_, ok := s.idx[name]
+		return ok
+	}
+	return slices.Contains(s.list, name)
 }
 
 // Has reports whether name is in the set (case-insensitively).
 func (s *DomainSet) Has(name string) bool {
-	_, ok := s.idx[CanonicalName(name)]
-	return ok
+	return s.has(CanonicalName(name))
 }
 
 // Covers is mod_md's md_contains: name is in the set, or matched by a
