@@ -31,12 +31,8 @@ func TestRootFollowsTheStorePath(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, dir := openTemp(t)
-			s.Backend().(*FS).root.recheck = tt.recheck
+			s, dir := storeWithOld(t, tt.recheck)
 			ctx := t.Context()
-			if err := s.Write(ctx, GroupStaging, "a.org", "x.txt", []byte("old")); err != nil {
-				t.Fatal(err)
-			}
 			tt.replace(t, dir)
 			if _, err := Open(ctx, dir); err != nil { // a new store at the same path
 				t.Fatal(err)
@@ -93,12 +89,8 @@ func TestRootReadAfterRemoval(t *testing.T) {
 		{"after rootRecheck", 0, "new"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			s, dir := openTemp(t)
-			s.Backend().(*FS).root.recheck = tt.recheck
+			s, dir := storeWithOld(t, tt.recheck)
 			ctx := t.Context()
-			if err := s.Write(ctx, GroupStaging, "a.org", "x.txt", []byte("old")); err != nil {
-				t.Fatal(err)
-			}
 			if _, err := s.Read(ctx, GroupStaging, "a.org", "x.txt"); err != nil { // the directory is open
 				t.Fatal(err)
 			}
@@ -121,4 +113,16 @@ func TestRootReadAfterRemoval(t *testing.T) {
 			}
 		})
 	}
+}
+
+// storeWithOld opens a store in a temp dir with the given rootRecheck and
+// writes staging/a.org/x.txt "old" through it.
+func storeWithOld(t *testing.T, recheck time.Duration) (*Store, string) {
+	t.Helper()
+	s, dir := openTemp(t)
+	s.Backend().(*FS).root.recheck = recheck
+	if err := s.Write(t.Context(), GroupStaging, "a.org", "x.txt", []byte("old")); err != nil {
+		t.Fatal(err)
+	}
+	return s, dir
 }
