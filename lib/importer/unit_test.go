@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mdtools/mdtools/lib/apacheconf"
 	"github.com/mdtools/mdtools/lib/certtest"
@@ -132,10 +133,13 @@ func TestCertbotLayouts(t *testing.T) {
 	creds := filepath.Join(dir, "cf.ini")
 	writeFile(t, creds, []byte("dns_cloudflare_api_token = SECRET-TOKEN\n"), 0o600)
 	k1, k2, k3 := ecKey(t), rsaKey(t), ecKey(t)
-	certbotLineage(t, dir, "a.test", certtest.New(t, certtest.Spec{Key: k1, Names: []string{"a.test", "www.a.test"}}).PEM(), k1,
+	// a.test is the newer certificate by a minute: both made at Now, they
+	// were equal (seconds) or not as the clock's second turned between them
+	newer := time.Now().Add(-time.Hour).Truncate(time.Second)
+	certbotLineage(t, dir, "a.test", certtest.New(t, certtest.Spec{Key: k1, Names: []string{"a.test", "www.a.test"}, NotBefore: newer}).PEM(), k1,
 		"account = abc", "server = "+server, "authenticator = dns-cloudflare", "dns_cloudflare_credentials = "+creds,
 		"pre_hook = systemctl stop nginx", "post_hook = systemctl start nginx")
-	certbotLineage(t, dir, "b.test", certtest.New(t, certtest.Spec{Key: k2, Names: []string{"www.a.test", "b.test"}}).PEM(), k2,
+	certbotLineage(t, dir, "b.test", certtest.New(t, certtest.Spec{Key: k2, Names: []string{"www.a.test", "b.test"}, NotBefore: newer.Add(-time.Minute)}).PEM(), k2,
 		"account = abc", "server = "+server, "authenticator = webroot", "webroot_path = /var/www/b,")
 	certbotLineage(t, dir, "c.test", certtest.New(t, certtest.Spec{Key: k3, Names: []string{"c.test"}}).PEM(), ecKey(t),
 		"account = abc", "server = "+server, "authenticator = standalone")
