@@ -32,7 +32,7 @@ func runChild(ctx context.Context) int {
 			time.Sleep(time.Minute)
 		}
 		if s == sleepAt {
-			time.Sleep(time.Second) // hold the locks while another run starts
+			holdUntilReleased() // hold the locks while another run starts
 		}
 	}
 	wait := 10 * time.Second
@@ -386,6 +386,30 @@ func TestConcurrentRuns(t *testing.T) {
 	}
 }
 
+// holdUntilReleased tells the test the child holds its locks (the file
+// $CHILD_READY) and waits for the file $CHILD_GO, a minute at most.
+func holdUntilReleased() {
+	_ = os.WriteFile(os.Getenv("CHILD_READY"), nil, 0o600)
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(os.Getenv("CHILD_GO")); err == nil {
+			return
+		}
+	}
+}
+
+// waitForFile waits for path to exist, failing the test if cmd exits
+// first or a minute passes.
+func waitForFile(t *testing.T, path string, cmd *exec.Cmd) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+	}
+	_ = cmd.Process.Kill()
+	t.Fatalf("%s did not appear within a minute", path)
+}
+
 // TestTwoProcessesAtOnce runs two md-install processes on the same staged
 // set at the same time: the second waits for the first and finds nothing
 // to do, or (with a short wait) exits 3; the store ends with one
@@ -406,28 +430,45 @@ func TestTwoProcessesAtOnce(t *testing.T) {
 			if err := os.WriteFile(recFile, append(b, '\n'), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			start := func(wait string) (*exec.Cmd, *strings.Builder) {
+			syncDir := t.TempDir()
+			ready, release := filepath.Join(syncDir, "ready"), filepath.Join(syncDir, "go")
+			start := func(wait string, env ...string) (*exec.Cmd, *strings.Builder) {
 				cmd := exec.Command(os.Args[0], "-test.run=^$")
 				var out strings.Builder
 				cmd.Stdout = &out
-				cmd.Env = append(os.Environ(), childEnv+"=1", "CHILD_STORE="+dir, "CHILD_RECORDS="+recFile, "CHILD_SLEEP_AT=tmp-written", "CHILD_WAIT="+wait)
+				cmd.Env = append(append(os.Environ(), childEnv+"=1", "CHILD_STORE="+dir, "CHILD_RECORDS="+recFile, "CHILD_WAIT="+wait), env...)
 				if err := cmd.Start(); err != nil {
 					t.Fatal(err)
 				}
 				return cmd, &out
 			}
-			first, out1 := start("10s")
-			time.Sleep(300 * time.Millisecond) // the first holds the MD lock now (it sleeps 1 s in it)
-			second, out2 := start(tc.wait)
-			codes := []int{0, 0}
-			for i, c := range []*exec.Cmd{first, second} {
+			exitCode := func(c *exec.Cmd) int {
 				if err := c.Wait(); err != nil {
 					var ee *exec.ExitError
 					if !errors.As(err, &ee) {
 						t.Fatal(err)
 					}
-					codes[i] = ee.ExitCode()
+					return ee.ExitCode()
 				}
+				return 0
+			}
+			// the first holds the MD's lock in the middle of its
+			// activation until the test releases it
+			first, out1 := start("10s", "CHILD_SLEEP_AT=tmp-written", "CHILD_READY="+ready, "CHILD_GO="+release)
+			waitForFile(t, ready, first)
+			second, out2 := start(tc.wait)
+			codes := []int{0, 0}
+			if tc.wantCodes[1] != 0 {
+				codes[1] = exitCode(second) // gives up while the lock is held
+			} else {
+				time.Sleep(200 * time.Millisecond) // likely waiting on the lock; either way it must find nothing to do
+			}
+			if err := os.WriteFile(release, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			codes[0] = exitCode(first)
+			if tc.wantCodes[1] == 0 {
+				codes[1] = exitCode(second)
 			}
 			if codes[0] != tc.wantCodes[0] || codes[1] != tc.wantCodes[1] {
 				t.Fatalf("exit codes %v; want %v (first: %s second: %s)", codes, tc.wantCodes, out1, out2)
