@@ -352,9 +352,16 @@ func TestConcurrentRuns(t *testing.T) {
 					errs[i] = Run(context.Background(), Options{Store: st, NoVerify: true, LockWait: tc.wait}, recs[i:i+1])
 				}(i)
 			}
-			time.Sleep(300 * time.Millisecond)
-			unlock()
-			wg.Wait()
+			if tc.wait < 0 {
+				wg.Wait() // both tried once while the lock was held
+				unlock()
+			} else {
+				// likely both waiting now; if not, the later one still
+				// finds nothing to do
+				time.Sleep(300 * time.Millisecond)
+				unlock()
+				wg.Wait()
+			}
 			actions := map[string]int{}
 			for i, r := range recs {
 				actions[r.Install.Action]++
