@@ -159,7 +159,6 @@ const bigConfig = 2 << 20
 // LoadConfig reads an Apache httpd config or, for a name ending in .toml,
 // an md.toml. Configuration errors are printed to errOut, one per line,
 // and come back as a UsageError.
-
 func LoadConfig(path string, opts apacheconf.Options, errOut io.Writer) (*md.ParsedConfig, error) {
 	var pc *md.ParsedConfig
 	var err error

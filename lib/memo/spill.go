@@ -123,7 +123,7 @@ func (s *spill) live(now int64, fn func(raw []byte)) error {
 		if _, err := io.ReadFull(r, b); err != nil {
 			return fmt.Errorf("reading back the memo's spill file: %w", err)
 		}
-		if ref, ok := s.at[rec.key]; ok && ref.off == off && rec.until > now {
+		if s.current(rec, off, now) {
 			fn(b)
 		}
 		off += int64(rec.n)
@@ -136,12 +136,19 @@ func (s *spill) count(now int64) int {
 	n := 0
 	var off int64
 	for _, rec := range s.log {
-		if ref, ok := s.at[rec.key]; ok && ref.off == off && rec.until > now {
+		if s.current(rec, off, now) {
 			n++
 		}
 		off += int64(rec.n)
 	}
 	return n
+}
+
+// current reports whether the entry written at off is its key's current
+// one (not replaced or forgotten) and its time is not up at now.
+func (s *spill) current(rec spillRec, off, now int64) bool {
+	ref, ok := s.at[rec.key]
+	return ok && ref.off == off && rec.until > now
 }
 
 func (s *spill) close() {

@@ -281,7 +281,8 @@ func examine(ctx context.Context, st *store.Store, m *memo.Memo, r *md.Record, f
 	o.write, o.warning, o.err = planRecord(ctx, st, r, src, hasOld)
 	if o.err == nil && memoable && o.write == nil && o.warning == "" {
 		// the line is not kept for the output (encoded again there): the
-		// memo holds it in its spill file, here it was 60 MB over 100,000
+		// memo holds it in its spill file; here it was 60 MB over 100,000
+		// MDs
 		o.remembered = rememberSync(m, key, r, before, now)
 	}
 	return o
