@@ -100,7 +100,7 @@ type server struct {
 	sslSet      bool
 	protocols   []string
 	protoSet    bool
-	props       props
+	props       *props // nil until an MD directive sets one (most vhosts have none); never nil for the base server
 	file        string
 	line        int
 	seq         int // position among the vhosts

@@ -49,7 +49,7 @@ func load(path string, opts Options, jail string) (*md.ParsedConfig, md.ConfigEr
 	r := newReader(opts, path)
 	r.jail = jail
 	nodes := r.readTop(path)
-	cfg := &config{base: &server{base: true}}
+	cfg := &config{base: &server{base: true, props: &props{}}}
 	cfg.mc.local80, cfg.mc.local443 = 80, 443
 	w := &walker{r: r, cfg: cfg, srv: cfg.base}
 	if !r.aborted {

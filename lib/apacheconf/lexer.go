@@ -72,6 +72,9 @@ func unescapeConf(s string, quote byte) string {
 // splitArgs splits a directive's argument text into words (TAKE_ARGV).
 func splitArgs(s string) []string {
 	var out []string
+	if n := wordsAbout(s); n > 1 {
+		out = make([]string, 0, n) // one allocation, not one per doubling
+	}
 	for {
 		var w string
 		if strings.TrimLeft(s, " \t\r\n\v\f") == "" {
@@ -80,6 +83,20 @@ func splitArgs(s string) []string {
 		w, s = getWordConf(s)
 		out = append(out, w)
 	}
+}
+
+// wordsAbout counts the runs of non-blanks in s, which is how many words
+// splitArgs finds unless quotes join or cut them: a capacity, not a count.
+func wordsAbout(s string) int {
+	n, in := 0, false
+	for i := 0; i < len(s); i++ {
+		blank := isSpace(s[i])
+		if !blank && !in {
+			n++
+		}
+		in = !blank
+	}
+	return n
 }
 
 // TokenizeArgv splits a command line as apr_tokenize_to_argv does, which

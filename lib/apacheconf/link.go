@@ -50,15 +50,22 @@ type serverIndex struct {
 }
 
 func newServerIndex(servers []*server) *serverIndex {
-	ix := &serverIndex{order: map[*server]int{}, byName: map[string][]*server{}, byHost: map[string][]*server{}}
+	names := 0
+	for _, s := range servers {
+		names += 1 + len(s.names) + len(s.addrs)
+	}
+	// sized up front: grown by doubling, the maps of 100,000 vhosts
+	// allocated twice what they hold
+	ix := &serverIndex{order: make(map[*server]int, len(servers)),
+		byName: make(map[string][]*server, names), byHost: make(map[string][]*server, len(servers))}
 	for i, s := range servers {
 		ix.order[s] = i
-		seen := map[string]bool{}
 		add := func(n string) {
 			n = strings.ToLower(n)
-			if !seen[n] {
-				seen[n] = true
-				ix.byName[n] = append(ix.byName[n], s)
+			// a server's names are added one after the other, so a name
+			// it already has ends its list (no set per server needed)
+			if list := ix.byName[n]; len(list) == 0 || list[len(list)-1] != s {
+				ix.byName[n] = append(list, s)
 			}
 		}
 		add(s.hostname)
@@ -130,8 +137,8 @@ func (r *reader) link(b *built, ix *serverIndex, mc *modConf) {
 			s.assigned = append(s.assigned, b.def)
 			b.servers = append(b.servers, s)
 			if len(b.contacts) == 0 {
-				if c := s.props.contact; c != "" {
-					b.contacts = append(b.contacts, md.Schemify(c, "mailto"))
+				if s.props != nil && s.props.contact != "" {
+					b.contacts = append(b.contacts, md.Schemify(s.props.contact, "mailto"))
 				} else if s.admin != "" && s.admin != defaultAdmin {
 					b.contacts = append(b.contacts, md.Schemify(s.admin, "mailto"))
 				}

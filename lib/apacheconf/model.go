@@ -232,7 +232,7 @@ func mdContains(domains []string, name string) bool {
 // (base server) + acme_complete_md + state_init's defaults.
 func (r *reader) merge(b *built, base *server, mc *modConf) {
 	def := b.def
-	sp, bp := &def.props, &base.props
+	sp, bp := &def.props, base.props
 	m := &b.m
 	m.Domains = append([]string{}, def.domains.Names()...)
 	m.Name = m.Domains[0]
@@ -416,11 +416,13 @@ func (r *reader) record(b *built, cfg *config, canHTTP, canHTTPS bool) *md.Recor
 	return rec
 }
 
-// settings are the server-wide MD settings every record carries.
+// settings are the server-wide MD settings every record carries, worked
+// out once.
 func (r *reader) settings(cfg *config, canHTTP, canHTTPS bool) *md.Settings {
+	// one Settings for all records, as in lib/tomlconf: they are
+	// server-wide, and nothing changes a record's Settings in place
 	if r.settingsCache != nil {
-		c := *r.settingsCache
-		return &c
+		return r.settingsCache
 	}
 	mc := &cfg.mc
 	s := &md.Settings{
@@ -457,8 +459,7 @@ func (r *reader) settings(cfg *config, canHTTP, canHTTPS bool) *md.Settings {
 		s.StoreDir = r.relative(mc.storeDir)
 	}
 	r.settingsCache = s
-	c := *s
-	return &c
+	return s
 }
 
 // configOrder sorts the base server first, then vhosts by position.

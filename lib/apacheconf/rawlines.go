@@ -3,6 +3,7 @@ package apacheconf
 import (
 	"bytes"
 	"strings"
+	"unsafe"
 )
 
 // parseRaw splits a file into logical lines (continuations joined,
@@ -13,8 +14,14 @@ func (r *reader) parseRaw(file string, data []byte) []*rawLine {
 		r.errorf(file, line, "binary data (NUL byte) in configuration file")
 		return nil
 	}
-	src := &logicalLines{r: r, file: file, data: data}
+	// The lines are substrings of the file's text, not copies: data is
+	// this read's own buffer (fsread.ReadFile) and nothing writes to it.
+	src := &logicalLines{r: r, file: file, data: unsafe.String(unsafe.SliceData(data), len(data))}
 	var n nesting
+	// the lines are allocated together, not one by one (a config of
+	// 100,000 vhosts has 600,000 of them); a line may end up in the
+	// next slab when the count was short (comments, continuations)
+	var slab []rawLine
 	for {
 		text, line, ok := src.next()
 		if !ok {
@@ -26,7 +33,11 @@ func (r *reader) parseRaw(file string, data []byte) []*rawLine {
 			r.aborted = true
 			return n.top
 		}
-		if !n.take(r, file, &rawLine{text: text, line: line}) {
+		if len(slab) == cap(slab) {
+			slab = make([]rawLine, 0, slabSize(len(src.data)))
+		}
+		slab = append(slab, rawLine{text: text, line: line})
+		if !n.take(r, file, &slab[len(slab)-1]) {
 			return n.top
 		}
 	}
@@ -39,6 +50,12 @@ func (r *reader) parseRaw(file string, data []byte) []*rawLine {
 	return n.top
 }
 
+// slabSize is how many lines to allocate at once when rest bytes of a
+// file are left: about one per 30 bytes, bounded both ways.
+func slabSize(rest int) int {
+	return min(max(rest/30, 16), 4096)
+}
+
 // logicalLines cuts a file's bytes into Apache's logical lines: a
 // trailing backslash joins the next physical line, blank lines and
 // comments are skipped, and an over-long line is reported and dropped
@@ -46,7 +63,7 @@ func (r *reader) parseRaw(file string, data []byte) []*rawLine {
 type logicalLines struct {
 	r      *reader
 	file   string
-	data   []byte          // what is left to read
+	data   string          // what is left to read
 	lineNo int             // the physical line last read
 	start  int             // the physical line the current logical line starts on
 	cont   strings.Builder // the logical line read so far
@@ -57,14 +74,14 @@ type logicalLines struct {
 // unfinished continuation, if any).
 func (s *logicalLines) next() (text string, line int, ok bool) {
 	for len(s.data) > 0 {
-		var phys []byte
-		if i := bytes.IndexByte(s.data, '\n'); i >= 0 {
+		var phys string
+		if i := strings.IndexByte(s.data, '\n'); i >= 0 {
 			phys, s.data = s.data[:i], s.data[i+1:]
 		} else {
-			phys, s.data = s.data, nil
+			phys, s.data = s.data, ""
 		}
 		s.lineNo++
-		phys = bytes.TrimRight(phys, "\r")
+		phys = strings.TrimRight(phys, "\r")
 		if s.cont.Len()+len(phys) > MaxLineLength {
 			s.r.errorf(s.file, s.lineNo, "line too long (more than %d bytes)", MaxLineLength)
 			s.cont.Reset()
@@ -74,18 +91,34 @@ func (s *logicalLines) next() (text string, line int, ok bool) {
 			s.start = s.lineNo
 		}
 		if len(phys) > 0 && phys[len(phys)-1] == '\\' {
-			s.cont.Write(phys[:len(phys)-1])
+			s.cont.WriteString(phys[:len(phys)-1])
 			continue
 		}
-		s.cont.Write(phys)
-		text := strings.TrimFunc(s.cont.String(), func(c rune) bool { return c < 0x80 && isSpace(byte(c)) })
-		s.cont.Reset()
+		text := phys // the common case: no continuation, no copy
+		if s.cont.Len() > 0 {
+			s.cont.WriteString(phys)
+			text = s.cont.String()
+			s.cont.Reset()
+		}
+		text = trimConfSpace(text)
 		if text == "" || text[0] == '#' {
 			continue
 		}
 		return text, s.start, true
 	}
 	return "", 0, false
+}
+
+// trimConfSpace trims the ASCII blanks isSpace knows from both ends.
+func trimConfSpace(s string) string {
+	i, j := 0, len(s)
+	for i < j && isSpace(s[i]) {
+		i++
+	}
+	for j > i && isSpace(s[j-1]) {
+		j--
+	}
+	return s[i:j]
 }
 
 // maxSectionDepth bounds how deep <Section>s nest.
@@ -137,7 +170,7 @@ func (n *nesting) take(r *reader, file string, l *rawLine) bool {
 	if text[0] == '<' {
 		w, _ := getWordConf(text)
 		name := strings.TrimSuffix(w[1:], ">")
-		l.section = strings.ToLower(name)
+		l.section = r.lowerName(name)
 		n.add(l)
 		n.stack = append(n.stack, openSection{l, name})
 		if len(n.stack) > maxSectionDepth {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/mdtools/mdtools/lib/fsread"
@@ -284,6 +285,7 @@ func (r *reader) listNames(dir string) ([]string, error) {
 // UnDefine, ServerRoot, LoadModule, <If*>) and returns the rest as nodes.
 func (r *reader) exec(file string, lines []*rawLine) []*node {
 	var out []*node
+	var slab []node // this level's nodes, allocated together
 	for _, l := range lines {
 		if r.aborted {
 			return out
@@ -319,7 +321,12 @@ func (r *reader) exec(file string, lines []*rawLine) []*node {
 			r.defineMacro(args, file, l)
 			continue
 		}
-		n := &node{name: name, key: key, args: args, file: file, line: l.line, section: l.section != ""}
+		if slab == nil {
+			slab = make([]node, 0, len(lines))
+			out = slices.Grow(out, len(lines))
+		}
+		slab = append(slab, node{name: name, key: key, args: args, file: file, line: l.line, section: l.section != ""})
+		n := &slab[len(slab)-1]
 		if n.section {
 			n.children = r.exec(file, l.children)
 		}
@@ -472,7 +479,8 @@ func (r *reader) lowerName(name string) string {
 		r.lower = map[string]string{}
 	}
 	if len(r.lower) < 4096 { // names are config text: bound what is kept
-		r.lower[name] = k
+		// a clone: name may be a slice of a whole file's text
+		r.lower[strings.Clone(name)] = k
 	}
 	return k
 }

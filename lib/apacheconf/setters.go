@@ -73,7 +73,7 @@ func setMembers(w *walker, n *node, argv []string, _ string) string {
 	d := mdDirectives[n.key]
 	if w.md == nil {
 		if len(argv) == 1 {
-			if !setTransitive(&w.srv.props.transitive, argv[0]) {
+			if !setTransitive(&w.props().transitive, argv[0]) {
 				return "unknown value, use \"auto|manual\""
 			}
 			return ""

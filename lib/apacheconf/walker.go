@@ -24,7 +24,10 @@ func (w *walker) props() *props {
 	if w.md != nil {
 		return &w.md.props
 	}
-	return &w.srv.props
+	if w.srv.props == nil {
+		w.srv.props = &props{}
+	}
+	return w.srv.props
 }
 
 func (w *walker) walk(nodes []*node) {
