@@ -29,7 +29,6 @@ import (
 	"encoding/binary"
 	"hash/crc32"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -392,6 +391,13 @@ func Split(in, out []byte) (e Entry, ok bool) {
 // modified within Margin of now, so that a change in the same clock tick
 // could go unseen.
 func (m *Memo) Fingerprint(paths []Path, extra []string) (sum uint64, settled bool) {
+	return m.fingerprint(paths, extra, true)
+}
+
+// fingerprint is Fingerprint; listed says whether a path of a listed
+// group may be found absent from the group's listing instead of asked
+// for (the same sum either way).
+func (m *Memo) fingerprint(paths []Path, extra []string, listed bool) (sum uint64, settled bool) {
 	h := uint64(fnvOffset)
 	settled = true
 	limit := time.Now().Add(-Margin).UnixNano()
@@ -413,7 +419,7 @@ func (m *Memo) Fingerprint(paths []Path, extra []string) (sum uint64, settled bo
 		var err error = unix.EBADF
 		switch {
 		case m.fds == nil:
-		case m.fds.absent(p):
+		case listed && m.fds.absent(p):
 			err = unix.ENOENT // as fstatat would say, without asking
 		default:
 			err = m.fds.lstat(p, &st)
@@ -464,8 +470,16 @@ func fnvString(h uint64, s string) uint64 {
 
 // validName keeps a name read from a memo file from naming anything but
 // one directory entry.
-func validName(n string) bool {
-	return n != "" && n != "." && n != ".." && !strings.ContainsAny(n, "/\x00")
+func validName[T ~string | ~[]byte](n T) bool {
+	if len(n) == 0 || string(n) == "." || string(n) == ".." {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		if n[i] == '/' || n[i] == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)

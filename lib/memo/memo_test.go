@@ -202,3 +202,30 @@ func FuzzKeyOf(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSkipEntry: Open's index (skipEntry) accepts, sizes and names an
+// entry exactly as decoding it does.
+func FuzzSkipEntry(f *testing.F) {
+	m, _ := Open(f.TempDir(), "order", "v1")
+	m.Put(KeyOf([]byte("x")), &Entry{Name: "a.test", RecStore: "/s", Until: 1 << 62, Extra: []string{"/d/cert.pem", "/d/ocsp"},
+		TailA: []byte(`,"x":1}`), HasAt: true, TailB: []byte("}")})
+	whole := m.encode()
+	body := whole[:len(whole)-4]
+	r := &reader{b: body[len(magic):]}
+	r.str()
+	r.u64()
+	r.u32()
+	f.Add(r.b)                               // one valid entry
+	f.Add(append(bytes.Clone(r.b), 0, 1, 2)) // and bytes after it
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		size, e, err := decodeEntry(b)
+		skipped, name, ok := skipEntry(b)
+		if ok != (err == nil) {
+			t.Fatalf("skipEntry ok %v, decodeEntry error %v", ok, err)
+		}
+		if ok && (skipped != size || string(name) != e.Name) {
+			t.Fatalf("skipEntry: %d bytes, name %q; decodeEntry: %d bytes, name %q", skipped, name, size, e.Name)
+		}
+	})
+}
