@@ -39,6 +39,7 @@ var syntaxCases = []struct {
 	{"continuation", map[string]string{"main.conf": "MDomain a.org \\\n  www.a.org\n"}, Options{}, []string{"a.org,www.a.org"}, ""},
 	{"comments and blanks", map[string]string{"main.conf": "# MDomain x.org\n\n   # indented\nMDomain a.org\n"}, Options{}, []string{"a.org"}, ""},
 	{"CRLF", map[string]string{"main.conf": "MDomain a.org\r\nMDomain b.org\r\n"}, Options{}, []string{"a.org", "b.org"}, ""},
+	{"blanks around lines", map[string]string{"main.conf": "\t MDomain a.org \t\r\n\vMDomain\tb.org\f\n  MDomain c.org \\\r\n\t www.c.org\r\n"}, Options{}, []string{"a.org", "b.org", "c.org,www.c.org"}, ""},
 	{"names lower-cased and deduplicated", map[string]string{"main.conf": "MDomain WWW.A.org www.a.org A.org\n"}, Options{}, []string{"www.a.org,a.org"}, ""},
 	{"Define and ${VAR}", map[string]string{"main.conf": "Define DOM a.org\nMDomain ${DOM} www.${DOM}\n"}, Options{}, []string{"a.org,www.a.org"}, ""},
 	{"environment", map[string]string{"main.conf": "MDomain ${MDPARSE_TEST_ENV}\n"}, Options{}, []string{"env.org"}, ""},
