@@ -319,7 +319,7 @@ func BenchmarkLoad(b *testing.B) {
 
 // TestMaxDomainsFit: the two bounds agree: an md.toml of MaxDomains
 // [[domain]] tables, each with two names and a key setting, as a host with
-// 100,000 MDs has (issue 17), is within MaxFileSize and loads.
+// 100,000 MDs has (issue 17) twice over, is within MaxFileSize and loads.
 func TestMaxDomainsFit(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("[global]\ncontact-email = \"admin@example.org\"\n")
