@@ -48,7 +48,9 @@ func (e *Error) Is(target error) bool { return target == e.kind }
 
 // ReadFile reads path whole. It must be a regular file (links to one are
 // fine: the operator named them) of at most max bytes. Errors from open
-// keep their type, so errors.Is(err, fs.ErrNotExist) works.
+// keep their type, so errors.Is(err, fs.ErrNotExist) works. The buffer is
+// the caller's for good (never pooled or reused here): lib/apacheconf
+// turns it into a string without a copy.
 func ReadFile(path string, max int64) ([]byte, error) {
 	// Refuse by type before opening: opening a device can have effects,
 	// and a FIFO without a writer blocks the open itself.
