@@ -397,24 +397,28 @@ func TestConcurrentRuns(t *testing.T) {
 // $CHILD_READY) and waits for the file $CHILD_GO, a minute at most.
 func holdUntilReleased() {
 	_ = os.WriteFile(os.Getenv("CHILD_READY"), nil, 0o600)
-	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if _, err := os.Stat(os.Getenv("CHILD_GO")); err == nil {
-			return
-		}
+	fileAppears(os.Getenv("CHILD_GO"))
+}
+
+// waitForFile waits for path to exist, failing the test (and killing
+// cmd) after a minute.
+func waitForFile(t *testing.T, path string, cmd *exec.Cmd) {
+	t.Helper()
+	if !fileAppears(path) {
+		_ = cmd.Process.Kill()
+		t.Fatalf("%s did not appear within a minute", path)
 	}
 }
 
-// waitForFile waits for path to exist, failing the test if cmd exits
-// first or a minute passes.
-func waitForFile(t *testing.T, path string, cmd *exec.Cmd) {
-	t.Helper()
+// fileAppears polls for path for a minute at most and reports whether it
+// appeared.
+func fileAppears(path string) bool {
 	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if _, err := os.Stat(path); err == nil {
-			return
+			return true
 		}
 	}
-	_ = cmd.Process.Kill()
-	t.Fatalf("%s did not appear within a minute", path)
+	return false
 }
 
 // TestTwoProcessesAtOnce runs two md-install processes on the same staged
