@@ -101,15 +101,25 @@ func (rm *runMemo) replay(ctx context.Context, c *ucli.Context, env cli.Env, log
 	}
 	log.Infof("%d of %d records answered from the memo (%s; %s unchanged, not read)", len(lines), len(lines), memo.FileName("parse"), path)
 	out := bufio.NewWriterSize(env.Stdout, 64<<10)
-	for _, l := range lines {
-		out.Write(l)
-		out.WriteByte('\n')
+	var b []byte
+	for i, l := range lines {
+		b = l.Append(b[:0], runSource(run, i))
+		b = append(b, '\n')
+		out.Write(b)
 	}
 	return true, out.Flush()
 }
 
+// runSource is the source of the run's i-th record, as it was saved.
+func runSource(run *memo.Run, i int) *md.Source {
+	if i >= len(run.Sources) || !run.Sources[i].Set {
+		return nil
+	}
+	return &md.Source{File: run.Sources[i].File, Line: run.Sources[i].Line}
+}
+
 // replayLines asks the store's memo for every MD of the run.
-func replayLines(ctx context.Context, c *ucli.Context, run *memo.Run) ([][]byte, bool) {
+func replayLines(ctx context.Context, c *ucli.Context, run *memo.Run) ([]md.SourceLine, bool) {
 	st, err := store.Open(ctx, run.Store)
 	if err != nil {
 		return nil, false
@@ -139,6 +149,11 @@ func (rm *runMemo) save(log *cli.Logger, pc *md.ParsedConfig, ch cli.ChosenStore
 		Store: ch.Dir, Keys: res.Keys, Root: root}
 	for _, r := range pc.Records {
 		run.Names = append(run.Names, r.Name)
+		var src memo.Source
+		if r.Source != nil {
+			src = memo.Source{File: r.Source.File, Line: r.Source.Line, Set: true}
+		}
+		run.Sources = append(run.Sources, src)
 	}
 	for _, w := range pc.Warnings {
 		run.Warnings = append(run.Warnings, memo.Warning{File: w.File, Line: w.Line, Msg: w.Msg})

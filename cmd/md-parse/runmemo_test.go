@@ -192,3 +192,45 @@ func appendFile(t *testing.T, path, text string) {
 	f.WriteString(text)
 	f.Close()
 }
+
+// TestMemoAfterInsert: a [[domain]] inserted at the top of md.toml moves
+// every other definition down; those MDs are still answered from the
+// store's memo, with their new lines in "source", and the run after
+// that is answered from the run memo with the same lines.
+func TestMemoAfterInsert(t *testing.T) {
+	s := newRunMemoSetup(t, false)
+	memotest.Age(t, s.dir)
+	mustRun(t, "-v", s.conf) // writes the store
+	memotest.Age(t, s.dir)
+	mustRun(t, "-v", s.conf) // remembers every MD
+	data, err := os.ReadFile(s.conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(data), "[[domain]]\n", "[[domain]]\ndomains = [\"c.test\"]\n\n[[domain]]\n", 1)
+	if err := os.WriteFile(s.conf, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string, wantNote string) {
+		t.Helper()
+		out, errOut := mustRun(t, "-v", s.conf)
+		if !strings.Contains(errOut, wantNote) {
+			t.Errorf("%s: stderr does not say %q:\n%s", what, wantNote, errOut)
+		}
+		t.Setenv(cli.NoMemoEnv, "1")
+		defer t.Setenv(cli.NoMemoEnv, "")
+		if outWithout, _ := mustRun(t, "-v", "--dry-run", s.conf); out != outWithout {
+			t.Errorf("%s: output with the memos\n%s\nwithout\n%s", what, out, outWithout)
+		}
+		if !strings.Contains(out, `"source":{"file":"`+s.conf+`","line":12}`) {
+			t.Errorf("%s: b.test is not at its new line:\n%s", what, out)
+		}
+	}
+	check("after the insert", "2 of 3 records answered from the memo")
+	memotest.Age(t, s.dir)   // c.test's new files count as settled
+	mustRun(t, "-v", s.conf) // remembers every MD anew (the times changed)
+	appendFile(t, s.conf, "# the config changed, the definitions did not\n")
+	memotest.Age(t, s.conf) // settled: the run may remember it
+	check("after a comment", "3 of 3 records answered from the memo (memo-parse.bin)\n")
+	check("with nothing changed", "unchanged, not read")
+}

@@ -142,7 +142,7 @@ func parse(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) e
 			rm.save(log, pc, ch, res, root)
 		}
 	}
-	var lines map[*md.Record][]byte
+	var lines map[*md.Record]md.SourceLine
 	if res != nil {
 		lines = res.Lines
 	}

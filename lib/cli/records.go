@@ -250,23 +250,29 @@ func (rw *RecordWriter) Write(r *md.Record) error {
 }
 
 // WriteRecords writes recs in order, encoding them in parallel; a record
-// with a line in known (already encoded and redacted) is written as that.
-func WriteRecords(w io.Writer, recs []*md.Record, known map[*md.Record][]byte) error {
+// with a line in known (already encoded and redacted, maybe cut around
+// its source) is written as that line with the record's own source.
+func WriteRecords(w io.Writer, recs []*md.Record, known map[*md.Record]md.SourceLine) error {
 	out := bufio.NewWriterSize(w, 64<<10)
 	lines := make([][]byte, len(recs))
 	errs := make([]error, len(recs))
+	var scratch []byte
 	err := pool.Ordered(len(recs), runtime.GOMAXPROCS(0), 4096, func(i int) {
-		if b, ok := known[recs[i]]; ok {
-			lines[i] = b
-			return
+		if _, ok := known[recs[i]]; ok {
+			return // written as it is put together, below
 		}
 		lines[i], errs[i] = recs[i].Redacted().MarshalJSON()
 	}, func(i int) error {
 		if errs[i] != nil {
 			return fmt.Errorf("encoding record %s: %w", recs[i].Name, errs[i])
 		}
-		out.Write(lines[i])
-		lines[i] = nil
+		if l, ok := known[recs[i]]; ok {
+			scratch = l.Append(scratch[:0], recs[i].Source)
+			out.Write(scratch)
+		} else {
+			out.Write(lines[i])
+			lines[i] = nil
+		}
 		return out.WriteByte('\n')
 	})
 	if err != nil {

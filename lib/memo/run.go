@@ -36,7 +36,10 @@ type Run struct {
 	Warnings        []Warning // to save; a loaded Run has them in AllWarnings
 	Names           []string  // the MDs, in output order
 	Keys            []Key     // each MD's key in memo-parse.bin
-	Root            uint64    // Fingerprint of the store root files the sync read
+	// Sources are where each MD was defined (its record's "source"): the
+	// remembered lines leave it out, see md.CutSource.
+	Sources []Source
+	Root    uint64 // Fingerprint of the store root files the sync read
 
 	warnings []byte // as encoded (appendWarnings), decoded one at a time
 }
@@ -48,13 +51,20 @@ type Warning struct {
 	Msg  string
 }
 
+// Source is a record's "source" in a Run; the zero Source is none.
+type Source struct {
+	File string
+	Line int
+	Set  bool
+}
+
 // RunKey identifies a run by what it was asked.
 type RunKey [32]byte
 
 // runMagic starts a run file.
-const runMagic = "mdtools-run-memo 1\n"
+const runMagic = "mdtools-run-memo 2\n"
 
-// maxRunFile bounds a run file (about 60 bytes per MD).
+// maxRunFile bounds a run file (about 70 bytes per MD).
 const maxRunFile = 64 << 20
 
 // runLife is how long an unused run file stays in the cache directory.
@@ -216,6 +226,7 @@ func encodeRun(r *Run, context string) []byte {
 		b = appendString(b, n)
 		b = append(b, r.Keys[i][:]...)
 	}
+	b = appendSources(b, r.Sources, len(r.Names))
 	b = binary.LittleEndian.AppendUint64(b, r.Root)
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
 }
@@ -265,11 +276,76 @@ func decodeRunBody(body []byte, context string) (*Run, error) {
 		}
 		r.Names, r.Keys = append(r.Names, name), append(r.Keys, k)
 	}
+	r.Sources = decodeSources(rd, len(r.Names))
 	r.Root = rd.u64()
 	if rd.err != nil || len(rd.b) != 0 {
 		return nil, errCorrupt
 	}
 	return r, nil
+}
+
+// appendSources encodes n sources (missing ones are none): the files
+// once, then per MD the file's number (0: none) and the line.
+func appendSources(b []byte, srcs []Source, n int) []byte {
+	files := map[string]uint32{}
+	var list []string
+	refs := make([]uint32, n)
+	for i := 0; i < n && i < len(srcs); i++ {
+		if !srcs[i].Set {
+			continue
+		}
+		f, ok := files[srcs[i].File]
+		if !ok {
+			list = append(list, srcs[i].File)
+			f = uint32(len(list))
+			files[srcs[i].File] = f
+		}
+		refs[i] = f
+	}
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(list)))
+	for _, f := range list {
+		b = appendString(b, f)
+	}
+	for i, f := range refs {
+		b = binary.LittleEndian.AppendUint32(b, f)
+		line := uint64(0)
+		if f != 0 {
+			line = uint64(srcs[i].Line)
+		}
+		b = binary.LittleEndian.AppendUint64(b, line)
+	}
+	return b
+}
+
+// decodeSources reads what appendSources wrote for n MDs.
+func decodeSources(rd *reader, n int) []Source {
+	nf := rd.u32()
+	if rd.err == nil && uint64(nf) > uint64(len(rd.b))/4 {
+		rd.err = errCorrupt
+		return nil
+	}
+	files := make([]string, 0, nf)
+	for ; nf > 0 && rd.err == nil; nf-- {
+		files = append(files, rd.str())
+	}
+	if rd.err == nil && uint64(n) > uint64(len(rd.b))/12 {
+		rd.err = errCorrupt
+		return nil
+	}
+	srcs := make([]Source, n)
+	for i := range srcs {
+		f, line := rd.u32(), int(int64(rd.u64()))
+		switch {
+		case rd.err != nil:
+			return nil
+		case f > uint32(len(files)):
+			rd.err = errCorrupt
+			return nil
+		case f > 0:
+			srcs[i] = Source{File: files[f-1], Line: line, Set: true}
+		}
+	}
+	return srcs
 }
 
 // RunKeyOf hashes what a run was asked: its arguments, working directory

@@ -24,9 +24,11 @@ func sampleRun() *Run {
 			{File: "/etc/md.toml", Line: 5, Msg: "b.test has no way to answer an ACME challenge"},
 			{File: "md-parse", Line: 0, Msg: "alone"},
 		},
-		Names: []string{"a.test", "b.test"},
-		Keys:  []Key{{1}, {2}},
-		Root:  42,
+		Names: []string{"a.test", "b.test", "c.test", "d.test"},
+		Keys:  []Key{{1}, {2}, {3}, {4}},
+		Sources: []Source{{File: "/etc/md.toml", Line: 3, Set: true}, {},
+			{File: "/etc/conf.d/c.toml", Line: 1, Set: true}, {File: "/etc/md.toml", Line: 9, Set: true}},
+		Root: 42,
 	}
 }
 

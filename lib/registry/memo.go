@@ -34,37 +34,56 @@ func memoPaths(name string) []memo.Path {
 
 // memoKey is the key of a record as the config made it, before the sync
 // completed it: a hash of its exact encoding (unlike the stages' memo
-// keys, "source" counts: the remembered line carries it); ok is false
-// when it cannot be remembered (static certificate files are outside the
-// store).
-func memoKey(m *memo.Memo, r *md.Record) (memo.Key, bool) {
+// keys, "source" counts: the remembered line carries it), except for its
+// "source" member when that can be cut out (md.CutSource; split says so):
+// the sync does not read it, and the line is put together again with the
+// record's own source, so a definition that moved in the config is still
+// answered. ok is false when the record cannot be remembered (static
+// certificate files are outside the store).
+func memoKey(m *memo.Memo, r *md.Record) (key memo.Key, split, ok bool) {
 	if m == nil || len(r.CertFiles) > 0 {
-		return memo.Key{}, false
+		return memo.Key{}, false, false
 	}
 	b, err := r.MarshalJSON()
 	if err != nil {
-		return memo.Key{}, false
+		return memo.Key{}, false, false
 	}
-	sum := sha256.Sum256(b)
-	var k memo.Key
-	copy(k[:], sum[:])
-	return k, true
+	h := sha256.New()
+	if sl, cut := md.CutSource(b, r.Source); cut {
+		h.Write([]byte{1}) // never the key of a whole line that reads the same
+		h.Write(sl.Head)
+		h.Write(sl.Tail)
+		split = true
+	} else {
+		h.Write(b)
+	}
+	copy(key[:], h.Sum(nil))
+	return key, split, true
 }
 
 // replay returns the record's output line as the sync completed it last
 // time, if the memo has it and domains/<md> did not change since.
-func replay(m *memo.Memo, key memo.Key, r *md.Record, now time.Time) ([]byte, bool) {
+func replay(m *memo.Memo, key memo.Key, r *md.Record, now time.Time) (md.SourceLine, bool) {
 	e, ok := m.Lookup(key, now, memoPaths)
 	if !ok || e.Name != r.Name || len(e.TailA) == 0 {
-		return nil, false
+		return md.SourceLine{}, false
 	}
-	return e.TailA, true
+	return entryLine(e), true
 }
 
-// rememberSync stores the output line of r as the sync completed it,
-// when domains/<md> did not change while it was read; it reports whether
-// it did.
-func rememberSync(m *memo.Memo, key memo.Key, r *md.Record, before uint64, decided time.Time) bool {
+// entryLine is the remembered line of e: TailA and TailB are the head
+// and tail of a line split around its source, or TailA the whole line.
+func entryLine(e *memo.Entry) md.SourceLine {
+	if len(e.TailB) == 0 {
+		return md.SourceLine{Head: e.TailA}
+	}
+	return md.SourceLine{Head: e.TailA, Tail: e.TailB}
+}
+
+// rememberSync stores the output line of r as the sync completed it (cut
+// around its source when the key was, see memoKey), when domains/<md> did
+// not change while it was read; it reports whether it did.
+func rememberSync(m *memo.Memo, key memo.Key, split bool, r *md.Record, before uint64, decided time.Time) bool {
 	after, settled := m.Fingerprint(memoPaths(r.Name), nil)
 	if !settled || after != before {
 		m.Forget(r.Name)
@@ -74,7 +93,16 @@ func rememberSync(m *memo.Memo, key memo.Key, r *md.Record, before uint64, decid
 	if err != nil {
 		return false
 	}
-	m.Put(key, &memo.Entry{Name: r.Name, Stat: after, Decided: decided.UnixNano(), Until: decided.Add(memoLife).UnixNano(), TailA: b})
+	e := &memo.Entry{Name: r.Name, Stat: after, Decided: decided.UnixNano(), Until: decided.Add(memoLife).UnixNano(), TailA: b}
+	if split {
+		sl, ok := md.CutSource(b, r.Source)
+		if !ok {
+			m.Forget(r.Name)
+			return false
+		}
+		e.TailA, e.TailB = sl.Head, sl.Tail
+	}
+	m.Put(key, e)
 	return true
 }
 
@@ -93,7 +121,7 @@ func RootFingerprint(m *memo.Memo) (uint64, bool) { return m.Fingerprint(rootPat
 // record as before. ok is false otherwise. Like Sync, it takes the
 // store-wide lock (opts.Wait), so it never reads a store in the middle of
 // another sync; opts.Now is the clock of the memo's time window.
-func ReplayRun(ctx context.Context, st *store.Store, m *memo.Memo, names []string, keys []memo.Key, root uint64, opts Options) (lines [][]byte, ok bool, err error) {
+func ReplayRun(ctx context.Context, st *store.Store, m *memo.Memo, names []string, keys []memo.Key, root uint64, opts Options) (lines []md.SourceLine, ok bool, err error) {
 	unlock, err := st.Lock(ctx, "", opts.Wait)
 	if err != nil {
 		return nil, false, fmt.Errorf("syncing MDs into %s: %w", st, err)
@@ -103,7 +131,7 @@ func ReplayRun(ctx context.Context, st *store.Store, m *memo.Memo, names []strin
 		return nil, false, nil
 	}
 	now := opts.now()
-	lines = make([][]byte, len(keys))
+	lines = make([]md.SourceLine, len(keys))
 	var missed atomic.Bool
 	pool.Each(len(keys), runtime.GOMAXPROCS(0), func(i int) {
 		if missed.Load() {
@@ -114,7 +142,7 @@ func ReplayRun(ctx context.Context, st *store.Store, m *memo.Memo, names []strin
 			missed.Store(true)
 			return
 		}
-		lines[i] = e.TailA
+		lines[i] = entryLine(e)
 	})
 	if missed.Load() {
 		return nil, false, nil

@@ -48,6 +48,19 @@ func TestMemoSync(t *testing.T) {
 		{"configuration changed", func(_ *testing.T, _ string, recs []*md.Record) {
 			recs[0].Domains = append(recs[0].Domains, "www.a.test")
 		}, 2},
+		// a [[domain]] inserted above: the others are where they were
+		// in the store, only their lines moved
+		{"definitions moved", func(_ *testing.T, _ string, recs []*md.Record) {
+			for _, r := range recs {
+				r.Source.Line += 2
+			}
+		}, 3},
+		{"config read by another path", func(_ *testing.T, _ string, recs []*md.Record) {
+			recs[1].Source.File = "./md.toml"
+		}, 3},
+		{"definition without a source", func(_ *testing.T, _ string, recs []*md.Record) {
+			recs[2].Source = nil
+		}, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -58,8 +71,9 @@ func TestMemoSync(t *testing.T) {
 			defer st.Close()
 			mk := func() []*md.Record {
 				var recs []*md.Record
-				for _, n := range []string{"a.test", "b.test", "c.test"} {
-					recs = append(recs, &md.Record{MD: md.MD{Name: n, Domains: []string{n}, CA: &md.CA{Proto: md.ProtoACME}}})
+				for i, n := range []string{"a.test", "b.test", "c.test"} {
+					recs = append(recs, &md.Record{MD: md.MD{Name: n, Domains: []string{n}, CA: &md.CA{Proto: md.ProtoACME}},
+						Source: &md.Source{File: "md.toml", Line: 9 + 2*i}})
 				}
 				return recs
 			}
@@ -98,7 +112,8 @@ func TestMemoSync(t *testing.T) {
 			}
 			// the output md-parse writes: the remembered line, or the record
 			for i := range recs {
-				with, ok := res.Lines[recs[i]]
+				l, ok := res.Lines[recs[i]]
+				with := l.Append(nil, recs[i].Source)
 				if !ok {
 					with, _ = recs[i].Redacted().MarshalJSON()
 				}
@@ -136,8 +151,9 @@ func TestReplayRunOverMonths(t *testing.T) {
 	names := []string{"a.test", "b.test"}
 	mk := func() []*md.Record {
 		var recs []*md.Record
-		for _, n := range names {
-			recs = append(recs, &md.Record{MD: md.MD{Name: n, Domains: []string{n}, CA: &md.CA{Proto: md.ProtoACME}}})
+		for i, n := range names {
+			recs = append(recs, &md.Record{MD: md.MD{Name: n, Domains: []string{n}, CA: &md.CA{Proto: md.ProtoACME}},
+				Source: &md.Source{File: "/etc/mdtools/md.toml", Line: 1 + 2*i}})
 		}
 		return recs
 	}
@@ -199,8 +215,8 @@ func TestReplayRunOverMonths(t *testing.T) {
 			}
 			for i, r := range plain {
 				want, _ := r.Redacted().MarshalJSON()
-				if string(lines[i]) != string(want) {
-					t.Errorf("day %d, %s: replayed\n%s\nwithout memo\n%s", d, r.Name, lines[i], want)
+				if got := lines[i].Append(nil, r.Source); string(got) != string(want) {
+					t.Errorf("day %d, %s: replayed\n%s\nwithout memo\n%s", d, r.Name, got, want)
 				}
 			}
 		}

@@ -54,9 +54,10 @@ type Result struct {
 	Warnings  []string          // stored sets that were skipped, and why
 	Replayed  int               // MDs completed from the memo (Options.Memo)
 	// Lines holds, for the records the memo answered, their output line
-	// as the sync completed them (the records themselves are left as
-	// the config made them).
-	Lines map[*md.Record][]byte
+	// as the sync completed them, to be put together with the record's
+	// own source (the records themselves are left as the config made
+	// them).
+	Lines map[*md.Record]md.SourceLine
 	// Keys, when the memo holds the answer of every record after this
 	// sync (replayed, or remembered now) and no record was left out, are
 	// their keys in record order (md-parse's run memo keeps them, see
@@ -134,11 +135,11 @@ func plan(ctx context.Context, st *store.Store, recs []*md.Record, m *memo.Memo,
 			return nil, o.err
 		}
 		switch {
-		case o.line != nil:
+		case o.replayed:
 			p.result.Unchanged = append(p.result.Unchanged, r.Name)
 			p.result.Replayed++
 			if p.result.Lines == nil {
-				p.result.Lines = map[*md.Record][]byte{}
+				p.result.Lines = map[*md.Record]md.SourceLine{}
 			}
 			p.result.Lines[r] = o.line
 		case o.write != nil:
@@ -253,7 +254,8 @@ func (p *syncPlan) unassigned(ctx context.Context, st *store.Store, stored []str
 
 // recordOutcome is what the sync decided for one record.
 type recordOutcome struct {
-	line       []byte // the memo's output line: replayed, nothing read
+	line       md.SourceLine // the memo's output line (replayed: nothing read)
+	replayed   bool
 	write      *md.MD // md.json to write
 	warning    string
 	err        error
@@ -267,13 +269,13 @@ type recordOutcome struct {
 // concurrently.
 func examine(ctx context.Context, st *store.Store, m *memo.Memo, r *md.Record, from map[string]string, now time.Time) (o recordOutcome) {
 	src, hasOld := from[r.Name]
-	key, memoable := memoKey(m, r)
+	key, split, memoable := memoKey(m, r)
 	memoable = memoable && hasOld && src == r.Name
 	o.key = key
 	var before uint64
 	if memoable {
 		if line, ok := replay(m, key, r, now); ok {
-			o.line, o.remembered = line, true
+			o.line, o.replayed, o.remembered = line, true, true
 			return o
 		}
 		before, _ = m.Fingerprint(memoPaths(r.Name), nil)
@@ -283,7 +285,7 @@ func examine(ctx context.Context, st *store.Store, m *memo.Memo, r *md.Record, f
 		// the line is not kept for the output (encoded again there): the
 		// memo holds it in its spill file; here it was 60 MB over 100,000
 		// MDs
-		o.remembered = rememberSync(m, key, r, before, now)
+		o.remembered = rememberSync(m, key, split, r, before, now)
 	}
 	return o
 }
