@@ -103,19 +103,23 @@ func (rm *runMemo) replay(ctx context.Context, c *ucli.Context, env cli.Env, log
 	out := bufio.NewWriterSize(env.Stdout, 64<<10)
 	var b []byte
 	for i, l := range lines {
-		b = l.Append(b[:0], runSource(run, i))
+		b = l.Append(b[:0], runSources(run, i))
 		b = append(b, '\n')
 		out.Write(b)
 	}
 	return true, out.Flush()
 }
 
-// runSource is the source of the run's i-th record, as it was saved.
-func runSource(run *memo.Run, i int) *md.Source {
-	if i >= len(run.Sources) || !run.Sources[i].Set {
+// runSources are the sources of the run's i-th record, as saved.
+func runSources(run *memo.Run, i int) []*md.Source {
+	if i >= len(run.Sources) {
 		return nil
 	}
-	return &md.Source{File: run.Sources[i].File, Line: run.Sources[i].Line}
+	out := make([]*md.Source, len(run.Sources[i]))
+	for j, src := range run.Sources[i] {
+		out[j] = &md.Source{File: src.File, Line: src.Line}
+	}
+	return out
 }
 
 // replayLines asks the store's memo for every MD of the run.
@@ -131,7 +135,13 @@ func replayLines(ctx context.Context, c *ucli.Context, run *memo.Run) ([]md.Sour
 	}
 	defer m.Close()
 	cli.MemoHeld(m)
-	lines, ok, err := registry.ReplayRun(ctx, st, m, run.Names, run.Keys, run.Root, registry.Options{Wait: c.Duration("wait")})
+	counts := make([]int, len(run.Names))
+	for i := range counts {
+		if i < len(run.Sources) {
+			counts[i] = len(run.Sources[i])
+		}
+	}
+	lines, ok, err := registry.ReplayRun(ctx, st, m, run.Names, run.Keys, counts, run.Root, registry.Options{Wait: c.Duration("wait")})
 	return lines, ok && err == nil
 }
 
@@ -149,11 +159,11 @@ func (rm *runMemo) save(log *cli.Logger, pc *md.ParsedConfig, ch cli.ChosenStore
 		Store: ch.Dir, Keys: res.Keys, Root: root}
 	for _, r := range pc.Records {
 		run.Names = append(run.Names, r.Name)
-		var src memo.Source
-		if r.Source != nil {
-			src = memo.Source{File: r.Source.File, Line: r.Source.Line, Set: true}
+		var srcs []memo.Source
+		for _, src := range r.Sources() {
+			srcs = append(srcs, memo.Source{File: src.File, Line: src.Line})
 		}
-		run.Sources = append(run.Sources, src)
+		run.Sources = append(run.Sources, srcs)
 	}
 	for _, w := range pc.Warnings {
 		run.Warnings = append(run.Warnings, memo.Warning{File: w.File, Line: w.Line, Msg: w.Msg})

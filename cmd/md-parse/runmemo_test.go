@@ -193,44 +193,61 @@ func appendFile(t *testing.T, path, text string) {
 	f.Close()
 }
 
-// TestMemoAfterInsert: a [[domain]] inserted at the top of md.toml moves
-// every other definition down; those MDs are still answered from the
-// store's memo, with their new lines in "source", and the run after
-// that is answered from the run memo with the same lines.
+// TestMemoAfterInsert: a definition inserted at the top of the config
+// moves every other one down (the MD's line and its vhosts' lines);
+// those MDs are still answered from the store's memo, with their new
+// lines, and later runs from the run memo with the same lines.
 func TestMemoAfterInsert(t *testing.T) {
-	s := newRunMemoSetup(t, false)
-	memotest.Age(t, s.dir)
-	mustRun(t, "-v", s.conf) // writes the store
-	memotest.Age(t, s.dir)
-	mustRun(t, "-v", s.conf) // remembers every MD
-	data, err := os.ReadFile(s.conf)
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name, config, before, insert string
+	}{
+		{"md.toml", "md.toml", "[[domain]]\ndomains = [\"a.test\"]", "[[domain]]\ndomains = [\"c.test\"]\n\n"},
+		{"Apache", "httpd.conf", "MDomain a.test", "MDomain c.test\n<VirtualHost *:443>\n  ServerName c.test\n</VirtualHost>\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			t.Setenv(memo.CacheEnv, filepath.Join(t.TempDir(), "cache"))
+			t.Setenv(cli.NoMemoEnv, "")
+			conf, store := filepath.Join(dir, tc.config), filepath.Join(dir, "store")
+			text := "[global]\nstore-dir = \"" + store + "\"\ncertificate-authority = [\"https://127.0.0.1:1/dir\"]\n" +
+				"certificate-agreement = \"accepted\"\n[[domain]]\ndomains = [\"a.test\"]\n[[domain]]\ndomains = [\"b.test\"]\n"
+			if tc.config == "httpd.conf" {
+				text = "ServerRoot " + dir + "\nMDStoreDir " + store + "\nMDCertificateAuthority https://127.0.0.1:1/dir\n" +
+					"MDCertificateAgreement accepted\nMDomain a.test\nMDomain b.test\n" +
+					"<VirtualHost *:443>\n  ServerName a.test\n</VirtualHost>\n<VirtualHost *:443>\n  ServerName b.test\n  ServerAlias www.b.test\n</VirtualHost>\n"
+			}
+			if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			memotest.Age(t, dir)
+			mustRun(t, "-v", conf) // writes the store
+			memotest.Age(t, dir)
+			first, _ := mustRun(t, "-v", conf) // remembers every MD
+			if err := os.WriteFile(conf, []byte(strings.Replace(text, tc.before, tc.insert+tc.before, 1)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			check := func(what string, wantNote string) {
+				t.Helper()
+				out, errOut := mustRun(t, "-v", conf)
+				if !strings.Contains(errOut, wantNote) {
+					t.Errorf("%s: stderr does not say %q:\n%s", what, wantNote, errOut)
+				}
+				t.Setenv(cli.NoMemoEnv, "1")
+				defer t.Setenv(cli.NoMemoEnv, "")
+				if outWithout, _ := mustRun(t, "-v", "--dry-run", conf); out != outWithout {
+					t.Errorf("%s: output with the memos\n%s\nwithout\n%s", what, out, outWithout)
+				}
+				if b := strings.Split(out, "\n")[1]; !strings.Contains(b, `"name":"b.test"`) || strings.Contains(first, b) {
+					t.Errorf("%s: b.test's line did not move (its sources):\n%s\nbefore\n%s", what, b, first)
+				}
+			}
+			check("after the insert", "2 of 3 records answered from the memo")
+			memotest.Age(t, dir)   // c.test's new files count as settled
+			mustRun(t, "-v", conf) // remembers every MD anew (the times changed)
+			appendFile(t, conf, "# the config changed, the definitions did not\n")
+			memotest.Age(t, conf) // settled: the run may remember it
+			check("after a comment", "3 of 3 records answered from the memo (memo-parse.bin)\n")
+			check("with nothing changed", "unchanged, not read")
+		})
 	}
-	text := strings.Replace(string(data), "[[domain]]\n", "[[domain]]\ndomains = [\"c.test\"]\n\n[[domain]]\n", 1)
-	if err := os.WriteFile(s.conf, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	check := func(what string, wantNote string) {
-		t.Helper()
-		out, errOut := mustRun(t, "-v", s.conf)
-		if !strings.Contains(errOut, wantNote) {
-			t.Errorf("%s: stderr does not say %q:\n%s", what, wantNote, errOut)
-		}
-		t.Setenv(cli.NoMemoEnv, "1")
-		defer t.Setenv(cli.NoMemoEnv, "")
-		if outWithout, _ := mustRun(t, "-v", "--dry-run", s.conf); out != outWithout {
-			t.Errorf("%s: output with the memos\n%s\nwithout\n%s", what, out, outWithout)
-		}
-		if !strings.Contains(out, `"source":{"file":"`+s.conf+`","line":12}`) {
-			t.Errorf("%s: b.test is not at its new line:\n%s", what, out)
-		}
-	}
-	check("after the insert", "2 of 3 records answered from the memo")
-	memotest.Age(t, s.dir)   // c.test's new files count as settled
-	mustRun(t, "-v", s.conf) // remembers every MD anew (the times changed)
-	appendFile(t, s.conf, "# the config changed, the definitions did not\n")
-	memotest.Age(t, s.conf) // settled: the run may remember it
-	check("after a comment", "3 of 3 records answered from the memo (memo-parse.bin)\n")
-	check("with nothing changed", "unchanged, not read")
 }

@@ -251,7 +251,7 @@ func (rw *RecordWriter) Write(r *md.Record) error {
 
 // WriteRecords writes recs in order, encoding them in parallel; a record
 // with a line in known (already encoded and redacted, maybe cut around
-// its source) is written as that line with the record's own source.
+// its sources) is written as that line with the record's own sources.
 func WriteRecords(w io.Writer, recs []*md.Record, known map[*md.Record]md.SourceLine) error {
 	out := bufio.NewWriterSize(w, 64<<10)
 	lines := make([][]byte, len(recs))
@@ -267,7 +267,7 @@ func WriteRecords(w io.Writer, recs []*md.Record, known map[*md.Record]md.Source
 			return fmt.Errorf("encoding record %s: %w", recs[i].Name, errs[i])
 		}
 		if l, ok := known[recs[i]]; ok {
-			scratch = l.Append(scratch[:0], recs[i].Source)
+			scratch = l.Append(scratch[:0], recs[i].Sources())
 			out.Write(scratch)
 		} else {
 			out.Write(lines[i])

@@ -5,43 +5,79 @@ import (
 	"strconv"
 )
 
-// SourceLine is a record's encoded line with its "source" member cut out
-// (CutSource), so that one remembered line serves the record wherever
+// SourceLine is a record's encoded line with its "source" members cut out
+// (CutSources), so that one remembered line serves the record wherever
 // its definition moves in the config: a [[domain]] inserted near the top
-// of an md.toml moves every definition below it, and nothing else of
-// those records changes. Tail nil: Head is the whole line, unsplit.
-type SourceLine struct{ Head, Tail []byte }
-
-// CutSource splits line, r.MarshalJSON's encoding of a record whose
-// Source is src, around its "source" member; ok is false when src is nil
-// or the member is not found exactly once (then the line is not split).
-func CutSource(line []byte, src *Source) (SourceLine, bool) {
-	if src == nil {
-		return SourceLine{}, false
-	}
-	member := AppendSource(nil, src)
-	i := bytes.Index(line, member)
-	if i < 0 || bytes.Contains(line[i+len(member):], member) {
-		return SourceLine{}, false
-	}
-	return SourceLine{Head: line[:i:i], Tail: line[i+len(member):]}, true
+// of an md.toml, or a vhost near the top of an Apache file, moves every
+// definition below it, and nothing else of those records changes.
+type SourceLine struct {
+	Line []byte // the line without its source members
+	// Cuts are the offsets in Line where the members were, in order;
+	// none: Line is the whole line.
+	Cuts []int
 }
 
-// Append appends the line of a record whose Source is src: Head, src's
-// member, Tail (src nil: no member); an unsplit line is appended as it is.
-func (l SourceLine) Append(b []byte, src *Source) []byte {
-	b = append(b, l.Head...)
-	if l.Tail == nil {
-		return b
+// Sources are the record's sources that MarshalJSON encodes, in the order
+// it encodes them: the record's own, then each vhost's.
+func (r *Record) Sources() []*Source {
+	var out []*Source
+	if r.Source != nil {
+		out = append(out, r.Source)
 	}
-	if src != nil {
-		b = AppendSource(b, src)
+	for i := range r.Vhosts {
+		if s := r.Vhosts[i].Source; s != nil {
+			out = append(out, s)
+		}
 	}
-	return append(b, l.Tail...)
+	return out
 }
 
-// AppendSource appends the "source" member of a record that is not the
-// first member, as Record.MarshalJSON encodes it: `,"source":{...}`.
+// sourceKey starts every source member (quotes cannot occur unescaped in
+// a JSON string, so this is always a member name).
+var sourceKey = []byte(`"source":{`)
+
+// CutSources cuts srcs, r.Sources() of the record r.MarshalJSON encoded
+// as line, out of line; ok is false when there are none, or when line does
+// not hold exactly their members in that order and no other "source"
+// object (an unknown field may hold one): then the line is not cut.
+func CutSources(line []byte, srcs []*Source) (SourceLine, bool) {
+	if len(srcs) == 0 || bytes.Count(line, sourceKey) != len(srcs) {
+		return SourceLine{}, false
+	}
+	out := SourceLine{Line: make([]byte, 0, len(line)), Cuts: make([]int, 0, len(srcs))}
+	var member []byte
+	rest := line
+	for _, src := range srcs {
+		member = AppendSource(member[:0], src)
+		i := bytes.Index(rest, member)
+		if i < 0 {
+			return SourceLine{}, false
+		}
+		out.Line = append(out.Line, rest[:i]...)
+		out.Cuts = append(out.Cuts, len(out.Line))
+		rest = rest[i+len(member):]
+	}
+	out.Line = append(out.Line, rest...)
+	return out, true
+}
+
+// Append appends the line of a record whose Sources() are srcs: the
+// line with srcs' members put back where the cut ones were. An uncut
+// line is appended as it is; srcs must have one source per cut.
+func (l SourceLine) Append(b []byte, srcs []*Source) []byte {
+	prev := 0
+	for i, at := range l.Cuts {
+		b = append(b, l.Line[prev:at]...)
+		if i < len(srcs) {
+			b = AppendSource(b, srcs[i])
+		}
+		prev = at
+	}
+	return append(b, l.Line[prev:]...)
+}
+
+// AppendSource appends the "source" member of an object in which it is
+// not the first member, as MarshalJSON encodes it: `,"source":{...}`.
 func AppendSource(b []byte, src *Source) []byte {
 	b = append(b, `,"source":{"file":`...)
 	b = appendJSONString(b, src.File)

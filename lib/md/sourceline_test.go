@@ -5,58 +5,82 @@ import (
 	"testing"
 )
 
-// TestCutSource: a line cut around its source and put together with
-// another source is the encoding of the record with that source.
-func TestCutSource(t *testing.T) {
+// TestCutSources: a line cut around its sources and put together with
+// other sources is the encoding of the record with those sources.
+func TestCutSources(t *testing.T) {
+	vhosts := func(srcs ...*Source) []Vhost {
+		var out []Vhost
+		for i, s := range srcs {
+			out = append(out, Vhost{ServerName: "v" + string(rune('0'+i)) + ".test", SSL: true, Source: s})
+		}
+		return out
+	}
+	at := func(file string, line int) *Source { return &Source{File: file, Line: line} }
 	for _, tc := range []struct {
-		name     string
-		from, to *Source
-		ok       bool
+		name       string
+		from, to   *Source
+		vfrom, vto []Vhost
+		ok         bool
 	}{
-		{"line moved", &Source{File: "/etc/mdtools/md.toml", Line: 9}, &Source{File: "/etc/mdtools/md.toml", Line: 11}, true},
-		{"file renamed", &Source{File: "md.toml", Line: 9}, &Source{File: "/etc/md.toml", Line: 9}, true},
-		{"no line", &Source{File: "a.conf"}, &Source{File: "a.conf", Line: 3}, true},
-		{"line dropped", &Source{File: "a.conf", Line: 3}, &Source{File: "a.conf"}, true},
-		{"escapes", &Source{File: "we\"ird\\ \u2028 <&> \x01 é", Line: 1}, &Source{File: "x\xffy", Line: 2}, true},
-		{"source gone", &Source{File: "a.conf", Line: 3}, nil, true},
-		{"no source", nil, nil, false},
+		{"line moved", at("/etc/mdtools/md.toml", 9), at("/etc/mdtools/md.toml", 11), nil, nil, true},
+		{"file renamed", at("md.toml", 9), at("/etc/md.toml", 9), nil, nil, true},
+		{"no line", at("a.conf", 0), at("a.conf", 3), nil, nil, true},
+		{"line dropped", at("a.conf", 3), at("a.conf", 0), nil, nil, true},
+		{"escapes", at("we\"ird\\ \u2028 <&> \x01 é", 1), at("x\xffy", 2), nil, nil, true},
+		{"vhosts moved", at("a.conf", 3), at("a.conf", 5),
+			vhosts(at("a.conf", 10), at("b.conf", 1)), vhosts(at("a.conf", 12), at("b.conf", 1)), true},
+		{"vhosts without sources", at("a.conf", 3), at("a.conf", 5), vhosts(nil, at("b.conf", 1)), vhosts(nil, at("b.conf", 7)), true},
+		{"only vhosts", nil, nil, vhosts(at("a.conf", 10)), vhosts(at("a.conf", 11)), true},
+		{"same source twice", at("a.conf", 3), at("a.conf", 4), vhosts(at("a.conf", 3)), vhosts(at("a.conf", 9)), true},
+		{"no source", nil, nil, nil, nil, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := Record{MD: MD{Name: "a.test", Domains: []string{"a.test"}}, Source: tc.from, Store: "/var/lib/mdtools"}
+			r := Record{MD: MD{Name: "a.test", Domains: []string{"a.test"}}, Source: tc.from, Store: "/var/lib/mdtools", Vhosts: tc.vfrom}
 			line, err := r.MarshalJSON()
 			if err != nil {
 				t.Fatal(err)
 			}
-			sl, ok := CutSource(line, tc.from)
+			from := r.Sources()
+			sl, ok := CutSources(line, from)
 			if ok != tc.ok {
 				t.Fatalf("ok = %v, want %v", ok, tc.ok)
 			}
 			if !ok {
 				return
 			}
-			if got := sl.Append(nil, tc.from); !bytes.Equal(got, line) {
+			if len(sl.Cuts) != len(from) || bytes.Contains(sl.Line, sourceKey) {
+				t.Errorf("cut %d of %d sources: %s", len(sl.Cuts), len(from), sl.Line)
+			}
+			if got := sl.Append(nil, from); !bytes.Equal(got, line) {
 				t.Errorf("put together again:\n%s\nwant\n%s", got, line)
 			}
-			r.Source = tc.to
+			r.Source, r.Vhosts = tc.to, tc.vto
 			want, _ := r.MarshalJSON()
-			if got := sl.Append([]byte("x"), tc.to); !bytes.Equal(got[1:], want) || got[0] != 'x' {
-				t.Errorf("with the new source:\n%s\nwant\n%s", got[1:], want)
+			if got := sl.Append([]byte("x"), r.Sources()); !bytes.Equal(got[1:], want) || got[0] != 'x' {
+				t.Errorf("with the new sources:\n%s\nwant\n%s", got[1:], want)
 			}
 		})
 	}
 }
 
-// TestCutSourceAmbiguous: a line with the member twice is not cut (the
-// second could be anywhere, e.g. inside an unknown field).
-func TestCutSourceAmbiguous(t *testing.T) {
+// TestCutSourcesRefused: a line with a "source" object the sources do
+// not account for, or without theirs, is not cut; an uncut line is
+// appended as it is.
+func TestCutSourcesRefused(t *testing.T) {
 	src := &Source{File: "md.toml", Line: 9}
 	member := AppendSource(nil, src)
-	line := []byte(`{"name":"a.test"` + string(member) + `,"x":{"y":1` + string(member) + `}}`)
-	if _, ok := CutSource(line, src); ok {
-		t.Error("cut a line that has the member twice")
+	for _, line := range []string{
+		`{"name":"a.test"` + string(member) + `,"x":{"y":1` + string(member) + `}}`,
+		`{"name":"a.test"` + string(member) + `,"x":{"source":{"file":"other"}}}`,
+		`{"name":"a.test","source":{"file":"md.toml","line":8}}`,
+		`{"source":{"file":"md.toml","line":9}}`,
+	} {
+		if sl, ok := CutSources([]byte(line), []*Source{src}); ok {
+			t.Errorf("%s: cut to %+v", line, sl)
+		}
 	}
-	if sl := (SourceLine{Head: line}); !bytes.Equal(sl.Append(nil, &Source{File: "other"}), line) {
-		t.Error("an unsplit line is not appended as it is")
+	if sl := (SourceLine{Line: []byte("{}")}); string(sl.Append(nil, []*Source{src})) != "{}" {
+		t.Error("an uncut line is not appended as it is")
 	}
 }
 

@@ -36,9 +36,9 @@ type Run struct {
 	Warnings        []Warning // to save; a loaded Run has them in AllWarnings
 	Names           []string  // the MDs, in output order
 	Keys            []Key     // each MD's key in memo-parse.bin
-	// Sources are where each MD was defined (its record's "source"): the
-	// remembered lines leave it out, see md.CutSource.
-	Sources []Source
+	// Sources are where each MD was defined (its record's sources, see
+	// md.Record.Sources): the remembered lines leave them out.
+	Sources [][]Source
 	Root    uint64 // Fingerprint of the store root files the sync read
 
 	warnings []byte // as encoded (appendWarnings), decoded one at a time
@@ -51,11 +51,10 @@ type Warning struct {
 	Msg  string
 }
 
-// Source is a record's "source" in a Run; the zero Source is none.
+// Source is one of a record's sources in a Run.
 type Source struct {
 	File string
 	Line int
-	Set  bool
 }
 
 // RunKey identifies a run by what it was asked.
@@ -284,41 +283,40 @@ func decodeRunBody(body []byte, context string) (*Run, error) {
 	return r, nil
 }
 
-// appendSources encodes n sources (missing ones are none): the files
-// once, then per MD the file's number (0: none) and the line.
-func appendSources(b []byte, srcs []Source, n int) []byte {
+// appendSources encodes the sources of n MDs (missing ones: none): the
+// files once, then per MD the number of sources and each one's file
+// (its number in the list) and line.
+func appendSources(b []byte, srcs [][]Source, n int) []byte {
 	files := map[string]uint32{}
 	var list []string
-	refs := make([]uint32, n)
-	for i := 0; i < n && i < len(srcs); i++ {
-		if !srcs[i].Set {
-			continue
+	for _, ss := range srcs {
+		for _, src := range ss {
+			if _, ok := files[src.File]; !ok {
+				files[src.File] = uint32(len(list))
+				list = append(list, src.File)
+			}
 		}
-		f, ok := files[srcs[i].File]
-		if !ok {
-			list = append(list, srcs[i].File)
-			f = uint32(len(list))
-			files[srcs[i].File] = f
-		}
-		refs[i] = f
 	}
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(list)))
 	for _, f := range list {
 		b = appendString(b, f)
 	}
-	for i, f := range refs {
-		b = binary.LittleEndian.AppendUint32(b, f)
-		line := uint64(0)
-		if f != 0 {
-			line = uint64(srcs[i].Line)
+	for i := 0; i < n; i++ {
+		var ss []Source
+		if i < len(srcs) {
+			ss = srcs[i]
 		}
-		b = binary.LittleEndian.AppendUint64(b, line)
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(ss)))
+		for _, src := range ss {
+			b = binary.LittleEndian.AppendUint32(b, files[src.File])
+			b = binary.LittleEndian.AppendUint64(b, uint64(src.Line))
+		}
 	}
 	return b
 }
 
 // decodeSources reads what appendSources wrote for n MDs.
-func decodeSources(rd *reader, n int) []Source {
+func decodeSources(rd *reader, n int) [][]Source {
 	nf := rd.u32()
 	if rd.err == nil && uint64(nf) > uint64(len(rd.b))/4 {
 		rd.err = errCorrupt
@@ -328,21 +326,27 @@ func decodeSources(rd *reader, n int) []Source {
 	for ; nf > 0 && rd.err == nil; nf-- {
 		files = append(files, rd.str())
 	}
-	if rd.err == nil && uint64(n) > uint64(len(rd.b))/12 {
+	if rd.err == nil && uint64(n) > uint64(len(rd.b))/4 {
 		rd.err = errCorrupt
 		return nil
 	}
-	srcs := make([]Source, n)
+	srcs := make([][]Source, n)
 	for i := range srcs {
-		f, line := rd.u32(), int(int64(rd.u64()))
-		switch {
-		case rd.err != nil:
-			return nil
-		case f > uint32(len(files)):
+		k := rd.u32()
+		if rd.err == nil && uint64(k) > uint64(len(rd.b))/12 {
 			rd.err = errCorrupt
+		}
+		if rd.err != nil {
 			return nil
-		case f > 0:
-			srcs[i] = Source{File: files[f-1], Line: line, Set: true}
+		}
+		srcs[i] = make([]Source, k)
+		for j := range srcs[i] {
+			f, line := rd.u32(), int(int64(rd.u64()))
+			if rd.err != nil || f >= uint32(len(files)) {
+				rd.err = errCorrupt
+				return nil
+			}
+			srcs[i][j] = Source{File: files[f], Line: line}
 		}
 	}
 	return srcs

@@ -26,8 +26,9 @@ func sampleRun() *Run {
 		},
 		Names: []string{"a.test", "b.test", "c.test", "d.test"},
 		Keys:  []Key{{1}, {2}, {3}, {4}},
-		Sources: []Source{{File: "/etc/md.toml", Line: 3, Set: true}, {},
-			{File: "/etc/conf.d/c.toml", Line: 1, Set: true}, {File: "/etc/md.toml", Line: 9, Set: true}},
+		Sources: [][]Source{{{File: "/etc/md.toml", Line: 3}}, {},
+			{{File: "/etc/conf.d/c.conf", Line: 1}, {File: "/etc/md.toml", Line: 7}, {File: "/etc/conf.d/c.conf", Line: 5}},
+			{{File: "/etc/md.toml", Line: 9}}},
 		Root: 42,
 	}
 }

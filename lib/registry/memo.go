@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"runtime"
 	"sync/atomic"
@@ -35,11 +36,12 @@ func memoPaths(name string) []memo.Path {
 // memoKey is the key of a record as the config made it, before the sync
 // completed it: a hash of its exact encoding (unlike the stages' memo
 // keys, "source" counts: the remembered line carries it), except for its
-// "source" member when that can be cut out (md.CutSource; split says so):
-// the sync does not read it, and the line is put together again with the
-// record's own source, so a definition that moved in the config is still
-// answered. ok is false when the record cannot be remembered (static
-// certificate files are outside the store).
+// "source" members (its own and its vhosts') when they can be cut out
+// (md.CutSources; split says so): the sync does not read them, and the
+// line is put together again with the record's own sources, so a
+// definition that moved in the config is still answered. ok is false
+// when the record cannot be remembered (static certificate files are
+// outside the store).
 func memoKey(m *memo.Memo, r *md.Record) (key memo.Key, split, ok bool) {
 	if m == nil || len(r.CertFiles) > 0 {
 		return memo.Key{}, false, false
@@ -49,16 +51,48 @@ func memoKey(m *memo.Memo, r *md.Record) (key memo.Key, split, ok bool) {
 		return memo.Key{}, false, false
 	}
 	h := sha256.New()
-	if sl, cut := md.CutSource(b, r.Source); cut {
-		h.Write([]byte{1}) // never the key of a whole line that reads the same
-		h.Write(sl.Head)
-		h.Write(sl.Tail)
+	if sl, cut := md.CutSources(b, r.Sources()); cut {
+		// never the key of a whole line that reads the same: the cuts
+		// (where sources were) are part of it
+		h.Write(encodeCuts([]byte{1}, sl.Cuts))
+		h.Write(sl.Line)
 		split = true
 	} else {
 		h.Write(b)
 	}
 	copy(key[:], h.Sum(nil))
 	return key, split, true
+}
+
+// encodeCuts appends the offsets of a SourceLine's cuts, 4 bytes each.
+func encodeCuts(b []byte, cuts []int) []byte {
+	for _, c := range cuts {
+		b = binary.LittleEndian.AppendUint32(b, uint32(c))
+	}
+	return b
+}
+
+// entryLine is the remembered line of e (TailA), cut where TailB says
+// (encodeCuts; none: TailA is the whole line); ok is false when it does
+// not fit n sources.
+func entryLine(e *memo.Entry, n int) (md.SourceLine, bool) {
+	l := md.SourceLine{Line: e.TailA}
+	if len(e.TailB) == 0 {
+		return l, true // uncut: its key held its sources, the line has them
+	}
+	if len(e.TailB)%4 != 0 || len(e.TailB)/4 != n {
+		return md.SourceLine{}, false
+	}
+	prev := 0
+	for i := 0; i < len(e.TailB); i += 4 {
+		c := int(binary.LittleEndian.Uint32(e.TailB[i:]))
+		if c < prev || c > len(e.TailA) {
+			return md.SourceLine{}, false
+		}
+		l.Cuts = append(l.Cuts, c)
+		prev = c
+	}
+	return l, true
 }
 
 // replay returns the record's output line as the sync completed it last
@@ -68,21 +102,12 @@ func replay(m *memo.Memo, key memo.Key, r *md.Record, now time.Time) (md.SourceL
 	if !ok || e.Name != r.Name || len(e.TailA) == 0 {
 		return md.SourceLine{}, false
 	}
-	return entryLine(e), true
-}
-
-// entryLine is the remembered line of e: TailA and TailB are the head
-// and tail of a line split around its source, or TailA the whole line.
-func entryLine(e *memo.Entry) md.SourceLine {
-	if len(e.TailB) == 0 {
-		return md.SourceLine{Head: e.TailA}
-	}
-	return md.SourceLine{Head: e.TailA, Tail: e.TailB}
+	return entryLine(e, len(r.Sources()))
 }
 
 // rememberSync stores the output line of r as the sync completed it (cut
-// around its source when the key was, see memoKey), when domains/<md> did
-// not change while it was read; it reports whether it did.
+// around its sources when the key was, see memoKey), when domains/<md>
+// did not change while it was read; it reports whether it did.
 func rememberSync(m *memo.Memo, key memo.Key, split bool, r *md.Record, before uint64, decided time.Time) bool {
 	after, settled := m.Fingerprint(memoPaths(r.Name), nil)
 	if !settled || after != before {
@@ -95,12 +120,12 @@ func rememberSync(m *memo.Memo, key memo.Key, split bool, r *md.Record, before u
 	}
 	e := &memo.Entry{Name: r.Name, Stat: after, Decided: decided.UnixNano(), Until: decided.Add(memoLife).UnixNano(), TailA: b}
 	if split {
-		sl, ok := md.CutSource(b, r.Source)
+		sl, ok := md.CutSources(b, r.Sources())
 		if !ok {
 			m.Forget(r.Name)
 			return false
 		}
-		e.TailA, e.TailB = sl.Head, sl.Tail
+		e.TailA, e.TailB = sl.Line, encodeCuts(nil, sl.Cuts)
 	}
 	m.Put(key, e)
 	return true
@@ -121,7 +146,9 @@ func RootFingerprint(m *memo.Memo) (uint64, bool) { return m.Fingerprint(rootPat
 // record as before. ok is false otherwise. Like Sync, it takes the
 // store-wide lock (opts.Wait), so it never reads a store in the middle of
 // another sync; opts.Now is the clock of the memo's time window.
-func ReplayRun(ctx context.Context, st *store.Store, m *memo.Memo, names []string, keys []memo.Key, root uint64, opts Options) (lines []md.SourceLine, ok bool, err error) {
+// sources[i] is how many sources (md.Record.Sources) the i-th MD has: its
+// line is put together with them.
+func ReplayRun(ctx context.Context, st *store.Store, m *memo.Memo, names []string, keys []memo.Key, sources []int, root uint64, opts Options) (lines []md.SourceLine, ok bool, err error) {
 	unlock, err := st.Lock(ctx, "", opts.Wait)
 	if err != nil {
 		return nil, false, fmt.Errorf("syncing MDs into %s: %w", st, err)
@@ -142,7 +169,13 @@ func ReplayRun(ctx context.Context, st *store.Store, m *memo.Memo, names []strin
 			missed.Store(true)
 			return
 		}
-		lines[i] = entryLine(e)
+		n := 0
+		if i < len(sources) {
+			n = sources[i]
+		}
+		if lines[i], found = entryLine(e, n); !found {
+			missed.Store(true)
+		}
 	})
 	if missed.Load() {
 		return nil, false, nil

@@ -113,7 +113,7 @@ func TestMemoSync(t *testing.T) {
 			// the output md-parse writes: the remembered line, or the record
 			for i := range recs {
 				l, ok := res.Lines[recs[i]]
-				with := l.Append(nil, recs[i].Source)
+				with := l.Append(nil, recs[i].Sources())
 				if !ok {
 					with, _ = recs[i].Redacted().MarshalJSON()
 				}
@@ -204,7 +204,7 @@ func TestReplayRunOverMonths(t *testing.T) {
 			return false
 		}
 		defer m.Close()
-		lines, ok, err := ReplayRun(t.Context(), st, m, names, keys, root, Options{Now: func() time.Time { return start.Add(time.Duration(d) * 24 * time.Hour) }})
+		lines, ok, err := ReplayRun(t.Context(), st, m, names, keys, []int{1, 1}, root, Options{Now: func() time.Time { return start.Add(time.Duration(d) * 24 * time.Hour) }})
 		if err != nil {
 			t.Fatalf("day %d: %v", d, err)
 		}
@@ -215,7 +215,7 @@ func TestReplayRunOverMonths(t *testing.T) {
 			}
 			for i, r := range plain {
 				want, _ := r.Redacted().MarshalJSON()
-				if got := lines[i].Append(nil, r.Source); string(got) != string(want) {
+				if got := lines[i].Append(nil, r.Sources()); string(got) != string(want) {
 					t.Errorf("day %d, %s: replayed\n%s\nwithout memo\n%s", d, r.Name, got, want)
 				}
 			}
