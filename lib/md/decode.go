@@ -148,6 +148,18 @@ func MarshalNoEscape(v any) ([]byte, error) {
 	return bytes.Clone(bytes.TrimRight(e.buf.Bytes(), "\n")), nil
 }
 
+// withMarshaled hands fn what MarshalNoEscape returns for v, valid only
+// during the call (the pooled buffer, not a copy).
+func withMarshaled(v any, fn func([]byte)) error {
+	e := encoders.Get().(*encoder)
+	if err := e.enc.Encode(v); err != nil {
+		return err // e is dropped: nothing of a failed encoding is reused
+	}
+	fn(bytes.TrimRight(e.buf.Bytes(), "\n"))
+	e.put()
+	return nil
+}
+
 // encoder is a JSON encoder into its own buffer, reused through encoders.
 type encoder struct {
 	buf bytes.Buffer

@@ -37,28 +37,45 @@ func (r *Record) Sources() []*Source {
 var sourceKey = []byte(`"source":{`)
 
 // CutSources cuts srcs, r.Sources() of the record r.MarshalJSON encoded
-// as line, out of line; ok is false when there are none, or when line does
-// not hold exactly their members in that order and no other "source"
-// object (an unknown field may hold one): then the line is not cut.
+// as line, out of line (into a new slice); ok is false as SourceSpans'.
 func CutSources(line []byte, srcs []*Source) (SourceLine, bool) {
-	if len(srcs) == 0 || bytes.Count(line, sourceKey) != len(srcs) {
+	spans, ok := SourceSpans(line, srcs)
+	if !ok {
 		return SourceLine{}, false
 	}
-	out := SourceLine{Line: make([]byte, 0, len(line)), Cuts: make([]int, 0, len(srcs))}
-	var member []byte
-	rest := line
-	for _, src := range srcs {
-		member = AppendSource(member[:0], src)
-		i := bytes.Index(rest, member)
-		if i < 0 {
-			return SourceLine{}, false
-		}
-		out.Line = append(out.Line, rest[:i]...)
+	out := SourceLine{Line: make([]byte, 0, len(line)), Cuts: make([]int, 0, len(spans))}
+	prev := 0
+	for _, sp := range spans {
+		out.Line = append(out.Line, line[prev:sp[0]]...)
 		out.Cuts = append(out.Cuts, len(out.Line))
-		rest = rest[i+len(member):]
+		prev = sp[1]
 	}
-	out.Line = append(out.Line, rest...)
+	out.Line = append(out.Line, line[prev:]...)
 	return out, true
+}
+
+// SourceSpans finds the members of srcs, r.Sources() of the record
+// r.MarshalJSON encoded as line: their [start, end) in line, in order.
+// ok is false when there are none, or when line does not hold exactly
+// their members in that order and no other "source" object (an unknown
+// field may hold one): then the line is not cut.
+func SourceSpans(line []byte, srcs []*Source) (spans [][2]int, ok bool) {
+	if len(srcs) == 0 || bytes.Count(line, sourceKey) != len(srcs) {
+		return nil, false
+	}
+	spans = make([][2]int, 0, len(srcs))
+	var member [128]byte
+	at := 0
+	for _, src := range srcs {
+		m := AppendSource(member[:0], src)
+		i := bytes.Index(line[at:], m)
+		if i < 0 {
+			return nil, false
+		}
+		spans = append(spans, [2]int{at + i, at + i + len(m)})
+		at += i + len(m)
+	}
+	return spans, true
 }
 
 // Append appends the line of a record whose Sources() are srcs: the

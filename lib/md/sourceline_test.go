@@ -2,6 +2,7 @@ package md
 
 import (
 	"bytes"
+	"encoding/json"
 	"testing"
 )
 
@@ -101,4 +102,22 @@ func FuzzAppendSource(f *testing.F) {
 			t.Errorf("%q %d: %s, want %s", file, line, got, want)
 		}
 	})
+}
+
+// TestReadJSON: ReadJSON hands over what MarshalJSON returns, unknown
+// fields too.
+func TestReadJSON(t *testing.T) {
+	for _, r := range []Record{
+		{MD: MD{Name: "a.test", Domains: []string{"a.test"}}, Source: &Source{File: "md.toml", Line: 3}},
+		{MD: MD{Name: "b.test", Domains: []string{"b.test"}, Extra: map[string]json.RawMessage{"x-new": json.RawMessage(`{"a": 1}`)}}},
+	} {
+		want, err := r.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []byte
+		if err := r.ReadJSON(func(b []byte) { got = bytes.Clone(b) }); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("ReadJSON: %s %v\nwant %s", got, err, want)
+		}
+	}
 }

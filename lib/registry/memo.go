@@ -46,21 +46,37 @@ func memoKey(m *memo.Memo, r *md.Record) (key memo.Key, split, ok bool) {
 	if m == nil || len(r.CertFiles) > 0 {
 		return memo.Key{}, false, false
 	}
-	b, err := r.MarshalJSON()
+	srcs := r.Sources()
+	err := r.ReadJSON(func(b []byte) {
+		h := sha256.New()
+		spans, cut := md.SourceSpans(b, srcs)
+		if !cut {
+			h.Write(b)
+			copy(key[:], h.Sum(nil))
+			return
+		}
+		// never the key of a whole line that reads the same: where the
+		// sources were cut (offsets in the rest) is part of it
+		var n [4]byte
+		h.Write([]byte{1})
+		removed := 0
+		for _, sp := range spans {
+			binary.LittleEndian.PutUint32(n[:], uint32(sp[0]-removed))
+			h.Write(n[:])
+			removed += sp[1] - sp[0]
+		}
+		prev := 0
+		for _, sp := range spans {
+			h.Write(b[prev:sp[0]])
+			prev = sp[1]
+		}
+		h.Write(b[prev:])
+		copy(key[:], h.Sum(nil))
+		split = true
+	})
 	if err != nil {
 		return memo.Key{}, false, false
 	}
-	h := sha256.New()
-	if sl, cut := md.CutSources(b, r.Sources()); cut {
-		// never the key of a whole line that reads the same: the cuts
-		// (where sources were) are part of it
-		h.Write(encodeCuts([]byte{1}, sl.Cuts))
-		h.Write(sl.Line)
-		split = true
-	} else {
-		h.Write(b)
-	}
-	copy(key[:], h.Sum(nil))
 	return key, split, true
 }
 
