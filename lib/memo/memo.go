@@ -394,6 +394,14 @@ func (m *Memo) Fingerprint(paths []Path, extra []string) (sum uint64, settled bo
 	return m.fingerprint(paths, extra, true)
 }
 
+// FingerprintUnlisted is Fingerprint without the group listings (the same
+// sum): for a caller that asks about a few paths once, where listing a
+// group (the store root holds an ari-<md>.json per MD) costs more than
+// asking.
+func (m *Memo) FingerprintUnlisted(paths []Path) (sum uint64, settled bool) {
+	return m.fingerprint(paths, nil, false)
+}
+
 // fingerprint is Fingerprint; listed says whether a path of a listed
 // group may be found absent from the group's listing instead of asked
 // for (the same sum either way).

@@ -141,6 +141,31 @@ func TestFingerprintSettled(t *testing.T) {
 	}
 }
 
+// TestFingerprintUnlisted: asking for every path gives the sum the
+// listings give, for paths that are there and paths that are not.
+func TestFingerprintUnlisted(t *testing.T) {
+	dir := t.TempDir()
+	for _, p := range []string{"domains/a.test", "staging/b.test", "tmp"} {
+		os.MkdirAll(filepath.Join(dir, p), 0o700)
+	}
+	os.WriteFile(filepath.Join(dir, "httpd.json"), []byte(`{}`), 0o600)
+	os.WriteFile(filepath.Join(dir, "ari-a.test.json"), []byte(`{}`), 0o600)
+	m, _ := Open(dir, "order", "v1")
+	defer m.Close()
+	for _, paths := range [][]Path{
+		{{Name: "httpd.json"}},
+		{{Name: "missing.json"}},
+		{{Group: "domains", Name: "a.test"}, {Group: "staging", Name: "a.test"}, {Group: "staging", Name: "b.test"},
+			{Group: "tmp", Name: "a.test"}, {Name: "ari-a.test.json"}, {Name: "revoked-a.test.json"}},
+	} {
+		listed, _ := m.Fingerprint(paths, nil)
+		asked, _ := m.FingerprintUnlisted(paths)
+		if listed != asked {
+			t.Errorf("%v: listed %x, asked %x", paths, listed, asked)
+		}
+	}
+}
+
 func TestPutForget(t *testing.T) {
 	m, _ := Open(t.TempDir(), "order", "v1")
 	defer m.Close()
