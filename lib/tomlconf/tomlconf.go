@@ -160,7 +160,7 @@ func (p *parser) domainList(top *table, k string, v any) []map[string]any {
 		return nil
 	}
 	if len(list) > MaxDomains {
-		p.errorf(top, k, "more than %d [[domain]] tables (%d), the most an md.toml may have", MaxDomains, len(list))
+		p.errorf(top, k, "%d [[domain]] tables; an md.toml may have at most %d (split the MDs over several md.toml files, each with its own store-dir)", len(list), MaxDomains)
 		return nil
 	}
 	return list

@@ -340,4 +340,15 @@ func TestMaxDomainsFit(t *testing.T) {
 	if len(pc.Records) != MaxDomains {
 		t.Errorf("%d records, want %d", len(pc.Records), MaxDomains)
 	}
+	// one more is refused, saying how many there are and what to do
+	pc = nil
+	b.WriteString("[[domain]]\ndomains = [\"one-more.example.org\"]\n")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Load(path)
+	want := fmt.Sprintf("%s: domain: %d [[domain]] tables; an md.toml may have at most %d (split the MDs over several md.toml files, each with its own store-dir)", path, MaxDomains+1, MaxDomains)
+	if err == nil || err.Error() != want {
+		t.Errorf("one table too many: %v\nwant %s", err, want)
+	}
 }
