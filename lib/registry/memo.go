@@ -34,14 +34,13 @@ func memoPaths(name string) []memo.Path {
 }
 
 // memoKey is the key of a record as the config made it, before the sync
-// completed it: a hash of its exact encoding (unlike the stages' memo
-// keys, "source" counts: the remembered line carries it), except for its
-// "source" members (its own and its vhosts') when they can be cut out
-// (md.CutSources; split says so): the sync does not read them, and the
-// line is put together again with the record's own sources, so a
-// definition that moved in the config is still answered. ok is false
-// when the record cannot be remembered (static certificate files are
-// outside the store).
+// completed it: a hash of its exact encoding but for its "source" members
+// (its own and its vhosts'), cut out where they are and put back into the
+// remembered line on replay (md.SourceSpans; split says so). The sync
+// does not read them, so a definition that moved in the config, or a
+// config named by another path, is still answered. A line whose sources
+// cannot be cut is hashed whole. ok is false when the record cannot be
+// remembered (static certificate files are outside the store).
 func memoKey(m *memo.Memo, r *md.Record) (key memo.Key, split, ok bool) {
 	if m == nil || len(r.CertFiles) > 0 {
 		return memo.Key{}, false, false
@@ -56,7 +55,8 @@ func memoKey(m *memo.Memo, r *md.Record) (key memo.Key, split, ok bool) {
 			return
 		}
 		// never the key of a whole line that reads the same: where the
-		// sources were cut (offsets in the rest) is part of it
+		// sources were cut (offsets in the rest, as encodeCuts writes a
+		// SourceLine's Cuts) is part of it
 		var n [4]byte
 		h.Write([]byte{1})
 		removed := 0
