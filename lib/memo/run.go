@@ -1,6 +1,7 @@
 package memo
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -60,8 +61,11 @@ type Source struct {
 // RunKey identifies a run by what it was asked.
 type RunKey [32]byte
 
-// runMagic starts a run file.
-const runMagic = "mdtools-run-memo 2\n"
+// runMagic starts a run file: the name, then the format's version.
+const (
+	runMagicName = "mdtools-run-memo "
+	runMagic     = runMagicName + "2\n"
+)
 
 // maxRunFile bounds a run file (about 70 bytes per MD).
 const maxRunFile = 64 << 20
@@ -234,6 +238,9 @@ var errOtherBuild = errors.New("written by another mdtools build")
 
 func decodeRun(data []byte, context string) (*Run, error) {
 	if len(data) < len(runMagic)+4 || string(data[:len(runMagic)]) != runMagic {
+		if bytes.HasPrefix(data, []byte(runMagicName)) {
+			return nil, errOtherBuild // an older format: not damage
+		}
 		return nil, errCorrupt
 	}
 	body := data[:len(data)-4]

@@ -60,6 +60,16 @@ func TestRunRoundTrip(t *testing.T) {
 	if r, err := LoadRun(dir, in.Key, "v2"); r != nil || !errors.Is(err, errOtherBuild) {
 		t.Errorf("another build's run memo: %v %v", r, err)
 	}
+	// an older format (an upgrade) is another build's too, not damage
+	file := filepath.Join(dir, RunFileName(in.Key))
+	data, _ := os.ReadFile(file)
+	old := append([]byte(runMagicName+"1\n"), data[len(runMagic):]...)
+	if err := os.WriteFile(file, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := LoadRun(dir, in.Key, "v1"); r != nil || !errors.Is(err, errOtherBuild) {
+		t.Errorf("a run memo of format 1: %v %v", r, err)
+	}
 	if r, err := LoadRun(dir, RunKeyOf("other"), "v1"); r != nil || err != nil {
 		t.Errorf("a run never saved: %v %v", r, err)
 	}
