@@ -385,19 +385,31 @@ func (r *Runner) seedARI(ctx context.Context, rec *md.Record, chains [][]*x509.C
 	if r.DryRun || !rec.ARIRenewals {
 		return
 	}
+	leaves := make([]*x509.Certificate, 0, len(chains))
+	for _, c := range chains {
+		leaves = append(leaves, c[0])
+	}
+	if err := SeedARI(ctx, r.Store, rec.Name, leaves, now); err != nil {
+		r.log().Warnf("%s: saving ARI cache: %v", rec.Name, err)
+	}
+}
+
+// SeedARI writes into the MD's ARI cache (ari-<md>.json) what md-order
+// writes when it has just issued leaves: ask about them no sooner than
+// ariFirstQuery (6 hours) after now. testdata/benchscale seeds the stores
+// it prepares with it, as a finished md-order would.
+func SeedARI(ctx context.Context, st *store.Store, name string, leaves []*x509.Certificate, now time.Time) error {
 	var cache ariCache
-	_ = r.Store.LoadJSON(ctx, store.GroupRoot, "", ariFile(rec.Name), &cache)
+	_ = st.LoadJSON(ctx, store.GroupRoot, "", ariFile(name), &cache)
 	if cache.Entries == nil {
 		cache.Entries = map[string]ariEntry{}
 	}
-	for _, c := range chains {
-		if id, err := CertID(c[0]); err == nil {
+	for _, leaf := range leaves {
+		if id, err := CertID(leaf); err == nil {
 			cache.Entries[id] = ariEntry{RetryAfter: md.NewTime(now.Add(ariFirstQuery))}
 		}
 	}
-	if err := r.Store.SaveJSON(ctx, store.GroupRoot, "", ariFile(rec.Name), &cache); err != nil {
-		r.log().Warnf("%s: saving ARI cache: %v", rec.Name, err)
-	}
+	return st.SaveJSON(ctx, store.GroupRoot, "", ariFile(name), &cache)
 }
 
 // fetchARI asks the first CA for a certificate's renewal info, and says

@@ -2,7 +2,7 @@
 // ACME CA: for every MD record md-parse wrote (one name per MD), it stages
 // what a finished md-order run leaves in staging/<md>/ (md.json with the
 // CA, one private key and certificate chain per key spec, a finished
-// job.json), with the certificates issued by one in-process P-256 CA
+// job.json, and the ARI cache md-order seeds), with the certificates issued by one in-process P-256 CA
 // (lib/staple/ocsptest) that names a local OCSP responder. It then prints
 // MD_BENCH_READY=1 and answers OCSP until SIGTERM or Ctrl-C, so that the
 // real md-install activates the staged sets and the real md-staple
@@ -27,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mdtools/mdtools/lib/acmeflow"
 	"github.com/mdtools/mdtools/lib/md"
 	"github.com/mdtools/mdtools/lib/pool"
 	"github.com/mdtools/mdtools/lib/staple/ocsptest"
@@ -128,6 +129,7 @@ func stage(ctx context.Context, st *store.Store, ca *ocsptest.CA, ocspURL string
 	if err := st.SaveMD(ctx, store.GroupStaging, &m); err != nil {
 		return err
 	}
+	var leaves []*x509.Certificate
 	for _, spec := range rec.PrivKey.Effective() {
 		if c, _ := md.CurveName(spec.Curve); spec.Type != md.KeyEC || (spec.Curve != "" && c != "P-256") {
 			return fmt.Errorf("%s: key spec %s: only EC keys (P-256) are generated", rec.Name, spec.Name())
@@ -140,6 +142,14 @@ func stage(ctx context.Context, st *store.Store, ca *ocsptest.CA, ocspURL string
 			return err
 		}
 		if err := st.SaveChain(ctx, store.GroupStaging, rec.Name, spec.FileName("pubcert"), []*x509.Certificate{leaf, ca.Cert}); err != nil {
+			return err
+		}
+		leaves = append(leaves, leaf)
+	}
+	// as md-order's finish: no ARI query about the new certificates for
+	// 6 hours, so that the measured cycles ask the CA nothing
+	if rec.ARIRenewals {
+		if err := acmeflow.SeedARI(ctx, st, rec.Name, leaves, now); err != nil {
 			return err
 		}
 	}
