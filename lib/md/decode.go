@@ -138,18 +138,15 @@ func describeSyntax(err error) error {
 // MarshalNoEscape encodes like json.Marshal but keeps <, > and & literal,
 // as mod_md's jansson does. Every mdtools JSON output goes through it.
 func MarshalNoEscape(v any) ([]byte, error) {
-	e := encoders.Get().(*encoder)
-	if err := e.enc.Encode(v); err != nil {
-		return nil, err // e is dropped: nothing of a failed encoding is reused
-	}
-	defer e.put()
+	var out []byte
 	// one allocation of the result's size, not a buffer grown by doubling
 	// (100,000 records through md-parse allocated 33 MB that way)
-	return bytes.Clone(bytes.TrimRight(e.buf.Bytes(), "\n")), nil
+	err := withMarshaled(v, func(b []byte) { out = bytes.Clone(b) })
+	return out, err
 }
 
-// withMarshaled hands fn what MarshalNoEscape returns for v, valid only
-// during the call (the pooled buffer, not a copy).
+// withMarshaled hands fn v encoded as MarshalNoEscape returns it, valid
+// only during the call (the pooled encoder's buffer, not a copy).
 func withMarshaled(v any, fn func([]byte)) error {
 	e := encoders.Get().(*encoder)
 	if err := e.enc.Encode(v); err != nil {

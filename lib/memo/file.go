@@ -49,7 +49,7 @@ func Open(dir, stage, context string) (*Memo, error) {
 	// asked directly, not through the root's listing: at 100,000 MDs the
 	// root holds 100,000 files, which a stage without root paths
 	// (md-staple) never needs listed
-	m.global, _ = m.fingerprint([]Path{{Name: "md_store.json"}}, nil, false)
+	m.global, _ = m.FingerprintUnlisted([]Path{{Name: "md_store.json"}})
 	// a memo of another build or store key is not read past its header:
 	// after an upgrade it is hundreds of MB over 100,000 MDs
 	head := binary.LittleEndian.AppendUint64(appendString([]byte(magic), context), m.global)
