@@ -55,7 +55,7 @@ type Result struct {
 	Replayed  int               // MDs completed from the memo (Options.Memo)
 	// Lines holds, for the records the memo answered, their output line
 	// as the sync completed them, to be put together with the record's
-	// own source (the records themselves are left as the config made
+	// own sources (the records themselves are left as the config made
 	// them).
 	Lines map[*md.Record]md.SourceLine
 	// Keys, when the memo holds the answer of every record after this
@@ -135,7 +135,7 @@ func plan(ctx context.Context, st *store.Store, recs []*md.Record, m *memo.Memo,
 			return nil, o.err
 		}
 		switch {
-		case o.replayed:
+		case o.line.Line != nil:
 			p.result.Unchanged = append(p.result.Unchanged, r.Name)
 			p.result.Replayed++
 			if p.result.Lines == nil {
@@ -254,9 +254,8 @@ func (p *syncPlan) unassigned(ctx context.Context, st *store.Store, stored []str
 
 // recordOutcome is what the sync decided for one record.
 type recordOutcome struct {
-	line       md.SourceLine // the memo's output line (replayed: nothing read)
-	replayed   bool
-	write      *md.MD // md.json to write
+	line       md.SourceLine // the memo's output line: replayed, nothing read
+	write      *md.MD        // md.json to write
 	warning    string
 	err        error
 	key        memo.Key
@@ -275,7 +274,7 @@ func examine(ctx context.Context, st *store.Store, m *memo.Memo, r *md.Record, f
 	var before uint64
 	if memoable {
 		if line, ok := replay(m, key, r, now); ok {
-			o.line, o.replayed, o.remembered = line, true, true
+			o.line, o.remembered = line, true
 			return o
 		}
 		before, _ = m.Fingerprint(memoPaths(r.Name), nil)

@@ -2,11 +2,12 @@
 // ACME CA: for every MD record md-parse wrote (one name per MD), it stages
 // what a finished md-order run leaves in staging/<md>/ (md.json with the
 // CA, one private key and certificate chain per key spec, a finished
-// job.json, and the ARI cache md-order seeds), with the certificates issued by one in-process P-256 CA
-// (lib/staple/ocsptest) that names a local OCSP responder. It then prints
-// MD_BENCH_READY=1 and answers OCSP until SIGTERM or Ctrl-C, so that the
-// real md-install activates the staged sets and the real md-staple
-// fetches and stores a response for each, exactly as after a first cycle.
+// job.json, and the ARI cache md-order seeds), with the certificates
+// issued by one in-process P-256 CA (lib/staple/ocsptest) that names a
+// local OCSP responder. It then prints MD_BENCH_READY=1 and answers OCSP
+// until SIGTERM or Ctrl-C, so that the real md-install activates the
+// staged sets and the real md-staple fetches and stores a response for
+// each, exactly as after a first cycle.
 //
 //	go run ./testdata/benchscale -store DIR -records parse.jsonl
 //
