@@ -13,6 +13,7 @@ import (
 	"github.com/mdtools/mdtools/lib/memo"
 	"github.com/mdtools/mdtools/lib/registry"
 	"github.com/mdtools/mdtools/lib/store"
+	"github.com/mdtools/mdtools/lib/tomlconf"
 	ucli "github.com/urfave/cli/v2"
 )
 
@@ -77,6 +78,10 @@ func (rm *runMemo) replay(ctx context.Context, c *ucli.Context, env cli.Env, log
 		return false, nil
 	}
 	if changed := memo.Changed(run.Inputs, os.LookupEnv); changed != "" {
+		if changed == path && onlyChange(run.Inputs, path) {
+			log.Debugf("run memo: %s changed since the last run: reading its changed [[domain]] tables", changed)
+			return rm.replayTables(ctx, c, env, log, path, run)
+		}
 		log.Debugf("run memo: %s changed since the last run: reading the configuration", changed)
 		return false, nil
 	}
@@ -108,6 +113,21 @@ func (rm *runMemo) replay(ctx context.Context, c *ucli.Context, env cli.Env, log
 		out.Write(b)
 	}
 	return true, out.Flush()
+}
+
+// onlyChange says whether path is the only file among a run's inputs
+// (an md.toml reads no other) and no variable it read changed.
+func onlyChange(inputs []memo.Input, path string) bool {
+	var vars []memo.Input
+	for _, in := range inputs {
+		if !in.Env && in.Name != path {
+			return false
+		}
+		if in.Env {
+			vars = append(vars, in)
+		}
+	}
+	return memo.Changed(vars, os.LookupEnv) == ""
 }
 
 // runSources are the sources of the run's i-th record, as saved.
@@ -147,28 +167,54 @@ func replayLines(ctx context.Context, c *ucli.Context, run *memo.Run) ([]md.Sour
 
 // save keeps what this run depended on and answered, when every record's
 // answer is in the store's memo and no input changed while it was read.
-func (rm *runMemo) save(log *cli.Logger, pc *md.ParsedConfig, ch cli.ChosenStore, res *registry.Result, root uint64) {
+func (rm *runMemo) save(log *cli.Logger, path string, pc *md.ParsedConfig, ch cli.ChosenStore, res *registry.Result, root uint64) {
 	if res == nil || res.Keys == nil || len(res.Keys) != len(pc.Records) {
 		return
 	}
-	inputs, settled := rm.inputs.List()
-	if !settled || memo.Changed(inputs, os.LookupEnv) != "" {
-		return
+	run := &memo.Run{StoreDir: pc.StoreDir, DefaultStoreDir: pc.DefaultStoreDir, Store: ch.Dir, Keys: res.Keys, Root: root}
+	var tables map[int]tomlconf.Table
+	if cli.IsTOML(path) {
+		// read again, before the inputs are checked: a table's sum is
+		// only kept for the text that made its record
+		if tables = tablesByLine(path); tables == nil {
+			return
+		}
 	}
-	run := &memo.Run{Key: rm.key, Inputs: inputs, StoreDir: pc.StoreDir, DefaultStoreDir: pc.DefaultStoreDir,
-		Store: ch.Dir, Keys: res.Keys, Root: root}
 	for _, r := range pc.Records {
 		run.Names = append(run.Names, r.Name)
-		var srcs []memo.Source
-		for _, src := range r.Sources() {
-			srcs = append(srcs, memo.Source{File: src.File, Line: src.Line})
+		run.Sources = append(run.Sources, runSourcesOf(r.Sources()))
+		if tables != nil {
+			t, ok := tables[r.Source.Line]
+			if !ok {
+				return
+			}
+			run.Tables = append(run.Tables, runTable(t, tomlconf.Reach(r), r.Domains[1:]))
 		}
-		run.Sources = append(run.Sources, srcs)
 	}
 	for _, w := range pc.Warnings {
 		run.Warnings = append(run.Warnings, memo.Warning{File: w.File, Line: w.Line, Msg: w.Msg})
 	}
+	rm.saveRun(log, rm.inputs, run)
+}
+
+// saveRun writes run with the inputs in, when they are settled and none
+// changed since it was read.
+func (rm *runMemo) saveRun(log *cli.Logger, in *memo.Inputs, run *memo.Run) {
+	inputs, settled := in.List()
+	if !settled || memo.Changed(inputs, os.LookupEnv) != "" {
+		return
+	}
+	run.Key, run.Inputs = rm.key, inputs
 	if err := memo.SaveRun(rm.dir, run, cli.MemoContext()); err != nil {
 		log.Infof("run memo not saved: %v", err)
 	}
+}
+
+// runSourcesOf is a record's sources as a run keeps them.
+func runSourcesOf(srcs []*md.Source) []memo.Source {
+	var out []memo.Source
+	for _, src := range srcs {
+		out = append(out, memo.Source{File: src.File, Line: src.Line})
+	}
+	return out
 }

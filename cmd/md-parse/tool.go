@@ -139,7 +139,7 @@ func parse(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger) e
 			return err
 		}
 		if rm != nil && res != nil && res.Keys != nil {
-			rm.save(log, pc, ch, res, root)
+			rm.save(log, path, pc, ch, res, root)
 		}
 	}
 	var lines map[*md.Record]md.SourceLine
@@ -160,27 +160,36 @@ func syncStore(ctx context.Context, c *ucli.Context, log *cli.Logger, ch cli.Cho
 		return nil, 0, err
 	}
 	defer st.Close()
-	opts := registry.Options{DryRun: dry, Wait: c.Duration("wait")}
+	var m *memo.Memo
 	if !dry && !cli.IsEtcd(ch.Dir) && os.Getenv(cli.NoMemoEnv) == "" {
-		m, err := registry.OpenMemo(ch.Dir, cli.MemoContext())
-		if err != nil {
+		if m, err = registry.OpenMemo(ch.Dir, cli.MemoContext()); err != nil {
 			log.Infof("memo: %v", err)
 		}
 		defer m.Close()
-		opts.Memo = m
 	}
+	res, root, err := syncWith(ctx, c, log, st, m, recs, dry, nil)
+	if res != nil && res.Replayed > 0 {
+		log.Infof("%d of %d records answered from the memo (%s)", res.Replayed, len(recs), memo.FileName("parse"))
+	}
+	return res, root, err
+}
+
+// syncWith is syncStore on an open store and memo (m nil: none); others
+// are configured MDs not among recs (registry.Options.Others).
+func syncWith(ctx context.Context, c *ucli.Context, log *cli.Logger, st *store.Store, m *memo.Memo, recs []*md.Record, dry bool, others []string) (*registry.Result, uint64, error) {
+	opts := registry.Options{DryRun: dry, Wait: c.Duration("wait"), Memo: m, Others: others}
 	res, err := registry.Sync(ctx, st, recs, opts)
 	if err != nil || res == nil {
 		return nil, 0, err
 	}
 	var root uint64
-	if opts.Memo != nil {
-		if err := opts.Memo.Save(); err != nil {
+	if m != nil {
+		if err := m.Save(); err != nil {
 			log.Infof("memo not saved: %v", err)
 			res.Keys = nil
 		}
 		var settled bool
-		if root, settled = registry.RootFingerprint(opts.Memo); !settled {
+		if root, settled = registry.RootFingerprint(m); !settled {
 			res.Keys = nil
 		}
 	}
@@ -192,9 +201,6 @@ func syncStore(ctx context.Context, c *ucli.Context, log *cli.Logger, ch cli.Cho
 	}
 	for _, n := range res.Written {
 		log.Debugf("wrote domains/%s/md.json", n)
-	}
-	if res.Replayed > 0 {
-		log.Infof("%d of %d records answered from the memo (%s)", res.Replayed, len(recs), memo.FileName("parse"))
 	}
 	return res, root, nil
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/mdtools/mdtools/lib/apacheconf"
@@ -162,7 +163,7 @@ const bigConfig = 2 << 20
 func LoadConfig(path string, opts apacheconf.Options, errOut io.Writer) (*md.ParsedConfig, error) {
 	var pc *md.ParsedConfig
 	var err error
-	if strings.HasSuffix(strings.ToLower(path), ".toml") {
+	if IsTOML(path) {
 		if fi, serr := os.Stat(path); serr == nil && fi.Size() >= bigConfig {
 			holdingMuch() // the decoded file and the records it makes are all live at once
 		}
@@ -180,8 +181,22 @@ func LoadConfig(path string, opts apacheconf.Options, errOut io.Writer) (*md.Par
 	if err != nil {
 		return pc, &UsageError{Err: err}
 	}
-	pc.Warnings = append(pc.Warnings, ipProfileWarnings(pc.Records)...)
+	AddRecordWarnings(path, pc)
 	return pc, nil
+}
+
+// IsTOML says whether LoadConfig reads path as md.toml.
+func IsTOML(path string) bool { return strings.HasSuffix(strings.ToLower(path), ".toml") }
+
+// AddRecordWarnings adds the warnings about the parsed records that are
+// not the parser's (IP-address profiles). In an md.toml, one file, all
+// warnings are then put in line order: md-parse's run memo puts a
+// partly read md.toml's warnings together in that order too.
+func AddRecordWarnings(path string, pc *md.ParsedConfig) {
+	pc.Warnings = append(pc.Warnings, ipProfileWarnings(pc.Records)...)
+	if IsTOML(path) {
+		sort.SliceStable(pc.Warnings, func(i, j int) bool { return pc.Warnings[i].Line < pc.Warnings[j].Line })
+	}
 }
 
 // ipProfileWarnings warns, at parse time, of MDs md-order will refuse

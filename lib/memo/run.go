@@ -41,6 +41,10 @@ type Run struct {
 	// md.Record.Sources): the remembered lines leave them out.
 	Sources [][]Source
 	Root    uint64 // Fingerprint of the store root files the sync read
+	// Tables are, for an md.toml, each MD's [[domain]] table as the run
+	// read it (tomlconf.Tables), so that the tables an edit left alone
+	// are answered without reading them again; none for an Apache config.
+	Tables []RunTable
 
 	warnings []byte // as encoded (appendWarnings), decoded one at a time
 }
@@ -50,6 +54,14 @@ type Warning struct {
 	File string
 	Line int
 	Msg  string
+}
+
+// RunTable is an MD's [[domain]] table in a Run.
+type RunTable struct {
+	Sum   [16]byte // tomlconf.TableSum
+	Lines int      // the lines it spanned
+	Reach uint8    // its share of the reachability: 1 port 80, 2 port 443
+	Names []string // the MD's names after its first (its name)
 }
 
 // Source is one of a record's sources in a Run.
@@ -64,7 +76,7 @@ type RunKey [32]byte
 // runMagic starts a run file: the name, then the format's version.
 const (
 	runMagicName = "mdtools-run-memo "
-	runMagic     = runMagicName + "2\n"
+	runMagic     = runMagicName + "3\n"
 )
 
 // maxRunFile bounds a run file (about 70 bytes per MD).
@@ -231,6 +243,7 @@ func encodeRun(r *Run, context string) []byte {
 	}
 	b = appendSources(b, r.Sources, len(r.Names))
 	b = binary.LittleEndian.AppendUint64(b, r.Root)
+	b = appendTables(b, r.Tables)
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
 }
 
@@ -284,6 +297,7 @@ func decodeRunBody(body []byte, context string) (*Run, error) {
 	}
 	r.Sources = decodeSources(rd, len(r.Names))
 	r.Root = rd.u64()
+	r.Tables = decodeTables(rd, len(r.Names))
 	if rd.err != nil || len(rd.b) != 0 {
 		return nil, errCorrupt
 	}
@@ -357,6 +371,54 @@ func decodeSources(rd *reader, n int) [][]Source {
 		}
 	}
 	return srcs
+}
+
+// appendTables encodes a Run's tables: their number (0, or one per MD),
+// then each one's sum, lines, reach and names.
+func appendTables(b []byte, ts []RunTable) []byte {
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(ts)))
+	for _, t := range ts {
+		b = append(b, t.Sum[:]...)
+		b = binary.LittleEndian.AppendUint32(b, uint32(t.Lines))
+		b = append(b, t.Reach)
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(t.Names)))
+		for _, n := range t.Names {
+			b = appendString(b, n)
+		}
+	}
+	return b
+}
+
+// decodeTables reads what appendTables wrote for a run of n MDs.
+func decodeTables(rd *reader, n int) []RunTable {
+	k := rd.u32()
+	if rd.err != nil || k == 0 {
+		return nil
+	}
+	if int(k) != n || uint64(k) > uint64(len(rd.b))/25 {
+		rd.err = errCorrupt
+		return nil
+	}
+	ts := make([]RunTable, k)
+	for i := range ts {
+		t := &ts[i]
+		copy(t.Sum[:], rd.take(len(t.Sum)))
+		t.Lines = int(rd.u32())
+		if b := rd.take(1); len(b) == 1 {
+			t.Reach = b[0]
+		}
+		names := rd.u32()
+		if rd.err == nil && uint64(names) > uint64(len(rd.b))/4 {
+			rd.err = errCorrupt
+		}
+		for ; names > 0 && rd.err == nil; names-- {
+			t.Names = append(t.Names, rd.str())
+		}
+		if rd.err != nil {
+			return nil
+		}
+	}
+	return ts
 }
 
 // RunKeyOf hashes what a run was asked: its arguments, working directory

@@ -167,36 +167,50 @@ func RootFingerprint(m *memo.Memo) (uint64, bool) { return m.FingerprintUnlisted
 // sources[i] is how many sources (md.Record.Sources) the i-th MD has: its
 // line is put together with them.
 func ReplayRun(ctx context.Context, st *store.Store, m *memo.Memo, names []string, keys []memo.Key, sources []int, root uint64, opts Options) (lines []md.SourceLine, ok bool, err error) {
+	lines, err = recall(ctx, st, m, names, keys, sources, root, opts, true)
+	return lines, lines != nil, err
+}
+
+// Recall is ReplayRun for each MD on its own: lines[i] is the i-th MD's
+// line, or none (Line nil) when the memo does not answer for it. lines is
+// nil when the root files changed (each MD's answer assumed them).
+func Recall(ctx context.Context, st *store.Store, m *memo.Memo, names []string, keys []memo.Key, sources []int, root uint64, opts Options) (lines []md.SourceLine, err error) {
+	return recall(ctx, st, m, names, keys, sources, root, opts, false)
+}
+
+// recall is ReplayRun (all: every MD must be answered, lines is nil
+// otherwise) and Recall.
+func recall(ctx context.Context, st *store.Store, m *memo.Memo, names []string, keys []memo.Key, sources []int, root uint64, opts Options, all bool) ([]md.SourceLine, error) {
 	unlock, err := st.Lock(ctx, "", opts.Wait)
 	if err != nil {
-		return nil, false, fmt.Errorf("syncing MDs into %s: %w", st, err)
+		return nil, fmt.Errorf("syncing MDs into %s: %w", st, err)
 	}
 	defer unlock()
 	if sum, _ := RootFingerprint(m); sum != root || len(names) != len(keys) {
-		return nil, false, nil
+		return nil, nil
 	}
 	now := opts.now()
-	lines = make([]md.SourceLine, len(keys))
+	lines := make([]md.SourceLine, len(keys))
 	var missed atomic.Bool
 	pool.Each(len(keys), runtime.GOMAXPROCS(0), func(i int) {
-		if missed.Load() {
+		if all && missed.Load() {
 			return
 		}
 		e, found := m.Lookup(keys[i], now, memoPaths)
-		if !found || e.Name != names[i] || len(e.TailA) == 0 {
-			missed.Store(true)
-			return
+		if found && e.Name == names[i] && len(e.TailA) > 0 {
+			n := 0
+			if i < len(sources) {
+				n = sources[i]
+			}
+			if lines[i], found = entryLine(e, n); found {
+				return
+			}
 		}
-		n := 0
-		if i < len(sources) {
-			n = sources[i]
-		}
-		if lines[i], found = entryLine(e, n); !found {
-			missed.Store(true)
-		}
+		lines[i] = md.SourceLine{}
+		missed.Store(true)
 	})
-	if missed.Load() {
-		return nil, false, nil
+	if all && missed.Load() {
+		return nil, nil
 	}
-	return lines, true, nil
+	return lines, nil
 }

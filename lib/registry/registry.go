@@ -36,6 +36,10 @@ type Options struct {
 	// domains/<md> and the record stay the same (lib/memo). Saved by the
 	// caller.
 	Memo *memo.Memo
+	// Others names configured MDs that are not among the records (the
+	// caller answered them from the memo, see Recall): their stored sets
+	// are theirs, never taken for a rename.
+	Others []string
 }
 
 func (o Options) now() time.Time {
@@ -76,7 +80,7 @@ func Sync(ctx context.Context, st *store.Store, recs []*md.Record, opts Options)
 		}
 		defer unlock()
 	}
-	p, err := plan(ctx, st, recs, opts.Memo, opts.now())
+	p, err := plan(ctx, st, recs, opts.Memo, opts.Others, opts.now())
 	if err != nil {
 		return nil, err
 	}
@@ -105,11 +109,17 @@ type rename struct {
 }
 
 // plan reads the store and decides, for every record, what to write.
-func plan(ctx context.Context, st *store.Store, recs []*md.Record, m *memo.Memo, now time.Time) (*syncPlan, error) {
+func plan(ctx context.Context, st *store.Store, recs []*md.Record, m *memo.Memo, others []string, now time.Time) (*syncPlan, error) {
 	p := &syncPlan{result: Result{Renamed: map[string]string{}}}
 	active, names, err := activeRecords(recs)
 	if err != nil {
 		return nil, err
+	}
+	for _, n := range others {
+		if names[n] {
+			return nil, fmt.Errorf("MD %q is defined twice", n)
+		}
+		names[n] = true
 	}
 	stored, err := st.List(ctx, store.GroupDomains)
 	if err != nil {

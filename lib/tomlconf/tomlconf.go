@@ -83,11 +83,19 @@ type parser struct {
 	errs  md.ConfigErrors
 	warns md.ConfigErrors
 	in    *memo.Inputs // files read (nil: not recorded)
+	known []knownAt    // tables read as blank lines (Tables.ParseWithout), in file order
+	reach md.Reachable // of all tables, once built
 }
 
 // parse reads md.toml content; dir resolves relative paths.
 func parse(file, dir string, data []byte, inputs *memo.Inputs) (*md.ParsedConfig, error) {
 	p := &parser{file: file, dir: dir, in: inputs}
+	return p.parse(data)
+}
+
+// parse reads md.toml content (see parse).
+func (p *parser) parse(data []byte) (*md.ParsedConfig, error) {
+	file := p.file
 	var raw map[string]any
 	if _, err := toml.Decode(string(data), &raw); err != nil {
 		var pe toml.ParseError
@@ -305,7 +313,8 @@ func (p *parser) build(g *conf, domains []*conf, tables []*table) *md.ParsedConf
 	p.checkGlobalHost(g, &pm)
 
 	pc := &md.ParsedConfig{StoreDir: settings.StoreDir}
-	seen := map[string]int{} // names of the MDs so far -> index into recs
+	ov := overlaps{p: p, seen: map[string]int{}}
+	known := p.known
 	var recs []*md.Record
 	for i, d := range domains {
 		t := tables[i]
@@ -322,30 +331,21 @@ func (p *parser) build(g *conf, domains []*conf, tables []*table) *md.ParsedConf
 		// they were 130 MB live beside the records
 		t.m, domains[i] = nil, nil
 		line := rec.Source.Line
-		// mod_md's merge_mds_with_conf: a name of this MD that an earlier
-		// MD contains (md_contains: equal, or matched by its wildcard)
-		reported := map[int]bool{}
-		for _, name := range rec.Domains {
-			j, dup := seen[name]
-			if !dup {
-				if k := strings.IndexByte(name, '.'); k > 0 {
-					j, dup = seen["*"+name[k:]]
-				}
-			}
-			if dup && !reported[j] {
-				reported[j] = true
-				o := recs[j]
-				p.errorf(t, "domains", "two Managed Domains have an overlap in domain '%s', first definition in %s(line %d), second in %s(line %d)",
-					name, p.file, o.Source.Line, p.file, line)
-			}
+		for len(known) > 0 && known[0].line < line {
+			ov.add(known[0].line, known[0].Names, nil)
+			known = known[1:]
 		}
-		for _, name := range rec.Domains {
-			if _, ok := seen[name]; !ok {
-				seen[name] = len(recs)
-			}
-		}
+		ov.add(line, rec.Domains, t)
 		recs = append(recs, rec)
 	}
+	for _, k := range known {
+		ov.add(k.line, k.Names, nil)
+	}
+	for _, k := range p.known {
+		reach.HTTP = reach.HTTP || k.Reach.HTTP
+		reach.HTTPS = reach.HTTPS || k.Reach.HTTPS
+	}
+	p.reach = *reach
 	// one Settings for all: they are global in an md.toml, and nothing
 	// changes a record's Settings in place (a copy per record was 40 MB
 	// over 100,000 MDs)
@@ -355,6 +355,43 @@ func (p *parser) build(g *conf, domains []*conf, tables []*table) *md.ParsedConf
 	sort.SliceStable(recs, func(i, j int) bool { return recs[i].Name < recs[j].Name })
 	pc.Records = recs
 	return pc
+}
+
+// overlaps checks the names of the MDs in file order as mod_md's
+// merge_mds_with_conf does: a name of an MD that an earlier MD contains
+// (md_contains: equal, or matched by its wildcard) is an error.
+type overlaps struct {
+	p    *parser
+	seen map[string]int // names of the MDs so far -> the line of their table
+}
+
+// add checks and adds the names of the MD whose table (t, nil for a known
+// one) starts at line.
+func (o *overlaps) add(line int, names []string, t *table) {
+	reported := map[int]bool{}
+	for _, name := range names {
+		first, dup := o.seen[name]
+		if !dup {
+			if k := strings.IndexByte(name, '.'); k > 0 {
+				first, dup = o.seen["*"+name[k:]]
+			}
+		}
+		if dup && !reported[first] {
+			reported[first] = true
+			msg := fmt.Sprintf("two Managed Domains have an overlap in domain '%s', first definition in %s(line %d), second in %s(line %d)",
+				name, o.p.file, first, o.p.file, line)
+			if t != nil {
+				o.p.errorf(t, "domains", "%s", msg)
+			} else {
+				o.p.errs.Add(o.p.file, line, "%s", msg)
+			}
+		}
+	}
+	for _, name := range names {
+		if _, ok := o.seen[name]; !ok {
+			o.seen[name] = line
+		}
+	}
 }
 
 // checkHostKeys complains about deploy ownership set without a deploy
@@ -544,19 +581,32 @@ func reachability(m *md.MD, h *md.HostConfig, pm *md.PortMap, reach *md.Reachabl
 	if h == nil {
 		return false
 	}
-	if h.Webroot != "" && pm.HTTP != 0 {
-		reach.HTTP = true
-	}
-	if h.HTTPListen != "" && pm.HTTP != 0 && addrPort(h.HTTPListen) == pm.HTTP {
-		reach.HTTP = true
-	}
+	own := hostReach(h, pm)
+	reach.HTTP = reach.HTTP || own.HTTP
+	reach.HTTPS = reach.HTTPS || own.HTTPS
 	if h.TLSListen != "" {
 		m.Proto.ACMETLS1 = append([]string(nil), m.Domains...)
-		if pm.HTTPS != 0 && addrPort(h.TLSListen) == pm.HTTPS {
-			reach.HTTPS = true
-		}
 	}
 	return h.Webroot != "" || h.HTTPListen != "" || h.TLSListen != ""
+}
+
+// hostReach is what an MD's host settings make reachable: port 80 by a
+// webroot or a listener on it, port 443 by a listener on it.
+func hostReach(h *md.HostConfig, pm *md.PortMap) md.Reachable {
+	var r md.Reachable
+	if h == nil {
+		return r
+	}
+	if h.Webroot != "" && pm.HTTP != 0 {
+		r.HTTP = true
+	}
+	if h.HTTPListen != "" && pm.HTTP != 0 && addrPort(h.HTTPListen) == pm.HTTP {
+		r.HTTP = true
+	}
+	if h.TLSListen != "" && pm.HTTPS != 0 && addrPort(h.TLSListen) == pm.HTTPS {
+		r.HTTPS = true
+	}
+	return r
 }
 
 // warnChallenges warns of an MD that cannot be validated as configured:
