@@ -78,7 +78,7 @@ func (rm *runMemo) replay(ctx context.Context, c *ucli.Context, env cli.Env, log
 		return false, nil
 	}
 	if changed := memo.Changed(run.Inputs, os.LookupEnv); changed != "" {
-		if changed == path && onlyChange(run.Inputs, path) {
+		if changed == path && othersUnchanged(run.Inputs, path) {
 			log.Debugf("run memo: %s changed since the last run: reading its changed [[domain]] tables", changed)
 			return rm.replayTables(ctx, c, env, log, path, run)
 		}
@@ -115,19 +115,20 @@ func (rm *runMemo) replay(ctx context.Context, c *ucli.Context, env cli.Env, log
 	return true, out.Flush()
 }
 
-// onlyChange says whether path is the only file among a run's inputs
-// (an md.toml reads no other) and no variable it read changed.
-func onlyChange(inputs []memo.Input, path string) bool {
-	var vars []memo.Input
+// othersUnchanged says whether no input of a run but path changed.
+func othersUnchanged(inputs []memo.Input, path string) bool {
+	return memo.Changed(otherInputs(inputs, path), os.LookupEnv) == ""
+}
+
+// otherInputs are a run's inputs but path.
+func otherInputs(inputs []memo.Input, path string) []memo.Input {
+	var out []memo.Input
 	for _, in := range inputs {
-		if !in.Env && in.Name != path {
-			return false
-		}
-		if in.Env {
-			vars = append(vars, in)
+		if in.Env || in.Name != path {
+			out = append(out, in)
 		}
 	}
-	return memo.Changed(vars, os.LookupEnv) == ""
+	return out
 }
 
 // runSources are the sources of the run's i-th record, as saved.

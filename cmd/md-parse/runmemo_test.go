@@ -204,7 +204,7 @@ func TestMemoAfterInsert(t *testing.T) {
 	}{
 		// md.toml: the table the comment ends is read again
 		{"md.toml", "md.toml", "[[domain]]\ndomains = [\"a.test\"]", "[[domain]]\ndomains = [\"c.test\"]\n\n",
-			"3 of 3 records answered from the memo (memo-parse.bin; 2 of 3 [[domain]] tables unchanged, not read)\n"},
+			"3 of 3 records answered from the memo (memo-parse.bin; 2 of 3 [[domain]] tables as before, the others read)\n"},
 		{"Apache", "httpd.conf", "MDomain a.test", "MDomain c.test\n<VirtualHost *:443>\n  ServerName c.test\n</VirtualHost>\n",
 			"3 of 3 records answered from the memo (memo-parse.bin)\n"},
 	} {

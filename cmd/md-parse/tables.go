@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"sort"
 
 	"github.com/mdtools/mdtools/lib/cli"
@@ -45,6 +46,16 @@ func (rm *runMemo) replayTables(ctx context.Context, c *ucli.Context, env cli.En
 	}
 	p := &partial{run: run, in: memo.NewInputs()}
 	p.in.Path(path)
+	// what the unchanged tables read (an EAB file) is unchanged: it is
+	// what this run depends on too
+	for _, in := range otherInputs(run.Inputs, path) {
+		if in.Env {
+			v, ok := os.LookupEnv(in.Name)
+			p.in.Env(in.Name, v, ok)
+		} else {
+			p.in.Path(in.Name)
+		}
+	}
 	data, err := fsread.ReadFile(path, tomlconf.MaxFileSize)
 	if err != nil {
 		return false, nil
@@ -130,7 +141,7 @@ func (p *partial) parseRest(log *cli.Logger) bool {
 		names := append([]string{p.run.Names[j]}, p.run.Tables[j].Names...)
 		known[i] = tomlconf.Known{Names: names, Reach: reachOf(p.run.Tables[j].Reach)}
 	}
-	pc, reach, err := p.tabs.ParseWithout(known)
+	pc, reach, err := p.tabs.ParseWithout(known, p.in)
 	if err != nil {
 		log.Debugf("run memo: reading the changed tables: %v: reading all of it", err)
 		return false
@@ -197,7 +208,7 @@ func (rm *runMemo) finish(ctx context.Context, c *ucli.Context, env cli.Env, log
 			return err
 		}
 	}
-	log.Infof("%d of %d records answered from the memo (%s; %d of %d [[domain]] tables unchanged, not read)",
+	log.Infof("%d of %d records answered from the memo (%s; %d of %d [[domain]] tables as before, the others read)",
 		len(p.hits)+res.Replayed, len(p.hits)+len(recs), memo.FileName("parse"), len(p.hits), len(p.tabs.List))
 	all, lines := p.records(recs, res.Lines)
 	if err := cli.WriteRecords(env.Stdout, all, lines); err != nil {

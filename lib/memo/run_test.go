@@ -30,6 +30,8 @@ func sampleRun() *Run {
 			{{File: "/etc/conf.d/c.conf", Line: 1}, {File: "/etc/md.toml", Line: 7}, {File: "/etc/conf.d/c.conf", Line: 5}},
 			{{File: "/etc/md.toml", Line: 9}}},
 		Root: 42,
+		Tables: []RunTable{{Sum: [16]byte{1}, Lines: 2, Reach: 1, Names: []string{"www.a.test"}}, {Sum: [16]byte{2}, Lines: 3},
+			{Sum: [16]byte{3}, Lines: 1, Reach: 3}, {Sum: [16]byte{4}, Lines: 9, Names: []string{"x.d.test", "y.d.test"}}},
 	}
 }
 
@@ -239,6 +241,9 @@ func FuzzDecodeRun(f *testing.F) {
 			return
 		}
 		for range r.AllWarnings() {
+		}
+		if len(r.Tables) != 0 && len(r.Tables) != len(r.Names) {
+			t.Fatalf("%d names, %d tables", len(r.Names), len(r.Tables))
 		}
 		if len(r.Names) != len(r.Keys) {
 			t.Fatalf("%d names, %d keys", len(r.Names), len(r.Keys))

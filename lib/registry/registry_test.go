@@ -353,3 +353,32 @@ func TestDryRunWritesNothing(t *testing.T) {
 		t.Errorf("dry run did not fill the record's state: %d", recs[0].State)
 	}
 }
+
+// TestRenameNotOthers: a stored MD named in Options.Others (configured,
+// answered by the caller from the memo) is never taken for a rename of
+// a new MD that shares its names; without it, it would be.
+func TestRenameNotOthers(t *testing.T) {
+	for _, tc := range []struct {
+		others  []string
+		renamed map[string]string
+	}{
+		{nil, map[string]string{"a.example": "www.a.example"}},
+		{[]string{"a.example"}, map[string]string{}},
+	} {
+		st, _ := openStore(t)
+		m := &md.MD{Name: "a.example", Domains: []string{"a.example", "www.a.example"}, CA: &md.CA{Proto: "ACME", URL: md.DefaultCA, URLs: []string{md.DefaultCA}}, RenewMode: 1}
+		if err := st.SaveMD(t.Context(), store.GroupDomains, m); err != nil {
+			t.Fatal(err)
+		}
+		conf := "[global]\nwebroot = \"/srv\"\n[[domain]]\ndomains = [\"www.a.example\"]\n"
+		res := sync(t, st, parseTOML(t, conf), Options{DryRun: true, Others: tc.others})
+		if !reflect.DeepEqual(res.Renamed, tc.renamed) {
+			t.Errorf("others %v: renamed %v, want %v", tc.others, res.Renamed, tc.renamed)
+		}
+	}
+	st, _ := openStore(t)
+	conf := "[[domain]]\ndomains = [\"a.example\"]\n"
+	if _, err := Sync(t.Context(), st, parseTOML(t, conf), Options{DryRun: true, Others: []string{"a.example"}}); err == nil || !strings.Contains(err.Error(), "defined twice") {
+		t.Errorf("a record also among the others: %v, want defined twice", err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/mdtools/mdtools/lib/md"
+	"github.com/mdtools/mdtools/lib/memo"
 )
 
 // Tables is an md.toml cut into its [[domain]] tables and the rest (what
@@ -129,8 +130,8 @@ func (t *Tables) sum(rest [][2]int) {
 		frame(text)
 		copy(t.List[i].Sum[:], h.Sum(nil))
 		t.List[i].Lines = bytes.Count(text, []byte{'\n'})
-		if i == len(t.spans)-1 {
-			t.List[i].Lines++ // the last runs to the end, newline or not
+		if sp[1] == len(t.data) {
+			t.List[i].Lines++ // a table at the end runs to it, newline or not
 		}
 	}
 }
@@ -149,8 +150,9 @@ type Known struct {
 // known tables' names and reachability count where tables meet
 // (overlapping names; the reachability in every record's settings, also
 // returned). Errors and warnings are those of what was read, the known
-// tables' overlaps included.
-func (t *Tables) ParseWithout(known map[int]Known) (*md.ParsedConfig, md.Reachable, error) {
+// tables' overlaps included. The files it reads go into inputs (nil: not
+// recorded).
+func (t *Tables) ParseWithout(known map[int]Known, inputs *memo.Inputs) (*md.ParsedConfig, md.Reachable, error) {
 	var b []byte
 	var at []knownAt
 	prev := 0
@@ -165,7 +167,7 @@ func (t *Tables) ParseWithout(known map[int]Known) (*md.ParsedConfig, md.Reachab
 		at = append(at, knownAt{line: t.List[i].Line, Known: k})
 	}
 	b = append(b, t.data[prev:]...)
-	p := &parser{file: t.file, dir: t.dir, known: at}
+	p := &parser{file: t.file, dir: t.dir, known: at, in: inputs}
 	pc, err := p.parse(b)
 	return pc, p.reach, err
 }
