@@ -36,6 +36,8 @@ A run whose configuration files, Include directories and ${VAR}s are all
 unchanged since an earlier run with the same arguments prints that run's
 records without reading the configuration, when the store's memo still
 answers every MD (-v says "unchanged, not read"; md-parse(1) FILES).
+After an edit to an md.toml, only its changed [[domain]] tables are read
+(-v says "N of M [[domain]] tables as before, the others read").
 
 Store: MDStoreDir / store-dir from the config, else --store, else $MD_STORE,
 else, for an Apache config, the store mod_md itself uses ("md" under
