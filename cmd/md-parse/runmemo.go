@@ -185,6 +185,9 @@ func (rm *runMemo) save(log *cli.Logger, path string, pc *md.ParsedConfig, ch cl
 		run.Names = append(run.Names, r.Name)
 		run.Sources = append(run.Sources, runSourcesOf(r.Sources()))
 		if tables != nil {
+			if r.Source == nil {
+				return
+			}
 			t, ok := tables[r.Source.Line]
 			if !ok {
 				return
