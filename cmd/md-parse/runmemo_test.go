@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -99,16 +98,7 @@ func TestRunMemo(t *testing.T) {
 			os.WriteFile(filepath.Join(s.dir, "eab.json"), []byte(`{"kid": "kid-2", "hmac": "c2VjcmV0LWhtYWMta2V5LW9mLTMyLWJ5dGVzLi4uLi4"}`), 0o600)
 		}, nil, false},
 		{"stored md.json changed", false, func(t *testing.T, s runMemoSetup) {
-			p := filepath.Join(s.store, "domains", "a.test", "md.json")
-			var m map[string]any
-			data, _ := os.ReadFile(p)
-			if err := json.Unmarshal(data, &m); err != nil {
-				t.Fatal(err)
-			}
-			m["ca"].(map[string]any)["account"] = "ACME-example-0007"
-			data, _ = json.Marshal(m)
-			os.WriteFile(p+".new", data, 0o600)
-			os.Rename(p+".new", p)
+			changeStoredMD(t, s.store, "a.test")
 		}, nil, false},
 		{"stored MD removed", false, func(t *testing.T, s runMemoSetup) {
 			os.RemoveAll(filepath.Join(s.store, "domains", "b.test"))

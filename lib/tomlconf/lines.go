@@ -47,6 +47,34 @@ func indexLines(src string) lineIndex {
 	s := &scanner{src: strings.TrimPrefix(src, "\ufeff"), line: 1}
 	ctx := ""
 	domains := -1
+	s.walk(func(_ int, array bool, path []string) bool {
+		if array && len(path) == 1 && path[0] == "domain" {
+			domains++
+		}
+		ctx = contextOf(path, domains)
+		if _, ok := ix[ctx]; !ok || array {
+			ix[ctx] = s.line
+		}
+		return true
+	}, func(path []string) {
+		if len(path) > 0 {
+			k := path[0]
+			if ctx != "" {
+				k = ctx + "." + k
+			}
+			if _, ok := ix[k]; !ok {
+				ix[k] = s.line
+			}
+		}
+	})
+	return ix
+}
+
+// walk scans the statements of the source: header is called for each
+// table header (the offset of its line's start, [[ ]] or [ ], its path)
+// with s.line its line, and stops the walk when it says false; key for
+// each key at the start of a line, before its value is skipped.
+func (s *scanner) walk(header func(lineStart int, array bool, path []string) bool, key func(path []string)) {
 	for s.i < len(s.src) {
 		s.skipSpace()
 		if s.i >= len(s.src) {
@@ -61,32 +89,19 @@ func indexLines(src string) lineIndex {
 		case '#':
 			s.skipComment()
 		case '[':
+			lineStart := strings.LastIndexByte(s.src[:s.i], '\n') + 1
 			array := strings.HasPrefix(s.src[s.i:], "[[")
 			if array {
 				s.i += 2
 			} else {
 				s.i++
 			}
-			path := s.keyPath()
-			if array && len(path) == 1 && path[0] == "domain" {
-				domains++
-			}
-			ctx = contextOf(path, domains)
-			if _, ok := ix[ctx]; !ok || array {
-				ix[ctx] = s.line
+			if !header(lineStart, array, s.keyPath()) {
+				return
 			}
 			s.skipLine()
 		default:
-			path := s.keyPath()
-			if len(path) > 0 {
-				k := path[0]
-				if ctx != "" {
-					k = ctx + "." + k
-				}
-				if _, ok := ix[k]; !ok {
-					ix[k] = s.line
-				}
-			}
+			key(s.keyPath())
 			if s.i < len(s.src) && s.src[s.i] == '=' {
 				s.i++
 				s.value()
@@ -95,7 +110,6 @@ func indexLines(src string) lineIndex {
 			}
 		}
 	}
-	return ix
 }
 
 // contextOf names a table: "global", "domain.<n>" for the n-th [[domain]],

@@ -59,46 +59,23 @@ func Split(path string, data []byte) (t *Tables, ok bool) {
 			rest = append(rest, [2]int{start, end})
 		}
 	}
-	for s.i < len(s.src) {
-		s.skipSpace()
-		if s.i >= len(s.src) {
-			break
-		}
-		switch c := s.src[s.i]; c {
-		case '\n':
-			s.line++
-			s.i++
-		case '#':
-			s.skipComment()
-		case '[':
-			lineStart := bytes.LastIndexByte(data[:s.i], '\n') + 1
-			array := bytes.HasPrefix(data[s.i:], []byte("[["))
-			s.i++
-			if array {
-				s.i++
-			}
-			path := s.keyPath()
-			switch {
-			case array && len(path) == 1 && path[0] == "domain":
-				cut(lineStart)
-				start, inDomain = lineStart, true
-				t.List = append(t.List, Table{Line: s.line})
-			case !array && len(path) == 1 && path[0] == "global":
-				cut(lineStart)
-				start, inDomain = lineStart, false
-			default:
-				return nil, false
-			}
-			s.skipLine()
+	refused := false
+	s.walk(func(lineStart int, array bool, path []string) bool {
+		switch {
+		case array && len(path) == 1 && path[0] == "domain":
+			cut(lineStart)
+			start, inDomain = lineStart, true
+			t.List = append(t.List, Table{Line: s.line})
+		case !array && len(path) == 1 && path[0] == "global":
+			cut(lineStart)
+			start, inDomain = lineStart, false
 		default:
-			s.keyPath()
-			if s.i < len(s.src) && s.src[s.i] == '=' {
-				s.i++
-				s.value()
-			} else {
-				s.skipLine()
-			}
+			refused = true
 		}
+		return !refused
+	}, func([]string) {})
+	if refused {
+		return nil, false
 	}
 	cut(len(data))
 	if len(t.List) > MaxDomains {
