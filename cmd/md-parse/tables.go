@@ -38,8 +38,8 @@ type partial struct {
 
 // replayTables is the run of an md.toml that changed since run was saved,
 // reading only its changed tables. done is false when it cannot answer
-// (nothing printed, nothing written but md.json files a full run writes
-// too): the run goes on as a full one, which says what this one would.
+// (then it has printed and written nothing): the run goes on as a full
+// one, which says what this one would.
 func (rm *runMemo) replayTables(ctx context.Context, c *ucli.Context, env cli.Env, log *cli.Logger, path string, run *memo.Run) (done bool, err error) {
 	if !cli.IsTOML(path) || len(run.Tables) != len(run.Names) || len(run.Names) == 0 {
 		return false, nil
@@ -65,6 +65,10 @@ func (rm *runMemo) replayTables(ctx context.Context, c *ucli.Context, env cli.En
 		log.Debugf("run memo: %s has tables other than [global] and [[domain]]: reading all of it", path)
 		return false, nil
 	}
+	if !p.match() {
+		log.Debugf("run memo: no [[domain]] table of %s as before: reading all of it", path)
+		return false, nil
+	}
 	sc := cli.StoreChoice{Flag: c.String("store"), Env: env.Var("MD_STORE"), ConfigFile: path,
 		Config: &md.ParsedConfig{StoreDir: run.StoreDir}, Etcd: cli.EtcdOptionsFor(c, env)}
 	if ch, err := cli.ChooseStore(sc); err != nil || ch.Dir != run.Store || cli.IsEtcd(ch.Dir) {
@@ -80,7 +84,7 @@ func (rm *runMemo) replayTables(ctx context.Context, c *ucli.Context, env cli.En
 	defer p.m.Close()
 	cli.MemoHeld(p.m)
 	if !p.recall(ctx, c) {
-		log.Debugf("run memo: no unchanged [[domain]] table answered: reading all of %s", path)
+		log.Debugf("run memo: the store's memo answers no unchanged [[domain]] table: reading all of %s", path)
 		return false, nil
 	}
 	if !p.parseRest(log) {
@@ -89,16 +93,14 @@ func (rm *runMemo) replayTables(ctx context.Context, c *ucli.Context, env cli.En
 	return true, rm.finish(ctx, c, env, log, path, p, sc)
 }
 
-// recall finds the tables the run saw and asks the store's memo for
-// their MDs; it says whether it answered any.
-func (p *partial) recall(ctx context.Context, c *ucli.Context) bool {
+// match finds the tables the run saw (before the store and its memo are
+// opened: a [global] edit changes every table); it says whether there
+// are any.
+func (p *partial) match() bool {
 	bySum := make(map[tomlconf.TableSum]int, len(p.run.Tables))
 	for j, t := range p.run.Tables {
 		bySum[t.Sum] = j
 	}
-	var names []string
-	var keys []memo.Key
-	var counts []int
 	for i, t := range p.tabs.List {
 		j, ok := bySum[t.Sum]
 		if !ok {
@@ -106,10 +108,18 @@ func (p *partial) recall(ctx context.Context, c *ucli.Context) bool {
 		}
 		delete(bySum, t.Sum) // a copy of a table is read (and refused there)
 		p.hits, p.from = append(p.hits, i), append(p.from, j)
-		names, keys, counts = append(names, p.run.Names[j]), append(keys, p.run.Keys[j]), append(counts, 1)
 	}
-	if len(p.hits) == 0 {
-		return false
+	return len(p.hits) > 0
+}
+
+// recall asks the store's memo for the MDs of the tables match found,
+// and keeps those it answers; it says whether there are any.
+func (p *partial) recall(ctx context.Context, c *ucli.Context) bool {
+	names := make([]string, len(p.from))
+	keys := make([]memo.Key, len(p.from))
+	counts := make([]int, len(p.from))
+	for k, j := range p.from {
+		names[k], keys[k], counts[k] = p.run.Names[j], p.run.Keys[j], 1
 	}
 	lines, err := registry.Recall(ctx, p.st, p.m, names, keys, counts, p.run.Root, registry.Options{Wait: c.Duration("wait")})
 	if err != nil || lines == nil {
@@ -134,7 +144,7 @@ func (p *partial) parseRest(log *cli.Logger) bool {
 	known := make(map[int]tomlconf.Known, len(p.hits))
 	var was md.Reachable
 	for _, t := range p.run.Tables {
-		was = orReach(was, reachOf(t.Reach))
+		was = was.Or(reachOf(t.Reach))
 	}
 	for k, i := range p.hits {
 		j := p.from[k]
@@ -306,8 +316,4 @@ func runTable(t tomlconf.Table, reach md.Reachable, more []string) memo.RunTable
 
 func reachOf(bits uint8) md.Reachable {
 	return md.Reachable{HTTP: bits&1 != 0, HTTPS: bits&2 != 0}
-}
-
-func orReach(a, b md.Reachable) md.Reachable {
-	return md.Reachable{HTTP: a.HTTP || b.HTTP, HTTPS: a.HTTPS || b.HTTPS}
 }

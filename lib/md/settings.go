@@ -60,6 +60,11 @@ type Reachable struct {
 	HTTPS bool `json:"https"`
 }
 
+// Or is what r and o make reachable together.
+func (r Reachable) Or(o Reachable) Reachable {
+	return Reachable{HTTP: r.HTTP || o.HTTP, HTTPS: r.HTTPS || o.HTTPS}
+}
+
 // DefaultPortMap is mod_md's default: http:80 https:443.
 var DefaultPortMap = PortMap{HTTP: 80, HTTPS: 443}
 

@@ -342,8 +342,7 @@ func (p *parser) build(g *conf, domains []*conf, tables []*table) *md.ParsedConf
 		ov.add(k.line, k.Names, nil)
 	}
 	for _, k := range p.known {
-		reach.HTTP = reach.HTTP || k.Reach.HTTP
-		reach.HTTPS = reach.HTTPS || k.Reach.HTTPS
+		*reach = reach.Or(k.Reach)
 	}
 	p.reach = *reach
 	// one Settings for all: they are global in an md.toml, and nothing
@@ -581,9 +580,7 @@ func reachability(m *md.MD, h *md.HostConfig, pm *md.PortMap, reach *md.Reachabl
 	if h == nil {
 		return false
 	}
-	own := hostReach(h, pm)
-	reach.HTTP = reach.HTTP || own.HTTP
-	reach.HTTPS = reach.HTTPS || own.HTTPS
+	*reach = reach.Or(hostReach(h, pm))
 	if h.TLSListen != "" {
 		m.Proto.ACMETLS1 = append([]string(nil), m.Domains...)
 	}
