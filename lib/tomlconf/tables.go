@@ -49,6 +49,10 @@ func Split(path string, data []byte) (t *Tables, ok bool) {
 		return nil, false
 	}
 	t = &Tables{file: path, dir: dir, data: data}
+	// about the number of tables (100,000: growing the lists was a third
+	// of the time)
+	n := bytes.Count(data, []byte("[[domain]]"))
+	t.List, t.spans = make([]Table, 0, n), make([][2]int, 0, n)
 	var rest [][2]int // the preamble and [global] tables
 	s := &scanner{src: string(data), line: 1}
 	start, inDomain := 0, false
@@ -91,21 +95,24 @@ func (t *Tables) File() string { return t.file }
 // sum fills each table's Sum and Lines.
 func (t *Tables) sum(rest [][2]int) {
 	h := sha256.New()
+	var n [8]byte
 	frame := func(b []byte) {
-		h.Write(binary.LittleEndian.AppendUint64(nil, uint64(len(b))))
+		binary.LittleEndian.PutUint64(n[:], uint64(len(b)))
+		h.Write(n[:])
 		h.Write(b)
 	}
 	frame([]byte(t.dir))
 	for _, r := range rest {
 		frame(t.data[r[0]:r[1]])
 	}
-	common := h.Sum(nil)
+	var common, sum [sha256.Size]byte
+	h.Sum(common[:0])
 	for i, sp := range t.spans {
 		text := t.data[sp[0]:sp[1]]
 		h.Reset()
-		frame(common)
+		frame(common[:])
 		frame(text)
-		copy(t.List[i].Sum[:], h.Sum(nil))
+		copy(t.List[i].Sum[:], h.Sum(sum[:0]))
 		t.List[i].Lines = bytes.Count(text, []byte{'\n'})
 		if sp[1] == len(t.data) {
 			t.List[i].Lines++ // a table at the end runs to it, newline or not
