@@ -40,7 +40,7 @@ type TableSum [16]byte
 // false for a file the cut does not cover, which must be read whole:
 // table headers other than [global] and [[domain]] (a subtable belongs to
 // the table before it), a byte order mark, or more tables than Load
-// accepts. The cut needs no valid TOML: it finds headers as lineIndex
+// accepts. The cut needs no valid TOML: it finds headers as indexLines
 // does, and a table that was valid before is the same text from a line
 // start in the same scanner state, so it is cut the same way.
 func Split(path string, data []byte) (t *Tables, ok bool) {
@@ -50,8 +50,8 @@ func Split(path string, data []byte) (t *Tables, ok bool) {
 	}
 	t = &Tables{file: path, dir: dir, data: data}
 	// about the number of tables (100,000: growing the lists was a third
-	// of the time)
-	n := bytes.Count(data, []byte("[[domain]]"))
+	// of the time), within what Load accepts
+	n := min(bytes.Count(data, []byte("[[domain]]")), MaxDomains+1)
 	t.List, t.spans = make([]Table, 0, n), make([][2]int, 0, n)
 	var rest [][2]int // the preamble and [global] tables
 	s := &scanner{src: string(data), line: 1}
